@@ -1,0 +1,28 @@
+# Two commands for a fresh clone:  `make demo` (set up + run the default search + export)  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+RUN_DIR = results/search-mobilenet-x86-cpu-seed0
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/nas: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip "setuptools>=68" wheel
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	@touch $(BIN)/nas
+
+setup: $(BIN)/nas  ## create .venv with the CPU build of torch and every dependency
+
+demo: setup  ## the default hardware-aware search on the built-in data, then export its Pareto set
+	RAY_AUTH_MODE=disabled $(BIN)/nas search
+	$(BIN)/nas export $(RUN_DIR)
+
+test: setup  ## the test suite (what CI runs)
+	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q
+
+bench: setup  ## the benchmarks; JSON under results/benchmarks/
+	RAY_AUTH_MODE=disabled $(BIN)/python benchmarks/search_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info results/search-* results/benchmark-runs

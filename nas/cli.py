@@ -1,0 +1,147 @@
+"""The `nas` command: argument parsing and messages only; every action is a call to the public API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from nas.errors import NasError
+from nas.search._config import SAMPLERS, SearchConfig
+
+_DEFAULTS = SearchConfig()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except NasError as exc:
+        print(f"nas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nas: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas", description="Hardware-aware neural architecture search for lightweight vision models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("search", help="run (or resume) a hardware-aware search",
+                       description="Search a space for the most accurate networks per latency on a hardware profile. "
+                                   "Re-running the same command resumes the run in its --out directory.")
+    s.add_argument("--space", default=_DEFAULTS.space, help="built-in space name or path to a space YAML (default: %(default)s)")
+    s.add_argument("--profile", default=_DEFAULTS.profile, help="hardware profile name or YAML path (default: %(default)s)")
+    s.add_argument("--dataset", default=_DEFAULTS.dataset,
+                   help="'builtin' (real CIFAR-10 subset shipped with nas), an image folder root/<class>/*.png|jpg, or an .npz with x, y (default: %(default)s)")
+    s.add_argument("--trials", type=int, default=_DEFAULTS.trials, help="candidates to evaluate, infeasible ones included (default: %(default)s)")
+    s.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="proxy training epochs per candidate (default: %(default)s)")
+    s.add_argument("--train-subset", type=_optional_int, default=_DEFAULTS.train_subset,
+                   help="training images per epoch, or 'all' (default: %(default)s)")
+    s.add_argument("--workers", type=int, default=None, help="parallel Ray workers, one CPU and one thread each (default: all CPUs)")
+    s.add_argument("--latency-budget-ms", type=float, default=None, help="reject candidates slower than this before training")
+    s.add_argument("--max-params", type=int, default=None, help="reject candidates with more parameters before training")
+    s.add_argument("--max-macs", type=int, default=None, help="reject candidates with more MACs (fvcore) before training")
+    s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
+    s.add_argument("--population", type=int, default=_DEFAULTS.population,
+                   help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of the sampler, data split and training (default: %(default)s)")
+    s.add_argument("--out", default=None, help="run directory (default: results/search-SPACE-PROFILE-seedSEED)")
+    s.add_argument("--ray-address", default=None, help="join an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(run=_search)
+
+    e = sub.add_parser("export", help="export the Pareto-optimal models of a run (ONNX + spec + metrics)")
+    e.add_argument("run_dir", help="a run directory written by 'nas search'")
+    e.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
+    e.set_defaults(run=_export)
+
+    sp = sub.add_parser("spaces", help="list the built-in search spaces")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(run=_spaces)
+
+    p = sub.add_parser("profiles", help="list the built-in hardware profiles")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=_profiles)
+    return parser
+
+
+def _optional_int(text: str) -> int | None:
+    if text.lower() in ("all", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+
+
+def _search(args) -> int:
+    from nas.search import search
+
+    config = SearchConfig(
+        space=args.space, profile=args.profile, dataset=args.dataset, trials=args.trials, epochs=args.epochs,
+        train_subset=args.train_subset, workers=args.workers, latency_budget_ms=args.latency_budget_ms,
+        max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
+        seed=args.seed, out=args.out, ray_address=args.ray_address,
+    )
+    result = search(config, show_progress=not args.quiet)
+    _print_pareto(result)
+    return 0
+
+
+def _print_pareto(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Pareto front ({len(result.pareto)} of {result.complete} trained; "
+                        f"{result.infeasible} infeasible, {result.failed} failed)")
+    for column in ("trial", "accuracy", "latency ms", "spread", "params", "MACs", "architecture"):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for r in result.pareto:
+        table.add_row(str(r["trial"]), f"{r['accuracy']:.3f}", f"{r['latency_ms']:.3f}", f"{100 * r['latency_spread']:.1f}%",
+                      f"{r['params']:,}", f"{r['macs']:,}", r["summary"])
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(table)
+    console.print(f"run directory: {result.run_dir}  ({result.seconds:.0f} s)   next: nas export {result.run_dir}")
+
+
+def _export(args) -> int:
+    from nas.export import export_run
+
+    for model in export_run(args.run_dir, args.out):
+        print(f"{model.onnx}  (ONNX Runtime vs PyTorch max |diff| {model.max_abs_diff:.1e})")
+    return 0
+
+
+def _spaces(args) -> int:
+    from nas.space import list_spaces
+
+    spaces = [s.describe() for s in list_spaces()]
+    if args.json:
+        print(json.dumps(spaces, indent=2))
+    else:
+        for s in spaces:
+            print(f"{s['name']:<12} {s['stages']} stages, depth <= {s['max_depth']}, ~{s['size_upper_bound']:.1e} architectures: {s['description']}")
+    return 0
+
+
+def _profiles(args) -> int:
+    from nas.latency import list_profiles
+
+    profiles = [p.describe() for p in list_profiles()]
+    if args.json:
+        print(json.dumps(profiles, indent=2, default=str))
+    else:
+        for p in profiles:
+            print(f"{p['name']:<16} latency {p['latency']:<9} {p['description']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

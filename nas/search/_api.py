@@ -1,0 +1,135 @@
+"""`nas.search(...)`: everything `nas search` does, as a function."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nas.data import load_dataset
+from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
+from nas.latency import load_profile
+from nas.search._config import SearchConfig, check_run_dir, write_json_atomic
+from nas.search._driver import BatchDriver, Progress
+from nas.search._executor import Executor, RayExecutor
+from nas.search._results import pareto_trials, write_pareto_json, write_trials_csv
+from nas.search._study import FAILED, INFEASIBLE, finished, open_study, recover_interrupted
+from nas.space import load_space
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    run_dir: Path
+    pareto: list[dict[str, Any]]
+    finished: int
+    complete: int
+    infeasible: int
+    failed: int
+    recovered: int           # trials found interrupted (driver killed) and re-queued on this start
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "run_dir": str(self.run_dir)}
+
+
+def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None, executor: Executor | None = None,
+           show_progress: bool = False, **settings: Any) -> SearchResult:
+    """Run (or resume) a hardware-aware search; `settings` are `SearchConfig` fields.
+
+    Re-running with the same settings and run directory resumes: finished trials are kept, trials the
+    previous driver left unfinished are re-run. A custom `trainer` or `executor` replaces the default
+    proxy training or the Ray workers.
+    """
+    config = replace(config, **settings) if config else SearchConfig(**settings)
+    started = time.perf_counter()
+    space = load_space(config.space)
+    profile = load_profile(config.profile)
+    dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset)
+    trainer = trainer or ProxyTrainer(recipe)
+    run_dir = config.run_dir
+    resuming = check_run_dir(config, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    context = {
+        "space": space.name,
+        "profile": profile.name,
+        "dataset": dataset.name,
+        "preprocessing": preprocessing_spec(dataset.mean, dataset.std, max(space.resolution), dataset.classes),
+    }
+    if not resuming:
+        write_json_atomic(run_dir / "config.json", {
+            "search": config.to_dict(),
+            "space": space.describe(),
+            "profile": profile.describe(),
+            "dataset": dataset.describe(),
+            "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
+            "preprocessing": context["preprocessing"],
+        })
+    study = open_study(run_dir, config.sampler, config.population, config.seed)
+    recovered = recover_interrupted(study)
+    own_executor = executor is None
+    executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
+    def write_outputs() -> None:
+        write_trials_csv(study, run_dir / "trials.csv")
+        write_pareto_json(study, run_dir / "pareto.json", context)
+    try:
+        driver = BatchDriver(
+            study, space, profile, dataset, executor=executor, run_dir=run_dir, seed=config.seed, trainer=trainer,
+            latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
+            batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
+        )
+        with _progress_display(show_progress, study, config.trials) as progress:
+            driver.run(config.trials, progress)
+    finally:
+        if own_executor:
+            executor.close()
+    write_outputs()
+    trials = study.get_trials(deepcopy=False)
+    statuses = [t.user_attrs.get("status") for t in trials if finished(t)]
+    return SearchResult(
+        run_dir=run_dir,
+        pareto=json.loads((run_dir / "pareto.json").read_text())["pareto"],
+        finished=len(statuses),
+        complete=statuses.count("complete"),
+        infeasible=statuses.count(INFEASIBLE),
+        failed=statuses.count(FAILED),
+        recovered=recovered,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _progress_display:
+    """A rich progress bar: trials done, feasible (trained), Pareto size, ETA."""
+
+    def __init__(self, enabled: bool, study, total: int):
+        self.enabled, self.study, self.total = enabled, study, total
+        self._bar = None
+
+    def __enter__(self) -> Progress:
+        progress = Progress(total=self.total)
+        progress.feasible = sum(t.user_attrs.get("status") == "complete" for t in self.study.get_trials(deepcopy=False))
+        if not self.enabled:
+            return progress
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
+            TextColumn("feasible {task.fields[feasible]}"), TextColumn("pareto {task.fields[pareto]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        )
+        self._bar.start()
+        task = self._bar.add_task("search", total=self.total, feasible=0, pareto=0)
+
+        def update(p: Progress) -> None:
+            self._bar.update(task, completed=min(p.done, p.total), feasible=p.feasible,
+                             pareto=len(pareto_trials(self.study)))
+
+        progress.update = update
+        return progress
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()

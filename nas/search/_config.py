@@ -1,0 +1,104 @@
+"""Search settings, their validation, and the run directory's identity (so a re-run resumes, never mixes)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from nas.errors import NasError
+
+SAMPLERS = ("nsga2", "tpe", "random")
+
+# Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
+_IDENTITY = ("space", "profile", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
+             "latency_budget_ms", "max_params", "max_macs", "val_fraction")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    space: str = "mobilenet"
+    profile: str = "x86-cpu"
+    dataset: str = "builtin"
+    trials: int = 24
+    epochs: int = 4
+    train_subset: int | None = 2500
+    workers: int | None = None
+    latency_budget_ms: float | None = None
+    max_params: int | None = None
+    max_macs: int | None = None
+    sampler: str = "nsga2"
+    population: int = 8
+    seed: int = 0
+    val_fraction: float = 0.1
+    out: str | None = None
+    ray_address: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        _positive_int("trials", self.trials)
+        _positive_int("epochs", self.epochs)
+        _positive_int("population", self.population, minimum=2)
+        if self.train_subset is not None:
+            _positive_int("train_subset", self.train_subset)
+        if self.workers is not None:
+            _positive_int("workers", self.workers)
+        for name in ("max_params", "max_macs"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if self.latency_budget_ms is not None and not self.latency_budget_ms > 0:
+            raise NasError(f"latency_budget_ms: must be a positive number of milliseconds, got {self.latency_budget_ms}")
+        if self.sampler not in SAMPLERS:
+            raise NasError(f"sampler: unknown sampler {self.sampler!r} (choose from {', '.join(SAMPLERS)})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise NasError(f"seed: must be a non-negative integer, got {self.seed!r}")
+
+    @property
+    def run_dir(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        return Path("results") / f"search-{Path(self.space).stem}-{Path(self.profile).stem}-seed{self.seed}"
+
+    def identity(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _IDENTITY}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+
+def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
+    """True when run_dir holds this same search (resume). A different search there is a user error."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.exists():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise NasError(f"{run_dir}: exists and is not a nas run directory; choose another --out")
+        return False
+    try:
+        saved = json.loads(saved_path.read_text())["search"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise NasError(f"{saved_path}: unreadable run configuration; choose another --out") from None
+    for name, value in config.identity().items():
+        if saved.get(name) != value:
+            raise NasError(
+                f"{run_dir}: holds a search with {name}={saved.get(name)!r}, not {value!r}; "
+                "re-run with the same settings to resume, or choose another --out"
+            )
+    return True
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write-then-rename, so a killed driver never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+
+
+def config_to_json(config: SearchConfig) -> dict[str, Any]:
+    return asdict(config)

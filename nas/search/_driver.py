@@ -1,0 +1,209 @@
+"""The ask/tell driver: one batch of candidates at a time, in three phases.
+
+1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph;
+2. measure (the driver alone, every worker idle): latency with ONNX Runtime; size and latency
+   constraints reject candidates here, before any training;
+3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
+Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
+previous batch has returned, and no task is submitted until it ends.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from nas.errors import NasError
+from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
+from nas.latency import HardwareProfile, measure_latency
+from nas.search._executor import Executor, TaskFailed
+from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished
+from nas.search._tasks import prepare_candidate, train_candidate
+from nas.space import Architecture, SearchSpace
+
+
+@dataclass
+class Candidate:
+    trial: optuna.trial.Trial
+    arch: Architecture
+    started: float = field(default_factory=time.perf_counter)
+    onnx: bytes | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Progress:
+    """What the progress bar shows; the driver calls `update` after every finished trial."""
+
+    total: int
+    done: int = 0
+    feasible: int = 0
+    pareto: int = 0
+    update: Callable[["Progress"], None] = lambda p: None
+
+
+class BatchDriver:
+    def __init__(self, study: optuna.Study, space: SearchSpace, profile: HardwareProfile, dataset, *,
+                 executor: Executor, run_dir: Path, seed: int, trainer: Trainer | None = None,
+                 latency_budget_ms: float | None = None, max_params: int | None = None,
+                 max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None):
+        if profile.latency != "measured":
+            raise NasError(f"profile {profile.name!r}: latency {profile.latency!r} is not supported by the search yet")
+        self.study, self.space, self.profile = study, space, profile
+        self.executor, self.run_dir, self.seed = executor, run_dir, seed
+        self.trainer = trainer or ProxyTrainer(TrainingRecipe())
+        self.budget, self.max_params, self.max_macs = latency_budget_ms, max_params, max_macs
+        self.batch_size = batch_size
+        self.on_batch_end = on_batch_end
+        self.num_classes = dataset.num_classes
+        self.dataset_ref = executor.put(dataset)
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    def run(self, total: int, progress: Progress) -> None:
+        while True:
+            done = sum(finished(t) for t in self.study.get_trials(deepcopy=False))
+            progress.done = done
+            progress.update(progress)
+            if done >= total:
+                return
+            batch = [self._ask() for _ in range(min(self.batch_size, total - done))]
+            self._run_batch([c for c in batch if c is not None], progress)
+            self.on_batch_end()
+
+    # --- one batch ---------------------------------------------------------------------------
+    def _ask(self) -> Candidate | None:
+        trial = self.study.ask()
+        arch = self.space.sample(trial)
+        trial.set_user_attr("arch_hash", arch.hash)
+        trial.set_user_attr("summary", arch.summary())
+        trial.set_user_attr("architecture", arch.to_dict())
+        return Candidate(trial, arch)
+
+    def _run_batch(self, batch: list[Candidate], progress: Progress) -> None:
+        known = self._known_results()
+        fresh: dict[str, Candidate] = {}
+        twins: list[tuple[Candidate, str]] = []
+        for cand in batch:
+            if cand.arch.hash in known:
+                self._tell_duplicate(cand, known[cand.arch.hash], progress)
+            elif cand.arch.hash in fresh:
+                twins.append((cand, cand.arch.hash))
+            else:
+                fresh[cand.arch.hash] = cand
+        to_train = self._screen(list(fresh.values()), progress)
+        self._train(to_train, progress)
+        known = self._known_results()
+        for cand, arch_hash in twins:
+            self._tell_duplicate(cand, known[arch_hash], progress)
+
+    def _screen(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
+        """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates."""
+        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed, True): c for c in batch}
+        prepared = []
+        while handles:
+            handle = self.executor.wait_one(list(handles))
+            cand = handles.pop(handle)
+            try:
+                out = self.executor.result(handle)
+            except TaskFailed as exc:
+                self._tell_failed(cand, f"prepare: {exc}", progress)
+                continue
+            cand.onnx = out["onnx"]
+            cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
+            prepared.append(cand)
+        feasible = []
+        for cand in prepared:  # the measuring phase: nothing else runs on the workers now
+            reason = self._size_violation(cand)
+            if reason is None:
+                measure_start = time.perf_counter()
+                try:
+                    m = measure_latency(cand.onnx, self.profile.measurement)
+                except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
+                    self._tell_failed(cand, f"latency: {type(exc).__name__}: {exc}", progress)
+                    continue
+                cand.attrs.update(latency_ms=m.median_ms, latency_spread=m.spread, latency_stable=m.stable,
+                                  latency_attempts=m.attempts,
+                                  latency_seconds=round(time.perf_counter() - measure_start, 3))
+                if self.budget is not None and m.median_ms > self.budget:
+                    reason = f"latency {m.median_ms:.3f} ms > budget {self.budget:g} ms"
+            cand.onnx = None
+            if reason is not None:
+                self._tell_infeasible(cand, reason, progress)
+            else:
+                feasible.append(cand)
+        return feasible
+
+    def _size_violation(self, cand: Candidate) -> str | None:
+        if self.max_params is not None and cand.attrs["params"] > self.max_params:
+            return f"params {cand.attrs['params']} > max {self.max_params}"
+        if self.max_macs is not None and cand.attrs["macs"] > self.max_macs:
+            return f"MACs {cand.attrs['macs']} > max {self.max_macs}"
+        return None
+
+    def _train(self, batch: list[Candidate], progress: Progress) -> None:
+        # Largest first (MACs predict training time), so the batch does not end on one long straggler.
+        batch = sorted(batch, key=lambda c: c.attrs["macs"], reverse=True)
+        handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed): c for c in batch}
+        while handles:
+            handle = self.executor.wait_one(list(handles))
+            cand = handles.pop(handle)
+            try:
+                result = self.executor.result(handle)
+            except TaskFailed as exc:
+                self._tell_failed(cand, f"train: {exc}", progress)
+                continue
+            checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
+            tmp = checkpoint.with_suffix(".tmp")
+            tmp.write_bytes(result.state_dict)
+            tmp.replace(checkpoint)
+            cand.attrs.update(train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3),
+                              val_loss=result.val_loss, epochs=result.epochs,
+                              checkpoint=str(checkpoint.relative_to(self.run_dir)))
+            self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[result.accuracy, cand.attrs["latency_ms"]])
+
+    # --- telling -----------------------------------------------------------------------------
+    def _known_results(self) -> dict[str, optuna.trial.FrozenTrial]:
+        known = {}
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if t.user_attrs.get("duplicate_of") is None and "arch_hash" in t.user_attrs:
+                known.setdefault(t.user_attrs["arch_hash"], t)
+        return known
+
+    def _tell_duplicate(self, cand: Candidate, original: optuna.trial.FrozenTrial, progress: Progress) -> None:
+        """The sampler proposed an architecture already evaluated: reuse its result (same seed, same answer)."""
+        copied = {k: v for k, v in original.user_attrs.items() if k not in ("requeued_from",)}
+        cand.attrs.update(copied)
+        cand.attrs["duplicate_of"] = original.number
+        status = copied.get("status", COMPLETE)
+        state = TrialState.COMPLETE if original.state == TrialState.COMPLETE else TrialState.PRUNED
+        self._tell(cand, state, status, progress, values=original.values if state == TrialState.COMPLETE else None)
+
+    def _tell_infeasible(self, cand: Candidate, reason: str, progress: Progress) -> None:
+        cand.attrs["infeasible_reason"] = reason
+        self._tell(cand, TrialState.PRUNED, INFEASIBLE, progress)
+
+    def _tell_failed(self, cand: Candidate, reason: str, progress: Progress) -> None:
+        cand.attrs["failure_reason"] = reason
+        self._tell(cand, TrialState.FAIL, FAILED, progress)
+
+    def _tell(self, cand: Candidate, state: TrialState, status: str, progress: Progress, values=None) -> None:
+        cand.attrs["status"] = status
+        cand.attrs["wall_seconds"] = round(time.perf_counter() - cand.started, 3)
+        for key, value in cand.attrs.items():
+            cand.trial.set_user_attr(key, value)
+        self.study.tell(cand.trial, values=values, state=state)
+        progress.done += 1
+        if status == COMPLETE:
+            progress.feasible += 1
+        progress.update(progress)
+
+
+def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:
+    return torch.load(io.BytesIO((run_dir / relative).read_bytes()), map_location="cpu", weights_only=True)

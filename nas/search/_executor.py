@@ -1,0 +1,104 @@
+"""Where evaluations run. Parallelism wraps the evaluators; it does not change them.
+
+`Executor` is the extension point; `RayExecutor` runs each call as a Ray task, on an embedded local
+Ray (started and stopped here) or on an existing cluster (`address`). A task that raises is not
+retried (the candidate is failed with the reason); a worker process that dies is retried by Ray up
+to `max_retries` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from typing import Any, Callable
+
+from nas.errors import NasError
+
+
+class TaskFailed(Exception):
+    """A task ended without a result: its exception, or a worker that died more than max_retries times."""
+
+
+class Executor(ABC):
+    workers: int
+
+    @abstractmethod
+    def put(self, value: Any) -> Any:
+        """Share a large read-only value (the dataset) with every task once."""
+
+    @abstractmethod
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        """Start fn(*args) on a worker with one CPU; returns a handle."""
+
+    @abstractmethod
+    def wait_one(self, handles: list[Any]) -> Any:
+        """Block until one of `handles` is finished and return it."""
+
+    @abstractmethod
+    def result(self, handle: Any) -> Any:
+        """The value of a finished handle, or TaskFailed with a one-line reason."""
+
+    def close(self) -> None:
+        """Release the workers."""
+
+
+class RayExecutor(Executor):
+    def __init__(self, workers: int | None = None, address: str | None = None, max_retries: int = 2,
+                 object_store_mb: int = 512):
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+        import ray
+
+        self._ray = ray
+        self.max_retries = max_retries
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING,
+                                          log_to_driver=False, configure_logging=True)
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    ray.init(num_cpus=workers or os.cpu_count() or 1,
+                             object_store_memory=object_store_mb * 1024 * 1024, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {address}" if address else "a local Ray"
+                raise NasError(f"cannot start {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
+        self._remote: dict[Callable, Any] = {}
+
+    def put(self, value):
+        return self._ray.put(value)
+
+    def submit(self, fn, *args):
+        if fn not in self._remote:
+            self._remote[fn] = self._ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(fn)
+        return self._remote[fn].remote(*args)
+
+    def wait_one(self, handles):
+        ready, _ = self._ray.wait(list(handles), num_returns=1)
+        return ready[0]
+
+    def result(self, handle):
+        from ray import exceptions as rex
+
+        try:
+            return self._ray.get(handle)
+        except rex.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            raise TaskFailed(_one_line(f"{type(cause).__name__}: {cause}")) from None
+        except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError) as exc:
+            raise TaskFailed(f"worker died {self.max_retries + 1} times ({type(exc).__name__})") from None
+
+    def close(self):
+        if self._owns_ray and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    text = lines[-1] if lines and len(lines) > 1 and lines[0].endswith(":") else " ".join(lines[:1])
+    return text[:limit]

@@ -1,0 +1,99 @@
+"""What a run leaves behind besides the study: `trials.csv` and `pareto.json`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search._config import write_json_atomic
+from nas.search._study import COMPLETE
+
+CSV_COLUMNS = [
+    "number", "state", "status", "arch_hash", "accuracy", "latency_ms", "latency_spread", "latency_stable",
+    "params", "macs", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds", "wall_seconds",
+    "failure_reason", "duplicate_of", "summary",
+]
+_FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
+
+
+def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of non-dominated (accuracy up, latency down) points; exact ties keep the first."""
+    front = []
+    for i, (acc, lat) in enumerate(points):
+        dominated = False
+        for j, (acc2, lat2) in enumerate(points):
+            if j == i:
+                continue
+            better_or_equal = acc2 >= acc and lat2 <= lat
+            strictly = acc2 > acc or lat2 < lat
+            if better_or_equal and (strictly or j < i):
+                dominated = True
+                break
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda k: points[k][1])
+
+
+def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+    front = pareto_indices([(t.values[0], t.values[1]) for t in complete])
+    return [complete[i] for i in front]
+
+
+def trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    row = {
+        "number": trial.number,
+        "state": trial.state.name,
+        "status": attrs.get("status", "running" if trial.state == TrialState.RUNNING else ""),
+        "accuracy": trial.values[0] if trial.values else "",
+        "failure_reason": attrs.get("failure_reason", attrs.get("infeasible_reason", "")),
+        **{column: attrs.get(column, "") for column in _FROM_ATTRS},
+    }
+    row.update({f"param:{k}": v for k, v in sorted(trial.params.items())})
+    return row
+
+
+def write_trials_csv(study: optuna.Study, path: Path) -> None:
+    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+    param_columns = sorted({k for r in rows for k in r if k.startswith("param:")})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + param_columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(buffer.getvalue())
+    os.replace(tmp, path)
+
+
+def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
+    records = []
+    for trial in pareto_trials(study):
+        a = trial.user_attrs
+        records.append({
+            "trial": trial.number,
+            "arch_hash": a["arch_hash"],
+            "accuracy": trial.values[0],
+            "latency_ms": trial.values[1],
+            "latency_spread": a.get("latency_spread"),
+            "params": a.get("params"),
+            "macs": a.get("macs"),
+            "summary": a.get("summary"),
+            "checkpoint": a.get("checkpoint"),
+            "architecture": a["architecture"],
+        })
+    return records
+
+
+def write_pareto_json(study: optuna.Study, path: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    records = pareto_records(study)
+    write_json_atomic(path, {**context, "objectives": {"accuracy": "maximize", "latency_ms": "minimize"},
+                             "pareto": records})
+    return records

@@ -1,0 +1,56 @@
+"""The Optuna study in the run directory: storage, sampler, and recovery after a killed driver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+STUDY_NAME = "nas"
+DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
+
+# user_attrs["status"] of finished trials
+COMPLETE, INFEASIBLE, FAILED, INTERRUPTED = "complete", "infeasible", "failed", "interrupted"
+
+
+def storage_url(run_dir: Path) -> str:
+    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+
+def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optuna.Study:
+    """Create or load the run's study. SQLite, so optuna-dashboard can open it while the search runs."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+    existing = len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
+    # A resumed run continues the random stream instead of replaying the first generation.
+    sampler_seed = seed + existing
+    samplers = {
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=population, seed=sampler_seed),
+        "tpe": lambda: optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=population),
+        "random": lambda: optuna.samplers.RandomSampler(seed=sampler_seed),
+    }
+    return optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=DIRECTIONS,
+                               sampler=samplers[sampler](), load_if_exists=True)
+
+
+def _exists(storage) -> bool:
+    return any(s.study_name == STUDY_NAME for s in optuna.get_all_study_summaries(storage))
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Trials left RUNNING by a killed driver: mark them failed (interrupted) and queue them again."""
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "status", INTERRUPTED)
+        study._storage.set_trial_user_attr(trial._trial_id, "failure_reason", "driver stopped before the trial finished; re-queued")
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        count += 1
+    return count
+
+
+def finished(trial: FrozenTrial) -> bool:
+    """Counts toward --trials: evaluated to an answer (complete, infeasible or failed), not interrupted."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and \
+        trial.user_attrs.get("status") != INTERRUPTED

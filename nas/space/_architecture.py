@@ -1,0 +1,117 @@
+"""`Architecture`: one sampled candidate, as an immutable value.
+
+It is what flows between the rooms of the package (sampler -> builder -> evaluators -> export), so it
+is plain data: hashable, JSON round-trip, and a stable content hash that names files and deduplicates
+candidates across trials and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block. Attributes a primitive does not use are None (so equal blocks hash equally)."""
+
+    primitive: str
+    kernel: int | None = None
+    expansion: float | None = None
+    groups: int | None = None
+    se: bool | None = None
+    activation: str | None = None
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    stride: int
+    width: int
+    blocks: tuple[BlockSpec, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    space: str
+    resolution: int
+    stem_channels: int
+    stem_kernel: int
+    stem_stride: int
+    stem_activation: str
+    stages: tuple[StageSpec, ...]
+    head_width: int | None
+    head_activation: str
+    dropout: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Architecture":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown Architecture fields: {sorted(unknown)}")
+        stages = tuple(
+            StageSpec(
+                name=s["name"],
+                stride=int(s["stride"]),
+                width=int(s["width"]),
+                blocks=tuple(BlockSpec(**b) for b in s["blocks"]),
+            )
+            for s in data["stages"]
+        )
+        return cls(**{**data, "stages": stages})
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Architecture":
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def hash(self) -> str:
+        """Stable content hash (12 hex digits of SHA-256 over the canonical JSON)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    @property
+    def depth(self) -> int:
+        return sum(stage.depth for stage in self.stages)
+
+    def summary(self) -> str:
+        """A compact one-line description, one group per stage: blocks x depth @ width.
+
+        e.g. `MBk3e6se*2@24 DSk5hs*1@40`; MB mbconv, FMB fused_mbconv, DS dwsep, SB shuffle_bottleneck,
+        SKIP skip; a stage whose layers differ lists its distinct blocks joined by '/'.
+        """
+        parts = []
+        for stage in self.stages:
+            kinds = "/".join(dict.fromkeys(_block_label(b) for b in stage.blocks)) or "-"
+            parts.append(f"{kinds}*{stage.depth}@{stage.width}")
+        return " ".join(parts)
+
+
+_SHORT = {"mbconv": "MB", "fused_mbconv": "FMB", "dwsep": "DS", "shuffle_bottleneck": "SB", "skip": "SKIP"}
+
+
+def _block_label(block: BlockSpec) -> str:
+    label = _SHORT.get(block.primitive, block.primitive)
+    if block.kernel is not None:
+        label += f"k{block.kernel}"
+    if block.expansion is not None:
+        label += f"e{block.expansion:g}"
+    if block.groups not in (None, 1):
+        label += f"g{block.groups}"
+    if block.se:
+        label += "se"
+    if block.activation is not None:
+        label += {"relu": "", "relu6": "r6", "hardswish": "hs"}.get(block.activation, block.activation)
+    return label

@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny search space and dataset (so real searches take seconds) and one Ray for the session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+TINY_SPACE = """\
+name: tiny
+description: a tiny space for tests
+input: {resolution: 16}
+stem: {channels: 8, kernel: 3, stride: 1, activation: relu}
+block_choices:
+  primitive: [mbconv, dwsep, fused_mbconv]
+  kernel: [3, 5]
+  expansion: [1, 2]
+  se: [false, true]
+  activation: [relu, hardswish]
+stages:
+  - {name: a, stride: 2, depth: [1, 2], width: [8, 16]}
+  - {name: b, stride: 2, depth: [1, 2], width: [16, 24, 32]}
+head: {width: [null, 32], activation: relu, dropout: 0.0}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_space_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "tiny.yaml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+def make_easy_images(n_per_class: int = 40, size: int = 16, classes: int = 2, seed: int = 0):
+    """Classes differ by brightness and colour, so a short training run can learn them."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for c in range(classes):
+        base = np.zeros(3)
+        base[c % 3] = 200
+        noise = rng.normal(0, 25, size=(n_per_class, size, size, 3))
+        xs.append(np.clip(base + 30 + noise, 0, 255).astype(np.uint8))
+        ys.append(np.full(n_per_class, c))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_file(tmp_path_factory) -> Path:
+    x, y = make_easy_images()
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x=x, y=y, classes=np.array(["red", "green"]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_executor():
+    from nas.search import RayExecutor
+
+    executor = RayExecutor(workers=2)
+    yield executor
+    executor.close()

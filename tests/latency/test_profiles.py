@@ -1,0 +1,214 @@
+"""nas.latency profiles: the built-in x86-cpu profile and every way a profile file can be wrong."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nas._resources import builtin_dir
+from nas.errors import NasError
+from nas.latency import HardwareProfile, MeasurementSettings, list_profiles, load_profile
+
+GOOD = """\
+name: my-cpu
+description: a test profile
+latency: measured
+runtime: {engine: onnxruntime, execution_provider: CPUExecutionProvider, intra_op_threads: 2, graph_optimization: basic}
+measurement: {warmup_runs: 4, rounds: 3, round_ms: 20, max_spread: 0.1, max_attempts: 2}
+provenance: written by a test
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "profile.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(NasError) as info:
+        load_profile(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message  # every file error names the file
+    return message
+
+
+# ---------------------------------------------------------------------------------------- built-ins
+
+
+def test_builtin_x86_cpu_loads():
+    profile = load_profile("x86-cpu")
+    assert isinstance(profile, HardwareProfile)
+    assert profile.name == "x86-cpu"
+    assert profile.latency == "measured"
+    assert profile.path == builtin_dir("hardware_profiles") / "x86-cpu.yaml"
+    assert profile.runtime["engine"] == "onnxruntime"
+    assert profile.measurement == MeasurementSettings(
+        execution_provider="CPUExecutionProvider", intra_op_threads=1, graph_optimization="all",
+        warmup_runs=10, rounds=5, round_ms=50.0, max_spread=0.05, max_attempts=3,
+    )
+    assert profile.provenance and profile.description
+    assert profile.raw["runtime"]["intra_op_threads"] == 1
+    described = profile.describe()
+    json.dumps(described)  # JSON-friendly
+    assert described["name"] == "x86-cpu" and described["measurement"]["rounds"] == 5
+
+
+def test_list_profiles_sorted_and_named_like_their_files():
+    profiles = list_profiles()
+    names = [p.name for p in profiles]
+    assert "x86-cpu" in names
+    assert names == sorted(names)
+    for profile in profiles:
+        assert profile.path.stem == profile.name
+        assert load_profile(profile.name) == profile
+
+
+def test_load_by_path(tmp_path):
+    path = write(tmp_path, GOOD)
+    for given in (path, str(path)):
+        profile = load_profile(given)
+        assert profile.name == "my-cpu" and profile.path == path
+        assert profile.measurement.intra_op_threads == 2
+        assert profile.measurement.graph_optimization == "basic"
+        assert profile.measurement.round_ms == 20.0 and isinstance(profile.measurement.round_ms, float)
+        assert profile.measurement.max_attempts == 2
+        assert profile.provenance == "written by a test"
+
+
+def test_optional_sections_default(tmp_path):
+    path = write(tmp_path, """\
+        name: minimal
+        description: only the required fields
+        latency: measured
+        runtime: {engine: onnxruntime}
+    """)
+    profile = load_profile(path)
+    assert profile.measurement == MeasurementSettings()
+    assert profile.provenance == ""
+
+
+def test_predicted_profile_is_accepted(tmp_path):
+    path = write(tmp_path, """\
+        name: some-board
+        description: a remote board whose latency is predicted
+        latency: predicted
+        runtime: {engine: tensorrt, precision: fp16}
+        provenance: a later issue fits a latency model
+    """)
+    profile = load_profile(path)
+    assert profile.latency == "predicted"
+    assert profile.runtime == {"engine": "tensorrt", "precision": "fp16"}
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+def test_unknown_profile_name_lists_available():
+    with pytest.raises(NasError, match=r"unknown hardware profile 'pdp-11'.*available: .*x86-cpu"):
+        load_profile("pdp-11")
+
+
+def test_file_not_found(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(NasError, match=r"not found: .*missing\.yaml"):
+        load_profile(missing)
+    with pytest.raises(NasError, match="not found"):
+        load_profile(str(missing))
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write(tmp_path, """\
+        name: broken
+        description: fine
+        latency: measured
+        runtime: {engine: onnxruntime
+        provenance: x
+    """)
+    message = error_of(path)
+    assert "YAML syntax error" in message
+    assert "line 5" in message, message
+
+
+def test_yaml_bad_indentation_line(tmp_path):
+    path = write(tmp_path, "name: a\ndescription: b\n  latency: measured\n")
+    message = error_of(path)
+    assert "YAML syntax error" in message and "line 3" in message, message
+
+
+@pytest.mark.parametrize("field", ["name", "description", "latency", "runtime"])
+def test_missing_required_field(tmp_path, field):
+    lines = [line for line in GOOD.splitlines() if not line.startswith(f"{field}:")]
+    message = error_of(write(tmp_path, "\n".join(lines) + "\n"))
+    assert f": {field}: missing required field" in message
+
+
+def test_missing_runtime_engine(tmp_path):
+    message = error_of(write(tmp_path, GOOD.replace("engine: onnxruntime, ", "")))
+    assert "runtime.engine: missing required field" in message
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("rounds: 3", "rounds: abc", "measurement.rounds: must be a positive integer, got 'abc'"),
+        ("rounds: 3", "rounds: 0", "measurement.rounds: must be a positive integer, got 0"),
+        ("rounds: 3", "rounds: yes", "measurement.rounds: must be a positive integer, got True"),
+        ("round_ms: 20", "round_ms: fast", "measurement.round_ms: must be a positive number"),
+        ("max_spread: 0.1", "max_spread: -1", "measurement.max_spread: must be a non-negative number"),
+        ("warmup_runs: 4", "warmup_runs: 1.5", "measurement.warmup_runs: must be a positive integer, got 1.5"),
+        ("intra_op_threads: 2", "intra_op_threads: many", "runtime.intra_op_threads: must be a positive integer"),
+        ("graph_optimization: basic", "graph_optimization: turbo",
+         "runtime.graph_optimization: must be one of disable, basic, extended, all, got 'turbo'"),
+        ("execution_provider: CPUExecutionProvider", "execution_provider: 7", "runtime.execution_provider: must be"),
+        ("engine: onnxruntime", "engine: tflite", "runtime.engine: a measured profile runs on this machine"),
+        ("latency: measured", "latency: guessed", "latency: must be one of measured, predicted, got 'guessed'"),
+        ("name: my-cpu", "name: 42", "name: must be a non-empty string, got 42"),
+        ("description: a test profile", "description: ''", "description: must be a non-empty string"),
+        ("provenance: written by a test", "provenance: [a, b]", "provenance: must be a string, got ['a', 'b']"),
+    ],
+)
+def test_wrong_type_or_value(tmp_path, old, new, expected):
+    assert old in GOOD
+    message = error_of(write(tmp_path, GOOD.replace(old, new)))
+    assert expected in message, message
+
+
+def test_unknown_key_in_measurement(tmp_path):
+    message = error_of(write(tmp_path, GOOD.replace("rounds: 3", "roundz: 3")))
+    assert "measurement.roundz: unknown key" in message
+    assert "rounds" in message  # the expected keys are listed
+
+
+def test_runtime_key_under_measurement_gets_a_hint(tmp_path):
+    message = error_of(write(tmp_path, GOOD.replace("rounds: 3", "intra_op_threads: 3")))
+    assert "measurement.intra_op_threads: unknown key (it belongs under runtime)" in message
+
+
+def test_unknown_key_in_runtime_of_measured_profile(tmp_path):
+    message = error_of(write(tmp_path, GOOD.replace("intra_op_threads: 2", "intra_op_thread: 2")))
+    assert "runtime.intra_op_thread: unknown key" in message
+
+
+def test_unknown_top_level_field(tmp_path):
+    message = error_of(write(tmp_path, GOOD + "measurment: {rounds: 3}\n"))
+    assert "measurment: unknown field" in message
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "is empty"),
+        ("- a\n- b\n", "must be a mapping"),
+        (GOOD.replace("runtime: {", "runtime: [").replace("basic}", "basic]"), "runtime: must be a mapping"),
+        (GOOD.replace("measurement: {", "measurement: [").replace("max_attempts: 2}", "max_attempts: 2]"),
+         "measurement: must be a mapping"),
+    ],
+)
+def test_wrong_shapes(tmp_path, text, expected):
+    message = error_of(write(tmp_path, text))
+    assert expected in message, message

@@ -1,0 +1,51 @@
+import json
+
+import pytest
+
+from nas.errors import NasError
+from nas.search import SearchConfig
+from nas.search._config import check_run_dir, write_json_atomic
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("trials", 0, "trials: must be an integer >= 1"),
+    ("epochs", -1, "epochs"),
+    ("population", 1, "population"),
+    ("workers", 0, "workers"),
+    ("latency_budget_ms", -2.0, "latency_budget_ms"),
+    ("sampler", "grid", "unknown sampler 'grid'"),
+    ("seed", -1, "seed"),
+    ("max_params", 0, "max_params"),
+])
+def test_bad_settings_name_the_field(field, value, message):
+    with pytest.raises(NasError, match=message):
+        SearchConfig(**{field: value})
+
+
+def test_default_run_dir_is_derived_from_the_settings():
+    assert str(SearchConfig(space="fbnet", seed=3).run_dir) == "results/search-fbnet-x86-cpu-seed3"
+
+
+def test_run_dir_identity(tmp_path):
+    config = SearchConfig(out=str(tmp_path / "run"))
+    assert check_run_dir(config, tmp_path / "run") is False  # new
+    (tmp_path / "run").mkdir()
+    write_json_atomic(tmp_path / "run" / "config.json", {"search": config.to_dict()})
+    assert check_run_dir(config, tmp_path / "run") is True  # resume
+    more_trials = SearchConfig(out=str(tmp_path / "run"), trials=99, workers=1)
+    assert check_run_dir(more_trials, tmp_path / "run") is True  # trials and workers may change
+    with pytest.raises(NasError, match="holds a search with epochs=4, not 9"):
+        check_run_dir(SearchConfig(out=str(tmp_path / "run"), epochs=9), tmp_path / "run")
+
+
+def test_foreign_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(NasError, match="not a nas run directory"):
+        check_run_dir(SearchConfig(out=str(tmp_path)), tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_atomic_json_write_leaves_no_temp_file(tmp_path):
+    write_json_atomic(tmp_path / "a.json", {"x": 1})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]

@@ -1,0 +1,137 @@
+"""The search loop on a real local Ray: outcomes of trials, constraints, failures and crashed workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from ray import cloudpickle
+
+from nas.evaluate import ProxyTrainer, TrainingRecipe
+from nas.search import search
+
+# Trainers defined here travel to the Ray workers by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+FAST = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=64, batch_size=32))
+
+
+def run(tmp_path, space, data, executor, **settings):
+    defaults = dict(space=str(space), dataset=str(data), trials=6, population=3, epochs=1, train_subset=64,
+                    out=str(tmp_path / "run"))
+    return search(executor=executor, trainer=settings.pop("trainer", FAST), **{**defaults, **settings})
+
+
+def rows(run_dir: Path):
+    with open(run_dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_search_writes_study_trials_and_pareto(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor)
+    assert result.finished == 6 and result.complete == 6
+    table = rows(result.run_dir)
+    assert len(table) == 6
+    for row in table:
+        assert row["status"] == "complete"
+        assert 0 <= float(row["accuracy"]) <= 1
+        assert float(row["latency_ms"]) > 0 and float(row["latency_spread"]) >= 0
+        assert int(row["params"]) > 0 and int(row["macs"]) > 0
+        assert float(row["wall_seconds"]) > 0
+    pareto = json.loads((result.run_dir / "pareto.json").read_text())
+    assert pareto["preprocessing"]["classes"] == ["red", "green"]
+    front = [(p["accuracy"], p["latency_ms"]) for p in pareto["pareto"]]
+    assert front and front == sorted(front, key=lambda p: p[1])
+    others = [(float(r["accuracy"]), float(r["latency_ms"])) for r in table if not r["duplicate_of"]]
+    for acc, lat in front:  # nothing trained dominates a front member
+        assert not any(a >= acc and l <= lat and (a > acc or l < lat) for a, l in others)
+    for p in pareto["pareto"]:
+        assert (result.run_dir / p["checkpoint"]).is_file()
+    assert (result.run_dir / "study.db").is_file()
+
+
+def test_latency_budget_rejects_before_training(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), latency_budget_ms=1e-6)
+    assert result.infeasible == 6 and result.complete == 0
+    for row in rows(result.run_dir):
+        assert row["state"] == "PRUNED" and row["status"] == "infeasible"
+        assert "budget" in row["failure_reason"] and float(row["latency_ms"]) > 1e-6
+    assert not list((result.run_dir / "checkpoints").iterdir())
+
+
+def test_size_constraint_rejects_without_measuring(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), max_params=10)
+    assert result.infeasible == 6
+    for row in rows(result.run_dir):
+        assert row["failure_reason"].startswith("params") and row["latency_ms"] == ""
+
+
+class NeverTrain(ProxyTrainer):
+    def train(self, arch, dataset, seed):
+        raise AssertionError("an infeasible candidate was trained")
+
+
+class FailsOnDeepFirstStage(ProxyTrainer):
+    def train(self, arch, dataset, seed):
+        if arch.stages[0].depth == 2:
+            raise ValueError("cannot train this one")
+        return super().train(arch, dataset, seed)
+
+
+def test_failing_candidate_is_recorded_and_search_goes_on(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=10,
+                 trainer=FailsOnDeepFirstStage(FAST.recipe))
+    table = rows(result.run_dir)
+    failed = [r for r in table if r["status"] == "failed"]
+    assert failed, "the space should have produced at least one deep first stage in 10 trials"
+    for row in failed:
+        assert row["state"] == "FAIL" and row["param:a.depth"] == "2"
+        assert row["failure_reason"] == "train: ValueError: cannot train this one"
+    assert result.finished == 10 and result.complete == 10 - len(failed)
+
+
+class CrashesOnce(ProxyTrainer):
+    """Kills its worker process the first time it runs (a segfault or OOM kill looks the same to Ray)."""
+
+    def __init__(self, marker: str):
+        super().__init__(FAST.recipe)
+        self.marker = marker
+
+    def train(self, arch, dataset, seed):
+        if not os.path.exists(self.marker):
+            Path(self.marker).write_text("crashed")
+            os._exit(1)
+        return super().train(arch, dataset, seed)
+
+
+class AlwaysCrashes(ProxyTrainer):
+    def train(self, arch, dataset, seed):
+        os._exit(1)
+
+
+def test_crashed_worker_is_retried(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    marker = tmp_path / "crashed"
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, trainer=CrashesOnce(str(marker)))
+    assert marker.exists(), "the crash did not happen"
+    assert result.complete == 3 and result.failed == 0
+
+
+def test_worker_that_always_crashes_fails_the_trial(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=2, population=2, trainer=AlwaysCrashes())
+    assert result.failed == 2
+    for row in rows(result.run_dir):
+        assert row["failure_reason"].startswith("train: worker died 3 times")
+
+
+def test_rerun_with_more_trials_extends_the_run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    first = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3)
+    before = {r["number"]: r for r in rows(first.run_dir)}
+    second = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=5)
+    after = {r["number"]: r for r in rows(second.run_dir)}
+    assert second.finished == 5 and len(after) == 5
+    for number, row in before.items():
+        assert after[number]["accuracy"] == row["accuracy"] and after[number]["arch_hash"] == row["arch_hash"]

@@ -1,0 +1,36 @@
+"""A non-editable install, used from another directory, still finds the built-in spaces, profiles and data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_install_finds_builtin_resources(tmp_path):
+    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "-w", str(wheel_dir), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next(wheel_dir.glob("nas-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        packed = set(archive.namelist())
+    sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "nas").rglob("*.py")}
+    assert sources - packed == set(), "modules missing from the wheel: add their package to pyproject.toml"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr[-2000:]
+    probe = (
+        "import nas, pathlib; "
+        "assert pathlib.Path(nas.__file__).is_relative_to(pathlib.Path(r'%s')), nas.__file__; "
+        "print(sorted(s.name for s in nas.list_spaces())); print([p.name for p in nas.list_profiles()]); "
+        "d = nas.load_dataset('builtin'); print(d.x_train.shape)" % target
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "['fbnet', 'mobilenet']" in done.stdout and "x86-cpu" in done.stdout and "(5000, 32, 32, 3)" in done.stdout
