@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from abc import ABC, abstractmethod
 from typing import Any, Callable
 
@@ -54,6 +55,8 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         address = address or os.environ.get("RAY_ADDRESS") or None
         self._owns_ray = not ray.is_initialized()
+        if self._owns_ray and address:
+            _check_reachable(address)
         if self._owns_ray:
             kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING,
                                           log_to_driver=False, configure_logging=True)
@@ -98,7 +101,19 @@ class RayExecutor(Executor):
             self._ray.shutdown()
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast: ray.init keeps retrying an address where nothing listens for minutes."""
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise NasError(f"cannot reach the Ray cluster at {address}: nothing answers there ({exc.strerror or exc})") from None
+
+
 def _one_line(text: str, limit: int = 300) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    text = lines[-1] if lines and len(lines) > 1 and lines[0].endswith(":") else " ".join(lines[:1])
-    return text[:limit]
+    """The first non-empty line of an error (Ray appends tracebacks), cut to `limit` characters."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:limit]

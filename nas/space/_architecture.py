@@ -24,6 +24,11 @@ class BlockSpec:
     se: bool | None = None
     activation: str | None = None
 
+    def __post_init__(self):
+        # 6 and 6.0 are the same expansion; keep one spelling so equal blocks hash equally.
+        if self.expansion is not None:
+            object.__setattr__(self, "expansion", float(self.expansion))
+
 
 @dataclass(frozen=True)
 class StageSpec:

@@ -136,8 +136,9 @@ def parse_space(path: Path) -> SearchSpace:
         "activation": v.scalar(("stem", "activation"), stem_data.get("activation", "relu"), str, among=ACTIVATIONS),
     }
     ops = {op: v.op(("ops", op), spec) for op, spec in (data.get("ops") or {}).items()}
-    defaults = data.get("block_choices") or {}
-    _reject_unknown(doc, ("block_choices",), defaults, _BLOCK_KEYS)
+    raw_defaults = data.get("block_choices") or {}
+    _reject_unknown(doc, ("block_choices",), raw_defaults, _BLOCK_KEYS)
+    defaults = v.block_values(("block_choices",), raw_defaults, ops)
     stages_data = _require(doc, ("stages",), data, list)
     if not stages_data:
         raise doc.error(("stages",), "needs at least one stage")
@@ -226,7 +227,7 @@ class _Validator:
         if attr == "kernel":
             return self.choices(fld, value, int, odd=True)
         if attr == "expansion":
-            return self.choices(fld, value, float, positive=True)
+            return tuple(float(e) for e in self.choices(fld, value, float, positive=True))
         if attr == "groups":
             return self.choices(fld, value, int, among=(1, 2, 4, 8))
         if attr == "se":
@@ -246,29 +247,55 @@ class _Validator:
                 values[attr] = self.attribute(fld + (attr,), attr, spec.get(attr, _DEFAULTS[attr]))[0]
         return BlockSpec(primitive=primitive, **values)
 
+    def block_values(self, fld, mapping, ops) -> dict[str, Any]:
+        """Validate the block keys given at `fld` (block_choices or one stage), each on its own path."""
+        out: dict[str, Any] = {}
+        for key in ("choose", "op", "primitive", *BLOCK_ATTRIBUTES):
+            if key not in mapping:
+                continue
+            if key == "choose":
+                out[key] = self.scalar(fld + (key,), mapping[key], str, among=("per_stage", "per_layer"))
+            elif key == "op":
+                out[key] = self.choices(fld + (key,), mapping[key], str, among=tuple(ops) or ("<no ops defined>",))
+            else:
+                out[key] = self.attribute(fld + (key,), key, mapping[key])
+        if "op" in out and set(out) & ({"primitive"} | set(BLOCK_ATTRIBUTES)):
+            raise self.doc.error(fld + ("op",), "give either op or block attributes (primitive, kernel, ...), not both")
+        return out
+
     def stage(self, index, spec, defaults, ops) -> StageChoices:
+        """A stage's own block keys win; giving an op replaces inherited attributes and vice versa."""
         fld = ("stages", index)
         _reject_unknown(self.doc, fld, spec, _STAGE_KEYS)
-        merged = {**defaults, **spec}
         name = self.scalar(fld + ("name",), spec.get("name", f"s{index}"), str)
-        choose = self.scalar(fld + ("choose",), merged.get("choose", "per_stage"), str, among=("per_stage", "per_layer"))
+        if name in _RESERVED_NAMES or "." in name:
+            raise self.doc.error(fld + ("name",), f"{name!r} is reserved or contains '.' (it names trial parameters)")
+        own = self.block_values(fld, spec, ops)
+        if "op" in own:
+            inherited = {k: v for k, v in defaults.items() if k == "choose"}
+        elif set(own) & ({"primitive"} | set(BLOCK_ATTRIBUTES)):
+            inherited = {k: v for k, v in defaults.items() if k != "op"}
+        else:
+            inherited = defaults
+        merged = {**inherited, **own}
         block: dict[str, tuple] = {}
         if "op" in merged:
-            block["op"] = self.choices(fld + ("op",), merged["op"], str, among=tuple(ops) or ("<no ops defined>",))
+            block["op"] = merged["op"]
         else:
-            block["primitive"] = self.attribute(fld + ("primitive",), "primitive", merged.get("primitive", "mbconv"))
+            block["primitive"] = merged.get("primitive", ("mbconv",))
             used = set().union(*(primitive_attributes(p) for p in block["primitive"]))
             for attr in BLOCK_ATTRIBUTES:
                 if attr in used:
-                    block[attr] = self.attribute(fld + (attr,), attr, merged.get(attr, _DEFAULTS[attr]))
+                    block[attr] = merged.get(attr, (_DEFAULTS[attr],))
         return StageChoices(
             name=name,
             stride=self.scalar(fld + ("stride",), _require(self.doc, fld + ("stride",), spec), int, stride=True),
             depth=self.choices(fld + ("depth",), _require(self.doc, fld + ("depth",), spec), int, positive=True),
             width=self.choices(fld + ("width",), _require(self.doc, fld + ("width",), spec), int, mult8=True),
-            choose=choose,
+            choose=merged.get("choose", "per_stage"),
             block=block,
         )
 
 
+_RESERVED_NAMES = ("head", "stem", "resolution")
 _DEFAULTS = {"kernel": 3, "expansion": 1, "groups": 1, "se": False, "activation": "relu"}

@@ -1,0 +1,107 @@
+"""count_costs: parameters and MACs (fvcore), without side effects on the model."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+from torch import nn
+
+from nas.builder import build_model
+from nas.evaluate import Costs, count_costs
+from nas.space import load_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def hand_model() -> nn.Module:
+    # 3x3 conv 3->8, padding 1, on 8x8 -> 8x8x8; then flatten -> linear 512 -> 10
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+
+
+def test_macs_and_params_of_hand_computable_model():
+    costs = count_costs(hand_model(), resolution=8)
+    assert isinstance(costs, Costs)
+    conv_macs = 8 * 8 * 8 * (3 * 3 * 3)  # output elements x (k*k*c_in)
+    linear_macs = 512 * 10
+    assert costs.macs == conv_macs + linear_macs == 18944
+    assert costs.params == (8 * 3 * 3 * 3 + 8) + (512 * 10 + 10) == 5354
+    assert isinstance(costs.macs, int) and isinstance(costs.params, int)
+
+
+def test_macs_scale_with_resolution_and_stride():
+    def conv_net():
+        return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False))
+
+    m16 = count_costs(conv_net(), resolution=16).macs
+    m32 = count_costs(conv_net(), resolution=32).macs
+    # stride 2 -> 8x8 outputs: dense conv 64*16*27, depthwise 64*16*9
+    assert m16 == 64 * 16 * 27 + 64 * 16 * 9
+    assert m32 == 4 * m16
+
+
+@pytest.mark.parametrize("space_name, seed", [("mobilenet", 0), ("mobilenet", 1), ("fbnet", 0)])
+def test_params_equal_sum_of_numel(space_name, seed):
+    space = load_space(space_name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    arch = space.sample(study.ask())
+    model = build_model(arch, 10, seed=0)
+    costs = count_costs(model, arch.resolution)
+    assert costs.params == sum(p.numel() for p in model.parameters())
+    assert costs.macs > 0
+    # a bigger input costs more, the parameter count does not change
+    bigger = count_costs(model, arch.resolution * 2)
+    assert bigger.params == costs.params and bigger.macs > costs.macs
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_training_mode_is_restored(mode):
+    model = build_model(load_space("mobilenet").sample(optuna.trial.FixedTrial({
+        "s1.depth": 1, "s1.width": 16, "s1.primitive": "mbconv", "s1.kernel": 3, "s1.expansion": 3,
+        "s1.se": True, "s1.activation": "relu",
+        "s2.depth": 1, "s2.width": 24, "s2.primitive": "dwsep", "s2.kernel": 3, "s2.se": False, "s2.activation": "relu",
+        "s3.depth": 1, "s3.width": 40, "s3.primitive": "fused_mbconv", "s3.kernel": 3, "s3.expansion": 1,
+        "s3.se": False, "s3.activation": "relu6",
+        "s4.depth": 1, "s4.width": 64, "s4.primitive": "shuffle_bottleneck", "s4.kernel": 3, "s4.expansion": 1,
+        "s4.se": False, "s4.activation": "hardswish", "head.width": 256,
+    })), 10, seed=0)
+    model.train(mode)
+    bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    running_mean = bn.running_mean.clone()
+    tracked = bn.num_batches_tracked.clone()
+    count_costs(model, 32)
+    assert model.training is mode
+    assert all(m.training is mode for m in model.modules())
+    # counting runs in eval mode: BatchNorm statistics are untouched
+    assert torch.equal(bn.running_mean, running_mean)
+    assert torch.equal(bn.num_batches_tracked, tracked)
+
+
+class _Boom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+def test_training_mode_restored_when_counting_fails():
+    model = _Boom().train()
+    with pytest.raises(Exception):
+        count_costs(model, 8)
+    assert model.training and model.conv.training
+
+
+def test_macs_count_only_convolutions_and_linear_layers():
+    conv_only = count_costs(nn.Conv2d(3, 8, 3, padding=1, bias=False), 8).macs
+    with_bn_pool = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+    assert count_costs(with_bn_pool, 8).macs == conv_only == 8 * 64 * 27
