@@ -141,14 +141,17 @@ def export_onnx(
     dynamic_batch: bool = False,
     metadata: dict[str, str] | None = None,
     fast: bool = False,
+    input_shape: tuple[int, ...] | None = None,
 ) -> bytes:
     """Export `model` (input 1x3xRxR, eval mode) to ONNX and return the serialized model bytes.
 
     `path`: also write the bytes there, atomically. `dynamic_batch`: dim 0 of "input" and "logits"
     is the symbolic "batch". `metadata`: stored in the model's metadata_props. `fast`: use the
-    TorchScript exporter (for latency measurement of untrained candidates only).
+    TorchScript exporter (for latency measurement of untrained candidates only). `input_shape`:
+    another input shape than (1, 3, R, R), e.g. (1, C, H, W) to export a single block or stage.
     """
-    example = torch.zeros(1, 3, int(resolution), int(resolution))
+    shape = tuple(int(d) for d in input_shape) if input_shape else (1, 3, int(resolution), int(resolution))
+    example = torch.zeros(*shape)
     exporter = _export_torchscript if fast else _export_dynamo
     with _eval_mode(model), _quiet_export(), torch.no_grad():
         proto = exporter(model, example, dynamic_batch)

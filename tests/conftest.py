@@ -28,6 +28,17 @@ head: {width: [null, 32], activation: relu, dropout: 0.0}
 """
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny tensors everywhere: extra intra-op threads only add contention on a 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_space_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("space") / "tiny.yaml"

@@ -31,15 +31,6 @@ ACT_TYPES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish}
 SHAPES = [(16, 16), (16, 24), (24, 16)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def spec_for(primitive: str, *, kernel=3, expansion=3, groups=2, se=False, act="relu") -> BlockSpec:
     """A BlockSpec with exactly the attributes the primitive uses (others None, as the space makes them)."""
     used = primitive_attributes(primitive)

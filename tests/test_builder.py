@@ -16,14 +16,6 @@ from nas.space import Architecture, load_space
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sample(space_name: str, n: int, seed: int = 0) -> list[Architecture]:
     space = load_space(space_name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))

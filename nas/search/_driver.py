@@ -107,14 +107,7 @@ class BatchDriver:
         """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates."""
         handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed, True): c for c in batch}
         prepared = []
-        while handles:
-            handle = self.executor.wait_one(list(handles))
-            cand = handles.pop(handle)
-            try:
-                out = self.executor.result(handle)
-            except TaskFailed as exc:
-                self._tell_failed(cand, f"prepare: {exc}", progress)
-                continue
+        for cand, out in self._as_completed(handles, "prepare", progress):
             cand.onnx = out["onnx"]
             cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
             prepared.append(cand)
@@ -151,14 +144,7 @@ class BatchDriver:
         # Largest first (MACs predict training time), so the batch does not end on one long straggler.
         batch = sorted(batch, key=lambda c: c.attrs["macs"], reverse=True)
         handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed): c for c in batch}
-        while handles:
-            handle = self.executor.wait_one(list(handles))
-            cand = handles.pop(handle)
-            try:
-                result = self.executor.result(handle)
-            except TaskFailed as exc:
-                self._tell_failed(cand, f"train: {exc}", progress)
-                continue
+        for cand, result in self._as_completed(handles, "train", progress):
             checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
             tmp = checkpoint.with_suffix(".tmp")
             tmp.write_bytes(result.state_dict)
@@ -167,6 +153,18 @@ class BatchDriver:
                               val_loss=result.val_loss, epochs=result.epochs,
                               checkpoint=str(checkpoint.relative_to(self.run_dir)))
             self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[result.accuracy, cand.attrs["latency_ms"]])
+
+    def _as_completed(self, handles: dict[Any, Candidate], phase: str, progress: Progress):
+        """Yield (candidate, result) as tasks finish; a task that failed fails its trial with the reason."""
+        while handles:
+            handle = self.executor.wait_one(list(handles))
+            cand = handles.pop(handle)
+            try:
+                result = self.executor.result(handle)
+            except TaskFailed as exc:
+                self._tell_failed(cand, f"{phase}: {exc}", progress)
+                continue
+            yield cand, result
 
     # --- telling -----------------------------------------------------------------------------
     def _known_results(self) -> dict[str, optuna.trial.FrozenTrial]:

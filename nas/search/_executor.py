@@ -64,7 +64,8 @@ class RayExecutor(Executor):
                 if address:
                     ray.init(address=address, **kwargs)
                 else:
-                    ray.init(num_cpus=workers or os.cpu_count() or 1,
+                    # address="local": always a fresh embedded Ray, even if `ray start` left one running here.
+                    ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
                              object_store_memory=object_store_mb * 1024 * 1024, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {address}" if address else "a local Ray"

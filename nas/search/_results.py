@@ -40,6 +40,21 @@ def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda k: points[k][1])
 
 
+def hypervolume(points: Sequence[tuple[float, float]], reference_latency_ms: float) -> float:
+    """Area (accuracy x ms) dominated by the points, bounded by accuracy 0 and `reference_latency_ms`.
+
+    The reference must stay fixed to compare runs (a latency budget, or one latency for all runs).
+    """
+    area, best = 0.0, 0.0
+    inside = sorted((p for p in points if p[1] < reference_latency_ms), key=lambda p: p[1])
+    # Sweep from the fastest point: each point adds the slab where it is the best accuracy so far.
+    for i, (acc, lat) in enumerate(inside):
+        best = max(best, acc)
+        right = inside[i + 1][1] if i + 1 < len(inside) else reference_latency_ms
+        area += best * (right - lat)
+    return area
+
+
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]

@@ -14,14 +14,6 @@ from nas.space import load_space
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def hand_model() -> nn.Module:
     # 3x3 conv 3->8, padding 1, on 8x8 -> 8x8x8; then flatten -> linear 512 -> 10
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from nas.search import pareto_indices
+from nas.search import hypervolume, pareto_indices
 
 
 def brute_force_front(points):
@@ -30,3 +30,23 @@ def test_front_is_sorted_by_latency_and_keeps_one_of_exact_ties():
 def test_single_and_empty():
     assert pareto_indices([]) == []
     assert pareto_indices([(0.1, 1.0)]) == [0]
+
+
+def test_hypervolume_of_a_staircase():
+    # Points (acc, ms): the slab [1, 2) has best acc 0.5, [2, 4) has 0.8, [4, 5) keeps 0.8 (0.6 dominated).
+    points = [(0.5, 1.0), (0.8, 2.0), (0.6, 4.0)]
+    assert hypervolume(points, 5.0) == pytest.approx(0.5 * 1 + 0.8 * 3)
+    assert hypervolume(points, 1.5) == pytest.approx(0.5 * 0.5)
+    assert hypervolume([], 5.0) == 0.0
+    assert hypervolume([(0.9, 6.0)], 5.0) == 0.0  # beyond the reference: no area
+
+
+def test_hypervolume_equals_union_of_rectangles_on_a_grid():
+    rng = np.random.default_rng(3)
+    points = [(float(a), float(l)) for a, l in zip(rng.random(15), rng.random(15) * 4)]
+    ref = 4.5
+    xs = np.linspace(0, ref, 901)[:-1] + ref / 1800   # midpoint rule on latency
+    ys = np.linspace(0, 1, 1001)[:-1] + 0.0005
+    covered = sum(any(l <= x and a >= y for a, l in points) for x in xs[::3] for y in ys[::10])
+    estimate = covered * (3 * ref / 900) * (10 / 1000)
+    assert hypervolume(points, ref) == pytest.approx(estimate, abs=0.05)
