@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import shutil
 import sys
@@ -18,19 +19,10 @@ import time
 from pathlib import Path
 
 import nas
+from nas._io import cpu_model
 from nas.search import SearchConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:
@@ -53,7 +45,7 @@ def main() -> int:
     def total(column: str) -> float:
         return sum(float(r[column]) for r in rows if r.get(column) not in (None, ""))
 
-    workers = nas.RayExecutor.__name__ and (args.workers or __import__("os").cpu_count())
+    workers = args.workers or os.cpu_count()
     train = total("train_seconds")
     evaluate = total("eval_seconds") if rows and "eval_seconds" in rows[0] else 0.0
     worker_seconds = wall * workers
@@ -61,7 +53,7 @@ def main() -> int:
         "benchmark": "search_throughput",
         "command": "python benchmarks/search_throughput.py" + (f" --trials {args.trials}" if args.trials != SearchConfig().trials else ""),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpu": cpu_model(), "cores": __import__("os").cpu_count(), "python": sys.version.split()[0],
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform()},
         "settings": config["search"],
         "recipe": config["recipe"],

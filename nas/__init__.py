@@ -5,27 +5,38 @@ The public API. Everything the `nas` command does is available here:
     import nas
     result = nas.search(space="mobilenet", profile="x86-cpu", trials=24)
     nas.export_run(result.run_dir)
+
+Names are imported on first use, so that torch-free parts (measuring a calibration bundle on a
+device with only onnxruntime, onnx and numpy) work without torch installed.
 """
 
-from nas.builder import build_model
-from nas.data import ImageDataset, load_dataset
-from nas.errors import NasError
-from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, count_costs
-from nas.export import ExportedModel, export_run, read_preprocessing
-from nas.latency import HardwareProfile, MeasurementSettings, list_profiles, load_profile, measure_latency
-from nas.onnx_io import export_onnx
-from nas.search import Executor, RayExecutor, SearchConfig, SearchResult, search
-from nas.space import Architecture, SearchSpace, list_spaces, load_space
+from __future__ import annotations
+
+from nas._lazy import lazy_exports
+from nas.errors import NasError  # noqa: F401  (re-exported)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Architecture", "SearchSpace", "load_space", "list_spaces",
-    "build_model", "count_costs", "export_onnx",
-    "ImageDataset", "load_dataset",
-    "HardwareProfile", "MeasurementSettings", "list_profiles", "load_profile", "measure_latency",
-    "Trainer", "ProxyTrainer", "TrainingRecipe",
-    "Executor", "RayExecutor", "SearchConfig", "SearchResult", "search",
-    "ExportedModel", "export_run", "read_preprocessing",
-    "NasError",
-]
+_EXPORTS = {
+    "nas.space": ("Architecture", "SearchSpace", "load_space", "list_spaces"),
+    "nas.builder": ("build_model",),
+    "nas.evaluate": ("count_costs", "Trainer", "ProxyTrainer", "TrainingRecipe"),
+    "nas.onnx_io": ("export_onnx",),
+    "nas.data": ("ImageDataset", "load_dataset"),
+    "nas.latency": ("HardwareProfile", "MeasurementSettings", "list_profiles", "load_profile", "measure_latency"),
+    "nas.search": ("Executor", "RayExecutor", "SearchConfig", "SearchResult"),
+    "nas.export": ("ExportedModel", "export_run", "read_preprocessing"),
+}
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = sorted(__all__ + ["NasError", "search"])
+
+# The subpackage nas.search is loaded here (it is torch-free) so that importing it later cannot
+# replace the function below with the module of the same name.
+import nas.search as _search_package  # noqa: E402,F401
+
+
+def search(config=None, **settings):
+    """Run (or resume) a hardware-aware search; see `nas.search._api.search` for the settings."""
+    from nas.search._api import search as run_search
+
+    return run_search(config, **settings)

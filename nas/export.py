@@ -17,7 +17,7 @@ import torch
 from nas.builder import build_model
 from nas.errors import NasError
 from nas.onnx_io import export_onnx
-from nas.search._config import write_json_atomic
+from nas._io import write_json_atomic
 from nas.search._driver import load_checkpoint
 from nas.space import Architecture
 

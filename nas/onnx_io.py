@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterator
 
 import onnx
 import torch
+
+from nas._io import write_atomic
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -113,24 +113,6 @@ def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
         else:
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
-
-
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` via a temp file in the same folder and os.replace (never a half file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    return path
 
 
 def export_onnx(

@@ -1,10 +1,17 @@
-"""The search: study and storage, the ask/tell driver, executors, and run outputs."""
+"""The search: study and storage, the ask/tell driver, executors, and run outputs.
 
-from nas.search._api import SearchResult, search
-from nas.search._config import SAMPLERS, SearchConfig
-from nas.search._executor import Executor, RayExecutor, TaskFailed
-from nas.search._results import hypervolume, pareto_indices
-from nas.search._study import storage_url
+Imported lazily (like `nas`), so the CLI can read the settings without importing torch.
+"""
 
-__all__ = ["SearchConfig", "SearchResult", "search", "SAMPLERS", "Executor", "RayExecutor", "TaskFailed",
-           "hypervolume", "pareto_indices", "storage_url"]
+from __future__ import annotations
+
+from nas._lazy import lazy_exports
+
+_EXPORTS = {
+    "nas.search._api": ("SearchResult", "search"),
+    "nas.search._config": ("SAMPLERS", "SearchConfig"),
+    "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
+    "nas.search._results": ("hypervolume", "pareto_indices"),
+    "nas.search._study": ("storage_url",),
+}
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

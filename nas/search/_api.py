@@ -11,7 +11,8 @@ from typing import Any
 from nas.data import load_dataset
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import load_profile
-from nas.search._config import SearchConfig, check_run_dir, write_json_atomic
+from nas._io import write_json_atomic
+from nas.search._config import SearchConfig, check_run_dir
 from nas.search._driver import BatchDriver, Progress
 from nas.search._executor import Executor, RayExecutor
 from nas.search._results import pareto_trials, write_pareto_json, write_trials_csv

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -86,13 +85,6 @@ def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
                 "re-run with the same settings to resume, or choose another --out"
             )
     return True
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write-then-rename, so a killed driver never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:

@@ -20,6 +20,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from nas._io import write_atomic
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
@@ -146,9 +147,7 @@ class BatchDriver:
         handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed): c for c in batch}
         for cand, result in self._as_completed(handles, "train", progress):
             checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
-            tmp = checkpoint.with_suffix(".tmp")
-            tmp.write_bytes(result.state_dict)
-            tmp.replace(checkpoint)
+            write_atomic(checkpoint, result.state_dict)
             cand.attrs.update(train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3),
                               val_loss=result.val_loss, epochs=result.epochs,
                               checkpoint=str(checkpoint.relative_to(self.run_dir)))

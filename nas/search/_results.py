@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search._config import write_json_atomic
+from nas._io import write_atomic, write_json_atomic
 from nas.search._study import COMPLETE
 
 CSV_COLUMNS = [
@@ -83,9 +82,7 @@ def write_trials_csv(study: optuna.Study, path: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + param_columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
 
 
 def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:

@@ -39,13 +39,20 @@ def _exists(storage) -> bool:
 
 
 def recover_interrupted(study: optuna.Study) -> int:
-    """Trials left RUNNING by a killed driver: mark them failed (interrupted) and queue them again."""
+    """Trials left RUNNING by a killed driver: mark them failed (interrupted) and queue them again.
+
+    Only fully sampled trials (their architecture recorded) are re-queued with the same parameters;
+    one killed while its parameters were being drawn never became a candidate.
+    """
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        sampled = "arch_hash" in trial.user_attrs
+        reason = "driver stopped before the trial finished" + ("; re-queued" if sampled else " (while sampling)")
         study._storage.set_trial_user_attr(trial._trial_id, "status", INTERRUPTED)
-        study._storage.set_trial_user_attr(trial._trial_id, "failure_reason", "driver stopped before the trial finished; re-queued")
+        study._storage.set_trial_user_attr(trial._trial_id, "failure_reason", reason)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        if sampled:
+            study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
         count += 1
     return count
 

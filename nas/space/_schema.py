@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from nas.errors import NasError
 from nas.space._architecture import Architecture, BlockSpec, StageSpec
 from nas.space._primitives import ACTIVATIONS, BLOCK_ATTRIBUTES, known_primitives, primitive_attributes
 from nas.space._yaml import YamlDocument

@@ -49,7 +49,7 @@ def test_builtin_x86_cpu_loads():
     assert profile.runtime["engine"] == "onnxruntime"
     assert profile.measurement == MeasurementSettings(
         execution_provider="CPUExecutionProvider", intra_op_threads=1, graph_optimization="all",
-        warmup_runs=10, rounds=5, round_ms=50.0, max_spread=0.05, max_attempts=3,
+        warmup_runs=10, rounds=5, round_ms=25.0, max_spread=0.05, max_attempts=3,
     )
     assert profile.provenance and profile.description
     assert profile.raw["runtime"]["intra_op_threads"] == 1

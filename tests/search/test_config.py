@@ -4,7 +4,8 @@ import pytest
 
 from nas.errors import NasError
 from nas.search import SearchConfig
-from nas.search._config import check_run_dir, write_json_atomic
+from nas._io import write_json_atomic
+from nas.search._config import check_run_dir
 
 
 @pytest.mark.parametrize("field,value,message", [

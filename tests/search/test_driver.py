@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
 from ray import cloudpickle
 
 from nas.evaluate import ProxyTrainer, TrainingRecipe
