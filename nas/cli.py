@@ -7,8 +7,9 @@ import json
 import sys
 from typing import Sequence
 
+from nas.cli_profile import add_profile_commands
 from nas.errors import NasError
-from nas.search._config import SAMPLERS, SearchConfig
+from nas.search._config import LATENCY_MODES, SAMPLERS, SearchConfig
 
 _DEFAULTS = SearchConfig()
 
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "Re-running the same command resumes the run in its --out directory.")
     s.add_argument("--space", default=_DEFAULTS.space, help="built-in space name or path to a space YAML (default: %(default)s)")
     s.add_argument("--profile", default=_DEFAULTS.profile, help="hardware profile name or YAML path (default: %(default)s)")
+    s.add_argument("--latency", choices=LATENCY_MODES, default=_DEFAULTS.latency,
+                   help="'measured' on this machine with ONNX Runtime, or 'predicted' by the profile's latency model; "
+                        "auto: measured for the local profile, predicted for remote devices (default: %(default)s)")
     s.add_argument("--dataset", default=_DEFAULTS.dataset,
                    help="'builtin' (real CIFAR-10 subset shipped with nas), an image folder root/<class>/*.png|jpg, or an .npz with x, y (default: %(default)s)")
     s.add_argument("--trials", type=int, default=_DEFAULTS.trials, help="candidates to evaluate, infeasible ones included (default: %(default)s)")
@@ -62,11 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
     e.set_defaults(run=_export)
 
+    r = sub.add_parser("report", help="write a self-contained HTML report of a run (RUN_DIR/report/index.html)")
+    r.add_argument("run_dir", help="a run directory written by 'nas search'")
+    r.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report)")
+    r.add_argument("--network", type=int, default=None,
+                   help="trial number whose latency is broken down per stage (default: the most accurate Pareto-optimal network)")
+    r.add_argument("--profile", dest="profiles", action="append", default=None,
+                   help="hardware profile for the per-stage breakdown; repeatable (default: the run's and every built-in one)")
+    r.set_defaults(run=_report)
+
+    c = sub.add_parser("compare", help="compare the Pareto fronts and capacity allocation of several runs (compare.html)")
+    c.add_argument("run_dirs", nargs="+", help="run directories written by 'nas search'")
+    c.add_argument("--out", default="results/compare", help="output folder, or a .html file (default: %(default)s)")
+    c.set_defaults(run=_compare)
+
     sp = sub.add_parser("spaces", help="list the built-in search spaces")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(run=_spaces)
 
-    p = sub.add_parser("profiles", help="list the built-in hardware profiles")
+    add_profile_commands(sub)
+
+    p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=_profiles)
     return parser
@@ -85,7 +105,7 @@ def _search(args) -> int:
     from nas.search import search
 
     config = SearchConfig(
-        space=args.space, profile=args.profile, dataset=args.dataset, trials=args.trials, epochs=args.epochs,
+        space=args.space, profile=args.profile, latency=args.latency, dataset=args.dataset, trials=args.trials, epochs=args.epochs,
         train_subset=args.train_subset, workers=args.workers, latency_budget_ms=args.latency_budget_ms,
         max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
         seed=args.seed, out=args.out, ray_address=args.ray_address,
@@ -104,7 +124,7 @@ def _print_pareto(result) -> None:
     for column in ("trial", "accuracy", "latency ms", "spread", "params", "MACs", "architecture"):
         table.add_column(column, justify="left" if column == "architecture" else "right")
     for r in result.pareto:
-        table.add_row(str(r["trial"]), f"{r['accuracy']:.3f}", f"{r['latency_ms']:.3f}", f"{100 * r['latency_spread']:.1f}%",
+        table.add_row(str(r["trial"]), f"{r['accuracy']:.3f}", f"{r['latency_ms']:.3f}", "predicted" if r["latency_spread"] is None else f"{100 * r['latency_spread']:.1f}%",
                       f"{r['params']:,}", f"{r['macs']:,}", r["summary"])
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(table)
@@ -116,6 +136,20 @@ def _export(args) -> int:
 
     for model in export_run(args.run_dir, args.out):
         print(f"{model.onnx}  (ONNX Runtime vs PyTorch max |diff| {model.max_abs_diff:.1e})")
+    return 0
+
+
+def _report(args) -> int:
+    from nas.report import write_report
+
+    print(f"report: {write_report(args.run_dir, args.out, network=args.network, profiles=args.profiles)}")
+    return 0
+
+
+def _compare(args) -> int:
+    from nas.report import write_comparison
+
+    print(f"comparison: {write_comparison(args.run_dirs, args.out)}")
     return 0
 
 
@@ -139,7 +173,9 @@ def _profiles(args) -> int:
         print(json.dumps(profiles, indent=2, default=str))
     else:
         for p in profiles:
-            print(f"{p['name']:<16} latency {p['latency']:<9} {p['description']}")
+            error = p.get("validation_error", "no fitted model" if p["latency"] == "measured" else "")
+            model = "measured + model" if p["latency"] == "measured" and p.get("model") else p["latency"]
+            print(f"{p['name']:<16} {model:<17} {error}\n{'':<16} {p['description']}")
     return 0
 
 

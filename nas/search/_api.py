@@ -13,9 +13,9 @@ from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_sp
 from nas.latency import load_profile
 from nas._io import write_json_atomic
 from nas.search._config import SearchConfig, check_run_dir
-from nas.search._driver import BatchDriver, Progress
+from nas.search._driver import BatchDriver, Progress, resolve_latency_mode
 from nas.search._executor import Executor, RayExecutor
-from nas.search._results import pareto_trials, write_pareto_json, write_trials_csv
+from nas.search._results import hypervolume, pareto_trials, write_pareto_json, write_trials_csv
 from nas.search._study import FAILED, INFEASIBLE, finished, open_study, recover_interrupted
 from nas.space import load_space
 
@@ -47,6 +47,7 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     started = time.perf_counter()
     space = load_space(config.space)
     profile = load_profile(config.profile)
+    resolve_latency_mode(profile, config.latency)  # a user error before anything is written or started
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
     recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset)
     trainer = trainer or ProxyTrainer(recipe)
@@ -80,8 +81,9 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             study, space, profile, dataset, executor=executor, run_dir=run_dir, seed=config.seed, trainer=trainer,
             latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
             batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
+            latency_mode=config.latency,
         )
-        with _progress_display(show_progress, study, config.trials) as progress:
+        with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)
     finally:
         if own_executor:
@@ -102,10 +104,13 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
 
 
 class _progress_display:
-    """A rich progress bar: trials done, feasible (trained), Pareto size, ETA."""
+    """A rich progress bar: trials done, feasible (trained), Pareto size, hypervolume, ETA.
 
-    def __init__(self, enabled: bool, study, total: int):
-        self.enabled, self.study, self.total = enabled, study, total
+    The hypervolume's reference latency is the budget, else 1.1 x the slowest Pareto member so far.
+    """
+
+    def __init__(self, enabled: bool, study, total: int, budget_ms: float | None):
+        self.enabled, self.study, self.total, self.budget_ms = enabled, study, total, budget_ms
         self._bar = None
 
     def __enter__(self) -> Progress:
@@ -119,14 +124,17 @@ class _progress_display:
         self._bar = RichProgress(
             TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
             TextColumn("feasible {task.fields[feasible]}"), TextColumn("pareto {task.fields[pareto]}"),
+            TextColumn("HV {task.fields[hv]}"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         )
         self._bar.start()
-        task = self._bar.add_task("search", total=self.total, feasible=0, pareto=0)
+        task = self._bar.add_task("search", total=self.total, feasible=0, pareto=0, hv="-")
 
         def update(p: Progress) -> None:
-            self._bar.update(task, completed=min(p.done, p.total), feasible=p.feasible,
-                             pareto=len(pareto_trials(self.study)))
+            front = [(t.values[0], t.values[1]) for t in pareto_trials(self.study)]
+            reference = self.budget_ms or max((lat for _, lat in front), default=0.0) * 1.1
+            hv = f"{hypervolume(front, reference):.3g}" if front else "-"
+            self._bar.update(task, completed=min(p.done, p.total), feasible=p.feasible, pareto=len(front), hv=hv)
 
         progress.update = update
         return progress

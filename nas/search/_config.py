@@ -10,9 +10,10 @@ from typing import Any
 from nas.errors import NasError
 
 SAMPLERS = ("nsga2", "tpe", "random")
+LATENCY_MODES = ("auto", "measured", "predicted")
 
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
-_IDENTITY = ("space", "profile", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
+_IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
              "latency_budget_ms", "max_params", "max_macs", "val_fraction")
 
 
@@ -20,6 +21,7 @@ _IDENTITY = ("space", "profile", "dataset", "sampler", "population", "seed", "ep
 class SearchConfig:
     space: str = "mobilenet"
     profile: str = "x86-cpu"
+    latency: str = "auto"
     dataset: str = "builtin"
     trials: int = 24
     epochs: int = 4
@@ -49,6 +51,8 @@ class SearchConfig:
                 _positive_int(name, getattr(self, name))
         if self.latency_budget_ms is not None and not self.latency_budget_ms > 0:
             raise NasError(f"latency_budget_ms: must be a positive number of milliseconds, got {self.latency_budget_ms}")
+        if self.latency not in LATENCY_MODES:
+            raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
         if self.sampler not in SAMPLERS:
             raise NasError(f"sampler: unknown sampler {self.sampler!r} (choose from {', '.join(SAMPLERS)})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

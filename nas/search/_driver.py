@@ -1,8 +1,9 @@
 """The ask/tell driver: one batch of candidates at a time, in three phases.
 
 1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph;
-2. measure (the driver alone, every worker idle): latency with ONNX Runtime; size and latency
-   constraints reject candidates here, before any training;
+2. measure (the driver alone, every worker idle): latency with ONNX Runtime, or predicted from the
+   ONNX graph by the profile's latency model; size and latency constraints reject candidates here,
+   before any training;
 3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
@@ -54,9 +55,9 @@ class BatchDriver:
     def __init__(self, study: optuna.Study, space: SearchSpace, profile: HardwareProfile, dataset, *,
                  executor: Executor, run_dir: Path, seed: int, trainer: Trainer | None = None,
                  latency_budget_ms: float | None = None, max_params: int | None = None,
-                 max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None):
-        if profile.latency != "measured":
-            raise NasError(f"profile {profile.name!r}: latency {profile.latency!r} is not supported by the search yet")
+                 max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None,
+                 latency_mode: str = "auto"):
+        self.latency_mode = resolve_latency_mode(profile, latency_mode)
         self.study, self.space, self.profile = study, space, profile
         self.executor, self.run_dir, self.seed = executor, run_dir, seed
         self.trainer = trainer or ProxyTrainer(TrainingRecipe())
@@ -118,21 +119,27 @@ class BatchDriver:
             if reason is None:
                 measure_start = time.perf_counter()
                 try:
-                    m = measure_latency(cand.onnx, self.profile.measurement)
+                    cand.attrs.update(self._latency(cand.onnx))
                 except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
                     self._tell_failed(cand, f"latency: {type(exc).__name__}: {exc}", progress)
                     continue
-                cand.attrs.update(latency_ms=m.median_ms, latency_spread=m.spread, latency_stable=m.stable,
-                                  latency_attempts=m.attempts,
-                                  latency_seconds=round(time.perf_counter() - measure_start, 3))
-                if self.budget is not None and m.median_ms > self.budget:
-                    reason = f"latency {m.median_ms:.3f} ms > budget {self.budget:g} ms"
+                cand.attrs["latency_seconds"] = round(time.perf_counter() - measure_start, 3)
+                latency = cand.attrs["latency_ms"]
+                if self.budget is not None and latency > self.budget:
+                    reason = f"latency {latency:.3f} ms > budget {self.budget:g} ms"
             cand.onnx = None
             if reason is not None:
                 self._tell_infeasible(cand, reason, progress)
             else:
                 feasible.append(cand)
         return feasible
+
+    def _latency(self, onnx_bytes: bytes) -> dict[str, Any]:
+        if self.latency_mode == "predicted":
+            return {"latency_ms": self.profile.latency_model.predict(onnx_bytes), "latency_source": "predicted"}
+        m = measure_latency(onnx_bytes, self.profile.measurement)
+        return {"latency_ms": m.median_ms, "latency_spread": m.spread, "latency_stable": m.stable,
+                "latency_attempts": m.attempts, "latency_source": "measured"}
 
     def _size_violation(self, cand: Candidate) -> str | None:
         if self.max_params is not None and cand.attrs["params"] > self.max_params:
@@ -200,6 +207,18 @@ class BatchDriver:
         if status == COMPLETE:
             progress.feasible += 1
         progress.update(progress)
+
+
+def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
+    """`auto`: measure on the local device, predict for a remote one. Impossible choices are user errors."""
+    if mode == "auto":
+        mode = "measured" if profile.latency == "measured" else "predicted"
+    if mode == "measured" and profile.latency != "measured":
+        raise NasError(f"profile {profile.name!r} is a remote device: its latency can only be predicted (--latency predicted)")
+    if mode == "predicted" and getattr(profile, "latency_model", None) is None:
+        raise NasError(f"profile {profile.name!r} has no latency model to predict with: fit one with `nas profile fit`, "
+                       "or use --latency measured")
+    return mode
 
 
 def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:

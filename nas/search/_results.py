@@ -14,7 +14,7 @@ from nas._io import write_atomic, write_json_atomic
 from nas.search._study import COMPLETE
 
 CSV_COLUMNS = [
-    "number", "state", "status", "arch_hash", "accuracy", "latency_ms", "latency_spread", "latency_stable",
+    "number", "state", "status", "arch_hash", "accuracy", "latency_ms", "latency_source", "latency_spread", "latency_stable",
     "params", "macs", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds", "wall_seconds",
     "failure_reason", "duplicate_of", "summary",
 ]

@@ -10,7 +10,7 @@ import pytest
 
 from nas._resources import builtin_dir
 from nas.errors import NasError
-from nas.latency import HardwareProfile, MeasurementSettings, list_profiles, load_profile
+from nas.latency import HardwareProfile, LatencyModel, MeasurementSettings, list_profiles, load_profile, write_profile
 
 GOOD = """\
 name: my-cpu
@@ -92,17 +92,104 @@ def test_optional_sections_default(tmp_path):
     assert profile.provenance == ""
 
 
+PREDICTED = """\
+name: some-board
+description: a remote board whose latency is predicted
+latency: predicted
+runtime: {engine: tensorrt, precision: fp16}
+provenance: fitted by a test
+model: {overhead_ms: 0.5, weights: {conv_depthwise_l.macs: 2.0e-08, gemm.count: 0.25}}
+validation: {mape: 12.5, within_10pct: 0.5, kendall_tau: 0.7, n: 20, folds: 5, data: some blocks}
+measurements: {path: blocks.csv, format: block_table, provenance: measured by a test, license: MIT}
+"""
+
+
+def write_predicted(tmp_path: Path, text: str = PREDICTED) -> Path:
+    (tmp_path / "blocks.csv").write_text("block,latency_ms\n")
+    return write(tmp_path, text)
+
+
 def test_predicted_profile_is_accepted(tmp_path):
-    path = write(tmp_path, """\
-        name: some-board
-        description: a remote board whose latency is predicted
-        latency: predicted
-        runtime: {engine: tensorrt, precision: fp16}
-        provenance: a later issue fits a latency model
-    """)
-    profile = load_profile(path)
+    profile = load_profile(write_predicted(tmp_path))
     assert profile.latency == "predicted"
     assert profile.runtime == {"engine": "tensorrt", "precision": "fp16"}
+    assert profile.latency_model == LatencyModel(0.5, {"conv_depthwise_l.macs": 2e-8, "gemm.count": 0.25})
+    assert profile.validation["mape"] == 12.5 and profile.validation["data"] == "some blocks"
+    assert profile.measurements["path"] == str((tmp_path / "blocks.csv").resolve())
+    described = profile.describe()
+    json.dumps(described)
+    assert described["validation_error"] == "MAPE 12.5%, 50% within +-10%, Kendall tau 0.70 (20 held-out samples)"
+    assert described["model"] == {"overhead_ms": 0.5, "weights": 2}
+
+
+def test_predicted_profile_without_model_is_refused(tmp_path):
+    text = "\n".join(line for line in PREDICTED.splitlines() if not line.startswith("model:")) + "\n"
+    message = error_of(write_predicted(tmp_path, text))
+    assert ": model: missing required field" in message
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("gemm.count: 0.25", "gemm.count: -1", "model.weights.gemm.count: must be a non-negative number, got -1"),
+        ("gemm.count: 0.25", "gemm.flops: 1", "model.weights.gemm.flops: unknown feature column"),
+        ("overhead_ms: 0.5", "overhead_ms: soon", "model.overhead_ms: must be a non-negative number"),
+        ("model: {overhead_ms: 0.5, weights: {conv_depthwise_l.macs: 2.0e-08, gemm.count: 0.25}}", "model: 3",
+         "model: must be a mapping"),
+        ("mape: 12.5", "mape: -3", "validation.mape: must be a non-negative number"),
+        ("kendall_tau: 0.7", "kendall_tau: 2", "validation.kendall_tau: must be a number in [-1, 1]"),
+        ("n: 20, ", "", "validation.n: missing required field"),
+        ("path: blocks.csv", "path: missing.csv", "measurements.path: data file not found"),
+        ("format: block_table", "format: parquet", "measurements.format: must be one of block_table, unique_blocks, onnx_measurements"),
+        ("license: MIT", "licence: MIT", "measurements.licence: unknown key"),
+    ],
+)
+def test_predicted_profile_errors_name_the_field(tmp_path, old, new, expected):
+    assert old in PREDICTED
+    message = error_of(write_predicted(tmp_path, PREDICTED.replace(old, new)))
+    assert expected in message, message
+
+
+def test_measured_profile_may_carry_a_model_but_not_validation_alone(tmp_path):
+    profile = load_profile(write(tmp_path, GOOD + "model: {overhead_ms: 0.5, weights: {}}\n"))
+    assert profile.latency == "measured" and profile.latency_model.overhead_ms == 0.5
+    message = error_of(write(tmp_path, GOOD + "validation: {mape: 1.0, within_10pct: 0.9, kendall_tau: 0.9, n: 20}\n"))
+    assert ": validation: only a profile with a fitted model has this section" in message
+
+
+@pytest.mark.parametrize("name, overhead_floor", [("jetson-tx2", 0.2), ("raspberry-pi-4", 0.0), ("pixel-3", 0.0)])
+def test_shipped_predicted_profiles_load_and_report_validation(name, overhead_floor):
+    profile = load_profile(name)
+    assert profile.latency == "predicted" and profile.path.stem == name
+    assert profile.latency_model is not None and profile.latency_model.overhead_ms >= overhead_floor
+    assert profile.validation["n"] > 200 and profile.validation["folds"] == 5
+    assert 0 < profile.validation["mape"] < 50
+    assert "HW-NAS-Bench" in profile.provenance and "arXiv:2103.10584" in profile.provenance
+    data = Path(profile.measurements["path"])
+    assert data.is_file() and data.parent == builtin_dir("hardware_profiles") / "data"
+    assert "MIT" in profile.measurements["license"]
+    assert "MAPE" in profile.describe()["validation_error"]
+
+
+def test_write_profile_round_trip_and_refusal(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "blocks.csv").write_text("block,latency_ms\n")
+    profile = {
+        "name": "board", "description": "a board", "latency": "predicted", "runtime": {"engine": "tflite"},
+        "provenance": "test", "model": {"overhead_ms": 0.1, "weights": {"gemm.macs": 1e-9}},
+        "measurements": {"path": str((tmp_path / "data" / "blocks.csv").resolve()), "format": "block_table"},
+    }
+    out = tmp_path / "profiles" / "board.yaml"
+    (tmp_path / "profiles").mkdir()
+    write_profile(profile, out)
+    loaded = load_profile(out)
+    assert loaded.latency_model.weights == {"gemm.macs": 1e-9}
+    assert loaded.raw["measurements"]["path"] == "../data/blocks.csv"  # relative to the profile file
+    bad = {**profile, "model": {"overhead_ms": -1, "weights": {}}}
+    with pytest.raises(NasError, match=r"bad\.yaml: model\.overhead_ms"):
+        write_profile(bad, tmp_path / "profiles" / "bad.yaml")
+    assert not (tmp_path / "profiles" / "bad.yaml").exists()
+    assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == ["board.yaml"]  # no temp file left
 
 
 # ---------------------------------------------------------------------------------------- errors

@@ -1,0 +1,138 @@
+"""Calibration bundles: the ONNX graphs a device measures so its latency can be predicted.
+
+`write_bundle` (on the host, needs torch) exports, for a search space, whole random networks plus
+every distinct block, stem and head they contain, at the shapes they run at. `measure_bundle` (on the
+device) needs only onnxruntime, onnx and numpy: it measures every graph with the profile protocol and
+writes `measurements.csv` (`model,latency_ms,spread,stable`; model relative to the CSV) and
+`measurements.meta.json` (device, runtime, settings, date).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+from nas._io import cpu_model, write_atomic
+from nas.errors import NasError
+from nas.latency._measure import MeasurementSettings, measure_latency
+
+MANIFEST = "bundle.json"
+FORMAT = "nas-bundle/1"
+
+
+def write_bundle(space_name: str, out_dir: str | Path, *, networks: int = 150, seed: int = 0,
+                 num_classes: int = 10, blocks: bool = True) -> Path:
+    """Export `networks` random architectures of the space (and their blocks) into `out_dir`."""
+    import hashlib
+
+    import optuna
+    import torch
+
+    from nas.builder import build_model
+    from nas.onnx_io import export_onnx
+    from nas.space import load_space
+
+    if networks < 1:
+        raise NasError(f"networks: must be at least 1, got {networks}")
+    space = load_space(space_name)
+    out = Path(out_dir)
+    (out / "networks").mkdir(parents=True, exist_ok=True)
+    (out / "blocks").mkdir(exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    entries, seen_blocks, seen_nets = [], set(), set()
+    while len(seen_nets) < networks:
+        arch = space.sample(study.ask())
+        if arch.hash in seen_nets:
+            continue
+        seen_nets.add(arch.hash)
+        model = build_model(arch, num_classes, seed=0)
+        path = out / "networks" / f"{arch.hash}.onnx"
+        export_onnx(model, arch.resolution, fast=True, path=path)
+        entries.append({"path": str(path.relative_to(out)), "kind": "network", "id": arch.hash})
+        if not blocks:
+            continue
+        for label, module, shape in _parts_with_input_shapes(model, arch.resolution):
+            key = hashlib.sha256(f"{label}|{module}|{shape}".encode()).hexdigest()[:12]
+            if key in seen_blocks:
+                continue
+            seen_blocks.add(key)
+            path = out / "blocks" / f"{key}.onnx"
+            export_onnx(module, arch.resolution, fast=True, path=path, input_shape=shape)
+            entries.append({"path": str(path.relative_to(out)), "kind": label, "id": key})
+    manifest = {"format": FORMAT, "space": space.name, "seed": seed, "networks": networks,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__, "models": entries}
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return out
+
+
+def _parts_with_input_shapes(model, resolution: int):
+    """(label, module, input shape) of the stem, every block and the head (pool + classifier included)."""
+    import torch
+    from torch import nn
+
+    parts = [("stem", model.stem)] + [("block", b) for stage in model.stages for b in stage]
+    shapes: dict[int, tuple[int, ...]] = {}
+    def recorder(key):
+        def hook(module, inputs, output) -> None:  # returning None keeps the module's output unchanged
+            shapes.setdefault(key, tuple(inputs[0].shape))
+        return hook
+
+    hooks = [m.register_forward_hook(recorder(i)) for i, (_, m) in enumerate(parts)]
+    hooks.append(model.head.register_forward_hook(recorder("head")))
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 3, resolution, resolution))
+    for hook in hooks:
+        hook.remove()
+    head = nn.Sequential(model.head, model.pool, nn.Flatten(1), model.classifier)
+    return [(label, module, shapes[i]) for i, (label, module) in enumerate(parts)] + [("head", head, shapes["head"])]
+
+
+def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = MeasurementSettings(),
+                   progress: Callable[[int, int], None] = lambda done, total: None) -> Path:
+    """Measure every graph of a bundle; returns the path of measurements.csv (written atomically)."""
+    bundle = Path(bundle_dir)
+    manifest_path = bundle / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise NasError(f"{bundle}: not a calibration bundle (no {MANIFEST})") from None
+    except json.JSONDecodeError as exc:
+        raise NasError(f"{manifest_path}: unreadable ({exc.msg} at line {exc.lineno})") from None
+    if manifest.get("format") != FORMAT:
+        raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    models = manifest["models"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["model", "latency_ms", "spread", "stable"])
+    started = time.time()
+    for i, entry in enumerate(models):
+        path = bundle / entry["path"]
+        if not path.is_file():
+            raise NasError(f"{manifest_path}: models[{i}]: file missing: {path}")
+        m = measure_latency(path, settings)
+        writer.writerow([entry["path"], f"{m.median_ms:.6f}", f"{m.spread:.6f}", m.stable])
+        progress(i + 1, len(models))
+    csv_path = bundle / "measurements.csv"
+    write_atomic(csv_path, buffer.getvalue())
+    import onnxruntime
+
+    meta = {
+        "bundle": {k: manifest.get(k) for k in ("space", "seed", "networks", "created")},
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - started, 1),
+        "host": platform.node(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "settings": settings.__dict__ if hasattr(settings, "__dict__") else str(settings),
+    }
+    write_atomic(bundle / "measurements.meta.json", json.dumps(meta, indent=2, default=str) + "\n")
+    return csv_path

@@ -1,0 +1,293 @@
+"""The latency model: per-kind non-negative linear costs plus one per-inference overhead.
+
+::
+
+    latency_ms = overhead_ms + sum over (kind, feature) of weights["kind.feature"] * F[kind][feature]
+
+where ``F`` are the `GraphFeatures` of the network (node count, MACs, activation bytes and parameters
+per operator kind; see `nas.latency._graph`). Every weight and the overhead are non-negative, so adding
+a node never makes a network faster.
+
+**Fit.** `fit_latency_model` solves a non-negative least-squares problem (Lawson-Hanson, implemented
+here in numpy: `nnls`) that minimizes the *relative* error: each sample's row (``[1, features]``) and
+target (its latency) are divided by the measured latency, so a 0.1 ms block counts as much as a 10 ms
+one. Columns are scaled to unit maximum before solving (MACs are ~1e8, counts ~1) and the weights
+scaled back. Only columns that are non-zero somewhere in the training data get a weight; the others are
+left out of the model (weight 0). Samples must have a positive latency.
+
+**The overhead is counted once.** A block-by-block lookup table measures every block on its own, so
+every entry contains the fixed cost of one inference call (launching the engine, synchronising, copying
+the input and output: about 0.45-0.55 ms per block on the Jetson TX2 table). Fitting the table, that
+fixed cost is learnt once, as the intercept ``overhead_ms``, and the per-kind weights explain only what
+the block itself adds. Predicting a whole network adds ``overhead_ms`` ONCE, not once per block, which
+is why the prediction for a network is smaller than the sum of its blocks' table entries: that sum
+contains N per-measurement overheads for N blocks where a real run of the whole network pays one.
+
+`cross_validate` gives the held-out error (k-fold) and `error_metrics` the metrics: MAPE (in percent),
+the fraction of predictions within +-10% of the measurement, and Kendall's tau-b (rank agreement,
+which is what a search needs most).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.latency._graph import COLUMNS, FEATURES, KINDS, GraphFeatures, graph_features
+
+OVERHEAD = "overhead"
+
+
+# ------------------------------------------------------------------------------------------- NNLS
+
+
+def nnls(a: np.ndarray, b: np.ndarray, max_iter: int | None = None, tol: float | None = None) -> np.ndarray:
+    """min ||a x - b||_2 subject to x >= 0 (Lawson & Hanson, 1974, algorithm NNLS).
+
+    Active-set method: variables start at zero (active set); the one with the largest positive gradient
+    enters the passive set, the unconstrained least-squares problem on the passive set is solved, and if
+    a passive variable would go negative, the step is shortened to keep feasibility and the variables
+    that hit zero go back to the active set.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 1 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"nnls: shapes do not match: a {a.shape}, b {b.shape}")
+    m, n = a.shape
+    if tol is None:
+        tol = 10 * max(m, n) * np.finfo(np.float64).eps * max(1.0, float(np.abs(a).max(initial=0.0)))
+    if max_iter is None:
+        max_iter = 3 * n + 10
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    gradient = a.T @ (b - a @ x)
+    iterations = 0
+    while (~passive).any() and gradient[~passive].max(initial=-np.inf) > tol:
+        candidates = np.where(~passive, gradient, -np.inf)
+        passive[int(np.argmax(candidates))] = True
+        while True:
+            iterations += 1
+            if iterations > max_iter * 10:
+                raise RuntimeError("nnls: did not converge")
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            # Step from x towards z as far as feasibility allows; drop the variables that reach zero.
+            blocking = passive & (z <= 0)
+            alpha = np.min(x[blocking] / (x[blocking] - z[blocking]))
+            x = x + alpha * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+        gradient = a.T @ (b - a @ x)
+    return x
+
+
+# ------------------------------------------------------------------------------------------- model
+
+
+def _features(model_or_features: Any) -> GraphFeatures:
+    if isinstance(model_or_features, GraphFeatures):
+        return model_or_features
+    return graph_features(model_or_features)
+
+
+def _finite_non_negative(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """``latency_ms = overhead_ms + sum(weights[kind.feature] * features)`` (see the module docstring).
+
+    `overhead_ms` is the fixed cost of one inference call, added once per predicted network.
+    `weights` maps "kind.feature" columns to milliseconds per unit (per node, per MAC, per byte, per
+    parameter); a column that is not a key has weight 0.
+    """
+
+    overhead_ms: float
+    weights: dict[str, float]
+    _matrix: dict[str, np.ndarray] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if not _finite_non_negative(self.overhead_ms):
+            raise NasError(f"overhead_ms: must be a non-negative number of milliseconds, got {self.overhead_ms!r}")
+        for column, weight in self.weights.items():
+            if column not in COLUMNS:
+                raise NasError(f"weights.{column}: unknown feature column; expected kind.feature with kind one of "
+                               f"{', '.join(KINDS)} and feature one of {', '.join(FEATURES)}")
+            if not _finite_non_negative(weight):
+                raise NasError(f"weights.{column}: must be a non-negative number, got {weight!r}")
+        object.__setattr__(self, "overhead_ms", float(self.overhead_ms))
+        object.__setattr__(self, "weights", {c: float(w) for c, w in self.weights.items()})
+        matrix = {kind: np.zeros(len(FEATURES)) for kind in KINDS}
+        for column, weight in self.weights.items():
+            kind, _, feature = column.partition(".")
+            matrix[kind][FEATURES.index(feature)] = weight
+        object.__setattr__(self, "_matrix", {k: v for k, v in matrix.items() if v.any()})
+
+    def predict(self, model_or_features: bytes | str | Path | Any) -> float:
+        """Predicted latency (ms) of one inference of a network: ONNX bytes / path / ModelProto, or its
+        `GraphFeatures` (e.g. a sum of cached block features). The overhead is added once."""
+        features = _features(model_or_features)
+        total = self.overhead_ms
+        for kind, vector in features.kinds.items():
+            weights = self._matrix.get(kind)
+            if weights is not None:
+                total += float(weights @ vector)
+        return total
+
+    def breakdown(self, model_or_features: Any) -> dict[str, float]:
+        """Predicted milliseconds per kind, plus "overhead"; the values sum to `predict`."""
+        features = _features(model_or_features)
+        parts = {OVERHEAD: self.overhead_ms}
+        for kind, vector in features.kinds.items():
+            weights = self._matrix.get(kind)
+            parts[kind] = float(weights @ vector) if weights is not None else 0.0
+        return parts
+
+    def node_breakdown(self, model_or_features: Any) -> list[tuple[str, str, float]]:
+        """(node name, kind, predicted ms) for every computing node; the overhead is not included."""
+        features = _features(model_or_features)
+        rows = []
+        for node in features.nodes:
+            weights = self._matrix.get(node.kind)
+            rows.append((node.name, node.kind, float(weights @ node.features) if weights is not None else 0.0))
+        return rows
+
+    def to_dict(self) -> dict:
+        return {"overhead_ms": self.overhead_ms, "weights": dict(sorted(self.weights.items()))}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "LatencyModel":
+        """The inverse of `to_dict`. Errors are `NasError`s naming the field (e.g. ``weights.x.macs``)."""
+        if not isinstance(data, dict):
+            raise NasError(f"must be a mapping with overhead_ms and weights, got {data!r}")
+        for key in data:
+            if key not in ("overhead_ms", "weights"):
+                raise NasError(f"{key}: unknown key; expected overhead_ms, weights")
+        for key in ("overhead_ms", "weights"):
+            if key not in data:
+                raise NasError(f"{key}: missing required field")
+        if not isinstance(data["weights"], dict):
+            raise NasError(f"weights: must be a mapping of kind.feature to a number, got {data['weights']!r}")
+        return cls(overhead_ms=data["overhead_ms"], weights=dict(data["weights"]))
+
+
+# ------------------------------------------------------------------------------------------- fitting
+
+
+def _check_samples(samples: Sequence[tuple[GraphFeatures, float]]) -> tuple[list[GraphFeatures], np.ndarray]:
+    if len(samples) == 0:
+        raise NasError("cannot fit a latency model: no samples")
+    features, latencies = [], []
+    for index, sample in enumerate(samples):
+        if not (isinstance(sample, tuple) and len(sample) == 2 and isinstance(sample[0], GraphFeatures)):
+            raise TypeError(f"sample {index}: expected a (GraphFeatures, latency_ms) tuple, got {sample!r}")
+        latency = sample[1]
+        if not (isinstance(latency, (int, float)) and math.isfinite(latency) and latency > 0):
+            raise NasError(f"sample {index}: latency must be a positive number of milliseconds, got {latency!r}")
+        features.append(sample[0])
+        latencies.append(float(latency))
+    return features, np.asarray(latencies)
+
+
+def fit_latency_model(samples: Sequence[tuple[GraphFeatures, float]]) -> LatencyModel:
+    """Fit overhead and weights to (features, measured latency in ms) samples by relative-error NNLS.
+
+    Block-table samples each contain one per-measurement overhead; it is learnt once as `overhead_ms`
+    (see the module docstring), so a network predicted from summed block features pays it once.
+    """
+    features, y = _check_samples(samples)
+    x = np.stack([f.vector(COLUMNS) for f in features])
+    used = np.flatnonzero(np.abs(x).max(axis=0) > 0)
+    design = np.hstack([np.ones((len(y), 1)), x[:, used]])
+    relative = design / y[:, None]  # minimize sum ((prediction - y) / y)^2
+    scale = np.abs(relative).max(axis=0)
+    scale[scale == 0] = 1.0
+    solution = nnls(relative / scale, np.ones(len(y))) / scale
+    weights = {COLUMNS[c]: float(w) for c, w in zip(used, solution[1:])}
+    return LatencyModel(overhead_ms=float(solution[0]), weights=weights)
+
+
+# ------------------------------------------------------------------------------------------- metrics
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b (ties in either sequence accounted for); nan when either sequence is constant."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"kendall_tau: sequences of different shapes {x.shape} and {y.shape}")
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    i, j = np.triu_indices(n, k=1)
+    dx = np.sign(x[i] - x[j])
+    dy = np.sign(y[i] - y[j])
+    concordant_minus_discordant = float(np.sum(dx * dy))
+    n0 = len(i)
+    ties_x = float(np.sum(dx == 0))
+    ties_y = float(np.sum(dy == 0))
+    denominator = math.sqrt((n0 - ties_x) * (n0 - ties_y))
+    if denominator == 0:
+        return float("nan")
+    return concordant_minus_discordant / denominator
+
+
+def error_metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+    """``{"mape": percent, "within_10pct": fraction, "kendall_tau": tau-b, "n": count}``.
+
+    MAPE = mean(|predicted - measured| / measured) * 100; within_10pct = fraction of predictions with
+    |predicted - measured| <= 0.1 * measured. Every measured value must be positive.
+    """
+    p = np.asarray(predicted, dtype=np.float64)
+    m = np.asarray(measured, dtype=np.float64)
+    if p.shape != m.shape or p.ndim != 1 or len(p) == 0:
+        raise ValueError(f"error_metrics: need two equally long non-empty sequences, got {p.shape} and {m.shape}")
+    if not (m > 0).all():
+        raise ValueError("error_metrics: measured latencies must be positive")
+    relative = np.abs(p - m) / m
+    return {
+        "mape": float(relative.mean() * 100),
+        "within_10pct": float(np.mean(relative <= 0.1 + 1e-12)),
+        "kendall_tau": kendall_tau(p, m),
+        "n": int(len(p)),
+    }
+
+
+def held_out_predictions(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each sample's prediction by the model fitted on the other folds (k-fold, seeded shuffle)."""
+    features, y = _check_samples(samples)
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise NasError(f"folds must be an integer >= 2, got {folds!r}")
+    if folds > len(y):
+        raise NasError(f"cannot make {folds} folds out of {len(y)} samples")
+    order = np.random.default_rng(seed).permutation(len(y))
+    predicted = np.empty(len(y))
+    for held_out in np.array_split(order, folds):
+        mask = np.ones(len(y), dtype=bool)
+        mask[held_out] = False
+        model = fit_latency_model([(features[i], float(y[i])) for i in np.flatnonzero(mask)])
+        for i in held_out:
+            predicted[i] = model.predict(features[i])
+    return predicted
+
+
+def cross_validate(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0) -> dict:
+    """k-fold cross-validation: fit on k-1 folds, predict the held-out fold; `error_metrics` over every
+    held-out prediction (``mape`` percent, ``within_10pct``, ``kendall_tau``, ``n``), plus ``folds``,
+    ``seed`` and ``fold_mape`` (each fold's own MAPE, percent)."""
+    predicted = held_out_predictions(samples, folds, seed)
+    y = np.asarray([float(s[1]) for s in samples])
+    order = np.random.default_rng(seed).permutation(len(y))
+    fold_mape = [float(np.mean(np.abs(predicted[f] - y[f]) / y[f]) * 100) for f in np.array_split(order, folds)]
+    metrics = error_metrics(predicted, y)
+    metrics.update({"folds": folds, "seed": seed, "fold_mape": fold_mape})
+    return metrics

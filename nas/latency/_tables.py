@@ -1,0 +1,565 @@
+"""Per-block latency lookup tables -> (GraphFeatures, latency) samples for fitting a latency model.
+
+Block table schema (CSV, header row, one measured block per row; also in hardware_profiles/data/README.md)
+----------------------------------------------------------------------------------------------------------
+
+Required columns (any order; other columns, e.g. ``dataset``, ``layer_index``, ``energy_mJ``, are kept or
+ignored): ``block, kernel, expansion, groups, stride, c_in, c_out, h_in, w_in, latency_ms``.
+
+=========================  ==========================================================================
+``block``                  what was measured (input ``1 x c_in x h_in x w_in``, float32, batch 1)
+=========================  ==========================================================================
+``k{K}_e{E}[_g{G}]``       HW-NAS-Bench FBNet ConvBlock = `shuffle_bottleneck` with ReLU, kernel K,
+                           expansion E, groups G (default 1), ``stride``; identity residual when
+                           ``c_in == c_out`` and stride 1. ``kernel``/``expansion``/``groups`` columns,
+                           when filled, must agree with the name.
+``skip``                   the identity, or 1x1 conv + BN + ReLU (stride ``stride``) when the shape
+                           changes (`skip` primitive); ``skip(conv1x1_proj)`` is the same block
+``stem_conv3x3``           conv_bn(c_in -> c_out, ``kernel`` (default 3), ``stride``) + ReLU
+``head_conv1x1``           1x1 conv_bn(c_in -> c_out) + ReLU
+``avgpool``                global average pooling + flatten (HW-NAS-Bench: ``global_avgpool``)
+``classifier``             Linear(c_in -> c_out) on a ``1 x c_in`` input (HW-NAS-Bench: ``fc``);
+                           ``h_in``/``w_in`` may be empty
+=========================  ==========================================================================
+
+Integer columns a block does not use may be empty; ``stride`` empty means 1. ``latency_ms`` must be a
+finite number >= 0. The HW-NAS-Bench per-device files (``jetson-tx2_fbnet_blocks.csv``,
+``raspberry-pi-4_fbnet_blocks.csv``; ``layer_index`` -1 stem, 0..21 searchable layers, 22 head conv,
+23 pool, 24 classifier) follow this schema as they are. `read_unique_blocks_table` converts the
+source's unique-blocks file (``op`` ConvBlock / Skip / ConvNorm / AvgP / FC, one latency column per
+device) into the same rows.
+
+Every problem is a `NasError` naming the file, the line (the header is line 1, so data row r is line
+r + 1) and the column.
+
+Samples
+-------
+`block_table_samples` groups rows by block configuration (block, kernel, expansion, groups, stride,
+c_in, c_out, h_in, w_in): layers of the same configuration share one measured entry in HW-NAS-Bench,
+so each configuration is ONE sample (repeated measurements of one configuration are averaged), which
+also keeps duplicates from leaking between cross-validation folds. Left out:
+
+* rows with latency 0 (the source's convention for an identity skip it did not run): not measurements;
+* identity blocks (``skip`` with stride 1 and c_in == c_out): they have no computing node, so their
+  features are all zero and only the overhead could "explain" them. Inside a network an identity layer
+  exports to no node at all and costs nothing; on its own it was measured as an empty graph that copies
+  its input (Raspberry Pi 4: 0.005-0.27 ms, Pixel 3: 0.0006-0.08 ms), which is not the cost it has in a
+  network. `identity_rows` counts them so reports can say so. Each
+configuration is built with `nas.blocks`, exported with ``export_onnx(fast=True)`` and featurized
+with `graph_features`; features are cached by configuration for the life of the process.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from nas.errors import NasError
+from nas.latency._graph import GraphFeatures, graph_features
+
+REQUIRED_COLUMNS = ("block", "kernel", "expansion", "groups", "stride", "c_in", "c_out", "h_in", "w_in", "latency_ms")
+# Accepted spellings of the non-searchable blocks -> canonical name.
+_ALIASES = {
+    "skip": "skip",
+    "skip(conv1x1_proj)": "skip",
+    "stem_conv3x3": "stem_conv3x3",
+    "head_conv1x1": "head_conv1x1",
+    "avgpool": "avgpool",
+    "global_avgpool": "avgpool",
+    "classifier": "classifier",
+    "fc": "classifier",
+}
+_CONV_BLOCK = re.compile(r"^k(\d+)_e(\d+(?:\.\d+)?)(?:_g(\d+))?$")
+BLOCK_NAMES_HELP = "k{K}_e{E}[_g{G}], skip, skip(conv1x1_proj), stem_conv3x3, head_conv1x1, avgpool, global_avgpool, classifier, fc"
+
+UNIQUE_BLOCKS_COLUMNS = ("key", "op", "h_in", "w_in", "c_in", "c_out", "expansion", "kernel", "stride", "groups")
+# Latency columns of the unique-blocks file that are measurements on a device (the Eyeriss and FPGA
+# columns are simulator estimates and are refused).
+UNIQUE_BLOCKS_DEVICES = {
+    "pixel3": "pixel3_latency_ms",
+    "raspi4": "raspi4_latency_ms",
+    "edgegpu": "edgegpu_latency_ms",
+}
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    """What is built and featurized: a canonical block name and its shape (hashable: the cache key)."""
+
+    block: str  # "conv_block" | "skip" | "stem_conv3x3" | "head_conv1x1" | "avgpool" | "classifier"
+    kernel: int
+    expansion: float
+    groups: int
+    stride: int
+    c_in: int
+    c_out: int
+    h_in: int
+    w_in: int
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """One row of a block table: where it came from, its configuration and its measured latency."""
+
+    source: str  # file name
+    line: int  # line number in the file (header = line 1)
+    block: str  # as written in the file
+    config: BlockConfig
+    latency_ms: float
+    dataset: str = ""
+    layer_index: int | None = None
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+class _Row:
+    def __init__(self, path: Path, line: int, values: dict[str, str]):
+        self.path, self.line, self.values = path, line, values
+
+    def fail(self, column: str, problem: str) -> NasError:
+        return NasError(f"{self.path}:{self.line}: data row {self.line - 1}: {column}: {problem}")
+
+    def text(self, column: str) -> str:
+        value = self.values.get(column)
+        return "" if value is None else value.strip()
+
+    def _parsed(self, column: str, default: float | None) -> float | None:
+        """The column as a finite-or-not float, or `default` when empty (None: the value is required)."""
+        text = self.text(column)
+        if text == "":
+            if default is None:
+                raise self.fail(column, "missing value")
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise self.fail(column, f"not a number: {text!r}") from None
+
+    def integer(self, column: str, default: int | None = None, *, minimum: int = 1) -> int:
+        number = self._parsed(column, default)
+        if number is None:
+            return default
+        if not math.isfinite(number) or number != int(number) or number < minimum:
+            raise self.fail(column, f"must be an integer >= {minimum}, got {self.text(column)!r}")
+        return int(number)
+
+    def number(self, column: str, default: float | None = None) -> float:
+        number = self._parsed(column, default)
+        if number is None:
+            return default
+        if not math.isfinite(number) or number <= 0:
+            raise self.fail(column, f"must be a positive number, got {self.text(column)!r}")
+        return number
+
+    def latency(self, column: str) -> float:
+        text = self.text(column)
+        if text == "":
+            raise self.fail(column, "missing latency")
+        try:
+            value = float(text)
+        except ValueError:
+            raise self.fail(column, f"latency is not a number: {text!r}") from None
+        if math.isnan(value) or math.isinf(value):
+            raise self.fail(column, f"latency must be a finite number, got {text!r}")
+        if value < 0:
+            raise self.fail(column, f"latency must be >= 0, got {text!r}")
+        return value
+
+
+def _open_csv(path: str | Path, required: Iterable[str]) -> tuple[Path, list[_Row]]:
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise NasError(f"latency table not found: {path}") from None
+    except OSError as error:
+        raise NasError(f"{path}: cannot read latency table: {error}") from None
+    with handle:
+        try:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames
+            if not header:
+                raise NasError(f"{path}: the latency table is empty (no header row)")
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise NasError(f"{path}:1: missing required column(s): {', '.join(missing)}")
+            rows = []
+            for values in reader:
+                line = reader.line_num
+                if None in values:  # more fields than the header
+                    rows.append(_Row(path, line, values))
+                    raise rows[-1].fail("row", f"{len(header) + len(values[None])} fields, the header has {len(header)}")
+                rows.append(_Row(path, line, values))
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise NasError(f"{path}: not a readable CSV file: {error}") from None
+    if not rows:
+        raise NasError(f"{path}: the latency table has no data rows")
+    return path, rows
+
+
+def _config(row: _Row, block: str) -> BlockConfig:
+    stride = row.integer("stride", 1)
+    c_in, c_out = row.integer("c_in"), row.integer("c_out")
+    match = _CONV_BLOCK.match(block)
+    if match:
+        kernel, expansion = int(match.group(1)), float(match.group(2))
+        groups = int(match.group(3)) if match.group(3) else 1
+        for column, named in (("kernel", kernel), ("expansion", expansion), ("groups", groups)):
+            if row.text(column) and row.number(column) != named:
+                raise row.fail(column, f"{row.text(column)} does not match block {block!r}")
+        if kernel % 2 == 0 or kernel < 1 or expansion <= 0 or groups < 1:
+            raise row.fail("block", f"impossible block {block!r}")
+        mid = int(round(c_in * expansion))
+        if c_in % groups or c_out % groups:
+            raise row.fail("groups", f"{groups} groups do not divide c_in {c_in} and c_out {c_out}")
+        if mid < 1:
+            raise row.fail("expansion", f"expansion {expansion} of {c_in} channels leaves no channel")
+        return BlockConfig("conv_block", kernel, expansion, groups, stride, c_in, c_out,
+                           row.integer("h_in"), row.integer("w_in"))
+    canonical = _ALIASES.get(block)
+    if canonical is None:
+        raise row.fail("block", f"unknown block {block!r}; expected one of {BLOCK_NAMES_HELP}")
+    if canonical == "classifier":
+        return BlockConfig(canonical, 1, 1.0, 1, 1, c_in, c_out, row.integer("h_in", 1), row.integer("w_in", 1))
+    h_in, w_in = row.integer("h_in"), row.integer("w_in")
+    if canonical == "avgpool":
+        if c_in != c_out:
+            raise row.fail("c_out", f"average pooling keeps the channels: c_in {c_in} != c_out {c_out}")
+        return BlockConfig(canonical, 1, 1.0, 1, 1, c_in, c_out, h_in, w_in)
+    if canonical == "stem_conv3x3":
+        kernel = row.integer("kernel", 3)
+        if kernel % 2 == 0:
+            raise row.fail("kernel", f"must be odd, got {kernel}")
+        return BlockConfig(canonical, kernel, 1.0, 1, stride, c_in, c_out, h_in, w_in)
+    if canonical == "head_conv1x1":
+        if row.integer("kernel", 1) != 1:
+            raise row.fail("kernel", f"a head_conv1x1 has kernel 1, got {row.text('kernel')}")
+        return BlockConfig(canonical, 1, 1.0, 1, stride, c_in, c_out, h_in, w_in)
+    return BlockConfig("skip", 1, 1.0, 1, stride, c_in, c_out, h_in, w_in)  # skip
+
+
+def read_block_table(path: str | Path) -> list[BlockRow]:
+    """Read and validate a block table (schema: module docstring). Every row is checked."""
+    path, rows = _open_csv(path, REQUIRED_COLUMNS)
+    result = []
+    for row in rows:
+        block = row.text("block")
+        if not block:
+            raise row.fail("block", "missing block name")
+        config = _config(row, block)
+        latency = row.latency("latency_ms")
+        layer = row.text("layer_index")
+        layer_index = row.integer("layer_index", minimum=-1) if layer else None
+        result.append(BlockRow(source=path.name, line=row.line, block=block, config=config, latency_ms=latency,
+                               dataset=row.text("dataset"), layer_index=layer_index))
+    return result
+
+
+def _unique_block_name(row: _Row) -> str:
+    op = row.text("op")
+    if op == "ConvBlock":
+        groups = row.integer("groups", 1)
+        expansion = row.number("expansion")
+        e = f"{int(expansion)}" if expansion == int(expansion) else f"{expansion:g}"
+        return f"k{row.integer('kernel')}_e{e}" + (f"_g{groups}" if groups > 1 else "")
+    if op == "Skip":
+        return "skip"
+    if op == "ConvNorm":
+        kernel = row.integer("kernel")
+        if kernel == 1:
+            return "head_conv1x1"
+        return "stem_conv3x3"
+    if op == "AvgP":
+        return "avgpool"
+    if op == "FC":
+        return "classifier"
+    raise row.fail("op", f"unknown op {op!r}; expected one of ConvBlock, Skip, ConvNorm, AvgP, FC")
+
+
+def read_unique_blocks_table(path: str | Path, device: str = "pixel3") -> list[BlockRow]:
+    """Convert HW-NAS-Bench's unique-blocks file (``hwnasbench_fbnet_unique_blocks_all_devices.csv``:
+    key, op, h_in, w_in, c_in, c_out, expansion, kernel, stride, groups, then one column per metric)
+    into block-table rows, with the latency of one measured device: ``pixel3`` (Pixel 3,
+    ``pixel3_latency_ms``), ``raspi4`` or ``edgegpu`` (Jetson TX2). The Eyeriss and FPGA columns are
+    simulator estimates, not measurements, and cannot be chosen."""
+    if device not in UNIQUE_BLOCKS_DEVICES:
+        raise NasError(f"unknown device {device!r} for the unique-blocks table; measured devices: "
+                       f"{', '.join(UNIQUE_BLOCKS_DEVICES)} (Eyeriss and FPGA columns are simulator estimates)")
+    column = UNIQUE_BLOCKS_DEVICES[device]
+    path, rows = _open_csv(path, UNIQUE_BLOCKS_COLUMNS + (column,))
+    result = []
+    for row in rows:
+        block = _unique_block_name(row)
+        config = _config(row, block)
+        result.append(BlockRow(source=path.name, line=row.line, block=block, config=config,
+                               latency_ms=row.latency(column), dataset="", layer_index=None))
+    return result
+
+
+def table_format(path: str | Path) -> str:
+    """"block_table" or "unique_blocks", from the header of a CSV file (NasError if neither)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+    except FileNotFoundError:
+        raise NasError(f"latency table not found: {path}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise NasError(f"{path}: cannot read latency table: {error}") from None
+    if all(c in header for c in REQUIRED_COLUMNS):
+        return "block_table"
+    if all(c in header for c in UNIQUE_BLOCKS_COLUMNS):
+        return "unique_blocks"
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    raise NasError(f"{path}:1: missing required column(s): {', '.join(missing)}")
+
+
+# ------------------------------------------------------------------------------------------- samples
+
+_FEATURE_CACHE: dict[BlockConfig, GraphFeatures] = {}
+
+
+def build_block_module(config: BlockConfig):
+    """The torch module a configuration was measured as, and its input shape."""
+    from torch import nn
+
+    from nas.blocks import build_block, conv_bn
+    from nas.space import BlockSpec
+
+    shape = (1, config.c_in, config.h_in, config.w_in)
+    if config.block == "conv_block":
+        spec = BlockSpec("shuffle_bottleneck", kernel=config.kernel, expansion=config.expansion,
+                         groups=config.groups, se=False, activation="relu")
+        module = build_block(spec, config.c_in, config.c_out, config.stride)
+    elif config.block == "skip":
+        module = build_block(BlockSpec("skip"), config.c_in, config.c_out, config.stride)
+    elif config.block == "stem_conv3x3":
+        module = conv_bn(config.c_in, config.c_out, config.kernel, config.stride, act="relu")
+    elif config.block == "head_conv1x1":
+        module = conv_bn(config.c_in, config.c_out, 1, config.stride, act="relu")
+    elif config.block == "avgpool":
+        module = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    elif config.block == "classifier":
+        module = nn.Linear(config.c_in, config.c_out)
+        shape = (1, config.c_in)
+    else:  # pragma: no cover - BlockConfig is only made by _config
+        raise ValueError(f"unknown block {config.block!r}")
+    return module, shape
+
+
+def block_features(config: BlockConfig) -> GraphFeatures:
+    """The `GraphFeatures` of one block configuration (built, exported with the fast exporter, cached)."""
+    cached = _FEATURE_CACHE.get(config)
+    if cached is None:
+        from nas.onnx_io import export_onnx
+
+        module, shape = build_block_module(config)
+        cached = graph_features(export_onnx(module, 0, fast=True, input_shape=shape))
+        _FEATURE_CACHE[config] = cached
+    return cached
+
+
+def identity_rows(rows: list[BlockRow], dataset: str | None = None) -> int:
+    """How many rows (with a positive latency) are identity blocks that `block_table_samples` leaves out."""
+    return sum(1 for row in rows if (dataset is None or row.dataset == dataset) and row.latency_ms > 0
+               and row.config.block == "skip" and row.config.stride == 1 and row.config.c_in == row.config.c_out)
+
+
+def block_table_samples(rows: list[BlockRow], dataset: str | None = None) -> list[tuple[GraphFeatures, float]]:
+    """One (features, latency_ms) sample per block configuration (see the module docstring).
+
+    `dataset`: keep only rows of that ``dataset`` column value ("cifar100", "ImageNet"); None (the
+    default) keeps every row: both settings of HW-NAS-Bench are real measurements.
+    """
+    groups: dict[BlockConfig, list[float]] = {}
+    for row in rows:
+        if dataset is not None and row.dataset != dataset:
+            continue
+        if row.latency_ms <= 0:
+            continue  # HW-NAS-Bench writes 0 for an identity it did not run: not a measurement
+        groups.setdefault(row.config, []).append(row.latency_ms)
+    if not groups:
+        where = f" with dataset {dataset!r}" if dataset is not None else ""
+        raise NasError(f"no measured rows{where} in the latency table")
+    samples = []
+    for config, values in groups.items():
+        features = block_features(config)
+        if not features.kinds:
+            continue  # an identity: no computing node (see the module docstring)
+        samples.append((features, sum(values) / len(values)))
+    if not samples:
+        raise NasError("the latency table has no measured block with a computing node")
+    return samples
+
+
+# ------------------------------------------------------------------------------------------- profiles
+
+
+def _searchable(config: BlockConfig) -> bool:
+    return config.block in ("conv_block", "skip")
+
+
+def import_block_table(
+    table_path: str | Path,
+    name: str,
+    description: str,
+    runtime: dict,
+    provenance: str,
+    *,
+    device: str | None = None,
+    license: str = "",
+    data_provenance: str = "",
+    dataset: str | None = None,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict:
+    """A ``latency: predicted`` profile dict from a measured block table (write it with `write_profile`).
+
+    `table_path`: a block table (schema in the module docstring) or, with `device` ("pixel3",
+    "raspi4", "edgegpu"), HW-NAS-Bench's unique-blocks file. The model is fitted on every measured
+    configuration (`block_table_samples`; `dataset` restricts the rows); ``validation`` is the
+    `folds`-fold cross-validated error on the same data, over all configurations and over the
+    searchable blocks only (the blocks a search chooses between). ``measurements.path`` is absolute
+    here; `write_profile` makes it relative to the profile file.
+    """
+    from nas.latency._model import error_metrics, fit_latency_model, held_out_predictions
+
+    path = Path(table_path).resolve()
+    fmt = table_format(path)
+    if fmt == "unique_blocks":
+        if device is None:
+            raise NasError(f"{path}: a unique-blocks table has one latency column per device; choose one with "
+                           f"device ({', '.join(UNIQUE_BLOCKS_DEVICES)})")
+        rows = read_unique_blocks_table(path, device)
+        column = UNIQUE_BLOCKS_DEVICES[device]
+    else:
+        if device is not None:
+            raise NasError(f"{path}: device is only for a unique-blocks table; this is a block table")
+        rows = read_block_table(path)
+        column = "latency_ms"
+    selected = [r for r in rows if dataset is None or r.dataset == dataset]
+    samples = block_table_samples(rows, dataset)
+    configs = _sample_configs(rows, dataset)
+    model = fit_latency_model(samples)
+    predicted = held_out_predictions(samples, folds, seed)
+    measured = [latency for _, latency in samples]
+    overall = error_metrics(predicted, measured)
+    searchable = [i for i, config in enumerate(configs) if _searchable(config)]
+    zero_rows = sum(1 for r in selected if r.latency_ms == 0)
+    datasets = sorted({r.dataset for r in selected if r.dataset})
+    validation = {
+        **overall,
+        "folds": folds,
+        "seed": seed,
+        "data": (
+            f"{folds}-fold cross-validation (seed {seed}) over the {len(samples)} measured block configurations "
+            f"of {path.name}" + (f" (rows of {', '.join(datasets)})" if datasets else "")
+            + f"; one sample per configuration; left out: {zero_rows} rows with latency 0 and "
+            f"{identity_rows(rows, dataset)} identity-skip rows (no computing node). Relative error of each "
+            "held-out block measured on its own, overhead included."
+        ),
+        "searchable_blocks": error_metrics(predicted[searchable], [measured[i] for i in searchable])
+        if len(searchable) >= 2 else None,
+    }
+    return {
+        "name": name,
+        "description": description,
+        "latency": "predicted",
+        "runtime": dict(runtime),
+        "provenance": provenance,
+        "model": model.to_dict(),
+        "validation": validation,
+        "measurements": {
+            "path": str(path),
+            "format": fmt,
+            "latency_column": column,
+            "rows": len(rows),
+            "provenance": data_provenance,
+            "license": license,
+        },
+    }
+
+
+def _sample_configs(rows: list[BlockRow], dataset: str | None) -> list[BlockConfig]:
+    """The configurations of `block_table_samples(rows, dataset)`, in the same order."""
+    seen: dict[BlockConfig, None] = {}
+    for row in rows:
+        if (dataset is None or row.dataset == dataset) and row.latency_ms > 0:
+            seen.setdefault(row.config, None)
+    return [c for c in seen if block_features(c).kinds]
+
+
+_HWNASBENCH = ("HW-NAS-Bench (Li et al., 'HW-NAS-Bench: Hardware-Aware Neural Architecture Search Benchmark', "
+               "ICLR 2021, arXiv:2103.10584), repository GATECH-EIC/HW-NAS-Bench")
+_FIT = ("The model (per-operator-kind non-negative linear costs plus one per-inference overhead, fitted by "
+        "relative-error NNLS; nas/latency/_model.py) was fitted by nas.latency.import_block_table on every "
+        "measured block configuration of the table; validation is its 5-fold cross-validated error. A network's "
+        "latency is predicted from its ONNX graph with the overhead counted once, not once per block.")
+
+BUILTIN_PROFILES = {
+    "jetson-tx2": dict(
+        table="jetson-tx2_fbnet_blocks.csv",
+        device=None,
+        description="NVIDIA Jetson TX2 (edge GPU), TensorRT, batch 1: latency predicted from HW-NAS-Bench's "
+                    "measured FBNet block table",
+        runtime={"engine": "tensorrt", "converter": "torch2trt (PyTorch -> TensorRT)", "device": "NVIDIA Jetson TX2",
+                 "batch_size": 1, "timing": "mean of 50 runs after a 3 s warm-up"},
+        provenance="Block latencies measured on a Jetson TX2 by " + _HWNASBENCH + ": PyTorch blocks converted to "
+                   "TensorRT with torch2trt, batch 1, 3 s warm-up, mean of 50 runs. Every block was measured on its "
+                   "own and sits on a floor of about 0.45-0.55 ms (per-engine launch overhead), so the sum of a "
+                   "network's blocks overestimates it; the model learns that fixed cost once as overhead_ms. " + _FIT,
+        data_provenance="HW-NAS-Bench FBNet lookup table for the Jetson TX2 (edge GPU), cifar100 and ImageNet "
+                        "settings, 404 rows, passed through unchanged; see data/README.md",
+    ),
+    "raspberry-pi-4": dict(
+        table="raspberry-pi-4_fbnet_blocks.csv",
+        device=None,
+        description="Raspberry Pi 4 (ARM Cortex-A72 CPU), batch 1: latency predicted from HW-NAS-Bench's "
+                    "measured FBNet block table",
+        runtime={"engine": "unverified (the source repository has no measuring script)",
+                 "device": "Raspberry Pi 4, ARM Cortex-A72 CPU", "batch_size": 1},
+        provenance="Block latencies measured on a Raspberry Pi 4 by " + _HWNASBENCH + ", batch 1, each block on its "
+                   "own. The source repository has no measuring script, so the framework is not verified. " + _FIT,
+        data_provenance="HW-NAS-Bench FBNet lookup table for the Raspberry Pi 4, cifar100 and ImageNet settings, "
+                        "404 rows, passed through unchanged; see data/README.md",
+    ),
+    "pixel-3": dict(
+        table="hwnasbench_fbnet_unique_blocks_all_devices.csv",
+        device="pixel3",
+        description="Google Pixel 3, batch 1: latency predicted from HW-NAS-Bench's measured FBNet unique-block "
+                    "latencies (pixel3_latency_ms)",
+        runtime={"engine": "not stated in the data source", "device": "Google Pixel 3", "batch_size": 1},
+        provenance="Block latencies measured on a Pixel 3 by " + _HWNASBENCH + " (column pixel3_latency_ms of the "
+                   "unique-blocks file; the Eyeriss and FPGA columns are simulator estimates and are not used), "
+                   "batch 1, each block on its own. How the Pixel 3 ran the blocks is not stated in the data source. "
+                   + _FIT,
+        data_provenance="HW-NAS-Bench FBNet unique block configurations with every metric of the source (225 rows), "
+                        "passed through unchanged; only the measured Pixel 3 column is used; see data/README.md",
+    ),
+}
+
+
+def generate_builtin_profiles(folder: str | Path | None = None, names: Iterable[str] | None = None) -> list[Path]:
+    """(Re)generate the shipped predicted profiles `<folder>/<name>.yaml` from `<folder>/data/*.csv`.
+
+    `folder`: default the built-in hardware_profiles folder. Returns the written paths.
+    """
+    from nas._resources import builtin_dir
+    from nas.latency._profiles import write_profile
+
+    folder = Path(folder) if folder is not None else builtin_dir("hardware_profiles")
+    written = []
+    for name in names or BUILTIN_PROFILES:
+        spec = BUILTIN_PROFILES[name]
+        profile = import_block_table(
+            folder / "data" / spec["table"], name, spec["description"], spec["runtime"], spec["provenance"],
+            device=spec["device"], license="MIT (HW-NAS-Bench repository GATECH-EIC/HW-NAS-Bench)",
+            data_provenance=spec["data_provenance"],
+        )
+        written.append(write_profile(profile, folder / f"{name}.yaml"))
+    return written

@@ -1,0 +1,216 @@
+"""Read a run directory (study.db, config.json, export/, baselines.json) into plain records for a report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nas.errors import NasError
+from nas.search import hypervolume, pareto_indices, storage_url
+
+STUDY_NAME = "nas"  # nas.search._study.STUDY_NAME
+STATUSES = ("complete", "infeasible", "failed", "interrupted", "running")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int
+    status: str  # one of STATUSES
+    accuracy: float | None  # complete trials only
+    latency_ms: float | None  # measured latency, when the trial got that far
+    params: int | None
+    macs: int | None
+    summary: str
+    arch_hash: str | None
+    architecture: dict | None
+    duplicate_of: int | None
+    reason: str  # infeasible or failure reason
+    start: datetime | None
+    complete: datetime | None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    accuracy: float
+    latency_ms: float
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    config: dict
+    trials: list[TrialRecord]  # every trial, by number
+    pareto: list[TrialRecord]  # Pareto-optimal trained trials, by latency
+    dominated: list[TrialRecord]  # trained, not duplicates, not Pareto-optimal
+    baselines: list[Baseline]
+    exports: dict[str, Path] = field(default_factory=dict)  # arch_hash -> export/NN_HASH directory
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def search(self) -> dict:
+        return self.config.get("search", {})
+
+    @property
+    def budget_ms(self) -> float | None:
+        return self.search.get("latency_budget_ms")
+
+    @property
+    def profile_name(self) -> str:
+        return (self.config.get("profile") or {}).get("name") or str(self.search.get("profile", "?"))
+
+    @property
+    def latency_kind(self) -> str:
+        """How the run's latencies were obtained: "measured" or "predicted" (the search's choice, else the profile's)."""
+        chosen = self.search.get("latency")
+        if chosen in ("measured", "predicted"):
+            return chosen
+        return (self.config.get("profile") or {}).get("latency") or "measured"
+
+    @property
+    def space_name(self) -> str:
+        return (self.config.get("space") or {}).get("name") or str(self.search.get("space", "?"))
+
+    @property
+    def trained(self) -> list[TrialRecord]:
+        """Trained trials that are not duplicates (a duplicate repeats its original's point)."""
+        return [t for t in self.trials if t.status == "complete" and t.duplicate_of is None]
+
+    def reference_latency(self) -> tuple[float, str]:
+        """The hypervolume reference latency and a caption fragment saying which one it is."""
+        if self.budget_ms:
+            return float(self.budget_ms), f"the latency budget, {self.budget_ms:g} ms"
+        worst = max(t.latency_ms for t in self.trained)
+        return worst, f"the largest latency of a trained trial in this run, {worst:.3g} ms (no budget set)"
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(t.status == s for t in self.trials) for s in STATUSES}
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Everything a report needs from one run directory; user mistakes are one-line NasErrors."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise NasError(f"{run_dir}: no such run directory")
+    if not run_dir.is_dir():
+        raise NasError(f"{run_dir}: not a nas run directory (not a folder)")
+    for name in ("config.json", "study.db"):
+        if not (run_dir / name).is_file():
+            raise NasError(f"{run_dir}: not a nas run directory (missing {name})")
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise NasError(f"{run_dir / 'config.json'}: unreadable ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("search"), dict):
+        raise NasError(f"{run_dir / 'config.json'}: not a nas run configuration (no 'search' settings)")
+    trials = _read_trials(run_dir)
+    complete = [t for t in trials if t.status == "complete" and t.duplicate_of is None]
+    if not complete:
+        counts = ", ".join(f"{n} {s}" for s, n in ((s, sum(t.status == s for t in trials)) for s in STATUSES) if n)
+        raise NasError(f"{run_dir}: no completed (trained) trial to report yet ({counts or 'no trials'})")
+    front = pareto_indices([(t.accuracy, t.latency_ms) for t in complete])
+    pareto = [complete[i] for i in front]
+    dominated = [t for i, t in enumerate(complete) if i not in set(front)]
+    return RunData(run_dir=run_dir, config=config, trials=trials, pareto=pareto, dominated=dominated,
+                   baselines=_read_baselines(run_dir), exports=_find_exports(run_dir))
+
+
+def _read_trials(run_dir: Path) -> list[TrialRecord]:
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+    except Exception as exc:  # a foreign or corrupt database
+        raise NasError(f"{run_dir / 'study.db'}: cannot open the nas study ({type(exc).__name__})") from None
+    records = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        if t.state == TrialState.RUNNING or t.state == TrialState.WAITING:
+            status = "running"
+        else:
+            status = a.get("status") or {"COMPLETE": "complete", "PRUNED": "infeasible"}.get(t.state.name, "failed")
+        if status not in STATUSES:
+            status = "failed"
+        values = t.values if t.state == TrialState.COMPLETE and t.values else None
+        reason = a.get("infeasible_reason") or a.get("failure_reason") or ""
+        if status == "complete" and values is None:
+            status, reason = "failed", reason or "complete without objective values"
+        latency = values[1] if values else a.get("latency_ms")
+        records.append(TrialRecord(
+            number=t.number, status=status, accuracy=float(values[0]) if values else None,
+            latency_ms=float(latency) if isinstance(latency, (int, float)) else None,
+            params=a.get("params"), macs=a.get("macs"), summary=a.get("summary", ""),
+            arch_hash=a.get("arch_hash"), architecture=a.get("architecture"), duplicate_of=a.get("duplicate_of"),
+            reason=reason,
+            start=t.datetime_start, complete=t.datetime_complete))
+    return sorted(records, key=lambda r: r.number)
+
+
+BASELINES_FORMAT = (
+    "RUN_DIR/baselines.json: a JSON list of hand-designed reference networks, trained and measured the same "
+    'way as the run\'s candidates, e.g. [{"name": "MobileNetV2-0.35", "accuracy": 0.71, "latency_ms": 0.42}]; '
+    "accuracy is a fraction in [0, 1], latency_ms is milliseconds on the run's hardware profile.")
+
+
+def _read_baselines(run_dir: Path) -> list[Baseline]:
+    path = run_dir / "baselines.json"
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise NasError(f"{path}: unreadable ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, list):
+        raise NasError(f"{path}: must be a JSON list of {{name, accuracy, latency_ms}} objects")
+    baselines = []
+    for i, item in enumerate(data):
+        ok = isinstance(item, dict) and isinstance(item.get("name"), str) and all(
+            isinstance(item.get(k), (int, float)) and not isinstance(item.get(k), bool) for k in ("accuracy", "latency_ms"))
+        if not ok or not 0 <= item["accuracy"] <= 1 or not item["latency_ms"] > 0:
+            raise NasError(f"{path}: entry {i}: expected {{\"name\": str, \"accuracy\": 0..1, \"latency_ms\": > 0}}, "
+                           f"got {json.dumps(item)[:120]}")
+        baselines.append(Baseline(item["name"], float(item["accuracy"]), float(item["latency_ms"])))
+    return baselines
+
+
+def _find_exports(run_dir: Path) -> dict[str, Path]:
+    found = {}
+    export = run_dir / "export"
+    if export.is_dir():
+        for directory in sorted(export.iterdir()):
+            if directory.is_dir() and (directory / "model.onnx").is_file() and "_" in directory.name:
+                found.setdefault(directory.name.split("_", 1)[1], directory)
+    return found
+
+
+def progress_curves(run: RunData) -> dict[str, Any]:
+    """Hypervolume and best feasible accuracy after each trial (by number) and over wall-clock time."""
+    reference, _ = run.reference_latency()
+    by_number = sorted(run.trials, key=lambda t: t.number)
+    finished = [t for t in run.trials if t.complete is not None and t.status != "running"]
+    by_time = sorted(finished, key=lambda t: t.complete)
+    starts = [t.start for t in run.trials if t.start is not None]
+    origin = min(starts) if starts else None
+
+    def curve(order: list[TrialRecord]) -> tuple[list[float], list[float | None]]:
+        points, hv, best = [], [], []
+        for t in order:
+            if t.status == "complete" and t.accuracy is not None:
+                points.append((t.accuracy, t.latency_ms))
+            hv.append(hypervolume(points, reference))
+            best.append(max((p[0] for p in points), default=None))
+        return hv, best
+
+    hv_n, best_n = curve(by_number)
+    hv_t, best_t = curve(by_time)
+    minutes = [(t.complete - origin).total_seconds() / 60 for t in by_time] if origin else []
+    return {"trial": [t.number for t in by_number], "hv_by_trial": hv_n, "best_by_trial": best_n,
+            "minutes": minutes, "hv_by_time": hv_t, "best_by_time": best_t, "reference_ms": reference}

@@ -1,0 +1,119 @@
+"""Add a device end to end: bundle -> measure (no torch) -> fit -> validate -> predict -> search; and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from nas.cli import main
+from nas.errors import NasError
+from nas.latency._calibrate import fit_profile, read_measurements
+
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+
+
+@pytest.fixture(scope="module")
+def measured_bundle(tmp_path_factory, tiny_space_file):
+    bundle = tmp_path_factory.mktemp("bundle") / "b"
+    assert main(["profile", "bundle", "--space", str(tiny_space_file), "--out", str(bundle), "--networks", "16"]) == 0
+    # The device side, with torch made unimportable: measuring needs onnxruntime, onnx and numpy only.
+    probe = ("import sys; sys.modules['torch'] = None\n"
+             "from nas.cli import main\n"
+             f"sys.exit(main(['profile', 'measure', {str(bundle)!r}, '--quiet']))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=ENV, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return bundle
+
+
+def test_bundle_holds_networks_and_blocks_and_measure_writes_every_row(measured_bundle):
+    manifest = json.loads((measured_bundle / "bundle.json").read_text())
+    kinds = {m["kind"] for m in manifest["models"]}
+    assert kinds == {"network", "stem", "block", "head"}
+    assert sum(m["kind"] == "network" for m in manifest["models"]) == 16
+    rows = read_measurements(measured_bundle / "measurements.csv")
+    assert len(rows) == len(manifest["models"]) and all(latency > 0 for _, latency in rows)
+    meta = json.loads((measured_bundle / "measurements.meta.json").read_text())
+    assert meta["onnxruntime"] and meta["settings"]["intra_op_threads"] == 1
+
+
+def test_fit_validate_predict_and_search_with_the_fitted_profile(measured_bundle, tmp_path, tiny_space_file,
+                                                                 tiny_dataset_file, capsys):
+    profile_path = tmp_path / "mine.yaml"
+    assert main(["profile", "fit", "--measurements", str(measured_bundle / "measurements.csv"), "--name", "mine",
+                 "--out", str(profile_path)]) == 0
+    assert "cross-validated MAPE" in capsys.readouterr().out
+    assert main(["profile", "validate", "--profile", str(profile_path), "--json"]) == 0
+    stored = json.loads(capsys.readouterr().out)
+    assert 0 <= stored["mape"] < 100 and -1 <= stored["kendall_tau"] <= 1
+    networks = sorted((measured_bundle / "networks").glob("*.onnx"))[:3]
+    assert main(["profile", "predict", "--profile", str(profile_path), "--json", *map(str, networks)]) == 0
+    predictions = json.loads(capsys.readouterr().out)
+    assert [p["model"] for p in predictions] == list(map(str, networks)) and all(p["latency_ms"] > 0 for p in predictions)
+    assert main(["profile", "validate", "--profile", str(profile_path), "--measurements",
+                 str(measured_bundle / "measurements.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] > 16
+
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "nas", "search", "--space", str(tiny_space_file), "--dataset",
+                           str(tiny_dataset_file), "--profile", str(profile_path), "--trials", "3", "--population", "3",
+                           "--epochs", "1", "--train-subset", "32", "--out", str(run_dir), "--quiet"],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(run_dir / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["latency_source"] for r in rows} == {"predicted"} and all(r["latency_spread"] == "" for r in rows)
+
+
+def write_csv(path, rows, header=("model", "latency_ms")):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def unsupported_graph(path):
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Erf", ["input"], ["out"], name="strange_erf")], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+@pytest.mark.parametrize("rows,header,message", [
+    ([["a.onnx", "1.0"]], ("model", "time"), ":1: missing column(s) latency_ms"),
+    ([["a.onnx", "fast"]], None, ":2: latency_ms: not a number: 'fast'"),
+    ([["a.onnx", "-1"]], None, ":2: latency_ms: must be a positive finite number"),
+    ([["a.onnx", "nan"]], None, ":2: latency_ms: must be a positive finite number"),
+    ([["a.onnx", "1.0"], ["missing.onnx", "2.0"]], None, ":3: model: ONNX file not found"),
+])
+def test_bad_measurements_name_the_row_and_write_no_profile(tmp_path, rows, header, message, measured_bundle):
+    some_graph = sorted((measured_bundle / "networks").glob("*.onnx"))[0]
+    (tmp_path / "a.onnx").write_bytes(some_graph.read_bytes())
+    csv_path = write_csv(tmp_path / "m.csv", rows, header or ("model", "latency_ms"))
+    with pytest.raises(NasError, match=r".*" + __import__("re").escape(message)):
+        fit_profile(csv_path, "bad")
+    assert main(["profile", "fit", "--measurements", str(csv_path), "--name", "bad", "--out", str(tmp_path / "bad.yaml")]) == 2
+    assert not (tmp_path / "bad.yaml").exists()
+
+
+def test_an_operator_the_model_cannot_featurize_names_row_and_node(tmp_path):
+    unsupported_graph(tmp_path / "odd.onnx")
+    csv_path = write_csv(tmp_path / "m.csv", [["odd.onnx", "1.0"]] * 12)
+    with pytest.raises(NasError, match=r"m\.csv:2: .*strange_erf.*Erf"):
+        fit_profile(csv_path, "bad")
+
+
+def test_missing_files_and_profiles_are_one_line_errors(tmp_path, capsys):
+    assert main(["profile", "fit", "--measurements", str(tmp_path / "none.csv"), "--name", "x"]) == 2
+    assert main(["profile", "measure", str(tmp_path)]) == 2
+    assert main(["profile", "predict", "--profile", "x86-cpu", str(tmp_path / "none.onnx")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 3 and all(e.startswith("nas: error: ") for e in errors)
+    assert "measurements file not found" in errors[0] and "not a calibration bundle" in errors[1]
