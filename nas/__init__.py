@@ -20,12 +20,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "nas.space": ("Architecture", "SearchSpace", "load_space", "list_spaces"),
     "nas.builder": ("build_model",),
-    "nas.evaluate": ("count_costs", "Trainer", "ProxyTrainer", "TrainingRecipe"),
+    "nas.evaluate": ("count_costs", "Trainer", "ProxyTrainer", "TrainingRecipe", "zero_cost_scores"),
     "nas.onnx_io": ("export_onnx",),
     "nas.data": ("ImageDataset", "load_dataset"),
     "nas.latency": ("HardwareProfile", "MeasurementSettings", "list_profiles", "load_profile", "measure_latency"),
     "nas.search": ("Executor", "RayExecutor", "SearchConfig", "SearchResult"),
     "nas.export": ("ExportedModel", "export_run", "read_preprocessing"),
+    "nas.report": ("write_report", "write_comparison"),
+    "nas.validate": ("evaluate_slices", "quantize_int8", "compare_precisions", "write_model_card"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = sorted(__all__ + ["NasError", "search"])

@@ -42,3 +42,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """Parse a JSON file; a missing or malformed file is a one-line NasError naming it."""
+    from nas.errors import NasError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NasError(f"{what} not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise NasError(f"{path}: not valid JSON{where}") from None

@@ -8,6 +8,7 @@ import sys
 from typing import Sequence
 
 from nas.cli_profile import add_profile_commands
+from nas.cli_validate import add_validation_commands
 from nas.errors import NasError
 from nas.search._config import LATENCY_MODES, SAMPLERS, SearchConfig
 
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--latency-budget-ms", type=float, default=None, help="reject candidates slower than this before training")
     s.add_argument("--max-params", type=int, default=None, help="reject candidates with more parameters before training")
     s.add_argument("--max-macs", type=int, default=None, help="reject candidates with more MACs (fvcore) before training")
+    s.add_argument("--robust-weight", type=float, default=None,
+                   help="robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
+                        "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)")
     s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
     s.add_argument("--population", type=int, default=_DEFAULTS.population,
                    help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
@@ -84,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(run=_spaces)
 
+    add_validation_commands(sub)
     add_profile_commands(sub)
 
     p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")
@@ -108,7 +113,7 @@ def _search(args) -> int:
         space=args.space, profile=args.profile, latency=args.latency, dataset=args.dataset, trials=args.trials, epochs=args.epochs,
         train_subset=args.train_subset, workers=args.workers, latency_budget_ms=args.latency_budget_ms,
         max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
-        seed=args.seed, out=args.out, ray_address=args.ray_address,
+        seed=args.seed, out=args.out, ray_address=args.ray_address, robust_weight=args.robust_weight,
     )
     result = search(config, show_progress=not args.quiet)
     _print_pareto(result)

@@ -17,9 +17,10 @@ import torch
 from nas.builder import build_model
 from nas.errors import NasError
 from nas.onnx_io import export_onnx
-from nas._io import write_json_atomic
+from nas._io import read_json, write_json_atomic
 from nas.search._driver import load_checkpoint
 from nas.space import Architecture
+from nas.validate import write_model_card
 
 MAX_ABS_DIFF = 1e-3  # ONNX Runtime vs PyTorch logits on random input
 
@@ -30,6 +31,7 @@ class ExportedModel:
     onnx: Path
     spec: Path
     metrics: Path
+    model_card: Path
     max_abs_diff: float
 
 
@@ -40,11 +42,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Expor
     for path in (pareto_path, config_path):
         if not path.is_file():
             raise NasError(f"{run_dir}: not a nas run directory (missing {path.name})")
-    try:
-        pareto = json.loads(pareto_path.read_text())
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise NasError(f"{run_dir}: unreadable run file ({exc.msg} at line {exc.lineno})") from None
+    pareto, config = read_json(pareto_path, "pareto file"), read_json(config_path, "run configuration")
     if not pareto["pareto"]:
         raise NasError(f"{run_dir}: no completed trial to export yet")
     out = Path(out) if out else run_dir / "export"
@@ -64,6 +62,9 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Expor
             "profile": pareto["profile"],
             "dataset": pareto["dataset"],
             "proxy_accuracy": record["accuracy"],
+            "accuracy_objective": pareto.get("accuracy_objective", "clean validation accuracy"),
+            "clean_accuracy": record.get("clean_accuracy"),
+            "corrupted_accuracy": record.get("corrupted_accuracy"),
             "latency_ms": record["latency_ms"],
             "latency_spread": record["latency_spread"],
             "params": record["params"],
@@ -84,7 +85,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Expor
         write_json_atomic(spec_path, {"arch_hash": arch.hash, "architecture": arch.to_dict(), "num_classes": num_classes,
                                       "preprocessing": preprocessing, "onnx": onnx_path.name})
         write_json_atomic(metrics_path, {**metrics, "onnx_vs_torch_max_abs_diff": diff})
-        exported.append(ExportedModel(target, onnx_path, spec_path, metrics_path, diff))
+        card = write_model_card(target)  # measures x86-cpu latency of the exported model (~0.3-1 s)
+        exported.append(ExportedModel(target, onnx_path, spec_path, metrics_path, card, diff))
     return exported
 
 

@@ -32,6 +32,7 @@ class TrainingRecipe:
     label_smoothing: float = 0.1
     warmup_epochs: float = 0.5
     augment: bool = True
+    robust: bool = False     # also measure accuracy under a cheap set of corruptions (nas.validate)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,6 +46,7 @@ class TrainingResult:
     eval_seconds: float
     epochs: int
     state_dict: bytes        # torch.save of the trained weights, so export needs no retraining
+    robustness: dict | None = None  # nas.validate.corrupted_accuracy, when the recipe asks for it
 
 
 class Trainer(ABC):
@@ -98,6 +100,11 @@ class ProxyTrainer(Trainer):
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
+        robustness = None
+        if r.robust:
+            from nas.validate import corrupted_accuracy
+
+            robustness = corrupted_accuracy(model, dataset, norm, seed=seed)  # same seed: same images for all
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)
         return TrainingResult(
@@ -107,6 +114,7 @@ class ProxyTrainer(Trainer):
             eval_seconds=time.perf_counter() - start,
             epochs=r.epochs,
             state_dict=buffer.getvalue(),
+            robustness=robustness,
         )
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from nas._io import cpu_model, write_atomic
+from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
 from nas.latency._measure import MeasurementSettings, measure_latency
 
@@ -98,12 +98,9 @@ def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = Measu
     """Measure every graph of a bundle; returns the path of measurements.csv (written atomically)."""
     bundle = Path(bundle_dir)
     manifest_path = bundle / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except FileNotFoundError:
-        raise NasError(f"{bundle}: not a calibration bundle (no {MANIFEST})") from None
-    except json.JSONDecodeError as exc:
-        raise NasError(f"{manifest_path}: unreadable ({exc.msg} at line {exc.lineno})") from None
+    if not manifest_path.is_file():
+        raise NasError(f"{bundle}: not a calibration bundle (no {MANIFEST})")
+    manifest = read_json(manifest_path, "bundle manifest")
     if manifest.get("format") != FORMAT:
         raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
     models = manifest["models"]

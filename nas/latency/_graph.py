@@ -52,7 +52,7 @@ from typing import Iterable
 
 import numpy as np
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import shape_inference
 
 from nas.errors import NasError
 

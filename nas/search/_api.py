@@ -49,7 +49,7 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     profile = load_profile(config.profile)
     resolve_latency_mode(profile, config.latency)  # a user error before anything is written or started
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-    recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset)
+    recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None)
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
@@ -58,6 +58,8 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
         "space": space.name,
         "profile": profile.name,
         "dataset": dataset.name,
+        "accuracy_objective": "clean validation accuracy" if config.robust_weight is None else
+        f"{1 - config.robust_weight:g} x clean + {config.robust_weight:g} x mean corrupted validation accuracy",
         "preprocessing": preprocessing_spec(dataset.mean, dataset.std, max(space.resolution), dataset.classes),
     }
     if not resuming:
@@ -81,7 +83,7 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             study, space, profile, dataset, executor=executor, run_dir=run_dir, seed=config.seed, trainer=trainer,
             latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
             batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
-            latency_mode=config.latency,
+            latency_mode=config.latency, robust_weight=config.robust_weight,
         )
         with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)

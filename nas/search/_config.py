@@ -14,7 +14,7 @@ LATENCY_MODES = ("auto", "measured", "predicted")
 
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
 _IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
-             "latency_budget_ms", "max_params", "max_macs", "val_fraction")
+             "latency_budget_ms", "max_params", "max_macs", "val_fraction", "robust_weight")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class SearchConfig:
     val_fraction: float = 0.1
     out: str | None = None
     ray_address: str | None = None
+    robust_weight: float | None = None   # objective = (1 - w) clean + w mean-corrupted accuracy
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -51,6 +52,9 @@ class SearchConfig:
                 _positive_int(name, getattr(self, name))
         if self.latency_budget_ms is not None and not self.latency_budget_ms > 0:
             raise NasError(f"latency_budget_ms: must be a positive number of milliseconds, got {self.latency_budget_ms}")
+        if self.robust_weight is not None and not (isinstance(self.robust_weight, (int, float))
+                                                   and 0 <= self.robust_weight <= 1):
+            raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
         if self.latency not in LATENCY_MODES:
             raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
         if self.sampler not in SAMPLERS:

@@ -56,7 +56,8 @@ class BatchDriver:
                  executor: Executor, run_dir: Path, seed: int, trainer: Trainer | None = None,
                  latency_budget_ms: float | None = None, max_params: int | None = None,
                  max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None,
-                 latency_mode: str = "auto"):
+                 latency_mode: str = "auto", robust_weight: float | None = None):
+        self.robust_weight = robust_weight
         self.latency_mode = resolve_latency_mode(profile, latency_mode)
         self.study, self.space, self.profile = study, space, profile
         self.executor, self.run_dir, self.seed = executor, run_dir, seed
@@ -156,9 +157,20 @@ class BatchDriver:
             checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
             write_atomic(checkpoint, result.state_dict)
             cand.attrs.update(train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3),
-                              val_loss=result.val_loss, epochs=result.epochs,
+                              val_loss=result.val_loss, epochs=result.epochs, clean_accuracy=result.accuracy,
                               checkpoint=str(checkpoint.relative_to(self.run_dir)))
-            self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[result.accuracy, cand.attrs["latency_ms"]])
+            objective = result.accuracy
+            robust = result.robustness
+            if self.robust_weight is not None and robust is None:
+                self._tell_failed(cand, "train: robust search, but the trainer measured no corrupted accuracy "
+                                        "(TrainingRecipe.robust is off)", progress)
+                continue
+            if self.robust_weight is not None:
+                cand.attrs.update(corrupted_accuracy=robust["mean_corrupted_accuracy"], worst_slice=robust["worst_slice"],
+                                  worst_slice_accuracy=robust["worst_slice_accuracy"],
+                                  robust_seconds=round(robust["seconds"], 3))
+                objective = (1 - self.robust_weight) * result.accuracy + self.robust_weight * robust["mean_corrupted_accuracy"]
+            self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[objective, cand.attrs["latency_ms"]])
 
     def _as_completed(self, handles: dict[Any, Candidate], phase: str, progress: Progress):
         """Yield (candidate, result) as tasks finish; a task that failed fails its trial with the reason."""

@@ -16,7 +16,8 @@ from nas.search._study import COMPLETE
 CSV_COLUMNS = [
     "number", "state", "status", "arch_hash", "accuracy", "latency_ms", "latency_source", "latency_spread", "latency_stable",
     "params", "macs", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds", "wall_seconds",
-    "failure_reason", "duplicate_of", "summary",
+    "failure_reason", "duplicate_of", "summary", "clean_accuracy", "corrupted_accuracy", "worst_slice",
+    "worst_slice_accuracy", "robust_seconds",
 ]
 _FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
 
@@ -98,6 +99,8 @@ def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
             "params": a.get("params"),
             "macs": a.get("macs"),
             "summary": a.get("summary"),
+            "clean_accuracy": a.get("clean_accuracy"),
+            "corrupted_accuracy": a.get("corrupted_accuracy"),
             "checkpoint": a.get("checkpoint"),
             "architecture": a["architecture"],
         })

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from ray import cloudpickle
 
 from nas.evaluate import ProxyTrainer, TrainingRecipe
@@ -134,3 +135,16 @@ def test_rerun_with_more_trials_extends_the_run(tmp_path, tiny_space_file, tiny_
     assert second.finished == 5 and len(after) == 5
     for number, row in before.items():
         assert after[number]["accuracy"] == row["accuracy"] and after[number]["arch_hash"] == row["arch_hash"]
+
+
+def test_robust_search_optimizes_a_mix_of_clean_and_corrupted_accuracy(tmp_path, tiny_space_file, tiny_dataset_file,
+                                                                       ray_executor):
+    trainer = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=64, batch_size=32, robust=True))
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, population=3, trainer=trainer,
+                 robust_weight=0.25)
+    for row in rows(result.run_dir):
+        clean, corrupted = float(row["clean_accuracy"]), float(row["corrupted_accuracy"])
+        assert float(row["accuracy"]) == pytest.approx(0.75 * clean + 0.25 * corrupted)
+        assert row["worst_slice"] and 0 <= float(row["worst_slice_accuracy"]) <= corrupted
+    pareto = json.loads((result.run_dir / "pareto.json").read_text())
+    assert pareto["accuracy_objective"] == "0.75 x clean + 0.25 x mean corrupted validation accuracy"
