@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "nas.space": ("Architecture", "SearchSpace", "load_space", "list_spaces"),
     "nas.builder": ("build_model",),
-    "nas.evaluate": ("count_costs", "Trainer", "ProxyTrainer", "TrainingRecipe", "zero_cost_scores"),
+    "nas.evaluate": ("count_costs", "Trainer", "ProxyTrainer", "TrainingRecipe", "zero_cost_scores", "deploy_train"),
     "nas.onnx_io": ("export_onnx",),
     "nas.data": ("ImageDataset", "load_dataset"),
     "nas.latency": ("HardwareProfile", "MeasurementSettings", "list_profiles", "load_profile", "measure_latency"),

@@ -10,7 +10,7 @@ from typing import Sequence
 from nas.cli_profile import add_profile_commands
 from nas.cli_validate import add_validation_commands
 from nas.errors import NasError
-from nas.search._config import LATENCY_MODES, SAMPLERS, SearchConfig
+from nas.search._config import LATENCY_MODES, PRESCREEN_SCORES, SAMPLERS, SearchConfig
 
 _DEFAULTS = SearchConfig()
 
@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--robust-weight", type=float, default=None,
                    help="robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
                         "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)")
+    s.add_argument("--prescreen", type=int, default=_DEFAULTS.prescreen,
+                   help="pre-screening: sample K candidates per trained one, rank them by a training-free score within "
+                        "latency bands and train only the best (default: %(default)s, off)")
+    s.add_argument("--prescreen-score", choices=PRESCREEN_SCORES, default=_DEFAULTS.prescreen_score,
+                   help="training-free score for --prescreen (default: %(default)s, the best-correlated in our benchmark)")
     s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
     s.add_argument("--population", type=int, default=_DEFAULTS.population,
                    help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
@@ -69,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir", help="a run directory written by 'nas search'")
     e.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
     e.set_defaults(run=_export)
+
+    t = sub.add_parser("train", help="deployment training: train an exported model longer (optionally distilled) and re-export it")
+    t.add_argument("export_dir", help="an exported model folder (RUN_DIR/export/NN_HASH)")
+    t.add_argument("--dataset", default="builtin", help="the search's dataset: 'builtin', an image folder or an .npz (default: %(default)s)")
+    t.add_argument("--epochs", type=int, default=30, help="training epochs (default: %(default)s)")
+    t.add_argument("--train-subset", type=_optional_int, default=None, help="training images per epoch, or 'all' (default: all)")
+    t.add_argument("--seed", type=int, default=0, help="the search's seed (validation split of folder/npz data), initial weights, training (default: %(default)s)")
+    t.add_argument("--teacher", default=None, help="knowledge distillation from another exported model folder or its model.onnx (same preprocessing and classes)")
+    t.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation term, in [0, 1] (default: %(default)s)")
+    t.add_argument("--kd-temperature", type=float, default=4.0, help="distillation temperature T > 0 (default: %(default)s)")
+    t.add_argument("--out", default=None, help="output folder (default: EXPORT_DIR-deployed, next to EXPORT_DIR)")
+    t.set_defaults(run=_train)
 
     r = sub.add_parser("report", help="write a self-contained HTML report of a run (RUN_DIR/report/index.html)")
     r.add_argument("run_dir", help="a run directory written by 'nas search'")
@@ -114,6 +131,7 @@ def _search(args) -> int:
         train_subset=args.train_subset, workers=args.workers, latency_budget_ms=args.latency_budget_ms,
         max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
         seed=args.seed, out=args.out, ray_address=args.ray_address, robust_weight=args.robust_weight,
+        prescreen=args.prescreen, prescreen_score=args.prescreen_score,
     )
     result = search(config, show_progress=not args.quiet)
     _print_pareto(result)
@@ -141,6 +159,20 @@ def _export(args) -> int:
 
     for model in export_run(args.run_dir, args.out):
         print(f"{model.onnx}  (ONNX Runtime vs PyTorch max |diff| {model.max_abs_diff:.1e})")
+    return 0
+
+
+def _train(args) -> int:
+    from nas._io import read_json
+    from nas.evaluate import deploy_train
+
+    out = deploy_train(args.export_dir, dataset=args.dataset, epochs=args.epochs, train_subset=args.train_subset,
+                       seed=args.seed, teacher=args.teacher, kd_alpha=args.kd_alpha,
+                       kd_temperature=args.kd_temperature, out=args.out)
+    m = read_json(out / "metrics.json", "metrics")
+    proxy = f" (proxy {100 * m['proxy_accuracy']:.1f}%)" if m.get("proxy_accuracy") is not None else ""
+    print(f"{out / 'model.onnx'}  accuracy {100 * m['accuracy']:.1f}%{proxy}, {m['train_seconds']:.0f} s, "
+          f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}")
     return 0
 
 

@@ -7,6 +7,7 @@ runs on a device without torch.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def add_profile_commands(sub) -> None:
     f.add_argument("--name", required=True, help="profile name")
     f.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
     f.add_argument("--description", default=None)
+    f.add_argument("--force", action="store_true", help="replace an existing profile file")
     f.add_argument("--latency", choices=("predicted", "measured"), default="predicted",
                    help="'measured' only for the machine that runs the search (default: %(default)s)")
     f.set_defaults(run=_fit)
@@ -48,6 +50,7 @@ def add_profile_commands(sub) -> None:
     i.add_argument("--name", required=True)
     i.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
     i.add_argument("--description", default=None)
+    i.add_argument("--force", action="store_true", help="replace an existing profile file")
     i.add_argument("--device", default=None, help="latency column of a unique-blocks table (e.g. pixel3)")
     i.set_defaults(run=_import)
 
@@ -64,12 +67,17 @@ def add_profile_commands(sub) -> None:
     v.set_defaults(run=_validate)
 
 
-def _default_out(name: str, out: str | None) -> Path:
-    if out:
-        return Path(out)
+def _profile_target(name: str, out: str | None, force: bool) -> Path:
+    """Where a new profile goes; an existing file (a shipped profile, say) is replaced only with --force."""
     from nas._resources import builtin_dir
+    from nas.errors import NasError
 
-    return builtin_dir("hardware_profiles") / f"{name}.yaml"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise NasError(f"--name: {name!r} is not a profile name (letters, digits, '.', '_' and '-')")
+    target = Path(out) if out else builtin_dir("hardware_profiles") / f"{name}.yaml"
+    if target.exists() and not force:
+        raise NasError(f"{target}: exists; pass --force to replace it, or --out another file")
+    return target
 
 
 def _bundle(args) -> int:
@@ -101,8 +109,9 @@ def _fit(args) -> int:
     from nas.latency._calibrate import fit_profile
     from nas.latency._profiles import write_profile
 
+    target = _profile_target(args.name, args.out, args.force)
     profile = fit_profile(args.measurements, args.name, description=args.description, latency=args.latency)
-    path = write_profile(profile, _default_out(args.name, args.out))
+    path = write_profile(profile, target)
     _print_validation(path, profile["validation"])
     return 0
 
@@ -111,10 +120,11 @@ def _import(args) -> int:
     from nas.latency._profiles import write_profile
     from nas.latency._tables import import_block_table
 
+    target = _profile_target(args.name, args.out, args.force)
     description = args.description or f"latency predicted from the per-block table {Path(args.table).name}"
     profile = import_block_table(args.table, args.name, description, {"engine": "unknown (block table)"},
                                  f"imported by `nas profile import` from {args.table}", device=args.device)
-    path = write_profile(profile, _default_out(args.name, args.out))
+    path = write_profile(profile, target)
     _print_validation(path, profile["validation"])
     return 0
 

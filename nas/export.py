@@ -7,6 +7,8 @@ be run on new images without reading this code. Each export is checked against P
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,13 @@ import torch
 from nas.builder import build_model
 from nas.errors import NasError
 from nas.onnx_io import export_onnx
-from nas._io import read_json, write_json_atomic
+from nas._io import read_json, write_atomic, write_json_atomic
 from nas.search._driver import load_checkpoint
 from nas.space import Architecture
 from nas.validate import write_model_card
 
 MAX_ABS_DIFF = 1e-3  # ONNX Runtime vs PyTorch logits on random input
+_EXPORT_DIR = re.compile(r"^\d\d_[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,16 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Expor
     if not pareto["pareto"]:
         raise NasError(f"{run_dir}: no completed trial to export yet")
     out = Path(out) if out else run_dir / "export"
+    if out.exists() and not out.is_dir():
+        raise NasError(f"{out}: is a file; choose another --out folder")
+    for record in pareto["pareto"]:
+        if not (run_dir / record["checkpoint"]).is_file():
+            raise NasError(f"{run_dir}: checkpoint of trial {record['trial']} missing ({record['checkpoint']})")
     out.mkdir(parents=True, exist_ok=True)
+    current = {f"{rank:02d}_{Architecture.from_dict(r['architecture']).hash}" for rank, r in enumerate(pareto["pareto"])}
+    for stale in out.iterdir():  # exports of an earlier front (a resumed search moves the front)
+        if stale.is_dir() and _EXPORT_DIR.match(stale.name) and stale.name not in current:
+            shutil.rmtree(stale)
     preprocessing = pareto["preprocessing"]
     num_classes = len(preprocessing["classes"])
     exported = []
@@ -79,8 +91,9 @@ def export_run(run_dir: str | Path, out: str | Path | None = None) -> list[Expor
             "nas.metrics": json.dumps(metrics),
         }
         onnx_path = target / "model.onnx"
-        onnx_bytes = export_onnx(model, arch.resolution, path=onnx_path, dynamic_batch=True, metadata=metadata)
-        diff = _compare_with_torch(model, onnx_bytes, arch.resolution)
+        onnx_bytes = export_onnx(model, arch.resolution, dynamic_batch=True, metadata=metadata)
+        diff = _compare_with_torch(model, onnx_bytes, arch.resolution)  # checked before anything is written
+        write_atomic(onnx_path, onnx_bytes)
         spec_path, metrics_path = target / "spec.json", target / "metrics.json"
         write_json_atomic(spec_path, {"arch_hash": arch.hash, "architecture": arch.to_dict(), "num_classes": num_classes,
                                       "preprocessing": preprocessing, "onnx": onnx_path.name})

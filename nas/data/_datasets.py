@@ -66,7 +66,8 @@ class ImageDataset:
 
 
 def channel_stats(x: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """Per-channel mean and (population) std of `x / 255`, accumulated in float64 in chunks."""
+    """Per-channel mean and (population) std of `x / 255`, accumulated in float64 in chunks (std 1 for a
+    constant channel)."""
     total = np.zeros(3)
     total_sq = np.zeros(3)
     for start in range(0, len(x), 1024):
@@ -77,6 +78,8 @@ def channel_stats(x: np.ndarray) -> tuple[tuple[float, float, float], tuple[floa
     mean = total / n
     var = np.maximum(total_sq / n - mean**2, 0.0)
     m, s = mean / 255.0, np.sqrt(var) / 255.0
+    # A channel that never varies normalizes to 0 whatever it is divided by; 1 avoids dividing by zero.
+    s = np.where(s < 1e-6, 1.0, s)
     return (float(m[0]), float(m[1]), float(m[2])), (float(s[0]), float(s[1]), float(s[2]))
 
 

@@ -9,8 +9,9 @@ from nas.evaluate._training import (
     evaluate_accuracy,
     preprocessing_spec,
 )
+from nas.evaluate._deploy import deploy_train
 from nas.evaluate._zero_cost import ALL as ZERO_COST_SCORES
 from nas.evaluate._zero_cost import score_batch, zero_cost_scores
 
 __all__ = ["Costs", "count_costs", "ProxyTrainer", "Trainer", "TrainingRecipe", "TrainingResult", "evaluate_accuracy", "preprocessing_spec",
-           "ZERO_COST_SCORES", "score_batch", "zero_cost_scores"]
+           "ZERO_COST_SCORES", "score_batch", "zero_cost_scores", "deploy_train"]

@@ -12,6 +12,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -64,40 +65,8 @@ class ProxyTrainer(Trainer):
     def train(self, arch: Architecture, dataset, seed: int) -> TrainingResult:
         torch.set_num_threads(self.threads)
         r = self.recipe
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        model = build_model(arch, dataset.num_classes, seed=seed).to(memory_format=torch.channels_last)
-        x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train))
-        y_train = torch.from_numpy(np.asarray(dataset.y_train, dtype=np.int64))
         norm = _Normalizer(dataset.mean, dataset.std, arch.resolution)
-        per_epoch = min(r.train_subset or len(y_train), len(y_train))
-        batch_size = min(r.batch_size, per_epoch)
-        steps_per_epoch = max(1, per_epoch // batch_size)
-        total_steps = steps_per_epoch * r.epochs
-        decay, no_decay = [], []
-        for p in model.parameters():
-            (no_decay if p.ndim <= 1 else decay).append(p)
-        optimizer = torch.optim.SGD(
-            [{"params": decay, "weight_decay": r.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=r.lr, momentum=r.momentum, nesterov=True,
-        )
-        warmup = max(1, int(r.warmup_epochs * steps_per_epoch))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup))),
-        )
-        start = time.perf_counter()
-        model.train()
-        for _ in range(r.epochs):
-            order = torch.from_numpy(rng.permutation(len(y_train))[: steps_per_epoch * batch_size])
-            for idx in order.view(steps_per_epoch, batch_size):
-                xb = norm(x_train[idx], augment=r.augment, generator=rng)
-                loss = F.cross_entropy(model(xb), y_train[idx], label_smoothing=r.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        train_seconds = time.perf_counter() - start
+        model, train_seconds = fit(arch, dataset.num_classes, dataset, norm, r, seed)
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
         robustness = None
@@ -116,6 +85,53 @@ class ProxyTrainer(Trainer):
             state_dict=buffer.getvalue(),
             robustness=robustness,
         )
+
+
+def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: TrainingRecipe, seed: int,
+        extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        ) -> tuple[torch.nn.Module, float]:
+    """The one training loop (proxy and deployment training): a seeded model trained per `r`.
+
+    `extra_loss(loss, logits, batch)` may replace the loss (knowledge distillation). Returns the model
+    in eval mode and the seconds the loop took.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_model(arch, num_classes, seed=seed).to(memory_format=torch.channels_last)
+    x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train))
+    y_train = torch.from_numpy(np.asarray(dataset.y_train, dtype=np.int64))
+    per_epoch = min(r.train_subset or len(y_train), len(y_train))
+    batch_size = min(r.batch_size, per_epoch)
+    steps_per_epoch = max(1, per_epoch // batch_size)
+    total_steps = steps_per_epoch * r.epochs
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": r.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=r.lr, momentum=r.momentum, nesterov=True,
+    )
+    warmup = max(1, int(r.warmup_epochs * steps_per_epoch))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup))),
+    )
+    start = time.perf_counter()
+    model.train()
+    for _ in range(r.epochs):
+        order = torch.from_numpy(rng.permutation(len(y_train))[: steps_per_epoch * batch_size])
+        for idx in order.view(steps_per_epoch, batch_size):
+            xb = norm(x_train[idx], augment=r.augment, generator=rng)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, y_train[idx], label_smoothing=r.label_smoothing)
+            if extra_loss is not None:
+                loss = extra_loss(loss, logits, xb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+    return model, time.perf_counter() - start
 
 
 @torch.no_grad()

@@ -46,7 +46,9 @@ def write_bundle(space_name: str, out_dir: str | Path, *, networks: int = 150, s
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     entries, seen_blocks, seen_nets = [], set(), set()
-    while len(seen_nets) < networks:
+    for _ in range(100 * networks):
+        if len(seen_nets) == networks:
+            break
         arch = space.sample(study.ask())
         if arch.hash in seen_nets:
             continue
@@ -65,6 +67,9 @@ def write_bundle(space_name: str, out_dir: str | Path, *, networks: int = 150, s
             path = out / "blocks" / f"{key}.onnx"
             export_onnx(module, arch.resolution, fast=True, path=path, input_shape=shape)
             entries.append({"path": str(path.relative_to(out)), "kind": label, "id": key})
+    if len(seen_nets) < networks:
+        raise NasError(f"space {space.name!r} gave only {len(seen_nets)} distinct networks in {100 * networks} draws; "
+                       f"ask for fewer than {networks}")
     manifest = {"format": FORMAT, "space": space.name, "seed": seed, "networks": networks,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__, "models": entries}
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
@@ -103,7 +108,9 @@ def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = Measu
     manifest = read_json(manifest_path, "bundle manifest")
     if manifest.get("format") != FORMAT:
         raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
-    models = manifest["models"]
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("path"), str) for m in models):
+        raise NasError(f"{manifest_path}: models: must be a list of {{path, kind, id}} entries")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["model", "latency_ms", "spread", "stable"])

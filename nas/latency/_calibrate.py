@@ -9,11 +9,11 @@ fixed per-inference overhead is learnt once, not once per block). Every problem 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from nas._io import read_json
 from nas.errors import NasError
 from nas.latency._graph import graph_features
 from nas.latency._model import cross_validate, error_metrics, fit_latency_model
@@ -74,7 +74,7 @@ def fit_profile(csv_path: str | Path, name: str, *, description: str | None = No
     if len(samples) < 2 * folds:
         raise NasError(f"{csv_path}: {len(samples)} measurements are too few to fit and cross-validate ({2 * folds} at least)")
     meta_path = csv_path.with_name("measurements.meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_json(meta_path, "measurement metadata") if meta_path.is_file() else {}
     settings = meta.get("settings", {})
     runtime = {
         "engine": "onnxruntime",

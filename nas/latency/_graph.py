@@ -159,7 +159,16 @@ class GraphFeatures:
 
 
 def _load(model: bytes | str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    """A copy of the model (never the caller's object) and the label used in error messages."""
+    """A copy of the model (never the caller's object) and the label used in error messages.
+
+    onnx parses many non-ONNX byte strings into an empty model, so an empty graph is an error too."""
+    proto, label = _parse(model)
+    if not proto.graph.node or not proto.graph.input:
+        raise NasError(f"{label}: not an ONNX model (no graph nodes or inputs)")
+    return proto, label
+
+
+def _parse(model: bytes | str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         copy = onnx.ModelProto()
         copy.CopyFrom(model)

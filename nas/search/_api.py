@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.data import load_dataset
+from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import load_profile
 from nas._io import write_json_atomic
@@ -53,7 +54,10 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
+    if config.robust_weight is not None and not getattr(getattr(trainer, "recipe", None), "robust", False):
+        raise NasError("robust search needs a trainer that measures corrupted accuracy (TrainingRecipe(robust=True))")
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_run_dir(run_dir)
     context = {
         "space": space.name,
         "profile": profile.name,
@@ -83,13 +87,15 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             study, space, profile, dataset, executor=executor, run_dir=run_dir, seed=config.seed, trainer=trainer,
             latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
             batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
-            latency_mode=config.latency, robust_weight=config.robust_weight,
+            latency_mode=config.latency, robust_weight=config.robust_weight, prescreen=config.prescreen,
+            prescreen_score=config.prescreen_score,
         )
         with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)
     finally:
         if own_executor:
             executor.close()
+        lock.close()
     write_outputs()
     trials = study.get_trials(deepcopy=False)
     statuses = [t.user_attrs.get("status") for t in trials if finished(t)]
@@ -103,6 +109,19 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
         recovered=recovered,
         seconds=time.perf_counter() - started,
     )
+
+
+def _lock_run_dir(run_dir: Path):
+    """One driver per run directory: a second one would fail the first one's running trials."""
+    import fcntl
+
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise NasError(f"{run_dir}: another nas search is running in this run directory") from None
+    return handle
 
 
 class _progress_display:

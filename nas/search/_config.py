@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,12 @@ from nas.errors import NasError
 
 SAMPLERS = ("nsga2", "tpe", "random")
 LATENCY_MODES = ("auto", "measured", "predicted")
+PRESCREEN_SCORES = ("naswot", "synflow", "grad_norm", "params", "macs")  # nas.evaluate.ZERO_COST_SCORES
 
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
 _IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
-             "latency_budget_ms", "max_params", "max_macs", "val_fraction", "robust_weight")
+             "latency_budget_ms", "max_params", "max_macs", "val_fraction", "robust_weight", "prescreen",
+             "prescreen_score")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class SearchConfig:
     out: str | None = None
     ray_address: str | None = None
     robust_weight: float | None = None   # objective = (1 - w) clean + w mean-corrupted accuracy
+    prescreen: int = 1                   # score this many candidates per trained one (1: off)
+    prescreen_score: str = "naswot"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -55,6 +59,9 @@ class SearchConfig:
         if self.robust_weight is not None and not (isinstance(self.robust_weight, (int, float))
                                                    and 0 <= self.robust_weight <= 1):
             raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
+        _positive_int("prescreen", self.prescreen)
+        if self.prescreen_score not in PRESCREEN_SCORES:
+            raise NasError(f"prescreen_score: unknown score {self.prescreen_score!r} (choose from {', '.join(PRESCREEN_SCORES)})")
         if self.latency not in LATENCY_MODES:
             raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
         if self.sampler not in SAMPLERS:
@@ -78,18 +85,22 @@ class SearchConfig:
 def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
     """True when run_dir holds this same search (resume). A different search there is a user error."""
     saved_path = run_dir / "config.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NasError(f"{run_dir}: is a file, not a run directory; choose another --out")
     if not saved_path.exists():
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != ".lock" for p in run_dir.iterdir()):
             raise NasError(f"{run_dir}: exists and is not a nas run directory; choose another --out")
         return False
     try:
         saved = json.loads(saved_path.read_text())["search"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise NasError(f"{saved_path}: unreadable run configuration; choose another --out") from None
+    defaults = SearchConfig().identity()  # a setting added after the run was made has its default there
     for name, value in config.identity().items():
-        if saved.get(name) != value:
+        before = saved.get(name, defaults[name])
+        if before != value:
             raise NasError(
-                f"{run_dir}: holds a search with {name}={saved.get(name)!r}, not {value!r}; "
+                f"{run_dir}: holds a search with {name}={before!r}, not {value!r}; "
                 "re-run with the same settings to resume, or choose another --out"
             )
     return True
@@ -98,7 +109,3 @@ def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-
-
-def config_to_json(config: SearchConfig) -> dict[str, Any]:
-    return asdict(config)

@@ -26,7 +26,7 @@ from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
 from nas.search._executor import Executor, TaskFailed
-from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished
+from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, finished
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
 
@@ -56,8 +56,10 @@ class BatchDriver:
                  executor: Executor, run_dir: Path, seed: int, trainer: Trainer | None = None,
                  latency_budget_ms: float | None = None, max_params: int | None = None,
                  max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None,
-                 latency_mode: str = "auto", robust_weight: float | None = None):
+                 latency_mode: str = "auto", robust_weight: float | None = None, prescreen: int = 1,
+                 prescreen_score: str = "naswot"):
         self.robust_weight = robust_weight
+        self.prescreen, self.prescreen_score = prescreen, prescreen_score
         self.latency_mode = resolve_latency_mode(profile, latency_mode)
         self.study, self.space, self.profile = study, space, profile
         self.executor, self.run_dir, self.seed = executor, run_dir, seed
@@ -76,12 +78,12 @@ class BatchDriver:
             progress.update(progress)
             if done >= total:
                 return
-            batch = [self._ask() for _ in range(min(self.batch_size, total - done))]
-            self._run_batch([c for c in batch if c is not None], progress)
+            keep = min(self.batch_size, total - done)
+            self._run_batch([self._ask() for _ in range(keep * self.prescreen)], keep, progress)
             self.on_batch_end()
 
     # --- one batch ---------------------------------------------------------------------------
-    def _ask(self) -> Candidate | None:
+    def _ask(self) -> Candidate:
         trial = self.study.ask()
         arch = self.space.sample(trial)
         trial.set_user_attr("arch_hash", arch.hash)
@@ -89,7 +91,7 @@ class BatchDriver:
         trial.set_user_attr("architecture", arch.to_dict())
         return Candidate(trial, arch)
 
-    def _run_batch(self, batch: list[Candidate], progress: Progress) -> None:
+    def _run_batch(self, batch: list[Candidate], keep: int, progress: Progress) -> None:
         known = self._known_results()
         fresh: dict[str, Candidate] = {}
         twins: list[tuple[Candidate, str]] = []
@@ -101,16 +103,26 @@ class BatchDriver:
             else:
                 fresh[cand.arch.hash] = cand
         to_train = self._screen(list(fresh.values()), progress)
+        if self.prescreen > 1:
+            to_train = self._select(to_train, keep, progress)
         self._train(to_train, progress)
         known = self._known_results()
         for cand, arch_hash in twins:
-            self._tell_duplicate(cand, known[arch_hash], progress)
+            if arch_hash in known:
+                self._tell_duplicate(cand, known[arch_hash], progress)
+            else:  # its twin failed: the same architecture, the same failure
+                cand.attrs["duplicate_of"] = fresh[arch_hash].trial.number
+                self._tell_failed(cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress)
 
     def _screen(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
         """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates."""
-        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed, True): c for c in batch}
+        score = self.prescreen_score if self.prescreen > 1 else None
+        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed,
+                                        self.dataset_ref if score else None, score): c for c in batch}
         prepared = []
         for cand, out in self._as_completed(handles, "prepare", progress):
+            if score:
+                cand.attrs["prescreen_score"] = out["score"]
             cand.onnx = out["onnx"]
             cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
             prepared.append(cand)
@@ -134,6 +146,25 @@ class BatchDriver:
             else:
                 feasible.append(cand)
         return feasible
+
+    def _select(self, feasible: list[Candidate], keep: int, progress: Progress) -> list[Candidate]:
+        """Pre-screening: split the feasible candidates into `keep` latency bands and train only the
+        best-scoring one of each band; the others are recorded as screened out (never trained)."""
+        if len(feasible) <= keep:
+            return feasible
+        by_latency = sorted(feasible, key=lambda c: c.attrs["latency_ms"])
+        bands = [by_latency[i * len(by_latency) // keep:(i + 1) * len(by_latency) // keep] for i in range(keep)]
+        chosen = []
+        for band in bands:
+            best = max(band, key=lambda c: c.attrs["prescreen_score"])
+            chosen.append(best)
+            for cand in band:
+                if cand is not best:
+                    cand.attrs["infeasible_reason"] = (
+                        f"screened out: {self.prescreen_score} {cand.attrs['prescreen_score']:.4g} < "
+                        f"{best.attrs['prescreen_score']:.4g} (trial {best.trial.number}) in its latency band")
+                    self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
+        return chosen
 
     def _latency(self, onnx_bytes: bytes) -> dict[str, Any]:
         if self.latency_mode == "predicted":
@@ -194,7 +225,7 @@ class BatchDriver:
 
     def _tell_duplicate(self, cand: Candidate, original: optuna.trial.FrozenTrial, progress: Progress) -> None:
         """The sampler proposed an architecture already evaluated: reuse its result (same seed, same answer)."""
-        copied = {k: v for k, v in original.user_attrs.items() if k not in ("requeued_from",)}
+        copied = {k: v for k, v in original.user_attrs.items() if k not in _NOT_COPIED}
         cand.attrs.update(copied)
         cand.attrs["duplicate_of"] = original.number
         status = copied.get("status", COMPLETE)
@@ -215,10 +246,15 @@ class BatchDriver:
         for key, value in cand.attrs.items():
             cand.trial.set_user_attr(key, value)
         self.study.tell(cand.trial, values=values, state=state)
-        progress.done += 1
+        progress.done += status != SCREENED_OUT
         if status == COMPLETE:
             progress.feasible += 1
         progress.update(progress)
+
+
+# What a duplicate does not inherit: it spent no time of its own.
+_NOT_COPIED = ("requeued_from", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds",
+               "robust_seconds", "wall_seconds", "checkpoint")
 
 
 def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:

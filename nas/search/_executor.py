@@ -96,6 +96,8 @@ class RayExecutor(Executor):
             raise TaskFailed(_one_line(f"{type(cause).__name__}: {cause}")) from None
         except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError) as exc:
             raise TaskFailed(f"worker died {self.max_retries + 1} times ({type(exc).__name__})") from None
+        except rex.RayError as exc:  # e.g. OutOfMemoryError from Ray's memory monitor, after its own retries
+            raise TaskFailed(_one_line(f"{type(exc).__name__}: {exc}")) from None
 
     def close(self):
         if self._owns_ray and self._ray.is_initialized():

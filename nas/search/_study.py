@@ -12,6 +12,7 @@ DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
 
 # user_attrs["status"] of finished trials
 COMPLETE, INFEASIBLE, FAILED, INTERRUPTED = "complete", "infeasible", "failed", "interrupted"
+SCREENED_OUT = "screened_out"  # pre-screening kept a better-scoring candidate of its latency band
 
 
 def storage_url(run_dir: Path) -> str:
@@ -58,6 +59,7 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 
 def finished(trial: FrozenTrial) -> bool:
-    """Counts toward --trials: evaluated to an answer (complete, infeasible or failed), not interrupted."""
+    """Counts toward --trials: evaluated to an answer (complete, infeasible or failed); not interrupted,
+    not screened out by a training-free score."""
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and \
-        trial.user_attrs.get("status") != INTERRUPTED
+        trial.user_attrs.get("status") not in (INTERRUPTED, SCREENED_OUT)

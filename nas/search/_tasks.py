@@ -12,13 +12,20 @@ from nas.onnx_io import export_onnx
 from nas.space import Architecture
 
 
-def prepare_candidate(arch: Architecture, num_classes: int, seed: int, need_onnx: bool) -> dict[str, Any]:
-    """Build the untrained network, count its costs, and export it for latency measurement."""
+def prepare_candidate(arch: Architecture, num_classes: int, seed: int, dataset: Any = None,
+                      score: str | None = None) -> dict[str, Any]:
+    """Build the untrained network, count its costs, export it for latency measurement, and (when
+    pre-screening) compute its training-free score on a batch of `dataset`."""
     start = time.perf_counter()
     model = build_model(arch, num_classes, seed=seed)
     costs = count_costs(model, arch.resolution)
-    onnx_bytes = export_onnx(model, arch.resolution, fast=True) if need_onnx else None
-    return {"params": costs.params, "macs": costs.macs, "onnx": onnx_bytes, "seconds": time.perf_counter() - start}
+    onnx_bytes = export_onnx(model, arch.resolution, fast=True)
+    out = {"params": costs.params, "macs": costs.macs, "onnx": onnx_bytes}
+    if score is not None:
+        from nas.evaluate import zero_cost_scores
+
+        out["score"] = zero_cost_scores(arch, dataset, num_classes=num_classes, seed=seed, scores=(score,))[score]
+    return {**out, "seconds": time.perf_counter() - start}
 
 
 def train_candidate(trainer: Trainer, arch: Architecture, dataset: Any, seed: int) -> TrainingResult:

@@ -19,6 +19,8 @@ class YamlDocument:
             text = path.read_text()
         except OSError as exc:
             raise NasError(f"{path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise NasError(f"{path}: not a UTF-8 text file") from None
         try:
             self.data = yaml.safe_load(text)
             self._root = yaml.compose(text)

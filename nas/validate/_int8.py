@@ -96,6 +96,8 @@ def quantize_int8(
     data = evaluation_images(calibration_dataset, model.classes, split=split, seed=seed)
     images = data.images[subsample(len(data), samples, seed)]
     out_path = Path(out_path) if out_path is not None else onnx_path.with_name(onnx_path.stem + ".int8.onnx")
+    if out_path.resolve() == Path(onnx_path).resolve():
+        raise NasError(f"{out_path}: the INT8 model would overwrite the FP32 model it is made from; choose another --out")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nas-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"

@@ -117,3 +117,22 @@ def test_missing_files_and_profiles_are_one_line_errors(tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(e.startswith("nas: error: ") for e in errors)
     assert "measurements file not found" in errors[0] and "not a calibration bundle" in errors[1]
+
+
+def test_fit_never_replaces_a_profile_without_force(measured_bundle, tmp_path, capsys):
+    target = tmp_path / "mine.yaml"
+    target.write_text("name: mine\n")
+    csv_path = str(measured_bundle / "measurements.csv")
+    assert main(["profile", "fit", "--measurements", csv_path, "--name", "mine", "--out", str(target)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err and target.read_text() == "name: mine\n"
+    assert main(["profile", "fit", "--measurements", csv_path, "--name", "../evil"]) == 2
+    assert main(["profile", "fit", "--measurements", csv_path, "--name", "mine", "--out", str(target), "--force"]) == 0
+    assert "model:" in target.read_text()
+
+
+def test_a_file_that_is_not_onnx_is_refused(tmp_path):
+    (tmp_path / "junk.onnx").write_text("x\n")
+    with pytest.raises(NasError, match="not an ONNX model"):
+        from nas.latency import graph_features
+
+        graph_features(tmp_path / "junk.onnx")

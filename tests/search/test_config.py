@@ -50,3 +50,32 @@ def test_atomic_json_write_leaves_no_temp_file(tmp_path):
     write_json_atomic(tmp_path / "a.json", {"x": 1})
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_identity_settings_added_later_read_as_their_defaults(tmp_path):
+    old = SearchConfig(out=str(tmp_path / "run")).to_dict()
+    for newer in ("latency", "robust_weight", "prescreen", "prescreen_score"):
+        old.pop(newer)
+    (tmp_path / "run").mkdir()
+    write_json_atomic(tmp_path / "run" / "config.json", {"search": old})
+    assert check_run_dir(SearchConfig(out=str(tmp_path / "run")), tmp_path / "run") is True
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NasError, match="is a file"):
+        check_run_dir(SearchConfig(out=str(tmp_path / "f")), tmp_path / "f")
+
+
+def test_a_second_driver_on_the_same_run_directory_is_refused(tmp_path):
+    from nas.search._api import _lock_run_dir
+    import nas
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    held = _lock_run_dir(run_dir)
+    try:
+        with pytest.raises(NasError, match="another nas search is running"):
+            nas.search(out=str(run_dir), trials=1)
+    finally:
+        held.close()

@@ -148,3 +148,44 @@ def test_robust_search_optimizes_a_mix_of_clean_and_corrupted_accuracy(tmp_path,
         assert row["worst_slice"] and 0 <= float(row["worst_slice_accuracy"]) <= corrupted
     pareto = json.loads((result.run_dir / "pareto.json").read_text())
     assert pareto["accuracy_objective"] == "0.75 x clean + 0.25 x mean corrupted validation accuracy"
+
+
+def test_prescreening_trains_the_best_score_of_each_latency_band(tmp_path, tiny_space_file, tiny_dataset_file,
+                                                                  ray_executor):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, population=3, prescreen=3)
+    table = rows(result.run_dir)
+    trained = [r for r in table if r["status"] == "complete" and not r["duplicate_of"]]
+    screened = [r for r in table if r["status"] == "screened_out"]
+    assert result.finished == 3 and len(trained) + result.infeasible + result.failed + \
+        sum(bool(r["duplicate_of"]) for r in table if r["status"] == "complete") == 3
+    assert screened and all(r["state"] == "PRUNED" and "screened out: naswot" in r["failure_reason"] for r in screened)
+    assert not any(list((result.run_dir / "checkpoints").glob("trial_*%s*" % r["arch_hash"])) for r in screened)
+    for row in screened:  # the trial that beat it scored higher
+        winner = int(row["failure_reason"].split("(trial ")[1].split(")")[0])
+        assert float(table[winner]["prescreen_score"]) >= float(row["prescreen_score"])
+
+
+def test_prescreen_score_list_matches_the_scores_implemented():
+    from nas.evaluate import ZERO_COST_SCORES
+    from nas.search._config import PRESCREEN_SCORES
+
+    assert set(PRESCREEN_SCORES) == set(ZERO_COST_SCORES)
+
+
+class FailsOnWidth16(ProxyTrainer):
+    def train(self, arch, dataset, seed):
+        if arch.stages[0].width == 16:
+            raise ValueError("width 16 fails")
+        return super().train(arch, dataset, seed)
+
+
+def test_twins_of_a_failed_candidate_fail_with_it(tmp_path, tiny_dataset_file, ray_executor):
+    space = tmp_path / "two.yaml"
+    space.write_text("name: two\ninput: {resolution: 16}\nstem: {channels: 8}\n"
+                     "stages:\n  - {name: a, stride: 2, depth: 1, width: [8, 16], primitive: dwsep}\n")
+    result = run(tmp_path, space, tiny_dataset_file, ray_executor, trials=6, population=3,
+                 trainer=FailsOnWidth16(FAST.recipe), sampler="random")
+    table = rows(result.run_dir)
+    assert result.finished == 6 and not [r for r in table if r["state"] == "RUNNING"]
+    failed = [r for r in table if r["param:a.width"] == "16"]
+    assert failed and all(r["status"] == "failed" and "width 16 fails" in r["failure_reason"] for r in failed)
