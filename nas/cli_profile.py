@@ -32,6 +32,7 @@ def add_profile_commands(sub) -> None:
                    help="ONNX Runtime execution provider, e.g. CUDAExecutionProvider or TensorrtExecutionProvider (default: %(default)s)")
     m.add_argument("--threads", type=int, default=1, help="intra-op threads (default: %(default)s)")
     m.add_argument("--optimization", default="all", help="graph optimization level (default: %(default)s)")
+    m.add_argument("--fresh", action="store_true", help="start over instead of resuming an interrupted measurement")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=_measure)
 
@@ -100,7 +101,7 @@ def _measure(args) -> int:
         if not args.quiet and (done == total or done % 25 == 0):
             print(f"measured {done}/{total}", file=sys.stderr)
 
-    csv_path = measure_bundle(args.bundle, settings, progress)
+    csv_path = measure_bundle(args.bundle, settings, progress, fresh=args.fresh)
     print(f"{csv_path}. Next, on the host: nas profile fit --measurements {csv_path} --name DEVICE")
     return 0
 
@@ -118,7 +119,7 @@ def _fit(args) -> int:
 
 def _import(args) -> int:
     from nas.latency._profiles import write_profile
-    from nas.latency._tables import import_block_table
+    from nas.latency._table_profiles import import_block_table
 
     target = _profile_target(args.name, args.out, args.force)
     description = args.description or f"latency predicted from the per-block table {Path(args.table).name}"

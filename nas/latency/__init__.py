@@ -13,14 +13,12 @@ from nas.latency._model import (
     nnls,
 )
 from nas.latency._profiles import HardwareProfile, list_profiles, load_profile, write_profile
+from nas.latency._table_profiles import BUILTIN_PROFILES, generate_builtin_profiles, import_block_table
 from nas.latency._tables import (
-    BUILTIN_PROFILES,
     BlockConfig,
     BlockRow,
     block_features,
     block_table_samples,
-    generate_builtin_profiles,
-    import_block_table,
     read_block_table,
     read_unique_blocks_table,
 )

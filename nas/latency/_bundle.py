@@ -99,44 +99,63 @@ def _parts_with_input_shapes(model, resolution: int):
 
 
 def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = MeasurementSettings(),
-                   progress: Callable[[int, int], None] = lambda done, total: None) -> Path:
-    """Measure every graph of a bundle; returns the path of measurements.csv (written atomically)."""
+                   progress: Callable[[int, int], None] = lambda done, total: None, *, fresh: bool = False) -> Path:
+    """Measure every graph of a bundle; returns the path of measurements.csv.
+
+    The CSV is rewritten atomically after every graph, so a device that is switched off loses nothing:
+    measuring again resumes where it stopped, as long as the device and settings are the same (`fresh`
+    starts over). The metadata is written first and marked finished at the end.
+    """
+    import onnxruntime
+
     bundle = Path(bundle_dir)
     manifest_path = bundle / MANIFEST
     if not manifest_path.is_file():
         raise NasError(f"{bundle}: not a calibration bundle (no {MANIFEST})")
     manifest = read_json(manifest_path, "bundle manifest")
-    if manifest.get("format") != FORMAT:
-        raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
     models = manifest.get("models") if isinstance(manifest, dict) else None
     if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("path"), str) for m in models):
         raise NasError(f"{manifest_path}: models: must be a list of {{path, kind, id}} entries")
+    if manifest.get("format") != FORMAT:
+        raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    csv_path, meta_path = bundle / "measurements.csv", bundle / "measurements.meta.json"
+    device = {"host": platform.node(), "machine": platform.machine(), "cpu": cpu_model(), "platform": platform.platform(),
+              "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
+              "settings": json.loads(json.dumps(settings.__dict__, default=str))}
+    rows = {} if fresh else _resumable_rows(csv_path, meta_path, device)
+    started = time.time()
+    meta = {"bundle": {k: manifest.get(k) for k in ("space", "seed", "networks", "created")},
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **device, "finished": False}
+    write_atomic(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
+    for i, entry in enumerate(models):
+        if entry["path"] not in rows:
+            path = bundle / entry["path"]
+            if not path.is_file():
+                raise NasError(f"{manifest_path}: models[{i}]: file missing: {path}")
+            m = measure_latency(path, settings)
+            rows[entry["path"]] = [entry["path"], f"{m.median_ms:.6f}", f"{m.spread:.6f}", str(m.stable)]
+            _write_rows(csv_path, rows)
+        progress(i + 1, len(models))
+    _write_rows(csv_path, rows)
+    meta.update(finished=True, seconds=round(time.time() - started, 1))
+    write_atomic(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
+    return csv_path
+
+
+def _write_rows(csv_path: Path, rows: dict[str, list[str]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["model", "latency_ms", "spread", "stable"])
-    started = time.time()
-    for i, entry in enumerate(models):
-        path = bundle / entry["path"]
-        if not path.is_file():
-            raise NasError(f"{manifest_path}: models[{i}]: file missing: {path}")
-        m = measure_latency(path, settings)
-        writer.writerow([entry["path"], f"{m.median_ms:.6f}", f"{m.spread:.6f}", m.stable])
-        progress(i + 1, len(models))
-    csv_path = bundle / "measurements.csv"
+    writer.writerows(rows.values())
     write_atomic(csv_path, buffer.getvalue())
-    import onnxruntime
 
-    meta = {
-        "bundle": {k: manifest.get(k) for k in ("space", "seed", "networks", "created")},
-        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "seconds": round(time.time() - started, 1),
-        "host": platform.node(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "settings": settings.__dict__ if hasattr(settings, "__dict__") else str(settings),
-    }
-    write_atomic(bundle / "measurements.meta.json", json.dumps(meta, indent=2, default=str) + "\n")
-    return csv_path
+
+def _resumable_rows(csv_path: Path, meta_path: Path, device: dict) -> dict[str, list[str]]:
+    """Rows of an earlier, unfinished measurement of this bundle on the same device and settings."""
+    if not (csv_path.is_file() and meta_path.is_file()):
+        return {}
+    previous = read_json(meta_path, "measurement metadata")
+    if previous.get("finished", True) or any(previous.get(k) != v for k, v in device.items()):
+        return {}
+    with open(csv_path, newline="") as handle:
+        return {row[0]: row for row in list(csv.reader(handle))[1:] if len(row) == 4}

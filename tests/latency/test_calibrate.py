@@ -136,3 +136,25 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
         from nas.latency import graph_features
 
         graph_features(tmp_path / "junk.onnx")
+
+
+def test_an_interrupted_measurement_resumes_and_a_finished_one_starts_over(measured_bundle, tmp_path):
+    import shutil
+
+    from nas.latency._bundle import measure_bundle
+    from nas.latency._measure import MeasurementSettings
+
+    bundle = tmp_path / "b"
+    shutil.copytree(measured_bundle, bundle)
+    meta = json.loads((bundle / "measurements.meta.json").read_text())
+    settings = MeasurementSettings(**meta["settings"])
+    rows = (bundle / "measurements.csv").read_text().splitlines()
+    kept = rows[:4]  # header + 3 measured rows, as if the device stopped there
+    (bundle / "measurements.csv").write_text("\n".join(kept) + "\n")
+    meta["finished"] = False
+    (bundle / "measurements.meta.json").write_text(json.dumps(meta))
+    calls = []
+    measure_bundle(bundle, settings, lambda done, total: calls.append(done))
+    after = (bundle / "measurements.csv").read_text().splitlines()
+    assert after[:4] == kept and len(after) == len(rows)  # the 3 rows were kept, the rest measured
+    assert json.loads((bundle / "measurements.meta.json").read_text())["finished"] is True
