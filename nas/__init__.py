@@ -27,6 +27,7 @@ _EXPORTS = {
     "nas.search": ("Executor", "RayExecutor", "SearchConfig", "SearchResult"),
     "nas.export": ("ExportedModel", "export_run", "read_preprocessing"),
     "nas.report": ("write_report", "write_comparison"),
+    "nas.baselines": ("hand_designed", "evaluate_baselines"),
     "nas.validate": ("evaluate_slices", "quantize_int8", "compare_precisions", "write_model_card"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="output folder (default: EXPORT_DIR-deployed, next to EXPORT_DIR)")
     t.set_defaults(run=_train)
 
+    b = sub.add_parser("baselines", help="train hand-designed reference networks as a run trained its candidates "
+                                         "(RUN_DIR/baselines.json, drawn by 'nas report')")
+    b.add_argument("run_dir", help="a run directory written by 'nas search'")
+    b.add_argument("--widths", default="0.5,0.75,1", help="width multipliers (default: %(default)s)")
+    b.set_defaults(run=_baselines)
+
     r = sub.add_parser("report", help="write a self-contained HTML report of a run (RUN_DIR/report/index.html)")
     r.add_argument("run_dir", help="a run directory written by 'nas search'")
     r.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report)")
@@ -173,6 +179,20 @@ def _train(args) -> int:
     proxy = f" (proxy {100 * m['proxy_accuracy']:.1f}%)" if m.get("proxy_accuracy") is not None else ""
     print(f"{out / 'model.onnx'}  accuracy {100 * m['accuracy']:.1f}%{proxy}, {m['train_seconds']:.0f} s, "
           f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}")
+    return 0
+
+
+def _baselines(args) -> int:
+    from nas.baselines import evaluate_baselines
+
+    try:
+        widths = tuple(float(w) for w in args.widths.split(","))
+    except ValueError:
+        raise NasError(f"--widths: expected comma-separated numbers such as 0.5,1, got {args.widths!r}") from None
+    for b in evaluate_baselines(args.run_dir, widths):
+        print(f"{b['name']:<24} accuracy {b['accuracy']:.3f}  latency {b['latency_ms']:.3f} ms ({b['latency_source']})  "
+              f"params {b['params']:,}")
+    print(f"written: {args.run_dir}/baselines.json (shown by: nas report {args.run_dir})")
     return 0
 
 

@@ -1,0 +1,110 @@
+"""Hand-designed reference networks, built from the same primitives and macro-structure as the
+`mobilenet` space (32x32 input, stem stride 2, four stages with strides 1, 2, 2, 1), and their
+evaluation with a run's own recipe, dataset and hardware profile.
+
+`nas baselines RUN_DIR` trains them exactly as the run trained its candidates and writes
+`RUN_DIR/baselines.json`, which `nas report` draws next to the Pareto front.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.blocks import make_divisible
+from nas.space import Architecture, BlockSpec, StageSpec
+
+# (stage width, depth, stride, block) per stage; widths are scaled by the width multiplier.
+_FAMILIES: dict[str, dict[str, Any]] = {
+    "mobilenetv2": {  # inverted residuals, ReLU6, no SE, 3x3
+        "stem": (16, "relu6"), "head": (512, "relu6"),
+        "stages": [(16, 1, 1, BlockSpec("mbconv", 3, 1.0, None, False, "relu6")),
+                   (24, 2, 2, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
+                   (48, 3, 2, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
+                   (96, 2, 1, BlockSpec("mbconv", 3, 6.0, None, False, "relu6"))],
+    },
+    "mobilenetv3-small": {  # SE + Hardswish in the deeper stages, 5x5 kernels there
+        "stem": (16, "hardswish"), "head": (512, "hardswish"),
+        "stages": [(16, 1, 1, BlockSpec("mbconv", 3, 1.0, None, True, "relu")),
+                   (24, 2, 2, BlockSpec("mbconv", 3, 4.0, None, False, "relu")),
+                   (40, 3, 2, BlockSpec("mbconv", 5, 6.0, None, True, "hardswish")),
+                   (96, 2, 1, BlockSpec("mbconv", 5, 6.0, None, True, "hardswish"))],
+    },
+    "shufflenet": {  # grouped 1x1 bottlenecks with channel shuffle (groups 2), no head conv
+        "stem": (24, "relu"), "head": (None, "relu"),
+        "stages": [(24, 1, 1, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+                   (48, 2, 2, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+                   (96, 3, 2, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+                   (192, 2, 1, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu"))],
+    },
+}
+WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0)
+
+
+def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture]:
+    """`{family}-{multiplier}x` -> Architecture, e.g. `mobilenetv2-0.5x`."""
+    nets = {}
+    for family, spec in _FAMILIES.items():
+        for mult in width_multipliers:
+            stem_width, stem_act = spec["stem"]
+            head_width, head_act = spec["head"]
+            stages = tuple(
+                StageSpec(name=f"s{i + 1}", stride=stride, width=make_divisible(width * mult), blocks=(block,) * depth)
+                for i, (width, depth, stride, block) in enumerate(spec["stages"]))
+            nets[f"{family}-{mult:g}x"] = Architecture(
+                space=f"baseline:{family}", resolution=32, stem_channels=make_divisible(stem_width * mult), stem_kernel=3,
+                stem_stride=2, stem_activation=stem_act, stages=stages,
+                head_width=make_divisible(head_width * mult) if head_width else None, head_activation=head_act,
+                dropout=0.1)
+    return nets
+
+
+def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=None) -> list[dict[str, Any]]:
+    """Train and measure every baseline as the run did its candidates; write RUN_DIR/baselines.json."""
+    from pathlib import Path
+
+    from nas._io import read_json, write_json_atomic
+    from nas.data import load_dataset
+    from nas.errors import NasError
+    from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
+    from nas.builder import build_model
+    from nas.latency import load_profile, measure_latency
+    from nas.onnx_io import export_onnx
+    from nas.search._driver import resolve_latency_mode
+    from nas.search._executor import RayExecutor
+    from nas.search._tasks import train_candidate
+
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / "config.json", "run configuration")
+    try:
+        search, recipe = config["search"], TrainingRecipe(**config["recipe"])
+    except (KeyError, TypeError):
+        raise NasError(f"{run_dir / 'config.json'}: not the configuration of a nas search with the proxy trainer") from None
+    profile = load_profile(search["profile"])
+    mode = resolve_latency_mode(profile, search.get("latency", "auto"))
+    dataset = load_dataset(search["dataset"], val_fraction=search["val_fraction"], seed=search["seed"])
+    nets = hand_designed(width_multipliers)
+    own = executor is None
+    executor = executor or RayExecutor(workers=search.get("workers"))
+    try:
+        data = executor.put(dataset)
+        handles = {executor.submit(train_candidate, ProxyTrainer(recipe), arch, data, search["seed"]): name
+                   for name, arch in nets.items()}
+        accuracy = {}
+        while handles:
+            handle = executor.wait_one(list(handles))
+            accuracy[handles.pop(handle)] = executor.result(handle).accuracy
+    finally:
+        if own:
+            executor.close()
+    results = []
+    for name, arch in nets.items():  # latency after training: nothing else runs now
+        model = build_model(arch, dataset.num_classes, seed=search["seed"])
+        onnx_bytes = export_onnx(model, arch.resolution, fast=True)
+        latency = (profile.latency_model.predict(onnx_bytes) if mode == "predicted"
+                   else measure_latency(onnx_bytes, profile.measurement).median_ms)
+        costs = count_costs(model, arch.resolution)
+        results.append({"name": name, "accuracy": accuracy[name], "latency_ms": latency, "latency_source": mode,
+                        "params": costs.params, "macs": costs.macs, "summary": arch.summary(),
+                        "architecture": arch.to_dict()})
+    write_json_atomic(run_dir / "baselines.json", results)
+    return results

@@ -1,0 +1,36 @@
+"""Hand-designed baselines: valid architectures of the primitives, trained and measured as a run's candidates."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from nas.baselines import evaluate_baselines, hand_designed
+from nas.builder import build_model
+from nas.evaluate import count_costs
+from nas.report._load import _read_baselines
+from nas.search import search
+
+
+def test_every_baseline_builds_and_scales_with_its_width_multiplier():
+    nets = hand_designed((0.5, 1.0))
+    assert set(nets) == {f"{f}-{m}x" for f in ("mobilenetv2", "mobilenetv3-small", "shufflenet") for m in ("0.5", "1")}
+    for name, arch in nets.items():
+        assert all(stage.width % 8 == 0 for stage in arch.stages) and arch.resolution == 32
+        assert build_model(arch, 10)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    for family in ("mobilenetv2", "mobilenetv3-small", "shufflenet"):
+        small, large = (count_costs(build_model(nets[f"{family}-{m}x"], 10), 32) for m in ("0.5", "1"))
+        assert small.params < large.params and small.macs < large.macs
+
+
+def test_baselines_of_a_run_are_written_for_the_report(tmp_path, tiny_dataset_file, ray_executor):
+    run_dir = tmp_path / "run"
+    search(executor=ray_executor, dataset=str(tiny_dataset_file), trials=2, population=2, epochs=1, train_subset=32,
+           out=str(run_dir))
+    results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor)
+    assert [r["name"] for r in results] == ["mobilenetv2-0.5x", "mobilenetv3-small-0.5x", "shufflenet-0.5x"]
+    stored = json.loads((run_dir / "baselines.json").read_text())
+    assert stored == json.loads(json.dumps(results))
+    assert all(0 <= r["accuracy"] <= 1 and r["latency_ms"] > 0 and r["latency_source"] == "measured" for r in results)
+    assert [b.name for b in _read_baselines(run_dir)] == [r["name"] for r in results]
