@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from nas.cli_profile import add_profile_commands
-from nas.cli_validate import add_validation_commands
+from nas.cli_validate import add_validation_commands, int_list
 from nas.errors import NasError
 from nas.search._config import LATENCY_MODES, PRESCREEN_SCORES, SAMPLERS, SearchConfig
 
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
                         "latency bands and train only the best (default: %(default)s, off)")
     s.add_argument("--prescreen-score", choices=PRESCREEN_SCORES, default=_DEFAULTS.prescreen_score,
                    help="training-free score for --prescreen (default: %(default)s, the best-correlated in our benchmark)")
+    s.add_argument("--rungs", type=int_list, default=(),
+                   help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
+                        "dominated at a rung stops there (default: none)")
+    s.add_argument("--stop-dominated-by", type=int, default=_DEFAULTS.stop_dominated_by,
+                   help="stop a candidate at a rung when this many candidates dominate it there (default: %(default)s)")
     s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
     s.add_argument("--population", type=int, default=_DEFAULTS.population,
                    help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
@@ -137,7 +142,8 @@ def _search(args) -> int:
         train_subset=args.train_subset, workers=args.workers, latency_budget_ms=args.latency_budget_ms,
         max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
         seed=args.seed, out=args.out, ray_address=args.ray_address, robust_weight=args.robust_weight,
-        prescreen=args.prescreen, prescreen_score=args.prescreen_score,
+        prescreen=args.prescreen, prescreen_score=args.prescreen_score, rungs=args.rungs,
+        stop_dominated_by=args.stop_dominated_by,
     )
     result = search(config, show_progress=not args.quiet)
     _print_pareto(result)

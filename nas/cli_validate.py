@@ -18,7 +18,7 @@ def add_validation_commands(sub) -> None:
     v.add_argument("--seed", type=int, default=0, help="seed of the validation split, the corruptions and --max-images (default: %(default)s)")
     v.add_argument("--slices", default=None, help="user slices: DIR/<condition>/<class>/*.jpg, one slice per condition")
     v.add_argument("--families", default="all", help="comma-separated corruption families, 'all' or 'none' (default: %(default)s)")
-    v.add_argument("--severities", type=_int_list, default=(1, 3, 5), help="comma-separated severities 1..5 (default: 1,3,5)")
+    v.add_argument("--severities", type=int_list, default=(1, 3, 5), help="comma-separated severities 1..5 (default: 1,3,5)")
     v.add_argument("--max-images", type=int, default=None, help="evaluate a seeded random subset of this many images")
     v.add_argument("--json", default=None, help="write the report as JSON (default: slices.json next to an exported model)")
     v.add_argument("--plot", default=None, help="write the accuracy-per-slice plot PNG (default: slices.png next to an exported model)")
@@ -35,12 +35,12 @@ def add_validation_commands(sub) -> None:
     q.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     q.add_argument("--out", default=None, help="the INT8 model (default: model.int8.onnx next to MODEL)")
     q.add_argument("--families", default="all", help="corruption families for the comparison, 'all' or 'none' (default: %(default)s)")
-    q.add_argument("--severities", type=_int_list, default=(3,), help="severities for the comparison (default: 3)")
+    q.add_argument("--severities", type=int_list, default=(3,), help="severities for the comparison (default: 3)")
     q.add_argument("--json", default=None, help="write the comparison as JSON (default: int8.json next to an exported model)")
     q.set_defaults(run=_quantize)
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:

@@ -20,6 +20,7 @@ STATUS_STYLE = {  # status: (colour, marker, label)
     "failed": ("#c44e52", "v", "failed"),
     "interrupted": ("#8c8c8c", "s", "interrupted"),
     "screened_out": ("#9467bd", "d", "screened out (pre-screening)"),
+    "stopped_early": ("#17becf", "^", "stopped early (multi-fidelity)"),
 }
 PARETO_COLOUR = "#2ca02c"
 BUDGET_COLOUR = "#7f3b08"
@@ -47,7 +48,7 @@ def front_steps(front: Sequence[tuple[float, float]], right: float) -> tuple[lis
 
 def pareto_figure(run: RunData) -> tuple[Figure, str]:
     """Accuracy vs latency of every trial; the front as a step line; budget; baselines. Returns (figure, note)."""
-    rows = ["infeasible", "screened_out", "failed", "interrupted"]
+    rows = ["infeasible", "screened_out", "stopped_early", "failed", "interrupted"]
     untrained = [t for t in run.trials if t.status in rows]
     with_strip = any(t.latency_ms is not None for t in untrained)
     fig = Figure(figsize=(10, 6.2 if with_strip else 5.4))

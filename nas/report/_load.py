@@ -12,7 +12,7 @@ from nas.errors import NasError
 from nas.search import hypervolume, pareto_indices, storage_url
 
 STUDY_NAME = "nas"  # nas.search._study.STUDY_NAME
-STATUSES = ("complete", "infeasible", "screened_out", "failed", "interrupted", "running")
+STATUSES = ("complete", "infeasible", "screened_out", "stopped_early", "failed", "interrupted", "running")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def save_figure(fig, out: Path, filename: str, alt: str, caption: str) -> str:
 def _header(run: RunData) -> str:
     s, counts = run.search, run.counts()
     dataset = run.config.get("dataset") or {}
-    status = ", ".join(f"{n} {name}" for name, n in counts.items() if n or name not in ("running", "screened_out"))
+    status = ", ".join(f"{n} {name}" for name, n in counts.items() if n or name not in ("running", "screened_out", "stopped_early"))
     duplicates = sum(1 for t in run.trials if t.duplicate_of is not None)
     pairs = [
         ("run directory", str(run.run_dir.resolve())),

@@ -54,6 +54,8 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
+    if config.rungs and not isinstance(trainer, ProxyTrainer):
+        raise NasError("multi-fidelity rungs need the proxy trainer (its recipe sets the epochs of each rung)")
     if config.robust_weight is not None and not getattr(getattr(trainer, "recipe", None), "robust", False):
         raise NasError("robust search needs a trainer that measures corrupted accuracy (TrainingRecipe(robust=True))")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,7 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
             batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
             latency_mode=config.latency, robust_weight=config.robust_weight, prescreen=config.prescreen,
-            prescreen_score=config.prescreen_score,
+            prescreen_score=config.prescreen_score, rungs=config.rungs, stop_dominated_by=config.stop_dominated_by,
         )
         with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)

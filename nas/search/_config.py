@@ -16,7 +16,7 @@ PRESCREEN_SCORES = ("naswot", "synflow", "grad_norm", "params", "macs")  # nas.e
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
 _IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
              "latency_budget_ms", "max_params", "max_macs", "val_fraction", "robust_weight", "prescreen",
-             "prescreen_score")
+             "prescreen_score", "rungs", "stop_dominated_by")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class SearchConfig:
     robust_weight: float | None = None   # objective = (1 - w) clean + w mean-corrupted accuracy
     prescreen: int = 1                   # score this many candidates per trained one (1: off)
     prescreen_score: str = "naswot"
+    rungs: tuple[int, ...] = ()          # multi-fidelity: epochs of the early rungs (each < epochs)
+    stop_dominated_by: int = 2
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -60,6 +62,13 @@ class SearchConfig:
                                                    and 0 <= self.robust_weight <= 1):
             raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
         _positive_int("prescreen", self.prescreen)
+        _positive_int("stop_dominated_by", self.stop_dominated_by)
+        object.__setattr__(self, "rungs", tuple(self.rungs))
+        for rung in self.rungs:
+            if isinstance(rung, bool) or not isinstance(rung, int) or not 0 < rung < self.epochs:
+                raise NasError(f"rungs: each rung is a number of epochs below --epochs ({self.epochs}), got {rung!r}")
+        if list(self.rungs) != sorted(set(self.rungs)):
+            raise NasError(f"rungs: must increase, got {list(self.rungs)}")
         if self.prescreen_score not in PRESCREEN_SCORES:
             raise NasError(f"prescreen_score: unknown score {self.prescreen_score!r} (choose from {', '.join(PRESCREEN_SCORES)})")
         if self.latency not in LATENCY_MODES:
@@ -76,7 +85,8 @@ class SearchConfig:
         return Path("results") / f"search-{Path(self.space).stem}-{Path(self.profile).stem}-seed{self.seed}"
 
     def identity(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _IDENTITY}
+        """As stored in config.json (tuples become lists), so a resume compares like with like."""
+        return json.loads(json.dumps({name: getattr(self, name) for name in _IDENTITY}))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +26,7 @@ from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
 from nas.search._executor import Executor, TaskFailed
-from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, finished
+from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
 
@@ -57,7 +57,8 @@ class BatchDriver:
                  latency_budget_ms: float | None = None, max_params: int | None = None,
                  max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None,
                  latency_mode: str = "auto", robust_weight: float | None = None, prescreen: int = 1,
-                 prescreen_score: str = "naswot"):
+                 prescreen_score: str = "naswot", rungs: tuple[int, ...] = (), stop_dominated_by: int = 2):
+        self.rungs, self.stop_dominated_by = tuple(rungs), stop_dominated_by
         self.robust_weight = robust_weight
         self.prescreen, self.prescreen_score = prescreen, prescreen_score
         self.latency_mode = resolve_latency_mode(profile, latency_mode)
@@ -105,6 +106,8 @@ class BatchDriver:
         to_train = self._screen(list(fresh.values()), progress)
         if self.prescreen > 1:
             to_train = self._select(to_train, keep, progress)
+        if self.rungs:
+            to_train = self._early_rungs(to_train, progress)
         self._train(to_train, progress)
         known = self._known_results()
         for cand, arch_hash in twins:
@@ -202,6 +205,38 @@ class BatchDriver:
                                   robust_seconds=round(robust["seconds"], 3))
                 objective = (1 - self.robust_weight) * result.accuracy + self.robust_weight * robust["mean_corrupted_accuracy"]
             self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[objective, cand.attrs["latency_ms"]])
+
+    def _early_rungs(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
+        """Pareto-aware multi-fidelity: each rung is a short training (`epochs` of the rung, same recipe);
+        a candidate dominated at that rung (accuracy no higher, latency no lower, one strictly) by
+        `stop_dominated_by` others, of this batch or earlier ones, stops there and is never trained to
+        the end. Latency is known before training, so dominance uses the real latency."""
+        survivors = batch
+        for epochs in self.rungs:
+            trainer = type(self.trainer)(replace(self.trainer.recipe, epochs=epochs, robust=False), self.trainer.threads)
+            ordered = sorted(survivors, key=lambda c: c.attrs["macs"], reverse=True)
+            handles = {self.executor.submit(train_candidate, trainer, c.arch, self.dataset_ref, self.seed): c for c in ordered}
+            alive = []
+            for cand, result in self._as_completed(handles, f"rung {epochs}", progress):
+                cand.attrs.setdefault("rung_accuracy", {})[str(epochs)] = result.accuracy
+                cand.attrs["rung_seconds"] = round(cand.attrs.get("rung_seconds", 0.0) + result.train_seconds
+                                                   + result.eval_seconds, 3)
+                alive.append(cand)
+            points = [(t.user_attrs["rung_accuracy"][str(epochs)], t.user_attrs["latency_ms"])
+                      for t in self.study.get_trials(deepcopy=False)
+                      if str(epochs) in t.user_attrs.get("rung_accuracy", {}) and t.user_attrs.get("duplicate_of") is None]
+            points += [(c.attrs["rung_accuracy"][str(epochs)], c.attrs["latency_ms"]) for c in alive]
+            survivors = []
+            for cand in alive:
+                acc, lat = cand.attrs["rung_accuracy"][str(epochs)], cand.attrs["latency_ms"]
+                better = sum(a >= acc and l <= lat and (a > acc or l < lat) for a, l in points)
+                if better >= self.stop_dominated_by:
+                    cand.attrs["infeasible_reason"] = (f"stopped at the {epochs}-epoch rung: accuracy {acc:.3f} dominated "
+                                                       f"by {better} candidates at {lat:.3f} ms or faster")
+                    self._tell(cand, TrialState.PRUNED, STOPPED_EARLY, progress)
+                else:
+                    survivors.append(cand)
+        return survivors
 
     def _as_completed(self, handles: dict[Any, Candidate], phase: str, progress: Progress):
         """Yield (candidate, result) as tasks finish; a task that failed fails its trial with the reason."""

@@ -13,6 +13,7 @@ DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
 # user_attrs["status"] of finished trials
 COMPLETE, INFEASIBLE, FAILED, INTERRUPTED = "complete", "infeasible", "failed", "interrupted"
 SCREENED_OUT = "screened_out"  # pre-screening kept a better-scoring candidate of its latency band
+STOPPED_EARLY = "stopped_early"  # multi-fidelity: dominated at an early rung, never trained to the end
 
 
 def storage_url(run_dir: Path) -> str:

@@ -79,3 +79,16 @@ def test_a_second_driver_on_the_same_run_directory_is_refused(tmp_path):
             nas.search(out=str(run_dir), trials=1)
     finally:
         held.close()
+
+
+@pytest.mark.parametrize("rungs,message", [((4,), "below --epochs"), ((0,), "below --epochs"), ((2, 1), "must increase")])
+def test_bad_rungs_are_refused(rungs, message):
+    with pytest.raises(NasError, match=message):
+        SearchConfig(epochs=4, rungs=rungs)
+
+
+def test_a_run_with_rungs_resumes(tmp_path):
+    config = SearchConfig(out=str(tmp_path / "run"), epochs=4, rungs=(1, 2))
+    (tmp_path / "run").mkdir()
+    write_json_atomic(tmp_path / "run" / "config.json", {"search": config.to_dict()})  # tuples stored as lists
+    assert check_run_dir(config, tmp_path / "run") is True

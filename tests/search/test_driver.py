@@ -189,3 +189,22 @@ def test_twins_of_a_failed_candidate_fail_with_it(tmp_path, tiny_dataset_file, r
     assert result.finished == 6 and not [r for r in table if r["state"] == "RUNNING"]
     failed = [r for r in table if r["param:a.width"] == "16"]
     assert failed and all(r["status"] == "failed" and "width 16 fails" in r["failure_reason"] for r in failed)
+
+
+def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(tmp_path, tiny_space_file, tiny_dataset_file,
+                                                                     ray_executor):
+    trainer = ProxyTrainer(TrainingRecipe(epochs=2, train_subset=64, batch_size=32))
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=8, population=8, epochs=2,
+                 trainer=trainer, rungs=(1,), stop_dominated_by=1)
+    table = rows(result.run_dir)
+    stopped = [r for r in table if r["status"] == "stopped_early"]
+    trained = [r for r in table if r["status"] == "complete" and not r["duplicate_of"]]
+    assert result.finished == 8 and stopped and trained
+    rung = {int(r["number"]): (json.loads(r["rung_accuracy"].replace("'", '"'))["1"], float(r["latency_ms"]))
+            for r in stopped + trained}
+    for r in stopped:  # something dominated it at the rung
+        acc, lat = rung[int(r["number"])]
+        assert any(a >= acc and l <= lat and (a > acc or l < lat) for n, (a, l) in rung.items() if n != int(r["number"]))
+        assert r["state"] == "PRUNED" and not r["train_seconds"] and "1-epoch rung" in r["failure_reason"]
+    for r in trained:  # survivors trained to the end, with their rung result kept
+        assert int(r["number"]) in rung and float(r["train_seconds"]) > 0
