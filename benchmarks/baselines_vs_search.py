@@ -10,7 +10,6 @@ still needs both sides deployment-trained (`nas train`).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path

@@ -10,3 +10,9 @@ class NasError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's message (libraries append tracebacks), or its type name."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:limit]

@@ -39,6 +39,16 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """Trainers set the thread count for their process; each test starts from the suite's setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_space_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("space") / "tiny.yaml"

@@ -54,7 +54,7 @@ import numpy as np
 import onnx
 from onnx import shape_inference
 
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 
 FEATURES = ("count", "macs", "bytes", "params")
 # Convolutions are also split by output size: the cost per MAC of a small feature map is higher (less
@@ -278,8 +278,7 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
     try:
         proto = shape_inference.infer_shapes(proto, check_type=False, strict_mode=False, data_prop=True)
     except Exception as error:  # onnx raises InferenceError / ValidationError
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NasError(f"{label}: ONNX shape inference failed: {first}") from None
+        raise NasError(f"{label}: ONNX shape inference failed: {first_line(error)}") from None
     shapes = _shapes(proto)
 
     static: set[str] = {init.name for init in proto.graph.initializer}  # constants and shape values

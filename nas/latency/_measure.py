@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
@@ -160,8 +160,7 @@ def _open_session(model: bytes | str | Path, settings: MeasurementSettings) -> A
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # ORT's own exception types; a bad user file is a user mistake
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NasError(f"{path}: not a loadable ONNX model: {first_line}") from error
+        raise NasError(f"{path}: not a loadable ONNX model: {first_line(error)}") from error
 
 
 _ORT_FLOAT_TYPES = {"tensor(float)": np.float32}

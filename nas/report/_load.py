@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas._io import read_json
 from nas.errors import NasError
 from nas.search import hypervolume, pareto_indices, storage_url
 
@@ -103,10 +104,7 @@ def load_run(run_dir: str | Path) -> RunData:
     for name in ("config.json", "study.db"):
         if not (run_dir / name).is_file():
             raise NasError(f"{run_dir}: not a nas run directory (missing {name})")
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise NasError(f"{run_dir / 'config.json'}: unreadable ({exc.msg} at line {exc.lineno})") from None
+    config = read_json(run_dir / "config.json", "run configuration")
     if not isinstance(config, dict) or not isinstance(config.get("search"), dict):
         raise NasError(f"{run_dir / 'config.json'}: not a nas run configuration (no 'search' settings)")
     trials = _read_trials(run_dir)
@@ -164,10 +162,7 @@ def _read_baselines(run_dir: Path) -> list[Baseline]:
     path = run_dir / "baselines.json"
     if not path.is_file():
         return []
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise NasError(f"{path}: unreadable ({exc.msg} at line {exc.lineno})") from None
+    data = read_json(path, "baselines file")
     if not isinstance(data, list):
         raise NasError(f"{path}: must be a JSON list of {{name, accuracy, latency_ms}} objects")
     baselines = []

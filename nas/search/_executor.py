@@ -14,7 +14,7 @@ import socket
 from abc import ABC, abstractmethod
 from typing import Any, Callable
 
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 
 
 class TaskFailed(Exception):
@@ -69,7 +69,7 @@ class RayExecutor(Executor):
                              object_store_memory=object_store_mb * 1024 * 1024, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise NasError(f"cannot start {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                raise NasError(f"cannot start {where}: {first_line(exc)}") from None
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
         self._remote: dict[Callable, Any] = {}
@@ -93,11 +93,11 @@ class RayExecutor(Executor):
             return self._ray.get(handle)
         except rex.RayTaskError as exc:
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            raise TaskFailed(_one_line(f"{type(cause).__name__}: {cause}")) from None
+            raise TaskFailed(f"{type(cause).__name__}: {first_line(cause)}") from None
         except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError) as exc:
             raise TaskFailed(f"worker died {self.max_retries + 1} times ({type(exc).__name__})") from None
         except rex.RayError as exc:  # e.g. OutOfMemoryError from Ray's memory monitor, after its own retries
-            raise TaskFailed(_one_line(f"{type(exc).__name__}: {exc}")) from None
+            raise TaskFailed(f"{type(exc).__name__}: {first_line(exc)}") from None
 
     def close(self):
         if self._owns_ray and self._ray.is_initialized():
@@ -114,9 +114,3 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
         raise NasError(f"cannot reach the Ray cluster at {address}: nothing answers there ({exc.strerror or exc})") from None
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """The first non-empty line of an error (Ray appends tracebacks), cut to `limit` characters."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[0] if lines else "")[:limit]

@@ -7,10 +7,9 @@ card is written; each profile with a latency model gets a prediction with its cr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from nas._io import cpu_model, write_atomic
+from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
 
 SLICES_FILE = "slices.json"
@@ -19,12 +18,9 @@ CARD_FILE = "model_card.md"
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NasError(f"{path.parent}: not an exported model folder (missing {path.name})") from None
-    except json.JSONDecodeError as exc:
-        raise NasError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not path.is_file():
+        raise NasError(f"{path.parent}: not an exported model folder (missing {path.name})")
+    return read_json(path, path.name)
 
 
 def _block_text(block: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 
 PREPROCESSING_KEY = "nas.preprocessing"
 PRECISION_KEY = "nas.precision"
@@ -95,8 +95,7 @@ class OnnxClassifier:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise NasError(f"{self.path}: ONNX Runtime cannot load the model: {first}") from None
+            raise NasError(f"{self.path}: ONNX Runtime cannot load the model: {first_line(exc)}") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != self.preprocessing["input_name"]:
             raise NasError(f"{self.path}: model inputs {[i.name for i in inputs]} do not match the metadata input_name "

@@ -48,13 +48,6 @@ class _Handle:
     error = None
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def tiny_exports(tmp_path_factory, tiny_space_file, tiny_dataset_file):
     """Two exported models of one tiny search (the second is a deployed copy when the front has one point)."""

@@ -15,14 +15,6 @@ from nas.evaluate._training import _Normalizer
 from nas.space import Architecture, BlockSpec, StageSpec
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    """ProxyTrainer sets the process-wide torch thread count; keep it from leaking into other tests."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 def easy_dataset(size: int = 16, n_train: int = 64, n_val: int = 32, seed: int = 0) -> ImageDataset:
     """Class 0: dark noisy images, class 1: bright noisy images."""
     rng = np.random.default_rng(seed)

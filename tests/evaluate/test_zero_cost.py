@@ -36,13 +36,6 @@ def tiny_arch(resolution: int = 16) -> Architecture:
     )
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def dataset():
     return easy_dataset()
