@@ -114,7 +114,8 @@ def _train(arch, num_classes, dataset, norm, r: TrainingRecipe, seed: int, kd: "
     def distill(loss, logits, xb):
         return (1 - alpha) * loss + alpha * distillation_loss(logits, kd.logits(xb), temperature)
 
-    return fit(arch, num_classes, dataset, norm, r, seed, distill if kd is not None else None)
+    model, seconds, _ = fit(arch, num_classes, dataset, norm, r, seed, distill if kd is not None else None)
+    return model, seconds
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -48,6 +48,7 @@ class TrainingResult:
     epochs: int
     state_dict: bytes        # torch.save of the trained weights, so export needs no retraining
     robustness: dict | None = None  # nas.validate.corrupted_accuracy, when the recipe asks for it
+    resume_state: bytes | None = None  # set when training paused before the recipe's last epoch
 
 
 class Trainer(ABC):
@@ -62,15 +63,19 @@ class ProxyTrainer(Trainer):
         self.recipe = recipe
         self.threads = threads
 
-    def train(self, arch: Architecture, dataset, seed: int) -> TrainingResult:
+    def train(self, arch: Architecture, dataset, seed: int, *, stop_after: int | None = None,
+              resume: bytes | None = None) -> TrainingResult:
+        """`stop_after`/`resume`: pause after that epoch of the full schedule, and continue from the
+        returned `resume_state` (see `fit`)."""
         torch.set_num_threads(self.threads)
         r = self.recipe
         norm = _Normalizer(dataset.mean, dataset.std, arch.resolution)
-        model, train_seconds = fit(arch, dataset.num_classes, dataset, norm, r, seed)
+        model, train_seconds, paused = fit(arch, dataset.num_classes, dataset, norm, r, seed,
+                                           resume=resume, stop_after=stop_after)
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
         robustness = None
-        if r.robust:
+        if r.robust and paused is None:
             from nas.validate import corrupted_accuracy
 
             robustness = corrupted_accuracy(model, dataset, norm, seed=seed)  # same seed: same images for all
@@ -81,19 +86,23 @@ class ProxyTrainer(Trainer):
             val_loss=val_loss,
             train_seconds=train_seconds,
             eval_seconds=time.perf_counter() - start,
-            epochs=r.epochs,
+            epochs=r.epochs if paused is None else min(stop_after, r.epochs),
             state_dict=buffer.getvalue(),
             robustness=robustness,
+            resume_state=paused,
         )
 
 
 def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: TrainingRecipe, seed: int,
         extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        ) -> tuple[torch.nn.Module, float]:
+        *, resume: bytes | None = None, stop_after: int | None = None,
+        ) -> tuple[torch.nn.Module, float, bytes | None]:
     """The one training loop (proxy and deployment training): a seeded model trained per `r`.
 
-    `extra_loss(loss, logits, batch)` may replace the loss (knowledge distillation). Returns the model
-    in eval mode and the seconds the loop took.
+    `extra_loss(loss, logits, batch)` may replace the loss (knowledge distillation). `stop_after=E` pauses
+    after epoch E of the full schedule and returns its state; `resume=` that state continues exactly where it
+    paused (multi-fidelity rungs: a survivor costs `r.epochs` in all, not its rungs plus `r.epochs`).
+    Returns the model in eval mode, the seconds this call's loop took, and the state when it paused (else None).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -116,9 +125,19 @@ def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: T
         optimizer,
         lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup))),
     )
+    first_epoch = 0
+    if resume is not None:
+        state = torch.load(io.BytesIO(resume), map_location="cpu", weights_only=False)
+        first_epoch = state["epoch"]
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    last_epoch = r.epochs if stop_after is None else min(stop_after, r.epochs)
     start = time.perf_counter()
     model.train()
-    for _ in range(r.epochs):
+    for _ in range(first_epoch, last_epoch):
         order = torch.from_numpy(rng.permutation(len(y_train))[: steps_per_epoch * batch_size])
         for idx in order.view(steps_per_epoch, batch_size):
             xb = norm(x_train[idx], augment=r.augment, generator=rng)
@@ -130,8 +149,16 @@ def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: T
             loss.backward()
             optimizer.step()
             schedule.step()
+    seconds = time.perf_counter() - start
+    paused = None
+    if last_epoch < r.epochs:
+        buffer = io.BytesIO()
+        torch.save({"epoch": last_epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state()}, buffer)
+        paused = buffer.getvalue()
     model.eval()
-    return model, time.perf_counter() - start
+    return model, seconds, paused
 
 
 @torch.no_grad()

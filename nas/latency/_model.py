@@ -120,8 +120,9 @@ class LatencyModel:
             raise NasError(f"overhead_ms: must be a non-negative number of milliseconds, got {self.overhead_ms!r}")
         for column, weight in self.weights.items():
             if column not in COLUMNS:
-                raise NasError(f"weights.{column}: unknown feature column; expected kind.feature with kind one of "
-                               f"{', '.join(KINDS)} and feature one of {', '.join(FEATURES)}")
+                raise NasError(f"weights.{column}: unknown feature column (a model fitted by an older nas, whose "
+                               "operator kinds differ, must be refitted with `nas profile fit`); expected kind.feature "
+                               f"with kind one of {', '.join(KINDS)} and feature one of {', '.join(FEATURES)}")
             if not _finite_non_negative(weight):
                 raise NasError(f"weights.{column}: must be a non-negative number, got {weight!r}")
         object.__setattr__(self, "overhead_ms", float(self.overhead_ms))

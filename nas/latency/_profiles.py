@@ -14,7 +14,7 @@ A ``latency: predicted`` profile (a remote device) carries a fitted `LatencyMode
 
     latency: predicted
     runtime: {engine: tensorrt, ...}     # free-form description of how the device ran the blocks
-    model: {overhead_ms: 0.38, weights: {conv_depthwise_l.macs: 7.2e-08, ...}}   # LatencyModel.to_dict()
+    model: {overhead_ms: 0.38, weights: {conv_depthwise_k3_l.macs: 7.2e-08, ...}}   # LatencyModel.to_dict()
     validation: {mape: 11.1, within_10pct: 0.58, kendall_tau: 0.65, n: 212, folds: 5, data: "..."}
     measurements: {path: data/jetson-tx2_fbnet_blocks.csv, format: block_table, provenance: "...",
                    license: MIT}

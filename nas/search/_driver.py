@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +37,7 @@ class Candidate:
     arch: Architecture
     started: float = field(default_factory=time.perf_counter)
     onnx: bytes | None = None
+    resume: bytes | None = None   # training state paused at the last rung (multi-fidelity)
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -186,8 +187,10 @@ class BatchDriver:
     def _train(self, batch: list[Candidate], progress: Progress) -> None:
         # Largest first (MACs predict training time), so the batch does not end on one long straggler.
         batch = sorted(batch, key=lambda c: c.attrs["macs"], reverse=True)
-        handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed): c for c in batch}
+        handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, None, c.resume): c
+                   for c in batch}
         for cand, result in self._as_completed(handles, "train", progress):
+            cand.resume = None
             checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
             write_atomic(checkpoint, result.state_dict)
             cand.attrs.update(train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3),
@@ -207,17 +210,19 @@ class BatchDriver:
             self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[objective, cand.attrs["latency_ms"]])
 
     def _early_rungs(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
-        """Pareto-aware multi-fidelity: each rung is a short training (`epochs` of the rung, same recipe);
-        a candidate dominated at that rung (accuracy no higher, latency no lower, one strictly) by
-        `stop_dominated_by` others, of this batch or earlier ones, stops there and is never trained to
-        the end. Latency is known before training, so dominance uses the real latency."""
+        """Pareto-aware multi-fidelity: training pauses at each rung (after that many epochs of the full
+        schedule) for a validation; a candidate dominated there (accuracy no higher, latency no lower, one
+        strictly) by `stop_dominated_by` others, of this batch or earlier ones, stops and is never trained to
+        the end. Survivors resume where they paused. Latency is known before training, so dominance uses
+        the real latency."""
         survivors = batch
         for epochs in self.rungs:
-            trainer = type(self.trainer)(replace(self.trainer.recipe, epochs=epochs, robust=False), self.trainer.threads)
             ordered = sorted(survivors, key=lambda c: c.attrs["macs"], reverse=True)
-            handles = {self.executor.submit(train_candidate, trainer, c.arch, self.dataset_ref, self.seed): c for c in ordered}
+            handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed,
+                                            epochs, c.resume): c for c in ordered}
             alive = []
             for cand, result in self._as_completed(handles, f"rung {epochs}", progress):
+                cand.resume = result.resume_state
                 cand.attrs.setdefault("rung_accuracy", {})[str(epochs)] = result.accuracy
                 cand.attrs["rung_seconds"] = round(cand.attrs.get("rung_seconds", 0.0) + result.train_seconds
                                                    + result.eval_seconds, 3)
@@ -233,6 +238,7 @@ class BatchDriver:
                 if better >= self.stop_dominated_by:
                     cand.attrs["infeasible_reason"] = (f"stopped at the {epochs}-epoch rung: accuracy {acc:.3f} dominated "
                                                        f"by {better} candidates at {lat:.3f} ms or faster")
+                    cand.resume = None
                     self._tell(cand, TrialState.PRUNED, STOPPED_EARLY, progress)
                 else:
                     survivors.append(cand)
@@ -289,7 +295,7 @@ class BatchDriver:
 
 # What a duplicate does not inherit: it spent no time of its own.
 _NOT_COPIED = ("requeued_from", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds",
-               "robust_seconds", "wall_seconds", "checkpoint")
+               "robust_seconds", "rung_seconds", "wall_seconds", "checkpoint")
 
 
 def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:

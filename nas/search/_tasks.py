@@ -28,5 +28,10 @@ def prepare_candidate(arch: Architecture, num_classes: int, seed: int, dataset: 
     return {**out, "seconds": time.perf_counter() - start}
 
 
-def train_candidate(trainer: Trainer, arch: Architecture, dataset: Any, seed: int) -> TrainingResult:
-    return trainer.train(arch, dataset, seed)
+def train_candidate(trainer: Trainer, arch: Architecture, dataset: Any, seed: int, stop_after: int | None = None,
+                    resume: bytes | None = None) -> TrainingResult:
+    """`stop_after`/`resume`: pause at and resume from a multi-fidelity rung (`ProxyTrainer.train`); a
+    custom trainer without them still works when neither is used."""
+    if stop_after is None and resume is None:
+        return trainer.train(arch, dataset, seed)
+    return trainer.train(arch, dataset, seed, stop_after=stop_after, resume=resume)

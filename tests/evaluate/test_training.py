@@ -187,3 +187,21 @@ def test_same_seed_is_reproducible_with_dropout(dataset):
     torch.manual_seed(200)
     b = _load_state(ProxyTrainer(recipe).train(arch, dataset, seed=5))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pausing_and_resuming_matches_one_straight_training(trained, dataset):
+    trainer = ProxyTrainer(RECIPE)
+    paused = trainer.train(tiny_arch(), dataset, seed=0, stop_after=2)
+    assert paused.resume_state is not None and paused.epochs == 2
+    finished = trainer.train(tiny_arch(), dataset, seed=0, resume=paused.resume_state)
+    assert finished.resume_state is None and finished.epochs == RECIPE.epochs
+    straight, resumed = _load_state(trained), _load_state(finished)
+    for name, tensor in straight.items():  # the same steps, learning rates and augmentation draws
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0)
+    assert finished.accuracy == trained.accuracy
+    assert finished.train_seconds < trained.train_seconds + paused.train_seconds + 1.0
+
+
+def test_pausing_at_the_last_epoch_returns_no_state(dataset):
+    result = ProxyTrainer(RECIPE).train(tiny_arch(), dataset, seed=0, stop_after=RECIPE.epochs)
+    assert result.resume_state is None and result.epochs == RECIPE.epochs

@@ -40,22 +40,35 @@ def feature(f: GraphFeatures, kind: str) -> dict:
     return dict(zip(FEATURES, f.kinds[kind]))
 
 
-def test_dense_conv_macs_bytes_params():
+def test_image_input_conv_macs_bytes_params():
     f = graph_features(conv_model(3, 8, 3, 1, bias=True))
-    assert set(f.kinds) == {"conv_dense_m"}
-    got = feature(f, "conv_dense_m")
+    assert set(f.kinds) == {"conv_input"}  # fewer input channels than a block: read unblocked
+    got = feature(f, "conv_input")
     assert got["count"] == 1
     assert got["macs"] == 8 * 8 * 8 * 3 * 3 * 3  # out elements * c_in/group * kh * kw
     assert got["bytes"] == (3 * 64 + 8 * 64) * 4  # activation in + out, float32
     assert got["params"] == 8 * 3 * 3 * 3 + 8  # weight + bias
-    assert [(n.name, n.op_type, n.kind) for n in f.nodes] == [("conv", "Conv", "conv_dense_m")]
+    assert got["padded_macs"] == 16 * 64 * 3 * 3 * 3  # outputs padded to a block of 16, the input not
+    assert got["padded_in_bytes"] == 3 * 64 * 4 and got["padded_out_bytes"] == 16 * 64 * 4
+    assert [(n.name, n.op_type, n.kind) for n in f.nodes] == [("conv", "Conv", "conv_input")]
+
+
+@pytest.mark.parametrize("kernel, kind", [(3, "conv_dense_k3_m"), (5, "conv_dense_k5_m"), (7, "conv_dense_k7_m")])
+def test_dense_convs_are_split_by_kernel_and_padded_to_channel_blocks(kernel, kind):
+    f = graph_features(conv_model(24, 40, kernel, 1))
+    assert set(f.kinds) == {kind}
+    got = feature(f, kind)
+    assert got["macs"] == 40 * 64 * 24 * kernel * kernel
+    assert got["padded_macs"] == 48 * 64 * 32 * kernel * kernel  # 40 -> 48 and 24 -> 32 channels
+    assert got["padded_in_bytes"] == 32 * 64 * 4 and got["padded_out_bytes"] == 48 * 64 * 4
 
 
 @pytest.mark.parametrize(
     "c_in, c_out, kernel, group, kind, macs",
     [
         (16, 32, 1, 1, "conv_pointwise_m", 32 * 64 * 16),
-        (16, 16, 3, 16, "conv_depthwise_m", 16 * 64 * 9),
+        (16, 16, 3, 16, "conv_depthwise_k3_m", 16 * 64 * 9),
+        (24, 24, 5, 24, "conv_depthwise_k5_m", 24 * 64 * 25),
         (16, 32, 1, 2, "conv_grouped_m", 32 * 64 * 8),
         (16, 16, 5, 4, "conv_grouped_m", 16 * 64 * 4 * 25),
     ],
@@ -77,10 +90,11 @@ def test_gemm_and_activation_and_ignored_ops():
     ]
     model = make_model(nodes, [tensor("x", [2, 20])], [tensor("y", [2, 10])], [weight("w", (10, 20)), weight("b", (10,))])
     f = graph_features(model)
-    assert set(f.kinds) == {"gemm", "activation", "elementwise"}
-    assert feature(f, "gemm") == {"count": 1, "macs": 2 * 10 * 20, "bytes": (40 + 20) * 4, "params": 210}
-    assert feature(f, "activation") == {"count": 1, "macs": 0, "bytes": 40 * 4, "params": 0}
-    assert feature(f, "elementwise") == {"count": 1, "macs": 0, "bytes": 40 * 4, "params": 10}  # the constant is a param
+    assert set(f.kinds) == {"gemm", "activation_relu", "add"}
+    none = {"padded_macs": 0, "padded_in_bytes": 0, "padded_out_bytes": 0}  # padding is for convolutions only
+    assert feature(f, "gemm") == {"count": 1, "macs": 2 * 10 * 20, "bytes": (40 + 20) * 4, "params": 210, **none}
+    assert feature(f, "activation_relu") == {"count": 1, "macs": 0, "bytes": 40 * 4, "params": 0, **none}
+    assert feature(f, "add") == {"count": 1, "macs": 0, "bytes": 40 * 4, "params": 10, **none}  # the constant is a param
     assert [n.name for n in f.nodes] == ["fc", "relu", "add"]
 
 
@@ -110,8 +124,8 @@ def test_pool_macs():
 def test_symbolic_batch_becomes_batch_size():
     model = conv_model(3, 8, 3, 1, batch="N")
     one, four = graph_features(model), graph_features(model, batch_size=4)
-    assert feature(four, "conv_dense_m")["macs"] == 4 * feature(one, "conv_dense_m")["macs"]
-    assert feature(four, "conv_dense_m")["params"] == feature(one, "conv_dense_m")["params"]
+    assert feature(four, "conv_input")["macs"] == 4 * feature(one, "conv_input")["macs"]
+    assert feature(four, "conv_input")["params"] == feature(one, "conv_input")["params"]
 
 
 def test_other_symbolic_dimension_names_the_input():
@@ -146,10 +160,10 @@ def test_path_bytes_and_proto_agree(tmp_path):
 
 
 def test_vector_and_add():
-    a = GraphFeatures({"gemm": np.array([1.0, 2, 3, 4])})
-    b = GraphFeatures({"gemm": np.array([1.0, 1, 1, 1]), "pool": np.array([1.0, 5, 6, 0])})
+    a = GraphFeatures({"gemm": np.array([1.0, 2, 3, 4, 0, 0, 0])})
+    b = GraphFeatures({"gemm": np.array([1.0, 1, 1, 1, 0, 0, 0]), "pool": np.array([1.0, 5, 6, 0, 0, 0, 0])})
     s = a + b
-    assert s.vector(["gemm.macs", "pool.bytes", "conv_dense_m.count"]).tolist() == [3, 6, 0]
+    assert s.vector(["gemm.macs", "pool.bytes", "conv_dense_k3_m.count"]).tolist() == [3, 6, 0]
     assert sum([a, b]).vector().tolist() == s.vector().tolist()
     assert a.vector(["gemm.count"]).tolist() == [1]  # a is unchanged
     assert len(s.vector()) == len(COLUMNS)
@@ -164,6 +178,6 @@ def test_block_features_add_up_to_the_exported_two_block_network():
     one = graph_features(export_onnx(block, 0, fast=True, input_shape=(1, 16, 8, 8)))
     two = graph_features(export_onnx(torch.nn.Sequential(block, build_block(spec, 16, 16, 1)), 0, fast=True,
                                      input_shape=(1, 16, 8, 8)))
-    assert set(one.kinds) == {"conv_grouped_m", "conv_depthwise_m", "activation", "memory", "elementwise"}
+    assert set(one.kinds) == {"conv_grouped_m", "conv_depthwise_k3_m", "activation_relu", "memory", "add"}
     np.testing.assert_allclose(two.vector(), (one + one).vector(), rtol=1e-9)
     assert len(two.nodes) == 2 * len(one.nodes)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nas.errors import NasError
+from nas.latency._graph import FEATURES
 from nas.latency import (
     GraphFeatures,
     LatencyModel,
@@ -56,12 +57,16 @@ def test_nnls_unconstrained_optimum_is_found_when_positive():
     np.testing.assert_allclose(nnls(a, a @ x_true), x_true, atol=1e-12)
 
 
-def random_features(rng, kinds=("conv_depthwise_l", "conv_pointwise_l", "gemm")):
-    return GraphFeatures({kind: np.array([rng.integers(1, 4), rng.uniform(1e5, 1e8), rng.uniform(1e3, 1e6),
-                                          rng.uniform(1e2, 1e5)]) for kind in kinds})
+def random_features(rng, kinds=("conv_depthwise_k3_l", "conv_pointwise_l", "gemm")):
+    def vector():
+        count, macs, io, params = rng.integers(1, 4), rng.uniform(1e5, 1e8), rng.uniform(1e3, 1e6), rng.uniform(1e2, 1e5)
+        padding = rng.uniform(1.0, 1.5, size=3)  # padded MACs, input and output bytes: at least the unpadded
+        return np.array([count, macs, io, params, macs * padding[0], io / 2 * padding[1], io / 2 * padding[2]])
+
+    return GraphFeatures({kind: vector() for kind in kinds})
 
 
-TRUE = LatencyModel(overhead_ms=0.45, weights={"conv_depthwise_l.macs": 2e-8, "conv_pointwise_l.macs": 5e-9,
+TRUE = LatencyModel(overhead_ms=0.45, weights={"conv_depthwise_k3_l.macs": 2e-8, "conv_pointwise_l.macs": 5e-9,
                                                "conv_pointwise_l.count": 0.05, "gemm.bytes": 1e-6})
 
 
@@ -75,8 +80,8 @@ def test_exact_recovery_of_a_linear_model_with_intercept():
     for features, latency in samples:
         assert model.predict(features) == pytest.approx(latency, rel=1e-8)
     # Only columns that are non-zero in the data get a weight.
-    assert set(model.weights) == {f"{k}.{f}" for k in ("conv_depthwise_l", "conv_pointwise_l", "gemm")
-                                  for f in ("count", "macs", "bytes", "params")}
+    assert set(model.weights) == {f"{k}.{f}" for k in ("conv_depthwise_k3_l", "conv_pointwise_l", "gemm")
+                                  for f in FEATURES}
 
 
 def test_weights_and_overhead_are_never_negative():
@@ -84,7 +89,7 @@ def test_weights_and_overhead_are_never_negative():
     samples = []
     for _ in range(40):
         f = random_features(rng)
-        latency = 2.0 + 1e-8 * f.get("conv_depthwise_l", "macs") - 5e-9 * f.get("gemm", "macs")  # a negative cost
+        latency = 2.0 + 1e-8 * f.get("conv_depthwise_k3_l", "macs") - 5e-9 * f.get("gemm", "macs")  # a negative cost
         samples.append((f, max(latency, 0.1)))
     model = fit_latency_model(samples)
     assert model.overhead_ms >= 0 and all(w >= 0 for w in model.weights.values())
@@ -95,7 +100,7 @@ def test_fit_minimizes_relative_error():
     # One feature (gemm.macs = x) plus the intercept; y is not linear in x, so the fit is a compromise.
     xs = np.array([1.0, 2, 10, 100, 1000])
     ys = np.array([1.5, 1.0, 4.0, 30.0, 900.0])
-    samples = [(GraphFeatures({"gemm": np.array([0.0, x, 0, 0])}), float(y)) for x, y in zip(xs, ys)]
+    samples = [(GraphFeatures({"gemm": np.array([0.0, x, 0, 0, 0, 0, 0])}), float(y)) for x, y in zip(xs, ys)]
     model = fit_latency_model(samples)
     a = np.stack([np.ones_like(xs), xs], axis=1) / ys[:, None]
     expected = np.linalg.lstsq(a, np.ones_like(xs), rcond=None)[0]  # argmin sum(((c + w x) - y) / y)^2
@@ -107,7 +112,7 @@ def test_fit_minimizes_relative_error():
 
 
 def test_fit_rejects_bad_samples():
-    f = GraphFeatures({"gemm": np.array([1.0, 1, 1, 1])})
+    f = GraphFeatures({"gemm": np.array([1.0, 1, 1, 1, 0, 0, 0])})
     with pytest.raises(NasError, match="sample 1: latency must be a positive"):
         fit_latency_model([(f, 1.0), (f, 0.0)])
     with pytest.raises(NasError, match="no samples"):

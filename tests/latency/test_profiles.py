@@ -98,7 +98,7 @@ description: a remote board whose latency is predicted
 latency: predicted
 runtime: {engine: tensorrt, precision: fp16}
 provenance: fitted by a test
-model: {overhead_ms: 0.5, weights: {conv_depthwise_l.macs: 2.0e-08, gemm.count: 0.25}}
+model: {overhead_ms: 0.5, weights: {conv_depthwise_k3_l.macs: 2.0e-08, gemm.count: 0.25}}
 validation: {mape: 12.5, within_10pct: 0.5, kendall_tau: 0.7, n: 20, folds: 5, data: some blocks}
 measurements: {path: blocks.csv, format: block_table, provenance: measured by a test, license: MIT}
 """
@@ -113,7 +113,7 @@ def test_predicted_profile_is_accepted(tmp_path):
     profile = load_profile(write_predicted(tmp_path))
     assert profile.latency == "predicted"
     assert profile.runtime == {"engine": "tensorrt", "precision": "fp16"}
-    assert profile.latency_model == LatencyModel(0.5, {"conv_depthwise_l.macs": 2e-8, "gemm.count": 0.25})
+    assert profile.latency_model == LatencyModel(0.5, {"conv_depthwise_k3_l.macs": 2e-8, "gemm.count": 0.25})
     assert profile.validation["mape"] == 12.5 and profile.validation["data"] == "some blocks"
     assert profile.measurements["path"] == str((tmp_path / "blocks.csv").resolve())
     described = profile.describe()
@@ -134,7 +134,7 @@ def test_predicted_profile_without_model_is_refused(tmp_path):
         ("gemm.count: 0.25", "gemm.count: -1", "model.weights.gemm.count: must be a non-negative number, got -1"),
         ("gemm.count: 0.25", "gemm.flops: 1", "model.weights.gemm.flops: unknown feature column"),
         ("overhead_ms: 0.5", "overhead_ms: soon", "model.overhead_ms: must be a non-negative number"),
-        ("model: {overhead_ms: 0.5, weights: {conv_depthwise_l.macs: 2.0e-08, gemm.count: 0.25}}", "model: 3",
+        ("model: {overhead_ms: 0.5, weights: {conv_depthwise_k3_l.macs: 2.0e-08, gemm.count: 0.25}}", "model: 3",
          "model: must be a mapping"),
         ("mape: 12.5", "mape: -3", "validation.mape: must be a non-negative number"),
         ("kendall_tau: 0.7", "kendall_tau: 2", "validation.kendall_tau: must be a number in [-1, 1]"),

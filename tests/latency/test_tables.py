@@ -136,8 +136,8 @@ def test_block_features_match_the_block():
     rows = [r for r in read_block_table(TX2) if r.dataset == "cifar100"]
     k3 = next(r for r in rows if r.block == "k3_e1_g2" and r.layer_index == 0).config  # 16 -> 16, 32x32
     f = block_features(k3)
-    assert set(f.kinds) == {"conv_grouped_l", "conv_depthwise_l", "activation", "memory", "elementwise"}
-    assert f.get("conv_depthwise_l", "macs") == 16 * 32 * 32 * 9
+    assert set(f.kinds) == {"conv_grouped_l", "conv_depthwise_k3_l", "activation_relu", "memory", "add"}
+    assert f.get("conv_depthwise_k3_l", "macs") == 16 * 32 * 32 * 9
     assert f.get("conv_grouped_l", "macs") == 2 * 16 * 32 * 32 * 8
     fc = next(r for r in rows if r.layer_index == 24).config
     assert block_features(fc).get("gemm", "macs") == 1504 * 100

@@ -208,3 +208,20 @@ def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(tmp_path, ti
         assert r["state"] == "PRUNED" and not r["train_seconds"] and "1-epoch rung" in r["failure_reason"]
     for r in trained:  # survivors trained to the end, with their rung result kept
         assert int(r["number"]) in rung and float(r["train_seconds"]) > 0
+    # A survivor resumed where its rung paused: its accuracy is that of one straight 2-epoch training.
+    from nas.data import load_dataset
+    from nas.space import Architecture
+
+    survivor = trained[0]
+    trial = next(t for t in result_study(result.run_dir).trials if t.number == int(survivor["number"]))
+    arch = Architecture.from_dict(trial.user_attrs["architecture"])
+    straight = trainer.train(arch, load_dataset(str(tiny_dataset_file), val_fraction=0.1, seed=0), seed=0)
+    assert straight.accuracy == pytest.approx(float(survivor["accuracy"]), abs=1e-9)
+
+
+def result_study(run_dir: Path):
+    import optuna
+
+    from nas.search._study import STUDY_NAME, storage_url
+
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
