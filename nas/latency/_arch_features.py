@@ -1,9 +1,11 @@
 """Graph features of an `Architecture` without exporting it: composed from cached per-part features.
 
 Features are additive over a network's parts (stem, every block, head), and a space reuses the same
-parts at the same shapes across thousands of candidates, so each distinct part is exported and
-featurized once. Predicting a screened candidate then costs a dictionary lookup per part plus a dot
-product (tests check that the sum equals the features of the exported whole network).
+parts at the same shapes across thousands of candidates, so each distinct part is featurized once: by
+one recorded forward pass (`nas.latency._trace`, about 1-2 ms), or by exporting it (about 15 ms) when
+the part calls something the tracer does not map. Predicting a screened candidate then costs a
+dictionary lookup per part plus a dot product (tests check that the sum equals the features of the
+exported whole network).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from nas.latency._graph import GraphFeatures, graph_features
+from nas.latency._trace import traced_features
 
 
 def _out_size(size: int, stride: int) -> int:
@@ -29,9 +32,13 @@ class ArchitectureFeaturizer:
         total = GraphFeatures.empty()
         for key, build, shape in self._parts(arch):
             if key not in self._cache:
-                from nas.onnx_io import export_onnx
+                module = build()
+                features = traced_features(module, shape)
+                if features is None:
+                    from nas.onnx_io import export_onnx
 
-                self._cache[key] = graph_features(export_onnx(build(), arch.resolution, fast=True, input_shape=shape))
+                    features = graph_features(export_onnx(module, arch.resolution, fast=True, input_shape=shape))
+                self._cache[key] = features
             total = total + self._cache[key]
         return total
 

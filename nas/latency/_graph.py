@@ -139,6 +139,14 @@ class GraphFeatures:
     def empty() -> "GraphFeatures":
         return GraphFeatures(kinds={}, nodes=())
 
+    @staticmethod
+    def from_nodes(nodes: Iterable["NodeFeatures"]) -> "GraphFeatures":
+        nodes = tuple(nodes)
+        kinds: dict[str, np.ndarray] = {}
+        for node in nodes:
+            kinds[node.kind] = kinds[node.kind] + node.features if node.kind in kinds else node.features.copy()
+        return GraphFeatures(kinds=kinds, nodes=nodes)
+
     def __add__(self, other: "GraphFeatures") -> "GraphFeatures":
         if not isinstance(other, GraphFeatures):
             return NotImplemented
@@ -262,10 +270,9 @@ def _padded(channels: int) -> int:
     return -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
 
 
-def _conv_kind(node: onnx.NodeProto, label: str, shape) -> tuple[str, float, float, float, float]:
-    """(kind, macs, padded_macs, padded_in_bytes, padded_out_bytes) of a Conv node."""
-    x_shape, w_shape, y_shape = shape(node.input[0]), shape(node.input[1]), shape(node.output[0])
-    group = int(_attribute(node, "group", 1))
+def conv_kind(x_shape, w_shape, y_shape, group: int) -> tuple[str, float, float, float, float]:
+    """(kind, macs, padded_macs, padded_in_bytes, padded_out_bytes) of a Conv node, from its input, weight
+    and output shapes (also used by `nas.latency._trace`, which featurizes without exporting)."""
     c_in, c_out = x_shape[1], y_shape[1]
     kernel = math.prod(w_shape[2:])
     side = max(w_shape[2:], default=1)
@@ -322,7 +329,6 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
     static: set[str] = {init.name for init in proto.graph.initializer}  # constants and shape values
     constants: set[str] = set(static)  # weights: counted as params, not as activation bytes
     nodes: list[NodeFeatures] = []
-    kinds: dict[str, np.ndarray] = {}
 
     for index, node in enumerate(proto.graph.node):
         name = node.name or f"#{index}"
@@ -355,7 +361,8 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
 
         macs = padded_macs = padded_in = padded_out = 0.0
         if node.op_type == "Conv":
-            kind, macs, padded_macs, padded_in, padded_out = _conv_kind(node, label, shape)
+            kind, macs, padded_macs, padded_in, padded_out = conv_kind(
+                shape(node.input[0]), shape(node.input[1]), shape(node.output[0]), int(_attribute(node, "group", 1)))
         elif kind == "gemm":
             macs = _gemm_macs(node, shape)
         elif kind == "pool":
@@ -363,8 +370,13 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
         activations = [i for i in inputs if i not in static]
         params = sum(math.prod(shape(i)) for i in inputs if i in constants)
         elements = sum(math.prod(shape(t)) for t in activations) + sum(math.prod(shape(o)) for o in node.output if o)
-        vector = np.array([1.0, macs, float(elements * _BYTES_PER_ELEMENT), float(params), padded_macs, padded_in,
-                           padded_out], dtype=np.float64)
-        nodes.append(NodeFeatures(name=name, op_type=node.op_type, kind=kind, features=vector))
-        kinds[kind] = kinds[kind] + vector if kind in kinds else vector.copy()
-    return GraphFeatures(kinds=kinds, nodes=tuple(nodes))
+        nodes.append(node_features(name, node.op_type, kind, macs, elements, params, padded_macs, padded_in, padded_out))
+    return GraphFeatures.from_nodes(nodes)
+
+
+def node_features(name: str, op_type: str, kind: str, macs: float, elements: int, params: int,
+                  padded_macs: float = 0.0, padded_in: float = 0.0, padded_out: float = 0.0) -> NodeFeatures:
+    """One node's feature vector over `FEATURES`; `elements`: activation elements read plus written."""
+    vector = np.array([1.0, macs, float(elements * _BYTES_PER_ELEMENT), float(params), padded_macs, padded_in,
+                       padded_out], dtype=np.float64)
+    return NodeFeatures(name=name, op_type=op_type, kind=kind, features=vector)
