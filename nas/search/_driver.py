@@ -60,6 +60,7 @@ class BatchDriver:
                  latency_mode: str = "auto", robust_weight: float | None = None, prescreen: int = 1,
                  prescreen_score: str = "naswot", rungs: tuple[int, ...] = (), stop_dominated_by: int = 2):
         self.rungs, self.stop_dominated_by = tuple(rungs), stop_dominated_by
+        self._uncounted: int | None = None
         self.robust_weight = robust_weight
         self.prescreen, self.prescreen_score = prescreen, prescreen_score
         self.latency_mode = resolve_latency_mode(profile, latency_mode)
@@ -94,19 +95,25 @@ class BatchDriver:
         return Candidate(trial, arch)
 
     def _run_batch(self, batch: list[Candidate], keep: int, progress: Progress) -> None:
+        # Pre-screening asks `prescreen` x keep candidates: at most `keep` of them may count toward --trials
+        # (duplicates, infeasible, failed and trained ones alike), so it never overshoots the budget.
+        self._uncounted = keep if self.prescreen > 1 else None
         known = self._known_results()
         fresh: dict[str, Candidate] = {}
         twins: list[tuple[Candidate, str]] = []
         for cand in batch:
             if cand.arch.hash in known:
                 self._tell_duplicate(cand, known[cand.arch.hash], progress)
+            elif cand.arch.hash in fresh and self.prescreen > 1:  # one of them is enough to score
+                cand.attrs["infeasible_reason"] = f"screened out: the same architecture as trial {fresh[cand.arch.hash].trial.number}"
+                self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
             elif cand.arch.hash in fresh:
                 twins.append((cand, cand.arch.hash))
             else:
                 fresh[cand.arch.hash] = cand
         to_train = self._screen(list(fresh.values()), progress)
         if self.prescreen > 1:
-            to_train = self._select(to_train, keep, progress)
+            to_train = self._select(to_train, self._uncounted, progress)
         if self.rungs:
             to_train = self._early_rungs(to_train, progress)
         self._train(to_train, progress)
@@ -156,6 +163,12 @@ class BatchDriver:
         best-scoring one of each band; the others are recorded as screened out (never trained)."""
         if len(feasible) <= keep:
             return feasible
+        if keep == 0:
+            for cand in feasible:
+                cand.attrs["infeasible_reason"] = "screened out: this batch's share of --trials was used by duplicates " \
+                                                  "and infeasible candidates"
+                self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
+            return []
         by_latency = sorted(feasible, key=lambda c: c.attrs["latency_ms"])
         bands = [by_latency[i * len(by_latency) // keep:(i + 1) * len(by_latency) // keep] for i in range(keep)]
         chosen = []
@@ -260,7 +273,9 @@ class BatchDriver:
     def _known_results(self) -> dict[str, optuna.trial.FrozenTrial]:
         known = {}
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            if t.user_attrs.get("duplicate_of") is None and "arch_hash" in t.user_attrs:
+            # A screened-out candidate was never evaluated: proposed again, it is a new candidate.
+            if t.user_attrs.get("duplicate_of") is None and "arch_hash" in t.user_attrs \
+                    and t.user_attrs.get("status") != SCREENED_OUT:
                 known.setdefault(t.user_attrs["arch_hash"], t)
         return known
 
@@ -282,6 +297,14 @@ class BatchDriver:
         self._tell(cand, TrialState.FAIL, FAILED, progress)
 
     def _tell(self, cand: Candidate, state: TrialState, status: str, progress: Progress, values=None) -> None:
+        if self._uncounted is not None and status != SCREENED_OUT:
+            if self._uncounted <= 0:  # beyond this batch's share of --trials: recorded, not counted
+                reason = cand.attrs.get("failure_reason") or cand.attrs.get("infeasible_reason") or \
+                    (f"a duplicate of trial {cand.attrs['duplicate_of']}" if "duplicate_of" in cand.attrs else status)
+                cand.attrs["infeasible_reason"] = f"screened out: this batch's share of --trials was used ({reason})"
+                state, status, values = TrialState.PRUNED, SCREENED_OUT, None
+            else:
+                self._uncounted -= 1
         cand.attrs["status"] = status
         cand.attrs["wall_seconds"] = round(time.perf_counter() - cand.started, 3)
         for key, value in cand.attrs.items():

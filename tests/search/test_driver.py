@@ -225,3 +225,16 @@ def result_study(run_dir: Path):
     from nas.search._study import STUDY_NAME, storage_url
 
     return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+
+
+def test_prescreening_never_overshoots_the_trial_budget(tmp_path, tiny_dataset_file, ray_executor):
+    # Four architectures in all: asking 4 x 3 candidates per batch guarantees duplicates.
+    space = tmp_path / "small.yaml"
+    space.write_text("name: small\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1}\n"
+                     "block_choices: {primitive: [dwsep], kernel: [3], se: [false], activation: [relu]}\n"
+                     "stages:\n  - {name: a, stride: 2, depth: [1, 2], width: [8, 16]}\n")
+    result = run(tmp_path, space, tiny_dataset_file, ray_executor, trials=5, population=3, prescreen=4,
+                 sampler="random")
+    table = rows(result.run_dir)
+    counted = [r for r in table if r["status"] not in ("screened_out", "interrupted")]
+    assert result.finished == 5 and len(counted) == 5

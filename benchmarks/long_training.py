@@ -1,0 +1,238 @@
+"""Benchmarks (issue 4) that need long trainings, sharing them:
+
+* proxy fidelity: Kendall tau between the search's proxy accuracy (its short recipe) and the accuracy
+  after a 10x longer training of the same architecture, over the found Pareto set, the hand-designed
+  baselines and random architectures of the random-search run with the same validation split;
+* against hand design: after that same long (deployment) training of both sides, does a found network
+  beat each baseline by >= 2 points at equal or lower measured x86-cpu latency, or run >= 1.3x faster
+  at equal or higher accuracy?
+
+    python benchmarks/long_training.py [--run results/benchmark-runs/search_efficiency/nsga2+rungs+prescreen-seed0]
+                                       [--random-run results/benchmark-runs/search_efficiency/random-seed0]
+                                       [--random 10] [--factor 10] [--workers 2]
+
+Latency is measured here with ONNX Runtime under the x86-cpu protocol before any training starts (run it
+on an otherwise idle machine). Each training is cached in results/benchmark-runs/long_training/, so an
+interrupted run resumes. Writes results/benchmarks/proxy_fidelity.json and found_vs_baselines.json (+ .png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EFFICIENCY = ROOT / "results" / "benchmark-runs" / "search_efficiency"
+CACHE = ROOT / "results" / "benchmark-runs" / "long_training"
+_DATASET = None
+
+
+def _load_worker_dataset(source: str, val_fraction: float, seed: int) -> None:
+    global _DATASET
+    import torch
+
+    from nas.data import load_dataset
+
+    torch.set_num_threads(1)
+    _DATASET = load_dataset(source, val_fraction=val_fraction, seed=seed)
+
+
+def _train(arch_dict: dict, recipe: dict, seed: int) -> dict:
+    from nas.evaluate import ProxyTrainer, TrainingRecipe
+    from nas.space import Architecture
+
+    result = ProxyTrainer(TrainingRecipe(**recipe)).train(Architecture.from_dict(arch_dict), _DATASET, seed)
+    return {"accuracy": result.accuracy, "train_seconds": round(result.train_seconds, 1), "epochs": result.epochs}
+
+
+def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
+    """The architectures: the run's Pareto set, the baselines, and `n_random` trained trials of the random
+    run spread evenly over its accuracy range (every (n/k)-th by proxy accuracy)."""
+    from nas._io import read_json
+    from nas.baselines import hand_designed
+
+    items = [{"name": f"found-trial{p['trial']}", "group": "found", "proxy_accuracy": p["accuracy"],
+              "architecture": p["architecture"]} for p in read_json(run / "pareto.json", "pareto file")["pareto"]]
+    items += [{"name": name, "group": "baseline", "proxy_accuracy": None, "architecture": arch.to_dict()}
+              for name, arch in hand_designed().items()]
+    import optuna
+
+    from nas.search._study import COMPLETE, STUDY_NAME, storage_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(random_run))
+    trained = sorted((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") == COMPLETE
+                      and t.user_attrs.get("duplicate_of") is None), key=lambda t: t.values[0])
+    seen = {str(i["architecture"]) for i in items}
+    picks = [trained[round(i * (len(trained) - 1) / max(1, n_random - 1))] for i in range(n_random)] if trained else []
+    for t in picks:
+        if str(t.user_attrs["architecture"]) not in seen:
+            seen.add(str(t.user_attrs["architecture"]))
+            items.append({"name": f"random-trial{t.number}", "group": "random", "proxy_accuracy": t.values[0],
+                          "architecture": t.user_attrs["architecture"]})
+    return items
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default=str(EFFICIENCY / "nsga2+rungs+prescreen-seed0"))
+    parser.add_argument("--random-run", default=str(EFFICIENCY / "random-seed0"))
+    parser.add_argument("--random", type=int, default=10)
+    parser.add_argument("--factor", type=int, default=10, help="long training = this many times the proxy's epochs")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import json
+
+    from nas._io import cpu_model, read_json, write_json_atomic
+    from nas.builder import build_model
+    from nas.evaluate import TrainingRecipe, count_costs
+    from nas.latency import load_profile, measure_latency
+    from nas.onnx_io import export_onnx
+    from nas.space import Architecture
+
+    run, random_run = Path(args.run), Path(args.random_run)
+    config = read_json(run / "config.json", "run configuration")
+    search, proxy = config["search"], TrainingRecipe(**config["recipe"])
+    random_search = read_json(random_run / "config.json", "run configuration")["search"]
+    if (random_search["dataset"], random_search["seed"], random_search["val_fraction"]) != (
+            search["dataset"], search["seed"], search["val_fraction"]):
+        print(f"error: {random_run}: a different dataset or validation split than {run}", file=sys.stderr)
+        return 2
+    long = replace(proxy, epochs=proxy.epochs * args.factor)
+    items = candidates(run, random_run, args.random)
+    CACHE.mkdir(parents=True, exist_ok=True)
+
+    # 1. Latency, measured before any training starts (nothing else of ours runs now).
+    x86 = load_profile("x86-cpu")
+    for item in items:
+        arch = Architecture.from_dict(item["architecture"])
+        model = build_model(arch, 10, seed=search["seed"])
+        onnx_bytes = export_onnx(model, arch.resolution, fast=True)
+        item["latency_ms"] = measure_latency(onnx_bytes, x86.measurement).median_ms
+        item["predicted_latency_ms"] = x86.latency_model.predict(onnx_bytes)
+        costs = count_costs(model, arch.resolution)
+        item.update(params=costs.params, macs=costs.macs, summary=arch.summary())
+
+    # 2. Trainings: the baselines' proxy (the run's recipe) and everyone's long training, cached.
+    jobs = {}
+    for item in items:
+        arch = Architecture.from_dict(item["architecture"])
+        for kind, recipe in (("proxy", proxy), ("long", long)):
+            if kind == "proxy" and item["proxy_accuracy"] is not None:
+                continue
+            path = CACHE / f"{kind}-{recipe.epochs}ep-seed{search['seed']}-{arch.hash}.json"
+            jobs[(item["name"], kind)] = (path, arch, recipe)
+    todo = {key: job for key, job in jobs.items() if not job[0].exists()}
+    start = time.perf_counter()
+    if todo:
+        with ProcessPoolExecutor(args.workers, initializer=_load_worker_dataset,
+                                 initargs=(search["dataset"], search["val_fraction"], search["seed"])) as pool:
+            order = sorted(todo.items(), key=lambda kv: -next(i["macs"] for i in items if i["name"] == kv[0][0]))
+            futures = {pool.submit(_train, arch.to_dict(), recipe.to_dict(), search["seed"]): (key, path)
+                       for key, (path, arch, recipe) in order}
+            for future in as_completed(futures):
+                key, path = futures[future]
+                write_json_atomic(path, future.result())
+                print(f"{key[0]} {key[1]}: {future.result()['accuracy']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    for item in items:
+        for kind in ("proxy", "long"):
+            if (item["name"], kind) in jobs:
+                result = read_json(jobs[(item["name"], kind)][0], "cached training")
+                item[f"{kind}_accuracy" if kind == "long" else "proxy_accuracy"] = result["accuracy"]
+                item[f"{kind}_train_seconds"] = result["train_seconds"]
+
+    common = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "run": str(run),
+              "random_run": str(random_run), "dataset": search["dataset"],
+              "validation": f"stratified {search['val_fraction']:g} split, seed {search['seed']} (the run's own)",
+              "proxy_recipe": proxy.to_dict(), "long_recipe": long.to_dict(),
+              "command": "python benchmarks/long_training.py " + " ".join(sys.argv[1:])}
+    fidelity(items, common)
+    against_hand_design(items, common)
+    return 0
+
+
+def fidelity(items: list[dict], common: dict) -> None:
+    from nas._io import write_json_atomic
+    from nas.latency._model import kendall_tau
+
+    def tau(group):
+        chosen = [i for i in items if group is None or i["group"] == group]
+        return (round(kendall_tau([i["proxy_accuracy"] for i in chosen], [i["long_accuracy"] for i in chosen]), 3)
+                if len(chosen) > 2 else None)
+
+    report = {"benchmark": "proxy_fidelity", **common, "architectures": len(items), "target_kendall_tau": 0.6,
+              "kendall_tau": tau(None), "kendall_tau_by_group": {g: tau(g) for g in ("found", "baseline", "random")},
+              "points": [{k: i[k] for k in ("name", "group", "proxy_accuracy", "long_accuracy", "latency_ms", "params",
+                                            "summary")} for i in items]}
+    write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", report)
+    _scatter([(i["proxy_accuracy"], i["long_accuracy"], i["group"]) for i in items],
+             "proxy accuracy (search recipe)", f"accuracy after {common['long_recipe']['epochs']} epochs",
+             f"Proxy fidelity: Kendall tau {report['kendall_tau']} over {len(items)} architectures",
+             ROOT / "results" / "benchmarks" / "proxy_fidelity.png")
+    print("proxy fidelity: tau", report["kendall_tau"], report["kendall_tau_by_group"])
+
+
+def against_hand_design(items: list[dict], common: dict) -> None:
+    from nas._io import write_json_atomic
+
+    found = [i for i in items if i["group"] == "found"]
+    rows = []
+    for b in (i for i in items if i["group"] == "baseline"):
+        faster = [f for f in found if f["latency_ms"] <= b["latency_ms"]]
+        best = max(faster, key=lambda f: f["long_accuracy"], default=None)
+        better = [f for f in found if f["long_accuracy"] >= b["long_accuracy"]]
+        fastest = min(better, key=lambda f: f["latency_ms"], default=None)
+        gain = None if best is None else round(100 * (best["long_accuracy"] - b["long_accuracy"]), 2)
+        speedup = None if fastest is None else round(b["latency_ms"] / fastest["latency_ms"], 2)
+        rows.append({"baseline": b["name"], "accuracy": b["long_accuracy"], "latency_ms": b["latency_ms"],
+                     "params": b["params"], "best_found_at_equal_or_lower_latency": best and best["name"],
+                     "accuracy_gain_points": gain, "fastest_found_at_equal_or_higher_accuracy": fastest and fastest["name"],
+                     "speedup": speedup,
+                     "target_met": (gain is not None and gain >= 2.0) or (speedup is not None and speedup >= 1.3)})
+    report = {"benchmark": "found_vs_baselines", **common,
+              "target": ">= +2 points at equal or lower latency, or >= 1.3x faster at equal or higher accuracy",
+              "latency": "measured x86-cpu (ONNX Runtime, CPU EP, 1 thread), median",
+              "baselines_meeting_target": sum(r["target_met"] for r in rows), "baselines": rows,
+              "found": [{k: f[k] for k in ("name", "proxy_accuracy", "long_accuracy", "latency_ms", "params", "summary")}
+                        for f in found]}
+    write_json_atomic(ROOT / "results" / "benchmarks" / "found_vs_baselines.json", report)
+    _scatter([(i["latency_ms"], i["long_accuracy"], i["group"]) for i in items if i["group"] != "random"],
+             "measured x86-cpu latency (ms)", f"accuracy after {common['long_recipe']['epochs']} epochs",
+             f"Found vs hand-designed: {report['baselines_meeting_target']}/{len(rows)} baselines beaten by the target margin",
+             ROOT / "results" / "benchmarks" / "found_vs_baselines.png", labels={i["name"]: (i["latency_ms"], i["long_accuracy"])
+                                                                                  for i in items if i["group"] == "baseline"})
+    for r in rows:
+        print(f"{r['baseline']:<24} acc {r['accuracy']:.3f} lat {r['latency_ms']:.3f} ms  +{r['accuracy_gain_points']} pts  "
+              f"x{r['speedup']}  met {r['target_met']}")
+
+
+def _scatter(points, xlabel, ylabel, title, path, labels=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"found": "tab:red", "baseline": "tab:blue", "random": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for group, colour in colours.items():
+        xs = [x for x, _, g in points if g == group]
+        ax.scatter(xs, [y for _, y, g in points if g == group], color=colour, label=group, s=28)
+    for name, (x, y) in (labels or {}).items():
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Benchmark (issue 4): choosing the proxy recipe by measurement.
+
+    python benchmarks/proxy_recipe.py [--variants epochs=2 epochs=8 ...]   # after benchmarks/long_training.py
+
+For every architecture of the proxy-fidelity benchmark (found, baselines, random), trains each variant
+of the search's proxy recipe (the run's recipe with the given fields changed) on the same data and
+validation split, and reports its Kendall tau against the long-training accuracy and its training
+seconds. The default recipe's numbers come from the proxy-fidelity benchmark itself. Trainings are
+cached in results/benchmark-runs/long_training/. Writes results/benchmarks/proxy_recipe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from long_training import CACHE, ROOT, _load_worker_dataset, _train  # noqa: E402
+
+
+def parse_variant(text: str) -> dict:
+    out = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        out[key] = None if value == "none" else (float(value) if "." in value else
+                                                 (value == "true") if value in ("true", "false") else int(value))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=["epochs=2", "epochs=8"])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    from nas._io import cpu_model, read_json, write_json_atomic
+    from nas.evaluate import TrainingRecipe
+    from nas.latency._model import kendall_tau
+    from nas.space import Architecture
+
+    fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")
+    run_config = read_json(Path(fidelity["run"]) / "config.json", "run configuration")["search"]
+    base = TrainingRecipe(**fidelity["proxy_recipe"])
+    points = fidelity["points"]
+    pareto = read_json(Path(fidelity["run"]) / "pareto.json", "pareto file")["pareto"]
+    archs = _architectures(points, pareto, fidelity["random_run"])
+    seed = run_config["seed"]
+    def cost(r):  # training images seen, relative to the default recipe
+        return round(r.epochs * (r.train_subset or 1) / (base.epochs * (base.train_subset or 1)), 2)
+
+    results = {"default": {"recipe": base.to_dict(), "kendall_tau": fidelity["kendall_tau"], "relative_cost": 1.0}}
+    for text in args.variants:
+        recipe = replace(base, **parse_variant(text))
+        jobs = {p["name"]: CACHE / f"variant-{_slug(recipe)}-seed{seed}-{archs[p['name']].hash}.json" for p in points}
+        todo = {name: path for name, path in jobs.items() if not path.exists()}
+        if todo:
+            with ProcessPoolExecutor(args.workers, initializer=_load_worker_dataset,
+                                     initargs=(run_config["dataset"], run_config["val_fraction"], seed)) as pool:
+                futures = {pool.submit(_train, archs[name].to_dict(), recipe.to_dict(), seed): (name, path)
+                           for name, path in todo.items()}
+                for future in as_completed(futures):
+                    write_json_atomic(futures[future][1], future.result())
+        got = {name: read_json(path, "cached training") for name, path in jobs.items()}
+        tau = kendall_tau([got[p["name"]]["accuracy"] for p in points], [p["long_accuracy"] for p in points])
+        results[text] = {"recipe": recipe.to_dict(), "kendall_tau": round(tau, 3), "relative_cost": cost(recipe),
+                         "mean_train_seconds": round(sum(g["train_seconds"] for g in got.values()) / len(got), 1)}
+        print(text, results[text]["kendall_tau"], results[text]["mean_train_seconds"], flush=True)
+    report = {"benchmark": "proxy_recipe", "command": "python benchmarks/proxy_recipe.py " + " ".join(sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "architectures": len(points),
+              "reference": f"accuracy after {fidelity['long_recipe']['epochs']} epochs (benchmarks/long_training.py)",
+              "variants": results}
+    write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_recipe.json", report)
+    return 0
+
+
+def _slug(recipe) -> str:
+    return f"e{recipe.epochs}-n{recipe.train_subset}-ls{recipe.label_smoothing:g}-aug{int(recipe.augment)}-lr{recipe.lr:g}"
+
+
+def _architectures(points, pareto, random_run) -> dict:
+    """name -> Architecture, from the same sources as the proxy-fidelity benchmark."""
+    import optuna
+
+    from nas.baselines import hand_designed
+    from nas.search._study import STUDY_NAME, storage_url
+    from nas.space import Architecture
+
+    archs = {f"found-trial{p['trial']}": Architecture.from_dict(p["architecture"]) for p in pareto}
+    archs.update(hand_designed())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(Path(random_run)))
+    for t in study.get_trials(deepcopy=False):
+        if "architecture" in t.user_attrs:
+            archs[f"random-trial{t.number}"] = Architecture.from_dict(t.user_attrs["architecture"])
+    missing = [p["name"] for p in points if p["name"] not in archs]
+    if missing:
+        raise SystemExit(f"error: architectures not found: {', '.join(missing)}")
+    return archs
+
+
+if __name__ == "__main__":
+    sys.exit(main())

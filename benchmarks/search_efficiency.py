@@ -1,0 +1,202 @@
+"""Benchmark (issue 4): Pareto hypervolume against compute for random search, NSGA-II, and NSGA-II with
+multi-fidelity rungs (and pre-screening), over several seeds, on real CIFAR-10 images.
+
+    python benchmarks/search_efficiency.py [--data ../shared/data/cifar10/train] [--methods random,nsga2,...]
+                                           [--seeds 0,1,2] [--trials 24]
+
+Each (method, seed) is one search in results/benchmark-runs/search_efficiency/METHOD-seedSEED; a run that
+already finished is reused (re-running resumes). Accuracy is the proxy accuracy on the seed's own
+stratified 10% validation split (5,000 images); latency is the x86-cpu profile's *predicted* latency from a
+frozen copy of its model, so all runs see the same deterministic latency (measured latency would drift with
+the load of this shared 2-core machine). Compute is the worker time the trials spent: preparation (export,
+costs, pre-screening scores), rung trainings and the final training and evaluation. Hypervolume: accuracy
+x ms dominated by the front, bounded by accuracy 0 and a fixed reference latency.
+Writes results/benchmarks/search_efficiency.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "results" / "benchmark-runs" / "search_efficiency"
+REFERENCE_LATENCY_MS = 0.5
+METHODS = {  # explicit settings, so a later change of the package's defaults cannot change a run
+    "random": {"sampler": "random", "prescreen": 1, "rungs": ()},
+    "nsga2": {"sampler": "nsga2", "prescreen": 1, "rungs": ()},
+    "nsga2+rungs": {"sampler": "nsga2", "prescreen": 1, "rungs": (1, 2)},
+    "nsga2+rungs+prescreen": {"sampler": "nsga2", "prescreen": 3, "prescreen_score": "naswot", "rungs": (1, 2)},
+}
+_COMPUTE = ("prepare_seconds", "rung_seconds", "train_seconds", "eval_seconds")
+
+
+def frozen_profile() -> Path:
+    """The x86-cpu latency model as it was when the benchmark started: refitting the shipped profile later
+    must not change the latencies of runs that resume."""
+    import yaml
+
+    path = RUNS / "x86-cpu-frozen.yaml"
+    if not path.exists():
+        data = yaml.safe_load((ROOT / "hardware_profiles" / "x86-cpu.yaml").read_text())
+        data.pop("measurements", None)
+        data["name"] = "x86-cpu-frozen"
+        RUNS.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_one(method: str, seed: int, trials: int, data: str, profile: Path) -> Path:
+    import nas
+
+    out = RUNS / f"{method}-seed{seed}"
+    nas.search(space="mobilenet", profile=str(profile), latency="predicted", dataset=data, trials=trials,
+               seed=seed, out=str(out), **METHODS[method])
+    return out
+
+
+def curve(run_dir: Path) -> list[dict]:
+    """Per finished trial, in completion order: cumulative worker seconds, wall seconds, trials, hypervolume."""
+    import json
+
+    import optuna
+
+    from nas.search import hypervolume
+    from nas.search._study import COMPLETE, STUDY_NAME, storage_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+    done = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None),
+                  key=lambda t: t.datetime_complete)
+    start = min(t.datetime_start for t in done)
+    # Seconds per training epoch in this run (final training segments only), to express compute in
+    # epoch-equivalents: a slowdown of the whole run by other load on the machine cancels out.
+    epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
+    trained = [t.user_attrs for t in done if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+    seconds = sum(float(a["train_seconds"]) for a in trained)
+    segment_epochs = sum(epochs - max(map(int, a.get("rung_accuracy", {}) or {"0": 0})) for a in trained)
+    per_epoch = seconds / segment_epochs
+    points, compute, rows, counted = [], 0.0, [], 0
+    for t in done:
+        a = t.user_attrs
+        compute += sum(float(a.get(k) or 0.0) for k in _COMPUTE) if a.get("duplicate_of") is None else 0.0
+        counted += a.get("status") != "screened_out"
+        if a.get("status") == COMPLETE and a.get("duplicate_of") is None:
+            points.append((t.values[0], t.values[1]))
+        rows.append({"trials": counted, "compute_s": round(compute, 1), "compute_epochs": round(compute / per_epoch, 2),
+                     "wall_s": round((t.datetime_complete - start).total_seconds(), 1),
+                     "hypervolume": round(hypervolume(points, REFERENCE_LATENCY_MS), 6)})
+    return rows
+
+
+def compute_to_reach(rows: list[dict], target: float, key: str) -> float | None:
+    return next((r[key] for r in rows if r["hypervolume"] >= target - 1e-12), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--trials", type=int, default=24)
+    args = parser.parse_args()
+    if not Path(args.data).is_dir():
+        print(f"error: {args.data}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        print(f"error: --methods: unknown {', '.join(unknown)} (choose from {', '.join(METHODS)})", file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in args.seeds.split(",")]
+    profile = frozen_profile()
+    for method in methods:
+        for seed in seeds:
+            t0 = time.perf_counter()
+            run_one(method, seed, args.trials, args.data, profile)
+            print(f"{method} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+    summarize([m for m in METHODS if all((RUNS / f"{m}-seed{s}" / "study.db").exists() for s in seeds)], seeds, args)
+    return 0
+
+
+def summarize(methods: list[str], seeds: list[int], args) -> None:
+    import json
+
+    from nas._io import cpu_model, write_json_atomic
+    from nas.search import SearchConfig
+
+    runs = {m: {s: curve(RUNS / f"{m}-seed{s}") for s in seeds} for m in methods}
+    summary = {}
+    for m in methods:
+        finals = [runs[m][s][-1] for s in seeds]
+        summary[m] = {
+            "final_hypervolume": [f["hypervolume"] for f in finals],
+            "mean_final_hypervolume": round(sum(f["hypervolume"] for f in finals) / len(finals), 6),
+            "compute_s": [f["compute_s"] for f in finals],
+            "compute_epochs": [f["compute_epochs"] for f in finals],
+            "wall_s": [f["wall_s"] for f in finals],
+            "config": json.loads((RUNS / f"{m}-seed{seeds[0]}" / "config.json").read_text())["search"],
+        }
+    if "random" in runs:
+        for m in methods:
+            if m == "random":
+                continue
+            for key in ("compute_epochs", "compute_s"):
+                fractions = []
+                for s in seeds:  # same seed: same validation split, so the hypervolumes are comparable
+                    target, budget = runs["random"][s][-1]["hypervolume"], runs["random"][s][-1][key]
+                    needed = compute_to_reach(runs[m][s], target, key)
+                    fractions.append(None if needed is None else round(needed / budget, 3))
+                summary[m][f"{key}_to_reach_random_final_hv_fraction"] = fractions
+                summary[m][f"target_met_all_seeds_{key}"] = all(f is not None and f <= 0.5 for f in fractions)
+    report = {
+        "benchmark": "search_efficiency",
+        "command": "python benchmarks/search_efficiency.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "data": args.data,
+        "trials_per_run": args.trials, "seeds": seeds, "reference_latency_ms": REFERENCE_LATENCY_MS,
+        "latency": "x86-cpu profile, predicted by a frozen copy of its fitted model",
+        "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
+        "compute": "compute_s: worker seconds (" + ", ".join(_COMPUTE) + "); compute_epochs: the same divided by "
+                   "the run's seconds per training epoch, so a slowdown of a whole run by other load cancels out",
+        "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
+                                                          json.loads(json.dumps(SearchConfig().to_dict())).items()
+                                                          if k in ("sampler", "prescreen", "prescreen_score", "rungs"))), None),
+        "summary": summary,
+        "curves": {m: {str(s): runs[m][s] for s in seeds} for m in methods},
+    }
+    write_json_atomic(ROOT / "results" / "benchmarks" / "search_efficiency.json", report)
+    plot(runs, ROOT / "results" / "benchmarks" / "search_efficiency.png")
+    for m, v in summary.items():
+        print(m, json.dumps({k: v[k] for k in v if k != "config"}))
+
+
+def plot(runs: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
+    colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red"}
+    for m, per_seed in runs.items():
+        for i, rows in enumerate(per_seed.values()):
+            for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):
+                ax.step([r[x] for r in rows], [r["hypervolume"] for r in rows], where="post",
+                        color=colors.get(m), alpha=0.8, label=m if i == 0 else None)
+    for ax, label in zip(axes, ("trials (screened-out candidates not counted)", "compute (epoch-equivalents)",
+                                "worker compute (s)", "wall-clock (s)")):
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"hypervolume (acc x ms, ref {REFERENCE_LATENCY_MS} ms)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("Search efficiency on real CIFAR-10 (x86-cpu predicted latency), one line per seed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
