@@ -69,7 +69,8 @@ def curve(run_dir: Path) -> list[dict]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
-    done = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None),
+    done = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None
+                   and t.user_attrs.get("status") != "interrupted"),  # the benchmark's driver was restarted
                   key=lambda t: t.datetime_complete)
     start = min(t.datetime_start for t in done)
     # Seconds per training epoch in this run (final training segments only), to express compute in

@@ -13,7 +13,7 @@ from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import load_profile
 from nas._io import write_json_atomic
-from nas.search._config import SearchConfig, check_run_dir
+from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
 from nas.search._driver import BatchDriver, Progress, resolve_latency_mode
 from nas.search._executor import Executor, RayExecutor
 from nas.search._results import hypervolume, pareto_trials, write_pareto_json, write_trials_csv
@@ -54,6 +54,9 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
+    content = fingerprints(space, profile, dataset, resolve_latency_mode(profile, config.latency))
+    if resuming:
+        check_fingerprints(run_dir, content)
     if config.rungs and not isinstance(trainer, ProxyTrainer):
         raise NasError("multi-fidelity rungs need the proxy trainer (its recipe sets the epochs of each rung)")
     if config.robust_weight is not None and not getattr(getattr(trainer, "recipe", None), "robust", False):
@@ -76,6 +79,7 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             "dataset": dataset.describe(),
             "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
             "preprocessing": context["preprocessing"],
+            "fingerprints": content,
         })
     study = open_study(run_dir, config.sampler, config.population, config.seed)
     recovered = recover_interrupted(study)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -119,3 +120,29 @@ def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+
+
+def fingerprints(space, profile, dataset, latency_mode: str) -> dict[str, str]:
+    """Content hashes of what a run is made with, so a resume notices a space file, a profile or a dataset
+    that changed under the same name. For the profile only what the run uses counts: the measurement
+    protocol when measuring, the fitted model when predicting."""
+    def digest(value: Any) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    space_path = Path(space.path)
+    used = ({"overhead_ms": profile.latency_model.overhead_ms, "weights": profile.latency_model.weights}
+            if latency_mode == "predicted" else {"runtime": profile.runtime, "measurement": profile.measurement})
+    return {
+        "space": hashlib.sha256(space_path.read_bytes()).hexdigest()[:16] if space_path.is_file() else digest(space.describe()),
+        "profile": digest(used),
+        "dataset": digest(dataset.describe()),
+    }
+
+
+def check_fingerprints(run_dir: Path, current: dict[str, str]) -> None:
+    """On resume: the same content as when the run started (runs made before fingerprints: not checked)."""
+    saved = json.loads((run_dir / "config.json").read_text()).get("fingerprints") or {}
+    for key, value in saved.items():
+        if current.get(key) != value:
+            raise NasError(f"{run_dir}: the {key} changed since this run started (same name, different content); "
+                           "restore it to resume, or choose another --out")

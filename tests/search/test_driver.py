@@ -238,3 +238,17 @@ def test_prescreening_never_overshoots_the_trial_budget(tmp_path, tiny_dataset_f
     table = rows(result.run_dir)
     counted = [r for r in table if r["status"] not in ("screened_out", "interrupted")]
     assert result.finished == 5 and len(counted) == 5
+
+
+def test_resume_refuses_a_space_file_edited_under_the_same_name(tmp_path, tiny_space_file, tiny_dataset_file,
+                                                                 ray_executor):
+    from nas.errors import NasError
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text(tiny_space_file.read_text())
+    run(tmp_path, space, tiny_dataset_file, ray_executor, trials=2, population=2)
+    run(tmp_path, space, tiny_dataset_file, ray_executor, trials=3, population=2)  # unchanged: resumes
+    space.write_text(tiny_space_file.read_text().replace("width: [8, 16]", "width: [8, 24]"))
+    with pytest.raises(NasError, match="the space changed since this run started"):
+        run(tmp_path, space, tiny_dataset_file, ray_executor, trials=4, population=2)
+    assert len(rows(tmp_path / "run")) == 3  # nothing written by the refused resume
