@@ -87,7 +87,6 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import json
 
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.builder import build_model
