@@ -17,6 +17,7 @@ Writes results/benchmarks/search_efficiency.json and .png.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -58,36 +59,69 @@ def run_one(method: str, seed: int, trials: int, data: str, profile: Path) -> Pa
     return out
 
 
-def curve(run_dir: Path) -> list[dict]:
-    """Per finished trial, in completion order: cumulative worker seconds, wall seconds, trials, hypervolume."""
-    import json
-
+def _finished(run_dir: Path) -> list:
     import optuna
 
-    from nas.search import hypervolume
-    from nas.search._study import COMPLETE, STUDY_NAME, storage_url
+    from nas.search._study import STUDY_NAME, storage_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
-    done = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None
+    return sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None
                    and t.user_attrs.get("status") != "interrupted"),  # the benchmark's driver was restarted
                   key=lambda t: t.datetime_complete)
+
+
+def _epochs_trained(attrs: dict, epochs: int) -> int:
+    rungs = [int(r) for r in attrs.get("rung_accuracy") or {}]
+    return epochs if attrs.get("status") == "complete" else max(rungs, default=0)
+
+
+def validation_cost(run_dirs: list[Path]) -> float:
+    """One validation pass in training epochs: the median, over trained candidates, of their validation
+    seconds over their seconds per training epoch (both from the same task, so machine load cancels)."""
+    import statistics
+
+    ratios = []
+    for run_dir in run_dirs:
+        epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
+        for t in _finished(run_dir):
+            a = t.user_attrs
+            if a.get("status") == "complete" and a.get("duplicate_of") is None and float(a.get("train_seconds") or 0) > 0:
+                segment = epochs - max((int(r) for r in a.get("rung_accuracy") or {}), default=0)
+                ratios.append(float(a["eval_seconds"]) / (float(a["train_seconds"]) / segment))
+    return statistics.median(ratios)
+
+
+def curve(run_dir: Path, validation_epochs: float) -> list[dict]:
+    """Per finished trial, in completion order: trials counted, compute, wall seconds, hypervolume.
+
+    compute_epochs counts work, not seconds: epochs trained (a stopped candidate only up to its last rung)
+    plus validation passes (one per rung reached, one at the end) at `validation_epochs` each, plus the
+    preparation seconds (export, costs, pre-screening scores) in epochs of that run. compute_s is the
+    worker seconds, which the load of the shared machine inflates unevenly between runs."""
+    import statistics
+
+    from nas.search import hypervolume
+    from nas.search._study import COMPLETE
+
+    done = _finished(run_dir)
     start = min(t.datetime_start for t in done)
-    # Seconds per training epoch in this run (final training segments only), to express compute in
-    # epoch-equivalents: a slowdown of the whole run by other load on the machine cancels out.
     epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
-    trained = [t.user_attrs for t in done if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
-    seconds = sum(float(a["train_seconds"]) for a in trained)
-    segment_epochs = sum(epochs - max(map(int, a.get("rung_accuracy", {}) or {"0": 0})) for a in trained)
-    per_epoch = seconds / segment_epochs
-    points, compute, rows, counted = [], 0.0, [], 0
+    per_epoch = statistics.median(
+        float(t.user_attrs["train_seconds"]) / (epochs - max((int(r) for r in t.user_attrs.get("rung_accuracy") or {}), default=0))
+        for t in done if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None)
+    points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
     for t in done:
         a = t.user_attrs
-        compute += sum(float(a.get(k) or 0.0) for k in _COMPUTE) if a.get("duplicate_of") is None else 0.0
+        if a.get("duplicate_of") is None:
+            compute += sum(float(a.get(k) or 0.0) for k in _COMPUTE)
+            trained = _epochs_trained(a, epochs)
+            validations = len(a.get("rung_accuracy") or {}) + (a.get("status") == COMPLETE)
+            work += trained + validations * validation_epochs + float(a.get("prepare_seconds") or 0.0) / per_epoch
         counted += a.get("status") != "screened_out"
         if a.get("status") == COMPLETE and a.get("duplicate_of") is None:
             points.append((t.values[0], t.values[1]))
-        rows.append({"trials": counted, "compute_s": round(compute, 1), "compute_epochs": round(compute / per_epoch, 2),
+        rows.append({"trials": counted, "compute_epochs": round(work, 2), "compute_s": round(compute, 1),
                      "wall_s": round((t.datetime_complete - start).total_seconds(), 1),
                      "hypervolume": round(hypervolume(points, REFERENCE_LATENCY_MS), 6)})
     return rows
@@ -125,12 +159,11 @@ def main() -> int:
 
 
 def summarize(methods: list[str], seeds: list[int], args) -> None:
-    import json
-
     from nas._io import cpu_model, write_json_atomic
     from nas.search import SearchConfig
 
-    runs = {m: {s: curve(RUNS / f"{m}-seed{s}") for s in seeds} for m in methods}
+    validation_epochs = validation_cost([RUNS / f"{m}-seed{s}" for m in methods for s in seeds])
+    runs = {m: {s: curve(RUNS / f"{m}-seed{s}", validation_epochs) for s in seeds} for m in methods}
     summary = {}
     for m in methods:
         finals = [runs[m][s][-1] for s in seeds]
@@ -161,8 +194,10 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "trials_per_run": args.trials, "seeds": seeds, "reference_latency_ms": REFERENCE_LATENCY_MS,
         "latency": "x86-cpu profile, predicted by a frozen copy of its fitted model",
         "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
-        "compute": "compute_s: worker seconds (" + ", ".join(_COMPUTE) + "); compute_epochs: the same divided by "
-                   "the run's seconds per training epoch, so a slowdown of a whole run by other load cancels out",
+        "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation seconds in "
+                   "epochs of the run (see curve()); compute_s: worker seconds (" + ", ".join(_COMPUTE) + "), inflated "
+                   "unevenly between runs by other load on the shared machine",
+        "validation_epochs": round(validation_epochs, 3),
         "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
                                                           json.loads(json.dumps(SearchConfig().to_dict())).items()
                                                           if k in ("sampler", "prescreen", "prescreen_score", "rungs"))), None),
