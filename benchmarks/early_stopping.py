@@ -20,25 +20,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from long_training import CACHE, EFFICIENCY, ROOT, _load_worker_dataset, _train  # noqa: E402
+from search_efficiency import last_rung  # noqa: E402
 
 
 def main() -> int:
-    import optuna
-
     from nas._io import cpu_model, read_json, write_json_atomic
-    from nas.search._study import COMPLETE, STOPPED_EARLY, STUDY_NAME, storage_url
+    from nas.search._study import COMPLETE, STOPPED_EARLY, load_run_study
 
     runs = [Path(a) for a in sys.argv[1:]] or sorted(p for p in EFFICIENCY.glob("nsga2+rungs*-seed*") if (p / "study.db").exists())
     if not runs:
         print("error: no runs with --rungs given or found (run benchmarks/search_efficiency.py)", file=sys.stderr)
         return 2
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     CACHE.mkdir(parents=True, exist_ok=True)
     per_run = []
     for run in runs:
         config = read_json(run / "config.json", "run configuration")
         search, recipe = config["search"], config["recipe"]
-        study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run))
+        study = load_run_study(run)
         trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("duplicate_of") is None]
         stopped = [t for t in trials if t.user_attrs.get("status") == STOPPED_EARLY]
         complete = [t for t in trials if t.user_attrs.get("status") == COMPLETE]
@@ -61,7 +59,7 @@ def main() -> int:
             rows.append({"trial": t.number, "latency_ms": lat, "rung_accuracy": t.user_attrs.get("rung_accuracy"),
                          "full_accuracy": acc, "would_join_final_front": joins})
         epochs = recipe["epochs"]
-        skipped = sum(epochs - max(map(int, t.user_attrs["rung_accuracy"])) for t in stopped)
+        skipped = sum(epochs - last_rung(t.user_attrs) for t in stopped)
         per_run.append({"run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
                         "rungs": search.get("rungs"), "trained_candidates": len(stopped) + len(complete),
                         "stopped_early": len(stopped), "epochs_saved": skipped,

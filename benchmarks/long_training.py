@@ -60,12 +60,9 @@ def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
               "architecture": p["architecture"]} for p in read_json(run / "pareto.json", "pareto file")["pareto"]]
     items += [{"name": name, "group": "baseline", "proxy_accuracy": None, "architecture": arch.to_dict()}
               for name, arch in hand_designed().items()]
-    import optuna
+    from nas.search._study import COMPLETE, load_run_study
 
-    from nas.search._study import COMPLETE, STUDY_NAME, storage_url
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(random_run))
+    study = load_run_study(random_run)
     trained = sorted((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") == COMPLETE
                       and t.user_attrs.get("duplicate_of") is None), key=lambda t: t.values[0])
     seen = {str(i["architecture"]) for i in items}

@@ -83,16 +83,13 @@ def _slug(recipe) -> str:
 
 def _architectures(points, pareto, random_run) -> dict:
     """name -> Architecture, from the same sources as the proxy-fidelity benchmark."""
-    import optuna
-
     from nas.baselines import hand_designed
-    from nas.search._study import STUDY_NAME, storage_url
+    from nas.search._study import load_run_study
     from nas.space import Architecture
 
     archs = {f"found-trial{p['trial']}": Architecture.from_dict(p["architecture"]) for p in pareto}
     archs.update(hand_designed())
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(Path(random_run)))
+    study = load_run_study(random_run)
     for t in study.get_trials(deepcopy=False):
         if "architecture" in t.user_attrs:
             archs[f"random-trial{t.number}"] = Architecture.from_dict(t.user_attrs["architecture"])

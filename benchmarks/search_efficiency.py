@@ -60,20 +60,23 @@ def run_one(method: str, seed: int, trials: int, data: str, profile: Path) -> Pa
 
 
 def _finished(run_dir: Path) -> list:
-    import optuna
+    from nas.search._study import load_run_study
 
-    from nas.search._study import STUDY_NAME, storage_url
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+    study = load_run_study(run_dir)
     return sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None
                    and t.user_attrs.get("status") != "interrupted"),  # the benchmark's driver was restarted
                   key=lambda t: t.datetime_complete)
 
 
-def _epochs_trained(attrs: dict, epochs: int) -> int:
-    rungs = [int(r) for r in attrs.get("rung_accuracy") or {}]
-    return epochs if attrs.get("status") == "complete" else max(rungs, default=0)
+def last_rung(attrs: dict) -> int:
+    """The last rung (epochs) a trial paused at; 0 without rungs."""
+    return max((int(r) for r in attrs.get("rung_accuracy") or {}), default=0)
+
+
+def _final_trainings(done: list, epochs: int) -> list[tuple[dict, int]]:
+    """(attributes, epochs of the final training segment) of every trained, non-duplicate trial."""
+    return [(t.user_attrs, epochs - last_rung(t.user_attrs)) for t in done
+            if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None]
 
 
 def validation_cost(run_dirs: list[Path]) -> float:
@@ -84,10 +87,8 @@ def validation_cost(run_dirs: list[Path]) -> float:
     ratios = []
     for run_dir in run_dirs:
         epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
-        for t in _finished(run_dir):
-            a = t.user_attrs
-            if a.get("status") == "complete" and a.get("duplicate_of") is None and float(a.get("train_seconds") or 0) > 0:
-                segment = epochs - max((int(r) for r in a.get("rung_accuracy") or {}), default=0)
+        for a, segment in _final_trainings(_finished(run_dir), epochs):
+            if float(a.get("train_seconds") or 0) > 0:
                 ratios.append(float(a["eval_seconds"]) / (float(a["train_seconds"]) / segment))
     return statistics.median(ratios)
 
@@ -107,15 +108,13 @@ def curve(run_dir: Path, validation_epochs: float) -> list[dict]:
     done = _finished(run_dir)
     start = min(t.datetime_start for t in done)
     epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
-    per_epoch = statistics.median(
-        float(t.user_attrs["train_seconds"]) / (epochs - max((int(r) for r in t.user_attrs.get("rung_accuracy") or {}), default=0))
-        for t in done if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None)
+    per_epoch = statistics.median(float(a["train_seconds"]) / segment for a, segment in _final_trainings(done, epochs))
     points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
     for t in done:
         a = t.user_attrs
         if a.get("duplicate_of") is None:
             compute += sum(float(a.get(k) or 0.0) for k in _COMPUTE)
-            trained = _epochs_trained(a, epochs)
+            trained = epochs if a.get("status") == COMPLETE else last_rung(a)
             validations = len(a.get("rung_accuracy") or {}) + (a.get("status") == COMPLETE)
             work += trained + validations * validation_epochs + float(a.get("prepare_seconds") or 0.0) / per_epoch
         counted += a.get("status") != "screened_out"

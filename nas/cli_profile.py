@@ -38,20 +38,14 @@ def add_profile_commands(sub) -> None:
 
     f = ps.add_parser("fit", help="fit a profile from measurements.csv (any ONNX graphs: blocks or networks)")
     f.add_argument("--measurements", required=True, help="CSV with columns model,latency_ms (model relative to the CSV)")
-    f.add_argument("--name", required=True, help="profile name")
-    f.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
-    f.add_argument("--description", default=None)
-    f.add_argument("--force", action="store_true", help="replace an existing profile file")
+    _profile_output_arguments(f, name_help="profile name")
     f.add_argument("--latency", choices=("predicted", "measured"), default="predicted",
                    help="'measured' only for the machine that runs the search (default: %(default)s)")
     f.set_defaults(run=_fit)
 
     i = ps.add_parser("import", help="create a profile from a per-block latency lookup table (schema: README)")
     i.add_argument("--table", required=True, help="block table CSV (e.g. the HW-NAS-Bench tables)")
-    i.add_argument("--name", required=True)
-    i.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
-    i.add_argument("--description", default=None)
-    i.add_argument("--force", action="store_true", help="replace an existing profile file")
+    _profile_output_arguments(i)
     i.add_argument("--device", default=None, help="latency column of a unique-blocks table (e.g. pixel3)")
     i.set_defaults(run=_import)
 
@@ -67,6 +61,14 @@ def add_profile_commands(sub) -> None:
     v.add_argument("--json", action="store_true")
     v.set_defaults(run=_validate)
 
+
+
+def _profile_output_arguments(parser, name_help: str | None = None) -> None:
+    """What `fit` and `import` write: the profile's name, file and description."""
+    parser.add_argument("--name", required=True, help=name_help)
+    parser.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
+    parser.add_argument("--description", default=None)
+    parser.add_argument("--force", action="store_true", help="replace an existing profile file")
 
 def _profile_target(name: str, out: str | None, force: bool) -> Path:
     """Where a new profile goes; an existing file (a shipped profile, say) is replaced only with --force."""

@@ -45,7 +45,7 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = getattr(func, "__name__", "")
-        if name in _SILENT or (name == "dropout" and not kwargs.get("training", args[2] if len(args) > 2 else True)):
+        if name in _SILENT:  # dropout included: the module runs in eval mode
             return out
         self._record(func, name, args, kwargs, out)
         return out

@@ -10,9 +10,8 @@ from typing import Any
 
 from nas._io import read_json
 from nas.errors import NasError
-from nas.search import hypervolume, pareto_indices, storage_url
+from nas.search import hypervolume, load_run_study, pareto_indices
 
-STUDY_NAME = "nas"  # nas.search._study.STUDY_NAME
 STATUSES = ("complete", "infeasible", "screened_out", "stopped_early", "failed", "interrupted", "running")
 
 
@@ -120,12 +119,10 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def _read_trials(run_dir: Path) -> list[TrialRecord]:
-    import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+        study = load_run_study(run_dir)
     except Exception as exc:  # a foreign or corrupt database
         raise NasError(f"{run_dir / 'study.db'}: cannot open the nas study ({type(exc).__name__})") from None
     records = []

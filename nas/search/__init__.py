@@ -12,6 +12,6 @@ _EXPORTS = {
     "nas.search._config": ("SAMPLERS", "SearchConfig"),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
     "nas.search._results": ("hypervolume", "pareto_indices"),
-    "nas.search._study": ("storage_url",),
+    "nas.search._study": ("load_run_study", "storage_url"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

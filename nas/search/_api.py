@@ -48,13 +48,13 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     started = time.perf_counter()
     space = load_space(config.space)
     profile = load_profile(config.profile)
-    resolve_latency_mode(profile, config.latency)  # a user error before anything is written or started
+    latency_mode = resolve_latency_mode(profile, config.latency)  # a user error before anything is written or started
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
     recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None)
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
-    content = fingerprints(space, profile, dataset, resolve_latency_mode(profile, config.latency))
+    content = fingerprints(space, profile, dataset, latency_mode)
     if resuming:
         check_fingerprints(run_dir, content)
     if config.rungs and not isinstance(trainer, ProxyTrainer):

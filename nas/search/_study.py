@@ -36,6 +36,12 @@ def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optun
                                sampler=samplers[sampler](), load_if_exists=True)
 
 
+def load_run_study(run_dir: Path) -> optuna.Study:
+    """The study of an existing run directory, for reading (reports, benchmarks); Optuna's logging quiet."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(Path(run_dir)))
+
+
 def _exists(storage) -> bool:
     return any(s.study_name == STUDY_NAME for s in optuna.get_all_study_summaries(storage))
 

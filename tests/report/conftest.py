@@ -36,11 +36,9 @@ def tiny_run(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> Path:
 
 
 def _study(run_dir: Path):
-    import optuna
+    from nas.search import load_run_study
 
-    from nas.search import storage_url
-
-    return optuna.load_study(study_name="nas", storage=storage_url(run_dir))
+    return load_run_study(run_dir)
 
 
 def _add(study, state, **attrs):

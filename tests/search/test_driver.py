@@ -220,11 +220,9 @@ def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(tmp_path, ti
 
 
 def result_study(run_dir: Path):
-    import optuna
+    from nas.search._study import load_run_study
 
-    from nas.search._study import STUDY_NAME, storage_url
-
-    return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+    return load_run_study(run_dir)
 
 
 def test_prescreening_never_overshoots_the_trial_budget(tmp_path, tiny_dataset_file, ray_executor):

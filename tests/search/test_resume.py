@@ -8,17 +8,16 @@ import subprocess
 import sys
 import time
 
-import optuna
 from optuna.trial import TrialState
 
-from nas.search import storage_url
+from nas.search import load_run_study
 
 
 def finished_trials(run_dir):
     if not (run_dir / "study.db").exists():
         return []
     try:
-        study = optuna.load_study(study_name="nas", storage=storage_url(run_dir))
+        study = load_run_study(run_dir)
     except (KeyError, Exception):  # the study may not be created yet
         return []
     return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -44,7 +43,7 @@ def test_sigkill_then_same_command_resumes(tmp_path, tiny_space_file, tiny_datas
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    study = optuna.load_study(study_name="nas", storage=storage_url(run_dir))
+    study = load_run_study(run_dir)
     trials = study.get_trials(deepcopy=False)
     after = {t.number: (t.values, t.user_attrs["arch_hash"]) for t in trials if t.state == TrialState.COMPLETE}
     for number, value in before.items():
