@@ -1,7 +1,7 @@
 """Benchmark (issue 4): what Pareto-aware early stopping (`--rungs`) saved, and whether it lost
 Pareto-optimal candidates.
 
-    python benchmarks/early_stopping.py [RUN_DIR ...]   # default: the nsga2+rungs* runs of search_efficiency
+    python benchmarks/early_stopping.py [RUN_DIR ...]   # default: the search_efficiency runs with rungs
 
 For every candidate a run stopped at a rung, trains it to the end with the run's own recipe, data and
 seed (what it would have scored had it not been stopped) and checks whether it would have joined the
@@ -27,7 +27,9 @@ def main() -> int:
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.search._study import COMPLETE, STOPPED_EARLY, load_run_study
 
-    runs = [Path(a) for a in sys.argv[1:]] or sorted(p for p in EFFICIENCY.glob("nsga2+rungs*-seed*") if (p / "study.db").exists())
+    runs = [Path(a) for a in sys.argv[1:]] or sorted(
+        p for p in EFFICIENCY.glob("*-seed*") if (p / "study.db").exists()
+        and read_json(p / "config.json", "run configuration")["search"].get("rungs"))
     if not runs:
         print("error: no runs with --rungs given or found (run benchmarks/search_efficiency.py)", file=sys.stderr)
         return 2

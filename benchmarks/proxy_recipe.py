@@ -42,19 +42,24 @@ def main() -> int:
     from nas.evaluate import TrainingRecipe
     from nas.latency._model import kendall_tau
 
+    from nas.space import Architecture
+
     fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")
     run_config = read_json(Path(fidelity["run"]) / "config.json", "run configuration")["search"]
     base = TrainingRecipe(**fidelity["proxy_recipe"])
     points = fidelity["points"]
-    pareto = read_json(Path(fidelity["run"]) / "pareto.json", "pareto file")["pareto"]
-    archs = _architectures(points, pareto, fidelity["random_run"])
+    archs = {p["name"]: Architecture.from_dict(p["architecture"]) for p in points}  # as the long trainings had them
     seed = run_config["seed"]
     def cost(r):  # training images seen, relative to the default recipe
         return round(r.epochs * (r.train_subset or 1) / (base.epochs * (base.train_subset or 1)), 2)
 
     results = {"default": {"recipe": base.to_dict(), "kendall_tau": fidelity["kendall_tau"], "relative_cost": 1.0}}
     for text in args.variants:
-        recipe = replace(base, **parse_variant(text))
+        changed = parse_variant(text)
+        if set(changed) - _SLUGGED:  # the cache file name must tell variants apart
+            print(f"error: --variants {text}: only {', '.join(sorted(_SLUGGED))} can vary", file=sys.stderr)
+            return 2
+        recipe = replace(base, **changed)
         jobs = {p["name"]: CACHE / f"variant-{_slug(recipe)}-seed{seed}-{archs[p['name']].hash}.json" for p in points}
         todo = {name: path for name, path in jobs.items() if not path.exists()}
         if todo:
@@ -77,26 +82,11 @@ def main() -> int:
     return 0
 
 
+_SLUGGED = {"epochs", "train_subset", "label_smoothing", "augment", "lr"}
+
+
 def _slug(recipe) -> str:
     return f"e{recipe.epochs}-n{recipe.train_subset}-ls{recipe.label_smoothing:g}-aug{int(recipe.augment)}-lr{recipe.lr:g}"
-
-
-def _architectures(points, pareto, random_run) -> dict:
-    """name -> Architecture, from the same sources as the proxy-fidelity benchmark."""
-    from nas.baselines import hand_designed
-    from nas.search._study import load_run_study
-    from nas.space import Architecture
-
-    archs = {f"found-trial{p['trial']}": Architecture.from_dict(p["architecture"]) for p in pareto}
-    archs.update(hand_designed())
-    study = load_run_study(random_run)
-    for t in study.get_trials(deepcopy=False):
-        if "architecture" in t.user_attrs:
-            archs[f"random-trial{t.number}"] = Architecture.from_dict(t.user_attrs["architecture"])
-    missing = [p["name"] for p in points if p["name"] not in archs]
-    if missing:
-        raise SystemExit(f"error: architectures not found: {', '.join(missing)}")
-    return archs
 
 
 if __name__ == "__main__":

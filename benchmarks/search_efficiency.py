@@ -29,8 +29,13 @@ REFERENCE_LATENCY_MS = 0.5
 METHODS = {  # explicit settings, so a later change of the package's defaults cannot change a run
     "random": {"sampler": "random", "prescreen": 1, "rungs": ()},
     "nsga2": {"sampler": "nsga2", "prescreen": 1, "rungs": ()},
-    "nsga2+rungs": {"sampler": "nsga2", "prescreen": 1, "rungs": (1, 2)},
-    "nsga2+rungs+prescreen": {"sampler": "nsga2", "prescreen": 3, "prescreen_score": "naswot", "rungs": (1, 2)},
+    "nsga2+rungs": {"sampler": "nsga2", "prescreen": 1, "rungs": (1, 2), "stop_margin": 0},
+    "nsga2+rungs+prescreen": {"sampler": "nsga2", "prescreen": 3, "prescreen_score": "naswot", "rungs": (1, 2),
+                              "stop_margin": 0},
+    # The hypervolume counts nothing slower than the reference latency: the budget a user would set.
+    "random+budget": {"sampler": "random", "prescreen": 1, "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "prescreen": 4, "prescreen_score": "naswot", "rungs": (2,),
+                                      "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
 }
 _COMPUTE = ("prepare_seconds", "rung_seconds", "train_seconds", "eval_seconds")
 
@@ -216,7 +221,8 @@ def plot(runs: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
-    colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red"}
+    colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
+              "random+budget": "tab:olive", "nsga2+budget+prescreen4+rung2": "tab:green"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
                         "dominated at a rung stops there (default: none)")
     s.add_argument("--stop-dominated-by", type=int, default=_DEFAULTS.stop_dominated_by,
                    help="stop a candidate at a rung when this many candidates dominate it there (default: %(default)s)")
+    s.add_argument("--stop-margin", type=float, default=_DEFAULTS.stop_margin,
+                   help="at a rung, a dominating candidate must be this much more accurate (default: two standard errors "
+                        "of the accuracy difference on the validation split, so ties at chance stop nobody; 0: any)")
     s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
     s.add_argument("--population", type=int, default=_DEFAULTS.population,
                    help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
@@ -143,7 +146,7 @@ def _search(args) -> int:
         max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
         seed=args.seed, out=args.out, ray_address=args.ray_address, robust_weight=args.robust_weight,
         prescreen=args.prescreen, prescreen_score=args.prescreen_score, rungs=args.rungs,
-        stop_dominated_by=args.stop_dominated_by,
+        stop_dominated_by=args.stop_dominated_by, stop_margin=args.stop_margin,
     )
     result = search(config, show_progress=not args.quiet)
     _print_pareto(result)

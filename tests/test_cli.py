@@ -61,6 +61,7 @@ def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file
     (["search", "--dataset", "/no/such/folder"], "dataset not found: /no/such/folder"),
     (["search", "--trials", "0"], "trials: must be an integer >= 1"),
     (["search", "--latency-budget-ms", "-1"], "latency_budget_ms"),
+    (["search", "--rungs", "2", "--stop-margin", "1.5"], "stop_margin"),
     (["export", "/no/such/run"], "not a nas run directory"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message, capsys):

@@ -95,6 +95,7 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
             latency_mode=config.latency, robust_weight=config.robust_weight, prescreen=config.prescreen,
             prescreen_score=config.prescreen_score, rungs=config.rungs, stop_dominated_by=config.stop_dominated_by,
+            stop_margin=config.stop_margin,
         )
         with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)

@@ -17,7 +17,7 @@ PRESCREEN_SCORES = ("naswot", "synflow", "grad_norm", "params", "macs")  # nas.e
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
 _IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
              "latency_budget_ms", "max_params", "max_macs", "val_fraction", "robust_weight", "prescreen",
-             "prescreen_score", "rungs", "stop_dominated_by")
+             "prescreen_score", "rungs", "stop_dominated_by", "stop_margin")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class SearchConfig:
     prescreen_score: str = "naswot"
     rungs: tuple[int, ...] = ()          # multi-fidelity: epochs of the early rungs (each < epochs)
     stop_dominated_by: int = 2
+    stop_margin: float | None = None     # rung dominance needs this much more accuracy (None: 2 standard errors)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -64,6 +65,9 @@ class SearchConfig:
             raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
         _positive_int("prescreen", self.prescreen)
         _positive_int("stop_dominated_by", self.stop_dominated_by)
+        if self.stop_margin is not None and not (isinstance(self.stop_margin, (int, float))
+                                                 and not isinstance(self.stop_margin, bool) and 0 <= self.stop_margin < 1):
+            raise NasError(f"stop_margin: must be an accuracy difference in [0, 1), got {self.stop_margin!r}")
         object.__setattr__(self, "rungs", tuple(self.rungs))
         for rung in self.rungs:
             if isinstance(rung, bool) or not isinstance(rung, int) or not 0 < rung < self.epochs:

@@ -12,6 +12,7 @@ previous batch has returned, and no task is submitted until it ends.
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +59,10 @@ class BatchDriver:
                  latency_budget_ms: float | None = None, max_params: int | None = None,
                  max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None,
                  latency_mode: str = "auto", robust_weight: float | None = None, prescreen: int = 1,
-                 prescreen_score: str = "naswot", rungs: tuple[int, ...] = (), stop_dominated_by: int = 2):
-        self.rungs, self.stop_dominated_by = tuple(rungs), stop_dominated_by
+                 prescreen_score: str = "naswot", rungs: tuple[int, ...] = (), stop_dominated_by: int = 2,
+                 stop_margin: float | None = None):
+        self.rungs, self.stop_dominated_by, self.stop_margin = tuple(rungs), stop_dominated_by, stop_margin
+        self.val_size = len(dataset.y_val)
         self._uncounted: int | None = None
         self.robust_weight = robust_weight
         self.prescreen, self.prescreen_score = prescreen, prescreen_score
@@ -111,12 +114,15 @@ class BatchDriver:
                 twins.append((cand, cand.arch.hash))
             else:
                 fresh[cand.arch.hash] = cand
-        to_train = self._screen(list(fresh.values()), progress)
+        rejected: list[tuple[Candidate, str]] = []
+        to_train = self._screen(list(fresh.values()), progress, rejected)
         if self.prescreen > 1:
             to_train = self._select(to_train, self._uncounted, progress)
         if self.rungs:
             to_train = self._early_rungs(to_train, progress)
         self._train(to_train, progress)
+        for cand, reason in rejected:  # after the trained ones: they fill only what is left of the batch's share
+            self._tell_infeasible(cand, reason, progress)
         known = self._known_results()
         for cand, arch_hash in twins:
             if arch_hash in known:
@@ -125,8 +131,14 @@ class BatchDriver:
                 cand.attrs["duplicate_of"] = fresh[arch_hash].trial.number
                 self._tell_failed(cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress)
 
-    def _screen(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
-        """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates."""
+    def _screen(self, batch: list[Candidate], progress: Progress,
+                rejected: list[tuple[Candidate, str]]) -> list[Candidate]:
+        """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates.
+
+        With pre-screening the infeasible ones go to `rejected`, told after training: the pool is sampled
+        to be screened, so a constraint it violates must not use up the batch's share of --trials (they
+        count only when too few candidates were feasible, so a search whose samples are all infeasible
+        still ends)."""
         score = self.prescreen_score if self.prescreen > 1 else None
         handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed,
                                         self.dataset_ref if score else None, score): c for c in batch}
@@ -152,7 +164,9 @@ class BatchDriver:
                 if self.budget is not None and latency > self.budget:
                     reason = f"latency {latency:.3f} ms > budget {self.budget:g} ms"
             cand.onnx = None
-            if reason is not None:
+            if reason is not None and self.prescreen > 1:
+                rejected.append((cand, reason))
+            elif reason is not None:
                 self._tell_infeasible(cand, reason, progress)
             else:
                 feasible.append(cand)
@@ -224,10 +238,9 @@ class BatchDriver:
 
     def _early_rungs(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
         """Pareto-aware multi-fidelity: training pauses at each rung (after that many epochs of the full
-        schedule) for a validation; a candidate dominated there (accuracy no higher, latency no lower, one
-        strictly) by `stop_dominated_by` others, of this batch or earlier ones, stops and is never trained to
-        the end. Survivors resume where they paused. Latency is known before training, so dominance uses
-        the real latency."""
+        schedule) for a validation; a candidate dominated there (see `rung_dominators`) by `stop_dominated_by`
+        others, of this batch or earlier ones, stops and is never trained to the end. Survivors resume where
+        they paused. Latency is known before training, so dominance uses the real latency."""
         survivors = batch
         for epochs in self.rungs:
             ordered = sorted(survivors, key=lambda c: c.attrs["macs"], reverse=True)
@@ -247,10 +260,11 @@ class BatchDriver:
             survivors = []
             for cand in alive:
                 acc, lat = cand.attrs["rung_accuracy"][str(epochs)], cand.attrs["latency_ms"]
-                better = sum(a >= acc and l <= lat and (a > acc or l < lat) for a, l in points)
+                better = rung_dominators(acc, lat, points, self.val_size, self.stop_margin)
                 if better >= self.stop_dominated_by:
                     cand.attrs["infeasible_reason"] = (f"stopped at the {epochs}-epoch rung: accuracy {acc:.3f} dominated "
-                                                       f"by {better} candidates at {lat:.3f} ms or faster")
+                                                       f"by {better} candidates at {lat:.3f} ms or faster"
+                                                       + ("" if self.stop_margin == 0 else " by more than the margin"))
                     cand.resume = None
                     self._tell(cand, TrialState.PRUNED, STOPPED_EARLY, progress)
                 else:
@@ -335,3 +349,20 @@ def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
 
 def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:
     return torch.load(io.BytesIO((run_dir / relative).read_bytes()), map_location="cpu", weights_only=True)
+
+
+def rung_dominators(accuracy: float, latency: float, points: list[tuple[float, float]], val_size: int,
+                    margin: float | None = None) -> int:
+    """How many (accuracy, latency) points dominate a candidate at a rung: at most its latency and more
+    accurate by more than `margin`. margin None: two standard errors of the difference of two accuracies
+    measured on `val_size` images, so validation noise (and a rung where everyone is still at chance, all
+    tied) stops nobody. margin 0: plain Pareto dominance (no worse in both, better in one)."""
+    if margin == 0:
+        return sum(a >= accuracy and l <= latency and (a > accuracy or l < latency) for a, l in points)
+
+    def needed(a: float) -> float:
+        if margin is not None:
+            return margin
+        return 2 * math.sqrt((accuracy * (1 - accuracy) + a * (1 - a)) / max(1, val_size))
+
+    return sum(l <= latency and a - accuracy > needed(a) for a, l in points)

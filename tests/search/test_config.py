@@ -87,6 +87,12 @@ def test_bad_rungs_are_refused(rungs, message):
         SearchConfig(epochs=4, rungs=rungs)
 
 
+@pytest.mark.parametrize("margin", [-0.1, 1.0, True, "0.1"])
+def test_bad_stop_margin_is_refused(margin):
+    with pytest.raises(NasError, match="stop_margin"):
+        SearchConfig(epochs=4, rungs=(2,), stop_margin=margin)
+
+
 def test_a_run_with_rungs_resumes(tmp_path):
     config = SearchConfig(out=str(tmp_path / "run"), epochs=4, rungs=(1, 2))
     (tmp_path / "run").mkdir()

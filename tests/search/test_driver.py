@@ -195,7 +195,7 @@ def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(tmp_path, ti
                                                                      ray_executor):
     trainer = ProxyTrainer(TrainingRecipe(epochs=2, train_subset=64, batch_size=32))
     result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=8, population=8, epochs=2,
-                 trainer=trainer, rungs=(1,), stop_dominated_by=1)
+                 trainer=trainer, rungs=(1,), stop_dominated_by=1, stop_margin=0)
     table = rows(result.run_dir)
     stopped = [r for r in table if r["status"] == "stopped_early"]
     trained = [r for r in table if r["status"] == "complete" and not r["duplicate_of"]]
@@ -217,6 +217,19 @@ def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(tmp_path, ti
     arch = Architecture.from_dict(trial.user_attrs["architecture"])
     straight = trainer.train(arch, load_dataset(str(tiny_dataset_file), val_fraction=0.1, seed=0), seed=0)
     assert straight.accuracy == pytest.approx(float(survivor["accuracy"]), abs=1e-9)
+
+
+def test_rung_dominance_needs_more_than_validation_noise():
+    from nas.search._driver import rung_dominators
+
+    at_chance = [(0.10, 0.05), (0.10, 0.08), (0.10, 0.20)]
+    assert rung_dominators(0.10, 0.20, at_chance, 5000) == 0          # all tied at chance: nobody stops
+    assert rung_dominators(0.10, 0.20, at_chance, 5000, margin=0) == 2  # plain dominance: the faster two
+    # 5,000 validation images at ~0.3: two standard errors of a difference are about 0.018.
+    points = [(0.31, 0.1), (0.315, 0.1), (0.40, 0.1), (0.40, 0.3)]
+    assert rung_dominators(0.30, 0.2, points, 5000) == 1               # only 0.40 at lower latency counts
+    assert rung_dominators(0.30, 0.2, points, 5000, margin=0.012) == 2  # an explicit margin
+    assert rung_dominators(0.30, 0.2, points, 50) == 0                 # 50 images: 0.10 is within the noise
 
 
 def result_study(run_dir: Path):
@@ -250,3 +263,19 @@ def test_resume_refuses_a_space_file_edited_under_the_same_name(tmp_path, tiny_s
     with pytest.raises(NasError, match="the space changed since this run started"):
         run(tmp_path, space, tiny_dataset_file, ray_executor, trials=4, population=2)
     assert len(rows(tmp_path / "run")) == 3  # nothing written by the refused resume
+
+
+def test_prescreening_trains_a_full_share_when_part_of_the_pool_is_infeasible(tmp_path, tiny_dataset_file,
+                                                                               ray_executor):
+    space = tmp_path / "small.yaml"
+    space.write_text("name: small\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1}\n"
+                     "block_choices: {primitive: [dwsep], kernel: [3, 5], se: [false], activation: [relu]}\n"
+                     "stages:\n  - {name: a, stride: 2, depth: [1, 2], width: [8, 16, 32, 64]}\n")
+    result = run(tmp_path, space, tiny_dataset_file, ray_executor, trials=4, population=4, prescreen=4,
+                 sampler="random", max_params=1500)  # 6 of the 16 architectures exceed it
+    table = rows(result.run_dir)
+    counted = [r for r in table if r["status"] not in ("screened_out", "interrupted")]
+    # The infeasible part of the pool is recorded, but the batch's share of --trials goes to trainings.
+    assert result.finished == 4 and [r["status"] for r in counted] == ["complete"] * 4
+    over = [r for r in table if r["params"] and int(r["params"]) > 1500]
+    assert over and all(r["status"] == "screened_out" and "params" in r["failure_reason"] for r in over)
