@@ -34,6 +34,8 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
                               "stop_margin": 0},
     # The hypervolume counts nothing slower than the reference latency: the budget a user would set.
     "random+budget": {"sampler": "random", "prescreen": 1, "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "nsga2+budget+prescreen4": {"sampler": "nsga2", "prescreen": 4, "prescreen_score": "naswot", "rungs": (),
+                                "latency_budget_ms": REFERENCE_LATENCY_MS},
     "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "prescreen": 4, "prescreen_score": "naswot", "rungs": (2,),
                                       "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
 }
@@ -222,7 +224,8 @@ def plot(runs: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
     colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
-              "random+budget": "tab:olive", "nsga2+budget+prescreen4+rung2": "tab:green"}
+              "random+budget": "tab:olive", "nsga2+budget+prescreen4": "tab:purple",
+              "nsga2+budget+prescreen4+rung2": "tab:green"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):

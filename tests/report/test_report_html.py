@@ -97,13 +97,18 @@ def test_report_from_a_real_run(tiny_run, tmp_path):
 
 
 def test_model_card_is_linked_when_present(tiny_run, tmp_path):
-    export = sorted((tiny_run / "export").iterdir())[0]
-    card = export / "model_card.md"
-    card.write_text("# card\n")
+    # `nas export` writes a card per model; keep only the first model's, so the others show none.
+    cards = {path: path.read_bytes() for path in (tiny_run / "export").glob("*/model_card.md")}
+    card = sorted((tiny_run / "export").iterdir())[0] / "model_card.md"
     try:
+        for path in cards:
+            path.unlink()
+        card.write_text("# card\n")
         html = write_report(tiny_run, tmp_path, profiles=[]).read_text()
     finally:
-        card.unlink()
+        card.unlink(missing_ok=True)
+        for path, content in cards.items():
+            path.write_bytes(content)
     links = [link for link in Page(html).links if link.endswith("model_card.md")]
     assert len(links) == 1 and (tmp_path / links[0]).resolve() == card.resolve()
 
