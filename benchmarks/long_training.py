@@ -102,10 +102,10 @@ def main() -> int:
     from nas.onnx_io import export_onnx
     from nas.space import Architecture
 
-    if args.run is None and not Path(args.data).is_dir():
-        print(f"error: {args.data}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
-        return 2
     if args.run is None:
+        if not Path(args.data).is_dir():
+            print(f"error: {args.data}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
+            return 2
         from search_efficiency import frozen_profile
 
         import nas

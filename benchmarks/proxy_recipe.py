@@ -41,7 +41,6 @@ def main() -> int:
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.evaluate import TrainingRecipe
     from nas.latency._model import kendall_tau
-
     from nas.space import Architecture
 
     fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")

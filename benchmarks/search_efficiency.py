@@ -66,6 +66,10 @@ def run_one(method: str, seed: int, trials: int, data: str, profile: Path) -> Pa
     return out
 
 
+def _epochs(run_dir: Path) -> int:
+    return json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
+
+
 def _finished(run_dir: Path) -> list:
     from nas.search._study import load_run_study
 
@@ -86,21 +90,20 @@ def _final_trainings(done: list, epochs: int) -> list[tuple[dict, int]]:
             if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None]
 
 
-def validation_cost(run_dirs: list[Path]) -> float:
+def validation_cost(finished: dict[Path, list]) -> float:
     """One validation pass in training epochs: the median, over trained candidates, of their validation
     seconds over their seconds per training epoch (both from the same task, so machine load cancels)."""
     import statistics
 
     ratios = []
-    for run_dir in run_dirs:
-        epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
-        for a, segment in _final_trainings(_finished(run_dir), epochs):
+    for run_dir, done in finished.items():
+        for a, segment in _final_trainings(done, _epochs(run_dir)):
             if float(a.get("train_seconds") or 0) > 0:
                 ratios.append(float(a["eval_seconds"]) / (float(a["train_seconds"]) / segment))
     return statistics.median(ratios)
 
 
-def curve(run_dir: Path, validation_epochs: float) -> list[dict]:
+def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
     """Per finished trial, in completion order: trials counted, compute, wall seconds, hypervolume.
 
     compute_epochs counts work, not seconds: epochs trained (a stopped candidate only up to its last rung)
@@ -112,9 +115,8 @@ def curve(run_dir: Path, validation_epochs: float) -> list[dict]:
     from nas.search import hypervolume
     from nas.search._study import COMPLETE
 
-    done = _finished(run_dir)
     start = min(t.datetime_start for t in done)
-    epochs = json.loads((run_dir / "config.json").read_text())["search"]["epochs"]
+    epochs = _epochs(run_dir)
     per_epoch = statistics.median(float(a["train_seconds"]) / segment for a, segment in _final_trainings(done, epochs))
     points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
     for t in done:
@@ -168,8 +170,10 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
     from nas._io import cpu_model, write_json_atomic
     from nas.search import SearchConfig
 
-    validation_epochs = validation_cost([RUNS / f"{m}-seed{s}" for m in methods for s in seeds])
-    runs = {m: {s: curve(RUNS / f"{m}-seed{s}", validation_epochs) for s in seeds} for m in methods}
+    finished = {RUNS / f"{m}-seed{s}": _finished(RUNS / f"{m}-seed{s}") for m in methods for s in seeds}  # read once
+    validation_epochs = validation_cost(finished)
+    runs = {m: {s: curve(RUNS / f"{m}-seed{s}", finished[RUNS / f"{m}-seed{s}"], validation_epochs) for s in seeds}
+            for m in methods}
     summary = {}
     for m in methods:
         finals = [runs[m][s][-1] for s in seeds]

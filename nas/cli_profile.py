@@ -62,13 +62,13 @@ def add_profile_commands(sub) -> None:
     v.set_defaults(run=_validate)
 
 
-
 def _profile_output_arguments(parser, name_help: str | None = None) -> None:
     """What `fit` and `import` write: the profile's name, file and description."""
     parser.add_argument("--name", required=True, help=name_help)
     parser.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
     parser.add_argument("--description", default=None)
     parser.add_argument("--force", action="store_true", help="replace an existing profile file")
+
 
 def _profile_target(name: str, out: str | None, force: bool) -> Path:
     """Where a new profile goes; an existing file (a shipped profile, say) is replaced only with --force."""

@@ -114,8 +114,7 @@ class BatchDriver:
                 twins.append((cand, cand.arch.hash))
             else:
                 fresh[cand.arch.hash] = cand
-        rejected: list[tuple[Candidate, str]] = []
-        to_train = self._screen(list(fresh.values()), progress, rejected)
+        to_train, rejected = self._screen(list(fresh.values()), progress)
         if self.prescreen > 1:
             to_train = self._select(to_train, self._uncounted, progress)
         if self.rungs:
@@ -131,14 +130,12 @@ class BatchDriver:
                 cand.attrs["duplicate_of"] = fresh[arch_hash].trial.number
                 self._tell_failed(cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress)
 
-    def _screen(self, batch: list[Candidate], progress: Progress,
-                rejected: list[tuple[Candidate, str]]) -> list[Candidate]:
-        """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates.
-
-        With pre-screening the infeasible ones go to `rejected`, told after training: the pool is sampled
-        to be screened, so a constraint it violates must not use up the batch's share of --trials (they
-        count only when too few candidates were feasible, so a search whose samples are all infeasible
-        still ends)."""
+    def _screen(self, batch: list[Candidate], progress: Progress) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+        """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates and,
+        with pre-screening, the infeasible ones with their reasons, told after training: the pool is
+        sampled to be screened, so a constraint it violates must not use up the batch's share of --trials
+        (they count only when too few candidates were feasible, so a search whose samples are all
+        infeasible still ends)."""
         score = self.prescreen_score if self.prescreen > 1 else None
         handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed,
                                         self.dataset_ref if score else None, score): c for c in batch}
@@ -149,7 +146,7 @@ class BatchDriver:
             cand.onnx = out["onnx"]
             cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
             prepared.append(cand)
-        feasible = []
+        feasible, rejected = [], []
         for cand in prepared:  # the measuring phase: nothing else runs on the workers now
             reason = self._size_violation(cand)
             if reason is None:
@@ -170,7 +167,7 @@ class BatchDriver:
                 self._tell_infeasible(cand, reason, progress)
             else:
                 feasible.append(cand)
-        return feasible
+        return feasible, rejected
 
     def _select(self, feasible: list[Candidate], keep: int, progress: Progress) -> list[Candidate]:
         """Pre-screening: split the feasible candidates into `keep` latency bands and train only the
