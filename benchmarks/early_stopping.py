@@ -11,20 +11,19 @@ of the epochs all trained candidates would have needed. Writes results/benchmark
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from long_training import CACHE, EFFICIENCY, ROOT, _load_worker_dataset, _train  # noqa: E402
+from long_training import CACHE, EFFICIENCY, ROOT, train_cached  # noqa: E402
 from search_efficiency import last_rung  # noqa: E402
 
 
 def main() -> int:
     from nas._io import cpu_model, read_json, write_json_atomic
+    from nas.search._results import dominates
     from nas.search._study import COMPLETE, STOPPED_EARLY, load_run_study
 
     runs = [Path(a) for a in sys.argv[1:]] or sorted(
@@ -43,20 +42,14 @@ def main() -> int:
         stopped = [t for t in trials if t.user_attrs.get("status") == STOPPED_EARLY]
         complete = [t for t in trials if t.user_attrs.get("status") == COMPLETE]
         jobs = {t.number: CACHE / f"full-{recipe['epochs']}ep-seed{search['seed']}-{t.user_attrs['arch_hash']}.json" for t in stopped}
-        todo = {n: p for n, p in jobs.items() if not p.exists()}
-        if todo:
-            by_number = {t.number: t for t in stopped}
-            with ProcessPoolExecutor(os.cpu_count() or 1, initializer=_load_worker_dataset,
-                                     initargs=(search["dataset"], search["val_fraction"], search["seed"])) as pool:
-                futures = {pool.submit(_train, by_number[n].user_attrs["architecture"], recipe, search["seed"]): p
-                           for n, p in todo.items()}
-                for future in as_completed(futures):
-                    write_json_atomic(futures[future], future.result())
+        by_number = {t.number: t for t in stopped}
+        train_cached({p: (by_number[n].user_attrs["architecture"], recipe, search["seed"]) for n, p in jobs.items()},
+                     search)
         front = [(t.values[0], t.user_attrs["latency_ms"]) for t in complete]
         rows, lost = [], 0
         for t in stopped:
             acc, lat = read_json(jobs[t.number], "cached training")["accuracy"], t.user_attrs["latency_ms"]
-            joins = not any(a >= acc and l <= lat and (a > acc or l < lat) for a, l in front)
+            joins = not any(dominates(p, (acc, lat)) for p in front)
             lost += joins
             rows.append({"trial": t.number, "latency_ms": lat, "rung_accuracy": t.user_attrs.get("rung_accuracy"),
                          "full_accuracy": acc, "would_join_final_front": joins})

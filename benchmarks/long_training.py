@@ -59,6 +59,35 @@ def _train(arch_dict: dict, recipe: dict, seed: int) -> dict:
     return {"accuracy": result.accuracy, "train_seconds": round(result.train_seconds, 1), "epochs": result.epochs}
 
 
+def train_cached(jobs: dict[Path, tuple[dict, dict, int]], search: dict, workers: int | None = None,
+                 on_result=lambda path, result: None) -> None:
+    """Train every job whose cache file is missing, in the order given: path -> (architecture dict, recipe
+    dict, training seed), in worker processes holding the run's data and validation split (`search`: the
+    run's search settings). Each result is written to its path as it arrives."""
+    from nas._io import write_json_atomic
+
+    todo = {path: job for path, job in jobs.items() if not path.exists()}
+    if not todo:
+        return
+    with ProcessPoolExecutor(workers or os.cpu_count() or 1, initializer=_load_worker_dataset,
+                             initargs=(search["dataset"], search["val_fraction"], search["seed"])) as pool:
+        futures = {pool.submit(_train, *job): path for path, job in todo.items()}
+        for future in as_completed(futures):
+            write_json_atomic(futures[future], future.result())
+            on_result(futures[future], future.result())
+
+
+def fidelity_architectures() -> tuple[dict, dict, dict]:
+    """The proxy-fidelity benchmark's results, its run's search settings, and its architectures by name
+    (as the long trainings had them)."""
+    from nas._io import read_json
+    from nas.space import Architecture
+
+    fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")
+    search = read_json(Path(fidelity["run"]) / "config.json", "run configuration")["search"]
+    return fidelity, search, {p["name"]: Architecture.from_dict(p["architecture"]) for p in fidelity["points"]}
+
+
 def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
     """The architectures: the run's Pareto set, the baselines, and `n_random` trained trials of the random
     run spread evenly over its accuracy range (every (n/k)-th by proxy accuracy)."""
@@ -87,7 +116,8 @@ def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default=None, help="a finished run (default: run the hand-design search)")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"))
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
+                        type=lambda path: str(Path(path).resolve()))  # runs record it: the same folder, the same name
     parser.add_argument("--random-run", default=str(EFFICIENCY / "random-seed0"))
     parser.add_argument("--random", type=int, default=10)
     parser.add_argument("--factor", type=int, default=10, help="long training = this many times the proxy's epochs")
@@ -95,7 +125,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-    from nas._io import cpu_model, read_json, write_json_atomic
+    from nas._io import cpu_model, read_json
     from nas.builder import build_model
     from nas.evaluate import TrainingRecipe, count_costs
     from nas.latency import load_profile, measure_latency
@@ -143,18 +173,13 @@ def main() -> int:
                 continue
             path = CACHE / f"{kind}-{recipe.epochs}ep-seed{search['seed']}-{arch.hash}.json"
             jobs[(item["name"], kind)] = (path, arch, recipe)
-    todo = {key: job for key, job in jobs.items() if not job[0].exists()}
     start = time.perf_counter()
-    if todo:
-        with ProcessPoolExecutor(args.workers, initializer=_load_worker_dataset,
-                                 initargs=(search["dataset"], search["val_fraction"], search["seed"])) as pool:
-            order = sorted(todo.items(), key=lambda kv: -next(i["macs"] for i in items if i["name"] == kv[0][0]))
-            futures = {pool.submit(_train, arch.to_dict(), recipe.to_dict(), search["seed"]): (key, path)
-                       for key, (path, arch, recipe) in order}
-            for future in as_completed(futures):
-                key, path = futures[future]
-                write_json_atomic(path, future.result())
-                print(f"{key[0]} {key[1]}: {future.result()['accuracy']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    names = {path: key for key, (path, _, _) in jobs.items()}
+    order = sorted(jobs.items(), key=lambda kv: -next(i["macs"] for i in items if i["name"] == kv[0][0]))
+    train_cached({path: (arch.to_dict(), recipe.to_dict(), search["seed"]) for _, (path, arch, recipe) in order},
+                 search, args.workers, on_result=lambda path, result: print(
+                     f"{names[path][0]} {names[path][1]}: {result['accuracy']:.3f} ({time.perf_counter() - start:.0f} s)",
+                     flush=True))
     for item in items:
         for kind in ("proxy", "long"):
             if (item["name"], kind) in jobs:

@@ -15,13 +15,12 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from long_training import CACHE, ROOT, _load_worker_dataset, _train  # noqa: E402
+from long_training import CACHE, ROOT, fidelity_architectures, train_cached  # noqa: E402
 
 
 def parse_variant(text: str) -> dict:
@@ -41,13 +40,10 @@ def main() -> int:
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.evaluate import TrainingRecipe
     from nas.latency._model import kendall_tau
-    from nas.space import Architecture
 
-    fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")
-    run_config = read_json(Path(fidelity["run"]) / "config.json", "run configuration")["search"]
+    fidelity, run_config, archs = fidelity_architectures()
     base = TrainingRecipe(**fidelity["proxy_recipe"])
     points = fidelity["points"]
-    archs = {p["name"]: Architecture.from_dict(p["architecture"]) for p in points}  # as the long trainings had them
     seed = run_config["seed"]
     def cost(r):  # training images seen, relative to the default recipe
         return round(r.epochs * (r.train_subset or 1) / (base.epochs * (base.train_subset or 1)), 2)
@@ -60,14 +56,8 @@ def main() -> int:
             return 2
         recipe = replace(base, **changed)
         jobs = {p["name"]: CACHE / f"variant-{_slug(recipe)}-seed{seed}-{archs[p['name']].hash}.json" for p in points}
-        todo = {name: path for name, path in jobs.items() if not path.exists()}
-        if todo:
-            with ProcessPoolExecutor(args.workers, initializer=_load_worker_dataset,
-                                     initargs=(run_config["dataset"], run_config["val_fraction"], seed)) as pool:
-                futures = {pool.submit(_train, archs[name].to_dict(), recipe.to_dict(), seed): (name, path)
-                           for name, path in todo.items()}
-                for future in as_completed(futures):
-                    write_json_atomic(futures[future][1], future.result())
+        train_cached({path: (archs[name].to_dict(), recipe.to_dict(), seed) for name, path in jobs.items()}, run_config,
+                     args.workers)
         got = {name: read_json(path, "cached training") for name, path in jobs.items()}
         tau = kendall_tau([got[p["name"]]["accuracy"] for p in points], [p["long_accuracy"] for p in points])
         results[text] = {"recipe": recipe.to_dict(), "kendall_tau": round(tau, 3), "relative_cost": cost(recipe),

@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="pre-screening: sample K candidates per trained one, rank them by a training-free score within "
                         "latency bands and train only the best (default: %(default)s, off)")
     s.add_argument("--prescreen-score", choices=PRESCREEN_SCORES, default=_DEFAULTS.prescreen_score,
-                   help="training-free score for --prescreen (default: %(default)s, the best-correlated in our benchmark)")
+                   help="how --prescreen ranks: a training-free score within latency bands (default: %(default)s, the "
+                        "best-correlated in our benchmark), or ehvi: expected hypervolume improvement from an accuracy "
+                        "model of the candidates trained so far")
     s.add_argument("--rungs", type=int_list, default=(),
                    help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
                         "dominated at a rung stops there (default: none)")

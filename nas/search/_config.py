@@ -12,7 +12,8 @@ from nas.errors import NasError
 
 SAMPLERS = ("nsga2", "tpe", "random")
 LATENCY_MODES = ("auto", "measured", "predicted")
-PRESCREEN_SCORES = ("naswot", "synflow", "grad_norm", "params", "macs")  # nas.evaluate.ZERO_COST_SCORES
+EHVI = "ehvi"  # not a training-free score: expected hypervolume improvement from an accuracy model (_acquisition)
+PRESCREEN_SCORES = ("naswot", "synflow", "grad_norm", "params", "macs", EHVI)  # nas.evaluate.ZERO_COST_SCORES + EHVI
 
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
 _IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",

@@ -26,7 +26,10 @@ from nas._io import write_atomic
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
+from nas.search._acquisition import MIN_TRAINED, select_by_ehvi
+from nas.search._config import EHVI
 from nas.search._executor import Executor, TaskFailed
+from nas.search._results import dominates
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
@@ -136,7 +139,7 @@ class BatchDriver:
         sampled to be screened, so a constraint it violates must not use up the batch's share of --trials
         (they count only when too few candidates were feasible, so a search whose samples are all
         infeasible still ends)."""
-        score = self.prescreen_score if self.prescreen > 1 else None
+        score = self.prescreen_score if self.prescreen > 1 and self.prescreen_score != EHVI else None
         handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed,
                                         self.dataset_ref if score else None, score): c for c in batch}
         prepared = []
@@ -180,18 +183,50 @@ class BatchDriver:
                                                   "and infeasible candidates"
                 self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
             return []
+        if self.prescreen_score == EHVI:
+            trained = self._trained_points()
+            if len(trained) >= MIN_TRAINED:
+                return self._select_by_ehvi(feasible, keep, trained, progress)
         by_latency = sorted(feasible, key=lambda c: c.attrs["latency_ms"])
         bands = [by_latency[i * len(by_latency) // keep:(i + 1) * len(by_latency) // keep] for i in range(keep)]
         chosen = []
         for band in bands:
-            best = max(band, key=lambda c: c.attrs["prescreen_score"])
+            if self.prescreen_score == EHVI:  # no accuracy model yet: the sampler's first proposal of each band
+                best = min(band, key=lambda c: c.trial.number)
+                why = f"too few trained candidates for EHVI; trial {best.trial.number} was proposed first in its latency band"
+            else:
+                best = max(band, key=lambda c: c.attrs["prescreen_score"])
+                why = (f"{self.prescreen_score} {{score:.4g}} < {best.attrs['prescreen_score']:.4g} "
+                       f"(trial {best.trial.number}) in its latency band")
             chosen.append(best)
             for cand in band:
                 if cand is not best:
-                    cand.attrs["infeasible_reason"] = (
-                        f"screened out: {self.prescreen_score} {cand.attrs['prescreen_score']:.4g} < "
-                        f"{best.attrs['prescreen_score']:.4g} (trial {best.trial.number}) in its latency band")
+                    cand.attrs["infeasible_reason"] = "screened out: " + why.format(score=cand.attrs.get("prescreen_score"))
                     self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
+        return chosen
+
+    def _trained_points(self) -> list[tuple[float, float, int, int]]:
+        """(objective, latency, params, MACs) of every candidate trained to the end so far."""
+        return [(t.values[0], t.user_attrs["latency_ms"], t.user_attrs["params"], t.user_attrs["macs"])
+                for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+
+    def _select_by_ehvi(self, feasible: list[Candidate], keep: int, trained: list, progress: Progress) -> list[Candidate]:
+        """Train the `keep` candidates with the largest expected hypervolume improvement (`select_by_ehvi`),
+        below the latency budget or, without one, the slowest latency seen."""
+        reference = self.budget or max([lat for _, lat, _, _ in trained] + [c.attrs["latency_ms"] for c in feasible])
+        pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"]) for c in feasible]
+        picks = select_by_ehvi(pool, trained, keep, reference)
+        chosen = []
+        for index, gain in picks:
+            feasible[index].attrs["prescreen_score"] = gain
+            chosen.append(feasible[index])
+        lowest = min(gain for _, gain in picks)
+        for cand in feasible:
+            if all(cand is not c for c in chosen):
+                cand.attrs["infeasible_reason"] = (f"screened out: its expected hypervolume improvement ranked below "
+                                                   f"the {len(chosen)} trained (the last chosen: {lowest:.3g} acc x ms)")
+                self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
         return chosen
 
     def _latency(self, onnx_bytes: bytes) -> dict[str, Any]:
@@ -355,7 +390,7 @@ def rung_dominators(accuracy: float, latency: float, points: list[tuple[float, f
     measured on `val_size` images, so validation noise (and a rung where everyone is still at chance, all
     tied) stops nobody. margin 0: plain Pareto dominance (no worse in both, better in one)."""
     if margin == 0:
-        return sum(a >= accuracy and l <= latency and (a > accuracy or l < latency) for a, l in points)
+        return sum(dominates(p, (accuracy, latency)) for p in points)
 
     def needed(a: float) -> float:
         if margin is not None:

@@ -22,21 +22,15 @@ CSV_COLUMNS = [
 _FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
 
 
+def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """(accuracy, latency) `a` is no worse than `b` in both and better in one (Pareto dominance)."""
+    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+
+
 def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of non-dominated (accuracy up, latency down) points; exact ties keep the first."""
-    front = []
-    for i, (acc, lat) in enumerate(points):
-        dominated = False
-        for j, (acc2, lat2) in enumerate(points):
-            if j == i:
-                continue
-            better_or_equal = acc2 >= acc and lat2 <= lat
-            strictly = acc2 > acc or lat2 < lat
-            if better_or_equal and (strictly or j < i):
-                dominated = True
-                break
-        if not dominated:
-            front.append(i)
+    front = [i for i, p in enumerate(points)
+             if not any(dominates(q, p) or (q == p and j < i) for j, q in enumerate(points) if j != i)]
     return sorted(front, key=lambda k: points[k][1])
 
 

@@ -165,11 +165,36 @@ def test_prescreening_trains_the_best_score_of_each_latency_band(tmp_path, tiny_
         assert float(table[winner]["prescreen_score"]) >= float(row["prescreen_score"])
 
 
+def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_front_most(
+        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    from nas.search._acquisition import select_by_ehvi
+
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=8, population=2, prescreen=3,
+                 prescreen_score="ehvi")
+    table = rows(result.run_dir)
+    batch = 12  # 4 trials per batch (two workers) x 3 proposals each
+    first, second = table[:batch], table[batch:2 * batch]
+    trained_first = [r for r in first if r["status"] == "complete"]
+    assert len(trained_first) == 4 and all("too few trained candidates for EHVI" in r["failure_reason"]
+                                           for r in first if r["status"] == "screened_out")
+    pool = [r for r in second if r["latency_ms"] and "same architecture" not in r["failure_reason"]]
+    trained = [(float(r["accuracy"]), float(r["latency_ms"]), int(r["params"]), int(r["macs"])) for r in trained_first]
+    reference = max(float(r["latency_ms"]) for r in trained_first + pool)
+    expected = select_by_ehvi([(float(r["latency_ms"]), int(r["params"]), int(r["macs"])) for r in pool], trained, 4,
+                              reference)
+    assert {pool[i]["number"] for i, _ in expected} == {r["number"] for r in second if r["status"] == "complete"}
+    reasons = [r["failure_reason"] for r in second if r["status"] == "screened_out"]
+    assert any("expected hypervolume improvement" in why for why in reasons)
+    assert all("expected hypervolume improvement" in why or "same architecture" in why or "share of --trials" in why
+               for why in reasons)
+    assert result.finished == 8
+
+
 def test_prescreen_score_list_matches_the_scores_implemented():
     from nas.evaluate import ZERO_COST_SCORES
     from nas.search._config import PRESCREEN_SCORES
 
-    assert set(PRESCREEN_SCORES) == set(ZERO_COST_SCORES)
+    assert set(PRESCREEN_SCORES) == set(ZERO_COST_SCORES) | {"ehvi"}
 
 
 class FailsOnWidth16(ProxyTrainer):

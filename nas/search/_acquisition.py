@@ -1,0 +1,83 @@
+"""Pre-screening by expected hypervolume improvement (EHVI): which of many sampled candidates to train.
+
+Latency is known before training, accuracy is not. A small Bayesian linear model, fitted on the candidates
+trained so far (log latency, log parameters, log MACs), gives each screened candidate a predicted accuracy
+with an uncertainty; its EHVI is the expected area it would add to the accuracy x latency front below a
+reference latency. That is the search objective itself, so a fast candidate with an ordinary predicted
+accuracy and a slower one that might beat the front both get their due, and nothing is trained whose
+latency already has a better-than-likely competitor. The batch is chosen greedily: each pick joins the
+front at its predicted accuracy before the next one is scored, so one batch does not pile up at one latency.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+MIN_TRAINED = 4  # below this, no model: the caller spreads the batch over latency bands instead
+
+
+def _features(latency_ms: float, params: int, macs: int) -> list[float]:
+    return [math.log(latency_ms), math.log(max(params, 1)), math.log(max(macs, 1))]
+
+
+class AccuracySurrogate:
+    """Bayesian ridge regression of accuracy on log costs: mean and predictive standard deviation."""
+
+    def __init__(self, trained: Sequence[tuple[float, float, int, int]], ridge: float = 1.0):
+        """trained: (accuracy, latency_ms, params, macs) of trained candidates."""
+        x = np.array([_features(lat, p, m) for _, lat, p, m in trained])
+        y = np.array([acc for acc, *_ in trained], dtype=float)
+        self.center, self.scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+        self.y_mean = y.mean()
+        z = (x - self.center) / self.scale
+        self.precision = z.T @ z + ridge * np.eye(z.shape[1])
+        self.weights = np.linalg.solve(self.precision, z.T @ (y - self.y_mean))
+        residual = y - self.y_mean - z @ self.weights
+        dof = max(len(y) - z.shape[1] - 1, 1)
+        # At least 0.005 so two identical accuracies early on do not make the model certain.
+        self.noise = max(math.sqrt(float(residual @ residual) / dof), 0.005)
+
+    def predict(self, latency_ms: float, params: int, macs: int) -> tuple[float, float]:
+        z = (np.array(_features(latency_ms, params, macs)) - self.center) / self.scale
+        mean = self.y_mean + float(z @ self.weights)
+        spread = float(z @ np.linalg.solve(self.precision, z))
+        return mean, self.noise * math.sqrt(1.0 + spread)
+
+
+def expected_improvement_area(mean: float, sd: float, latency: float, front: Sequence[tuple[float, float]],
+                              reference: float) -> float:
+    """E[area added to the front] by a candidate at `latency` whose accuracy is N(mean, sd): over each
+    latency interval from its own to `reference`, E[max(0, A - best accuracy of the front at that latency)].
+    front: (accuracy, latency) points (any, dominated ones are harmless)."""
+    if latency >= reference:
+        return 0.0
+    edges = sorted({latency, reference, *(lat for _, lat in front if latency < lat < reference)})
+    total = 0.0
+    for lo, hi in zip(edges, edges[1:]):
+        best = max((acc for acc, lat in front if lat <= lo), default=0.0)
+        z = (mean - best) / sd
+        expected = sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) + (mean - best) * 0.5 * (1 + math.erf(z / math.sqrt(2)))
+        total += (hi - lo) * expected
+    return total
+
+
+def select_by_ehvi(pool: Sequence[tuple[float, int, int]], trained: Sequence[tuple[float, float, int, int]],
+                   keep: int, reference: float) -> list[tuple[int, float]]:
+    """Indices into `pool` ((latency_ms, params, macs) per candidate) of the `keep` to train, in order of
+    choice, each with its EHVI when chosen. Needs at least MIN_TRAINED trained candidates."""
+    if len(trained) < MIN_TRAINED:
+        raise ValueError(f"EHVI needs at least {MIN_TRAINED} trained candidates, got {len(trained)}")
+    model = AccuracySurrogate(trained)
+    predicted = [model.predict(*c) for c in pool]
+    front = [(acc, lat) for acc, lat, _, _ in trained]
+    left, chosen = set(range(len(pool))), []
+    for _ in range(min(keep, len(pool))):
+        gains = {i: expected_improvement_area(*predicted[i], pool[i][0], front, reference) for i in left}
+        best = max(sorted(gains), key=lambda i: gains[i])  # ties: the earlier proposal
+        chosen.append((best, gains[best]))
+        left.discard(best)
+        front.append((predicted[best][0], pool[best][0]))  # believe the prediction for the rest of the batch
+    return chosen

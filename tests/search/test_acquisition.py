@@ -1,0 +1,60 @@
+"""EHVI pre-screening: the accuracy model, the expected area, and the greedy choice of a batch."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from nas.search import hypervolume
+from nas.search._acquisition import AccuracySurrogate, expected_improvement_area, select_by_ehvi
+
+FRONT = [(0.40, 0.10), (0.50, 0.30), (0.30, 0.05)]
+
+
+@pytest.mark.parametrize("candidate", [(0.45, 0.02), (0.45, 0.20), (0.60, 0.25), (0.35, 0.12), (0.9, 0.6)])
+def test_expected_area_of_a_certain_accuracy_is_the_hypervolume_it_adds(candidate):
+    acc, lat = candidate
+    added = hypervolume(FRONT + [candidate], 0.5) - hypervolume(FRONT, 0.5)
+    assert expected_improvement_area(acc, 1e-9, lat, FRONT, 0.5) == pytest.approx(added, abs=1e-9)
+
+
+def test_expected_area_under_uncertainty_matches_sampling():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0.35, 0.05, 20_000)
+    base = hypervolume(FRONT, 0.5)
+    sampled = float(np.mean([hypervolume(FRONT + [(a, 0.12)], 0.5) - base for a in samples]))
+    assert expected_improvement_area(0.35, 1e-9, 0.12, FRONT, 0.5) == pytest.approx(0.0, abs=1e-12)  # below the front
+    assert expected_improvement_area(0.35, 0.05, 0.12, FRONT, 0.5) == pytest.approx(sampled, rel=0.05)
+
+
+def test_surrogate_learns_a_trend_and_is_less_sure_far_from_its_data():
+    rng = random.Random(0)
+    trained = []
+    for _ in range(30):
+        macs = rng.randint(10**6, 10**7)
+        trained.append((0.1 + 0.03 * math.log(macs) + rng.gauss(0, 0.005), 0.1, 50_000, macs))
+    model = AccuracySurrogate(trained)
+    small, large = model.predict(0.1, 50_000, 2 * 10**6), model.predict(0.1, 50_000, 8 * 10**6)
+    assert large[0] - small[0] == pytest.approx(0.03 * math.log(4), abs=0.01)
+    assert model.predict(0.1, 50_000, 10**9)[1] > 1.5 * large[1]
+
+
+def test_batch_prefers_the_candidate_that_extends_the_front_and_never_repeats():
+    trained = [(0.40, 0.20, 100_000, 4 * 10**6), (0.41, 0.25, 120_000, 5 * 10**6),
+               (0.39, 0.30, 150_000, 6 * 10**6), (0.42, 0.35, 200_000, 7 * 10**6)]
+    pool = [(0.40, 150_000, 6 * 10**6), (0.08, 100_000, 4 * 10**6), (0.45, 200_000, 7 * 10**6),
+            (0.08, 100_000, 4 * 10**6)]
+    picks = select_by_ehvi(pool, trained, 3, reference=0.5)
+    indices = [i for i, _ in picks]
+    assert indices[0] in (1, 3)  # as accurate as the rest, and faster than the whole front
+    assert len(set(indices)) == 3
+    assert picks[0][1] > picks[1][1]  # the first pick joined the front, so the twin gains less
+
+
+def test_too_few_trained_candidates_is_an_error_of_the_caller():
+    with pytest.raises(ValueError, match="at least"):
+        select_by_ehvi([(0.1, 1, 1)], [(0.3, 0.1, 1, 1)], 1, 0.5)
