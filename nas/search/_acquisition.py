@@ -1,4 +1,5 @@
-"""Pre-screening by expected hypervolume improvement (EHVI): which of many sampled candidates to train.
+"""Which candidates get training: pre-screening by expected hypervolume improvement (EHVI), and
+Pareto-aware stopping at multi-fidelity rungs (`rung_dominators`).
 
 Latency is known before training, accuracy is not. A small Bayesian linear model, fitted on the candidates
 trained so far (log latency, log parameters, log MACs), gives each screened candidate a predicted accuracy
@@ -15,6 +16,8 @@ import math
 from typing import Sequence
 
 import numpy as np
+
+from nas.search._results import dominates
 
 MIN_TRAINED = 4  # below this, no model: the caller spreads the batch over latency bands instead
 
@@ -81,3 +84,20 @@ def select_by_ehvi(pool: Sequence[tuple[float, int, int]], trained: Sequence[tup
         left.discard(best)
         front.append((predicted[best][0], pool[best][0]))  # believe the prediction for the rest of the batch
     return chosen
+
+
+def rung_dominators(accuracy: float, latency: float, points: list[tuple[float, float]], val_size: int,
+                    margin: float | None = None) -> int:
+    """How many (accuracy, latency) points dominate a candidate at a rung: at most its latency and more
+    accurate by more than `margin`. margin None: two standard errors of the difference of two accuracies
+    measured on `val_size` images, so validation noise (and a rung where everyone is still at chance, all
+    tied) stops nobody. margin 0: plain Pareto dominance (no worse in both, better in one)."""
+    if margin == 0:
+        return sum(dominates(p, (accuracy, latency)) for p in points)
+
+    def needed(a: float) -> float:
+        if margin is not None:
+            return margin
+        return 2 * math.sqrt((accuracy * (1 - accuracy) + a * (1 - a)) / max(1, val_size))
+
+    return sum(l <= latency and a - accuracy > needed(a) for a, l in points)

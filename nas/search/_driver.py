@@ -12,7 +12,6 @@ previous batch has returned, and no task is submitted until it ends.
 from __future__ import annotations
 
 import io
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,9 @@ from nas._io import write_atomic
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
-from nas.search._acquisition import MIN_TRAINED, select_by_ehvi
+from nas.search._acquisition import MIN_TRAINED, rung_dominators, select_by_ehvi
 from nas.search._config import EHVI
 from nas.search._executor import Executor, TaskFailed
-from nas.search._results import dominates
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
@@ -174,7 +172,8 @@ class BatchDriver:
 
     def _select(self, feasible: list[Candidate], keep: int, progress: Progress) -> list[Candidate]:
         """Pre-screening: split the feasible candidates into `keep` latency bands and train only the
-        best-scoring one of each band; the others are recorded as screened out (never trained)."""
+        best-scoring one of each band, or (score `ehvi`, once an accuracy model can be fitted) the `keep` with
+        the largest expected hypervolume improvement; the others are recorded as screened out (never trained)."""
         if len(feasible) <= keep:
             return feasible
         if keep == 0:
@@ -381,20 +380,3 @@ def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
 
 def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:
     return torch.load(io.BytesIO((run_dir / relative).read_bytes()), map_location="cpu", weights_only=True)
-
-
-def rung_dominators(accuracy: float, latency: float, points: list[tuple[float, float]], val_size: int,
-                    margin: float | None = None) -> int:
-    """How many (accuracy, latency) points dominate a candidate at a rung: at most its latency and more
-    accurate by more than `margin`. margin None: two standard errors of the difference of two accuracies
-    measured on `val_size` images, so validation noise (and a rung where everyone is still at chance, all
-    tied) stops nobody. margin 0: plain Pareto dominance (no worse in both, better in one)."""
-    if margin == 0:
-        return sum(dominates(p, (accuracy, latency)) for p in points)
-
-    def needed(a: float) -> float:
-        if margin is not None:
-            return margin
-        return 2 * math.sqrt((accuracy * (1 - accuracy) + a * (1 - a)) / max(1, val_size))
-
-    return sum(l <= latency and a - accuracy > needed(a) for a, l in points)

@@ -1,4 +1,5 @@
-"""EHVI pre-screening: the accuracy model, the expected area, and the greedy choice of a batch."""
+"""Which candidates get training: EHVI pre-screening (the accuracy model, the expected area, the greedy
+choice of a batch) and dominance at a rung."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import random
 import pytest
 
 from nas.search import hypervolume
-from nas.search._acquisition import AccuracySurrogate, expected_improvement_area, select_by_ehvi
+from nas.search._acquisition import AccuracySurrogate, expected_improvement_area, rung_dominators, select_by_ehvi
 
 FRONT = [(0.40, 0.10), (0.50, 0.30), (0.30, 0.05)]
 
@@ -58,3 +59,14 @@ def test_batch_prefers_the_candidate_that_extends_the_front_and_never_repeats():
 def test_too_few_trained_candidates_is_an_error_of_the_caller():
     with pytest.raises(ValueError, match="at least"):
         select_by_ehvi([(0.1, 1, 1)], [(0.3, 0.1, 1, 1)], 1, 0.5)
+
+
+def test_rung_dominance_needs_more_than_validation_noise():
+    at_chance = [(0.10, 0.05), (0.10, 0.08), (0.10, 0.20)]
+    assert rung_dominators(0.10, 0.20, at_chance, 5000) == 0          # all tied at chance: nobody stops
+    assert rung_dominators(0.10, 0.20, at_chance, 5000, margin=0) == 2  # plain dominance: the faster two
+    # 5,000 validation images at ~0.3: two standard errors of a difference are about 0.018.
+    points = [(0.31, 0.1), (0.315, 0.1), (0.40, 0.1), (0.40, 0.3)]
+    assert rung_dominators(0.30, 0.2, points, 5000) == 1               # only 0.40 at lower latency counts
+    assert rung_dominators(0.30, 0.2, points, 5000, margin=0.012) == 2  # an explicit margin
+    assert rung_dominators(0.30, 0.2, points, 50) == 0                 # 50 images: 0.10 is within the noise
