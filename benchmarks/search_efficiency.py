@@ -40,11 +40,12 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
                                       "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
     "random+budget+ehvi8": {"sampler": "random", "prescreen": 8, "prescreen_score": "ehvi", "rungs": (),
                             "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "tpe+budget": {"sampler": "tpe", "prescreen": 1, "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
 }
 # The methods of the README's table; the two plain-dominance rung methods above were measured with the profile's
 # previous latency model (README: "Earlier measurements") and run only when named.
 DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
-                   "random+budget+ehvi8")
+                   "random+budget+ehvi8", "tpe+budget")
 _COMPUTE = ("prepare_seconds", "rung_seconds", "train_seconds", "eval_seconds")
 
 
@@ -236,7 +237,8 @@ def plot(runs: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
     colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
               "random+budget": "tab:olive", "nsga2+budget+prescreen4": "tab:purple",
-              "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8": "tab:brown"}
+              "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8": "tab:brown",
+              "tpe+budget": "tab:pink"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):
