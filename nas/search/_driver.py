@@ -28,6 +28,7 @@ from nas.latency import HardwareProfile, measure_latency
 from nas.search._acquisition import MIN_TRAINED, rung_dominators, select_by_ehvi
 from nas.search._config import EHVI
 from nas.search._executor import Executor, TaskFailed
+from nas.search._results import trained_trials
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
@@ -192,41 +193,42 @@ class BatchDriver:
         for band in bands:
             if self.prescreen_score == EHVI:  # no accuracy model yet: the sampler's first proposal of each band
                 best = min(band, key=lambda c: c.trial.number)
-                why = f"too few trained candidates for EHVI; trial {best.trial.number} was proposed first in its latency band"
             else:
                 best = max(band, key=lambda c: c.attrs["prescreen_score"])
-                why = (f"{self.prescreen_score} {{score:.4g}} < {best.attrs['prescreen_score']:.4g} "
-                       f"(trial {best.trial.number}) in its latency band")
             chosen.append(best)
             for cand in band:
                 if cand is not best:
-                    cand.attrs["infeasible_reason"] = "screened out: " + why.format(score=cand.attrs.get("prescreen_score"))
+                    cand.attrs["infeasible_reason"] = "screened out: " + self._band_loss(cand, best)
                     self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
         return chosen
+
+    def _band_loss(self, cand: Candidate, best: Candidate) -> str:
+        """Why `cand` lost its latency band to `best`."""
+        if self.prescreen_score == EHVI:
+            return f"too few trained candidates for EHVI; trial {best.trial.number} was proposed first in its latency band"
+        return (f"{self.prescreen_score} {cand.attrs['prescreen_score']:.4g} < {best.attrs['prescreen_score']:.4g} "
+                f"(trial {best.trial.number}) in its latency band")
 
     def _trained_points(self) -> list[tuple[float, float, int, int]]:
         """(objective, latency, params, MACs) of every candidate trained to the end so far."""
         return [(t.values[0], t.user_attrs["latency_ms"], t.user_attrs["params"], t.user_attrs["macs"])
-                for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+                for t in trained_trials(self.study)]
 
     def _select_by_ehvi(self, feasible: list[Candidate], keep: int, trained: list, progress: Progress) -> list[Candidate]:
         """Train the `keep` candidates with the largest expected hypervolume improvement (`select_by_ehvi`),
         below the latency budget or, without one, the slowest latency seen."""
         reference = self.budget or max([lat for _, lat, _, _ in trained] + [c.attrs["latency_ms"] for c in feasible])
         pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"]) for c in feasible]
-        picks = select_by_ehvi(pool, trained, keep, reference)
-        chosen = []
-        for index, gain in picks:
+        picks = dict(select_by_ehvi(pool, trained, keep, reference))  # index -> its EHVI when chosen
+        for index, gain in picks.items():
             feasible[index].attrs["prescreen_score"] = gain
-            chosen.append(feasible[index])
-        lowest = min(gain for _, gain in picks)
-        for cand in feasible:
-            if all(cand is not c for c in chosen):
+        lowest = min(picks.values())
+        for index, cand in enumerate(feasible):
+            if index not in picks:
                 cand.attrs["infeasible_reason"] = (f"screened out: its expected hypervolume improvement ranked below "
-                                                   f"the {len(chosen)} trained (the last chosen: {lowest:.3g} acc x ms)")
+                                                   f"the {len(picks)} trained (the last chosen: {lowest:.3g} acc x ms)")
                 self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
-        return chosen
+        return [feasible[index] for index in picks]
 
     def _latency(self, onnx_bytes: bytes) -> dict[str, Any]:
         if self.latency_mode == "predicted":

@@ -49,9 +49,14 @@ def hypervolume(points: Sequence[tuple[float, float]], reference_latency_ms: flo
     return area
 
 
+def trained_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Candidates trained to the end, each once (duplicates repeat their original's result)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+
+
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+    complete = trained_trials(study)
     front = pareto_indices([(t.values[0], t.values[1]) for t in complete])
     return [complete[i] for i in front]
 
