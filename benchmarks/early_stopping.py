@@ -11,6 +11,7 @@ of the epochs all trained candidates would have needed. Writes results/benchmark
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -22,11 +23,18 @@ from search_efficiency import last_rung  # noqa: E402
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", type=Path, help="run directories (default: the search_efficiency runs with rungs)")
+    args = parser.parse_args()
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.search._results import dominates
     from nas.search._study import COMPLETE, STOPPED_EARLY, load_run_study
 
-    runs = [Path(a) for a in sys.argv[1:]] or sorted(
+    missing = [str(r) for r in args.runs if not (r / "config.json").is_file() or not (r / "study.db").is_file()]
+    if missing:
+        print(f"error: not a nas run directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    runs = args.runs or sorted(
         p for p in EFFICIENCY.glob("*-seed*") if (p / "study.db").exists()
         and read_json(p / "config.json", "run configuration")["search"].get("rungs"))
     if not runs:

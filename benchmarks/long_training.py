@@ -29,8 +29,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EFFICIENCY = ROOT / "results" / "benchmark-runs" / "search_efficiency"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from search_efficiency import ROOT, add_data_argument, data_missing, frozen_profile  # noqa: E402
+from search_efficiency import RUNS as EFFICIENCY  # noqa: E402
+
 CACHE = ROOT / "results" / "benchmark-runs" / "long_training"
 HAND_DESIGN_RUN = ROOT / "results" / "benchmark-runs" / "hand_design"
 # The search an engineer would run to replace the hand designs: a latency budget just above the slowest
@@ -116,8 +119,7 @@ def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default=None, help="a finished run (default: run the hand-design search)")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
-                        type=lambda path: str(Path(path).resolve()))  # runs record it: the same folder, the same name
+    add_data_argument(parser)
     parser.add_argument("--random-run", default=str(EFFICIENCY / "random-seed0"))
     parser.add_argument("--random", type=int, default=10)
     parser.add_argument("--factor", type=int, default=10, help="long training = this many times the proxy's epochs")
@@ -133,11 +135,8 @@ def main() -> int:
     from nas.space import Architecture
 
     if args.run is None:
-        if not Path(args.data).is_dir():
-            print(f"error: {args.data}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
+        if data_missing(args.data):
             return 2
-        from search_efficiency import frozen_profile
-
         import nas
 
         nas.search(profile=str(frozen_profile()), dataset=args.data, out=str(HAND_DESIGN_RUN), **HAND_DESIGN_SEARCH)

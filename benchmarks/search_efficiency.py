@@ -146,16 +146,28 @@ def compute_to_reach(rows: list[dict], target: float, key: str) -> float | None:
     return next((r[key] for r in rows if r["hypervolume"] >= target - 1e-12), None)
 
 
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """--data, made absolute: a run records its dataset, and a resume must name the same folder the same way."""
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
+                        type=lambda path: str(Path(path).resolve()), help="the CIFAR-10 training folder")
+
+
+def data_missing(path: str) -> bool:
+    """True (after a one-line error) when the CIFAR-10 folder is not there."""
+    if Path(path).is_dir():
+        return False
+    print(f"error: {path}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
-                        type=lambda path: str(Path(path).resolve()))  # runs record it: the same folder, the same name
+    add_data_argument(parser)
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--trials", type=int, default=24)
     args = parser.parse_args()
-    if not Path(args.data).is_dir():
-        print(f"error: {args.data}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
+    if data_missing(args.data):
         return 2
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     methods = [m for m in args.methods.split(",") if m]
