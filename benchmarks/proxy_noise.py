@@ -1,6 +1,6 @@
 """Benchmark (issue 4): how much of the proxy accuracy is the architecture, and how much the training seed.
 
-    python benchmarks/proxy_noise.py [--seeds 1,2]   # after benchmarks/long_training.py
+    python benchmarks/proxy_noise.py [--seeds 1,2] [--recipe lr=0.05]   # after benchmarks/long_training.py
 
 Retrains every architecture of the proxy-fidelity benchmark with the search's proxy recipe, the same data
 and validation split, and other *training* seeds (initialisation, batch order, augmentation). A search sees
@@ -9,7 +9,10 @@ one seed per architecture, so what the seed changes is noise that no sampler can
   (intraclass correlation, one-way random effects);
 - Kendall tau of the proxy with itself under another seed (an upper bound for how well any predictor of
   the proxy can rank), and of the mean over seeds with the long-training accuracy.
-Trainings are cached in results/benchmark-runs/long_training/. Writes results/benchmarks/proxy_noise.json.
+With --recipe, the same for a variant of the proxy recipe (proxy_recipe.py's syntax), compared with the
+search's recipe seed by seed: one seed's Kendall tau is a noisy verdict on a recipe.
+Trainings are cached in results/benchmark-runs/long_training/. Writes results/benchmarks/proxy_noise.json
+(or proxy_noise_<variant>.json).
 """
 
 from __future__ import annotations
@@ -20,50 +23,90 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from long_training import CACHE, ROOT, fidelity_architectures, train_cached  # noqa: E402
+from proxy_recipe import _slug, variant_fields  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2", help="extra training seeds (the run's own seed is the proxy's)")
+    parser.add_argument("--recipe", default="", help="a variant of the proxy recipe, as proxy_recipe.py names "
+                        "them (e.g. lr=0.05), measured instead of the search's own and compared with it seed by seed")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    from nas._io import cpu_model, read_json, write_json_atomic
+    from nas._io import cpu_model, write_json_atomic
     from nas.evaluate import TrainingRecipe
-    from nas.latency._model import kendall_tau
 
     fidelity, run_config, archs = fidelity_architectures()
-    recipe = TrainingRecipe(**fidelity["proxy_recipe"])
+    base = TrainingRecipe(**fidelity["proxy_recipe"])
     split_seed = run_config["seed"]
-    points = fidelity["points"]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     if split_seed in seeds or not seeds:
         print(f"error: --seeds: give training seeds other than the run's own ({split_seed})", file=sys.stderr)
         return 2
-    jobs = {(p["name"], s): CACHE / f"noise-e{recipe.epochs}-n{recipe.train_subset}-split{split_seed}-train{s}-"
-                                    f"{archs[p['name']].hash}.json" for p in points for s in seeds}
-    train_cached({path: (archs[name].to_dict(), recipe.to_dict(), s) for (name, s), path in jobs.items()},
-                 run_config, args.workers)
-    accuracy = {p["name"]: [p["proxy_accuracy"]] + [read_json(jobs[(p["name"], s)], "cached training")["accuracy"]
-                                                    for s in seeds] for p in points}
+    try:
+        recipe = replace(base, **variant_fields(args.recipe)) if args.recipe else base
+    except ValueError as exc:
+        print(f"error: --recipe {args.recipe}: {exc}", file=sys.stderr)
+        return 2
+    measure = dict(fidelity=fidelity, run_config=run_config, archs=archs, seeds=seeds, workers=args.workers)
+    accuracy = seed_accuracies(recipe, variant=bool(args.recipe), **measure)
     report = {"benchmark": "proxy_noise", "command": "python benchmarks/proxy_noise.py " + " ".join(sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "architectures": len(points),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "architectures": len(archs),
               "recipe": recipe.to_dict(), "validation": f"the run's own split (seed {split_seed})",
-              "training_seeds": [split_seed] + seeds, **variance_shares(list(accuracy.values()))}
-    runs = list(zip(*accuracy.values()))  # one accuracy per architecture, per seed
-    report["seed_vs_seed_kendall_tau"] = round(statistics.mean(kendall_tau(a, b) for a, b in itertools.combinations(runs, 2)), 3)
-    longs = [p["long_accuracy"] for p in points]
-    report["kendall_tau_with_long_training"] = {
-        "one_seed_mean": round(statistics.mean(kendall_tau(run, longs) for run in runs), 3),
-        "mean_of_seeds": round(kendall_tau([statistics.mean(a) for a in accuracy.values()], longs), 3)}
-    report["accuracies"] = {name: [round(a, 4) for a in acc] for name, acc in accuracy.items()}
-    write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_noise.json", report)
+              "training_seeds": [split_seed] + seeds, **noise_report(accuracy, fidelity["points"])}
+    name = "proxy_noise.json"
+    if args.recipe:  # the same seeds with the search's recipe (cached by the plain run), seed by seed
+        default = noise_report(seed_accuracies(base, variant=False, **measure), fidelity["points"])
+        report["search_recipe"] = {k: default[k] for k in ("kendall_tau_with_long_training", "per_seed_kendall_tau")}
+        report["per_seed_tau_difference"] = [round(a - b, 3) for a, b in zip(report["per_seed_kendall_tau"],
+                                                                           default["per_seed_kendall_tau"])]
+        name = f"proxy_noise_{_slug(recipe)}.json"
+    write_json_atomic(ROOT / "results" / "benchmarks" / name, report)
     print({k: v for k, v in report.items() if k != "accuracies"})
     return 0
+
+
+def seed_accuracies(recipe, variant: bool, fidelity: dict, run_config: dict, archs: dict, seeds: list[int],
+                    workers: int) -> dict[str, list[float]]:
+    """Accuracy per architecture under `recipe`, one per training seed (the run's own first). The search's
+    recipe under the run's seed is the proxy-fidelity benchmark's own result; a variant under it is
+    proxy_recipe.py's cached training."""
+    from nas._io import read_json
+
+    split_seed = run_config["seed"]
+    prefix = f"noise-{_slug(recipe)}" if variant else f"noise-e{recipe.epochs}-n{recipe.train_subset}"
+    jobs = {(p["name"], s): CACHE / f"{prefix}-split{split_seed}-train{s}-{archs[p['name']].hash}.json"
+            for p in fidelity["points"] for s in seeds}
+    if variant:
+        jobs.update({(p["name"], split_seed): CACHE / f"variant-{_slug(recipe)}-seed{split_seed}-"
+                                                      f"{archs[p['name']].hash}.json" for p in fidelity["points"]})
+    train_cached({path: (archs[name].to_dict(), recipe.to_dict(), s) for (name, s), path in jobs.items()},
+                 run_config, workers)
+    own = {p["name"]: p["proxy_accuracy"] for p in fidelity["points"]} if not variant else \
+        {p["name"]: read_json(jobs[(p["name"], split_seed)], "cached training")["accuracy"] for p in fidelity["points"]}
+    return {name: [own[name]] + [read_json(jobs[(name, s)], "cached training")["accuracy"] for s in seeds]
+            for name in own}
+
+
+def noise_report(accuracy: dict[str, list[float]], points: list[dict]) -> dict:
+    from nas.latency._model import kendall_tau
+
+    runs = list(zip(*accuracy.values()))  # one accuracy per architecture, per seed
+    longs = [p["long_accuracy"] for p in points]
+    per_seed = [round(kendall_tau(run, longs), 3) for run in runs]
+    return {**variance_shares(list(accuracy.values())),
+            "seed_vs_seed_kendall_tau": round(statistics.mean(kendall_tau(a, b) for a, b in itertools.combinations(runs, 2)), 3),
+            "kendall_tau_with_long_training": {
+                "one_seed_mean": round(statistics.mean(per_seed), 3),
+                "mean_of_seeds": round(kendall_tau([statistics.mean(a) for a in accuracy.values()], longs), 3)},
+            "per_seed_kendall_tau": per_seed,
+            "accuracies": {name: [round(a, 4) for a in acc] for name, acc in accuracy.items()}}
 
 
 def variance_shares(groups: list[list[float]]) -> dict:

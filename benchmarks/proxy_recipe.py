@@ -32,6 +32,14 @@ def parse_variant(text: str) -> dict:
     return out
 
 
+def variant_fields(text: str) -> dict:
+    """The recipe fields a variant changes; ValueError for a field the cache's file names cannot tell apart."""
+    changed = parse_variant(text)
+    if set(changed) - _SLUGGED:
+        raise ValueError(f"only {', '.join(sorted(_SLUGGED))} can vary")
+    return changed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=["epochs=2", "epochs=8"])
@@ -50,11 +58,11 @@ def main() -> int:
 
     results = {"default": {"recipe": base.to_dict(), "kendall_tau": fidelity["kendall_tau"], "relative_cost": 1.0}}
     for text in args.variants:
-        changed = parse_variant(text)
-        if set(changed) - _SLUGGED:  # the cache file name must tell variants apart
-            print(f"error: --variants {text}: only {', '.join(sorted(_SLUGGED))} can vary", file=sys.stderr)
+        try:
+            recipe = replace(base, **variant_fields(text))
+        except ValueError as exc:
+            print(f"error: --variants {text}: {exc}", file=sys.stderr)
             return 2
-        recipe = replace(base, **changed)
         jobs = {p["name"]: CACHE / f"variant-{_slug(recipe)}-seed{seed}-{archs[p['name']].hash}.json" for p in points}
         train_cached({path: (archs[name].to_dict(), recipe.to_dict(), seed) for name, path in jobs.items()}, run_config,
                      args.workers)

@@ -13,7 +13,7 @@ front at its predicted accuracy before the next one is scored, so one batch does
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,16 +22,20 @@ from nas.search._results import dominates
 MIN_TRAINED = 4  # below this, no model: the caller spreads the batch over latency bands instead
 
 
-def _features(latency_ms: float, params: int, macs: int) -> list[float]:
+def cost_features(latency_ms: float, params: int, macs: int) -> list[float]:
+    """What the search knows of every candidate before training: its log costs."""
     return [math.log(latency_ms), math.log(max(params, 1)), math.log(max(macs, 1))]
 
 
 class AccuracySurrogate:
-    """Bayesian ridge regression of accuracy on log costs: mean and predictive standard deviation."""
+    """Bayesian ridge regression of accuracy on features of a candidate (by default its log costs):
+    mean and predictive standard deviation."""
 
-    def __init__(self, trained: Sequence[tuple[float, float, int, int]], ridge: float = 1.0):
-        """trained: (accuracy, latency_ms, params, macs) of trained candidates."""
-        x = np.array([_features(lat, p, m) for _, lat, p, m in trained])
+    def __init__(self, trained: Sequence[tuple], ridge: float = 1.0, features: Callable[..., list[float]] = cost_features):
+        """trained: (accuracy, *candidate) of trained candidates, where `features(*candidate)` describes one
+        (by default candidate = latency_ms, params, macs)."""
+        self.features = features
+        x = np.array([features(*candidate) for _, *candidate in trained])
         y = np.array([acc for acc, *_ in trained], dtype=float)
         self.center, self.scale = x.mean(axis=0), x.std(axis=0) + 1e-9
         self.y_mean = y.mean()
@@ -43,8 +47,8 @@ class AccuracySurrogate:
         # At least 0.005 so two identical accuracies early on do not make the model certain.
         self.noise = max(math.sqrt(float(residual @ residual) / dof), 0.005)
 
-    def predict(self, latency_ms: float, params: int, macs: int) -> tuple[float, float]:
-        z = (np.array(_features(latency_ms, params, macs)) - self.center) / self.scale
+    def predict(self, *candidate) -> tuple[float, float]:
+        z = (np.array(self.features(*candidate)) - self.center) / self.scale
         mean = self.y_mean + float(z @ self.weights)
         spread = float(z @ np.linalg.solve(self.precision, z))
         return mean, self.noise * math.sqrt(1.0 + spread)
@@ -67,15 +71,16 @@ def expected_improvement_area(mean: float, sd: float, latency: float, front: Seq
     return total
 
 
-def select_by_ehvi(pool: Sequence[tuple[float, int, int]], trained: Sequence[tuple[float, float, int, int]],
-                   keep: int, reference: float) -> list[tuple[int, float]]:
-    """Indices into `pool` ((latency_ms, params, macs) per candidate) of the `keep` to train, in order of
-    choice, each with its EHVI when chosen. Needs at least MIN_TRAINED trained candidates."""
+def select_by_ehvi(pool: Sequence[tuple], trained: Sequence[tuple], keep: int, reference: float,
+                   features: Callable[..., list[float]] = cost_features) -> list[tuple[int, float]]:
+    """Indices into `pool` ((latency_ms, params, macs) per candidate, or whatever else `features` takes,
+    latency first) of the `keep` to train, in order of choice, each with its EHVI when chosen. trained:
+    (accuracy, *candidate). Needs at least MIN_TRAINED trained candidates."""
     if len(trained) < MIN_TRAINED:
         raise ValueError(f"EHVI needs at least {MIN_TRAINED} trained candidates, got {len(trained)}")
-    model = AccuracySurrogate(trained)
+    model = AccuracySurrogate(trained, features=features)
     predicted = [model.predict(*c) for c in pool]
-    front = [(acc, lat) for acc, lat, _, _ in trained]
+    front = [(acc, lat) for acc, lat, *_ in trained]
     left, chosen = set(range(len(pool))), []
     for _ in range(min(keep, len(pool))):
         gains = {i: expected_improvement_area(*predicted[i], pool[i][0], front, reference) for i in left}

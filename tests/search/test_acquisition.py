@@ -56,6 +56,25 @@ def test_batch_prefers_the_candidate_that_extends_the_front_and_never_repeats():
     assert picks[0][1] > picks[1][1]  # the first pick joined the front, so the twin gains less
 
 
+def test_the_model_can_describe_candidates_by_more_than_their_costs():
+    from nas.search._acquisition import cost_features
+
+    rng = random.Random(0)
+    # Accuracy follows a per-stage choice (0.5 with it, 0.3 without) that the costs do not reveal.
+    trained = [(0.3 + 0.2 * flag + rng.gauss(0, 0.005), rng.uniform(0.1, 0.3), rng.randint(10**5, 10**6),
+                rng.randint(10**6, 10**7), flag) for flag in (0, 1) * 6]
+    pool = [(0.2, 500_000, 5_000_000, 0), (0.2, 500_000, 5_000_000, 1)]  # same costs; the choice differs
+    by_costs = select_by_ehvi([c[:3] for c in pool], [t[:4] for t in trained], 1, 0.5)
+    assert by_costs[0][0] == 0  # a tie on costs: the earlier proposal
+
+    def with_choice(latency_ms, params, macs, flag):
+        return cost_features(latency_ms, params, macs) + [float(flag)]
+    model = AccuracySurrogate(trained, features=with_choice)
+    assert model.predict(*pool[0])[0] == pytest.approx(0.3, abs=0.02)
+    assert model.predict(*pool[1])[0] == pytest.approx(0.5, abs=0.02)
+    assert select_by_ehvi(pool, trained, 1, 0.5, features=with_choice)[0][0] == 1
+
+
 def test_too_few_trained_candidates_is_an_error_of_the_caller():
     with pytest.raises(ValueError, match="at least"):
         select_by_ehvi([(0.1, 1, 1)], [(0.3, 0.1, 1, 1)], 1, 0.5)
