@@ -170,6 +170,7 @@ def main() -> int:
     parser.add_argument("--proposals", default="8,16", help="proposals per trained candidate (pre-screening's K)")
     args = parser.parse_args()
     from nas._io import cpu_model, read_json, write_json_atomic
+    from nas.latency._model import kendall_tau
     from nas.search._acquisition import cost_features
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -199,6 +200,9 @@ def main() -> int:
                 reached[name] += half_hv[name][-1] >= full_hv[-1]
         skill = {m: {f"fitted_on_{n}": model_skill(candidates, f, n, 100, rng) for n in (4, 8, 12)}
                  for m, f in models.items()}
+        skill["retraining noise (what oracle+seed-noise sees)"] = round(statistics.mean(
+            kendall_tau([t.accuracy + rng.gauss(0.0, noise_sd) for t in candidates], [t.accuracy for t in candidates])
+            for _ in range(100)), 3)
         results[str(seed)] = {"pool": len(candidates), "random_24_mean_hypervolume": round(statistics.mean(full_hv), 4),
                               "accuracy_model_kendall_tau": skill,
                               "policies": {name: {"reached_share": round(reached[name] / args.draws, 3),
