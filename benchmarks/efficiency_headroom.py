@@ -25,7 +25,6 @@ nothing here, so these are optimistic for every policy. Writes results/benchmark
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import random
 import statistics
@@ -47,20 +46,21 @@ class Trained:
     latency_ms: float
     params: int
     macs: int
-    choices: tuple  # the sampler's per-stage choices, as recorded in trials.csv
+    choices: tuple  # (name, value) of the sampler's per-stage choices (the Optuna trial's params)
 
 
 def pool(seed: int) -> list[Trained]:
     """Every distinct architecture the seed's runs trained, below the reference latency."""
+    from nas.search._results import trained_trials
+    from nas.search._study import load_run_study
+
     found = {}
-    for path in sorted(RUNS.glob(f"*-seed{seed}/trials.csv")):
-        with open(path) as f:
-            for row in csv.DictReader(f):
-                if row["status"] == "complete" and not row["duplicate_of"] and \
-                        float(row["latency_ms"]) < REFERENCE_LATENCY_MS:
-                    choices = tuple(sorted((k, v) for k, v in row.items() if k.startswith("param:")))
-                    found.setdefault(row["arch_hash"], Trained(float(row["accuracy"]), float(row["latency_ms"]),
-                                                               int(row["params"]), int(row["macs"]), choices))
+    for run_dir in sorted(path.parent for path in RUNS.glob(f"*-seed{seed}/study.db")):
+        for t in trained_trials(load_run_study(run_dir)):
+            accuracy, latency = t.values
+            if latency < REFERENCE_LATENCY_MS:
+                found.setdefault(t.user_attrs["arch_hash"], Trained(accuracy, latency, t.user_attrs["params"],
+                                                                    t.user_attrs["macs"], tuple(sorted(t.params.items()))))
     return list(found.values())
 
 
@@ -71,41 +71,42 @@ def hypervolume_of(trained: list[Trained]) -> float:
 
 
 def choice_encoder(candidates: list[Trained]):
-    """features(latency, params, macs, choices): log costs, numeric choices as numbers, the others one-hot."""
+    """features(latency, params, macs, choices): log costs, numeric choices as numbers (0 where a stage's
+    primitive has no such choice), the others one-hot."""
     from nas.search._acquisition import cost_features
 
     values: dict[str, set] = {}
     for c in candidates:
         for key, value in c.choices:
             values.setdefault(key, set()).add(value)
-    numeric = {k for k, vs in values.items() if all(_is_number(v) for v in vs if v)}
+    numeric = {k for k, vs in values.items() if all(isinstance(v, (int, float)) for v in vs)}  # a bool is 0 or 1
     levels = {k: sorted(vs)[1:] for k, vs in values.items() if k not in numeric}  # the first level is the baseline
 
     def features(latency_ms: float, params: int, macs: int, choices: tuple) -> list[float]:
+        given = dict(choices)
         out = cost_features(latency_ms, params, macs)
-        for key, value in choices:
+        for key in sorted(values):
             if key in numeric:
-                out.append(float(value) if value else 0.0)
+                out.append(float(given.get(key, 0.0)))
             else:
-                out.extend(float(value == level) for level in levels[key])
+                out.extend(float(given.get(key) == level) for level in levels[key])
         return out
     return features
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+def costs_only(latency_ms: float, params: int, macs: int, choices: tuple) -> list[float]:
+    """The shipped model's features: the choices are not looked at."""
+    from nas.search._acquisition import cost_features
+
+    return cost_features(latency_ms, params, macs)
 
 
 def ehvi(features):
     from nas.search._acquisition import select_by_ehvi
 
     def choose(proposals: list[Trained], trained: list[Trained], keep: int) -> list[int]:
-        return [i for i, _ in select_by_ehvi([_describe(p, features) for p in proposals],
-                                             [(t.accuracy, *_describe(t, features)) for t in trained], keep,
+        return [i for i, _ in select_by_ehvi([_describe(p) for p in proposals],
+                                             [(t.accuracy, *_describe(t)) for t in trained], keep,
                                              REFERENCE_LATENCY_MS, features=features)]
     return choose
 
@@ -133,16 +134,14 @@ def model_skill(candidates: list[Trained], features, fitted_on: int, draws: int,
     for _ in range(draws):
         shuffled = rng.sample(candidates, len(candidates))
         fit, rest = shuffled[:fitted_on], shuffled[fitted_on:]
-        model = AccuracySurrogate([(t.accuracy, *_describe(t, features)) for t in fit], features=features)
-        taus.append(kendall_tau([model.predict(*_describe(t, features))[0] for t in rest], [t.accuracy for t in rest]))
+        model = AccuracySurrogate([(t.accuracy, *_describe(t)) for t in fit], features=features)
+        taus.append(kendall_tau([model.predict(*_describe(t))[0] for t in rest], [t.accuracy for t in rest]))
     return round(statistics.mean(taus), 3)
 
 
-def _describe(t: Trained, features) -> tuple:
-    """A candidate as the accuracy model takes it: its costs, and its choices when `features` reads them."""
-    from nas.search._acquisition import cost_features
-
-    return (t.latency_ms, t.params, t.macs) if features is cost_features else (t.latency_ms, t.params, t.macs, t.choices)
+def _describe(t: Trained) -> tuple:
+    """A candidate as the accuracy models take it."""
+    return t.latency_ms, t.params, t.macs, t.choices
 
 
 def replay(candidates: list[Trained], choose, proposals: int, rng: random.Random) -> list[Trained]:
@@ -171,7 +170,6 @@ def main() -> int:
     args = parser.parse_args()
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.latency._model import kendall_tau
-    from nas.search._acquisition import cost_features
 
     seeds = [int(s) for s in args.seeds.split(",")]
     pools = {s: pool(s) for s in seeds}
@@ -185,7 +183,7 @@ def main() -> int:
     results = {}
     for seed, candidates in pools.items():
         rng = random.Random(seed)
-        models = {"costs": cost_features, "choices": choice_encoder(candidates)}
+        models = {"costs": costs_only, "choices": choice_encoder(candidates)}
         policies = {"random": None, **{f"ehvi-{m} x{k}": (ehvi(f), k) for m, f in models.items() for k in ks},
                     **{f"oracle x{k}": (oracle(), k) for k in ks},
                     **{f"oracle+seed-noise x{k}": (oracle(noise_sd, rng), k) for k in ks}}

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from long_training import CACHE, ROOT, fidelity_architectures, train_cached  # noqa: E402
-from proxy_recipe import _slug, variant_fields  # noqa: E402
+from proxy_recipe import _slug, variant_cache, variant_fields  # noqa: E402
 
 
 def main() -> int:
@@ -80,18 +80,18 @@ def seed_accuracies(recipe, variant: bool, fidelity: dict, run_config: dict, arc
     from nas._io import read_json
 
     split_seed = run_config["seed"]
+    points = fidelity["points"]
     prefix = f"noise-{_slug(recipe)}" if variant else f"noise-e{recipe.epochs}-n{recipe.train_subset}"
     jobs = {(p["name"], s): CACHE / f"{prefix}-split{split_seed}-train{s}-{archs[p['name']].hash}.json"
-            for p in fidelity["points"] for s in seeds}
+            for p in points for s in seeds}
     if variant:
-        jobs.update({(p["name"], split_seed): CACHE / f"variant-{_slug(recipe)}-seed{split_seed}-"
-                                                      f"{archs[p['name']].hash}.json" for p in fidelity["points"]})
+        jobs.update({(p["name"], split_seed): variant_cache(recipe, split_seed, archs[p["name"]]) for p in points})
     train_cached({path: (archs[name].to_dict(), recipe.to_dict(), s) for (name, s), path in jobs.items()},
                  run_config, workers)
-    own = {p["name"]: p["proxy_accuracy"] for p in fidelity["points"]} if not variant else \
-        {p["name"]: read_json(jobs[(p["name"], split_seed)], "cached training")["accuracy"] for p in fidelity["points"]}
-    return {name: [own[name]] + [read_json(jobs[(name, s)], "cached training")["accuracy"] for s in seeds]
-            for name in own}
+    got = {key: read_json(path, "cached training")["accuracy"] for key, path in jobs.items()}
+    if not variant:
+        got.update({(p["name"], split_seed): p["proxy_accuracy"] for p in points})
+    return {p["name"]: [got[(p["name"], s)] for s in [split_seed] + seeds] for p in points}
 
 
 def noise_report(accuracy: dict[str, list[float]], points: list[dict]) -> dict:

@@ -63,7 +63,7 @@ def main() -> int:
         except ValueError as exc:
             print(f"error: --variants {text}: {exc}", file=sys.stderr)
             return 2
-        jobs = {p["name"]: CACHE / f"variant-{_slug(recipe)}-seed{seed}-{archs[p['name']].hash}.json" for p in points}
+        jobs = {p["name"]: variant_cache(recipe, seed, archs[p["name"]]) for p in points}
         train_cached({path: (archs[name].to_dict(), recipe.to_dict(), seed) for name, path in jobs.items()}, run_config,
                      args.workers)
         got = {name: read_json(path, "cached training") for name, path in jobs.items()}
@@ -80,6 +80,11 @@ def main() -> int:
 
 
 _SLUGGED = {"epochs", "train_subset", "label_smoothing", "augment", "lr"}
+
+
+def variant_cache(recipe, seed: int, arch) -> Path:
+    """Where the training of `arch` with a recipe variant and training seed is cached."""
+    return CACHE / f"variant-{_slug(recipe)}-seed{seed}-{arch.hash}.json"
 
 
 def _slug(recipe) -> str:
