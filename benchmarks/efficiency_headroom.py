@@ -10,8 +10,11 @@ training seed). Each draw compares 24 random picks from the pool with 12 trainin
 batch by batch as the search does (batches of 4; each batch sees 4 x PROPOSALS random proposals; the first
 batch, with no results yet, trains the first proposal of each latency band):
 - random: 12 random picks (no selection);
-- ehvi-costs: the shipped EHVI pre-screening (`--prescreen-score ehvi`: a Bayesian model on log costs);
-- ehvi-choices: the same EHVI with a model that also sees every per-stage choice (one-hot);
+- ehvi-costs: EHVI pre-screening with the accuracy model on log costs only (`--prescreen-score ehvi` until
+  NASWOT joined it);
+- ehvi-naswot: the shipped EHVI pre-screening (`--prescreen-score ehvi`: the model on log costs and NASWOT,
+  the score recorded by the runs that computed it, else computed here as the search does);
+- ehvi-choices: EHVI with a model on log costs and every per-stage choice (one-hot);
 - oracle: knows every candidate's proxy accuracy and trains the largest true hypervolume gains; the
   ceiling of any accuracy predictor, because the proposals themselves are random;
 - oracle+seed-noise: the oracle, seeing each accuracy through the proxy's seed-to-seed noise (sqrt 2 x the
@@ -46,22 +49,44 @@ class Trained:
     latency_ms: float
     params: int
     macs: int
+    naswot: float
     choices: tuple  # (name, value) of the sampler's per-stage choices (the Optuna trial's params)
 
 
 def pool(seed: int) -> list[Trained]:
-    """Every distinct architecture the seed's runs trained, below the reference latency."""
+    """Every distinct architecture the seed's runs trained, below the reference latency, with its NASWOT score
+    as the search computes it (the run's seed, a batch of the seed's training split); a singular kernel
+    (-inf) counts as the pool's lowest score, as in the search."""
+    from nas.search._acquisition import finite_last_score
     from nas.search._results import trained_trials
     from nas.search._study import load_run_study
 
-    found = {}
+    found, scorer = {}, None
     for run_dir in sorted(path.parent for path in RUNS.glob(f"*-seed{seed}/study.db")):
         for t in trained_trials(load_run_study(run_dir)):
             accuracy, latency = t.values
-            if latency < REFERENCE_LATENCY_MS:
-                found.setdefault(t.user_attrs["arch_hash"], Trained(accuracy, latency, t.user_attrs["params"],
-                                                                    t.user_attrs["macs"], tuple(sorted(t.params.items()))))
-    return list(found.values())
+            if latency < REFERENCE_LATENCY_MS and t.user_attrs["arch_hash"] not in found:
+                naswot = t.user_attrs.get("naswot")
+                if naswot is None:
+                    scorer = scorer or naswot_scorer(run_dir)
+                    naswot = scorer(t.user_attrs["architecture"])
+                found[t.user_attrs["arch_hash"]] = (t.user_attrs["latency_ms"], t.user_attrs["params"],
+                                                    t.user_attrs["macs"], naswot, accuracy, tuple(sorted(t.params.items())))
+    rows, _ = finite_last_score([row[:4] for row in found.values()], [])
+    return [Trained(extra[4], *row, extra[5]) for row, extra in zip(rows, found.values())]
+
+
+def naswot_scorer(run_dir: Path):
+    """architecture -> NASWOT, computed as the search of `run_dir` computes it."""
+    import json
+
+    from nas.data import load_dataset
+    from nas.evaluate import zero_cost_scores
+
+    search = json.loads((run_dir / "config.json").read_text())["search"]
+    dataset = load_dataset(search["dataset"], val_fraction=search["val_fraction"], seed=search["seed"])
+    return lambda arch: zero_cost_scores(json.loads(arch) if isinstance(arch, str) else arch, dataset,
+                                         seed=search["seed"], scores=("naswot",))["naswot"]
 
 
 def hypervolume_of(trained: list[Trained]) -> float:
@@ -82,7 +107,7 @@ def choice_encoder(candidates: list[Trained]):
     numeric = {k for k, vs in values.items() if all(isinstance(v, (int, float)) for v in vs)}  # a bool is 0 or 1
     levels = {k: sorted(vs)[1:] for k, vs in values.items() if k not in numeric}  # the first level is the baseline
 
-    def features(latency_ms: float, params: int, macs: int, choices: tuple) -> list[float]:
+    def features(latency_ms: float, params: int, macs: int, naswot: float, choices: tuple) -> list[float]:
         given = dict(choices)
         out = cost_features(latency_ms, params, macs)
         for key in sorted(values):
@@ -94,11 +119,18 @@ def choice_encoder(candidates: list[Trained]):
     return features
 
 
-def costs_only(latency_ms: float, params: int, macs: int, choices: tuple) -> list[float]:
-    """The shipped model's features: the choices are not looked at."""
+def costs_only(latency_ms: float, params: int, macs: int, naswot: float, choices: tuple) -> list[float]:
+    """The earlier model's features: log costs."""
     from nas.search._acquisition import cost_features
 
     return cost_features(latency_ms, params, macs)
+
+
+def shipped(latency_ms: float, params: int, macs: int, naswot: float, choices: tuple) -> list[float]:
+    """The search's features: log costs and NASWOT."""
+    from nas.search._acquisition import screening_features
+
+    return screening_features(latency_ms, params, macs, naswot)
 
 
 def ehvi(features):
@@ -141,7 +173,7 @@ def model_skill(candidates: list[Trained], features, fitted_on: int, draws: int,
 
 def _describe(t: Trained) -> tuple:
     """A candidate as the accuracy models take it."""
-    return t.latency_ms, t.params, t.macs, t.choices
+    return t.latency_ms, t.params, t.macs, t.naswot, t.choices
 
 
 def replay(candidates: list[Trained], choose, proposals: int, rng: random.Random) -> list[Trained]:
@@ -183,7 +215,7 @@ def main() -> int:
     results = {}
     for seed, candidates in pools.items():
         rng = random.Random(seed)
-        models = {"costs": costs_only, "choices": choice_encoder(candidates)}
+        models = {"costs": costs_only, "naswot": shipped, "choices": choice_encoder(candidates)}
         policies = {"random": None, **{f"ehvi-{m} x{k}": (ehvi(f), k) for m, f in models.items() for k in ks},
                     **{f"oracle x{k}": (oracle(), k) for k in ks},
                     **{f"oracle+seed-noise x{k}": (oracle(noise_sd, rng), k) for k in ks}}

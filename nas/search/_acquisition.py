@@ -2,8 +2,8 @@
 Pareto-aware stopping at multi-fidelity rungs (`rung_dominators`).
 
 Latency is known before training, accuracy is not. A small Bayesian linear model, fitted on the candidates
-trained so far (log latency, log parameters, log MACs), gives each screened candidate a predicted accuracy
-with an uncertainty; its EHVI is the expected area it would add to the accuracy x latency front below a
+trained so far (log latency, log parameters, log MACs and, in the search, the training-free NASWOT score),
+gives each screened candidate a predicted accuracy with an uncertainty; its EHVI is the expected area it would add to the accuracy x latency front below a
 reference latency. That is the search objective itself, so a fast candidate with an ordinary predicted
 accuracy and a slower one that might beat the front both get their due, and nothing is trained whose
 latency already has a better-than-likely competitor. The batch is chosen greedily: each pick joins the
@@ -25,6 +25,23 @@ MIN_TRAINED = 4  # below this, no model: the caller spreads the batch over laten
 def cost_features(latency_ms: float, params: int, macs: int) -> list[float]:
     """What the search knows of every candidate before training: its log costs."""
     return [math.log(latency_ms), math.log(max(params, 1)), math.log(max(macs, 1))]
+
+
+def screening_features(latency_ms: float, params: int, macs: int, naswot: float) -> list[float]:
+    """What the search's EHVI pre-screening knows: the log costs and the training-free NASWOT score (in the
+    offline replay of benchmarks/efficiency_headroom.py, adding NASWOT to the costs made the 12 chosen
+    trainings reach 24 random ones' front more often). `naswot` must be finite."""
+    return cost_features(latency_ms, params, macs) + [naswot]
+
+
+def finite_last_score(pool: Sequence[tuple], trained: Sequence[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """`pool` and `trained` with a non-finite last entry (NASWOT -inf: a singular activation kernel, two images
+    that look alike to the untrained network) replaced by the lowest finite one among them, so one degenerate
+    candidate counts as the worst seen instead of stretching the model's scale."""
+    finite = [x[-1] for x in [*pool, *trained] if math.isfinite(x[-1])]
+    floor = min(finite, default=0.0)
+    fix = lambda x: (*x[:-1], x[-1] if math.isfinite(x[-1]) else floor)  # noqa: E731
+    return [fix(c) for c in pool], [fix(t) for t in trained]
 
 
 class AccuracySurrogate:

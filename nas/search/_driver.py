@@ -25,7 +25,8 @@ from nas._io import write_atomic
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
-from nas.search._acquisition import MIN_TRAINED, rung_dominators, select_by_ehvi
+from nas.search._acquisition import (MIN_TRAINED, finite_last_score, rung_dominators, screening_features,
+                                     select_by_ehvi)
 from nas.search._config import EHVI
 from nas.search._executor import Executor, TaskFailed
 from nas.search._results import trained_trials
@@ -138,13 +139,13 @@ class BatchDriver:
         sampled to be screened, so a constraint it violates must not use up the batch's share of --trials
         (they count only when too few candidates were feasible, so a search whose samples are all
         infeasible still ends)."""
-        score = self.prescreen_score if self.prescreen > 1 and self.prescreen_score != EHVI else None
+        score = None if self.prescreen <= 1 else "naswot" if self.prescreen_score == EHVI else self.prescreen_score
         handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed,
                                         self.dataset_ref if score else None, score): c for c in batch}
         prepared = []
         for cand, out in self._as_completed(handles, "prepare", progress):
-            if score:
-                cand.attrs["prescreen_score"] = out["score"]
+            if score:  # EHVI's own score is its expected gain; NASWOT is one of its accuracy model's features
+                cand.attrs["naswot" if self.prescreen_score == EHVI else "prescreen_score"] = out["score"]
             cand.onnx = out["onnx"]
             cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
             prepared.append(cand)
@@ -209,17 +210,21 @@ class BatchDriver:
         return (f"{self.prescreen_score} {cand.attrs['prescreen_score']:.4g} < {best.attrs['prescreen_score']:.4g} "
                 f"(trial {best.trial.number}) in its latency band")
 
-    def _trained_points(self) -> list[tuple[float, float, int, int]]:
-        """(objective, latency, params, MACs) of every candidate trained to the end so far."""
-        return [(t.values[0], t.user_attrs["latency_ms"], t.user_attrs["params"], t.user_attrs["macs"])
-                for t in trained_trials(self.study)]
+    def _trained_points(self) -> list[tuple[float, float, int, int, float | None]]:
+        """(objective, latency, params, MACs, NASWOT) of every candidate trained to the end so far."""
+        return [(t.values[0], t.user_attrs["latency_ms"], t.user_attrs["params"], t.user_attrs["macs"],
+                 t.user_attrs.get("naswot")) for t in trained_trials(self.study)]
 
     def _select_by_ehvi(self, feasible: list[Candidate], keep: int, trained: list, progress: Progress) -> list[Candidate]:
         """Train the `keep` candidates with the largest expected hypervolume improvement (`select_by_ehvi`),
         below the latency budget or, without one, the slowest latency seen."""
-        reference = self.budget or max([lat for _, lat, _, _ in trained] + [c.attrs["latency_ms"] for c in feasible])
-        pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"]) for c in feasible]
-        picks = dict(select_by_ehvi(pool, trained, keep, reference))  # index -> its EHVI when chosen
+        reference = self.budget or max([t[1] for t in trained] + [c.attrs["latency_ms"] for c in feasible])
+        pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"], c.attrs["naswot"]) for c in feasible]
+        if any(t[-1] is None for t in trained):
+            raise NasError(f"{self.run_dir}: a trained trial has no NASWOT score (the run was started by an older nas, "
+                           "whose EHVI did not use it): resume it with that version or start a new run directory")
+        pool, trained = finite_last_score(pool, trained)
+        picks = dict(select_by_ehvi(pool, trained, keep, reference, features=screening_features))  # index -> EHVI
         for index, gain in picks.items():
             feasible[index].attrs["prescreen_score"] = gain
         lowest = min(picks.values())

@@ -17,7 +17,7 @@ CSV_COLUMNS = [
     "number", "state", "status", "arch_hash", "accuracy", "latency_ms", "latency_source", "latency_spread", "latency_stable",
     "params", "macs", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds", "wall_seconds",
     "failure_reason", "duplicate_of", "summary", "clean_accuracy", "corrupted_accuracy", "worst_slice",
-    "worst_slice_accuracy", "robust_seconds", "prescreen_score", "rung_accuracy", "rung_seconds",
+    "worst_slice_accuracy", "robust_seconds", "prescreen_score", "naswot", "rung_accuracy", "rung_seconds",
 ]
 _FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
 

@@ -75,6 +75,15 @@ def test_the_model_can_describe_candidates_by_more_than_their_costs():
     assert select_by_ehvi(pool, trained, 1, 0.5, features=with_choice)[0][0] == 1
 
 
+def test_a_singular_naswot_kernel_counts_as_the_lowest_score_seen():
+    from nas.search._acquisition import finite_last_score
+
+    pool, trained = finite_last_score([(0.1, 1, 1, float("-inf")), (0.2, 1, 1, 640.0)],
+                                      [(0.5, 0.1, 1, 1, 610.0), (0.4, 0.2, 1, 1, float("-inf"))])
+    assert pool == [(0.1, 1, 1, 610.0), (0.2, 1, 1, 640.0)]
+    assert trained == [(0.5, 0.1, 1, 1, 610.0), (0.4, 0.2, 1, 1, 610.0)]
+
+
 def test_too_few_trained_candidates_is_an_error_of_the_caller():
     with pytest.raises(ValueError, match="at least"):
         select_by_ehvi([(0.1, 1, 1)], [(0.3, 0.1, 1, 1)], 1, 0.5)

@@ -167,7 +167,7 @@ def test_prescreening_trains_the_best_score_of_each_latency_band(tmp_path, tiny_
 
 def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_front_most(
         tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
-    from nas.search._acquisition import select_by_ehvi
+    from nas.search._acquisition import finite_last_score, screening_features, select_by_ehvi
 
     result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=8, population=2, prescreen=3,
                  prescreen_score="ehvi")
@@ -183,10 +183,15 @@ def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_
     pool = [r for r in fresh if r["latency_ms"] and "same architecture" not in r["failure_reason"]]
     keep = 4 - sum(r["status"] != "screened_out" for r in second if r["duplicate_of"])
     assert keep >= 1
-    trained = [(float(r["accuracy"]), float(r["latency_ms"]), int(r["params"]), int(r["macs"])) for r in trained_first]
+    # Every prepared candidate has its NASWOT score, the accuracy model's fourth feature.
+    assert all(r["naswot"] and not r["prescreen_score"] for r in first)
+
+    def describe(r):
+        return float(r["latency_ms"]), int(r["params"]), int(r["macs"]), float(r["naswot"])
+    candidates, trained = finite_last_score([describe(r) for r in pool],
+                                            [(float(r["accuracy"]), *describe(r)) for r in trained_first])
     reference = max(float(r["latency_ms"]) for r in trained_first + pool)
-    expected = select_by_ehvi([(float(r["latency_ms"]), int(r["params"]), int(r["macs"])) for r in pool], trained, keep,
-                              reference)
+    expected = select_by_ehvi(candidates, trained, keep, reference, features=screening_features)
     assert {pool[i]["number"] for i, _ in expected} == {r["number"] for r in fresh if r["status"] == "complete"}
     reasons = [r["failure_reason"] for r in second if r["status"] == "screened_out"]
     assert any("expected hypervolume improvement" in why for why in reasons)
