@@ -27,21 +27,26 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "benchmark-runs" / "search_efficiency"
 REFERENCE_LATENCY_MS = 0.5
 METHODS = {  # explicit settings, so a later change of the package's defaults cannot change a run
-    "random": {"sampler": "random", "prescreen": 1, "rungs": ()},
-    "nsga2": {"sampler": "nsga2", "prescreen": 1, "rungs": ()},
-    "nsga2+rungs": {"sampler": "nsga2", "prescreen": 1, "rungs": (1, 2), "stop_margin": 0},
-    "nsga2+rungs+prescreen": {"sampler": "nsga2", "prescreen": 3, "prescreen_score": "naswot", "rungs": (1, 2),
+    "random": {"sampler": "random", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": ()},
+    "nsga2": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": ()},
+    "nsga2+rungs": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot",
+                    "rungs": (1, 2), "stop_margin": 0},
+    "nsga2+rungs+prescreen": {"sampler": "nsga2", "population": 8, "prescreen": 3, "prescreen_score": "naswot", "rungs": (1, 2),
                               "stop_margin": 0},
     # The hypervolume counts nothing slower than the reference latency: the budget a user would set.
-    "random+budget": {"sampler": "random", "prescreen": 1, "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "nsga2+budget+prescreen4": {"sampler": "nsga2", "prescreen": 4, "prescreen_score": "naswot", "rungs": (),
+    "random+budget": {"sampler": "random", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": (),
+                      "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "nsga2+budget+prescreen4": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot", "rungs": (),
                                 "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "prescreen": 4, "prescreen_score": "naswot", "rungs": (2,),
+    "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot", "rungs": (2,),
                                       "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
     # Batches of 4 (population 4; 2 workers): EHVI chooses after 4 and 8 trainings within half of random's compute.
     "random+budget+ehvi8+batch4": {"sampler": "random", "population": 4, "prescreen": 8, "prescreen_score": "ehvi",
                                    "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "tpe+budget": {"sampler": "tpe", "prescreen": 1, "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "random+ehvi8+batch4": {"sampler": "random", "population": 4, "prescreen": 8, "prescreen_score": "ehvi",
+                            "rungs": ()},  # the same without a latency budget: EHVI's reference is the slowest seen
+    "tpe+budget": {"sampler": "tpe", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": (),
+                   "latency_budget_ms": REFERENCE_LATENCY_MS},
 }
 # Runs of an earlier version of the package, summarized when their directories exist but never re-run: the
 # current code would run something else under the same settings.
@@ -50,7 +55,7 @@ HISTORICAL = {"random+budget+ehvi8costs": "measured at commit 77b43eb as random+
 # The methods of the README's table; the two plain-dominance rung methods above were measured with the profile's
 # previous latency model (README: "Earlier measurements") and run only when named.
 DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
-                   "random+budget+ehvi8+batch4", "tpe+budget")
+                   "random+budget+ehvi8+batch4", "random+ehvi8+batch4", "tpe+budget")
 _COMPUTE = ("prepare_seconds", "rung_seconds", "train_seconds", "eval_seconds")
 
 
@@ -237,7 +242,7 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "validation_epochs": round(validation_epochs, 3),
         "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
                                                           json.loads(json.dumps(SearchConfig().to_dict())).items()
-                                                          if k in ("sampler", "prescreen", "prescreen_score", "rungs"))), None),
+                                                          if k in ("sampler", "population", "prescreen", "prescreen_score", "rungs"))), None),
         "summary": summary,
         "curves": {m: {str(s): runs[m][s] for s in seeds} for m in methods},
     }
@@ -257,6 +262,7 @@ def plot(runs: dict, path: Path) -> None:
     colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
               "random+budget": "tab:olive", "nsga2+budget+prescreen4": "tab:purple",
               "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8+batch4": "tab:brown", "random+budget+ehvi8costs": "tan",
+              "random+ehvi8+batch4": "tab:cyan",
               "tpe+budget": "tab:pink"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):

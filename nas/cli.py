@@ -57,14 +57,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
                         "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)")
     s.add_argument("--prescreen", type=int, default=_DEFAULTS.prescreen,
-                   help="pre-screening: sample K candidates per trained one, rank them by a training-free score within "
-                        "latency bands and train only the best (default: %(default)s, off)")
+                   help="pre-screening: sample K candidates per trained one and train only the chosen ones "
+                        "(default: %(default)s; 1: off)")
     s.add_argument("--prescreen-score", choices=PRESCREEN_SCORES, default=_DEFAULTS.prescreen_score,
-                   help="how --prescreen ranks: a training-free score within latency bands (default: %(default)s, the "
-                        "best-correlated in our benchmark), or ehvi: expected hypervolume improvement from an accuracy "
-                        "model (costs and NASWOT) of the candidates trained so far; with a latency budget, "
-                        "--sampler random --population 4 --prescreen 8 --prescreen-score ehvi was the best "
-                        "configuration measured")
+                   help="how --prescreen chooses: ehvi, the expected hypervolume improvement from an accuracy model "
+                        "(costs and NASWOT) of the candidates trained so far, or a training-free score, the best of "
+                        "each latency band (default: %(default)s; with --sampler random --population 4 --prescreen 8 "
+                        "the best configuration measured)")
     s.add_argument("--rungs", type=int_list, default=(),
                    help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
                         "dominated at a rung stops there (default: none)")
