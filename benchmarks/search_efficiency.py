@@ -242,7 +242,8 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "validation_epochs": round(validation_epochs, 3),
         "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
                                                           json.loads(json.dumps(SearchConfig().to_dict())).items()
-                                                          if k in ("sampler", "population", "prescreen", "prescreen_score", "rungs"))), None),
+                                                          if k in ("sampler", "population", "prescreen", "prescreen_score", "rungs",
+                                                                   "latency_budget_ms"))), None),
         "summary": summary,
         "curves": {m: {str(s): runs[m][s] for s in seeds} for m in methods},
     }
