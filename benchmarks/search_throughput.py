@@ -36,8 +36,8 @@ def main() -> int:
     run_dir = ROOT / "results" / "benchmark-runs" / "search_throughput"
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
-    # The engine's own overhead: every sampled candidate trains (the default's pre-screening is a deliberate
-    # extra cost, measured by benchmarks/search_efficiency.py), settings explicit so they cannot drift.
+    # The engine's own overhead with the default settings, written out so a later change of the package's
+    # defaults cannot change what this measures (pre-screening's cost: benchmarks/search_efficiency.py).
     result = nas.search(trials=args.trials, workers=args.workers, out=str(run_dir), **ENGINE_SETTINGS)
     wall = time.perf_counter() - start
     exported = nas.export_run(run_dir)

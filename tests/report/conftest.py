@@ -29,7 +29,7 @@ def tiny_run(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> Path:
     run_dir = tmp_path_factory.mktemp("report") / "tiny-run"
     done = nas("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--trials", "6", "--population", "3",
                "--epochs", "1", "--train-subset", "64", "--workers", "2", "--out", run_dir, "--quiet",
-               "--sampler", "nsga2", "--prescreen", "1")  # every sampled candidate trains: the counts below are exact
+               "--sampler", "nsga2", "--prescreen", "1")  # every sampled candidate trains: the counts in the tests are exact
     assert done.returncode == 0, done.stderr[-3000:]
     exported = nas("export", run_dir)
     assert exported.returncode == 0, exported.stderr[-3000:]

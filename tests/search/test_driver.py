@@ -21,7 +21,7 @@ FAST = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=64, batch_size=32))
 
 
 def run(tmp_path, space, data, executor, **settings):
-    # Without pre-screening unless a test asks for it (the package default pre-screens: tests/test_cli.py).
+    # Explicit, so a later change of the package's defaults does not change what these tests test.
     defaults = dict(space=str(space), dataset=str(data), trials=6, population=3, epochs=1, train_subset=64,
                     out=str(tmp_path / "run"), sampler="nsga2", prescreen=1, prescreen_score="naswot")
     return search(executor=executor, trainer=settings.pop("trainer", FAST), **{**defaults, **settings})
