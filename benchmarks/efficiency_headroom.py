@@ -70,10 +70,10 @@ def pool(seed: int) -> list[Trained]:
                 if naswot is None:
                     scorer = scorer or naswot_scorer(run_dir)
                     naswot = scorer(t.user_attrs["architecture"])
-                found[t.user_attrs["arch_hash"]] = (t.user_attrs["latency_ms"], t.user_attrs["params"],
-                                                    t.user_attrs["macs"], naswot, accuracy, tuple(sorted(t.params.items())))
-    rows, _ = finite_last_score([row[:4] for row in found.values()], [])
-    return [Trained(extra[4], *row, extra[5]) for row, extra in zip(rows, found.values())]
+                found[t.user_attrs["arch_hash"]] = Trained(accuracy, t.user_attrs["latency_ms"], t.user_attrs["params"],
+                                                           t.user_attrs["macs"], naswot, tuple(sorted(t.params.items())))
+    scores, _ = finite_last_score([(t.naswot,) for t in found.values()], [])
+    return [replace(t, naswot=score) for t, (score,) in zip(found.values(), scores)]
 
 
 def naswot_scorer(run_dir: Path):
@@ -96,8 +96,8 @@ def hypervolume_of(trained: list[Trained]) -> float:
 
 
 def choice_encoder(candidates: list[Trained]):
-    """features(latency, params, macs, choices): log costs, numeric choices as numbers (0 where a stage's
-    primitive has no such choice), the others one-hot."""
+    """features(latency, params, macs, naswot, choices): log costs, numeric choices as numbers (0 where a
+    stage's primitive has no such choice), the others one-hot; NASWOT is not used."""
     from nas.search._acquisition import cost_features
 
     values: dict[str, set] = {}

@@ -39,8 +39,8 @@ HAND_DESIGN_RUN = ROOT / "results" / "benchmark-runs" / "hand_design"
 # The search an engineer would run to replace the hand designs: a latency budget just above the slowest
 # baseline (0.21 ms measured), 4x the trials of the efficiency runs, and NASWOT pre-screening in
 # latency bands (no rungs: a rung judges a network by its first epochs, not by where a long training ends).
-HAND_DESIGN_SEARCH = {"space": "mobilenet", "latency": "predicted", "trials": 96, "seed": 0, "sampler": "nsga2", "population": 8,
-                      "latency_budget_ms": 0.22, "prescreen": 4, "prescreen_score": "naswot", "rungs": ()}
+HAND_DESIGN_SEARCH = {"space": "mobilenet", "latency": "predicted", "trials": 96, "seed": 0, "sampler": "nsga2",
+                      "population": 8, "latency_budget_ms": 0.22, "prescreen": 4, "prescreen_score": "naswot", "rungs": ()}
 _DATASET = None
 
 

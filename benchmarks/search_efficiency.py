@@ -31,15 +31,15 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
     "nsga2": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": ()},
     "nsga2+rungs": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot",
                     "rungs": (1, 2), "stop_margin": 0},
-    "nsga2+rungs+prescreen": {"sampler": "nsga2", "population": 8, "prescreen": 3, "prescreen_score": "naswot", "rungs": (1, 2),
-                              "stop_margin": 0},
+    "nsga2+rungs+prescreen": {"sampler": "nsga2", "population": 8, "prescreen": 3, "prescreen_score": "naswot",
+                              "rungs": (1, 2), "stop_margin": 0},
     # The hypervolume counts nothing slower than the reference latency: the budget a user would set.
     "random+budget": {"sampler": "random", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": (),
                       "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "nsga2+budget+prescreen4": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot", "rungs": (),
-                                "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot", "rungs": (2,),
-                                      "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "nsga2+budget+prescreen4": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot",
+                                "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot",
+                                      "rungs": (2,), "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
     # Batches of 4 (population 4; 2 workers): EHVI chooses after 4 and 8 trainings within half of random's compute.
     "random+budget+ehvi8+batch4": {"sampler": "random", "population": 4, "prescreen": 8, "prescreen_score": "ehvi",
                                    "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
@@ -262,9 +262,8 @@ def plot(runs: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
     colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
               "random+budget": "tab:olive", "nsga2+budget+prescreen4": "tab:purple",
-              "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8+batch4": "tab:brown", "random+budget+ehvi8costs": "tan",
-              "random+ehvi8+batch4": "tab:cyan",
-              "tpe+budget": "tab:pink"}
+              "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8+batch4": "tab:brown",
+              "random+ehvi8+batch4": "tab:cyan", "random+budget+ehvi8costs": "tan", "tpe+budget": "tab:pink"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):

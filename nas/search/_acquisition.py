@@ -4,9 +4,9 @@ Pareto-aware stopping at multi-fidelity rungs (`rung_dominators`).
 Latency is known before training, accuracy is not. A small Bayesian linear model, fitted on the candidates
 trained so far (log latency, log parameters, log MACs and, in the search, the training-free NASWOT score),
 gives each screened candidate a predicted accuracy with an uncertainty; its EHVI is the expected area it
-would add to the accuracy x latency front below a reference latency. That is the search objective itself, so a fast candidate with an ordinary predicted
-accuracy and a slower one that might beat the front both get their due, and nothing is trained whose
-latency already has a better-than-likely competitor. The batch is chosen greedily: each pick joins the
+would add to the accuracy x latency front below a reference latency. That is the search objective itself,
+so a fast candidate with an ordinary predicted accuracy and a slower one that might beat the front both get
+their due, and nothing is trained whose latency already has a better-than-likely competitor. The batch is chosen greedily: each pick joins the
 front at its predicted accuracy before the next one is scored, so one batch does not pile up at one latency.
 """
 

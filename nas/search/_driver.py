@@ -218,11 +218,11 @@ class BatchDriver:
     def _select_by_ehvi(self, feasible: list[Candidate], keep: int, trained: list, progress: Progress) -> list[Candidate]:
         """Train the `keep` candidates with the largest expected hypervolume improvement (`select_by_ehvi`),
         below the latency budget or, without one, the slowest latency seen."""
-        reference = self.budget or max([t[1] for t in trained] + [c.attrs["latency_ms"] for c in feasible])
-        pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"], c.attrs["naswot"]) for c in feasible]
         if any(t[-1] is None for t in trained):
             raise NasError(f"{self.run_dir}: a trained trial has no NASWOT score (the run was started by an older nas, "
                            "whose EHVI did not use it): resume it with that version or start a new run directory")
+        reference = self.budget or max([t[1] for t in trained] + [c.attrs["latency_ms"] for c in feasible])
+        pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"], c.attrs["naswot"]) for c in feasible]
         pool, trained = finite_last_score(pool, trained)
         picks = dict(select_by_ehvi(pool, trained, keep, reference, features=screening_features))  # index -> EHVI
         for index, gain in picks.items():
