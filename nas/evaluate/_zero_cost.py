@@ -94,8 +94,12 @@ def naswot(model: nn.Module, batch_x: torch.Tensor, batch_y: torch.Tensor | None
     kernel = torch.zeros((n, n), dtype=torch.float64)
 
     def hook(_module, _inputs, output):
-        c = (output.detach().reshape(n, -1) > 0).to(torch.float64)
-        kernel.add_(c @ c.T).add_((1.0 - c) @ (1.0 - c).T)
+        # c c^T + (1-c)(1-c)^T = 2 c c^T + units - s_i - s_j (s: active units per image): one product, not two,
+        # in float32 while exact (integer sums below 2**24), so the score equals the float64 definition's.
+        units = output[0].numel()
+        c = (output.detach().reshape(n, -1) > 0).to(torch.float32 if units < 2 ** 24 else torch.float64)
+        active = c.sum(dim=1, dtype=torch.float64)
+        kernel.add_(2.0 * (c @ c.T).to(torch.float64) + units - active[:, None] - active[None, :])
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACTIVATIONS)]
     try:

@@ -3,7 +3,8 @@
 1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph;
 2. measure (the driver alone, every worker idle): latency with ONNX Runtime, or predicted from the
    ONNX graph by the profile's latency model; size and latency constraints reject candidates here,
-   before any training;
+   before any training; with pre-screening (`_screening.PreScreening`), the feasible candidates are
+   then scored without training (on the workers) and the ones to train are chosen;
 3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
@@ -25,12 +26,10 @@ from nas._io import write_atomic
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
-from nas.search._acquisition import (MIN_TRAINED, finite_last_score, rung_dominators, screening_features,
-                                     select_by_ehvi)
-from nas.search._config import EHVI
+from nas.search._acquisition import rung_dominators
 from nas.search._executor import Executor, TaskFailed
-from nas.search._results import trained_trials
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
+from nas.search._screening import PreScreening
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
 
@@ -56,7 +55,7 @@ class Progress:
     update: Callable[["Progress"], None] = lambda p: None
 
 
-class BatchDriver:
+class BatchDriver(PreScreening):
     def __init__(self, study: optuna.Study, space: SearchSpace, profile: HardwareProfile, dataset, *,
                  executor: Executor, run_dir: Path, seed: int, trainer: Trainer | None = None,
                  latency_budget_ms: float | None = None, max_params: int | None = None,
@@ -139,13 +138,9 @@ class BatchDriver:
         sampled to be screened, so a constraint it violates must not use up the batch's share of --trials
         (they count only when too few candidates were feasible, so a search whose samples are all
         infeasible still ends)."""
-        score = None if self.prescreen <= 1 else "naswot" if self.prescreen_score == EHVI else self.prescreen_score
-        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed,
-                                        self.dataset_ref if score else None, score): c for c in batch}
+        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
         prepared = []
         for cand, out in self._as_completed(handles, "prepare", progress):
-            if score:  # EHVI's own score is its expected gain; NASWOT is one of its accuracy model's features
-                cand.attrs["naswot" if self.prescreen_score == EHVI else "prescreen_score"] = out["score"]
             cand.onnx = out["onnx"]
             cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
             prepared.append(cand)
@@ -171,69 +166,6 @@ class BatchDriver:
             else:
                 feasible.append(cand)
         return feasible, rejected
-
-    def _select(self, feasible: list[Candidate], keep: int, progress: Progress) -> list[Candidate]:
-        """Pre-screening: split the feasible candidates into `keep` latency bands and train only the
-        best-scoring one of each band, or (score `ehvi`, once an accuracy model can be fitted) the `keep` with
-        the largest expected hypervolume improvement; the others are recorded as screened out (never trained)."""
-        if len(feasible) <= keep:
-            return feasible
-        if keep == 0:
-            for cand in feasible:
-                cand.attrs["infeasible_reason"] = "screened out: this batch's share of --trials was used by duplicates " \
-                                                  "and infeasible candidates"
-                self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
-            return []
-        if self.prescreen_score == EHVI:
-            trained = self._trained_points()
-            if len(trained) >= MIN_TRAINED:
-                return self._select_by_ehvi(feasible, keep, trained, progress)
-        by_latency = sorted(feasible, key=lambda c: c.attrs["latency_ms"])
-        bands = [by_latency[i * len(by_latency) // keep:(i + 1) * len(by_latency) // keep] for i in range(keep)]
-        chosen = []
-        for band in bands:
-            if self.prescreen_score == EHVI:  # no accuracy model yet: the sampler's first proposal of each band
-                best = min(band, key=lambda c: c.trial.number)
-            else:
-                best = max(band, key=lambda c: c.attrs["prescreen_score"])
-            chosen.append(best)
-            for cand in band:
-                if cand is not best:
-                    cand.attrs["infeasible_reason"] = "screened out: " + self._band_loss(cand, best)
-                    self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
-        return chosen
-
-    def _band_loss(self, cand: Candidate, best: Candidate) -> str:
-        """Why `cand` lost its latency band to `best`."""
-        if self.prescreen_score == EHVI:
-            return f"too few trained candidates for EHVI; trial {best.trial.number} was proposed first in its latency band"
-        return (f"{self.prescreen_score} {cand.attrs['prescreen_score']:.4g} < {best.attrs['prescreen_score']:.4g} "
-                f"(trial {best.trial.number}) in its latency band")
-
-    def _trained_points(self) -> list[tuple[float, float, int, int, float | None]]:
-        """(objective, latency, params, MACs, NASWOT) of every candidate trained to the end so far."""
-        return [(t.values[0], t.user_attrs["latency_ms"], t.user_attrs["params"], t.user_attrs["macs"],
-                 t.user_attrs.get("naswot")) for t in trained_trials(self.study)]
-
-    def _select_by_ehvi(self, feasible: list[Candidate], keep: int, trained: list, progress: Progress) -> list[Candidate]:
-        """Train the `keep` candidates with the largest expected hypervolume improvement (`select_by_ehvi`),
-        below the latency budget or, without one, the slowest latency seen."""
-        if any(t[-1] is None for t in trained):
-            raise NasError(f"{self.run_dir}: a trained trial has no NASWOT score (the run was started by an older nas, "
-                           "whose EHVI did not use it): resume it with that version or start a new run directory")
-        reference = self.budget or max([t[1] for t in trained] + [c.attrs["latency_ms"] for c in feasible])
-        pool = [(c.attrs["latency_ms"], c.attrs["params"], c.attrs["macs"], c.attrs["naswot"]) for c in feasible]
-        pool, trained = finite_last_score(pool, trained)
-        picks = dict(select_by_ehvi(pool, trained, keep, reference, features=screening_features))  # index -> EHVI
-        for index, gain in picks.items():
-            feasible[index].attrs["prescreen_score"] = gain
-        lowest = min(picks.values())
-        for index, cand in enumerate(feasible):
-            if index not in picks:
-                cand.attrs["infeasible_reason"] = (f"screened out: its expected hypervolume improvement ranked below "
-                                                   f"the {len(picks)} trained (the last chosen: {lowest:.3g} acc x ms)")
-                self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
-        return [feasible[index] for index in picks]
 
     def _latency(self, onnx_bytes: bytes) -> dict[str, Any]:
         if self.latency_mode == "predicted":

@@ -6,26 +6,27 @@ import time
 from typing import Any
 
 from nas.builder import build_model
-from nas.evaluate import count_costs
+from nas.evaluate import count_costs, zero_cost_scores
 from nas.evaluate._training import Trainer, TrainingResult
 from nas.onnx_io import export_onnx
 from nas.space import Architecture
 
 
-def prepare_candidate(arch: Architecture, num_classes: int, seed: int, dataset: Any = None,
-                      score: str | None = None) -> dict[str, Any]:
-    """Build the untrained network, count its costs, export it for latency measurement, and (when
-    pre-screening) compute its training-free score on a batch of `dataset`."""
+def prepare_candidate(arch: Architecture, num_classes: int, seed: int) -> dict[str, Any]:
+    """Build the untrained network, count its costs and export it for latency measurement: the cheap
+    objectives, known before any training."""
     start = time.perf_counter()
     model = build_model(arch, num_classes, seed=seed)
     costs = count_costs(model, arch.resolution)
     onnx_bytes = export_onnx(model, arch.resolution, fast=True)
-    out = {"params": costs.params, "macs": costs.macs, "onnx": onnx_bytes}
-    if score is not None:
-        from nas.evaluate import zero_cost_scores
+    return {"params": costs.params, "macs": costs.macs, "onnx": onnx_bytes, "seconds": time.perf_counter() - start}
 
-        out["score"] = zero_cost_scores(arch, dataset, num_classes=num_classes, seed=seed, scores=(score,))[score]
-    return {**out, "seconds": time.perf_counter() - start}
+
+def score_candidate(arch: Architecture, num_classes: int, seed: int, dataset: Any, score: str) -> dict[str, Any]:
+    """The training-free `score` of the untrained network on a batch of `dataset` (pre-screening)."""
+    start = time.perf_counter()
+    value = zero_cost_scores(arch, dataset, num_classes=num_classes, seed=seed, scores=(score,))[score]
+    return {"score": value, "seconds": time.perf_counter() - start}
 
 
 def train_candidate(trainer: Trainer, arch: Architecture, dataset: Any, seed: int, stop_after: int | None = None,

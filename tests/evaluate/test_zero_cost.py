@@ -129,6 +129,26 @@ def test_naswot_prefers_more_distinct_activation_patterns():
     assert naswot(collapsed, x, None) == float("-inf")   # identical patterns: singular kernel
 
 
+def test_naswot_equals_the_two_product_float64_definition():
+    """The one-product float32 kernel is an exact rewrite of sum c c^T + (1 - c)(1 - c)^T."""
+    model = build_model(tiny_arch(), 2, seed=3)
+    x = torch.randn(12, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    kernel = np.zeros((12, 12))
+
+    def hook(_module, _inputs, output):
+        c = (output.detach().reshape(12, -1) > 0).double().numpy()
+        kernel[:] += c @ c.T + (1 - c) @ (1 - c).T
+
+    for m in model.modules():
+        if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Hardswish)):
+            m.register_forward_hook(hook)
+    reference_model = build_model(tiny_arch(), 2, seed=3)
+    with torch.no_grad():
+        model.train()
+        model(x)
+    assert naswot(reference_model, x, None) == np.linalg.slogdet(kernel)[1]
+
+
 def test_naswot_binarises_hardswish_by_sign():
     x = torch.tensor([[-2.0], [-0.5], [0.5], [4.0]])
     codes = []

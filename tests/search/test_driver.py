@@ -64,6 +64,17 @@ def test_latency_budget_rejects_before_training(tmp_path, tiny_space_file, tiny_
     assert not list((result.run_dir / "checkpoints").iterdir())
 
 
+@pytest.mark.parametrize("score", ["naswot", "ehvi"])
+def test_prescreening_scores_no_candidate_the_cheap_filters_reject(tmp_path, tiny_space_file, tiny_dataset_file,
+                                                                   ray_executor, score):
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), trials=3,
+                 population=3, prescreen=2, prescreen_score=score, latency_budget_ms=1e-6)
+    table = rows(result.run_dir)
+    assert result.infeasible == 3 and result.complete == 0
+    assert any(r["latency_ms"] for r in table)
+    assert not any(r["prescreen_score"] or r["naswot"] for r in table)
+
+
 def test_size_constraint_rejects_without_measuring(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
     result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), max_params=10)
     assert result.infeasible == 6
@@ -184,9 +195,12 @@ def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_
     pool = [r for r in fresh if r["latency_ms"] and "same architecture" not in r["failure_reason"]]
     keep = 4 - sum(r["status"] != "screened_out" for r in second if r["duplicate_of"])
     assert keep >= 1
-    # Every prepared candidate (a twin of another proposal is not prepared) has its NASWOT score, the accuracy
-    # model's fourth feature; its prescreen_score is left for the EHVI of those chosen by the model.
-    assert all(r["naswot"] and not r["prescreen_score"] for r in first if r["latency_ms"])
+    # NASWOT is the accuracy model's fourth feature. Before there is a model (first batch) only the candidates
+    # kept are scored, since they join its data once trained; the model's batch scores its whole pool.
+    # prescreen_score is left for the EHVI of those chosen by the model.
+    assert all(bool(r["naswot"]) == (r["status"] == "complete") and not r["prescreen_score"]
+               for r in first if r["latency_ms"])
+    assert all(r["naswot"] for r in pool)
 
     def describe(r):
         return float(r["latency_ms"]), int(r["params"]), int(r["macs"]), float(r["naswot"])
