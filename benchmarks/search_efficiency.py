@@ -50,8 +50,12 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
 }
 # Runs of an earlier version of the package, summarized when their directories exist but never re-run: the
 # current code would run something else under the same settings.
+_SCORED_ALL = ("measured at commit f77f937 as {}, when preparation scored every proposal with NASWOT (since cbe5107 "
+               "only candidates that can still be trained are scored: the same choices, less preparation)")
 HISTORICAL = {"random+budget+ehvi8costs": "measured at commit 77b43eb as random+budget+ehvi8 (batches of 8), when the "
-                                          "EHVI accuracy model saw the log costs only (NASWOT joined it later)"}
+                                          "EHVI accuracy model saw the log costs only (NASWOT joined it later)",
+              "random+budget+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+budget+ehvi8+batch4"),
+              "random+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+ehvi8+batch4")}
 # The methods of the README's table; the two plain-dominance rung methods above were measured with the profile's
 # previous latency model (README: "Earlier measurements") and run only when named.
 DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
@@ -221,7 +225,7 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         for m in methods:
             if m == "random":
                 continue
-            for key in ("compute_epochs", "compute_s"):
+            for key in ("compute_epochs", "compute_s", "wall_s"):
                 fractions = []
                 for s in seeds:  # same seed: same validation split, so the hypervolumes are comparable
                     target, budget = runs["random"][s][-1]["hypervolume"], runs["random"][s][-1][key]
@@ -237,8 +241,9 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "latency": "x86-cpu profile, predicted by a frozen copy of its fitted model",
         "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
         "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation seconds in "
-                   "epochs of the run (see curve()); compute_s: worker seconds (" + ", ".join(_COMPUTE) + "), inflated "
-                   "unevenly between runs by other load on the shared machine",
+                   "epochs of the run (see curve()); compute_s: worker seconds (" + ", ".join(_COMPUTE) + "), and "
+                   "wall_s: seconds since the run's first trial, both inflated unevenly between runs by other load on "
+                   "the shared machine",
         "validation_epochs": round(validation_epochs, 3),
         "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
                                                           json.loads(json.dumps(SearchConfig().to_dict())).items()
@@ -263,7 +268,8 @@ def plot(runs: dict, path: Path) -> None:
     colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
               "random+budget": "tab:olive", "nsga2+budget+prescreen4": "tab:purple",
               "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8+batch4": "tab:brown",
-              "random+ehvi8+batch4": "tab:cyan", "random+budget+ehvi8costs": "tan", "tpe+budget": "tab:pink"}
+              "random+ehvi8+batch4": "tab:cyan", "random+budget+ehvi8costs": "tan", "tpe+budget": "tab:pink",
+              "random+budget+ehvi8+batch4+scoredall": "rosybrown", "random+ehvi8+batch4+scoredall": "lightblue"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):

@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prescreen-score", choices=PRESCREEN_SCORES, default=_DEFAULTS.prescreen_score,
                    help="how --prescreen chooses: ehvi, the expected hypervolume improvement from an accuracy model "
                         "(costs and NASWOT) of the candidates trained so far, or a training-free score, the best of "
-                        "each latency band (default: %(default)s; ehvi with --sampler random --population 4 --prescreen 8 "
-                        "was the best configuration measured with a latency budget)")
+                        "each latency band (default: %(default)s; with --sampler random --population 4 --prescreen 8, "
+                        "the defaults, the best configuration measured)")
     s.add_argument("--rungs", type=int_list, default=(),
                    help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
                         "dominated at a rung stops there (default: none)")

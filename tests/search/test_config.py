@@ -52,13 +52,17 @@ def test_atomic_json_write_leaves_no_temp_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
-def test_identity_settings_added_later_read_as_their_defaults(tmp_path):
-    old = SearchConfig(out=str(tmp_path / "run")).to_dict()
+def test_identity_settings_added_later_read_as_what_runs_did_before_them(tmp_path):
+    before = dict(out=str(tmp_path / "run"), prescreen=1, prescreen_score="naswot")  # no pre-screening then
+    old = SearchConfig(**before).to_dict()
     for newer in ("latency", "robust_weight", "prescreen", "prescreen_score"):
         old.pop(newer)
     (tmp_path / "run").mkdir()
     write_json_atomic(tmp_path / "run" / "config.json", {"search": old})
-    assert check_run_dir(SearchConfig(out=str(tmp_path / "run")), tmp_path / "run") is True
+    assert check_run_dir(SearchConfig(**before), tmp_path / "run") is True
+    with pytest.raises(NasError, match="prescreen=1, not 8"):  # today's default pre-screens
+        check_run_dir(SearchConfig(out=str(tmp_path / "run"), sampler=old["sampler"], population=old["population"]),
+                      tmp_path / "run")
 
 
 def test_out_that_is_a_file_is_refused(tmp_path):
