@@ -111,6 +111,19 @@ def _final_trainings(done: list, epochs: int) -> list[tuple[dict, int]]:
             if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None]
 
 
+def _in_flight(done: list, epochs: int, validation_epochs: float):
+    """time -> the work (epoch-eq.) that final trainings still running at that time had done, pro rata of
+    their elapsed seconds: what a trial completing then owes to the trainings running beside it."""
+    spans = []
+    for t in done:
+        a = t.user_attrs
+        if a.get("status") == "complete" and a.get("duplicate_of") is None:
+            end = t.datetime_complete.timestamp()
+            spans.append((end - float(a["train_seconds"]) - float(a["eval_seconds"]), end,
+                          epochs - last_rung(a) + validation_epochs))
+    return lambda now: sum(work * (now - start) / (end - start) for start, end, work in spans if start < now < end)
+
+
 def validation_cost(finished: dict[Path, list]) -> float:
     """One validation pass in training epochs: the median, over trained candidates, of their validation
     seconds over their seconds per training epoch (both from the same task, so machine load cancels)."""
@@ -129,8 +142,11 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
 
     compute_epochs counts work, not seconds: epochs trained (a stopped candidate only up to its last rung)
     plus validation passes (one per rung reached, one at the end) at `validation_epochs` each, plus the
-    preparation seconds (export, costs, pre-screening scores) in epochs of that run. compute_s is the
-    worker seconds, which the load of the shared machine inflates unevenly between runs."""
+    preparation seconds (export, costs, pre-screening scores) in epochs of that run; each trial counts when
+    it completes, so with parallel workers the order in which two trainings finish matters.
+    compute_epochs_in_flight adds the share already done of the final trainings still running then (rung
+    trainings count when they complete). compute_s is the worker seconds, which the load of the shared
+    machine inflates unevenly between runs."""
     import statistics
 
     from nas.search import hypervolume
@@ -140,6 +156,7 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
     epochs = _epochs(run_dir)
     per_epoch = statistics.median(float(a["train_seconds"]) / segment for a, segment in _final_trainings(done, epochs))
     points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
+    in_flight = _in_flight(done, epochs, validation_epochs)
     for t in done:
         a = t.user_attrs
         if a.get("duplicate_of") is None:
@@ -150,7 +167,9 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
         counted += a.get("status") != "screened_out"
         if a.get("status") == COMPLETE and a.get("duplicate_of") is None:
             points.append((t.values[0], t.values[1]))
-        rows.append({"trials": counted, "compute_epochs": round(work, 2), "compute_s": round(compute, 1),
+        rows.append({"trials": counted, "compute_epochs": round(work, 2),
+                     "compute_epochs_in_flight": round(work + in_flight(t.datetime_complete.timestamp()), 2),
+                     "compute_s": round(compute, 1),
                      "wall_s": round((t.datetime_complete - start).total_seconds(), 1),
                      "hypervolume": round(hypervolume(points, REFERENCE_LATENCY_MS), 6)})
     return rows
@@ -225,7 +244,7 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         for m in methods:
             if m == "random":
                 continue
-            for key in ("compute_epochs", "compute_s", "wall_s"):
+            for key in ("compute_epochs", "compute_epochs_in_flight", "compute_s", "wall_s"):
                 fractions = []
                 for s in seeds:  # same seed: same validation split, so the hypervolumes are comparable
                     target, budget = runs["random"][s][-1]["hypervolume"], runs["random"][s][-1][key]
@@ -241,7 +260,8 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "latency": "x86-cpu profile, predicted by a frozen copy of its fitted model",
         "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
         "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation seconds in "
-                   "epochs of the run (see curve()); compute_s: worker seconds (" + ", ".join(_COMPUTE) + "), and "
+                   "epochs of the run, counted as each trial completes (see curve()); compute_epochs_in_flight: "
+                   "plus the share done of the trainings still running then; compute_s: worker seconds (" + ", ".join(_COMPUTE) + "), and "
                    "wall_s: seconds since the run's first trial, both inflated unevenly between runs by other load on "
                    "the shared machine",
         "validation_epochs": round(validation_epochs, 3),
