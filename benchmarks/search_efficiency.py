@@ -261,9 +261,9 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
         "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation seconds in "
                    "epochs of the run, counted as each trial completes (see curve()); compute_epochs_in_flight: "
-                   "plus the share done of the trainings still running then; compute_s: worker seconds (" + ", ".join(_COMPUTE) + "), and "
-                   "wall_s: seconds since the run's first trial, both inflated unevenly between runs by other load on "
-                   "the shared machine",
+                   "plus the share done of the trainings still running then; compute_s: worker seconds ("
+                   + ", ".join(_COMPUTE) + "), and wall_s: seconds since the run's first trial, both inflated unevenly "
+                   "between runs by other load on the shared machine",
         "validation_epochs": round(validation_epochs, 3),
         "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
                                                           json.loads(json.dumps(SearchConfig().to_dict())).items()
