@@ -8,8 +8,8 @@ Each (method, seed) is one search in results/benchmark-runs/search_efficiency/ME
 already finished is reused (re-running resumes). Accuracy is the proxy accuracy on the seed's own
 stratified 10% validation split (5,000 images); latency is the x86-cpu profile's *predicted* latency from a
 frozen copy of its model, so all runs see the same deterministic latency (measured latency would drift with
-the load of this shared 2-core machine). Compute is the worker time the trials spent: preparation (export,
-costs, pre-screening scores), rung trainings and the final training and evaluation. Hypervolume: accuracy
+the load of this shared 2-core machine). Compute is the time the trials spent: preparation (costs, export,
+pre-screening scores) and latency (on the driver), rung trainings and the final training and evaluation. Hypervolume: accuracy
 x ms dominated by the front, bounded by accuracy 0 and a fixed reference latency.
 Writes results/benchmarks/search_efficiency.json and .png.
 """
@@ -60,7 +60,8 @@ HISTORICAL = {"random+budget+ehvi8costs": "measured at commit 77b43eb as random+
 # previous latency model (README: "Earlier measurements") and run only when named.
 DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
                    "random+budget+ehvi8+batch4", "random+ehvi8+batch4", "tpe+budget")
-_COMPUTE = ("prepare_seconds", "rung_seconds", "train_seconds", "eval_seconds")
+_COMPUTE = ("prepare_seconds", "latency_seconds", "rung_seconds", "train_seconds", "eval_seconds")
+_BEFORE_TRAINING = ("prepare_seconds", "latency_seconds")  # on the workers, then on the driver
 
 
 def frozen_profile() -> Path:
@@ -142,7 +143,8 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
 
     compute_epochs counts work, not seconds: epochs trained (a stopped candidate only up to its last rung)
     plus validation passes (one per rung reached, one at the end) at `validation_epochs` each, plus the
-    preparation seconds (export, costs, pre-screening scores) in epochs of that run; each trial counts when
+    preparation seconds (costs, export, pre-screening scores) and latency seconds (measured or predicted on
+    the driver) in epochs of that run; each trial counts when
     it completes, so with parallel workers the order in which two trainings finish matters.
     compute_epochs_in_flight adds the share already done of the final trainings still running then (rung
     trainings count when they complete). compute_s is the worker seconds, which the load of the shared
@@ -163,7 +165,8 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
             compute += sum(float(a.get(k) or 0.0) for k in _COMPUTE)
             trained = epochs if a.get("status") == COMPLETE else last_rung(a)
             validations = len(a.get("rung_accuracy") or {}) + (a.get("status") == COMPLETE)
-            work += trained + validations * validation_epochs + float(a.get("prepare_seconds") or 0.0) / per_epoch
+            before_training = sum(float(a.get(k) or 0.0) for k in _BEFORE_TRAINING)
+            work += trained + validations * validation_epochs + before_training / per_epoch
         counted += a.get("status") != "screened_out"
         if a.get("status") == COMPLETE and a.get("duplicate_of") is None:
             points.append((t.values[0], t.values[1]))
@@ -259,8 +262,8 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "trials_per_run": args.trials, "seeds": seeds, "reference_latency_ms": REFERENCE_LATENCY_MS,
         "latency": "x86-cpu profile, predicted by a frozen copy of its fitted model",
         "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
-        "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation seconds in "
-                   "epochs of the run, counted as each trial completes (see curve()); compute_epochs_in_flight: "
+        "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation and latency "
+                   "seconds in epochs of the run, counted as each trial completes (see curve()); compute_epochs_in_flight: "
                    "plus the share done of the trainings still running then; compute_s: worker seconds ("
                    + ", ".join(_COMPUTE) + "), and wall_s: seconds since the run's first trial, both inflated unevenly "
                    "between runs by other load on the shared machine",

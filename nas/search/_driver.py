@@ -1,8 +1,9 @@
 """The ask/tell driver: one batch of candidates at a time, in three phases.
 
-1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph;
-2. measure (the driver alone, every worker idle): latency with ONNX Runtime, or predicted from the
-   ONNX graph by the profile's latency model; size and latency constraints reject candidates here,
+1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph to measure;
+2. measure (the driver alone, every worker idle): latency with ONNX Runtime, or predicted by the
+   profile's latency model from the graph features (composed from the architecture's cached parts, equal
+   to the exported graph's, so a predicted latency needs no export); size and latency constraints reject candidates here,
    before any training; with pre-screening (`_screening.PreScreening`), the feasible candidates are
    then scored without training (on the workers) and the ones to train are chosen;
 3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
@@ -26,6 +27,7 @@ from nas._io import write_atomic
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
+from nas.latency._arch_features import ArchitectureFeaturizer
 from nas.search._acquisition import rung_dominators
 from nas.search._executor import Executor, TaskFailed
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
@@ -69,6 +71,7 @@ class BatchDriver(PreScreening):
         self.robust_weight = robust_weight
         self.prescreen, self.prescreen_score = prescreen, prescreen_score
         self.latency_mode = resolve_latency_mode(profile, latency_mode)
+        self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
         self.study, self.space, self.profile = study, space, profile
         self.executor, self.run_dir, self.seed = executor, run_dir, seed
         self.trainer = trainer or ProxyTrainer(TrainingRecipe())
@@ -138,7 +141,9 @@ class BatchDriver(PreScreening):
         sampled to be screened, so a constraint it violates must not use up the batch's share of --trials
         (they count only when too few candidates were feasible, so a search whose samples are all
         infeasible still ends)."""
-        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
+        export = self.latency_mode == "measured"
+        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed, export): c
+                   for c in batch}
         prepared = []
         for cand, out in self._as_completed(handles, "prepare", progress):
             cand.onnx = out["onnx"]
@@ -150,7 +155,7 @@ class BatchDriver(PreScreening):
             if reason is None:
                 measure_start = time.perf_counter()
                 try:
-                    cand.attrs.update(self._latency(cand.onnx))
+                    cand.attrs.update(self._latency(cand))
                 except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
                     self._tell_failed(cand, f"latency: {type(exc).__name__}: {exc}", progress)
                     continue
@@ -167,10 +172,11 @@ class BatchDriver(PreScreening):
                 feasible.append(cand)
         return feasible, rejected
 
-    def _latency(self, onnx_bytes: bytes) -> dict[str, Any]:
-        if self.latency_mode == "predicted":
-            return {"latency_ms": self.profile.latency_model.predict(onnx_bytes), "latency_source": "predicted"}
-        m = measure_latency(onnx_bytes, self.profile.measurement)
+    def _latency(self, cand: Candidate) -> dict[str, Any]:
+        if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
+            features = self._featurizer.features(cand.arch)
+            return {"latency_ms": self.profile.latency_model.predict(features), "latency_source": "predicted"}
+        m = measure_latency(cand.onnx, self.profile.measurement)
         return {"latency_ms": m.median_ms, "latency_spread": m.spread, "latency_stable": m.stable,
                 "latency_attempts": m.attempts, "latency_source": "measured"}
 

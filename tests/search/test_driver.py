@@ -75,6 +75,23 @@ def test_prescreening_scores_no_candidate_the_cheap_filters_reject(tmp_path, tin
     assert not any(r["prescreen_score"] or r["naswot"] for r in table)
 
 
+def test_predicted_latency_is_the_exported_graphs_prediction_without_exporting(tmp_path, tiny_space_file,
+                                                                               tiny_dataset_file, ray_executor):
+    from nas.builder import build_model
+    from nas.latency import load_profile
+    from nas.onnx_io import export_onnx
+    from nas.search._study import load_run_study
+    from nas.space import Architecture
+
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, latency="predicted")
+    model = load_profile("x86-cpu").latency_model
+    assert [r["latency_source"] for r in rows(result.run_dir)] == ["predicted"] * 3
+    for trial in load_run_study(result.run_dir).trials:
+        arch = Architecture.from_dict(trial.user_attrs["architecture"])
+        exported = export_onnx(build_model(arch, 2, seed=0), arch.resolution, fast=True)
+        assert trial.user_attrs["latency_ms"] == pytest.approx(model.predict(exported), rel=1e-9)
+
+
 def test_size_constraint_rejects_without_measuring(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
     result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), max_params=10)
     assert result.infeasible == 6
