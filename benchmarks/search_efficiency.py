@@ -9,8 +9,8 @@ already finished is reused (re-running resumes). Accuracy is the proxy accuracy 
 stratified 10% validation split (5,000 images); latency is the x86-cpu profile's *predicted* latency from a
 frozen copy of its model, so all runs see the same deterministic latency (measured latency would drift with
 the load of this shared 2-core machine). Compute is the time the trials spent: preparation (costs, export,
-pre-screening scores) and latency (on the driver), rung trainings and the final training and evaluation. Hypervolume: accuracy
-x ms dominated by the front, bounded by accuracy 0 and a fixed reference latency.
+pre-screening scores) and latency (on the driver), rung trainings and the final training and evaluation.
+Hypervolume: accuracy x ms dominated by the front, bounded by accuracy 0 and a fixed reference latency.
 Writes results/benchmarks/search_efficiency.json and .png.
 """
 
@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "benchmark-runs" / "search_efficiency"
@@ -111,9 +112,9 @@ def last_rung(attrs: dict) -> int:
     return max((int(r) for r in attrs.get("rung_accuracy") or {}), default=0)
 
 
-def _final_trainings(done: list, epochs: int) -> list[tuple[dict, int]]:
-    """(attributes, epochs of the final training segment) of every trained, non-duplicate trial."""
-    return [(t.user_attrs, epochs - last_rung(t.user_attrs)) for t in done
+def _final_trainings(done: list, epochs: int) -> list[tuple[Any, int]]:
+    """(trial, epochs of the final training segment) of every trained, non-duplicate trial."""
+    return [(t, epochs - last_rung(t.user_attrs)) for t in done
             if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None]
 
 
@@ -121,12 +122,10 @@ def _in_flight(done: list, epochs: int, validation_epochs: float):
     """time -> the work (epoch-eq.) that final trainings still running at that time had done, pro rata of
     their elapsed seconds: what a trial completing then owes to the trainings running beside it."""
     spans = []
-    for t in done:
-        a = t.user_attrs
-        if a.get("status") == "complete" and a.get("duplicate_of") is None:
-            end = t.datetime_complete.timestamp()
-            spans.append((end - float(a["train_seconds"]) - float(a["eval_seconds"]), end,
-                          epochs - last_rung(a) + validation_epochs))
+    for t, segment in _final_trainings(done, epochs):
+        end = t.datetime_complete.timestamp()
+        spans.append((end - float(t.user_attrs["train_seconds"]) - float(t.user_attrs["eval_seconds"]), end,
+                      segment + validation_epochs))
     return lambda now: sum(work * (now - start) / (end - start) for start, end, work in spans if start < now < end)
 
 
@@ -137,7 +136,8 @@ def validation_cost(finished: dict[Path, list]) -> float:
 
     ratios = []
     for run_dir, done in finished.items():
-        for a, segment in _final_trainings(done, _epochs(run_dir)):
+        for t, segment in _final_trainings(done, _epochs(run_dir)):
+            a = t.user_attrs
             if float(a.get("train_seconds") or 0) > 0:
                 ratios.append(float(a["eval_seconds"]) / (float(a["train_seconds"]) / segment))
     return statistics.median(ratios)
@@ -149,8 +149,8 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
     compute_epochs counts work, not seconds: epochs trained (a stopped candidate only up to its last rung)
     plus validation passes (one per rung reached, one at the end) at `validation_epochs` each, plus the
     preparation seconds (costs, export, pre-screening scores) and latency seconds (measured or predicted on
-    the driver) in epochs of that run; each trial counts when
-    it completes, so with parallel workers the order in which two trainings finish matters.
+    the driver) in epochs of that run; each trial counts when it completes, so with parallel workers the
+    order in which two trainings finish matters.
     compute_epochs_in_flight adds the share already done of the final trainings still running then (rung
     trainings count when they complete). compute_s is the worker seconds, which the load of the shared
     machine inflates unevenly between runs."""
@@ -161,7 +161,8 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
 
     start = min(t.datetime_start for t in done)
     epochs = _epochs(run_dir)
-    per_epoch = statistics.median(float(a["train_seconds"]) / segment for a, segment in _final_trainings(done, epochs))
+    per_epoch = statistics.median(float(t.user_attrs["train_seconds"]) / segment
+                                  for t, segment in _final_trainings(done, epochs))
     points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
     in_flight = _in_flight(done, epochs, validation_epochs)
     for t in done:

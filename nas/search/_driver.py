@@ -3,8 +3,8 @@
 1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph to measure;
 2. measure (the driver alone, every worker idle): latency with ONNX Runtime, or predicted by the
    profile's latency model from the graph features (composed from the architecture's cached parts, equal
-   to the exported graph's, so a predicted latency needs no export); size and latency constraints reject candidates here,
-   before any training; with pre-screening (`_screening.PreScreening`), the feasible candidates are
+   to the exported graph's, so a predicted latency needs no export); size and latency constraints reject
+   candidates here, before any training; with pre-screening (`_screening.PreScreening`), the feasible candidates are
    then scored without training (on the workers) and the ones to train are chosen;
 3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the

@@ -67,13 +67,13 @@ class PreScreening:
         candidates that can still be trained: the cheap filters (size, latency) run first. Its seconds add
         to the candidate's prepare_seconds. Returns the scored candidates in their order; a failure fails
         its trial."""
-        name = "naswot" if self.prescreen_score == EHVI else self.prescreen_score
+        # EHVI's own score is its expected gain; NASWOT is one of its accuracy model's features
+        name, attr = ("naswot", "naswot") if self.prescreen_score == EHVI else (self.prescreen_score, "prescreen_score")
         handles = {self.executor.submit(score_candidate, c.arch, self.num_classes, self.seed, self.dataset_ref, name): c
                    for c in candidates}
         scored = set()
         for cand, out in self._as_completed(handles, "score", progress):
-            # EHVI's own score is its expected gain; NASWOT is one of its accuracy model's features
-            cand.attrs["naswot" if self.prescreen_score == EHVI else "prescreen_score"] = out["score"]
+            cand.attrs[attr] = out["score"]
             cand.attrs["prepare_seconds"] = round(cand.attrs["prepare_seconds"] + out["seconds"], 3)
             scored.add(id(cand))
         return [c for c in candidates if id(c) in scored]
