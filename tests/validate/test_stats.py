@@ -21,6 +21,14 @@ def test_wilson_interval_hand_cases():
     assert np.diff(wilson_interval(800, 1000))[0] < np.diff(wilson_interval(80, 100))[0]
 
 
+def test_wilson_interval_contains_the_proportion_despite_rounding():
+    for n in range(1, 300):
+        for correct in range(n + 1):
+            low, high = wilson_interval(correct, n)
+            assert 0.0 <= low <= correct / n <= high <= 1.0
+    assert wilson_interval(3, 3)[1] == 1.0 and wilson_interval(0, 3)[0] == 0.0  # 0.9999999999999999 before
+
+
 def test_ece_hand_cases():
     # two bins: conf 0.9 with accuracy 0.5, conf 0.6 with accuracy 1.0 -> 0.5 * 0.4 + 0.5 * 0.4
     assert expected_calibration_error([0.9, 0.9, 0.6, 0.6], [1, 0, 1, 1]) == pytest.approx(0.4)
