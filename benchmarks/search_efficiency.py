@@ -56,12 +56,18 @@ _SCORED_ALL = ("measured at commit f77f937 as {}, when preparation scored every 
 _EXPORTED = ("measured at commit 9fcf94b as {}, when preparation exported every candidate to predict its latency "
              "from the ONNX graph (since cf9e0f7 the driver composes the same features from the architecture's parts: "
              "the same latencies and choices, less preparation)")
+_WHOLE_COSTS = ("measured at commit 9f5c073 as {}, when every proposal's params and MACs were counted on a worker by "
+                "one fvcore trace of the whole network before the latency filter (since then the driver counts each "
+                "distinct part of the network once, only for candidates within the budget: the same counts and choices, "
+                "less preparation)")
 HISTORICAL = {"random+budget+ehvi8costs": "measured at commit 77b43eb as random+budget+ehvi8 (batches of 8), when the "
                                           "EHVI accuracy model saw the log costs only (NASWOT joined it later)",
               "random+budget+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+budget+ehvi8+batch4"),
               "random+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+ehvi8+batch4"),
               "random+budget+ehvi8+batch4+export": _EXPORTED.format("random+budget+ehvi8+batch4"),
-              "random+ehvi8+batch4+export": _EXPORTED.format("random+ehvi8+batch4")}
+              "random+ehvi8+batch4+export": _EXPORTED.format("random+ehvi8+batch4"),
+              "random+budget+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+budget+ehvi8+batch4"),
+              "random+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+ehvi8+batch4")}
 # The methods of the README's table; the two plain-dominance rung methods above were measured with the profile's
 # previous latency model (README: "Earlier measurements") and run only when named.
 DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
@@ -299,7 +305,8 @@ def plot(runs: dict, path: Path) -> None:
               "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8+batch4": "tab:brown",
               "random+ehvi8+batch4": "tab:cyan", "random+budget+ehvi8costs": "tan", "tpe+budget": "tab:pink",
               "random+budget+ehvi8+batch4+scoredall": "rosybrown", "random+ehvi8+batch4+scoredall": "lightblue",
-              "random+budget+ehvi8+batch4+export": "peru", "random+ehvi8+batch4+export": "steelblue"}
+              "random+budget+ehvi8+batch4+export": "peru", "random+ehvi8+batch4+export": "steelblue",
+              "random+budget+ehvi8+batch4+wholecosts": "sandybrown", "random+ehvi8+batch4+wholecosts": "skyblue"}
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):

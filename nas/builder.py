@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -46,6 +48,37 @@ def build_model(arch: Architecture, num_classes: int, seed: int | None = None) -
             torch.manual_seed(seed)
             return Network(arch, num_classes)
     return Network(arch, num_classes)
+
+
+def _out_size(size: int, stride: int) -> int:
+    return -(-size // stride)  # every part pads k // 2 with odd kernels: ceil(size / stride)
+
+
+def network_parts(arch: Architecture, num_classes: int) -> list[tuple[tuple, Callable[[], nn.Module], tuple[int, ...]]]:
+    """The network as independent parts (stem, every block, head with pool and classifier): (key, build,
+    input shape) each. Anything additive over the network (graph features, params, MACs) is the sum over
+    its parts, and a space reuses the same part (same key) across many candidates, so callers cache per
+    key; tests check the sums against the whole network."""
+    size, channels = arch.resolution, arch.stem_channels
+    parts = [(("stem", channels, arch.stem_kernel, arch.stem_stride, arch.stem_activation, size),
+              lambda: conv_bn(3, channels, arch.stem_kernel, arch.stem_stride, act=arch.stem_activation),
+              (1, 3, size, size))]
+    size = _out_size(size, arch.stem_stride)
+    c_in = channels
+    for stage in arch.stages:
+        for i, block in enumerate(stage.blocks):
+            stride = stage.stride if i == 0 else 1
+            parts.append((("block", block, c_in, stage.width, stride, size),
+                          lambda b=block, c=c_in, w=stage.width, s=stride: build_block(b, c, w, s),
+                          (1, c_in, size, size)))
+            size, c_in = _out_size(size, stride), stage.width
+
+    def head(c=c_in):
+        conv = conv_bn(c, arch.head_width, act=arch.head_activation) if arch.head_width else nn.Identity()
+        return nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(arch.head_width or c, num_classes))
+
+    parts.append((("head", arch.head_width, arch.head_activation, c_in, size, num_classes), head, (1, c_in, size, size)))
+    return parts
 
 
 def _init_weights(model: nn.Module) -> None:

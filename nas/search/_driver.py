@@ -1,11 +1,14 @@
 """The ask/tell driver: one batch of candidates at a time, in three phases.
 
-1. prepare (parallel, workers): build, count params/MACs, export an ONNX graph to measure;
-2. measure (the driver alone, every worker idle): latency with ONNX Runtime, or predicted by the
+1. costs: to measure latency, the workers build, count params and MACs (fvcore) and export an ONNX
+   graph of each candidate in parallel; to predict it, the driver counts params and MACs itself, once per
+   distinct part of the networks (`CostCounter`), and only for candidates within the latency budget.
+   The size constraints reject candidates here;
+2. latency (the driver alone, every worker idle): measured with ONNX Runtime, or predicted by the
    profile's latency model from the graph features (composed from the architecture's cached parts, equal
-   to the exported graph's, so a predicted latency needs no export); size and latency constraints reject
-   candidates here, before any training; with pre-screening (`_screening.PreScreening`), the feasible candidates are
-   then scored without training (on the workers) and the ones to train are chosen;
+   to the exported graph's, so a predicted latency needs no export; being cheaper than the costs, it comes
+   first); the latency budget rejects candidates here. With pre-screening (`_screening.PreScreening`), the
+   feasible candidates are then scored without training (on the workers) and the ones to train chosen;
 3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
@@ -17,7 +20,7 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 import torch
@@ -25,7 +28,7 @@ from optuna.trial import TrialState
 
 from nas._io import write_atomic
 from nas.errors import NasError
-from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
+from nas.evaluate import CostCounter, ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
 from nas.latency._arch_features import ArchitectureFeaturizer
 from nas.search._acquisition import rung_dominators
@@ -72,6 +75,7 @@ class BatchDriver(PreScreening):
         self.prescreen, self.prescreen_score = prescreen, prescreen_score
         self.latency_mode = resolve_latency_mode(profile, latency_mode)
         self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
+        self._costs = CostCounter(dataset.num_classes)
         self.study, self.space, self.profile = study, space, profile
         self.executor, self.run_dir, self.seed = executor, run_dir, seed
         self.trainer = trainer or ProxyTrainer(TrainingRecipe())
@@ -136,41 +140,71 @@ class BatchDriver(PreScreening):
                 self._tell_failed(cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress)
 
     def _screen(self, batch: list[Candidate], progress: Progress) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
-        """Phases 1 and 2: costs and latency, then the constraints. Returns the feasible candidates and,
-        with pre-screening, the infeasible ones with their reasons, told after training: the pool is
-        sampled to be screened, so a constraint it violates must not use up the batch's share of --trials
-        (they count only when too few candidates were feasible, so a search whose samples are all
-        infeasible still ends)."""
-        export = self.latency_mode == "measured"
-        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed, export): c
-                   for c in batch}
-        prepared = []
-        for cand, out in self._as_completed(handles, "prepare", progress):
+        """Phases 1 and 2: costs and latency, each followed by its constraints. To measure, the workers build,
+        count and export every candidate in parallel, and the size constraints spare the measurement; to
+        predict, the latency (cheaper) comes first and only candidates within the budget are counted, on the
+        driver. Returns the feasible candidates and, with pre-screening, the infeasible ones with their
+        reasons, told after training: the pool is sampled to be screened, so a constraint it violates must
+        not use up the batch's share of --trials (they count only when too few candidates were feasible, so
+        a search whose samples are all infeasible still ends)."""
+        if self.latency_mode == "measured":
+            steps = (self._prepared_on_workers, self._check_latency)
+        else:
+            steps = (self._check_latency, self._counted_here)
+        feasible, rejected = batch, []
+        for step in steps:
+            passed = []
+            for cand, reason in step(feasible, progress):
+                if reason is None:
+                    passed.append(cand)
+                elif self.prescreen > 1:
+                    rejected.append((cand, reason))
+                else:
+                    self._tell_infeasible(cand, reason, progress)
+            feasible = passed
+        return feasible, rejected
+
+    def _prepared_on_workers(self, batch: list[Candidate], progress: Progress) -> Iterator[tuple[Candidate, str | None]]:
+        """Build, params and MACs (fvcore) and the ONNX graph to measure, in parallel on the workers; then
+        --max-params and --max-macs: (candidate, why it is infeasible or None)."""
+        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
+        for cand, out in list(self._as_completed(handles, "prepare", progress)):  # all end before measuring
             cand.onnx = out["onnx"]
             cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
-            prepared.append(cand)
-        feasible, rejected = [], []
-        for cand in prepared:  # the measuring phase: nothing else runs on the workers now
             reason = self._size_violation(cand)
-            if reason is None:
-                measure_start = time.perf_counter()
-                try:
-                    cand.attrs.update(self._latency(cand))
-                except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
-                    self._tell_failed(cand, f"latency: {type(exc).__name__}: {exc}", progress)
-                    continue
-                cand.attrs["latency_seconds"] = round(time.perf_counter() - measure_start, 3)
-                latency = cand.attrs["latency_ms"]
-                if self.budget is not None and latency > self.budget:
-                    reason = f"latency {latency:.3f} ms > budget {self.budget:g} ms"
-            cand.onnx = None
-            if reason is not None and self.prescreen > 1:
-                rejected.append((cand, reason))
-            elif reason is not None:
-                self._tell_infeasible(cand, reason, progress)
-            else:
-                feasible.append(cand)
-        return feasible, rejected
+            if reason is not None:
+                cand.onnx = None
+            yield cand, reason
+
+    def _counted_here(self, batch: list[Candidate], progress: Progress) -> Iterator[tuple[Candidate, str | None]]:
+        """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less
+        than a worker's count of the whole network); then --max-params and --max-macs."""
+        for cand in batch:
+            start = time.perf_counter()
+            try:
+                costs = self._costs.costs(cand.arch)
+            except Exception as exc:
+                self._tell_failed(cand, f"prepare: {type(exc).__name__}: {exc}", progress)
+                continue
+            cand.attrs.update(params=costs.params, macs=costs.macs, prepare_seconds=round(time.perf_counter() - start, 3))
+            yield cand, self._size_violation(cand)
+
+    def _check_latency(self, batch: list[Candidate], progress: Progress) -> Iterator[tuple[Candidate, str | None]]:
+        """Latency (measured on the exported graph, or predicted from the parts' graph features), then the
+        budget: (candidate, why it is infeasible or None)."""
+        for cand in batch:  # the measuring phase: nothing else runs on the workers now
+            start = time.perf_counter()
+            try:
+                cand.attrs.update(self._latency(cand))
+            except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
+                self._tell_failed(cand, f"latency: {type(exc).__name__}: {exc}", progress)
+                continue
+            finally:
+                cand.onnx = None
+            cand.attrs["latency_seconds"] = round(time.perf_counter() - start, 3)
+            latency = cand.attrs["latency_ms"]
+            over = self.budget is not None and latency > self.budget
+            yield cand, f"latency {latency:.3f} ms > budget {self.budget:g} ms" if over else None
 
     def _latency(self, cand: Candidate) -> dict[str, Any]:
         if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts

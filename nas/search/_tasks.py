@@ -12,14 +12,14 @@ from nas.onnx_io import export_onnx
 from nas.space import Architecture
 
 
-def prepare_candidate(arch: Architecture, num_classes: int, seed: int, export: bool = True) -> dict[str, Any]:
-    """Build the untrained network, count its costs and (`export`, to measure its latency) export it: the
-    cheap objectives, known before any training. A predicted latency needs no export (the driver composes
-    the graph features from the architecture's parts)."""
+def prepare_candidate(arch: Architecture, num_classes: int, seed: int) -> dict[str, Any]:
+    """Build the untrained network, count its costs and export it to measure its latency: the cheap
+    objectives, known before any training. (A predicted latency needs neither the export nor this task:
+    the driver composes the graph features and the costs from the architecture's parts.)"""
     start = time.perf_counter()
     model = build_model(arch, num_classes, seed=seed)
     costs = count_costs(model, arch.resolution)
-    onnx_bytes = export_onnx(model, arch.resolution, fast=True) if export else None
+    onnx_bytes = export_onnx(model, arch.resolution, fast=True)
     return {"params": costs.params, "macs": costs.macs, "onnx": onnx_bytes, "seconds": time.perf_counter() - start}
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nas.builder import build_model
-from nas.evaluate import Costs, count_costs
+from nas.evaluate import CostCounter, Costs, count_costs
 from nas.space import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -97,3 +97,27 @@ def test_macs_count_only_convolutions_and_linear_layers():
     conv_only = count_costs(nn.Conv2d(3, 8, 3, padding=1, bias=False), 8).macs
     with_bn_pool = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
     assert count_costs(with_bn_pool, 8).macs == conv_only == 8 * 64 * 27
+
+
+def _sampled(space_name: str, count: int, seed: int = 5) -> list:
+    space = load_space(space_name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [space.sample(study.ask()) for _ in range(count)]
+
+
+def test_counting_by_parts_equals_counting_the_built_network():
+    from nas.baselines import hand_designed
+
+    counter = CostCounter(num_classes=10)
+    archs = _sampled("mobilenet", 6) + _sampled("fbnet", 6) + list(hand_designed((0.5,)).values())
+    for arch in archs:
+        assert counter.costs(arch) == count_costs(build_model(arch, 10, seed=0), arch.resolution), arch.summary()
+    assert CostCounter(num_classes=100).costs(archs[0]) == count_costs(build_model(archs[0], 100), archs[0].resolution)
+
+
+def test_each_part_is_counted_once():
+    arch = _sampled("mobilenet", 1)[0]
+    counter = CostCounter(num_classes=10)
+    first = counter.costs(arch)
+    parts = len(counter)
+    assert counter.costs(arch) == first and len(counter) == parts and parts <= arch.depth + 2

@@ -75,6 +75,18 @@ def test_prescreening_scores_no_candidate_the_cheap_filters_reject(tmp_path, tin
     assert not any(r["prescreen_score"] or r["naswot"] for r in table)
 
 
+@pytest.mark.parametrize("latency, costs_counted", [("predicted", False), ("measured", True)])
+def test_a_predicted_latency_over_budget_spares_counting_the_costs(tmp_path, tiny_space_file, tiny_dataset_file,
+                                                                     ray_executor, latency, costs_counted):
+    # A predicted latency costs less than counting params and MACs, so it comes first; to measure, the
+    # workers count and export each candidate in one task, before the measurement.
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), trials=3,
+                 latency=latency, latency_budget_ms=1e-6)
+    table = rows(result.run_dir)
+    assert result.infeasible == 3 and all("budget" in r["failure_reason"] and r["latency_ms"] for r in table)
+    assert [bool(r["params"] and r["macs"]) for r in table] == [costs_counted] * 3
+
+
 def test_predicted_latency_is_the_exported_graphs_prediction_without_exporting(tmp_path, tiny_space_file,
                                                                                tiny_dataset_file, ray_executor):
     from nas.builder import build_model
