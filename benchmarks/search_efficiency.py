@@ -73,7 +73,7 @@ HISTORICAL = {"random+budget+ehvi8costs": "measured at commit 77b43eb as random+
 DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
                    "random+budget+ehvi8+batch4", "random+ehvi8+batch4", "tpe+budget")
 _COMPUTE = ("prepare_seconds", "latency_seconds", "rung_seconds", "train_seconds", "eval_seconds")
-_BEFORE_TRAINING = ("prepare_seconds", "latency_seconds")  # on the workers, then on the driver
+_BEFORE_TRAINING = ("prepare_seconds", "latency_seconds")  # costs, export and scores; then latency, on the driver
 
 
 def frozen_profile() -> Path:
