@@ -85,6 +85,7 @@ def frozen_profile() -> Path:
     if not path.exists():
         data = yaml.safe_load((ROOT / "hardware_profiles" / "x86-cpu.yaml").read_text())
         data.pop("measurements", None)
+        data.pop("machine", None)  # the model as it is, on any machine: no calibration for this one
         data["name"] = "x86-cpu-frozen"
         RUNS.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,4 +1,5 @@
-"""Small shared helpers: atomic file writes (a killed process never leaves a half file) and the CPU name."""
+"""Small shared helpers: atomic file writes (a killed process never leaves a half file), output-path checks
+and the CPU name."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: the result gets the mode a plain open() would give
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
             handle.flush()
@@ -26,6 +28,40 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+    return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux tells it (os.umask can only set and return)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output_path(path: str | Path, flag: str, *, folder: bool = True) -> Path:
+    """Refuse, before any work starts, an output that could not be written: a file where a folder must be
+    (the path or one of its parents) or a folder where the file goes, or a place without write permission."""
+    from nas.errors import NasError
+
+    path = Path(path).expanduser()
+    if path.exists():
+        if folder and not path.is_dir():
+            raise NasError(f"{flag} {path}: is a file, not a folder; choose another {flag}")
+        if not folder and path.is_dir():
+            raise NasError(f"{flag} {path}: is a folder, not a file; choose another {flag}")
+    for ancestor in path.absolute().parents:  # nearest first; the first that exists is where creation starts
+        if not ancestor.exists():
+            continue
+        if not ancestor.is_dir():
+            raise NasError(f"{flag} {path}: {ancestor} is a file, not a folder; choose another {flag}")
+        writable = path if folder and path.is_dir() else ancestor
+        if not os.access(writable, os.W_OK | os.X_OK):
+            raise NasError(f"{flag} {path}: {writable} is not writable (permission denied); choose another {flag}")
+        break
     return path
 
 

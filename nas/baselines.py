@@ -3,11 +3,14 @@
 evaluation with a run's own recipe, dataset and hardware profile.
 
 `nas baselines RUN_DIR` trains them exactly as the run trained its candidates and writes
-`RUN_DIR/baselines.json`, which `nas report` draws next to the Pareto front.
+`RUN_DIR/baselines.json`, which `nas report` draws next to the Pareto front. Users write that file too:
+the command marks its own entries (`generated_by`) and replaces only those, keeping every other entry.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 from nas.blocks import make_divisible
@@ -38,10 +41,27 @@ _FAMILIES: dict[str, dict[str, Any]] = {
     },
 }
 WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0)
+MAX_WIDTH_MULTIPLIER = 4.0  # 4x the mobilenet widths: already far beyond a lightweight network
+GENERATED_BY = "nas baselines"
+
+
+def check_width_multipliers(width_multipliers) -> tuple[float, ...]:
+    """Finite multipliers in (0, MAX_WIDTH_MULTIPLIER]; anything else would name and build a broken network."""
+    from nas.errors import NasError
+
+    widths = tuple(width_multipliers)
+    if not widths:
+        raise NasError("widths: give at least one width multiplier, such as 0.5,1")
+    for width in widths:
+        if (isinstance(width, bool) or not isinstance(width, numbers.Real) or not math.isfinite(width)
+                or not 0 < width <= MAX_WIDTH_MULTIPLIER):
+            raise NasError(f"widths: a width multiplier must be a number in (0, {MAX_WIDTH_MULTIPLIER:g}], got {width!r}")
+    return widths
 
 
 def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture]:
     """`{family}-{multiplier}x` -> Architecture, e.g. `mobilenetv2-0.5x`."""
+    width_multipliers = check_width_multipliers(width_multipliers)
     nets = {}
     for family, spec in _FAMILIES.items():
         for mult in width_multipliers:
@@ -59,7 +79,8 @@ def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture
 
 
 def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=None) -> list[dict[str, Any]]:
-    """Train and measure every baseline as the run did its candidates; write RUN_DIR/baselines.json."""
+    """Train and measure every baseline as the run did its candidates; write RUN_DIR/baselines.json, keeping
+    the entries there that this function did not generate (the user's own networks)."""
     from pathlib import Path
 
     from nas._io import read_json, write_json_atomic
@@ -67,22 +88,29 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     from nas.errors import NasError
     from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
     from nas.builder import build_model
-    from nas.latency import load_profile, measure_latency
+    from nas.latency import load_profile, local_profile, measure_latency
     from nas.onnx_io import export_onnx
     from nas.search._driver import resolve_latency_mode
     from nas.search._executor import RayExecutor
     from nas.search._tasks import train_candidate
 
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        from nas.errors import NasError
+
+        raise NasError(f"{run_dir}: not a nas run directory (not a folder)")
+    nets = hand_designed(width_multipliers)
     config = read_json(run_dir / "config.json", "run configuration")
+    kept = _entries_to_keep(run_dir / "baselines.json", set(nets))  # a broken file is refused before any training
     try:
         search, recipe = config["search"], TrainingRecipe(**config["recipe"])
     except (KeyError, TypeError):
         raise NasError(f"{run_dir / 'config.json'}: not the configuration of a nas search with the proxy trainer") from None
     profile = load_profile(search["profile"])
     mode = resolve_latency_mode(profile, search.get("latency", "auto"))
+    if mode == "predicted":  # as the search did: a local profile from another machine is its calibrated copy
+        profile = local_profile(profile, calibrate=True)
     dataset = load_dataset(search["dataset"], val_fraction=search["val_fraction"], seed=search["seed"])
-    nets = hand_designed(width_multipliers)
     own = executor is None
     executor = executor or RayExecutor(workers=search.get("workers"))
     try:
@@ -100,11 +128,33 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     for name, arch in nets.items():  # latency after training: nothing else runs now
         model = build_model(arch, dataset.num_classes, seed=search["seed"])
         onnx_bytes = export_onnx(model, arch.resolution, fast=True)
-        latency = (profile.latency_model.predict(onnx_bytes) if mode == "predicted"
+        latency = (profile.predict(onnx_bytes).latency_ms if mode == "predicted"
                    else measure_latency(onnx_bytes, profile.measurement).median_ms)
         costs = count_costs(model, arch.resolution)
         results.append({"name": name, "accuracy": accuracy[name], "latency_ms": latency, "latency_source": mode,
                         "params": costs.params, "macs": costs.macs, "summary": arch.summary(),
-                        "architecture": arch.to_dict()})
-    write_json_atomic(run_dir / "baselines.json", results)
+                        "architecture": arch.to_dict(), "generated_by": GENERATED_BY})
+    write_json_atomic(run_dir / "baselines.json", kept + results)
     return results
+
+
+def _entries_to_keep(path, names: set[str]) -> list[Any]:
+    """The entries of an existing baselines.json that a new run of this command must keep: all but its own
+    (marked `generated_by`; before the mark, recognisable by their `baseline:` architectures) of the names
+    it is about to write."""
+    from nas._io import read_json
+    from nas.errors import NasError
+
+    if not path.exists():
+        return []
+    entries = read_json(path, "baselines file")
+    if not isinstance(entries, list):
+        raise NasError(f"{path}: must be a JSON list of {{name, accuracy, latency_ms}} objects; fix or move it")
+
+    def generated(entry: Any) -> bool:
+        if not isinstance(entry, dict):
+            return False
+        space = entry.get("architecture", {}).get("space", "") if isinstance(entry.get("architecture"), dict) else ""
+        return entry.get("generated_by") == GENERATED_BY or str(space).startswith("baseline:")
+
+    return [entry for entry in entries if not (generated(entry) and entry.get("name") in names)]

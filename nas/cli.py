@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from nas.cli_profile import add_profile_commands
 from nas.cli_validate import add_validation_commands, int_list
-from nas.errors import NasError
+from nas._io import check_output_path
+from nas import errors
+from nas.errors import NasError, Terminated, on_stop_signal, stop_signal
 from nas.search._config import LATENCY_MODES, PRESCREEN_SCORES, SAMPLERS, SearchConfig
 
 _DEFAULTS = SearchConfig()
@@ -21,14 +25,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    previous = _catch_stop_signals()
     try:
         return args.run(args)
     except NasError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("nas: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except SearchFailed as exc:
+        print(f"nas: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): what finished is written, Ray is shut down
+        # Ray turns any KeyboardInterrupt raised while it waits into a plain one: the handler's record tells
+        terminated = isinstance(exc, Terminated) or stop_signal() == signal.SIGTERM
+        what, code = ("terminated (SIGTERM)", 143) if terminated else ("interrupted", 130)
+        print(f"nas: {what}; run the same command again to resume" if args.command == "search" else f"nas: {what}",
+              file=sys.stderr)
+        return code
+    finally:
+        _restore(previous)
+
+
+class SearchFailed(Exception):
+    """A search that ran but trained nothing: exit code 1, not a usage error."""
+
+
+def _catch_stop_signals() -> dict:
+    """SIGTERM handled like Ctrl-C (and Ctrl-C where it is not ignored), both remembered (nas.errors), so a stop
+    whose exception a library's garbage collection swallowed is raised again by the search; that swallowed
+    exception is not printed. Returns what to restore (main thread only: Python allows no other)."""
+    import threading
+
+    errors._stop["signal"] = None
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {"hook": sys.unraisablehook, signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop_signal)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_stop_signal)
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else hook(u)
+    return previous
+
+
+def _restore(previous: dict) -> None:
+    errors._stop["signal"] = None
+    for key, value in previous.items():
+        if key == "hook":
+            sys.unraisablehook = value
+        elif value is not None:
+            signal.signal(key, value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--stop-margin", type=float, default=_DEFAULTS.stop_margin,
                    help="at a rung, a dominating candidate must be this much more accurate (default: two standard errors "
                         "of the accuracy difference on the validation split, so ties at chance stop nobody; 0: any)")
+    s.add_argument("--allow-extrapolation", action="store_true",
+                   help="predict node kinds the profile's device never measured with the profile's prior (a reference "
+                        "device's costs, scaled) instead of refusing; each trial records the share extrapolated")
     s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
     s.add_argument("--population", type=int, default=_DEFAULTS.population,
                    help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
@@ -84,10 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export the Pareto-optimal models of a run (ONNX + spec + metrics)")
     e.add_argument("run_dir", help="a run directory written by 'nas search'")
     e.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
+    e.add_argument("--force", action="store_true",
+                   help="export into a folder that holds other exports too (they are left as they are)")
     e.set_defaults(run=_export)
 
     t = sub.add_parser("train", help="deployment training: train an exported model longer (optionally distilled) and re-export it")
-    t.add_argument("export_dir", help="an exported model folder (RUN_DIR/export/NN_HASH)")
+    t.add_argument("export_dir", help="an exported model folder (RUN_DIR/export/NN_HASH), or its model.onnx")
     t.add_argument("--dataset", default="builtin", help="the search's dataset: 'builtin', an image folder or an .npz (default: %(default)s)")
     t.add_argument("--epochs", type=int, default=30, help="training epochs (default: %(default)s)")
     t.add_argument("--train-subset", type=_optional_int, default=None, help="training images per epoch, or 'all' (default: all)")
@@ -150,10 +199,31 @@ def _search(args) -> int:
         seed=args.seed, out=args.out, ray_address=args.ray_address, robust_weight=args.robust_weight,
         prescreen=args.prescreen, prescreen_score=args.prescreen_score, rungs=args.rungs,
         stop_dominated_by=args.stop_dominated_by, stop_margin=args.stop_margin,
+        allow_extrapolation=args.allow_extrapolation,
     )
+    check_output_path(config.run_dir, "--out")
+    config = _bound_local_workers(config)
     result = search(config, show_progress=not args.quiet)
+    if not result.complete:  # nothing trained: nothing to export, and not a success
+        counts = f"{result.failed} failed, {result.infeasible} infeasible of {result.finished}"
+        reasons = "; ".join(result.first_failures) or "no reason recorded"
+        raise SearchFailed(f"no trial succeeded in {result.run_dir} ({counts}); first: {reasons}")
     _print_pareto(result)
     return 0
+
+
+def _bound_local_workers(config: SearchConfig) -> SearchConfig:
+    """A local Ray starts one process per worker: more workers than CPUs only cost memory (each ~180 MB) and
+    time-share the CPUs, so they are capped at the CPU count, with a warning. A cluster decides for itself."""
+    import os
+    from dataclasses import replace
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if config.workers is None or config.workers <= cpus or config.ray_address or os.environ.get("RAY_ADDRESS"):
+        return config
+    print(f"nas: warning: --workers {config.workers} is more than the {cpus} CPUs here; using {cpus} "
+          "(one worker process per CPU)", file=sys.stderr)
+    return replace(config, workers=cpus)
 
 
 def _print_pareto(result) -> None:
@@ -175,7 +245,9 @@ def _print_pareto(result) -> None:
 def _export(args) -> int:
     from nas.export import export_run
 
-    for model in export_run(args.run_dir, args.out):
+    if args.out:
+        check_output_path(args.out, "--out")
+    for model in export_run(args.run_dir, args.out, force=args.force):
         print(f"{model.onnx}  (ONNX Runtime vs PyTorch max |diff| {model.max_abs_diff:.1e})")
     return 0
 
@@ -184,6 +256,8 @@ def _train(args) -> int:
     from nas._io import read_json
     from nas.evaluate import deploy_train
 
+    if args.out:
+        check_output_path(args.out, "--out")
     out = deploy_train(args.export_dir, dataset=args.dataset, epochs=args.epochs, train_subset=args.train_subset,
                        seed=args.seed, teacher=args.teacher, kd_alpha=args.kd_alpha,
                        kd_temperature=args.kd_temperature, out=args.out)
@@ -211,6 +285,8 @@ def _baselines(args) -> int:
 def _report(args) -> int:
     from nas.report import write_report
 
+    if args.out:
+        check_output_path(args.out, "--out")
     print(f"report: {write_report(args.run_dir, args.out, network=args.network, profiles=args.profiles)}")
     return 0
 
@@ -218,6 +294,7 @@ def _report(args) -> int:
 def _compare(args) -> int:
     from nas.report import write_comparison
 
+    check_output_path(args.out, "--out", folder=Path(args.out).suffix != ".html")
     print(f"comparison: {write_comparison(args.run_dirs, args.out)}")
     return 0
 
@@ -245,6 +322,11 @@ def _profiles(args) -> int:
             error = p.get("validation_error", "no fitted model" if p["latency"] == "measured" else "")
             model = "measured + model" if p["latency"] == "measured" and p.get("model") else p["latency"]
             print(f"{p['name']:<16} {model:<17} {error}\n{'':<16} {p['description']}")
+            if "coverage" in p:
+                prior = p.get("prior")
+                priced = (f"; a prior from {prior['reference']} (x{prior['scale']:.3g}) prices "
+                          f"{len(prior['kinds'])} of the others" if prior else "")
+                print(f"{'':<16} coverage: {p['coverage']['summary']}{priced}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`nas profile ...`: the device-profile commands (bundle, measure, fit, import, predict, validate).
+"""`nas profile ...`: the device-profile commands (bundle, measure, fit, import, calibrate, predict, validate).
 
 Argument parsing and messages only; `measure` imports nothing but onnxruntime, onnx and numpy, so it
 runs on a device without torch.
@@ -6,10 +6,13 @@ runs on a device without torch.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 from pathlib import Path
+
+from nas._io import check_output_path
 
 
 def add_profile_commands(sub) -> None:
@@ -41,6 +44,9 @@ def add_profile_commands(sub) -> None:
     _profile_output_arguments(f, name_help="profile name")
     f.add_argument("--latency", choices=("predicted", "measured"), default="predicted",
                    help="'measured' only for the machine that runs the search (default: %(default)s)")
+    f.add_argument("--few-shot", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit the device as a combination of the latency-corpus devices, with a leave-one-out error "
+                        "(default: when fewer than 30 graphs were measured)")
     f.set_defaults(run=_fit)
 
     i = ps.add_parser("import", help="create a profile from a per-block latency lookup table (schema: README)")
@@ -55,6 +61,16 @@ def add_profile_commands(sub) -> None:
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(run=_predict)
 
+    c = ps.add_parser("calibrate", help="(this machine) refit a local profile measured on another machine, from a few "
+                                        "networks measured here")
+    c.add_argument("--profile", default="x86-cpu", help="local profile name or YAML path (default: %(default)s)")
+    c.add_argument("--space", default="mobilenet", help="space whose random networks are measured (default: %(default)s)")
+    c.add_argument("--networks", type=int, default=40, help="networks to measure (default: %(default)s)")
+    c.add_argument("--out", default=None, help="profile file to write (default: the user's profile folder, "
+                                               "$NAS_PROFILE_DIR or $XDG_CONFIG_HOME/nas/profiles)")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(run=_calibrate)
+
     v = ps.add_parser("validate", help="error of a profile's model: cross-validated, or on held-out measurements")
     v.add_argument("--profile", required=True, help="profile name or YAML path")
     v.add_argument("--measurements", default=None, help="held-out measurements.csv (default: the profile's stored cross-validation)")
@@ -65,27 +81,38 @@ def add_profile_commands(sub) -> None:
 def _profile_output_arguments(parser, name_help: str | None = None) -> None:
     """What `fit` and `import` write: the profile's name, file and description."""
     parser.add_argument("--name", required=True, help=name_help)
-    parser.add_argument("--out", default=None, help="profile file (default: hardware_profiles/NAME.yaml)")
+    parser.add_argument("--out", default=None, help="profile file (default: NAME.yaml in the user's profile folder, "
+                                                    "$NAS_PROFILE_DIR or $XDG_CONFIG_HOME/nas/profiles)")
     parser.add_argument("--description", default=None)
     parser.add_argument("--force", action="store_true", help="replace an existing profile file")
 
 
 def _profile_target(name: str, out: str | None, force: bool) -> Path:
-    """Where a new profile goes; an existing file (a shipped profile, say) is replaced only with --force."""
-    from nas._resources import builtin_dir
+    """Where a new profile goes (default: the user's profile folder, never the installed package); an
+    existing file is replaced only with --force, and a built-in profile's name is not taken."""
     from nas.errors import NasError
+    from nas.latency._machine import user_profile_dir
+    from nas.latency._profiles import builtin_profile_names
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise NasError(f"--name: {name!r} is not a profile name (letters, digits, '.', '_' and '-')")
-    target = Path(out) if out else builtin_dir("hardware_profiles") / f"{name}.yaml"
+    if out is None and name in builtin_profile_names():
+        raise NasError(f"--name: {name!r} is a built-in profile; choose another name (or --out a file)")
+    target = Path(out) if out else user_profile_dir() / f"{name}.yaml"
     if target.exists() and not force:
         raise NasError(f"{target}: exists; pass --force to replace it, or --out another file")
     return target
 
 
 def _bundle(args) -> int:
+    from nas.errors import NasError
     from nas.latency._bundle import write_bundle
 
+    check_output_path(args.out, "--out")
+    if Path(args.out).is_dir() and any(Path(args.out).iterdir()):
+        raise NasError(f"--out {args.out}: exists and is not empty; a bundle goes into a new or empty folder")
+    if not 0 <= args.seed < 2**32:
+        raise NasError(f"--seed: must be an integer from 0 to 2**32 - 1, got {args.seed}")
     out = write_bundle(args.space, args.out, networks=args.networks, seed=args.seed, blocks=not args.no_blocks)
     count = len(json.loads((out / "bundle.json").read_text())["models"])
     print(f"{out}: {count} ONNX graphs. Next, on the device: nas profile measure {out}")
@@ -113,9 +140,12 @@ def _fit(args) -> int:
     from nas.latency._profiles import write_profile
 
     target = _profile_target(args.name, args.out, args.force)
-    profile = fit_profile(args.measurements, args.name, description=args.description, latency=args.latency)
+    check_output_path(target, "--out", folder=False)
+    profile = fit_profile(args.measurements, args.name, description=args.description, latency=args.latency,
+                          few_shot=args.few_shot)
     path = write_profile(profile, target)
-    _print_validation(path, profile["validation"])
+    few_shot = "few_shot" in profile["validation"]
+    _print_validation(path, profile["validation"], "few-shot, leave-one-out" if few_shot else "cross-validated")
     return 0
 
 
@@ -124,6 +154,7 @@ def _import(args) -> int:
     from nas.latency._table_profiles import import_block_table
 
     target = _profile_target(args.name, args.out, args.force)
+    check_output_path(target, "--out", folder=False)
     description = args.description or f"latency predicted from the per-block table {Path(args.table).name}"
     profile = import_block_table(args.table, args.name, description, {"engine": "unknown (block table)"},
                                  f"imported by `nas profile import` from {args.table}", device=args.device)
@@ -133,21 +164,50 @@ def _import(args) -> int:
 
 
 def _print_validation(path: Path, validation: dict, label: str = "cross-validated") -> None:
+    tau = validation["kendall_tau"]
+    tau = "n/a (the latencies tie)" if not isinstance(tau, (int, float)) or tau != tau else f"{tau:.3f}"
     print(f"{path}: {label} MAPE {validation['mape']:.1f}%, "
-          f"{100 * validation['within_10pct']:.0f}% within +-10%, Kendall tau {validation['kendall_tau']:.3f} "
+          f"{100 * validation['within_10pct']:.0f}% within +-10%, Kendall tau {tau} "
           f"({validation['n']} samples)")
 
 
+def _calibrate(args) -> int:
+    from nas.errors import NasError
+    from nas.latency import calibrate_profile, load_profile
+
+    profile = load_profile(args.profile)
+    if profile.latency != "measured":
+        raise NasError(f"profile {profile.name!r} is a remote device's: calibrate it by measuring on the device "
+                       "(nas profile bundle/measure/fit)")
+    if args.out:
+        check_output_path(args.out, "--out", folder=False)
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet and (done == total or done % 5 == 0):
+            print(f"measured {done}/{total}", file=sys.stderr)
+
+    path = calibrate_profile(profile, space=args.space, networks=args.networks, out=args.out, progress=progress)
+    _print_validation(path, load_profile(path).validation, "leave-one-out")
+    return 0
+
+
 def _predict(args) -> int:
-    from nas.latency import load_profile
+    from nas.latency import load_profile, local_profile
     from nas.latency._calibrate import predict_models
 
-    rows = predict_models(load_profile(args.profile), args.models)
+    rows = predict_models(local_profile(load_profile(args.profile)), args.models)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            print(f"{row['latency_ms']:10.4f} ms  {row['model']}")
+            interval = (f"  [{row['low_ms']:.4f}, {row['high_ms']:.4f}] ms ({100 * row['level']:.0f}% interval)"
+                        if row["low_ms"] is not None else "  (the profile records no interval)")
+            print(f"{row['latency_ms']:10.4f} ms{interval}  {row['model']}")
+            if row["uncovered_kinds"]:
+                print(f"{'':13} extrapolated: {100 * row['extrapolated_share']:.0f}% of it is node kinds this device "
+                      f"never measured, priced by the profile's prior: {', '.join(row['uncovered_kinds'])}")
+            if row["out_of_range"]:
+                print(f"{'':13} {len(row['out_of_range'])} node(s) outside the measured sizes, e.g. {row['out_of_range'][0]}")
     return 0
 
 
@@ -164,6 +224,10 @@ def _validate(args) -> int:
         result, label = profile.validation, "cross-validated"
     else:
         raise NasError(f"profile {profile.name!r} records no validation; pass --measurements")
+    if not isinstance(result.get("n"), int) or result["n"] < 2:  # one row has no error spread and no ranking
+        source = args.measurements or f"the validation of {profile.path}"
+        raise NasError(f"{source}: {result.get('n')} usable measurement(s); validating a latency model needs at "
+                       "least 2 (Kendall tau ranks pairs)")
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

@@ -36,7 +36,8 @@ def add_validation_commands(sub) -> None:
     q.add_argument("--out", default=None, help="the INT8 model (default: model.int8.onnx next to MODEL)")
     q.add_argument("--families", default="all", help="corruption families for the comparison, 'all' or 'none' (default: %(default)s)")
     q.add_argument("--severities", type=int_list, default=(3,), help="severities for the comparison (default: 3)")
-    q.add_argument("--json", default=None, help="write the comparison as JSON (default: int8.json next to an exported model)")
+    q.add_argument("--json", default=None, help="write the comparison as JSON (default: int8.json next to an exported model, "
+                                                "unless --out puts the INT8 model in another folder)")
     q.set_defaults(run=_quantize)
 
 
@@ -71,9 +72,19 @@ def _refresh_card(folder: Path | None, written: Path | None, default_name: str) 
         print(f"model card: {write_model_card(folder)}")
 
 
+def _check_outputs(args, *flags: str) -> None:
+    """Output files given on the command line can be written, checked before any model runs."""
+    from nas._io import check_output_path
+
+    for flag in flags:
+        if getattr(args, flag):
+            check_output_path(getattr(args, flag), f"--{flag}", folder=False)
+
+
 def _validate(args) -> int:
     from nas.validate import evaluate_slices
 
+    _check_outputs(args, "json", "plot")
     report = evaluate_slices(args.model, args.data, families=_families(args.families), severities=args.severities,
                              seed=args.seed, max_images=args.max_images, user_slices=args.slices, split=args.split)
     report.print()
@@ -92,6 +103,7 @@ def _quantize(args) -> int:
     from nas._io import write_json_atomic
     from nas.validate import compare_precisions, quantize_int8
 
+    _check_outputs(args, "out", "json")
     int8 = quantize_int8(args.model, args.data, args.out, samples=args.samples, seed=args.seed, split=args.split)
     print(f"INT8 model: {int8}")
     result = compare_precisions(args.model, int8, args.data, families=_families(args.families), severities=args.severities,
@@ -102,6 +114,8 @@ def _quantize(args) -> int:
     print(f"x86-cpu latency: FP32 {x86['fp32']['median_ms']:.4f} ms, INT8 {x86['int8']['median_ms']:.4f} ms "
           f"(x{x86['speedup']:.2f}); remote profiles: INT8 latency not predictable (their models were fitted on FP32 graphs)")
     folder = _export_folder(args.model)
+    if folder and args.out and Path(args.out).resolve().parent != folder.resolve():
+        folder = None  # the INT8 model went elsewhere, as asked: nothing is written into the export folder
     json_path = args.json or (folder / "int8.json" if folder else None)
     if json_path:
         print(f"comparison: {write_json_atomic(json_path, result)}")

@@ -16,3 +16,32 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first non-empty line of an exception's message (libraries append tracebacks), or its type name."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return (lines[0] if lines else type(error).__name__)[:limit]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, Docker and systemd send), raised like Ctrl-C's KeyboardInterrupt so the same
+    clean-up runs: results written, Ray shut down. The CLI exits with 143 (128 + SIGTERM)."""
+
+
+_stop = {"signal": None}  # set by the CLI's Ctrl-C / SIGTERM handler
+
+
+def on_stop_signal(signum, frame) -> None:
+    """The CLI's handler of SIGINT and SIGTERM: remember the signal, then raise like Ctrl-C does."""
+    import signal
+
+    _stop["signal"] = signum
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def stop_signal() -> int | None:
+    return _stop["signal"]
+
+
+def raise_if_stopped() -> None:
+    """Raise again a Ctrl-C or SIGTERM whose exception was lost: one raised inside a __del__ or weakref callback
+    (a library's garbage collection) is only printed by Python, and the work would go on."""
+    import signal
+
+    if _stop["signal"] is not None:
+        raise Terminated() if _stop["signal"] == signal.SIGTERM else KeyboardInterrupt()

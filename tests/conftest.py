@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# Profiles the tests fit or calibrate go to a folder of their own, never the user's (subprocesses inherit it).
+os.environ["NAS_PROFILE_DIR"] = tempfile.mkdtemp(prefix="nas-test-profiles-")
 
 TINY_SPACE = """\
 name: tiny
@@ -84,3 +87,19 @@ def ray_executor():
     executor = RayExecutor(workers=2)
     yield executor
     executor.close()
+
+
+@pytest.fixture(scope="session")
+def x86_model_profile(tmp_path_factory) -> Path:
+    """The shipped x86-cpu profile without its machine signature: its model predicts on any machine as it
+    is (tests of the predicted-latency path, which must not calibrate for the machine they run on)."""
+    import yaml
+
+    from nas._resources import builtin_dir
+
+    raw = yaml.safe_load((builtin_dir("hardware_profiles") / "x86-cpu.yaml").read_text())
+    for key in ("machine", "measurements"):
+        raw.pop(key, None)
+    path = tmp_path_factory.mktemp("profiles") / "x86-model.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from nas.baselines import evaluate_baselines, hand_designed
 from nas.builder import build_model
+from nas.errors import NasError
 from nas.evaluate import count_costs
 from nas.report._load import _read_baselines
 from nas.search import search
@@ -34,3 +36,28 @@ def test_baselines_of_a_run_are_written_for_the_report(tmp_path, tiny_dataset_fi
     assert stored == json.loads(json.dumps(results))
     assert all(0 <= r["accuracy"] <= 1 and r["latency_ms"] > 0 and r["latency_source"] == "measured" for r in results)
     assert [b.name for b in _read_baselines(run_dir)] == [r["name"] for r in results]
+
+
+def test_baselines_keep_the_users_own_entries_and_replace_only_their_own(tmp_path, tiny_dataset_file, ray_executor):
+    run_dir = tmp_path / "run"
+    search(executor=ray_executor, dataset=str(tiny_dataset_file), trials=2, population=2, epochs=1, train_subset=32,
+           out=str(run_dir))
+    mine = {"name": "MyNet", "accuracy": 0.5, "latency_ms": 0.05}
+    earlier = {"name": "mobilenetv2-0.5x", "accuracy": 0.1, "latency_ms": 9.0, "generated_by": "nas baselines"}
+    other_width = {"name": "shufflenet-1x", "accuracy": 0.2, "latency_ms": 8.0, "generated_by": "nas baselines"}
+    (run_dir / "baselines.json").write_text(json.dumps([mine, earlier, other_width]))
+    results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor)
+    assert all(r["generated_by"] == "nas baselines" for r in results)
+    stored = json.loads((run_dir / "baselines.json").read_text())
+    assert stored == [mine, other_width] + json.loads(json.dumps(results))  # the earlier mobilenetv2-0.5x replaced
+    assert [b.name for b in _read_baselines(run_dir)][:2] == ["MyNet", "shufflenet-1x"]
+
+
+def test_a_broken_baselines_file_is_refused_before_any_training(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    (run_dir / "baselines.json").write_text('{"name": "MyNet"}')
+    with pytest.raises(NasError, match="baselines.json: must be a JSON list"):
+        evaluate_baselines(run_dir, (0.5,))
+    assert (run_dir / "baselines.json").read_text() == '{"name": "MyNet"}'

@@ -170,7 +170,14 @@ def read_npz(path: Path, image_size: int | None) -> RawImages:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files if k in ("x", "y", "classes")}
     except Exception as exc:  # not a zip, truncated, pickled objects, ...
-        raise _npz_error(path, f"cannot read .npz file: {exc}") from None
+        # numpy's own message would suggest loading the file unsafely (allow_pickle): never the advice here
+        import zipfile
+
+        why = ("not a zip archive of arrays" if not zipfile.is_zipfile(path) else
+               "it holds pickled objects, which are never loaded" if "pickle" in str(exc).lower() else
+               f"{type(exc).__name__}")
+        raise _npz_error(path, f"cannot read .npz file: not a valid .npz with arrays 'x' (uint8 images) and 'y' "
+                               f"(integer labels) ({why})") from None
     for key in ("x", "y"):
         if key not in arrays:
             raise _npz_error(path, f"missing array '{key}' (need 'x' images and 'y' labels)")

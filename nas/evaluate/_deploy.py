@@ -56,10 +56,14 @@ def deploy_train(
     if train_subset is not None:
         _check_int("train_subset", train_subset, 1)
     _check_int("seed", seed, 0)
+    if seed >= 2**32:
+        raise NasError(f"seed: must be below 2**32 (what torch accepts), got {seed!r}")
     _check_real("kd_alpha", kd_alpha, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
     _check_real("kd_temperature", kd_temperature, lambda v: v > 0, "a number > 0")
 
     source = Path(export_dir)
+    if source.is_file() and (source.parent / "spec.json").is_file():  # its model.onnx: the folder it is in
+        source = source.parent
     spec, source_metrics = _read_export(source)
     arch = Architecture.from_dict(spec["architecture"])
     num_classes, pre = int(spec["num_classes"]), spec["preprocessing"]
@@ -186,6 +190,9 @@ def _teacher_onnx(path: Path) -> Path:
 
 
 def _read_export(source: Path) -> tuple[dict, dict]:
+    if source.is_file():
+        raise NasError(f"{source}: a file; give the exported model folder (RUN_DIR/export/NN_HASH, with "
+                       "model.onnx, spec.json and metrics.json)")
     if not source.is_dir():
         raise NasError(f"exported model folder not found: {source}")
     for name in ("spec.json", "metrics.json"):

@@ -1,7 +1,10 @@
 """Latency: hardware profiles (YAML data files), the ONNX Runtime measurement protocol, and the latency
-model that predicts a remote device's latency from block measurements taken there."""
+model that predicts a remote device's latency from measurements taken there, with what it covers,
+its prediction interval and a prior for what the device never measured."""
 
+from nas.latency._coverage import Coverage
 from nas.latency._graph import COLUMNS, FEATURES, KINDS, GraphFeatures, NodeFeatures, graph_features
+from nas.latency._machine import calibrate_profile, local_profile, machine_signature, user_profile_dir
 from nas.latency._measure import LatencyMeasurement, MeasurementSettings, measure_latency
 from nas.latency._model import (
     LatencyModel,
@@ -12,7 +15,9 @@ from nas.latency._model import (
     kendall_tau,
     nnls,
 )
+from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior, conformal_interval, fit_prior
 from nas.latency._profiles import HardwareProfile, list_profiles, load_profile, write_profile
+from nas.latency._space_coverage import check_space_coverage, space_kinds
 from nas.latency._table_profiles import BUILTIN_PROFILES, generate_builtin_profiles, import_block_table
 from nas.latency._tables import (
     BlockConfig,
@@ -28,18 +33,27 @@ __all__ = [
     "BlockConfig",
     "BlockRow",
     "COLUMNS",
+    "Coverage",
     "FEATURES",
     "GraphFeatures",
     "HardwareProfile",
+    "Interval",
     "KINDS",
     "LatencyMeasurement",
     "LatencyModel",
+    "LatencyPrediction",
     "MeasurementSettings",
     "NodeFeatures",
+    "Predictor",
+    "Prior",
     "block_features",
     "block_table_samples",
+    "calibrate_profile",
+    "check_space_coverage",
+    "conformal_interval",
     "cross_validate",
     "error_metrics",
+    "fit_prior",
     "fit_latency_model",
     "generate_builtin_profiles",
     "graph_features",
@@ -48,9 +62,13 @@ __all__ = [
     "kendall_tau",
     "list_profiles",
     "load_profile",
+    "local_profile",
+    "machine_signature",
     "measure_latency",
     "nnls",
     "read_block_table",
     "read_unique_blocks_table",
+    "space_kinds",
+    "user_profile_dir",
     "write_profile",
 ]

@@ -28,12 +28,16 @@ class ArchitectureFeaturizer:
         total = GraphFeatures.empty()
         for key, build, shape in network_parts(arch, self.num_classes):
             if key not in self._cache:
-                module = build()
-                features = traced_features(module, shape)
-                if features is None:
-                    from nas.onnx_io import export_onnx
-
-                    features = graph_features(export_onnx(module, arch.resolution, fast=True, input_shape=shape))
-                self._cache[key] = features
+                self._cache[key] = module_features(build(), shape)
             total = total + self._cache[key]
         return total
+
+
+def module_features(module, shape: tuple[int, ...]) -> GraphFeatures:
+    """The graph features of one part: traced, or exported when the tracer does not map a call."""
+    features = traced_features(module, shape)
+    if features is None:
+        from nas.onnx_io import export_onnx
+
+        features = graph_features(export_onnx(module, shape[-1], fast=True, input_shape=shape))
+    return features

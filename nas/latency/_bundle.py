@@ -1,7 +1,9 @@
 """Calibration bundles: the ONNX graphs a device measures so its latency can be predicted.
 
 `write_bundle` (on the host, needs torch) exports, for a search space, whole random networks plus
-every distinct block, stem and head they contain, at the shapes they run at. `measure_bundle` (on the
+every distinct block, stem and head they contain, at the shapes they run at, and one block for each
+node kind the space can produce that those networks happen not to contain (so the fitted profile
+covers the space). `measure_bundle` (on the
 device) needs only onnxruntime, onnx and numpy: it measures every graph with the profile protocol and
 writes `measurements.csv` (`model,latency_ms,spread,stable`; model relative to the CSV) and
 `measurements.meta.json` (device, runtime, settings, date).
@@ -19,6 +21,7 @@ from typing import Callable
 
 from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
+from nas.latency._machine import machine_signature
 from nas.latency._measure import MeasurementSettings, measure_latency
 
 MANIFEST = "bundle.json"
@@ -70,10 +73,38 @@ def write_bundle(space_name: str, out_dir: str | Path, *, networks: int = 150, s
     if len(seen_nets) < networks:
         raise NasError(f"space {space.name!r} gave only {len(seen_nets)} distinct networks in {100 * networks} draws; "
                        f"ask for fewer than {networks}")
+    if blocks:
+        entries += _coverage_blocks(space, out, num_classes, entries)
     manifest = {"format": FORMAT, "space": space.name, "seed": seed, "networks": networks,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__, "models": entries}
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out
+
+
+def _coverage_blocks(space, out: Path, num_classes: int, entries: list[dict]) -> list[dict]:
+    """One block per node kind the space can produce that no exported network contains, so a profile
+    fitted on the bundle covers its space (`nas.latency._space_coverage`)."""
+    import hashlib
+
+    from nas.latency._graph import graph_features
+    from nas.latency._space_coverage import kind_examples
+    from nas.onnx_io import export_onnx
+
+    seen: set[str] = set()
+    for entry in entries:
+        if entry["kind"] == "network":
+            seen.update(graph_features(out / entry["path"]).kinds)
+    added = []
+    for kind, (build, shape) in kind_examples(space, num_classes).items():
+        if kind in seen:
+            continue
+        module = build()
+        key = hashlib.sha256(f"coverage|{kind}|{module}|{shape}".encode()).hexdigest()[:12]
+        path = out / "blocks" / f"{key}.onnx"
+        features = graph_features(export_onnx(module, shape[-1], fast=True, path=path, input_shape=shape))
+        seen.update(features.kinds)
+        added.append({"path": str(path.relative_to(out)), "kind": "block", "id": key, "covers": kind})
+    return added
 
 
 def _parts_with_input_shapes(model, resolution: int):
@@ -118,9 +149,19 @@ def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = Measu
         raise NasError(f"{manifest_path}: models: must be a list of {{path, kind, id}} entries")
     if manifest.get("format") != FORMAT:
         raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    missing = [m["path"] for m in models if not (bundle / m["path"]).is_file()]
+    if missing:  # checked before anything is written into the bundle
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise NasError(f"{manifest_path}: file missing: {bundle / missing[0]}{more}")
+    available = onnxruntime.get_available_providers()
+    if settings.execution_provider not in available:
+        raise NasError(f"unknown execution provider {settings.execution_provider!r} (this ONNX Runtime has: "
+                       f"{', '.join(available)})")
     csv_path, meta_path = bundle / "measurements.csv", bundle / "measurements.meta.json"
+    signature = machine_signature(settings.execution_provider)
     device = {"host": platform.node(), "machine": platform.machine(), "cpu": cpu_model(), "platform": platform.platform(),
               "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
+              "isa": signature["isa"], "cores": signature["cores"],
               "settings": json.loads(json.dumps(settings.__dict__, default=str))}
     rows = {} if fresh else _resumable_rows(csv_path, meta_path, device)
     started = time.time()

@@ -13,11 +13,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nas._io import read_json
 from nas.errors import NasError
-from nas.latency._graph import graph_features
-from nas.latency._model import cross_validate, error_metrics, fit_latency_model
-from nas.latency._profiles import HardwareProfile
+from nas.latency._coverage import Coverage
+from nas.latency._graph import KINDS, graph_features
+from nas.latency._model import LatencyModel, cross_validate, error_metrics, fit_latency_model, held_out_predictions
+from nas.latency._prediction import conformal_interval, fit_prior
+from nas.latency._profiles import HardwareProfile, load_profile
 
 REQUIRED = ("model", "latency_ms")
 
@@ -66,12 +70,80 @@ def measurement_samples(csv_path: str | Path) -> list[tuple[Any, float]]:
     return samples
 
 
+def fit_sections(samples: list[tuple[Any, float]], model: LatencyModel, folds: int, seed: int, data: str,
+                 prior_reference: str | None = None) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+    """What a fitted profile records beside its model: the cross-validated error (``validation``), and
+    the sections that make a prediction honest (`nas.latency._prediction`): ``coverage`` of the data,
+    the conformal ``interval`` from the same held-out predictions, and, with `prior_reference` (a
+    profile name or path), a ``prior`` for the kinds the data lacks."""
+    predicted = held_out_predictions(samples, folds, seed)
+    measured = np.asarray([latency for _, latency in samples])
+    validation = {**cross_validate(samples, folds, seed, predicted), "data": data}
+    graphs = [features for features, _ in samples]
+    coverage = Coverage.of(graphs, source=f"the {len(graphs)} graphs the model was fitted on")
+    ratios = measured / np.maximum(predicted, 1e-9)
+    sections: dict[str, Any] = {
+        "coverage": coverage.to_dict(),
+        "interval": conformal_interval(ratios, data=f"held-out measured/predicted ratios of the {data}").to_dict(),
+    }
+    if prior_reference is not None:
+        reference = load_profile(prior_reference)
+        prior = fit_prior(model, coverage, samples, reference.predictor.model, reference.predictor.coverage,
+                          reference.name)
+        if prior is not None:
+            sections["prior"] = prior.to_dict()
+    return validation, sections, predicted
+
+
+FEW_SHOT_BELOW = 30  # fewer measured graphs than this: a few-shot fit (the corpus devices as the prior)
+FEW_SHOT_MIN = 5
+
+
+def few_shot_fit(samples: list[tuple[Any, float]], source: str) -> tuple[LatencyModel, dict[str, Any], dict[str, Any]]:
+    """(model, validation, sections) of a few-shot fit: the new device as a combination of the
+    latency-corpus devices (`nas.latency._fewshot`), its error by (nested) leave-one-out. Every kind of
+    the measured graphs must be one the corpus devices measured: the combination has nothing else to
+    learn from, and the prior would count such a kind twice."""
+    from nas.latency._fewshot import fit_few_shot
+    from nas.latency._profiles import corpus_profiles
+
+    corpus = corpus_profiles()
+    if not corpus:
+        raise NasError("a few-shot fit needs the latency-corpus profiles (hardware_profiles/corpus/), which this "
+                       "installation lacks")
+    known = Coverage(kinds={k: {"nodes": 0} for p in corpus for k in p.predictor.coverage.kinds})
+    unknown = sorted({k for features, _ in samples for k in known.uncovered_kinds(features)})
+    if unknown:
+        raise NasError(f"{source}: the measured graphs hold node kinds no latency-corpus device measured "
+                       f"({', '.join(unknown)}), so a few-shot fit cannot learn them; measure at least "
+                       f"{FEW_SHOT_BELOW} graphs for a direct fit (nas profile bundle)")
+    fit = fit_few_shot({p.name: p.latency_model for p in corpus}, samples)
+    used = {name: a for name, a in fit.coefficients.items() if a > 0}
+    data = (f"{'nested ' if fit.nested else ''}leave-one-out over the {len(samples)} measured graphs; few-shot: a "
+            f"combination of the {len(corpus)} latency-corpus devices (ridge {fit.ridge:g})")
+    validation = {**error_metrics(fit.loo_predictions, fit.measured), "data": data,
+                  "few_shot": {"coefficients": used, "extra_overhead_ms": fit.extra_overhead_ms}}
+    coverage = Coverage(kinds={k: {"nodes": 0} for k in KINDS if known.covers(k)},
+                        source="the kinds the latency-corpus devices measured (few-shot prior)")
+    ratios = fit.measured / np.maximum(fit.loo_predictions, 1e-9)
+    sections = {"coverage": coverage.to_dict(),
+                "interval": conformal_interval(ratios, data=f"{data}: measured/predicted").to_dict()}
+    return fit.model, validation, sections
+
+
 def fit_profile(csv_path: str | Path, name: str, *, description: str | None = None, latency: str = "predicted",
-                folds: int = 5, seed: int = 0) -> dict[str, Any]:
-    """A profile dict (see `write_profile`) fitted on every row, with k-fold cross-validated error."""
+                folds: int = 5, seed: int = 0, prior_reference: str | None = "x86-cpu",
+                few_shot: bool | None = None) -> dict[str, Any]:
+    """A profile dict (see `write_profile`) fitted on every row, with k-fold cross-validated error,
+    coverage, interval and (for a predicted profile) a prior from `prior_reference`. With fewer than
+    `FEW_SHOT_BELOW` rows (or `few_shot`), a few-shot fit (`few_shot_fit`) instead."""
     csv_path = Path(csv_path)
     samples = measurement_samples(csv_path)
-    if len(samples) < 2 * folds:
+    few_shot = len(samples) < FEW_SHOT_BELOW if few_shot is None else few_shot
+    if few_shot and len(samples) < FEW_SHOT_MIN:
+        raise NasError(f"{csv_path}: {len(samples)} measurements are too few even for a few-shot fit "
+                       f"({FEW_SHOT_MIN} at least)")
+    if not few_shot and len(samples) < 2 * folds:
         raise NasError(f"{csv_path}: {len(samples)} measurements are too few to fit and cross-validate ({2 * folds} at least)")
     meta_path = csv_path.with_name("measurements.meta.json")
     meta = read_json(meta_path, "measurement metadata") if meta_path.is_file() else {}
@@ -88,17 +160,35 @@ def fit_profile(csv_path: str | Path, name: str, *, description: str | None = No
         f"({meta.get('machine', '?')}, host {meta.get('host', '?')}) at {meta.get('measured', 'an unrecorded date')}; "
         f"bundle of space {meta.get('bundle', {}).get('space', '?')} seed {meta.get('bundle', {}).get('seed', '?')}."
     )
+    if few_shot:
+        model, validation, sections = few_shot_fit(samples, str(csv_path))
+        if latency == "predicted" and prior_reference is not None:
+            reference = load_profile(prior_reference)
+            coverage = Coverage.from_dict(sections["coverage"])
+            prior = fit_prior(model, coverage, samples, reference.predictor.model, reference.predictor.coverage,
+                              reference.name)
+            if prior is not None:
+                sections["prior"] = prior.to_dict()
+    else:
+        model = fit_latency_model(samples)
+        data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
+        validation, sections, _ = fit_sections(samples, model, folds, seed, data,
+                                               prior_reference=prior_reference if latency == "predicted" else None)
     profile = {
         "name": name,
         "description": description or f"latency predicted from {len(samples)} graphs measured on {meta.get('cpu', 'the device')}",
         "latency": latency,
         "runtime": runtime,
         "provenance": provenance,
-        "model": fit_latency_model(samples).to_dict(),
-        "validation": {**cross_validate(samples, folds=folds, seed=seed),
-                       "data": f"{folds}-fold cross-validation over the {len(samples)} measured graphs"},
+        "model": model.to_dict(),
+        "validation": validation,
         "measurements": {"path": str(csv_path.resolve()), "format": "onnx_measurements", "rows": len(samples)},
+        **sections,
     }
+    if meta.get("cpu"):  # the machine it belongs to (nas.latency._machine)
+        profile["machine"] = {"cpu": meta["cpu"], "isa": meta.get("isa"), "cores": meta.get("cores"),
+                              "onnxruntime": meta.get("onnxruntime"), "provider": runtime["execution_provider"],
+                              "machine": meta.get("machine")}
     measurement = {k: settings[k] for k in ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts", "batch_size")
                    if k in settings}
     if measurement:
@@ -107,12 +197,13 @@ def fit_profile(csv_path: str | Path, name: str, *, description: str | None = No
 
 
 def predict_models(profile: HardwareProfile, models: list[str | Path]) -> list[dict[str, Any]]:
-    model = _require_model(profile)
+    """One row per model: the prediction with its interval and what of it is extrapolated."""
+    _require_model(profile)
     out = []
     for path in models:
         if not Path(path).is_file():
             raise NasError(f"ONNX model not found: {path}")
-        out.append({"model": str(path), "profile": profile.name, "latency_ms": model.predict(path)})
+        out.append({"model": str(path), "profile": profile.name, **profile.predict(path).to_dict()})
     return out
 
 

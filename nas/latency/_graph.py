@@ -118,6 +118,25 @@ class NodeFeatures:
     op_type: str
     kind: str
     features: np.ndarray = field(compare=False)
+    shape: tuple[int, ...] = field(default=(), compare=False)  # see SHAPE_FIELDS; () for other operators
+
+
+# What `NodeFeatures.shape` holds, per operator family: the attributes a profile's coverage records the
+# measured range of (a prediction for a node outside that range is an extrapolation in size).
+SHAPE_FIELDS = {"conv": ("c_in", "c_out", "height", "kernel", "stride", "groups"), "gemm": ("in", "out")}
+
+
+def shape_fields(kind: str) -> tuple[str, ...]:
+    """The names of `NodeFeatures.shape` for nodes of `kind`."""
+    return SHAPE_FIELDS["conv"] if kind.startswith("conv_") else SHAPE_FIELDS["gemm"] if kind == "gemm" else ()
+
+
+def conv_shape(x_shape, w_shape, y_shape, group: int) -> tuple[int, ...]:
+    """(c_in, c_out, output height, largest kernel side, stride, groups) of a convolution."""
+    height_in = x_shape[2] if len(x_shape) > 2 else 1
+    height_out = y_shape[2] if len(y_shape) > 2 else 1
+    stride = max(1, round(height_in / max(height_out, 1)))
+    return (int(x_shape[1]), int(y_shape[1]), int(height_out), int(max(w_shape[2:], default=1)), int(stride), int(group))
 
 
 def _zero() -> np.ndarray:
@@ -360,23 +379,34 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
             return value
 
         macs = padded_macs = padded_in = padded_out = 0.0
+        node_shape: tuple[int, ...] = ()
         if node.op_type == "Conv":
-            kind, macs, padded_macs, padded_in, padded_out = conv_kind(
-                shape(node.input[0]), shape(node.input[1]), shape(node.output[0]), int(_attribute(node, "group", 1)))
+            conv = (shape(node.input[0]), shape(node.input[1]), shape(node.output[0]), int(_attribute(node, "group", 1)))
+            kind, macs, padded_macs, padded_in, padded_out = conv_kind(*conv)
+            node_shape = conv_shape(*conv)
         elif kind == "gemm":
             macs = _gemm_macs(node, shape)
+            node_shape = _gemm_shape(node, shape)
         elif kind == "pool":
             macs = _pool_macs(node, shape)
         activations = [i for i in inputs if i not in static]
         params = sum(math.prod(shape(i)) for i in inputs if i in constants)
         elements = sum(math.prod(shape(t)) for t in activations) + sum(math.prod(shape(o)) for o in node.output if o)
-        nodes.append(node_features(name, node.op_type, kind, macs, elements, params, padded_macs, padded_in, padded_out))
+        nodes.append(node_features(name, node.op_type, kind, macs, elements, params, padded_macs, padded_in, padded_out,
+                                   shape=node_shape))
     return GraphFeatures.from_nodes(nodes)
 
 
+def _gemm_shape(node: onnx.NodeProto, shape) -> tuple[int, ...]:
+    a_shape, y_shape = shape(node.input[0]), shape(node.output[0])
+    k = a_shape[0] if node.op_type == "Gemm" and _attribute(node, "transA", 0) else a_shape[-1]
+    return (int(k), int(y_shape[-1]))
+
+
 def node_features(name: str, op_type: str, kind: str, macs: float, elements: int, params: int,
-                  padded_macs: float = 0.0, padded_in: float = 0.0, padded_out: float = 0.0) -> NodeFeatures:
+                  padded_macs: float = 0.0, padded_in: float = 0.0, padded_out: float = 0.0,
+                  shape: tuple[int, ...] = ()) -> NodeFeatures:
     """One node's feature vector over `FEATURES`; `elements`: activation elements read plus written."""
     vector = np.array([1.0, macs, float(elements * _BYTES_PER_ELEMENT), float(params), padded_macs, padded_in,
                        padded_out], dtype=np.float64)
-    return NodeFeatures(name=name, op_type=op_type, kind=kind, features=vector)
+    return NodeFeatures(name=name, op_type=op_type, kind=kind, features=vector, shape=tuple(shape))

@@ -206,15 +206,26 @@ def fit_latency_model(samples: Sequence[tuple[GraphFeatures, float]]) -> Latency
     (see the module docstring), so a network predicted from summed block features pays it once.
     """
     features, y = _check_samples(samples)
-    x = np.stack([f.vector(COLUMNS) for f in features])
+    return fit_matrix(np.stack([f.vector(COLUMNS) for f in features]), y)
+
+
+def fit_matrix(x: np.ndarray, y: np.ndarray, columns: Sequence[str] = COLUMNS) -> LatencyModel:
+    """`fit_latency_model` on a feature matrix (rows: graphs, over `columns`) and latencies (ms): for
+    fitting thousands of networks without building `GraphFeatures`."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[1] != len(columns):
+        raise ValueError(f"fit_matrix: shapes do not match: x {x.shape}, y {y.shape}, {len(columns)} columns")
+    if not (np.isfinite(y).all() and (y > 0).all()):
+        raise NasError("cannot fit a latency model: latencies must be positive numbers of milliseconds")
     used = np.flatnonzero(np.abs(x).max(axis=0) > 0)
     design = np.hstack([np.ones((len(y), 1)), x[:, used]])
     relative = design / y[:, None]  # minimize sum ((prediction - y) / y)^2
     scale = np.abs(relative).max(axis=0)
     scale[scale == 0] = 1.0
     solution = nnls(relative / scale, np.ones(len(y))) / scale
-    weights = {COLUMNS[c]: float(w) for c, w in zip(used, solution[1:])}
-    return LatencyModel(overhead_ms=float(solution[0]), weights=weights)
+    return LatencyModel(overhead_ms=float(solution[0]),
+                        weights={columns[c]: float(w) for c, w in zip(used, solution[1:])})
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -281,11 +292,14 @@ def held_out_predictions(samples: Sequence[tuple[GraphFeatures, float]], folds: 
     return predicted
 
 
-def cross_validate(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0) -> dict:
+def cross_validate(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0,
+                   predicted: np.ndarray | None = None) -> dict:
     """k-fold cross-validation: fit on k-1 folds, predict the held-out fold; `error_metrics` over every
     held-out prediction (``mape`` percent, ``within_10pct``, ``kendall_tau``, ``n``), plus ``folds``,
-    ``seed`` and ``fold_mape`` (each fold's own MAPE, percent)."""
-    predicted = held_out_predictions(samples, folds, seed)
+    ``seed`` and ``fold_mape`` (each fold's own MAPE, percent). `predicted`: the held-out predictions
+    when the caller already made them (`held_out_predictions` with the same folds and seed)."""
+    if predicted is None:
+        predicted = held_out_predictions(samples, folds, seed)
     y = np.asarray([float(s[1]) for s in samples])
     order = np.random.default_rng(seed).permutation(len(y))
     fold_mape = [float(np.mean(np.abs(predicted[f] - y[f]) / y[f]) * 100) for f in np.array_split(order, folds)]

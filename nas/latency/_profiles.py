@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,15 @@ import yaml
 from nas._resources import builtin_dir
 from nas.errors import NasError
 from nas.latency._measure import MeasurementSettings, check_setting
+from nas.latency._coverage import Coverage
+from nas.latency._machine import SIGNATURE_KEYS
 from nas.latency._model import LatencyModel
+from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior
 
 LATENCY_KINDS = ("measured", "predicted")
 TOP_LEVEL_KEYS = ("name", "description", "latency", "runtime", "measurement", "provenance", "model", "validation",
-                  "measurements")
+                  "measurements", "coverage", "interval", "prior", "machine")
+MODEL_SECTIONS = ("validation", "measurements", "coverage", "interval", "prior")  # need a model beside them
 VALIDATION_METRICS = ("mape", "within_10pct", "kendall_tau", "n")
 MEASUREMENTS_KEYS = ("path", "format", "latency_column", "rows", "provenance", "license")
 MEASUREMENT_FORMATS = ("block_table", "unique_blocks", "onnx_measurements")
@@ -60,6 +65,7 @@ MEASURED_ENGINE = "onnxruntime"
 RUNTIME_KEYS = ("engine", "execution_provider", "intra_op_threads", "graph_optimization")
 MEASUREMENT_KEYS = ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts", "batch_size")
 _SUFFIXES = (".yaml", ".yml")
+CORPUS = "corpus"  # subfolder of the built-in profiles fitted on the latency corpus
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,22 @@ class HardwareProfile:
     latency_model: LatencyModel | None = None  # predicted profiles: the fitted model
     validation: dict | None = None  # predicted profiles: its cross-validated error, if recorded
     measurements: dict | None = None  # predicted profiles: the data it was fitted on (path made absolute)
+    coverage: Coverage | None = None  # what the model's data contained (None: not recorded)
+    interval: Interval | None = None  # held-out measured/predicted ratio bounds
+    prior: Prior | None = None  # prices for kinds the device never measured
+    machine: dict | None = None  # signature of the machine that measured it (nas.latency._machine)
+
+    @cached_property
+    def predictor(self) -> Predictor:
+        """The model with its coverage, interval and prior (`nas.latency._prediction`)."""
+        if self.latency_model is None:
+            raise NasError(f"profile {self.name!r} has no latency model: fit one with `nas profile fit` or "
+                           "`nas profile import`")
+        return Predictor(self.name, self.latency_model, self.coverage, self.interval, self.prior)
+
+    def predict(self, model_or_features: Any) -> LatencyPrediction:
+        """Predicted latency of one network (ONNX bytes, path, or `GraphFeatures`), with its interval."""
+        return self.predictor.predict(model_or_features)
 
     def describe(self) -> dict:
         """A JSON-friendly summary (for `nas profiles`, run metadata, reports)."""
@@ -100,6 +122,17 @@ class HardwareProfile:
             )
         if self.measurements is not None:
             described["measurements"] = dict(self.measurements)
+        if self.latency_model is not None:
+            coverage = self.predictor.coverage
+            described["coverage"] = {"summary": coverage.summary(), "source": coverage.source,
+                                     "kinds": {k: dict(v) for k, v in coverage.kinds.items()}}
+        if self.interval is not None:
+            described["interval"] = self.interval.to_dict()
+        if self.machine is not None:
+            described["machine"] = dict(self.machine)
+        if self.prior is not None:
+            described["prior"] = {"reference": self.prior.reference, "scale": self.prior.scale,
+                                  "interval": self.prior.interval.to_dict(), "kinds": sorted(self.prior.kinds())}
         return described
 
 
@@ -217,13 +250,19 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
                                    "(`nas profile fit` or `nas profile import`)")
     if "model" in data:
         latency_model = _model(path, data["model"])
-    for key in ("validation", "measurements"):
+    for key in MODEL_SECTIONS:
         if key in data and "model" not in data:
             raise _fail(path, key, "only a profile with a fitted model has this section")
     if data.get("validation") is not None:
         validation = _validation(path, data["validation"])
     if data.get("measurements") is not None:
         measurements_info = _measurements(path, data["measurements"])
+    if data.get("machine") is not None:
+        sections_machine = _mapping(path, data, "machine", required=False)
+        _check_unknown(path, "machine", sections_machine, SIGNATURE_KEYS, {})
+    sections = {key: _section(path, key, data[key], parse) for key, parse in
+                (("coverage", Coverage.from_dict), ("interval", Interval.from_dict), ("prior", Prior.from_dict))
+                if data.get(key) is not None}
 
     return HardwareProfile(
         name=name,
@@ -237,7 +276,17 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
         latency_model=latency_model,
         validation=validation,
         measurements=measurements_info,
+        machine=dict(data["machine"]) if data.get("machine") is not None else None,
+        **sections,
     )
+
+
+def _section(path: Path, key: str, value: Any, parse) -> Any:
+    try:
+        return parse(value)
+    except NasError as error:  # "field: problem" or "must be ..." (the section itself)
+        message = str(error)
+        raise NasError(f"{path}: {key}{': ' if message.startswith('must be') else '.'}{message}") from None
 
 
 def _model(path: Path, value: Any) -> LatencyModel:
@@ -322,15 +371,40 @@ def write_profile(profile: dict, path: str | Path) -> Path:
 
 
 def _builtin_paths() -> dict[str, Path]:
+    """The shipped profiles: `hardware_profiles/*.yaml`, and the latency corpus's devices in `corpus/`."""
     folder = builtin_dir("hardware_profiles")
-    if not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in _SUFFIXES and p.is_file()}
+    paths = {}
+    for sub in (folder / CORPUS, folder):
+        if sub.is_dir():
+            paths.update({p.stem: p for p in sorted(sub.iterdir()) if p.suffix in _SUFFIXES and p.is_file()})
+    return paths
+
+
+def corpus_profiles() -> list[HardwareProfile]:
+    """The devices of the latency corpus (whole networks measured end to end): the prior of a few-shot fit."""
+    folder = builtin_dir("hardware_profiles") / CORPUS
+    paths = sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES) if folder.is_dir() else []
+    return [_parse(path, _read_yaml(path)) for path in paths]
+
+
+def builtin_profile_names() -> list[str]:
+    return list(_builtin_paths())
+
+
+def _named_paths() -> dict[str, Path]:
+    """Every profile known by name: the user's (see `nas.latency._machine.user_profile_dir`), then the
+    built-in ones, which a user file of the same name does not shadow."""
+    from nas.latency._machine import user_profile_dir
+
+    folder = user_profile_dir()
+    users = ({p.stem: p for p in sorted(folder.iterdir()) if p.suffix in _SUFFIXES and p.is_file()}
+             if folder.is_dir() else {})
+    return {**users, **_builtin_paths()}
 
 
 def list_profiles() -> list[HardwareProfile]:
-    """The built-in hardware profiles, sorted by name."""
-    profiles = [_parse(path, _read_yaml(path)) for path in _builtin_paths().values()]
+    """The built-in hardware profiles and the user's own, sorted by name."""
+    profiles = [_parse(path, _read_yaml(path)) for path in _named_paths().values()]
     return sorted(profiles, key=lambda profile: profile.name)
 
 
@@ -341,7 +415,7 @@ def _looks_like_path(value: str | Path) -> bool:
 
 
 def load_profile(name_or_path: str | Path) -> HardwareProfile:
-    """A built-in profile by name (e.g. "x86-cpu"), or a profile file by path."""
+    """A profile by name (built-in, e.g. "x86-cpu", or in the user's profile folder), or a file by path."""
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"expected a profile name or path, got {type(name_or_path).__name__}")
     if _looks_like_path(name_or_path):
@@ -349,8 +423,8 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
         if not path.is_file():
             raise NasError(f"hardware profile file not found: {path}")
         return _parse(path, _read_yaml(path))
-    builtins = _builtin_paths()
-    if name_or_path not in builtins:
-        available = ", ".join(builtins) or "none"
+    named = _named_paths()
+    if name_or_path not in named:
+        available = ", ".join(named) or "none"
         raise NasError(f"unknown hardware profile {name_or_path!r} (available: {available}; or give a path to a .yaml file)")
-    return _parse(builtins[name_or_path], _read_yaml(builtins[name_or_path]))
+    return _parse(named[name_or_path], _read_yaml(named[name_or_path]))

@@ -40,6 +40,7 @@ def import_block_table(
     dataset: str | None = None,
     folds: int = 5,
     seed: int = 0,
+    prior_reference: str | None = "x86-cpu",
 ) -> dict:
     """A ``latency: predicted`` profile dict from a measured block table (write it with `write_profile`).
 
@@ -47,10 +48,12 @@ def import_block_table(
     "raspi4", "edgegpu"), HW-NAS-Bench's unique-blocks file. The model is fitted on every measured
     configuration (`block_table_samples`; `dataset` restricts the rows); ``validation`` is the
     `folds`-fold cross-validated error on the same data, over all configurations and over the
-    searchable blocks only (the blocks a search chooses between). ``measurements.path`` is absolute
-    here; `write_profile` makes it relative to the profile file.
+    searchable blocks only (the blocks a search chooses between); ``coverage``, ``interval`` and
+    ``prior`` (from `prior_reference`) as `nas.latency._calibrate.fit_sections` makes them.
+    ``measurements.path`` is absolute here; `write_profile` makes it relative to the profile file.
     """
-    from nas.latency._model import error_metrics, fit_latency_model, held_out_predictions
+    from nas.latency._calibrate import fit_sections
+    from nas.latency._model import error_metrics, fit_latency_model
 
     path = Path(table_path).resolve()
     fmt = table_format(path)
@@ -69,26 +72,20 @@ def import_block_table(
     samples = block_table_samples(rows, dataset)
     configs = _sample_configs(rows, dataset)
     model = fit_latency_model(samples)
-    predicted = held_out_predictions(samples, folds, seed)
-    measured = [latency for _, latency in samples]
-    overall = error_metrics(predicted, measured)
-    searchable = [i for i, config in enumerate(configs) if _searchable(config)]
     zero_rows = sum(1 for r in selected if r.latency_ms == 0)
     datasets = sorted({r.dataset for r in selected if r.dataset})
-    validation = {
-        **overall,
-        "folds": folds,
-        "seed": seed,
-        "data": (
-            f"{folds}-fold cross-validation (seed {seed}) over the {len(samples)} measured block configurations "
-            f"of {path.name}" + (f" (rows of {', '.join(datasets)})" if datasets else "")
-            + f"; one sample per configuration; left out: {zero_rows} rows with latency 0 and "
-            f"{identity_rows(rows, dataset)} identity-skip rows (no computing node). Relative error of each "
-            "held-out block measured on its own, overhead included."
-        ),
-        "searchable_blocks": error_metrics(predicted[searchable], [measured[i] for i in searchable])
-        if len(searchable) >= 2 else None,
-    }
+    data = (
+        f"{folds}-fold cross-validation (seed {seed}) over the {len(samples)} measured block configurations "
+        f"of {path.name}" + (f" (rows of {', '.join(datasets)})" if datasets else "")
+        + f"; one sample per configuration; left out: {zero_rows} rows with latency 0 and "
+        f"{identity_rows(rows, dataset)} identity-skip rows (no computing node). Relative error of each "
+        "held-out block measured on its own, overhead included."
+    )
+    validation, sections, predicted = fit_sections(samples, model, folds, seed, data, prior_reference)
+    measured = [latency for _, latency in samples]
+    searchable = [i for i, config in enumerate(configs) if _searchable(config)]
+    validation["searchable_blocks"] = (error_metrics(predicted[searchable], [measured[i] for i in searchable])
+                                       if len(searchable) >= 2 else None)
     return {
         "name": name,
         "description": description,
@@ -105,6 +102,7 @@ def import_block_table(
             "provenance": data_provenance,
             "license": license,
         },
+        **sections,
     }
 
 

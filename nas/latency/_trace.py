@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from nas.latency._graph import GraphFeatures, NodeFeatures, conv_kind, node_features
+from nas.latency._graph import GraphFeatures, NodeFeatures, conv_kind, conv_shape, node_features
 
 _ACTIVATIONS = {"relu": "Relu", "relu_": "Relu", "hardswish": "HardSwish", "hardsigmoid": "HardSigmoid",
                 "sigmoid": "Sigmoid", "sigmoid_": "Sigmoid"}
@@ -60,10 +60,11 @@ class _Recorder(TorchFunctionMode):
             x, w = args[0], args[1]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             groups = args[6] if len(args) > 6 else kwargs.get("groups", 1)
-            kind, macs, pm, pin, pout = conv_kind(tuple(x.shape), tuple(w.shape), tuple(out.shape), int(groups))
+            shapes = (tuple(x.shape), tuple(w.shape), tuple(out.shape), int(groups))
+            kind, macs, pm, pin, pout = conv_kind(*shapes)
             node = self._add("Conv", kind, _numel(x.shape) + _numel(out.shape),
                              _numel(w.shape) + (out.shape[1] if bias is not None else 0),
-                             macs=macs, padded=(pm, pin, pout), bias=bias is not None)
+                             macs=macs, padded=(pm, pin, pout), bias=bias is not None, shape=conv_shape(*shapes))
             self.conv_of[id(out)] = node
         elif func is F.batch_norm:
             conv = self.conv_of.get(id(args[0]))
@@ -91,7 +92,8 @@ class _Recorder(TorchFunctionMode):
             x, w = args[0], args[1]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             self._add("Gemm", "gemm", _numel(x.shape) + _numel(out.shape),
-                      _numel(w.shape) + (_numel(bias.shape) if bias is not None else 0), macs=_numel(out.shape) * w.shape[1])
+                      _numel(w.shape) + (_numel(bias.shape) if bias is not None else 0), macs=_numel(out.shape) * w.shape[1],
+                      shape=(int(w.shape[1]), int(w.shape[0])))
         else:
             raise _Unsupported(name or repr(func))
 
@@ -116,5 +118,5 @@ def traced_features(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Gr
     for i, n in enumerate(recorder.nodes):
         kind = n["kind"] or _OP_KINDS[n["op"]]
         nodes.append(node_features(f"#{i}", n["op"], kind, float(n.get("macs", 0.0)), n["elements"], n["params"],
-                                   *n.get("padded", (0.0, 0.0, 0.0))))
+                                   *n.get("padded", (0.0, 0.0, 0.0)), shape=n.get("shape", ())))
     return GraphFeatures.from_nodes(nodes)

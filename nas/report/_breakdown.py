@@ -2,8 +2,9 @@
 
 The network is cut into its stem, each stage and the head (1x1 head conv, pooling, classifier); each part
 is exported on its own with its real input shape (the fast TorchScript exporter, as in the search) and then
-measured with the profile's protocol (`latency: measured`) or given to the profile's `latency_model`
-(`.predict(onnx_bytes) -> ms`). The whole network is measured or predicted too, so the sum of the parts can
+measured with the profile's protocol (`latency: measured`) or predicted by the profile (its model, with
+its prior for node kinds the device never measured; the whole network's interval and extrapolated share
+become notes). The whole network is measured or predicted too, so the sum of the parts can
 be compared with it. A measured part pays its own session call overhead, so the measured parts add up to
 a bit more than the whole network. A latency model with a fixed per-inference cost (`overhead_ms`) would
 count it once per part: it is taken out of every part and shown once, as the part "overhead".
@@ -130,7 +131,9 @@ def latency_breakdown(run: RunData, network: int | None = None, profiles: Sequen
             kind, estimate = "measured", lambda data, p=profile: measure_latency(data, p.measurement).median_ms
         elif model is not None:
             overhead = float(getattr(model, "overhead_ms", 0.0) or 0.0)
-            kind, estimate = "predicted", lambda data, m=model: float(m.predict(data))
+            # a profile prices the kinds its device never measured by its prior (never at zero)
+            kind, estimate = "predicted", (lambda data, p=profile: p.predict(data).latency_ms) \
+                if hasattr(profile, "predict") else (lambda data, m=model: float(m.predict(data)))
         else:
             skipped.append(f"{profile.name}: latency is {getattr(profile, 'latency', '?')} and the profile has no "
                            "latency model, so neither measured nor predicted")
@@ -148,6 +151,8 @@ def latency_breakdown(run: RunData, network: int | None = None, profiles: Sequen
                 breakdown.notes.append(f"{name}: {type(exc).__name__}: {exc}")
         try:
             breakdown.whole_ms = estimate(whole)
+            if kind == "predicted" and hasattr(profile, "predict"):
+                breakdown.notes.extend(_prediction_notes(profile.predict(whole)))
         except Exception as exc:
             breakdown.notes.append(f"whole network: {type(exc).__name__}: {exc}")
         breakdown.overhead_ms = overhead
@@ -159,6 +164,19 @@ def latency_breakdown(run: RunData, network: int | None = None, profiles: Sequen
         for r in results:
             r.part_ms.append(r.overhead_ms if r.kind == "predicted" else None)
     return Breakdown(trial, parts, shapes, results, skipped)
+
+
+def _prediction_notes(prediction) -> list[str]:
+    """What the user should know about a whole-network prediction: its interval and what is extrapolated."""
+    notes = []
+    if prediction.low_ms is not None:
+        notes.append(f"whole network: {100 * prediction.level:.0f}% interval {prediction.low_ms:.3g}-"
+                     f"{prediction.high_ms:.3g} ms")
+    if prediction.uncovered:
+        notes.append(f"whole network: {100 * prediction.extrapolated_share:.0f}% of the prediction is extrapolated "
+                     f"(node kinds this device never measured, priced by the profile's prior: "
+                     f"{', '.join(prediction.uncovered)})")
+    return notes
 
 
 def breakdown_figure(b: Breakdown) -> Figure:

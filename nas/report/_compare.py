@@ -82,7 +82,10 @@ def write_comparison(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     """Write `compare.html` (and its PNG figures) into the folder `out` (or to `out` itself if it ends in
     .html), comparing the Pareto fronts and capacity allocations of several runs. Returns the HTML path."""
     if isinstance(run_dirs, (str, Path)) or not run_dirs:
-        raise NasError("compare: give at least one run directory (a list of paths)")
+        raise NasError("compare: give at least two run directories (a list of paths)")
+    if len(run_dirs) < 2:
+        raise NasError(f"compare: needs at least two run directories, got one ({run_dirs[0]}); "
+                       f"for a single run use: nas report {run_dirs[0]}")
     runs = [load_run(d) for d in run_dirs]
     out = Path(out)
     path = out if out.suffix == ".html" else out / "compare.html"

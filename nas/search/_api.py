@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, replace
@@ -11,7 +12,7 @@ from typing import Any
 from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
-from nas.latency import load_profile
+from nas.latency import check_space_coverage, load_profile, local_profile
 from nas._io import write_json_atomic
 from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
 from nas.search._driver import BatchDriver, Progress, resolve_latency_mode
@@ -31,9 +32,20 @@ class SearchResult:
     failed: int
     recovered: int           # trials found interrupted (driver killed) and re-queued on this start
     seconds: float
+    first_failures: tuple[str, ...] = ()  # "trial N: reason" of the first failed (then infeasible) trials
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "run_dir": str(self.run_dir)}
+
+
+def _calibration_progress(profile):
+    """A one-line counter on stderr while a profile is calibrated for this machine (minutes, once)."""
+    import sys
+
+    def show(done: int, total: int) -> None:
+        print(f"\rcalibrating profile {profile.name} for this machine: measured {done}/{total} networks",
+              end="\n" if done == total else "", file=sys.stderr, flush=True)
+    return show
 
 
 def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None, executor: Executor | None = None,
@@ -49,11 +61,15 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     space = load_space(config.space)
     profile = load_profile(config.profile)
     latency_mode = resolve_latency_mode(profile, config.latency)  # a user error before anything is written or started
+    if latency_mode == "predicted":
+        check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
     recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None)
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
+    if latency_mode == "predicted":  # a local profile measured on another machine: its calibrated copy for this one
+        profile = local_profile(profile, calibrate=True, progress=_calibration_progress(profile) if show_progress else None)
     content = fingerprints(space, profile, dataset, latency_mode)
     if resuming:
         check_fingerprints(run_dir, content)
@@ -61,8 +77,19 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
         raise NasError("multi-fidelity rungs need the proxy trainer (its recipe sets the epochs of each rung)")
     if config.robust_weight is not None and not getattr(getattr(trainer, "recipe", None), "robust", False):
         raise NasError("robust search needs a trainer that measures corrupted accuracy (TrainingRecipe(robust=True))")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock_run_dir(run_dir)
+    # Ray first: a cluster or local Ray that cannot start leaves no run directory behind (a retry with other
+    # settings is then a new search, not "a different search" in a half-made folder).
+    own_executor = executor is None
+    executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
+    created, lock = _Created(), None  # what this invocation makes, removed again if the start fails
+    try:
+        created.note(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        created.note(run_dir / ".lock")
+        lock = _lock_run_dir(run_dir)
+    except BaseException:
+        _abandon_start(executor if own_executor else None, lock, created)
+        raise
     context = {
         "space": space.name,
         "profile": profile.name,
@@ -71,24 +98,26 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
         f"{1 - config.robust_weight:g} x clean + {config.robust_weight:g} x mean corrupted validation accuracy",
         "preprocessing": preprocessing_spec(dataset.mean, dataset.std, max(space.resolution), dataset.classes),
     }
-    if not resuming:
-        write_json_atomic(run_dir / "config.json", {
-            "search": config.to_dict(),
-            "space": space.describe(),
-            "profile": profile.describe(),
-            "dataset": dataset.describe(),
-            "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
-            "preprocessing": context["preprocessing"],
-            "fingerprints": content,
-        })
-    study = open_study(run_dir, config.sampler, config.population, config.seed)
-    recovered = recover_interrupted(study)
-    own_executor = executor is None
-    executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
     def write_outputs() -> None:
         write_trials_csv(study, run_dir / "trials.csv")
         write_pareto_json(study, run_dir / "pareto.json", context)
     try:
+        created.note(run_dir / "config.json")
+        if not resuming:
+            write_json_atomic(run_dir / "config.json", {
+                "search": config.to_dict(),
+                "paths": config.canonical_paths(),  # how a resume recognises the same files, however they are spelled
+                "space": space.describe(),
+                "profile": profile.describe(),
+                "dataset": dataset.describe(),
+                "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
+                "preprocessing": context["preprocessing"],
+                "fingerprints": content,
+            })
+        created.note(run_dir / "study.db")
+        study = open_study(run_dir, config.sampler, config.population, config.seed)
+        recovered = recover_interrupted(study)
+        created.note(run_dir / "checkpoints")
         driver = BatchDriver(
             study, space, profile, dataset, executor=executor, run_dir=run_dir, seed=config.seed, trainer=trainer,
             latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
@@ -97,8 +126,16 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
             prescreen_score=config.prescreen_score, rungs=config.rungs, stop_dominated_by=config.stop_dominated_by,
             stop_margin=config.stop_margin,
         )
+    except BaseException:  # the search never started: leave things as they were
+        _abandon_start(executor if own_executor else None, lock, created)
+        raise
+    try:
         with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)
+    except BaseException:  # Ctrl-C, SIGTERM (nas.errors.Terminated) or a failure: what finished is written first
+        with contextlib.suppress(Exception):
+            write_outputs()
+        raise
     finally:
         if own_executor:
             executor.close()
@@ -115,7 +152,47 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
         failed=statuses.count(FAILED),
         recovered=recovered,
         seconds=time.perf_counter() - started,
+        first_failures=_first_failures(trials),
     )
+
+
+def _first_failures(trials, limit: int = 3) -> tuple[str, ...]:
+    """`trial N: reason` of the first failed trials (then infeasible ones), for a search that trained nothing."""
+    counted = [t for t in trials if finished(t) and t.user_attrs.get("status") in (FAILED, INFEASIBLE)]
+    counted.sort(key=lambda t: (t.user_attrs.get("status") != FAILED, t.number))
+    return tuple(f"trial {t.number}: " + str(t.user_attrs.get("failure_reason") or t.user_attrs.get("infeasible_reason")
+                                            or t.user_attrs.get("status"))[:200] for t in counted[:limit])
+
+
+class _Created:
+    """Paths that did not exist when noted (a folder: it and its missing parents), so a start that fails can
+    remove what this invocation made, and only that."""
+
+    def __init__(self):
+        self.paths: list[Path] = []
+
+    def note(self, path: Path) -> None:
+        missing = []
+        while not path.exists() and path != path.parent:
+            missing.append(path)
+            path = path.parent
+        self.paths.extend(reversed(missing))  # outermost first
+
+    def roll_back(self) -> None:
+        for path in reversed(self.paths):
+            with contextlib.suppress(OSError):
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only if empty: anything else in it is not ours to remove
+                else:
+                    path.unlink()
+
+
+def _abandon_start(executor: Executor | None, lock, created: _Created) -> None:
+    if executor is not None:
+        executor.close()
+    if lock is not None:
+        lock.close()
+    created.roll_back()
 
 
 def _lock_run_dir(run_dir: Path):

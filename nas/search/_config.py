@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,14 @@ LATENCY_MODES = ("auto", "measured", "predicted")
 EHVI = "ehvi"  # not a training-free score: expected hypervolume improvement from an accuracy model (_acquisition)
 PRESCREEN_SCORES = ("naswot", "synflow", "grad_norm", "params", "macs", EHVI)  # nas.evaluate.ZERO_COST_SCORES + EHVI
 
+MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
+
 # Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
 _IDENTITY = ("space", "profile", "latency", "dataset", "sampler", "population", "seed", "epochs", "train_subset",
              "latency_budget_ms", "max_params", "max_macs", "val_fraction", "robust_weight", "prescreen",
              "prescreen_score", "rungs", "stop_dominated_by", "stop_margin")
+# Identity settings that may name a file or folder: compared as resolved paths, however they are spelled.
+_PATH_SETTINGS = ("space", "profile", "dataset")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class SearchConfig:
     rungs: tuple[int, ...] = ()          # multi-fidelity: epochs of the early rungs (each < epochs)
     stop_dominated_by: int = 2
     stop_margin: float | None = None     # rung dominance needs this much more accuracy (None: 2 standard errors)
+    allow_extrapolation: bool = False    # predict kinds the profile never measured with its prior instead of refusing
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -61,12 +68,15 @@ class SearchConfig:
         for name in ("max_params", "max_macs"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
-        if self.latency_budget_ms is not None and not self.latency_budget_ms > 0:
-            raise NasError(f"latency_budget_ms: must be a positive number of milliseconds, got {self.latency_budget_ms}")
+        if self.latency_budget_ms is not None and not (math.isfinite(self.latency_budget_ms) and self.latency_budget_ms > 0):
+            raise NasError(f"latency_budget_ms: must be a positive finite number of milliseconds, got {self.latency_budget_ms}")
         if self.robust_weight is not None and not (isinstance(self.robust_weight, (int, float))
                                                    and 0 <= self.robust_weight <= 1):
             raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
         _positive_int("prescreen", self.prescreen)
+        if self.prescreen > MAX_PRESCREEN:  # each sampled candidate is a study trial plus its costs and latency
+            raise NasError(f"prescreen: at most {MAX_PRESCREEN} candidates sampled per trained one (each costs a "
+                           f"study trial, its costs and latency before any training), got {self.prescreen}")
         _positive_int("stop_dominated_by", self.stop_dominated_by)
         if self.stop_margin is not None and not (isinstance(self.stop_margin, (int, float))
                                                  and not isinstance(self.stop_margin, bool) and 0 <= self.stop_margin < 1):
@@ -83,8 +93,8 @@ class SearchConfig:
             raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
         if self.sampler not in SAMPLERS:
             raise NasError(f"sampler: unknown sampler {self.sampler!r} (choose from {', '.join(SAMPLERS)})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise NasError(f"seed: must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise NasError(f"seed: must be an integer from 0 to 2**32 - 1 (what the samplers accept), got {self.seed!r}")
 
     @property
     def run_dir(self) -> Path:
@@ -98,6 +108,24 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+    def canonical_paths(self) -> dict[str, Any]:
+        """The space, profile and dataset as absolute paths (built-in names as they are), stored in config.json
+        so a resume from another folder, or with another spelling of the same path, is recognised."""
+        return {name: _canonical(name, getattr(self, name)) for name in _PATH_SETTINGS}
+
+
+def _canonical(name: str, value: Any) -> Any:
+    """A path setting resolved (absolute, no `..`, links followed), decided as load_space, load_profile and
+    load_dataset decide what is a path; a built-in name unchanged."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        return value
+    path = Path(value).expanduser()
+    is_path = (value != "builtin" if name == "dataset"
+               else "/" in value or "\\" in value or path.suffix in (".yaml", ".yml") or path.exists())
+    return str(path.resolve()) if is_path else value
 
 
 _BEFORE_IT_EXISTED = {"prescreen": 1, "prescreen_score": "naswot"}  # whose defaults changed since they were added
@@ -113,13 +141,18 @@ def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
             raise NasError(f"{run_dir}: exists and is not a nas run directory; choose another --out")
         return False
     try:
-        saved = json.loads(saved_path.read_text())["search"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        document = json.loads(saved_path.read_text())
+        saved, saved_paths = document["search"], document.get("paths")
+        saved_paths = saved_paths if isinstance(saved_paths, dict) else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
         raise NasError(f"{saved_path}: unreadable run configuration; choose another --out") from None
     # A setting added after the run was made had, in effect, its value of that time.
     absent = {**SearchConfig().identity(), **_BEFORE_IT_EXISTED}
+    canonical = config.canonical_paths()
     for name, value in config.identity().items():
         before = saved.get(name, absent[name])
+        if name in canonical:  # resolved paths: as stored at the start, else (older runs) the spelling resolved here
+            before, value = saved_paths.get(name, _canonical(name, before)), canonical[name]
         if before != value:
             raise NasError(
                 f"{run_dir}: holds a search with {name}={before!r}, not {value!r}; "
@@ -143,6 +176,8 @@ def fingerprints(space, profile, dataset, latency_mode: str) -> dict[str, str]:
     space_path = Path(space.path)
     used = ({"overhead_ms": profile.latency_model.overhead_ms, "weights": profile.latency_model.weights}
             if latency_mode == "predicted" else {"runtime": profile.runtime, "measurement": profile.measurement})
+    if latency_mode == "predicted" and profile.prior is not None:  # it prices kinds the device never measured
+        used["prior"] = profile.prior.to_dict()
     return {
         "space": hashlib.sha256(space_path.read_bytes()).hexdigest()[:16] if space_path.is_file() else digest(space.describe()),
         "profile": digest(used),

@@ -17,6 +17,7 @@ previous batch has returned, and no task is submitted until it ends.
 from __future__ import annotations
 
 import io
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch
 from optuna.trial import TrialState
 
 from nas._io import write_atomic
-from nas.errors import NasError
+from nas.errors import NasError, raise_if_stopped
 from nas.evaluate import CostCounter, ProxyTrainer, Trainer, TrainingRecipe
 from nas.latency import HardwareProfile, measure_latency
 from nas.latency._arch_features import ArchitectureFeaturizer
@@ -88,6 +89,7 @@ class BatchDriver(PreScreening):
 
     def run(self, total: int, progress: Progress) -> None:
         while True:
+            raise_if_stopped()
             done = sum(finished(t) for t in self.study.get_trials(deepcopy=False))
             progress.done = done
             progress.update(progress)
@@ -209,7 +211,13 @@ class BatchDriver(PreScreening):
     def _latency(self, cand: Candidate) -> dict[str, Any]:
         if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
             features = self._featurizer.features(cand.arch)
-            return {"latency_ms": self.profile.latency_model.predict(features), "latency_source": "predicted"}
+            prediction = self.profile.predict(features)
+            attrs = {"latency_ms": prediction.latency_ms, "latency_source": "predicted",
+                     "latency_low_ms": prediction.low_ms, "latency_high_ms": prediction.high_ms,
+                     "latency_extrapolated": round(prediction.extrapolated_share, 4)}
+            if self.budget is not None and prediction.straddles(self.budget):
+                attrs["latency_straddles_budget"] = True  # verify on the device: the interval holds the budget
+            return attrs
         m = measure_latency(cand.onnx, self.profile.measurement)
         return {"latency_ms": m.median_ms, "latency_spread": m.spread, "latency_stable": m.stable,
                 "latency_attempts": m.attempts, "latency_source": "measured"}
@@ -284,7 +292,9 @@ class BatchDriver(PreScreening):
     def _as_completed(self, handles: dict[Any, Candidate], phase: str, progress: Progress):
         """Yield (candidate, result) as tasks finish; a task that failed fails its trial with the reason."""
         while handles:
+            raise_if_stopped()  # a Ctrl-C or SIGTERM whose exception a library swallowed
             handle = self.executor.wait_one(list(handles))
+            raise_if_stopped()
             cand = handles.pop(handle)
             try:
                 result = self.executor.result(handle)
@@ -358,4 +368,12 @@ def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
 
 
 def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:
-    return torch.load(io.BytesIO((run_dir / relative).read_bytes()), map_location="cpu", weights_only=True)
+    """A trial's weights; a missing or damaged checkpoint (truncated, overwritten) is a one-line NasError."""
+    path = run_dir / relative
+    try:
+        return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NasError(f"{path}: checkpoint missing; restore it, or re-run the search in a new --out") from None
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError):  # torch's words name its zip reader
+        raise NasError(f"{path}: damaged checkpoint (truncated, or not the weights nas wrote); restore it from a "
+                       "backup, or re-run the search in a new --out to train that candidate again") from None

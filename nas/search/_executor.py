@@ -60,6 +60,7 @@ class RayExecutor(Executor):
         if self._owns_ray:
             kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING,
                                           log_to_driver=False, configure_logging=True)
+            sigterm = _sigterm_handler()
             try:
                 if address:
                     ray.init(address=address, **kwargs)
@@ -68,8 +69,15 @@ class RayExecutor(Executor):
                     ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
                              object_store_memory=object_store_mb * 1024 * 1024, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                if address == "auto":
+                    raise NasError("--ray-address auto: no Ray cluster is running on this machine; start one with "
+                                   "`ray start --head` and pass the address it prints (HOST:PORT), or leave "
+                                   "--ray-address out for a local Ray") from None
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
                 raise NasError(f"cannot start {where}: {first_line(exc)}") from None
+            finally:
+                _restore_sigterm(sigterm)
+            _keep_ray_messages_off_stdout()
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
         self._remote: dict[Callable, Any] = {}
@@ -102,6 +110,55 @@ class RayExecutor(Executor):
     def close(self):
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _sigterm_handler():
+    """The SIGTERM handler a host program installed in Python (the CLI's: exit 143 after clean-up), if any."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler if callable(handler) else None
+
+
+def _restore_sigterm(handler) -> None:
+    """ray.init replaces SIGTERM's handler (Python's, then its core worker's C++ one, which dumps a stack and
+    aborts): give the host program its own back."""
+    import signal
+
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _keep_ray_messages_off_stdout() -> None:
+    """Ray prints the raylet's error messages (a worker that died, ...) to stdout, coloured, from a background
+    thread: they would land inside a Pareto table or a pipe. They go to stderr, as plain `(raylet) ...` lines;
+    the trial that lost its worker records the failure itself."""
+    import re
+    import sys
+
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    if getattr(ray_worker.print_to_stdstream, "_nas_stderr", False) or not hasattr(ray_worker, "print_to_stdstream"):
+        return
+    ansi = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+    def to_stderr(data, ignore_prefix=False):
+        try:
+            pid = data.get("pid", "ray")
+            for line in data.get("lines", ()):
+                for part in str(line).splitlines():
+                    if part.strip():
+                        print(f"({pid}) {ansi.sub('', part)}", file=sys.stderr)
+        except Exception:  # a message that cannot be printed is not worth a crashed listener thread
+            pass
+
+    to_stderr._nas_stderr = True
+    ray_worker.print_to_stdstream = to_stderr
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

@@ -18,6 +18,7 @@ CSV_COLUMNS = [
     "params", "macs", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds", "wall_seconds",
     "failure_reason", "duplicate_of", "summary", "clean_accuracy", "corrupted_accuracy", "worst_slice",
     "worst_slice_accuracy", "robust_seconds", "prescreen_score", "naswot", "rung_accuracy", "rung_seconds",
+    "latency_low_ms", "latency_high_ms", "latency_extrapolated", "latency_straddles_budget",
 ]
 _FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
 
@@ -95,6 +96,8 @@ def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
             "accuracy": trial.values[0],
             "latency_ms": trial.values[1],
             "latency_spread": a.get("latency_spread"),
+            "latency_interval_ms": [a["latency_low_ms"], a["latency_high_ms"]] if a.get("latency_low_ms") is not None else None,
+            "latency_extrapolated": a.get("latency_extrapolated"),
             "params": a.get("params"),
             "macs": a.get("macs"),
             "summary": a.get("summary"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from nas.errors import NasError, first_line
 
 STUDY_NAME = "nas"
 DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
@@ -23,8 +26,9 @@ def storage_url(run_dir: Path) -> str:
 def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optuna.Study:
     """Create or load the run's study. SQLite, so optuna-dashboard can open it while the search runs."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}})
-    existing = len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
+    with _readable(run_dir):
+        storage = optuna.storages.RDBStorage(storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+        existing = len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
     # A resumed run continues the random stream instead of replaying the first generation.
     sampler_seed = seed + existing
     samplers = {
@@ -32,14 +36,33 @@ def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optun
         "tpe": lambda: optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=population),
         "random": lambda: optuna.samplers.RandomSampler(seed=sampler_seed),
     }
-    return optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=DIRECTIONS,
-                               sampler=samplers[sampler](), load_if_exists=True)
+    with _readable(run_dir):
+        return optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=DIRECTIONS,
+                                   sampler=samplers[sampler](), load_if_exists=True)
 
 
 def load_run_study(run_dir: Path) -> optuna.Study:
     """The study of an existing run directory, for reading (reports, benchmarks); Optuna's logging quiet."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(Path(run_dir)))
+    with _readable(Path(run_dir)):
+        return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(Path(run_dir)))
+
+
+@contextlib.contextmanager
+def _readable(run_dir: Path):
+    """A study.db that SQLite cannot read (truncated, overwritten, not a database) is a one-line error."""
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as exc:  # locked, unopenable, ...: not known to be damaged
+        raise NasError(f"{run_dir / 'study.db'}: cannot use the study database "
+                       f"({first_line(getattr(exc, 'orig', None) or exc)})") from None
+    except sqlalchemy.exc.DatabaseError as exc:
+        cause = first_line(getattr(exc, "orig", None) or exc)
+        raise NasError(f"{run_dir / 'study.db'}: damaged study database ({cause}); restore it from a backup, or "
+                       "choose another --out to start a new run (trials.csv and checkpoints/ keep what was "
+                       "finished)") from None
 
 
 def _exists(storage) -> bool:

@@ -33,6 +33,9 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     """A built-in space by name (`mobilenet`, `fbnet`) or any space file by path."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise NasError(f"--space {path}: is a folder; give a space YAML file (or a built-in name: "
+                           f"{', '.join(p.stem for p in sorted(builtin_dir('search_spaces').glob('*.yaml')))})")
         if not path.is_file():
             raise NasError(f"search space file not found: {path}")
         return parse_space(path)

@@ -117,6 +117,9 @@ class _Picker:
         return self.trial.suggest_categorical(name, list(choices))
 
 
+MIN_RESOLUTION = 8  # smaller inputs leave nothing for the stages to downsample
+
+
 def parse_space(path: Path) -> SearchSpace:
     """Read and validate a space file; every problem is a NasError naming file, line and field."""
     doc = YamlDocument(path)
@@ -145,6 +148,15 @@ def parse_space(path: Path) -> SearchSpace:
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise doc.error(("stages",), f"stage names must be unique, got {names}")
+    total_stride = stem["stride"]
+    for stage in stages:
+        total_stride *= stage.stride
+    smallest = max(MIN_RESOLUTION, total_stride)
+    for i, r in enumerate(resolution):
+        if r < smallest:
+            where = ("input", "resolution", i) if isinstance(inp.get("resolution"), list) else ("input", "resolution")
+            raise doc.error(where, f"must be at least {smallest} pixels (at least {MIN_RESOLUTION}, and at least the "
+                                   f"network's total stride {total_stride}), got {r}")
     head = data.get("head") or {}
     _reject_unknown(doc, ("head",), head, {"width", "activation", "dropout"})
     head_width = v.choices(("head", "width"), head.get("width"), int, mult8=True, allow_none=True)

@@ -74,7 +74,13 @@ def _latency(onnx_path: Path, metrics: dict, measure: bool) -> list[str]:
         unc = f"cross-validated MAPE {mape:.1f}%" if mape is not None else "no recorded validation error"
         how = "predicted by its latency model" + (" (the local profile's fitted model)" if profile.latency == "measured" else "")
         try:
-            value = f"{profile.latency_model.predict(str(onnx_path)):.4f}"
+            prediction = profile.predict(str(onnx_path))
+            value = f"{prediction.latency_ms:.4f}"
+            if prediction.low_ms is not None:
+                unc += f"; {100 * prediction.level:.0f}% interval {prediction.low_ms:.4f}-{prediction.high_ms:.4f}"
+            if prediction.uncovered:
+                unc += (f"; {100 * prediction.extrapolated_share:.0f}% extrapolated (kinds this device never "
+                        f"measured: {', '.join(prediction.uncovered)})")
         except NasError as exc:
             value, unc = "not predictable", str(exc)
         lines.append(f"| {profile.name} | {how} | {value} | {unc} |")

@@ -146,7 +146,7 @@ def _latencies(fp32: Path, int8: Path, measure: bool) -> dict:
     for profile in list_profiles():
         if profile.latency != "predicted" or profile.latency_model is None:
             continue
-        out[profile.name] = {"fp32": {"predicted_ms": profile.latency_model.predict(str(fp32)),
+        out[profile.name] = {"fp32": {"predicted_ms": profile.predict(str(fp32)).latency_ms,
                                       "mape": (profile.validation or {}).get("mape")},
                              "int8": NOT_PREDICTABLE}
     return out

@@ -49,7 +49,7 @@ class _Handle:
 
 
 @pytest.fixture(scope="session")
-def tiny_exports(tmp_path_factory, tiny_space_file, tiny_dataset_file):
+def tiny_exports(tmp_path_factory, tiny_space_file, tiny_dataset_file, x86_model_profile):
     """Two exported models of one tiny search (the second is a deployed copy when the front has one point)."""
     import nas
     from nas.export import export_run
@@ -57,7 +57,8 @@ def tiny_exports(tmp_path_factory, tiny_space_file, tiny_dataset_file):
     run_dir = tmp_path_factory.mktemp("deploy") / "run"
     before = torch.get_num_threads()
     nas.search(space=str(tiny_space_file), dataset=str(tiny_dataset_file), trials=4, population=2, epochs=2,
-               train_subset=64, out=run_dir, executor=SerialExecutor(), latency="predicted")
+               train_subset=64, out=run_dir, executor=SerialExecutor(), latency="predicted",
+               profile=str(x86_model_profile))
     torch.set_num_threads(before)
     dirs = [m.directory for m in export_run(run_dir)]
     if len(dirs) == 1:

@@ -158,3 +158,38 @@ def test_an_interrupted_measurement_resumes_and_a_finished_one_starts_over(measu
     after = (bundle / "measurements.csv").read_text().splitlines()
     assert after[:4] == kept and len(after) == len(rows)  # the 3 rows were kept, the rest measured
     assert json.loads((bundle / "measurements.meta.json").read_text())["finished"] is True
+
+
+def test_few_measurements_give_a_few_shot_profile_with_a_leave_one_out_error(tmp_path, capsys):
+    """Ten FBNet-space networks 'measured' on a device that runs 1.3x a latency-corpus device: the few-shot fit
+    places it among the corpus devices; a graph with a kind no corpus device measured is refused."""
+    import optuna
+
+    from nas.builder import build_model
+    from nas.latency import load_profile
+    from nas.onnx_io import export_onnx
+    from nas.space import load_space
+
+    space, device = load_space("fbnet"), load_profile("xeon-gold-6226")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    rows = []
+    for i in range(10):
+        arch = space.sample(study.ask())
+        path = tmp_path / f"net{i}.onnx"
+        export_onnx(build_model(arch, 100), arch.resolution, fast=True, path=path)
+        rows.append((path.name, 1.3 * device.latency_model.predict(path)))
+    csv_path = write_csv(tmp_path / "measurements.csv", rows)
+    out = tmp_path / "few.yaml"
+    assert main(["profile", "fit", "--measurements", str(csv_path), "--name", "few", "--out", str(out)]) == 0
+    assert "few-shot, leave-one-out MAPE" in capsys.readouterr().out
+    fitted = load_profile(out)
+    assert fitted.validation["few_shot"]["coefficients"] and fitted.validation["mape"] < 5
+    assert fitted.interval is not None and fitted.coverage.covers("conv_depthwise_k5_l")
+    network = tmp_path / "net0.onnx"
+    assert abs(fitted.predict(network).latency_ms / rows[0][1] - 1) < 0.05
+
+    other = load_space("mobilenet").sample(optuna.create_study().ask())
+    export_onnx(build_model(other, 10), other.resolution, fast=True, path=tmp_path / "odd.onnx")
+    csv_path = write_csv(tmp_path / "odd.csv", rows + [("odd.onnx", 1.0)])
+    assert main(["profile", "fit", "--measurements", str(csv_path), "--name", "odd", "--out", str(tmp_path / "odd.yaml")]) == 2
+    assert "no latency-corpus device measured" in capsys.readouterr().err

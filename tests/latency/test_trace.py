@@ -25,6 +25,7 @@ def assert_same(module, shape):
     assert [n.kind for n in traced.nodes] == [n.kind for n in exported.nodes]
     for t, e in zip(traced.nodes, exported.nodes):
         np.testing.assert_array_equal(t.features, e.features, err_msg=e.name)
+    assert [n.shape for n in traced.nodes] == [n.shape for n in exported.nodes]  # what coverage ranges are made of
 
 
 CASES = [

@@ -154,7 +154,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path, no_trained_run):
     for error in (missing.value, none.value):
         assert "\n" not in str(error)
     (tmp_path / "bad").mkdir()
-    with pytest.raises(NasError, match="compare: give at least one run directory"):
+    with pytest.raises(NasError, match="compare: give at least two run directories"):
         write_comparison([], tmp_path / "bad")
 
 
@@ -166,3 +166,16 @@ def test_bad_baselines_file_names_the_entry(mixed_run, tmp_path):
     (run_dir / "baselines.json").write_text('[{"name": "x", "accuracy": 80, "latency_ms": 1}]')
     with pytest.raises(NasError, match="baselines.json: entry 0: expected"):
         write_report(run_dir, tmp_path / "out", profiles=[])
+
+
+def test_a_predicted_profile_shows_its_interval_and_what_is_extrapolated(tiny_run, tmp_path):
+    from nas.latency import load_profile
+    from nas.report._breakdown import latency_breakdown
+    from nas.report._load import load_run
+
+    breakdown = latency_breakdown(load_run(tiny_run), profiles=[load_profile("raspberry-pi-4")])
+    notes = " ".join(breakdown.profiles[0].notes)
+    assert "whole network: 90% interval" in notes
+    assert breakdown.profiles[0].whole_ms > 0
+    html = write_report(tiny_run, tmp_path, profiles=["raspberry-pi-4"]).read_text()
+    assert "whole network: 90% interval" in html

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -102,3 +103,43 @@ def test_a_run_with_rungs_resumes(tmp_path):
     (tmp_path / "run").mkdir()
     write_json_atomic(tmp_path / "run" / "config.json", {"search": config.to_dict()})  # tuples stored as lists
     assert check_run_dir(config, tmp_path / "run") is True
+
+
+def test_resume_recognises_the_same_files_however_their_paths_are_spelled(tmp_path, monkeypatch, tiny_space_file,
+                                                                           tiny_dataset_file):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "work").mkdir()
+    space = tmp_path / "in" / "mut.yaml"
+    space.write_text(tiny_space_file.read_text())
+    started = SearchConfig(space=str(space), dataset=str(tiny_dataset_file), out=str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    write_json_atomic(tmp_path / "run" / "config.json", {"search": started.to_dict(), "paths": started.canonical_paths()})
+    monkeypatch.chdir(tmp_path / "work")
+    dataset = os.path.relpath(tiny_dataset_file)
+    for spelling in ("../in/mut.yaml", "../in/../in/./mut.yaml", str(space)):
+        assert check_run_dir(SearchConfig(space=spelling, dataset=dataset, out="../run"), tmp_path / "run") is True
+    (tmp_path / "in" / "other.yaml").write_text(tiny_space_file.read_text())  # same content, another file
+    with pytest.raises(NasError, match="holds a search with space="):
+        check_run_dir(SearchConfig(space="../in/other.yaml", dataset=dataset, out="../run"), tmp_path / "run")
+
+
+def test_resume_of_a_run_made_before_paths_were_stored_resolves_its_spelling(tmp_path, monkeypatch, tiny_space_file):
+    monkeypatch.chdir(tiny_space_file.parent)
+    started = SearchConfig(space=tiny_space_file.name, out=str(tmp_path / "run"))  # relative, as typed then
+    (tmp_path / "run").mkdir()
+    write_json_atomic(tmp_path / "run" / "config.json", {"search": started.to_dict()})
+    assert check_run_dir(SearchConfig(space=str(tiny_space_file), out=str(tmp_path / "run")), tmp_path / "run") is True
+
+
+def test_a_search_stores_its_paths_resolved_and_resumes_under_another_spelling(tmp_path, monkeypatch, tiny_space_file,
+                                                                              tiny_dataset_file, ray_executor):
+    import nas
+
+    settings = dict(dataset=str(tiny_dataset_file), population=2, epochs=1, train_subset=16, prescreen=1,
+                    out=str(tmp_path / "run"), executor=ray_executor)
+    nas.search(space=str(tiny_space_file), trials=1, **settings)
+    paths = json.loads((tmp_path / "run" / "config.json").read_text())["paths"]
+    assert paths == {"space": str(tiny_space_file.resolve()), "profile": "x86-cpu", "dataset": str(tiny_dataset_file.resolve())}
+    monkeypatch.chdir(tmp_path)
+    resumed = nas.search(space=os.path.relpath(tiny_space_file), trials=2, **settings)
+    assert resumed.finished == 2

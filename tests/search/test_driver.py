@@ -77,26 +77,29 @@ def test_prescreening_scores_no_candidate_the_cheap_filters_reject(tmp_path, tin
 
 @pytest.mark.parametrize("latency, costs_counted", [("predicted", False), ("measured", True)])
 def test_a_predicted_latency_over_budget_spares_counting_the_costs(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                     ray_executor, latency, costs_counted):
+                                                                     ray_executor, latency, costs_counted,
+                                                                     x86_model_profile):
     # A predicted latency costs less than counting params and MACs, so it comes first; to measure, the
     # workers count and export each candidate in one task, before the measurement.
     result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), trials=3,
-                 latency=latency, latency_budget_ms=1e-6)
+                 latency=latency, latency_budget_ms=1e-6, profile=str(x86_model_profile))
     table = rows(result.run_dir)
     assert result.infeasible == 3 and all("budget" in r["failure_reason"] and r["latency_ms"] for r in table)
     assert [bool(r["params"] and r["macs"]) for r in table] == [costs_counted] * 3
 
 
 def test_predicted_latency_is_the_exported_graphs_prediction_without_exporting(tmp_path, tiny_space_file,
-                                                                               tiny_dataset_file, ray_executor):
+                                                                               tiny_dataset_file, ray_executor,
+                                                                               x86_model_profile):
     from nas.builder import build_model
     from nas.latency import load_profile
     from nas.onnx_io import export_onnx
     from nas.search._study import load_run_study
     from nas.space import Architecture
 
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, latency="predicted")
-    model = load_profile("x86-cpu").latency_model
+    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, latency="predicted",
+                 profile=str(x86_model_profile))
+    model = load_profile(x86_model_profile).latency_model
     assert [r["latency_source"] for r in rows(result.run_dir)] == ["predicted"] * 3
     for trial in load_run_study(result.run_dir).trials:
         arch = Architecture.from_dict(trial.user_attrs["architecture"])

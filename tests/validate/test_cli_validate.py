@@ -36,3 +36,14 @@ def test_mistakes_exit_2(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("nas: error: ") and message in err and err.count("\n") == 1
+
+
+def test_quantize_out_elsewhere_writes_nothing_into_the_export_folder(exported_dir, tiny_dataset_file, tmp_path):
+    folder = tmp_path / exported_dir.name
+    shutil.copytree(exported_dir, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    elsewhere = tmp_path / "elsewhere" / "small.int8.onnx"
+    assert main(["quantize", str(folder / "model.onnx"), "--data", str(tiny_dataset_file), "--split", "all",
+                 "--samples", "16", "--families", "none", "--out", str(elsewhere)]) == 0
+    assert elsewhere.is_file() and sorted(p.name for p in elsewhere.parent.iterdir()) == ["small.int8.onnx"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

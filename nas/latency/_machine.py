@@ -1,0 +1,181 @@
+"""A local profile belongs to a machine: its signature, the check before predicting, and calibration.
+
+A model fitted on one CPU predicts that CPU. ONNX Runtime picks different kernels by instruction set
+(AVX-512, AVX2, NEON), so the same "AMD EPYC" name can hide a 2-5x difference. A profile records the
+`machine_signature` of the machine that measured it (CPU name, the ISA flags that change kernels, ONNX
+Runtime version, execution provider). Predicting with a local profile (``latency: measured``) on a
+machine whose signature differs uses a calibrated copy from the user's profile folder when there is
+one; otherwise it refuses, or `calibrate_profile` measures a few random networks here and refits:
+
+**Calibration** keeps the shipped model as the prior: every weight is multiplied by a fitted factor and
+the overhead refitted (`calibrate_model`), by relative-error NNLS whose factors are pulled toward the
+median measured/predicted ratio (a ridge row of weight `STRENGTH` each), so a weight the few networks
+hardly exercise keeps the shipped relative cost. (One factor per kind family instead did worse on the
+networks measured here: `benchmarks/latency_calibration.py`.) Its error is leave-one-out over the
+measured networks, and its interval is conformal on those leave-one-out ratios.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.latency._model import LatencyModel, error_metrics, nnls
+
+ISA_FLAGS = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "avx2", "fma", "avx", "asimd", "sve")
+SIGNATURE_KEYS = ("cpu", "isa", "cores", "onnxruntime", "provider", "machine")
+STRENGTH = 0.03  # ridge weight per multiplier, in units of one network's squared relative error
+PROFILE_DIR_ENV = "NAS_PROFILE_DIR"
+
+
+def _isa() -> list[str] | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in ISA_FLAGS if flag in present]
+    except OSError:
+        pass
+    return None
+
+
+def machine_signature(provider: str = "CPUExecutionProvider") -> dict[str, Any]:
+    """What makes latency measured here comparable: CPU, ISA flags, cores, ONNX Runtime, provider."""
+    import onnxruntime
+
+    from nas._io import cpu_model
+
+    return {"cpu": cpu_model(), "isa": _isa(), "cores": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
+            "provider": provider, "machine": platform.machine()}
+
+
+def _minor(version: Any) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+def signature_differences(recorded: dict, here: dict) -> list[str]:
+    """What differs between the machine a profile was measured on and this one (empty: the same)."""
+    found = []
+    if recorded.get("cpu") != here.get("cpu"):
+        found.append(f"CPU {recorded.get('cpu')!r} here {here.get('cpu')!r}")
+    if recorded.get("isa") is None:
+        found.append("the profile's ISA flags are not recorded")
+    elif here.get("isa") is not None and set(recorded["isa"]) != set(here["isa"]):
+        found.append(f"ISA {'/'.join(recorded['isa']) or 'none'} here {'/'.join(here['isa']) or 'none'}")
+    if _minor(recorded.get("onnxruntime")) != _minor(here.get("onnxruntime")):
+        found.append(f"ONNX Runtime {recorded.get('onnxruntime')} here {here.get('onnxruntime')}")
+    if recorded.get("provider", "CPUExecutionProvider") != here.get("provider"):
+        found.append(f"provider {recorded.get('provider')} here {here.get('provider')}")
+    return found
+
+
+def signature_key(signature: dict) -> str:
+    """A short name for a machine, for its calibrated profile's file name."""
+    key = {k: signature.get(k) for k in ("cpu", "isa", "provider")} | {"onnxruntime": _minor(signature.get("onnxruntime"))}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def user_profile_dir() -> Path:
+    """Where profiles a user makes go (never into the installed package): $NAS_PROFILE_DIR, else
+    $XDG_CONFIG_HOME/nas/profiles, else ~/.config/nas/profiles."""
+    if os.environ.get(PROFILE_DIR_ENV):
+        return Path(os.environ[PROFILE_DIR_ENV]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "nas" / "profiles"
+
+
+def calibrated_path(profile, here: dict | None = None) -> Path:
+    here = here or machine_signature(profile.measurement.execution_provider)
+    return user_profile_dir() / f"{profile.name}.calibrated-{signature_key(here)}.yaml"
+
+
+def local_profile(profile, *, calibrate: bool = False, progress: Callable[[int, int], None] | None = None):
+    """The profile to predict this machine with: `profile` itself when it was measured here (or records
+    no machine: a profile from before signatures, taken as it is), else its calibrated copy for this
+    machine, made now when `calibrate`; otherwise a one-line `NasError` saying what differs."""
+    from nas.latency._profiles import load_profile
+
+    if profile.latency != "measured" or profile.machine is None:
+        return profile
+    here = machine_signature(profile.measurement.execution_provider)
+    differences = signature_differences(profile.machine, here)
+    if not differences:
+        return profile
+    path = calibrated_path(profile, here)
+    if path.is_file():
+        return load_profile(path)
+    if not calibrate:
+        raise NasError(f"profile {profile.name!r} was measured on another machine ({'; '.join(differences)}): its "
+                       f"predictions are that machine's; run `nas profile calibrate --profile {profile.name}` (a few "
+                       "minutes) or use --latency measured")
+    return load_profile(calibrate_profile(profile, progress=progress))
+
+
+def calibrate_model(prior: LatencyModel, samples: Sequence[tuple[Any, float]], strength: float = STRENGTH) -> LatencyModel:
+    """The prior's weights, each times a fitted multiplier, and a fitted overhead (see the module
+    docstring). `samples`: (GraphFeatures, measured ms) of this machine."""
+    from nas.latency._graph import COLUMNS
+
+    columns = [c for c in COLUMNS if prior.weights.get(c, 0.0) > 0]
+    y = np.asarray([latency for _, latency in samples], dtype=np.float64)
+    # each column: the milliseconds the prior gives that weight in each network (multiplier 1 = the prior)
+    design = np.stack([features.vector(columns) for features, _ in samples]) * np.array([prior.weights[c] for c in columns])
+    scale = float(np.median(y / np.maximum(design.sum(axis=1) + prior.overhead_ms, 1e-12)))
+    relative = np.hstack([np.ones((len(y), 1)), design]) / y[:, None]
+    ridge = np.sqrt(strength) * np.hstack([np.zeros((len(columns), 1)), np.eye(len(columns))])
+    solution = nnls(np.vstack([relative, ridge]),
+                    np.concatenate([np.ones(len(y)), np.full(len(columns), np.sqrt(strength) * scale)]))
+    return LatencyModel(overhead_ms=float(solution[0]),
+                        weights={c: prior.weights[c] * m for c, m in zip(columns, solution[1:]) if m > 0})
+
+
+def leave_one_out(prior: LatencyModel, samples: Sequence[tuple[Any, float]], strength: float = STRENGTH) -> np.ndarray:
+    """Each sample's prediction by the calibration fitted on all the others."""
+    return np.asarray([calibrate_model(prior, [s for j, s in enumerate(samples) if j != i], strength).predict(samples[i][0])
+                       for i in range(len(samples))])
+
+
+def calibrate_profile(profile, *, space: str = "mobilenet", networks: int = 40, seed: int = 1,
+                      out: str | Path | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Measure `networks` random networks of `space` here with the profile's protocol, calibrate its model
+    (`calibrate_model`) and write the calibrated profile (default: the user's profile folder, named for
+    this machine). Returns its path."""
+    from nas.latency._bundle import measure_bundle, write_bundle
+    from nas.latency._calibrate import measurement_samples
+    from nas.latency._prediction import conformal_interval
+    from nas.latency._profiles import write_profile
+
+    if profile.latency_model is None:
+        raise NasError(f"profile {profile.name!r} has no model to calibrate")
+    if networks < 5:
+        raise NasError(f"networks: calibration needs at least 5 networks, got {networks}")
+    here = machine_signature(profile.measurement.execution_provider)
+    target = Path(out) if out is not None else calibrated_path(profile, here)
+    with tempfile.TemporaryDirectory(prefix="nas-calibrate-") as folder:
+        bundle = write_bundle(space, Path(folder) / "bundle", networks=networks, seed=seed, blocks=False)
+        samples = measurement_samples(measure_bundle(bundle, profile.measurement, progress or (lambda d, t: None)))
+    model = calibrate_model(profile.latency_model, samples)
+    predicted = leave_one_out(profile.latency_model, samples)
+    measured = np.asarray([latency for _, latency in samples])
+    shipped = error_metrics([profile.latency_model.predict(f) for f, _ in samples], measured)
+    data = f"leave-one-out over {len(samples)} random {space} networks measured here"
+    raw = {key: value for key, value in profile.raw.items() if key not in ("measurements", "prior")}
+    raw.update({
+        "description": f"{profile.description} (calibrated here: {here['cpu']})",
+        "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} from {len(samples)} "
+                      f"random {space} networks (seed {seed}); before calibration the model's MAPE on them was "
+                      f"{shipped['mape']:.1f}%.",
+        "machine": here,
+        "model": model.to_dict(),
+        "validation": {**error_metrics(predicted, measured), "data": data},
+        "interval": conformal_interval(measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted").to_dict(),
+    })
+    return write_profile(raw, target)

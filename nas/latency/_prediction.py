@@ -1,0 +1,308 @@
+"""A profile's prediction with what it knows and does not: intervals, coverage and a prior.
+
+`Predictor.predict` gives a `LatencyPrediction`: the point estimate, a prediction interval, and the
+share of it that is extrapolated. Three pieces of data from the profile make it up:
+
+* the device's `LatencyModel` prices the node kinds the device measured (its `Coverage`);
+* a `Prior` prices the kinds it never measured, from a **reference device** that did (by default the
+  local x86 CPU, whose bundle measures every kind a built-in space produces). A device's cost of a
+  kind is taken as the reference's cost times one device-level ``scale``, learnt from what both
+  measured: the median, over the graphs the device was fitted on, of the device's modelled time over
+  the reference's on the kinds both measured (overheads left out). The prior's interval is measured
+  by hiding families of kinds the device did measure (`hidden_family_ratios`). A kind neither device
+  measured is never priced: predicting a graph with it is an error naming the kind;
+* an `Interval` (split conformal on ``log(measured / predicted)`` of held-out predictions from the
+  profile's cross-validation) bounds the covered part; the extrapolated part adds the prior's
+  interval, so the interval grows with the share extrapolated.
+
+The interval is calibrated on the kind of graphs the profile was fitted on (single blocks for a block
+table, whole networks for a bundle); `LatencyPrediction.level` says which coverage it promises.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.latency._coverage import Coverage
+from nas.latency._graph import FEATURES, GraphFeatures
+from nas.latency._model import LatencyModel, _features
+
+LEVEL = 0.9  # the nominal coverage of every interval the package reports
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+@dataclass(frozen=True)
+class Interval:
+    """``measured / predicted`` lies in ``[low, high]`` for a share ``level`` of graphs like the data."""
+
+    level: float
+    low: float
+    high: float
+    n: int
+    data: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "low": self.low, "high": self.high, "n": self.n, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Interval":
+        if not isinstance(data, dict):
+            raise NasError(f"must be a mapping with level, low, high, n; got {data!r}")
+        for key in ("level", "low", "high", "n"):
+            if key not in data:
+                raise NasError(f"{key}: missing required field")
+        if not (_positive(data["level"]) and data["level"] < 1):
+            raise NasError(f"level: must be a fraction in (0, 1), got {data['level']!r}")
+        if not (_positive(data["low"]) and _positive(data["high"]) and data["low"] <= data["high"]):
+            raise NasError(f"low, high: must be positive ratios with low <= high, got {data['low']!r}, {data['high']!r}")
+        if not isinstance(data["n"], int) or isinstance(data["n"], bool) or data["n"] < 1:
+            raise NasError(f"n: must be a positive integer, got {data['n']!r}")
+        return cls(level=float(data["level"]), low=float(data["low"]), high=float(data["high"]), n=data["n"],
+                   data=str(data.get("data", "")))
+
+
+def conformal_interval(ratios: Sequence[float], level: float = LEVEL, data: str = "") -> Interval:
+    """Split-conformal bounds on ``measured / predicted`` from held-out ratios.
+
+    The bounds are the order statistics of the log ratios at ranks ``floor((n + 1) a/2)`` and
+    ``ceil((n + 1)(1 - a/2))`` (a = 1 - level), which cover a new graph with probability at least
+    `level` when graphs are exchangeable. With too few ratios for `level` (fewer than 2/a - 1), the
+    interval is the smallest and largest ratio and its level is what that range promises,
+    ``(n - 1) / (n + 1)``: honest at small n rather than nominal.
+    """
+    logs = np.sort(np.log(np.asarray(ratios, dtype=np.float64)))
+    n = len(logs)
+    if n < 2 or not np.isfinite(logs).all():
+        raise NasError(f"an interval needs at least 2 positive finite ratios, got {n}")
+    alpha = 1 - level
+    lo_rank, hi_rank = math.floor((n + 1) * alpha / 2), math.ceil((n + 1) * (1 - alpha / 2))
+    if lo_rank < 1 or hi_rank > n:
+        lo_rank, hi_rank, level = 1, n, (n - 1) / (n + 1)
+    return Interval(level=float(level), low=float(np.exp(logs[lo_rank - 1])), high=float(np.exp(logs[hi_rank - 1])),
+                    n=n, data=data)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Prices for the kinds a device never measured: ``scale`` x a reference device's weights."""
+
+    reference: str
+    scale: float
+    interval: Interval
+    weights: dict[str, float]  # "kind.feature" -> ms per unit, only kinds outside the device's coverage
+
+    def kinds(self) -> set[str]:
+        return {column.partition(".")[0] for column in self.weights}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference, "scale": self.scale, "interval": self.interval.to_dict(),
+                "weights": dict(sorted(self.weights.items()))}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Prior":
+        if not isinstance(data, dict):
+            raise NasError(f"must be a mapping with reference, scale, interval, weights; got {data!r}")
+        for key in ("reference", "scale", "interval", "weights"):
+            if key not in data:
+                raise NasError(f"{key}: missing required field")
+        if not _positive(data["scale"]):
+            raise NasError(f"scale: must be a positive number, got {data['scale']!r}")
+        try:
+            interval = Interval.from_dict(data["interval"])
+        except NasError as error:
+            raise NasError(f"interval.{error}") from None
+        try:
+            weights = LatencyModel(overhead_ms=0.0, weights=dict(data["weights"] or {})).weights
+        except (NasError, TypeError, ValueError) as error:
+            raise NasError(f"weights: {error}") from None
+        return cls(reference=str(data["reference"]), scale=float(data["scale"]), interval=interval, weights=weights)
+
+
+def fit_prior(device: LatencyModel, device_coverage: Coverage, samples: Sequence[tuple[GraphFeatures, float]],
+              reference: LatencyModel, reference_coverage: Coverage, reference_name: str,
+              level: float = LEVEL) -> Prior | None:
+    """The prior for the kinds `device_coverage` lacks and `reference_coverage` has (see the module
+    docstring); None when the reference adds no kind. `samples`: the (features, latency) the device
+    model was fitted on.
+
+    The scale is the median device/reference ratio over the fitted graphs, on the kinds both measured. Its interval comes from
+    hiding what the device did measure (`hidden_family_ratios`): for each family of kinds, the model and
+    scale are refitted without the graphs that use it, and those graphs' extrapolated part is compared
+    with what the measurement leaves for it. With too few such graphs, the spread of the per-graph
+    ratios stands in (narrower: it sees no unmeasured kind)."""
+    extra = [k for k in reference_coverage.kinds if not device_coverage.covers(k)]
+    if not extra:
+        return None
+    scale = _scale(device, [g for g, _ in samples], reference, reference_coverage)
+    if scale is None:
+        raise NasError(f"cannot learn a scale from the reference {reference_name!r}: fewer than 2 graphs that both "
+                       "devices price")
+    hidden = hidden_family_ratios(samples, reference, reference_coverage)
+    if len(hidden) >= 10:
+        spread = conformal_interval(hidden, level, f"measured/predicted of the extrapolated part of {len(hidden)} "
+                                                   "graphs, each predicted with one family of its kinds hidden")
+    else:
+        ratios = _ratios(device, [g for g, _ in samples], reference, reference_coverage)
+        spread = conformal_interval(np.asarray(ratios) / scale, level,
+                                    f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the "
+                                    "scale (too few graphs to hide a family of kinds)")
+    # the point estimate stays inside its own interval, even where hidden families were all cheaper (or
+    # dearer) than priced: the scale comes from every graph, the spread from the hidden ones
+    spread = replace(spread, low=min(spread.low, 1.0), high=max(spread.high, 1.0))
+    weights = {column: scale * weight for column, weight in reference.weights.items()
+               if column.partition(".")[0] in extra and weight > 0}
+    return Prior(reference=reference_name, scale=scale, interval=spread, weights=weights)
+
+
+def _ratios(device: LatencyModel, graphs: Sequence[GraphFeatures], reference: LatencyModel,
+            reference_coverage: Coverage) -> list[float]:
+    """Per graph: device time / reference time over the kinds the reference measured (overheads out)."""
+    ratios = []
+    for graph in graphs:
+        mine, theirs = device.breakdown(graph), reference.breakdown(graph)
+        shared = [kind for kind in graph.kinds if reference_coverage.covers(kind)]
+        mine_ms, theirs_ms = sum(mine.get(k, 0.0) for k in shared), sum(theirs.get(k, 0.0) for k in shared)
+        if mine_ms > 0 and theirs_ms > 0:
+            ratios.append(mine_ms / theirs_ms)
+    return ratios
+
+
+def _scale(device: LatencyModel, graphs, reference: LatencyModel, reference_coverage: Coverage) -> float | None:
+    ratios = _ratios(device, graphs, reference, reference_coverage)
+    return float(np.exp(np.median(np.log(ratios)))) if len(ratios) >= 2 else None
+
+
+def kind_family(kind: str) -> str:
+    """A kind without its spatial bucket (conv_dense_k3_l -> conv_dense_k3): what a device measures or not."""
+    head, _, bucket = kind.rpartition("_")
+    return head if kind.startswith("conv_") and bucket in ("s", "m", "l") and kind != "conv_input" else kind
+
+
+MIN_KEPT, MIN_HIDDEN, MIN_SHARE = 30, 5, 0.25
+
+
+def hidden_family_ratios(samples: Sequence[tuple[GraphFeatures, float]], reference: LatencyModel,
+                         reference_coverage: Coverage) -> list[float]:
+    """For each family of kinds the device measured (with at least `MIN_HIDDEN` graphs using it and
+    `MIN_KEPT` not), refit without the graphs using it and price them with the prior: the ratio of
+    what the measurement leaves for the extrapolated part (measured - the model's covered part) to
+    the prior's price of it, for every hidden graph where the prior prices at least `MIN_SHARE` of
+    the prediction (floored at 0.05: a measurement below the covered part alone)."""
+    from nas.latency._model import fit_latency_model
+
+    families = sorted({kind_family(k) for graph, _ in samples for k in graph.kinds})
+    ratios: list[float] = []
+    for family in families:
+        uses = [any(kind_family(k) == family for k in graph.kinds) for graph, _ in samples]
+        kept = [sample for sample, used in zip(samples, uses) if not used]
+        hidden = [sample for sample, used in zip(samples, uses) if used]
+        if len(kept) < MIN_KEPT or len(hidden) < MIN_HIDDEN:
+            continue
+        if not all(reference_coverage.covers(k) for graph, _ in hidden for k in graph.kinds if kind_family(k) == family):
+            continue  # the reference cannot price this family either
+        try:
+            model = fit_latency_model(kept)
+        except RuntimeError:  # NNLS did not converge on what is left: this family cannot be tested
+            continue
+        scale = _scale(model, [g for g, _ in kept], reference, reference_coverage)
+        if scale is None:
+            continue
+        matrix = _matrix({c: scale * w for c, w in reference.weights.items() if kind_family(c.partition(".")[0]) == family})
+        for graph, measured in hidden:
+            covered = model.predict(graph)
+            extrapolated = sum(float(matrix[k] @ v) for k, v in graph.kinds.items() if k in matrix)
+            if extrapolated > 0 and extrapolated >= MIN_SHARE * (covered + extrapolated):
+                ratios.append(max(measured - covered, 0.05 * extrapolated) / extrapolated)
+    return ratios
+
+
+@dataclass(frozen=True)
+class LatencyPrediction:
+    """One predicted latency: point, interval (``low_ms``-``high_ms`` at ``level``; None when the profile
+    records no interval), the extrapolated milliseconds and which kinds/nodes were outside coverage."""
+
+    latency_ms: float
+    low_ms: float | None
+    high_ms: float | None
+    level: float | None
+    extrapolated_ms: float
+    uncovered: tuple[str, ...]
+    out_of_range: tuple[str, ...]
+
+    @property
+    def extrapolated_share(self) -> float:
+        return self.extrapolated_ms / self.latency_ms if self.latency_ms > 0 else 0.0
+
+    def straddles(self, budget_ms: float) -> bool:
+        """The interval holds the budget: the prediction alone cannot say on which side the device is."""
+        return self.low_ms is not None and self.low_ms <= budget_ms <= self.high_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"latency_ms": self.latency_ms, "low_ms": self.low_ms, "high_ms": self.high_ms, "level": self.level,
+                "extrapolated_ms": self.extrapolated_ms, "extrapolated_share": self.extrapolated_share,
+                "uncovered_kinds": list(self.uncovered), "out_of_range": list(self.out_of_range)}
+
+
+class Predictor:
+    """A profile's model, coverage, interval and prior, put together (see the module docstring)."""
+
+    def __init__(self, name: str, model: LatencyModel, coverage: Coverage | None = None,
+                 interval: Interval | None = None, prior: Prior | None = None):
+        self.name = name
+        self.model = model
+        self.coverage = coverage if coverage is not None else Coverage.inferred(model.weights)
+        self.interval = interval
+        self.prior = prior
+        prior_weights = prior.weights if prior is not None else {}
+        self._prior_matrix = _matrix(prior_weights)
+
+    def unpriced(self, kinds) -> list[str]:
+        """Of `kinds`, those neither the device nor the prior's reference measured."""
+        known = self.prior.kinds() if self.prior is not None else set()
+        return [k for k in kinds if not self.coverage.covers(k) and k not in known]
+
+    def predict(self, model_or_features: Any) -> LatencyPrediction:
+        features = _features(model_or_features)
+        uncovered = self.coverage.uncovered_kinds(features)
+        missing = self.unpriced(uncovered)
+        if missing:
+            raise NasError(f"profile {self.name!r}: node kinds {', '.join(missing)} were never measured on this device "
+                           "nor on its prior's reference device; measure them (nas profile bundle/measure)")
+        covered = self.model.predict(features)
+        extrapolated = sum(float(self._prior_matrix[k] @ features.kinds[k]) for k in uncovered if k in self._prior_matrix)
+        low = high = level = None
+        if self.interval is not None:
+            low, high, level = covered * self.interval.low, covered * self.interval.high, self.interval.level
+            if extrapolated > 0:
+                low += extrapolated * self.prior.interval.low
+                high += extrapolated * self.prior.interval.high
+                level = min(level, self.prior.interval.level)
+        return LatencyPrediction(latency_ms=covered + extrapolated, low_ms=low, high_ms=high, level=level,
+                                 extrapolated_ms=extrapolated, uncovered=tuple(uncovered),
+                                 out_of_range=tuple(self.coverage.out_of_range(features)))
+
+    def breakdown(self, model_or_features: Any) -> dict[str, float]:
+        """Predicted ms per kind plus "overhead" (kinds priced by the prior included); sums to `predict`."""
+        features = _features(model_or_features)
+        parts = self.model.breakdown(features)
+        for kind in self.coverage.uncovered_kinds(features):
+            if kind in self._prior_matrix:
+                parts[kind] = float(self._prior_matrix[kind] @ features.kinds[kind])
+        return parts
+
+
+def _matrix(weights: dict[str, float]) -> dict[str, np.ndarray]:
+    matrix: dict[str, np.ndarray] = {}
+    for column, weight in weights.items():
+        kind, _, feature = column.partition(".")
+        matrix.setdefault(kind, np.zeros(len(FEATURES)))[FEATURES.index(feature)] = weight
+    return matrix
+
