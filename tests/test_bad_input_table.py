@@ -21,23 +21,7 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-
-TINY_SPACE = """\
-name: tiny
-description: a tiny space for tests
-input: {resolution: 16}
-stem: {channels: 8, kernel: 3, stride: 1, activation: relu}
-block_choices:
-  primitive: [mbconv, dwsep, fused_mbconv]
-  kernel: [3, 5]
-  expansion: [1, 2]
-  se: [false, true]
-  activation: [relu, hardswish]
-stages:
-  - {name: a, stride: 2, depth: [1, 2], width: [8, 16]}
-  - {name: b, stride: 2, depth: [1, 2], width: [16, 24, 32]}
-head: {width: [null, 32], activation: relu, dropout: 0.0}
-"""
+from tests.conftest import TINY_SPACE
 
 PROFILE_OK_HEAD = """\
 name: fake
