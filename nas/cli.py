@@ -41,8 +41,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas: {what}; run the same command again to resume" if args.command == "search" else f"nas: {what}",
               file=sys.stderr)
         return code
+    except Exception as exc:
+        full = _disk_full(exc)
+        if full is None:
+            raise
+        # files are written atomically (write, then rename): what was written before is intact
+        print(f"nas: error: no space left on the device ({full}); free some space, then run the same command "
+              "again (a search resumes where it stopped)", file=sys.stderr)
+        return 1
     finally:
         _restore(previous)
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """What ran out of space, when `exc` (or what caused it: a database layer wraps the OS error) is a full
+    disk; None otherwise."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return exc.filename if isinstance(exc.filename, str) and exc.filename else "a file being written"
+        if "database or disk is full" in str(exc):
+            return "the study database"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class SearchFailed(Exception):

@@ -292,3 +292,35 @@ def test_train_accepts_the_model_file_of_an_export(tiny_run, tmp_path, tiny_data
     capsys.readouterr()
     assert main(["train", str(model), "--dataset", str(tiny_dataset_file), "--epochs", "1", "--train-subset", "32"]) == 0
     assert (model.parent.parent / f"{model.parent.name}-deployed" / "model.onnx").is_file()
+
+
+# --- a full disk -----------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 200 KB file system of its own (tmpfs), for the run directory; skipped where it cannot be made."""
+    mount = shutil.which("mount")
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or mount is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    made = subprocess.run([mount, "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_the_search_resumes_once_there_is_room(small_disk, tiny_space_file,
+                                                                          tiny_dataset_file):
+    run_dir = small_disk / "run"
+    command = [sys.executable, "-m", "nas", "search", "--space", str(tiny_space_file), "--dataset", str(tiny_dataset_file),
+               "--trials", "2", "--population", "2", "--epochs", "1", "--train-subset", "32", "--prescreen", "1",
+               "--out", str(run_dir), "--quiet"]
+    full = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 1
+    assert one_line(full.stderr, "nas: error: no space left on the device")
+    json.loads((run_dir / "config.json").read_text())  # what was written before is whole
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(completed(run_dir)) >= 1
