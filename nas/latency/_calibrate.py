@@ -87,12 +87,17 @@ def fit_sections(samples: list[tuple[Any, float]], model: LatencyModel, folds: i
         "interval": conformal_interval(ratios, data=f"held-out measured/predicted ratios of the {data}").to_dict(),
     }
     if prior_reference is not None:
-        reference = load_profile(prior_reference)
-        prior = fit_prior(model, coverage, samples, reference.predictor.model, reference.predictor.coverage,
-                          reference.name)
-        if prior is not None:
-            sections["prior"] = prior.to_dict()
+        sections.update(prior_section(model, coverage, samples, prior_reference))
     return validation, sections, predicted
+
+
+def prior_section(model: LatencyModel, coverage: Coverage, samples: list[tuple[Any, float]],
+                  prior_reference: str) -> dict[str, Any]:
+    """``{"prior": ...}`` from the reference profile for the kinds `coverage` lacks (empty when none)."""
+    reference = load_profile(prior_reference)
+    prior = fit_prior(model, coverage, samples, reference.predictor.model, reference.predictor.coverage,
+                      reference.name)
+    return {"prior": prior.to_dict()} if prior is not None else {}
 
 
 FEW_SHOT_BELOW = 30  # fewer measured graphs than this: a few-shot fit (the corpus devices as the prior)
@@ -163,12 +168,7 @@ def fit_profile(csv_path: str | Path, name: str, *, description: str | None = No
     if few_shot:
         model, validation, sections = few_shot_fit(samples, str(csv_path))
         if latency == "predicted" and prior_reference is not None:
-            reference = load_profile(prior_reference)
-            coverage = Coverage.from_dict(sections["coverage"])
-            prior = fit_prior(model, coverage, samples, reference.predictor.model, reference.predictor.coverage,
-                              reference.name)
-            if prior is not None:
-                sections["prior"] = prior.to_dict()
+            sections.update(prior_section(model, Coverage.from_dict(sections["coverage"]), samples, prior_reference))
     else:
         model = fit_latency_model(samples)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
