@@ -41,9 +41,14 @@ def main() -> int:
     from nas.report._figures import PARETO_COLOUR, allocation_figure
     from nas.report._load import load_run
 
-    runs = [Path(a) for a in sys.argv[1:]] or sorted(p for p in EFFICIENCY.glob("*-seed*") if (p / "study.db").exists())
+    runs = [Path(a) for a in sys.argv[1:]] or sorted(
+        p for p in EFFICIENCY.glob("*-seed*") if (p / "study.db").exists()
+    )
     if not runs:
-        print(f"error: no search runs given and none under {EFFICIENCY} (run benchmarks/search_efficiency.py)", file=sys.stderr)
+        print(
+            f"error: no search runs given and none under {EFFICIENCY} (run benchmarks/search_efficiency.py)",
+            file=sys.stderr,
+        )
         return 2
     pareto, dominated = [], []
     for run_dir in runs:
@@ -54,21 +59,28 @@ def main() -> int:
     report = {
         "benchmark": "capacity_allocation",
         "command": "python benchmarks/capacity_allocation.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
         "runs": [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs],
         "pareto_optimal": {"networks": len(pareto), "stages": summarize(pareto, stages)},
         "dominated": {"networks": len(dominated), "stages": summarize(dominated, stages)},
     }
     write_json_atomic(ROOT / "results" / "benchmarks" / "capacity_allocation.json", report)
-    fig = allocation_figure([(f"Pareto-optimal ({len(pareto)})", PARETO_COLOUR, pareto),
-                             (f"dominated ({len(dominated)})", "tab:gray", dominated)],
-                            f"Capacity allocation over {len(runs)} search runs (real CIFAR-10, x86-cpu)")
+    fig = allocation_figure(
+        [
+            (f"Pareto-optimal ({len(pareto)})", PARETO_COLOUR, pareto),
+            (f"dominated ({len(dominated)})", "tab:gray", dominated),
+        ],
+        f"Capacity allocation over {len(runs)} search runs (real CIFAR-10, x86-cpu)",
+    )
     fig.savefig(ROOT / "results" / "benchmarks" / "capacity_allocation.png", dpi=110)
     for stage in stages:
         p, d = report["pareto_optimal"]["stages"][stage], report["dominated"]["stages"][stage]
-        print(f"{stage}: width {p['mean_width']} vs {d['mean_width']}, depth {p['mean_depth']} vs {d['mean_depth']}, "
-              f"kernel {p['mean_kernel']} vs {d['mean_kernel']}, SE {p['se_share']} vs {d['se_share']}, "
-              f"primitives {p['primitive_share']} vs {d['primitive_share']}")
+        print(
+            f"{stage}: width {p['mean_width']} vs {d['mean_width']}, depth {p['mean_depth']} vs {d['mean_depth']}, "
+            f"kernel {p['mean_kernel']} vs {d['mean_kernel']}, SE {p['se_share']} vs {d['se_share']}, "
+            f"primitives {p['primitive_share']} vs {d['primitive_share']}"
+        )
     return 0
 
 

@@ -28,7 +28,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from latency_corpus import DEFAULT_DATA, fbnet_features, nb201_features, read_corpus  # noqa: E402
 
-from nas.latency import Coverage, GraphFeatures, conformal_interval, error_metrics, load_profile, write_profile  # noqa: E402
+from nas.latency import (
+    Coverage,
+    GraphFeatures,
+    conformal_interval,
+    error_metrics,
+    load_profile,
+    write_profile,
+)  # noqa: E402
 from nas.latency._graph import COLUMNS, FEATURES, KINDS  # noqa: E402
 from nas.latency._model import fit_matrix  # noqa: E402
 from nas.latency._prediction import fit_prior  # noqa: E402
@@ -48,11 +55,13 @@ DEVICES = {  # corpus column -> (profile name, device, engine)
     "titanx_1": ("titan-x", "NVIDIA Titan X (desktop GPU)", "PyTorch"),
     "titanxp_1": ("titan-xp", "NVIDIA Titan Xp (desktop GPU)", "PyTorch"),
 }
-SOURCE = ("end-to-end latencies of all 15,625 NAS-Bench-201 networks (CIFAR-10 input 32x32, batch 1) and 5,000 "
-          "FBNet-space networks (HW-NAS-Bench's CIFAR-100 setting) from the "
-          "public data of HELP (Lee et al., NeurIPS 2021; repository HayeonLee/HELP, MIT license), gathered from "
-          "HW-NAS-Bench (Li et al., ICLR 2021, MIT license), BRP-NAS (Dudziak et al., NeurIPS 2020) and HELP's "
-          "own measurements")
+SOURCE = (
+    "end-to-end latencies of all 15,625 NAS-Bench-201 networks (CIFAR-10 input 32x32, batch 1) and 5,000 "
+    "FBNet-space networks (HW-NAS-Bench's CIFAR-100 setting) from the "
+    "public data of HELP (Lee et al., NeurIPS 2021; repository HayeonLee/HELP, MIT license), gathered from "
+    "HW-NAS-Bench (Li et al., ICLR 2021, MIT license), BRP-NAS (Dudziak et al., NeurIPS 2020) and HELP's "
+    "own measurements"
+)
 VALIDATION_NETWORKS = 3000
 
 
@@ -62,7 +71,7 @@ def graphs(x: np.ndarray) -> list[GraphFeatures]:
     for row in x:
         kinds = {}
         for k, kind in enumerate(KINDS):
-            vector = row[k * len(FEATURES):(k + 1) * len(FEATURES)]
+            vector = row[k * len(FEATURES) : (k + 1) * len(FEATURES)]
             if vector.any():
                 kinds[kind] = vector.copy()
         out.append(GraphFeatures(kinds=kinds))
@@ -80,26 +89,42 @@ def profile_of(column: str, x: np.ndarray, y: np.ndarray, reference) -> dict:
         fold_model = fit_matrix(x[pick[train]], y[pick[train]])
         predicted[fold] = [fold_model.predict(g) for g in graphs(x[pick[fold]])]
     measured = y[pick]
-    data = (f"5-fold cross-validation over {VALIDATION_NETWORKS} of the networks (seed 0); whole networks "
-            "measured end to end")
+    data = (
+        f"5-fold cross-validation over {VALIDATION_NETWORKS} of the networks (seed 0); whole networks "
+        "measured end to end"
+    )
     sample = graphs(x[pick[:1000]])
-    coverage = Coverage.of(graphs(x[np.abs(x).sum(axis=1) > 0]), source=f"{len(y)} NAS-Bench-201 and FBNet networks "
-                           "(composed features: kinds only, no size ranges)")
-    prior = fit_prior(model, coverage, list(zip(sample, y[pick[:1000]])), reference.predictor.model,
-                      reference.predictor.coverage, reference.name)
+    coverage = Coverage.of(
+        graphs(x[np.abs(x).sum(axis=1) > 0]),
+        source=f"{len(y)} NAS-Bench-201 and FBNet networks (composed features: kinds only, no size ranges)",
+    )
+    prior = fit_prior(
+        model,
+        coverage,
+        list(zip(sample, y[pick[:1000]])),
+        reference.predictor.model,
+        reference.predictor.coverage,
+        reference.name,
+    )
     profile = {
         "name": name,
         "description": f"{device}, batch 1, {engine}: latency predicted from 20,625 whole NAS-Bench-201 and FBNet "
-                       "networks measured end to end (latency corpus)",
+        "networks measured end to end (latency corpus)",
         "latency": "predicted",
-        "runtime": {"engine": engine, "device": device, "batch_size": 1,
-                    "note": "the framework the corpus source used (not ONNX Runtime)"},
+        "runtime": {
+            "engine": engine,
+            "device": device,
+            "batch_size": 1,
+            "note": "the framework the corpus source used (not ONNX Runtime)",
+        },
         "provenance": f"Fitted by benchmarks/corpus_profiles.py on the corpus column {column!r}: {SOURCE}. Networks "
-                      "featurized as the reference code runs them (every edge computed; `none` multiplies by zero).",
+        "featurized as the reference code runs them (every edge computed; `none` multiplies by zero).",
         "model": model.to_dict(),
         "validation": {**error_metrics(predicted, measured), "data": data},
         "coverage": coverage.to_dict(),
-        "interval": conformal_interval(measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted").to_dict(),
+        "interval": conformal_interval(
+            measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted"
+        ).to_dict(),
     }
     if prior is not None:
         profile["prior"] = prior.to_dict()
@@ -108,7 +133,9 @@ def profile_of(column: str, x: np.ndarray, y: np.ndarray, reference) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="latency corpus folder (default: %(default)s)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="latency corpus folder (default: %(default)s)"
+    )
     args = parser.parse_args()
     csv_path = args.data.resolve() / "nasbench201_latency_ms.csv"
     if not csv_path.is_file():
@@ -125,8 +152,10 @@ def main() -> None:
         profile = profile_of(column, x, y, reference)
         path = write_profile(profile, folder / f"{profile['name']}.yaml")
         v = profile["validation"]
-        print(f"{path.relative_to(ROOT)}: MAPE {v['mape']:.1f}%, tau {v['kendall_tau']:.3f}, interval "
-              f"{profile['interval']['low']:.3f}-{profile['interval']['high']:.3f}")
+        print(
+            f"{path.relative_to(ROOT)}: MAPE {v['mape']:.1f}%, tau {v['kendall_tau']:.3f}, interval "
+            f"{profile['interval']['low']:.3f}-{profile['interval']['high']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,14 @@ def pool(seed: int) -> list[Trained]:
                 if naswot is None:
                     scorer = scorer or naswot_scorer(run_dir)
                     naswot = scorer(t.user_attrs["architecture"])
-                found[t.user_attrs["arch_hash"]] = Trained(accuracy, t.user_attrs["latency_ms"], t.user_attrs["params"],
-                                                           t.user_attrs["macs"], naswot, tuple(sorted(t.params.items())))
+                found[t.user_attrs["arch_hash"]] = Trained(
+                    accuracy,
+                    t.user_attrs["latency_ms"],
+                    t.user_attrs["params"],
+                    t.user_attrs["macs"],
+                    naswot,
+                    tuple(sorted(t.params.items())),
+                )
     scores, _ = finite_last_score([(t.naswot,) for t in found.values()], [])
     return [replace(t, naswot=score) for t, (score,) in zip(found.values(), scores)]
 
@@ -85,8 +91,9 @@ def naswot_scorer(run_dir: Path):
 
     search = json.loads((run_dir / "config.json").read_text())["search"]
     dataset = load_dataset(search["dataset"], val_fraction=search["val_fraction"], seed=search["seed"])
-    return lambda arch: zero_cost_scores(json.loads(arch) if isinstance(arch, str) else arch, dataset,
-                                         seed=search["seed"], scores=("naswot",))["naswot"]
+    return lambda arch: zero_cost_scores(
+        json.loads(arch) if isinstance(arch, str) else arch, dataset, seed=search["seed"], scores=("naswot",)
+    )["naswot"]
 
 
 def hypervolume_of(trained: list[Trained]) -> float:
@@ -104,8 +111,12 @@ def choice_encoder(candidates: list[Trained]):
     for c in candidates:
         for key, value in c.choices:
             values.setdefault(key, set()).add(value)
-    numeric = {k for k, vs in values.items() if all(isinstance(v, (int, float)) for v in vs)}  # a bool is 0 or 1
-    levels = {k: sorted(vs)[1:] for k, vs in values.items() if k not in numeric}  # the first level is the baseline
+    numeric = {
+        k for k, vs in values.items() if all(isinstance(v, (int, float)) for v in vs)
+    }  # a bool is 0 or 1
+    levels = {
+        k: sorted(vs)[1:] for k, vs in values.items() if k not in numeric
+    }  # the first level is the baseline
 
     def features(latency_ms: float, params: int, macs: int, naswot: float, choices: tuple) -> list[float]:
         given = dict(choices)
@@ -116,6 +127,7 @@ def choice_encoder(candidates: list[Trained]):
             else:
                 out.extend(float(given.get(key) == level) for level in levels[key])
         return out
+
     return features
 
 
@@ -137,22 +149,35 @@ def ehvi(features):
     from nas.search._acquisition import select_by_ehvi
 
     def choose(proposals: list[Trained], trained: list[Trained], keep: int) -> list[int]:
-        return [i for i, _ in select_by_ehvi([_describe(p) for p in proposals],
-                                             [(t.accuracy, *_describe(t)) for t in trained], keep,
-                                             REFERENCE_LATENCY_MS, features=features)]
+        return [
+            i
+            for i, _ in select_by_ehvi(
+                [_describe(p) for p in proposals],
+                [(t.accuracy, *_describe(t)) for t in trained],
+                keep,
+                REFERENCE_LATENCY_MS,
+                features=features,
+            )
+        ]
+
     return choose
 
 
 def oracle(noise_sd: float = 0.0, rng: random.Random | None = None):
     """Greedy true hypervolume gains; with noise_sd, each proposal's accuracy is seen through that much
     Gaussian noise."""
+
     def choose(proposals: list[Trained], trained: list[Trained], keep: int) -> list[int]:
-        seen = [replace(p, accuracy=p.accuracy + (rng.gauss(0.0, noise_sd) if noise_sd else 0.0)) for p in proposals]
+        seen = [
+            replace(p, accuracy=p.accuracy + (rng.gauss(0.0, noise_sd) if noise_sd else 0.0))
+            for p in proposals
+        ]
         chosen: list[int] = []
         for _ in range(keep):
             rest = [i for i in range(len(seen)) if i not in chosen]
             chosen.append(max(rest, key=lambda i: hypervolume_of(trained + [seen[j] for j in chosen + [i]])))
         return chosen
+
     return choose
 
 
@@ -182,10 +207,12 @@ def replay(candidates: list[Trained], choose, proposals: int, rng: random.Random
     rng.shuffle(left)
     trained: list[Trained] = []
     while len(trained) < HALF:
-        offered, left = left[:BATCH * proposals], left[BATCH * proposals:]
+        offered, left = left[: BATCH * proposals], left[BATCH * proposals :]
         if not trained:  # no results yet: the first proposal of each latency band
             by_latency = sorted(range(len(offered)), key=lambda i: offered[i].latency_ms)
-            bands = [by_latency[b * len(offered) // BATCH:(b + 1) * len(offered) // BATCH] for b in range(BATCH)]
+            bands = [
+                by_latency[b * len(offered) // BATCH : (b + 1) * len(offered) // BATCH] for b in range(BATCH)
+            ]
             picks = [min(band) for band in bands]
         else:
             picks = choose(offered, trained, BATCH)
@@ -198,7 +225,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=400)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--proposals", default="8,16", help="proposals per trained candidate (pre-screening's K)")
+    parser.add_argument(
+        "--proposals", default="8,16", help="proposals per trained candidate (pre-screening's K)"
+    )
     args = parser.parse_args()
     from nas._io import cpu_model, read_json, write_json_atomic
     from nas.latency._model import kendall_tau
@@ -206,47 +235,90 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     pools = {s: pool(s) for s in seeds}
     if any(len(p) < 2 * FULL for p in pools.values()):
-        print(f"error: {RUNS}: too few recorded trainings (run benchmarks/search_efficiency.py first)", file=sys.stderr)
+        print(
+            f"error: {RUNS}: too few recorded trainings (run benchmarks/search_efficiency.py first)",
+            file=sys.stderr,
+        )
         return 2
     ks = [int(k) for k in args.proposals.split(",")]
     # A second training run differs from the recorded one by two draws of the seed noise.
-    noise_sd = math.sqrt(2) * read_json(ROOT / "results" / "benchmarks" / "proxy_noise.json", "proxy noise results")[
-        "within_architecture_sd"]
+    noise_sd = (
+        math.sqrt(2)
+        * read_json(ROOT / "results" / "benchmarks" / "proxy_noise.json", "proxy noise results")[
+            "within_architecture_sd"
+        ]
+    )
     results = {}
     for seed, candidates in pools.items():
         rng = random.Random(seed)
         models = {"costs": costs_only, "naswot": shipped, "choices": choice_encoder(candidates)}
-        policies = {"random": None, **{f"ehvi-{m} x{k}": (ehvi(f), k) for m, f in models.items() for k in ks},
-                    **{f"oracle x{k}": (oracle(), k) for k in ks},
-                    **{f"oracle+seed-noise x{k}": (oracle(noise_sd, rng), k) for k in ks}}
+        policies = {
+            "random": None,
+            **{f"ehvi-{m} x{k}": (ehvi(f), k) for m, f in models.items() for k in ks},
+            **{f"oracle x{k}": (oracle(), k) for k in ks},
+            **{f"oracle+seed-noise x{k}": (oracle(noise_sd, rng), k) for k in ks},
+        }
         reached = {name: 0 for name in policies}
         half_hv = {name: [] for name in policies}
         full_hv = []
         for _ in range(args.draws):
             full_hv.append(hypervolume_of(rng.sample(candidates, FULL)))
             for name, policy in policies.items():
-                got = rng.sample(candidates, HALF) if policy is None else replay(candidates, policy[0], policy[1], rng)
+                got = (
+                    rng.sample(candidates, HALF)
+                    if policy is None
+                    else replay(candidates, policy[0], policy[1], rng)
+                )
                 half_hv[name].append(hypervolume_of(got))
                 reached[name] += half_hv[name][-1] >= full_hv[-1]
-        skill = {m: {f"fitted_on_{n}": model_skill(candidates, f, n, 100, rng) for n in (4, 8, 12)}
-                 for m, f in models.items()}
-        skill["retraining noise (what oracle+seed-noise sees)"] = round(statistics.mean(
-            kendall_tau([t.accuracy + rng.gauss(0.0, noise_sd) for t in candidates], [t.accuracy for t in candidates])
-            for _ in range(100)), 3)
-        results[str(seed)] = {"pool": len(candidates), "random_24_mean_hypervolume": round(statistics.mean(full_hv), 4),
-                              "accuracy_model_kendall_tau": skill,
-                              "policies": {name: {"reached_share": round(reached[name] / args.draws, 3),
-                                                  "mean_hypervolume_12": round(statistics.mean(half_hv[name]), 4)}
-                                           for name in policies}}
-        print(seed, skill, {n: v["reached_share"] for n, v in results[str(seed)]["policies"].items()}, flush=True)
-    all_seeds = {name: round(math.prod(results[str(s)]["policies"][name]["reached_share"] for s in seeds), 3)
-                 for name in results[str(seeds[0])]["policies"]}
-    report = {"benchmark": "efficiency_headroom",
-              "command": "python benchmarks/efficiency_headroom.py " + " ".join(sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "draws": args.draws,
-              "race": f"{HALF} trainings chosen by the policy against {FULL} random picks, same pool",
-              "reference_latency_ms": REFERENCE_LATENCY_MS, "seed_noise_sd": round(noise_sd, 4), "per_seed": results,
-              "reached_on_all_seeds_probability": all_seeds}
+        skill = {
+            m: {f"fitted_on_{n}": model_skill(candidates, f, n, 100, rng) for n in (4, 8, 12)}
+            for m, f in models.items()
+        }
+        skill["retraining noise (what oracle+seed-noise sees)"] = round(
+            statistics.mean(
+                kendall_tau(
+                    [t.accuracy + rng.gauss(0.0, noise_sd) for t in candidates],
+                    [t.accuracy for t in candidates],
+                )
+                for _ in range(100)
+            ),
+            3,
+        )
+        results[str(seed)] = {
+            "pool": len(candidates),
+            "random_24_mean_hypervolume": round(statistics.mean(full_hv), 4),
+            "accuracy_model_kendall_tau": skill,
+            "policies": {
+                name: {
+                    "reached_share": round(reached[name] / args.draws, 3),
+                    "mean_hypervolume_12": round(statistics.mean(half_hv[name]), 4),
+                }
+                for name in policies
+            },
+        }
+        print(
+            seed,
+            skill,
+            {n: v["reached_share"] for n, v in results[str(seed)]["policies"].items()},
+            flush=True,
+        )
+    all_seeds = {
+        name: round(math.prod(results[str(s)]["policies"][name]["reached_share"] for s in seeds), 3)
+        for name in results[str(seeds[0])]["policies"]
+    }
+    report = {
+        "benchmark": "efficiency_headroom",
+        "command": "python benchmarks/efficiency_headroom.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
+        "draws": args.draws,
+        "race": f"{HALF} trainings chosen by the policy against {FULL} random picks, same pool",
+        "reference_latency_ms": REFERENCE_LATENCY_MS,
+        "seed_noise_sd": round(noise_sd, 4),
+        "per_seed": results,
+        "reached_on_all_seeds_probability": all_seeds,
+    }
     write_json_atomic(ROOT / "results" / "benchmarks" / "efficiency_headroom.json", report)
     print("all seeds:", all_seeds)
     return 0

@@ -63,15 +63,21 @@ def one_run(profile) -> dict:
         loo = leave_one_out(profile.latency_model, subset)
         interval = conformal_interval(np.array([y for _, y in subset]) / loo)
         model = calibrate_model(profile.latency_model, subset)
-        rows[f"calibrated on {n}"] = {"networks": n, "loo_mape": error_metrics(loo, [y for _, y in subset])["mape"],
-                                      "interval": [interval.low, interval.high], "interval_level": interval.level,
-                                      **scores(model, evaluation, interval)}
+        rows[f"calibrated on {n}"] = {
+            "networks": n,
+            "loo_mape": error_metrics(loo, [y for _, y in subset])["mape"],
+            "interval": [interval.low, interval.high],
+            "interval_level": interval.level,
+            **scores(model, evaluation, interval),
+        }
     return rows
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="independent runs, one after another (default: %(default)s)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="independent runs, one after another (default: %(default)s)"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     profile = load_profile("x86-cpu")
@@ -80,15 +86,21 @@ def main() -> dict:
         rows = one_run(profile)
         runs.append(rows)
         for name, row in rows.items():
-            print(f"run {run + 1} {name:<18} MAPE {row['mape']:5.1f}%  within 10% {100 * row['within_10pct']:3.0f}%  "
-                  f"tau {row['kendall_tau']:.3f}" + (f"  inside {row['interval_level']:.0%} interval "
-                                                     f"{100 * row['inside_interval']:.0f}%" if "inside_interval" in row else ""))
+            print(
+                f"run {run + 1} {name:<18} MAPE {row['mape']:5.1f}%  within 10% {100 * row['within_10pct']:3.0f}%  "
+                f"tau {row['kendall_tau']:.3f}"
+                + (
+                    f"  inside {row['interval_level']:.0%} interval {100 * row['inside_interval']:.0f}%"
+                    if "inside_interval" in row
+                    else ""
+                )
+            )
     result = {
         **header("latency_calibration", COMMAND),
         "signature": machine_signature(),
         "profile_machine": profile.machine,
         "evaluation": f"{NETWORKS} random mobilenet networks measured here with the profile's protocol, interleaved "
-                      "with the calibration networks (one bundle of 80, seed 1, split alternately), per run",
+        "with the calibration networks (one bundle of 80, seed 1, split alternately), per run",
         "runs": runs,
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -15,6 +15,7 @@ k = 100 measured networks, predicting all the others.
 
 writes results/benchmarks/latency_corpus.json and prints a table. See docs/latency-corpus.md.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,7 +40,7 @@ CPUS = ("gold_6226", "gold_6240", "silver_4114", "silver_4210r")
 def hardware(column: str) -> str:
     """The hardware a corpus column was measured on: batch-size variants of one GPU are one hardware."""
     for gpu in GPUS:
-        if column.startswith(gpu + "_") and column[len(gpu) + 1:].isdigit():
+        if column.startswith(gpu + "_") and column[len(gpu) + 1 :].isdigit():
             return gpu
     return column
 
@@ -62,8 +63,9 @@ def read_corpus(path: Path) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def nb201_features(archs: list[str], refresh: bool = False) -> np.ndarray:
-    from nas.latency._graph import COLUMNS
     import nb201
+
+    from nas.latency._graph import COLUMNS
 
     cache = CACHE / "nb201_features_eager.npz"
     if cache.is_file() and not refresh:
@@ -142,8 +144,13 @@ def kendall_sample(p: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0) -
 
 def summary(values) -> dict:
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
-            "n": int(len(v))}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(len(v)),
+    }
 
 
 # ------------------------------------------------------------------------------------------- analyses
@@ -155,15 +162,29 @@ def noise_floor(inputs: np.ndarray, y: np.ndarray, train: int, seed: int = 0) ->
 
     order = np.random.default_rng(seed).permutation(len(y))
     tr, te = order[:train], order[train:]
-    params = dict(objective="regression", learning_rate=0.05, num_leaves=63, min_data_in_leaf=10,
-                  num_threads=1, verbose=-1, seed=seed)
+    params = dict(
+        objective="regression",
+        learning_rate=0.05,
+        num_leaves=63,
+        min_data_in_leaf=10,
+        num_threads=1,
+        verbose=-1,
+        seed=seed,
+    )
     booster = lgb.train(params, lgb.Dataset(inputs[tr], np.log(y[tr])), num_boost_round=600)
     p = np.exp(booster.predict(inputs[te]))
-    return {"learner": "lightgbm", "train": int(len(tr)), "test": int(len(te)), "mape": mape(p, y[te]),
-            "spearman": spearman(p, y[te])}
+    return {
+        "learner": "lightgbm",
+        "train": int(len(tr)),
+        "test": int(len(te)),
+        "mape": mape(p, y[te]),
+        "spearman": spearman(p, y[te]),
+    }
 
 
-def graph_model(x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, draws: int = 5, seed: int = 0) -> dict:
+def graph_model(
+    x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, draws: int = 5, seed: int = 0
+) -> dict:
     """The package's model (relative-error NNLS) fitted on `small` networks and on all but `holdout`."""
     from nas.latency._fewshot import fit_matrix
     from nas.latency._graph import COLUMNS
@@ -177,8 +198,13 @@ def graph_model(x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, dr
     test, rest = order[:holdout], order[holdout:]
     model = fit_matrix(x[rest], y[rest])
     p = predict(model, x[test])
-    out["all_but_holdout"] = {"train": int(len(rest)), "test": int(len(test)), "mape": mape(p, y[test]),
-                              "spearman": spearman(p, y[test]), "kendall": kendall_sample(p, y[test])}
+    out["all_but_holdout"] = {
+        "train": int(len(rest)),
+        "test": int(len(test)),
+        "mape": mape(p, y[test]),
+        "spearman": spearman(p, y[test]),
+        "kendall": kendall_sample(p, y[test]),
+    }
     rows = []
     for d in range(draws):
         pick = np.random.default_rng(seed + 1 + d).permutation(rest)[:small]
@@ -186,8 +212,14 @@ def graph_model(x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, dr
         p = predict(model, x[test])
         rows.append((mape(p, y[test]), spearman(p, y[test]), kendall_sample(p, y[test])))
     rows = np.array(rows)
-    out[f"fit_{small}"] = {"train": small, "test": int(len(test)), "draws": draws, "mape": summary(rows[:, 0]),
-                           "spearman": summary(rows[:, 1]), "kendall": summary(rows[:, 2])}
+    out[f"fit_{small}"] = {
+        "train": small,
+        "test": int(len(test)),
+        "draws": draws,
+        "mape": summary(rows[:, 0]),
+        "spearman": summary(rows[:, 1]),
+        "kendall": summary(rows[:, 2]),
+    }
     return out
 
 
@@ -200,14 +232,25 @@ def prior_predictions(x: np.ndarray, latency: np.ndarray) -> tuple[list, np.ndar
     return models, overheads[None, :] + x @ weights.T
 
 
-def few_shot(predictions: np.ndarray, latency: np.ndarray, devices: list[str], target: int, k: int,
-             draws: int, exclude_hardware: bool, seed: int = 0) -> dict:
+def few_shot(
+    predictions: np.ndarray,
+    latency: np.ndarray,
+    devices: list[str],
+    target: int,
+    k: int,
+    draws: int,
+    exclude_hardware: bool,
+    seed: int = 0,
+) -> dict:
     """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
     networks, predict every other network."""
     from nas.latency._fewshot import fit_few_shot_predictions
 
-    prior = [d for d in range(len(devices)) if d != target and
-             not (exclude_hardware and hardware(devices[d]) == hardware(devices[target]))]
+    prior = [
+        d
+        for d in range(len(devices))
+        if d != target and not (exclude_hardware and hardware(devices[d]) == hardware(devices[target]))
+    ]
     y = latency[:, target]
     q_all = predictions[:, prior]
     rows, covered, widths, loo_mapes, nested = [], [], [], [], []
@@ -225,10 +268,18 @@ def few_shot(predictions: np.ndarray, latency: np.ndarray, devices: list[str], t
         loo_mapes.append(mape(fit.loo_predictions, y[meas]))
         nested.append(fit.nested)
     rows = np.array(rows)
-    return {"k": k, "draws": draws, "prior_devices": [devices[d] for d in prior],
-            "spearman": summary(rows[:, 0]), "mape": summary(rows[:, 1]), "kendall": summary(rows[:, 2]),
-            "loo_mape_estimate": summary(loo_mapes), "nested_loo": bool(all(nested)),
-            "interval_coverage": summary(covered), "interval_factor": summary(widths)}
+    return {
+        "k": k,
+        "draws": draws,
+        "prior_devices": [devices[d] for d in prior],
+        "spearman": summary(rows[:, 0]),
+        "mape": summary(rows[:, 1]),
+        "kendall": summary(rows[:, 2]),
+        "loo_mape_estimate": summary(loo_mapes),
+        "nested_loo": bool(all(nested)),
+        "interval_coverage": summary(covered),
+        "interval_factor": summary(widths),
+    }
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -272,10 +323,14 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus folder")
-    parser.add_argument("--draws", type=int, default=10, help="random draws of the k measured networks (k=10)")
+    parser.add_argument(
+        "--draws", type=int, default=10, help="random draws of the k measured networks (k=10)"
+    )
     parser.add_argument("--draws-100", type=int, default=3, help="random draws at k=100")
     parser.add_argument("--refresh-features", action="store_true")
-    parser.add_argument("--output", type=Path, default=ROOT / "results" / "benchmarks" / "latency_corpus.json")
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "results" / "benchmarks" / "latency_corpus.json"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -285,6 +340,7 @@ def main() -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     import nb201
+
     from nas._io import cpu_model, write_json_atomic
     from nas.latency._graph import COLUMNS
 
@@ -309,19 +365,29 @@ def main() -> int:
     per_device = {}
     for d, name in enumerate(devices):
         y = latency[:, d]
-        entry = {"hardware": hardware(name), "class": device_class(name),
-                 "noise_floor": noise_floor(np.hstack([onehot, features["eager"]]), y, FLOOR_TRAIN)}
+        entry = {
+            "hardware": hardware(name),
+            "class": device_class(name),
+            "noise_floor": noise_floor(np.hstack([onehot, features["eager"]]), y, FLOOR_TRAIN),
+        }
         holdout = len(y) - FLOOR_TRAIN
-        entry["graph_model"] = {sem: graph_model(features[sem], y, holdout) for sem in ("eager", "absent", "fold")}
+        entry["graph_model"] = {
+            sem: graph_model(features[sem], y, holdout) for sem in ("eager", "absent", "fold")
+        }
         per_device[name] = entry
-        print(f"  {name}: floor {entry['noise_floor']['mape']:.2f}%  graph(eager, all) "
-              f"{entry['graph_model']['eager']['all_but_holdout']['mape']:.2f}%", flush=True)
+        print(
+            f"  {name}: floor {entry['noise_floor']['mape']:.2f}%  graph(eager, all) "
+            f"{entry['graph_model']['eager']['all_but_holdout']['mape']:.2f}%",
+            flush=True,
+        )
     fb_onehot = fbnet_onehot(fb_archs)
     fbnet = {}
     for d, name in enumerate(fb_devices):
         y = fb_latency[:, d]
-        fbnet[name] = {"noise_floor": noise_floor(np.hstack([fb_onehot, fb_x]), y, 4000),
-                       "graph_model": graph_model(fb_x, y, 1000)}
+        fbnet[name] = {
+            "noise_floor": noise_floor(np.hstack([fb_onehot, fb_x]), y, 4000),
+            "graph_model": graph_model(fb_x, y, 1000),
+        }
     timings["per_device_s"] = time.time() - t
 
     # 2. few-shot, leave one device / one hardware out
@@ -329,17 +395,23 @@ def main() -> int:
     prior = {sem: prior_predictions(features[sem], latency)[1] for sem in ("eager", "fold")}
     lodo, loho = {}, {}
     for d, name in enumerate(devices):
-        lodo[name] = {"k10": few_shot(prior["eager"], latency, devices, d, 10, args.draws, False),
-                      "k100": few_shot(prior["eager"], latency, devices, d, 100, args.draws_100, False)}
+        lodo[name] = {
+            "k10": few_shot(prior["eager"], latency, devices, d, 10, args.draws, False),
+            "k100": few_shot(prior["eager"], latency, devices, d, 100, args.draws_100, False),
+        }
         if hardware(name) != name:
-            loho[name] = {"k10": few_shot(prior["eager"], latency, devices, d, 10, args.draws, True),
-                          "k100": few_shot(prior["eager"], latency, devices, d, 100, args.draws_100, True)}
+            loho[name] = {
+                "k10": few_shot(prior["eager"], latency, devices, d, 10, args.draws, True),
+                "k100": few_shot(prior["eager"], latency, devices, d, 100, args.draws_100, True),
+            }
         print(f"  few-shot {name}: k=10 spearman {lodo[name]['k10']['spearman']['mean']:.3f}", flush=True)
     pixel3 = devices.index("pixel3") if "pixel3" in devices else None
     fold_rows = {}
     if pixel3 is not None:
-        fold_rows["pixel3"] = {"k10": few_shot(prior["fold"], latency, devices, pixel3, 10, args.draws, False),
-                               "k100": few_shot(prior["fold"], latency, devices, pixel3, 100, args.draws_100, False)}
+        fold_rows["pixel3"] = {
+            "k10": few_shot(prior["fold"], latency, devices, pixel3, 10, args.draws, False),
+            "k100": few_shot(prior["fold"], latency, devices, pixel3, 100, args.draws_100, False),
+        }
     timings["few_shot_s"] = time.time() - t
 
     # 3. targets
@@ -352,43 +424,66 @@ def main() -> int:
     coverage10 = {n: lodo[n]["k10"]["interval_coverage"]["mean"] for n in devices}
     phone_cpu = [n for n in devices if dev_ok(n)]
     targets = {
-        "help_reference": {n: {"help": v, "ours": spearmans.get(n), "met": spearmans.get(n, 0) >= v}
-                           for n, v in HELP_REFERENCE.items()},
-        "mean_spearman_phone_cpu": {"value": float(np.mean([spearmans[n] for n in phone_cpu])), "target": 0.95,
-                                    "met": bool(np.mean([spearmans[n] for n in phone_cpu]) >= 0.95)},
+        "help_reference": {
+            n: {"help": v, "ours": spearmans.get(n), "met": spearmans.get(n, 0) >= v}
+            for n, v in HELP_REFERENCE.items()
+        },
+        "mean_spearman_phone_cpu": {
+            "value": float(np.mean([spearmans[n] for n in phone_cpu])),
+            "target": 0.95,
+            "met": bool(np.mean([spearmans[n] for n in phone_cpu]) >= 0.95),
+        },
         "mean_spearman_phone_cpu_pixel3_fold_features": _mean_with(spearmans, phone_cpu, fold_rows),
         "mean_spearman_phone_cpu_without_pixel3": {
-            "value": float(np.mean([spearmans[n] for n in phone_cpu if n != "pixel3"])), "target": 0.95,
-            "met": bool(np.mean([spearmans[n] for n in phone_cpu if n != "pixel3"]) >= 0.95)},
+            "value": float(np.mean([spearmans[n] for n in phone_cpu if n != "pixel3"])),
+            "target": 0.95,
+            "met": bool(np.mean([spearmans[n] for n in phone_cpu if n != "pixel3"]) >= 0.95),
+        },
         "mape_k100_vs_floor_phone_cpu": {n: {"ratio": ratio[n], "met": ratio[n] <= 1.2} for n in phone_cpu},
-        "coverage_k100_85_95": {n: {"coverage": coverage[n], "met": 0.85 <= coverage[n] <= 0.95} for n in devices},
-        "coverage_k10_85_95": {n: {"coverage": coverage10[n], "met": 0.85 <= coverage10[n] <= 0.95} for n in devices},
+        "coverage_k100_85_95": {
+            n: {"coverage": coverage[n], "met": 0.85 <= coverage[n] <= 0.95} for n in devices
+        },
+        "coverage_k10_85_95": {
+            n: {"coverage": coverage10[n], "met": 0.85 <= coverage10[n] <= 0.95} for n in devices
+        },
     }
     timings["total_s"] = time.time() - start
     report = {
-        "command": "python benchmarks/latency_corpus.py" + "".join(
-            f" {a}" for a in sys.argv[1:]),
+        "command": "python benchmarks/latency_corpus.py" + "".join(f" {a}" for a in sys.argv[1:]),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "git_commit": git_commit(),
-        "machine": {"cpu": cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
-                    "threads": 1},
+        "machine": {
+            "cpu": cpu_model(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "threads": 1,
+        },
         "data": _relative(args.data),
-        "features": {"nb201": "benchmarks/nb201.py network_matrix: 'eager' (zero='mul', no CSE: every edge run, "
-                              "none = x*0, as the corpus devices ran them), 'absent' (none edges left out, exported "
-                              "graph after CSE/DCE), 'fold' (none absent and zero propagated; constant-output "
-                              "networks have no features)",
-                     "fbnet": "ArchitectureFeaturizer(num_classes=100)"},
+        "features": {
+            "nb201": "benchmarks/nb201.py network_matrix: 'eager' (zero='mul', no CSE: every edge run, "
+            "none = x*0, as the corpus devices ran them), 'absent' (none edges left out, exported "
+            "graph after CSE/DCE), 'fold' (none absent and zero propagated; constant-output "
+            "networks have no features)",
+            "fbnet": "ArchitectureFeaturizer(num_classes=100)",
+        },
         "method": "nas.latency._fewshot.fit_few_shot_predictions (see its docstring)",
         "timings_s": timings,
-        "nb201": {"per_device": per_device, "leave_one_device_out": lodo, "leave_one_hardware_out": loho,
-                  "pixel3_fold_features": fold_rows},
+        "nb201": {
+            "per_device": per_device,
+            "leave_one_device_out": lodo,
+            "leave_one_hardware_out": loho,
+            "pixel3_fold_features": fold_rows,
+        },
         "fbnet": fbnet,
         "targets": targets,
     }
     write_json_atomic(args.output, report)
     print_table(report)
-    for key in ("mean_spearman_phone_cpu", "mean_spearman_phone_cpu_pixel3_fold_features",
-                "mean_spearman_phone_cpu_without_pixel3"):
+    for key in (
+        "mean_spearman_phone_cpu",
+        "mean_spearman_phone_cpu_pixel3_fold_features",
+        "mean_spearman_phone_cpu_without_pixel3",
+    ):
         print(f"{key}: {targets[key]['value']:.3f} (target 0.95)")
     print(f"wrote {_relative(args.output)} in {timings['total_s'] / 60:.1f} min")
     return 0
@@ -401,22 +496,28 @@ def _mean_with(spearmans: dict, names: list, fold_rows: dict) -> dict:
 
 def print_table(report: dict) -> None:
     nb = report["nb201"]
-    print(f"{'device':15s} {'class':5s} {'sp k10':>7s} {'±':>5s} {'sp LOHO':>7s} {'MAPE100':>7s} {'floor':>6s} "
-          f"{'ratio':>5s} {'cov100':>6s} {'cov10':>6s} {'graph':>6s} {'absent':>6s}")
+    print(
+        f"{'device':15s} {'class':5s} {'sp k10':>7s} {'±':>5s} {'sp LOHO':>7s} {'MAPE100':>7s} {'floor':>6s} "
+        f"{'ratio':>5s} {'cov100':>6s} {'cov10':>6s} {'graph':>6s} {'absent':>6s}"
+    )
     for name, entry in nb["per_device"].items():
         f = nb["leave_one_device_out"][name]
         h = nb["leave_one_hardware_out"].get(name)
         floor = entry["noise_floor"]["mape"]
-        print(f"{name:15s} {entry['class']:5s} {f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
-              f"{(h['k10']['spearman']['mean'] if h else float('nan')):7.3f} {f['k100']['mape']['mean']:7.2f} "
-              f"{floor:6.2f} {f['k100']['mape']['mean'] / floor:5.2f} {f['k100']['interval_coverage']['mean']:6.3f} "
-              f"{f['k10']['interval_coverage']['mean']:6.3f} "
-              f"{entry['graph_model']['eager']['all_but_holdout']['mape']:6.2f} "
-              f"{entry['graph_model']['absent']['all_but_holdout']['mape']:6.2f}")
+        print(
+            f"{name:15s} {entry['class']:5s} {f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
+            f"{(h['k10']['spearman']['mean'] if h else float('nan')):7.3f} {f['k100']['mape']['mean']:7.2f} "
+            f"{floor:6.2f} {f['k100']['mape']['mean'] / floor:5.2f} {f['k100']['interval_coverage']['mean']:6.3f} "
+            f"{f['k10']['interval_coverage']['mean']:6.3f} "
+            f"{entry['graph_model']['eager']['all_but_holdout']['mape']:6.2f} "
+            f"{entry['graph_model']['absent']['all_but_holdout']['mape']:6.2f}"
+        )
     for name, f in nb["pixel3_fold_features"].items():
-        print(f"{name + ' (fold)':15s} {'phone':5s} {f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
-              f"{'':7s} {f['k100']['mape']['mean']:7.2f} {'':6s} {'':5s} {f['k100']['interval_coverage']['mean']:6.3f} "
-              f"{f['k10']['interval_coverage']['mean']:6.3f}")
+        print(
+            f"{name + ' (fold)':15s} {'phone':5s} {f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
+            f"{'':7s} {f['k100']['mape']['mean']:7.2f} {'':6s} {'':5s} {f['k100']['interval_coverage']['mean']:6.3f} "
+            f"{f['k10']['interval_coverage']['mean']:6.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,9 @@ from nas.latency import (  # noqa: E402
     read_block_table,
     read_unique_blocks_table,
 )
+from nas.latency._arch_features import ArchitectureFeaturizer  # noqa: E402
 from nas.latency._calibrate import fit_sections  # noqa: E402
 from nas.latency._prediction import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
-from nas.latency._arch_features import ArchitectureFeaturizer  # noqa: E402
 from nas.onnx_io import export_onnx  # noqa: E402
 from nas.space import Architecture, load_space  # noqa: E402
 
@@ -69,7 +69,9 @@ def _predictor(name: str, samples: list) -> Predictor:
     model = fit_latency_model(samples)
     _, sections, _ = fit_sections(samples, model, 5, 0, "benchmark", prior_reference=REFERENCE)
     prior = Prior.from_dict(sections["prior"]) if "prior" in sections else None
-    return Predictor(name, model, Coverage.from_dict(sections["coverage"]), Interval.from_dict(sections["interval"]), prior)
+    return Predictor(
+        name, model, Coverage.from_dict(sections["coverage"]), Interval.from_dict(sections["interval"]), prior
+    )
 
 
 def hidden_kinds(name: str, samples: list) -> list[dict]:
@@ -89,12 +91,16 @@ def hidden_kinds(name: str, samples: list) -> list[dict]:
         with_prior = np.array([p.latency_ms for p in predictions])
         at_zero = np.array([predictor.model.predict(features) for features, _ in hidden])
         inside = np.mean([p.low_ms <= m <= p.high_ms for p, m in zip(predictions, measured)])
-        results.append({**row,
-                        "mape_with_prior": error_metrics(with_prior, measured)["mape"],
-                        "mape_priced_at_zero": error_metrics(np.maximum(at_zero, 1e-9), measured)["mape"],
-                        "kendall_tau_with_prior": error_metrics(with_prior, measured)["kendall_tau"],
-                        "extrapolated_share_mean": float(np.mean([p.extrapolated_share for p in predictions])),
-                        "inside_interval": float(inside)})
+        results.append(
+            {
+                **row,
+                "mape_with_prior": error_metrics(with_prior, measured)["mape"],
+                "mape_priced_at_zero": error_metrics(np.maximum(at_zero, 1e-9), measured)["mape"],
+                "kendall_tau_with_prior": error_metrics(with_prior, measured)["kendall_tau"],
+                "extrapolated_share_mean": float(np.mean([p.extrapolated_share for p in predictions])),
+                "inside_interval": float(inside),
+            }
+        )
     return results
 
 
@@ -111,28 +117,59 @@ def interval_coverage(name: str, samples: list, folds: int = 5, seed: int = 1) -
             ratio = samples[i][1] / max(model.predict(samples[i][0]), 1e-9)
             inside.append(interval.low <= ratio <= interval.high)
         widths.append(interval.high / interval.low)
-    return {"nominal": 0.9, "covered": float(np.mean(inside)), "n": len(inside),
-            "high_over_low_mean": float(np.mean(widths))}
+    return {
+        "nominal": 0.9,
+        "covered": float(np.mean(inside)),
+        "n": len(inside),
+        "high_over_low_mean": float(np.mean(widths)),
+    }
 
 
-def _network(primitive: str, kernel: int, expansion: float | None, se: bool, activation: str, resolution: int,
-             widths: tuple[int, ...], depths: tuple[int, ...], head: int | None) -> Architecture:
+def _network(
+    primitive: str,
+    kernel: int,
+    expansion: float | None,
+    se: bool,
+    activation: str,
+    resolution: int,
+    widths: tuple[int, ...],
+    depths: tuple[int, ...],
+    head: int | None,
+) -> Architecture:
     space = load_space("mobilenet")
     stages = []
     for stage, width, depth in zip(space.stages, widths, depths):
-        block = {"primitive": primitive, "kernel": kernel, "expansion": expansion, "groups": None, "se": se,
-                 "activation": activation}
+        block = {
+            "primitive": primitive,
+            "kernel": kernel,
+            "expansion": expansion,
+            "groups": None,
+            "se": se,
+            "activation": activation,
+        }
         stages.append({"name": stage.name, "stride": stage.stride, "width": width, "blocks": [block] * depth})
-    return Architecture.from_dict({
-        "space": "mobilenet", "resolution": resolution, "stem_channels": 16, "stem_kernel": 3, "stem_stride": 2,
-        "stem_activation": activation, "stages": stages, "head_width": head, "head_activation": activation,
-        "dropout": 0.0})
+    return Architecture.from_dict(
+        {
+            "space": "mobilenet",
+            "resolution": resolution,
+            "stem_channels": 16,
+            "stem_kernel": 3,
+            "stem_stride": 2,
+            "stem_activation": activation,
+            "stages": stages,
+            "head_width": head,
+            "head_activation": activation,
+            "dropout": 0.0,
+        }
+    )
 
 
 def user_networks() -> list[dict]:
     pi = load_profile("raspberry-pi-4")
     x86 = load_profile("x86-cpu")
-    pi_rows = read_block_table(builtin_dir("hardware_profiles") / "data" / BUILTIN_PROFILES["raspberry-pi-4"]["table"])
+    pi_rows = read_block_table(
+        builtin_dir("hardware_profiles") / "data" / BUILTIN_PROFILES["raspberry-pi-4"]["table"]
+    )
     throughputs = []  # the Pi's own measured blocks, in G multiply-accumulates per second
     for features, latency in block_table_samples(pi_rows):
         macs = features.total("macs")
@@ -140,10 +177,11 @@ def user_networks() -> list[dict]:
             throughputs.append(macs / (latency / 1000) / 1e9)
     networks = {
         "fused-MBConv k7 e6, SE, Hardswish, largest of the mobilenet space": _network(
-            "fused_mbconv", 7, 6.0, True, "hardswish", 32,
-                                                            (24, 40, 80, 128), (2, 3, 3, 3), 512),
-        "tiny depthwise-separable k3, ReLU, 32x32": _network("dwsep", 3, None, False, "relu", 32,
-                                                             (16, 24, 40, 64), (1, 1, 1, 1), None),
+            "fused_mbconv", 7, 6.0, True, "hardswish", 32, (24, 40, 80, 128), (2, 3, 3, 3), 512
+        ),
+        "tiny depthwise-separable k3, ReLU, 32x32": _network(
+            "dwsep", 3, None, False, "relu", 32, (16, 24, 40, 64), (1, 1, 1, 1), None
+        ),
     }
     rows = []
     for label, arch in networks.items():
@@ -153,13 +191,28 @@ def user_networks() -> list[dict]:
         prediction = pi.predict(onnx_bytes)
         measured_x86 = measure_latency(onnx_bytes, x86.measurement).median_ms
         implied = macs / (prediction.latency_ms / 1000) / 1e9
-        rows.append({"network": label, "architecture": arch.summary(), "macs": macs,
-                     "pi4": prediction.to_dict(), "pi4_implied_gmacs_per_s": implied,
-                     "x86_measured_ms_here": measured_x86, "pi4_over_x86": prediction.latency_ms / measured_x86})
-    return [{"pi4_measured_blocks_gmacs_per_s": {"min": float(np.min(throughputs)),
-                                                  "median": float(np.median(throughputs)),
-                                                  "max": float(np.max(throughputs)), "blocks": len(throughputs)}},
-            *rows]
+        rows.append(
+            {
+                "network": label,
+                "architecture": arch.summary(),
+                "macs": macs,
+                "pi4": prediction.to_dict(),
+                "pi4_implied_gmacs_per_s": implied,
+                "x86_measured_ms_here": measured_x86,
+                "pi4_over_x86": prediction.latency_ms / measured_x86,
+            }
+        )
+    return [
+        {
+            "pi4_measured_blocks_gmacs_per_s": {
+                "min": float(np.min(throughputs)),
+                "median": float(np.median(throughputs)),
+                "max": float(np.max(throughputs)),
+                "blocks": len(throughputs),
+            }
+        },
+        *rows,
+    ]
 
 
 def prediction_cost(n: int = 200) -> dict:
@@ -175,8 +228,12 @@ def prediction_cost(n: int = 200) -> dict:
     for arch in archs:
         profile.predict(featurizer.features(arch))
     per_arch = (time.perf_counter() - start) / n * 1000
-    return {"architectures": n, "ms_per_prediction": per_arch, "parts_cached": len(featurizer),
-            "features_sum_check": len(features)}
+    return {
+        "architectures": n,
+        "ms_per_prediction": per_arch,
+        "parts_cached": len(featurizer),
+        "features_sum_check": len(features),
+    }
 
 
 def main() -> dict:
@@ -184,7 +241,10 @@ def main() -> dict:
     devices = {}
     for name in BUILTIN_PROFILES:
         samples = _samples(name)
-        devices[name] = {"hidden_kinds": hidden_kinds(name, samples), "interval": interval_coverage(name, samples)}
+        devices[name] = {
+            "hidden_kinds": hidden_kinds(name, samples),
+            "interval": interval_coverage(name, samples),
+        }
     result = {
         **header("latency_prior", COMMAND),
         "reference": REFERENCE,
@@ -196,19 +256,27 @@ def main() -> dict:
     out = ROOT / "results" / "benchmarks" / "latency_prior.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     for name, device in devices.items():
-        print(f"{name}: interval covered {100 * device['interval']['covered']:.0f}% of held-out blocks (nominal 90%)")
+        print(
+            f"{name}: interval covered {100 * device['interval']['covered']:.0f}% of held-out blocks (nominal 90%)"
+        )
         for row in device["hidden_kinds"]:
             if "skipped" in row:
-                print(f"  hide {row['family']:<22} skipped ({row['hidden_blocks']} hidden, {row['kept_blocks']} kept)")
+                print(
+                    f"  hide {row['family']:<22} skipped ({row['hidden_blocks']} hidden, {row['kept_blocks']} kept)"
+                )
             else:
-                print(f"  hide {row['family']:<22} MAPE {row['mape_with_prior']:6.1f}% with prior, "
-                      f"{row['mape_priced_at_zero']:6.1f}% at zero; {100 * row['inside_interval']:.0f}% inside interval "
-                      f"({row['hidden_blocks']} blocks)")
+                print(
+                    f"  hide {row['family']:<22} MAPE {row['mape_with_prior']:6.1f}% with prior, "
+                    f"{row['mape_priced_at_zero']:6.1f}% at zero; {100 * row['inside_interval']:.0f}% inside interval "
+                    f"({row['hidden_blocks']} blocks)"
+                )
     for row in result["user_networks"][1:]:
         p = row["pi4"]
-        print(f"{row['network']}: {row['macs'] / 1e6:.2f} M MACs; Pi 4 {p['latency_ms']:.2f} ms "
-              f"[{p['low_ms']:.2f}, {p['high_ms']:.2f}] ({100 * p['extrapolated_share']:.0f}% extrapolated), "
-              f"x86 here {row['x86_measured_ms_here']:.3f} ms, implied {row['pi4_implied_gmacs_per_s']:.2f} GMAC/s")
+        print(
+            f"{row['network']}: {row['macs'] / 1e6:.2f} M MACs; Pi 4 {p['latency_ms']:.2f} ms "
+            f"[{p['low_ms']:.2f}, {p['high_ms']:.2f}] ({100 * p['extrapolated_share']:.0f}% extrapolated), "
+            f"x86 here {row['x86_measured_ms_here']:.3f} ms, implied {row['pi4_implied_gmacs_per_s']:.2f} GMAC/s"
+        )
     print(f"Pi 4 measured blocks: {result['user_networks'][0]['pi4_measured_blocks_gmacs_per_s']}")
     print(f"prediction cost: {result['prediction_cost']['ms_per_prediction']:.3f} ms per architecture")
     print(f"{out.relative_to(ROOT)} ({result['seconds']} s)")

@@ -49,14 +49,21 @@ def main() -> dict:
     tables = {}
     models = {}
     for name, spec in BUILTIN_PROFILES.items():
-        profile = import_block_table(data / spec["table"], name, spec["description"], spec["runtime"],
-                                     spec["provenance"], device=spec["device"])
+        profile = import_block_table(
+            data / spec["table"],
+            name,
+            spec["description"],
+            spec["runtime"],
+            spec["provenance"],
+            device=spec["device"],
+        )
         from nas.latency import LatencyModel
 
         models[name] = LatencyModel.from_dict(profile["model"])
         v = profile["validation"]
         tables[name] = {
-            "table": spec["table"] + (f" (column {profile['measurements']['latency_column']})" if spec["device"] else ""),
+            "table": spec["table"]
+            + (f" (column {profile['measurements']['latency_column']})" if spec["device"] else ""),
             "samples": v["n"],
             "cv_5fold": {k: v[k] for k in ("mape", "within_10pct", "kendall_tau", "n")},
             "cv_5fold_searchable_blocks_only": v["searchable_blocks"],
@@ -67,32 +74,46 @@ def main() -> dict:
 
     # ---- TX2: the all-k3_e1 cifar100 network.
     tx2 = models["jetson-tx2"]
-    rows = [r for r in read_block_table(data / "jetson-tx2_fbnet_blocks.csv") if r.dataset == "cifar100"
-            and (r.block == "k3_e1" or r.layer_index in (-1, 22, 23, 24))]
+    rows = [
+        r
+        for r in read_block_table(data / "jetson-tx2_fbnet_blocks.csv")
+        if r.dataset == "cifar100" and (r.block == "k3_e1" or r.layer_index in (-1, 22, 23, 24))
+    ]
     assert len(rows) == 26, len(rows)
     block_sum = sum(r.latency_ms for r in rows)
     summed = sum(block_features(r.config) for r in rows)
     space = load_space("fbnet")
     arch = space.sample(AllOps("k3_e1"))
-    network = graph_features(export_onnx(build_model(arch, num_classes=100, seed=0), arch.resolution, fast=True))
+    network = graph_features(
+        export_onnx(build_model(arch, num_classes=100, seed=0), arch.resolution, fast=True)
+    )
     predicted_blocks = tx2.predict(summed)
     predicted_network = tx2.predict(network)
     per_block_sum_of_predictions = sum(tx2.predict(block_features(r.config)) for r in rows)
-    feature_diff = float(np.max(np.abs(summed.vector() - network.vector()) / np.maximum(np.abs(network.vector()), 1)))
+    feature_diff = float(
+        np.max(np.abs(summed.vector() - network.vector()) / np.maximum(np.abs(network.vector()), 1))
+    )
 
     # ---- prediction cost from cached block features (every FBNet layer choice cached once).
     rng = np.random.default_rng(0)
     ops = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"]
     all_rows = [r for r in read_block_table(data / "jetson-tx2_fbnet_blocks.csv") if r.dataset == "cifar100"]
     fixed = [r.config for r in all_rows if r.layer_index in (-1, 22, 23, 24)]
-    layer = {(r.layer_index, r.block.replace("(conv1x1_proj)", "")): r.config for r in all_rows if 0 <= r.layer_index <= 21}
+    layer = {
+        (r.layer_index, r.block.replace("(conv1x1_proj)", "")): r.config
+        for r in all_rows
+        if 0 <= r.layer_index <= 21
+    }
     for config in layer.values():
         block_features(config)  # warm the cache
     n_arch = 2000
     choices = rng.integers(0, len(ops), size=(n_arch, 22))
     t0 = time.perf_counter()
     for choice in choices:
-        features = sum([block_features(c) for c in fixed] + [block_features(layer[(i, ops[k])]) for i, k in enumerate(choice)])
+        features = sum(
+            [block_features(c) for c in fixed]
+            + [block_features(layer[(i, ops[k])]) for i, k in enumerate(choice)]
+        )
         tx2.predict(features)
     per_arch_ms = (time.perf_counter() - t0) / n_arch * 1e3
 
@@ -128,7 +149,7 @@ def main() -> dict:
             "ms_per_architecture": per_arch_ms,
             "architectures": n_arch,
             "how": "sum of 26 cached block GraphFeatures (stem, 22 random FBNet layer choices, head, pool, "
-                   "classifier) + LatencyModel.predict, TX2 model",
+            "classifier) + LatencyModel.predict, TX2 model",
             "target_ms": 10.0,
         },
         "fit_and_cross_validation_seconds_all_tables": fit_seconds,
@@ -140,12 +161,16 @@ if __name__ == "__main__":
     result = main()
     for name, table in result["tables"].items():
         cv, s = table["cv_5fold"], table["cv_5fold_searchable_blocks_only"]
-        print(f"{name:15s} n={cv['n']:3d}  MAPE {cv['mape']:5.1f}%  within10 {cv['within_10pct']:.2f}  tau {cv['kendall_tau']:.3f}"
-              f"   | searchable blocks: MAPE {s['mape']:5.1f}%  within10 {s['within_10pct']:.2f}  tau {s['kendall_tau']:.3f}"
-              f"   overhead {table['overhead_ms']:.3f} ms")
+        print(
+            f"{name:15s} n={cv['n']:3d}  MAPE {cv['mape']:5.1f}%  within10 {cv['within_10pct']:.2f}  tau {cv['kendall_tau']:.3f}"
+            f"   | searchable blocks: MAPE {s['mape']:5.1f}%  within10 {s['within_10pct']:.2f}  tau {s['kendall_tau']:.3f}"
+            f"   overhead {table['overhead_ms']:.3f} ms"
+        )
     k3 = result["tx2_all_k3_e1_cifar100"]
-    print(f"TX2 all-k3_e1: block sum {k3['table_block_sum_ms']:.3f} ms, predicted {k3['predicted_ms_from_summed_block_features']:.3f} ms "
-          f"(blocks) / {k3['predicted_ms_from_build_model_onnx']:.3f} ms (build_model ONNX), overhead {k3['overhead_ms']:.3f} ms")
+    print(
+        f"TX2 all-k3_e1: block sum {k3['table_block_sum_ms']:.3f} ms, predicted {k3['predicted_ms_from_summed_block_features']:.3f} ms "
+        f"(blocks) / {k3['predicted_ms_from_build_model_onnx']:.3f} ms (build_model ONNX), overhead {k3['overhead_ms']:.3f} ms"
+    )
     print(k3["explanation"])
     print(f"prediction cost: {result['prediction_cost']['ms_per_architecture']:.3f} ms per architecture")
     out = ROOT / "results" / "benchmarks" / "latency_tables.json"

@@ -37,8 +37,11 @@ def main() -> int:
     parser.add_argument("--fit-networks", type=int, default=150)
     parser.add_argument("--test-networks", type=int, default=100)
     parser.add_argument("--space", default="mobilenet")
-    parser.add_argument("--reuse-measurements", action="store_true",
-                        help="skip bundling and measuring; refit on the bundles measured by the last run")
+    parser.add_argument(
+        "--reuse-measurements",
+        action="store_true",
+        help="skip bundling and measuring; refit on the bundles measured by the last run",
+    )
     args = parser.parse_args()
 
     work = ROOT / "results" / "benchmark-runs" / "latency_x86"
@@ -63,15 +66,21 @@ def main() -> int:
     overlap = sum(m["id"] in fit_ids for m in test_models)
 
     start = time.perf_counter()
-    profile = fit_profile(fit_csv, "x86-cpu", latency="measured",
-                          description="the local x86-64 CPU, measured with ONNX Runtime on the CPU execution provider, one "
-                                      "intra-op thread; the fitted model predicts it (`--latency predicted`)")
+    profile = fit_profile(
+        fit_csv,
+        "x86-cpu",
+        latency="measured",
+        description="the local x86-64 CPU, measured with ONNX Runtime on the CPU execution provider, one "
+        "intra-op thread; the fitted model predicts it (`--latency predicted`)",
+    )
     data_dir = builtin_dir("hardware_profiles") / "data"
     shipped_csv = data_dir / "x86-cpu_measurements.csv"
     shutil.copyfile(fit_csv, shipped_csv)
     shutil.copyfile(fit_csv.with_name("measurements.meta.json"), data_dir / "x86-cpu_measurements.meta.json")
     profile["measurements"]["path"] = str(shipped_csv)
-    profile["measurement"] = {k: getattr(settings, k) for k in ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts")}
+    profile["measurement"] = {
+        k: getattr(settings, k) for k in ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts")
+    }
     write_profile(profile, builtin_dir("hardware_profiles") / "x86-cpu.yaml")
     timings["fit_s"] = round(time.perf_counter() - start, 1)
 
@@ -106,26 +115,52 @@ def main() -> int:
 
     report = {
         "benchmark": "latency_x86",
-        "command": "python benchmarks/latency_x86.py" + (" --reuse-measurements" if args.reuse_measurements else ""),
+        "command": "python benchmarks/latency_x86.py"
+        + (" --reuse-measurements" if args.reuse_measurements else ""),
         "measured": json.loads(fit_csv.with_name("measurements.meta.json").read_text())["measured"],
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "cpu": cpu_model(),
         "settings": settings.__dict__,
         "fit": {"graphs": profile["validation"]["n"], "cross_validation": profile["validation"]},
-        "held_out": {**held_out, "networks": len(samples), "overlap_with_fit_excluded": overlap,
-                     "latency_range_ms": [min(measured), max(measured)]},
-        "targets": {"mape_percent_max": 5.0, "within_10pct_min": 0.95, "kendall_tau_min": 0.9, "predict_ms_max": 10.0},
+        "held_out": {
+            **held_out,
+            "networks": len(samples),
+            "overlap_with_fit_excluded": overlap,
+            "latency_range_ms": [min(measured), max(measured)],
+        },
+        "targets": {
+            "mape_percent_max": 5.0,
+            "within_10pct_min": 0.95,
+            "kendall_tau_min": 0.9,
+            "predict_ms_max": 10.0,
+        },
         "predict_ms_per_network_from_features": round(predict_ms, 3),
-        "predict_ms_per_architecture": {"first_1000_including_part_exports": round(cold_ms, 3),
-                                        "next_1000": round(warm_ms, 3), "parts_cached_after_1000": parts_after_1000,
-                                        "parts_cached_after_2000": len(featurizer)},
+        "predict_ms_per_architecture": {
+            "first_1000_including_part_exports": round(cold_ms, 3),
+            "next_1000": round(warm_ms, 3),
+            "parts_cached_after_1000": parts_after_1000,
+            "parts_cached_after_2000": len(featurizer),
+        },
         "overhead_ms": fitted.overhead_ms,
         "timings": timings,
         "points": [{"measured_ms": m, "predicted_ms": p} for m, p in zip(measured, predicted)],
     }
     write_json_atomic(ROOT / "results" / "benchmarks" / "latency_x86.json", report)
-    print(json.dumps({k: report[k] for k in ("fit", "held_out", "predict_ms_per_network_from_features",
-                                             "predict_ms_per_architecture")}, indent=1, default=str))
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in (
+                    "fit",
+                    "held_out",
+                    "predict_ms_per_network_from_features",
+                    "predict_ms_per_architecture",
+                )
+            },
+            indent=1,
+            default=str,
+        )
+    )
     return 0
 
 

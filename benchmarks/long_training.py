@@ -39,8 +39,18 @@ HAND_DESIGN_RUN = ROOT / "results" / "benchmark-runs" / "hand_design"
 # The search an engineer would run to replace the hand designs: a latency budget just above the slowest
 # baseline (0.21 ms measured), 4x the trials of the efficiency runs, and NASWOT pre-screening in
 # latency bands (no rungs: a rung judges a network by its first epochs, not by where a long training ends).
-HAND_DESIGN_SEARCH = {"space": "mobilenet", "latency": "predicted", "trials": 96, "seed": 0, "sampler": "nsga2",
-                      "population": 8, "latency_budget_ms": 0.22, "prescreen": 4, "prescreen_score": "naswot", "rungs": ()}
+HAND_DESIGN_SEARCH = {
+    "space": "mobilenet",
+    "latency": "predicted",
+    "trials": 96,
+    "seed": 0,
+    "sampler": "nsga2",
+    "population": 8,
+    "latency_budget_ms": 0.22,
+    "prescreen": 4,
+    "prescreen_score": "naswot",
+    "rungs": (),
+}
 _DATASET = None
 
 
@@ -59,11 +69,19 @@ def _train(arch_dict: dict, recipe: dict, seed: int) -> dict:
     from nas.space import Architecture
 
     result = ProxyTrainer(TrainingRecipe(**recipe)).train(Architecture.from_dict(arch_dict), _DATASET, seed)
-    return {"accuracy": result.accuracy, "train_seconds": round(result.train_seconds, 1), "epochs": result.epochs}
+    return {
+        "accuracy": result.accuracy,
+        "train_seconds": round(result.train_seconds, 1),
+        "epochs": result.epochs,
+    }
 
 
-def train_cached(jobs: dict[Path, tuple[dict, dict, int]], search: dict, workers: int | None = None,
-                 on_result=lambda path, result: None) -> None:
+def train_cached(
+    jobs: dict[Path, tuple[dict, dict, int]],
+    search: dict,
+    workers: int | None = None,
+    on_result=lambda path, result: None,
+) -> None:
     """Train every job whose cache file is missing, in the order given: path -> (architecture dict, recipe
     dict, training seed), in worker processes holding the run's data and validation split (`search`: the
     run's search settings). Each result is written to its path as it arrives."""
@@ -72,8 +90,11 @@ def train_cached(jobs: dict[Path, tuple[dict, dict, int]], search: dict, workers
     todo = {path: job for path, job in jobs.items() if not path.exists()}
     if not todo:
         return
-    with ProcessPoolExecutor(workers or os.cpu_count() or 1, initializer=_load_worker_dataset,
-                             initargs=(search["dataset"], search["val_fraction"], search["seed"])) as pool:
+    with ProcessPoolExecutor(
+        workers or os.cpu_count() or 1,
+        initializer=_load_worker_dataset,
+        initargs=(search["dataset"], search["val_fraction"], search["seed"]),
+    ) as pool:
         futures = {pool.submit(_train, *job): path for path, job in todo.items()}
         for future in as_completed(futures):
             write_json_atomic(futures[future], future.result())
@@ -88,7 +109,11 @@ def fidelity_architectures() -> tuple[dict, dict, dict]:
 
     fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")
     search = read_json(Path(fidelity["run"]) / "config.json", "run configuration")["search"]
-    return fidelity, search, {p["name"]: Architecture.from_dict(p["architecture"]) for p in fidelity["points"]}
+    return (
+        fidelity,
+        search,
+        {p["name"]: Architecture.from_dict(p["architecture"]) for p in fidelity["points"]},
+    )
 
 
 def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
@@ -97,22 +122,47 @@ def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
     from nas._io import read_json
     from nas.baselines import hand_designed
 
-    items = [{"name": f"found-trial{p['trial']}", "group": "found", "proxy_accuracy": p["accuracy"],
-              "architecture": p["architecture"]} for p in read_json(run / "pareto.json", "pareto file")["pareto"]]
-    items += [{"name": name, "group": "baseline", "proxy_accuracy": None, "architecture": arch.to_dict()}
-              for name, arch in hand_designed().items()]
+    items = [
+        {
+            "name": f"found-trial{p['trial']}",
+            "group": "found",
+            "proxy_accuracy": p["accuracy"],
+            "architecture": p["architecture"],
+        }
+        for p in read_json(run / "pareto.json", "pareto file")["pareto"]
+    ]
+    items += [
+        {"name": name, "group": "baseline", "proxy_accuracy": None, "architecture": arch.to_dict()}
+        for name, arch in hand_designed().items()
+    ]
     from nas.search._study import COMPLETE, load_run_study
 
     study = load_run_study(random_run)
-    trained = sorted((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") == COMPLETE
-                      and t.user_attrs.get("duplicate_of") is None), key=lambda t: t.values[0])
+    trained = sorted(
+        (
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None
+        ),
+        key=lambda t: t.values[0],
+    )
     seen = {str(i["architecture"]) for i in items}
-    picks = [trained[round(i * (len(trained) - 1) / max(1, n_random - 1))] for i in range(n_random)] if trained else []
+    picks = (
+        [trained[round(i * (len(trained) - 1) / max(1, n_random - 1))] for i in range(n_random)]
+        if trained
+        else []
+    )
     for t in picks:
         if str(t.user_attrs["architecture"]) not in seen:
             seen.add(str(t.user_attrs["architecture"]))
-            items.append({"name": f"random-trial{t.number}", "group": "random", "proxy_accuracy": t.values[0],
-                          "architecture": t.user_attrs["architecture"]})
+            items.append(
+                {
+                    "name": f"random-trial{t.number}",
+                    "group": "random",
+                    "proxy_accuracy": t.values[0],
+                    "architecture": t.user_attrs["architecture"],
+                }
+            )
     return items
 
 
@@ -122,7 +172,9 @@ def main() -> int:
     add_data_argument(parser)
     parser.add_argument("--random-run", default=str(EFFICIENCY / "random-seed0"))
     parser.add_argument("--random", type=int, default=10)
-    parser.add_argument("--factor", type=int, default=10, help="long training = this many times the proxy's epochs")
+    parser.add_argument(
+        "--factor", type=int, default=10, help="long training = this many times the proxy's epochs"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -139,13 +191,18 @@ def main() -> int:
             return 2
         import nas
 
-        nas.search(profile=str(frozen_profile()), dataset=args.data, out=str(HAND_DESIGN_RUN), **HAND_DESIGN_SEARCH)
+        nas.search(
+            profile=str(frozen_profile()), dataset=args.data, out=str(HAND_DESIGN_RUN), **HAND_DESIGN_SEARCH
+        )
     run, random_run = Path(args.run or HAND_DESIGN_RUN), Path(args.random_run)
     config = read_json(run / "config.json", "run configuration")
     search, proxy = config["search"], TrainingRecipe(**config["recipe"])
     random_search = read_json(random_run / "config.json", "run configuration")["search"]
     if (random_search["dataset"], random_search["seed"], random_search["val_fraction"]) != (
-            search["dataset"], search["seed"], search["val_fraction"]):
+        search["dataset"],
+        search["seed"],
+        search["val_fraction"],
+    ):
         print(f"error: {random_run}: a different dataset or validation split than {run}", file=sys.stderr)
         return 2
     long = replace(proxy, epochs=proxy.epochs * args.factor)
@@ -175,10 +232,15 @@ def main() -> int:
     start = time.perf_counter()
     names = {path: key for key, (path, _, _) in jobs.items()}
     order = sorted(jobs.items(), key=lambda kv: -next(i["macs"] for i in items if i["name"] == kv[0][0]))
-    train_cached({path: (arch.to_dict(), recipe.to_dict(), search["seed"]) for _, (path, arch, recipe) in order},
-                 search, args.workers, on_result=lambda path, result: print(
-                     f"{names[path][0]} {names[path][1]}: {result['accuracy']:.3f} ({time.perf_counter() - start:.0f} s)",
-                     flush=True))
+    train_cached(
+        {path: (arch.to_dict(), recipe.to_dict(), search["seed"]) for _, (path, arch, recipe) in order},
+        search,
+        args.workers,
+        on_result=lambda path, result: print(
+            f"{names[path][0]} {names[path][1]}: {result['accuracy']:.3f} ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        ),
+    )
     for item in items:
         for kind in ("proxy", "long"):
             if (item["name"], kind) in jobs:
@@ -186,11 +248,17 @@ def main() -> int:
                 item[f"{kind}_accuracy" if kind == "long" else "proxy_accuracy"] = result["accuracy"]
                 item[f"{kind}_train_seconds"] = result["train_seconds"]
 
-    common = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "run": str(run),
-              "random_run": str(random_run), "dataset": search["dataset"],
-              "validation": f"stratified {search['val_fraction']:g} split, seed {search['seed']} (the run's own)",
-              "proxy_recipe": proxy.to_dict(), "long_recipe": long.to_dict(),
-              "command": "python benchmarks/long_training.py " + " ".join(sys.argv[1:])}
+    common = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
+        "run": str(run),
+        "random_run": str(random_run),
+        "dataset": search["dataset"],
+        "validation": f"stratified {search['val_fraction']:g} split, seed {search['seed']} (the run's own)",
+        "proxy_recipe": proxy.to_dict(),
+        "long_recipe": long.to_dict(),
+        "command": "python benchmarks/long_training.py " + " ".join(sys.argv[1:]),
+    }
     fidelity(items, common)
     against_hand_design(items, common)
     return 0
@@ -202,18 +270,44 @@ def fidelity(items: list[dict], common: dict) -> None:
 
     def tau(group):
         chosen = [i for i in items if group is None or i["group"] == group]
-        return (round(kendall_tau([i["proxy_accuracy"] for i in chosen], [i["long_accuracy"] for i in chosen]), 3)
-                if len(chosen) > 2 else None)
+        return (
+            round(kendall_tau([i["proxy_accuracy"] for i in chosen], [i["long_accuracy"] for i in chosen]), 3)
+            if len(chosen) > 2
+            else None
+        )
 
-    report = {"benchmark": "proxy_fidelity", **common, "architectures": len(items), "target_kendall_tau": 0.6,
-              "kendall_tau": tau(None), "kendall_tau_by_group": {g: tau(g) for g in ("found", "baseline", "random")},
-              "points": [{k: i[k] for k in ("name", "group", "proxy_accuracy", "long_accuracy", "latency_ms", "params",
-                                            "summary", "architecture")} for i in items]}
+    report = {
+        "benchmark": "proxy_fidelity",
+        **common,
+        "architectures": len(items),
+        "target_kendall_tau": 0.6,
+        "kendall_tau": tau(None),
+        "kendall_tau_by_group": {g: tau(g) for g in ("found", "baseline", "random")},
+        "points": [
+            {
+                k: i[k]
+                for k in (
+                    "name",
+                    "group",
+                    "proxy_accuracy",
+                    "long_accuracy",
+                    "latency_ms",
+                    "params",
+                    "summary",
+                    "architecture",
+                )
+            }
+            for i in items
+        ],
+    }
     write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", report)
-    _scatter([(i["proxy_accuracy"], i["long_accuracy"], i["group"]) for i in items],
-             "proxy accuracy (search recipe)", f"accuracy after {common['long_recipe']['epochs']} epochs",
-             f"Proxy fidelity: Kendall tau {report['kendall_tau']} over {len(items)} architectures",
-             ROOT / "results" / "benchmarks" / "proxy_fidelity.png")
+    _scatter(
+        [(i["proxy_accuracy"], i["long_accuracy"], i["group"]) for i in items],
+        "proxy accuracy (search recipe)",
+        f"accuracy after {common['long_recipe']['epochs']} epochs",
+        f"Proxy fidelity: Kendall tau {report['kendall_tau']} over {len(items)} architectures",
+        ROOT / "results" / "benchmarks" / "proxy_fidelity.png",
+    )
     print("proxy fidelity: tau", report["kendall_tau"], report["kendall_tau_by_group"])
 
 
@@ -229,26 +323,45 @@ def against_hand_design(items: list[dict], common: dict) -> None:
         fastest = min(better, key=lambda f: f["latency_ms"], default=None)
         gain = None if best is None else round(100 * (best["long_accuracy"] - b["long_accuracy"]), 2)
         speedup = None if fastest is None else round(b["latency_ms"] / fastest["latency_ms"], 2)
-        rows.append({"baseline": b["name"], "accuracy": b["long_accuracy"], "latency_ms": b["latency_ms"],
-                     "params": b["params"], "best_found_at_equal_or_lower_latency": best and best["name"],
-                     "accuracy_gain_points": gain, "fastest_found_at_equal_or_higher_accuracy": fastest and fastest["name"],
-                     "speedup": speedup,
-                     "target_met": (gain is not None and gain >= 2.0) or (speedup is not None and speedup >= 1.3)})
-    report = {"benchmark": "found_vs_baselines", **common,
-              "target": ">= +2 points at equal or lower latency, or >= 1.3x faster at equal or higher accuracy",
-              "latency": "measured x86-cpu (ONNX Runtime, CPU EP, 1 thread), median",
-              "baselines_meeting_target": sum(r["target_met"] for r in rows), "baselines": rows,
-              "found": [{k: f[k] for k in ("name", "proxy_accuracy", "long_accuracy", "latency_ms", "params", "summary")}
-                        for f in found]}
+        rows.append(
+            {
+                "baseline": b["name"],
+                "accuracy": b["long_accuracy"],
+                "latency_ms": b["latency_ms"],
+                "params": b["params"],
+                "best_found_at_equal_or_lower_latency": best and best["name"],
+                "accuracy_gain_points": gain,
+                "fastest_found_at_equal_or_higher_accuracy": fastest and fastest["name"],
+                "speedup": speedup,
+                "target_met": (gain is not None and gain >= 2.0) or (speedup is not None and speedup >= 1.3),
+            }
+        )
+    report = {
+        "benchmark": "found_vs_baselines",
+        **common,
+        "target": ">= +2 points at equal or lower latency, or >= 1.3x faster at equal or higher accuracy",
+        "latency": "measured x86-cpu (ONNX Runtime, CPU EP, 1 thread), median",
+        "baselines_meeting_target": sum(r["target_met"] for r in rows),
+        "baselines": rows,
+        "found": [
+            {k: f[k] for k in ("name", "proxy_accuracy", "long_accuracy", "latency_ms", "params", "summary")}
+            for f in found
+        ],
+    }
     write_json_atomic(ROOT / "results" / "benchmarks" / "found_vs_baselines.json", report)
-    _scatter([(i["latency_ms"], i["long_accuracy"], i["group"]) for i in items if i["group"] != "random"],
-             "measured x86-cpu latency (ms)", f"accuracy after {common['long_recipe']['epochs']} epochs",
-             f"Found vs hand-designed: {report['baselines_meeting_target']}/{len(rows)} baselines beaten by the target margin",
-             ROOT / "results" / "benchmarks" / "found_vs_baselines.png", labels={i["name"]: (i["latency_ms"], i["long_accuracy"])
-                                                                                  for i in items if i["group"] == "baseline"})
+    _scatter(
+        [(i["latency_ms"], i["long_accuracy"], i["group"]) for i in items if i["group"] != "random"],
+        "measured x86-cpu latency (ms)",
+        f"accuracy after {common['long_recipe']['epochs']} epochs",
+        f"Found vs hand-designed: {report['baselines_meeting_target']}/{len(rows)} baselines beaten by the target margin",
+        ROOT / "results" / "benchmarks" / "found_vs_baselines.png",
+        labels={i["name"]: (i["latency_ms"], i["long_accuracy"]) for i in items if i["group"] == "baseline"},
+    )
     for r in rows:
-        print(f"{r['baseline']:<24} acc {r['accuracy']:.3f} lat {r['latency_ms']:.3f} ms  +{r['accuracy_gain_points']} pts  "
-              f"x{r['speedup']}  met {r['target_met']}")
+        print(
+            f"{r['baseline']:<24} acc {r['accuracy']:.3f} lat {r['latency_ms']:.3f} ms  +{r['accuracy_gain_points']} pts  "
+            f"x{r['speedup']}  met {r['target_met']}"
+        )
 
 
 def _scatter(points, xlabel, ylabel, title, path, labels=None):

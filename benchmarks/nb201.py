@@ -70,7 +70,9 @@ def parse_arch(arch_str: str) -> tuple[tuple[tuple[str, int], ...], ...]:
 
 def all_arch_strs() -> list[str]:
     """All 15,625 cells (enumeration order, not the corpus' arch_index: index by arch_str)."""
-    return [f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|" for a, b, c, d, e, f in itertools.product(OPS, repeat=6)]
+    return [
+        f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|" for a, b, c, d, e, f in itertools.product(OPS, repeat=6)
+    ]
 
 
 ZERO_MODES = ("mul", "absent", "fold")
@@ -84,7 +86,9 @@ def cell_plan(arch_str: str, zero: str = "mul") -> tuple[dict[int, list[tuple[st
     if zero not in ZERO_MODES:
         raise ValueError(f"zero must be one of {ZERO_MODES}, got {zero!r}")
     nodes = parse_arch(arch_str)
-    live = {j + 1: [(op, i) for op, i in edges if zero == "mul" or op != "none"] for j, edges in enumerate(nodes)}
+    live = {
+        j + 1: [(op, i) for op, i in edges if zero == "mul" or op != "none"] for j, edges in enumerate(nodes)
+    }
     if zero == "fold":  # op(zero) is a constant: edges reading a zero node fold away too
         zeros: set[int] = set()
         for j in (1, 2, 3):
@@ -106,8 +110,11 @@ def cell_plan(arch_str: str, zero: str = "mul") -> tuple[dict[int, list[tuple[st
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
-        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
-                         nn.BatchNorm2d(c_out))
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
 
 
 def make_op(op: str, channels: int) -> nn.Module:
@@ -177,8 +184,13 @@ def _stem() -> nn.Module:
 
 
 def _head(channels: int = 64) -> nn.Module:
-    return nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
-                         nn.Linear(channels, NUM_CLASSES))
+    return nn.Sequential(
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(1),
+        nn.Linear(channels, NUM_CLASSES),
+    )
 
 
 class NB201Network(nn.Module):
@@ -220,9 +232,11 @@ class _Twice(nn.Module):
 def part_features() -> dict:
     """Features of every part: stem, head, reductions, and per stage one node of each kind a cell has
     (ReLU, 1x1 conv with its BN folded, 3x3 conv likewise, 3x3 average pool, Add, Zero's Mul)."""
-    parts = {"stem": _export_features(_stem(), (1, 3, 32, 32)),
-             "head": _export_features(_head(64), (1, 64, 8, 8)),
-             "head_relu_pool_fc": _export_features(nn.Sequential(*list(_head(64))[1:]), (1, 64, 8, 8))}
+    parts = {
+        "stem": _export_features(_stem(), (1, 3, 32, 32)),
+        "head": _export_features(_head(64), (1, 64, 8, 8)),
+        "head_relu_pool_fc": _export_features(nn.Sequential(*list(_head(64))[1:]), (1, 64, 8, 8)),
+    }
     for s, (channels, size) in enumerate(STAGES):
         shape = (1, channels, size, size)
         if s > 0:
@@ -230,7 +244,9 @@ def part_features() -> dict:
             parts[("reduction", s)] = _export_features(Reduction(c_in, channels), (1, c_in, s_in, s_in))
         parts[("relu", s)] = _export_features(nn.ReLU(), shape)
         for op in ("nor_conv_1x1", "nor_conv_3x3"):
-            parts[(op, s)] = _export_features(nn.Sequential(*list(make_op(op, channels))[1:]), shape)  # conv + BN, no ReLU
+            parts[(op, s)] = _export_features(
+                nn.Sequential(*list(make_op(op, channels))[1:]), shape
+            )  # conv + BN, no ReLU
         parts[("avg_pool_3x3", s)] = _export_features(make_op("avg_pool_3x3", channels), shape)
         parts[("add", s)] = _export_features(_Twice(), shape)
         parts[("zero", s)] = _export_features(Zero(), shape)

@@ -73,10 +73,16 @@ def _robust_cost(run_dir: Path, record: dict, num_classes: int) -> dict:
     norm = _Normalizer(dataset.mean, dataset.std, arch.resolution)
     first = corrupted_accuracy(model, dataset, norm)
     second = corrupted_accuracy(model, dataset, norm)
-    return {"dataset": dataset.name, "n": first["n"], "slices": first["slices"],
-            "mean_corrupted_accuracy": first["mean_corrupted_accuracy"], "worst_slice": first["worst_slice"],
-            "first_call_seconds": round(first["seconds"], 3), "corruption_seconds": round(first["corruption_seconds"], 3),
-            "cached_call_seconds": round(second["seconds"], 3)}
+    return {
+        "dataset": dataset.name,
+        "n": first["n"],
+        "slices": first["slices"],
+        "mean_corrupted_accuracy": first["mean_corrupted_accuracy"],
+        "worst_slice": first["worst_slice"],
+        "first_call_seconds": round(first["seconds"], 3),
+        "corruption_seconds": round(first["corruption_seconds"], 3),
+        "cached_call_seconds": round(second["seconds"], 3),
+    }
 
 
 def _plot(results: list[dict], path: Path) -> None:
@@ -88,22 +94,45 @@ def _plot(results: list[dict], path: Path) -> None:
     acc, lat = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     names = [r["model"] for r in results]
     xs = np.arange(len(results))
-    for offset, key, label, colour in ((-0.2, "clean", "clean", "tab:green"), (0.0, "mean", "mean corrupted", "tab:blue"),
-                                       (0.2, "worst", "worst slice", "tab:red")):
+    for offset, key, label, colour in (
+        (-0.2, "clean", "clean", "tab:green"),
+        (0.0, "mean", "mean corrupted", "tab:blue"),
+        (0.2, "worst", "worst slice", "tab:red"),
+    ):
         values, lows, highs = [], [], []
         for r in results:
             s = r["slices"]
             if key == "clean":
-                values.append(s["clean_accuracy"]); lows.append(s["clean_ci95"][0]); highs.append(s["clean_ci95"][1])
+                values.append(s["clean_accuracy"])
+                lows.append(s["clean_ci95"][0])
+                highs.append(s["clean_ci95"][1])
             elif key == "worst":
-                values.append(s["worst_slice_accuracy"]); lows.append(s["worst_ci95"][0]); highs.append(s["worst_ci95"][1])
+                values.append(s["worst_slice_accuracy"])
+                lows.append(s["worst_ci95"][0])
+                highs.append(s["worst_ci95"][1])
             else:
-                values.append(s["mean_corrupted_accuracy"]); lows.append(values[-1]); highs.append(values[-1])
+                values.append(s["mean_corrupted_accuracy"])
+                lows.append(values[-1])
+                highs.append(values[-1])
         values, lows, highs = map(np.array, (values, lows, highs))
-        acc.errorbar(xs + offset, values, yerr=[values - lows, highs - values], fmt="o", color=colour, capsize=3, label=label)
+        acc.errorbar(
+            xs + offset,
+            values,
+            yerr=[values - lows, highs - values],
+            fmt="o",
+            color=colour,
+            capsize=3,
+            label=label,
+        )
         int8_key = {"clean": "int8_clean", "worst": "int8_worst"}.get(key)
         if int8_key:
-            acc.scatter(xs + offset, [r["int8"][int8_key] for r in results], marker="x", color=colour, label=f"{label} (INT8)")
+            acc.scatter(
+                xs + offset,
+                [r["int8"][int8_key] for r in results],
+                marker="x",
+                color=colour,
+                label=f"{label} (INT8)",
+            )
     acc.set_xticks(xs)
     acc.set_xticklabels(names, rotation=20, fontsize=7)
     acc.set_ylabel("top-1 accuracy (95% Wilson CI)")
@@ -132,17 +161,30 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory after 'nas export'")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 train JPEGs, ImageFolder layout (default: %(default)s)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="CIFAR-10 train JPEGs, ImageFolder layout (default: %(default)s)",
+    )
     parser.add_argument("--severities", default="1,3,5")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "production_validation.json")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "results" / "benchmarks" / "production_validation.json"
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
-        print(f"production_validation: data folder not found: {args.data} (pass --data DIR: CIFAR-10 train JPEGs, "
-              "<class>/NNNN.jpg)", file=sys.stderr)
+        print(
+            f"production_validation: data folder not found: {args.data} (pass --data DIR: CIFAR-10 train JPEGs, "
+            "<class>/NNNN.jpg)",
+            file=sys.stderr,
+        )
         return 2
     exports = sorted(p for p in (args.run_dir / "export").glob("*") if (p / "model.onnx").is_file())
     if not exports:
-        print(f"production_validation: no exported model in {args.run_dir}/export (run 'nas export {args.run_dir}')", file=sys.stderr)
+        print(
+            f"production_validation: no exported model in {args.run_dir}/export (run 'nas export {args.run_dir}')",
+            file=sys.stderr,
+        )
         return 2
     severities = tuple(int(s) for s in args.severities.split(","))
     pareto = {r["arch_hash"]: r for r in json.loads((args.run_dir / "pareto.json").read_text())["pareto"]}
@@ -150,7 +192,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nas-prodval-") as tmp:
         x, y, classes = _images(args.data, lambda files: files[-EVAL_PER_CLASS:])
         eval_npz = _npz(Path(tmp) / "eval.npz", x, y, classes)
-        cx, cy, _ = _images(args.data, lambda files: files[CALIBRATION_RANGE[0]:CALIBRATION_RANGE[1]])
+        cx, cy, _ = _images(args.data, lambda files: files[CALIBRATION_RANGE[0] : CALIBRATION_RANGE[1]])
         calib_npz = _npz(Path(tmp) / "calibration.npz", cx, cy, classes)
         print(f"evaluation images: {len(y)}, calibration pool: {len(cy)}", flush=True)
         results = []
@@ -160,9 +202,12 @@ def main() -> int:
             report = evaluate_slices(onnx_path, eval_npz, severities=severities, split="all")
             report.write_json(folder / "slices.json")
             report.write_plot(folder / "slices.png")
-            int8_path = quantize_int8(onnx_path, calib_npz, folder / "model.int8.onnx", samples=256, split="all")
-            comparison = compare_precisions(onnx_path, int8_path, eval_npz, severities=severities, split="all",
-                                            fp32_report=report)
+            int8_path = quantize_int8(
+                onnx_path, calib_npz, folder / "model.int8.onnx", samples=256, split="all"
+            )
+            comparison = compare_precisions(
+                onnx_path, int8_path, eval_npz, severities=severities, split="all", fp32_report=report
+            )
             (folder / "int8.json").write_text(json.dumps(comparison, indent=2) + "\n")
             write_model_card(folder)
             summary = report.to_dict()
@@ -171,40 +216,63 @@ def main() -> int:
             x86 = comparison["latency"]["x86-cpu"]
             entry = {
                 "model": folder.name,
-                "proxy_accuracy": metrics["proxy_accuracy"], "params": metrics["params"], "macs": metrics["macs"],
+                "proxy_accuracy": metrics["proxy_accuracy"],
+                "params": metrics["params"],
+                "macs": metrics["macs"],
                 "slices": {
-                    "n": report.clean["n"], "clean_accuracy": summary["clean_accuracy"], "clean_ci95": report.clean["ci95"],
-                    "clean_ece": report.clean["ece"], "mean_corrupted_accuracy": summary["mean_corrupted_accuracy"],
-                    "worst_slice": worst["name"], "worst_slice_accuracy": worst["accuracy"], "worst_ci95": worst["ci95"],
+                    "n": report.clean["n"],
+                    "clean_accuracy": summary["clean_accuracy"],
+                    "clean_ci95": report.clean["ci95"],
+                    "clean_ece": report.clean["ece"],
+                    "mean_corrupted_accuracy": summary["mean_corrupted_accuracy"],
+                    "worst_slice": worst["name"],
+                    "worst_slice_accuracy": worst["accuracy"],
+                    "worst_ci95": worst["ci95"],
                     "thin_slices": summary["thin_slices"],
                     "per_slice_accuracy": {s["name"]: s["accuracy"] for s in report.slices},
                     "per_slice_ece": {s["name"]: round(s["ece"], 4) for s in report.slices},
                 },
                 "int8": {
-                    "int8_clean": comparison["clean"]["int8"], "clean_drop": comparison["clean"]["drop"],
+                    "int8_clean": comparison["clean"]["int8"],
+                    "clean_drop": comparison["clean"]["drop"],
                     "int8_worst": report.worst["accuracy"] - comparison["worst_slice"]["drop"],
-                    "worst_slice_drop": comparison["worst_slice"]["drop"], "max_slice_drop": comparison["max_slice_drop"],
-                    "x86_fp32_ms": x86["fp32"]["median_ms"], "x86_fp32_spread": x86["fp32"]["spread"],
-                    "x86_int8_ms": x86["int8"]["median_ms"], "x86_int8_spread": x86["int8"]["spread"],
+                    "worst_slice_drop": comparison["worst_slice"]["drop"],
+                    "max_slice_drop": comparison["max_slice_drop"],
+                    "x86_fp32_ms": x86["fp32"]["median_ms"],
+                    "x86_fp32_spread": x86["fp32"]["spread"],
+                    "x86_int8_ms": x86["int8"]["median_ms"],
+                    "x86_int8_spread": x86["int8"]["spread"],
                     "x86_speedup": x86["speedup"],
                     "predicted_profiles": {k: v for k, v in comparison["latency"].items() if k != "x86-cpu"},
                     "quantization": comparison["quantization"],
                 },
-                "robust_objective": _robust_cost(args.run_dir, pareto[folder.name.split("_", 1)[1]], len(classes)),
+                "robust_objective": _robust_cost(
+                    args.run_dir, pareto[folder.name.split("_", 1)[1]], len(classes)
+                ),
                 "seconds": round(time.perf_counter() - t0, 1),
             }
             results.append(entry)
-            print(f"{folder.name}: clean {entry['slices']['clean_accuracy']:.3f}, worst {worst['name']} {worst['accuracy']:.3f}, "
-                  f"INT8 drop {entry['int8']['clean_drop']:+.3f}, x86 {entry['int8']['x86_fp32_ms']:.4f} -> "
-                  f"{entry['int8']['x86_int8_ms']:.4f} ms, robust objective {entry['robust_objective']['first_call_seconds']} s "
-                  f"(cached {entry['robust_objective']['cached_call_seconds']} s)", flush=True)
+            print(
+                f"{folder.name}: clean {entry['slices']['clean_accuracy']:.3f}, worst {worst['name']} {worst['accuracy']:.3f}, "
+                f"INT8 drop {entry['int8']['clean_drop']:+.3f}, x86 {entry['int8']['x86_fp32_ms']:.4f} -> "
+                f"{entry['int8']['x86_int8_ms']:.4f} ms, robust objective {entry['robust_objective']['first_call_seconds']} s "
+                f"(cached {entry['robust_objective']['cached_call_seconds']} s)",
+                flush=True,
+            )
     out = {
         "command": "python benchmarks/production_validation.py " + " ".join(sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": cpu_model(), "python": platform.python_version(), "onnxruntime": onnxruntime.__version__},
+        "machine": {
+            "cpu": cpu_model(),
+            "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__,
+        },
         "run_dir": str(args.run_dir),
-        "data": {"folder": str(args.data), "evaluation": f"last {EVAL_PER_CLASS} images of each class ({len(y)} images)",
-                 "calibration": f"256 drawn (seed 0) from images {CALIBRATION_RANGE[0]}-{CALIBRATION_RANGE[1] - 1} of each class"},
+        "data": {
+            "folder": str(args.data),
+            "evaluation": f"last {EVAL_PER_CLASS} images of each class ({len(y)} images)",
+            "calibration": f"256 drawn (seed 0) from images {CALIBRATION_RANGE[0]}-{CALIBRATION_RANGE[1] - 1} of each class",
+        },
         "severities": list(severities),
         "models": results,
         "seconds": round(time.perf_counter() - start, 1),

@@ -34,9 +34,15 @@ from proxy_recipe import _slug, variant_cache, variant_fields  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="1,2", help="extra training seeds (the run's own seed is the proxy's)")
-    parser.add_argument("--recipe", default="", help="a variant of the proxy recipe, as proxy_recipe.py names "
-                        "them (e.g. lr=0.05), measured instead of the search's own and compared with it seed by seed")
+    parser.add_argument(
+        "--seeds", default="1,2", help="extra training seeds (the run's own seed is the proxy's)"
+    )
+    parser.add_argument(
+        "--recipe",
+        default="",
+        help="a variant of the proxy recipe, as proxy_recipe.py names "
+        "them (e.g. lr=0.05), measured instead of the search's own and compared with it seed by seed",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     from nas._io import cpu_model, write_json_atomic
@@ -56,24 +62,35 @@ def main() -> int:
         return 2
     measure = dict(fidelity=fidelity, run_config=run_config, archs=archs, seeds=seeds, workers=args.workers)
     accuracy = seed_accuracies(recipe, variant=bool(args.recipe), **measure)
-    report = {"benchmark": "proxy_noise", "command": "python benchmarks/proxy_noise.py " + " ".join(sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "architectures": len(archs),
-              "recipe": recipe.to_dict(), "validation": f"the run's own split (seed {split_seed})",
-              "training_seeds": [split_seed] + seeds, **noise_report(accuracy, fidelity["points"])}
+    report = {
+        "benchmark": "proxy_noise",
+        "command": "python benchmarks/proxy_noise.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
+        "architectures": len(archs),
+        "recipe": recipe.to_dict(),
+        "validation": f"the run's own split (seed {split_seed})",
+        "training_seeds": [split_seed] + seeds,
+        **noise_report(accuracy, fidelity["points"]),
+    }
     name = "proxy_noise.json"
     if args.recipe:  # the same seeds with the search's recipe (cached by the plain run), seed by seed
         default = noise_report(seed_accuracies(base, variant=False, **measure), fidelity["points"])
-        report["search_recipe"] = {k: default[k] for k in ("kendall_tau_with_long_training", "per_seed_kendall_tau")}
-        report["per_seed_tau_difference"] = [round(a - b, 3) for a, b in zip(report["per_seed_kendall_tau"],
-                                                                           default["per_seed_kendall_tau"])]
+        report["search_recipe"] = {
+            k: default[k] for k in ("kendall_tau_with_long_training", "per_seed_kendall_tau")
+        }
+        report["per_seed_tau_difference"] = [
+            round(a - b, 3) for a, b in zip(report["per_seed_kendall_tau"], default["per_seed_kendall_tau"])
+        ]
         name = f"proxy_noise_{_slug(recipe)}.json"
     write_json_atomic(ROOT / "results" / "benchmarks" / name, report)
     print({k: v for k, v in report.items() if k != "accuracies"})
     return 0
 
 
-def seed_accuracies(recipe, variant: bool, fidelity: dict, run_config: dict, archs: dict, seeds: list[int],
-                    workers: int) -> dict[str, list[float]]:
+def seed_accuracies(
+    recipe, variant: bool, fidelity: dict, run_config: dict, archs: dict, seeds: list[int], workers: int
+) -> dict[str, list[float]]:
     """Accuracy per architecture under `recipe`, one per training seed (the run's own first). The search's
     recipe under the run's seed is the proxy-fidelity benchmark's own result; a variant under it is
     proxy_recipe.py's cached training."""
@@ -82,12 +99,20 @@ def seed_accuracies(recipe, variant: bool, fidelity: dict, run_config: dict, arc
     split_seed = run_config["seed"]
     points = fidelity["points"]
     prefix = f"noise-{_slug(recipe)}" if variant else f"noise-e{recipe.epochs}-n{recipe.train_subset}"
-    jobs = {(p["name"], s): CACHE / f"{prefix}-split{split_seed}-train{s}-{archs[p['name']].hash}.json"
-            for p in points for s in seeds}
+    jobs = {
+        (p["name"], s): CACHE / f"{prefix}-split{split_seed}-train{s}-{archs[p['name']].hash}.json"
+        for p in points
+        for s in seeds
+    }
     if variant:
-        jobs.update({(p["name"], split_seed): variant_cache(recipe, split_seed, archs[p["name"]]) for p in points})
-    train_cached({path: (archs[name].to_dict(), recipe.to_dict(), s) for (name, s), path in jobs.items()},
-                 run_config, workers)
+        jobs.update(
+            {(p["name"], split_seed): variant_cache(recipe, split_seed, archs[p["name"]]) for p in points}
+        )
+    train_cached(
+        {path: (archs[name].to_dict(), recipe.to_dict(), s) for (name, s), path in jobs.items()},
+        run_config,
+        workers,
+    )
     got = {key: read_json(path, "cached training")["accuracy"] for key, path in jobs.items()}
     if not variant:
         got.update({(p["name"], split_seed): p["proxy_accuracy"] for p in points})
@@ -100,13 +125,18 @@ def noise_report(accuracy: dict[str, list[float]], points: list[dict]) -> dict:
     runs = list(zip(*accuracy.values()))  # one accuracy per architecture, per seed
     longs = [p["long_accuracy"] for p in points]
     per_seed = [round(kendall_tau(run, longs), 3) for run in runs]
-    return {**variance_shares(list(accuracy.values())),
-            "seed_vs_seed_kendall_tau": round(statistics.mean(kendall_tau(a, b) for a, b in itertools.combinations(runs, 2)), 3),
-            "kendall_tau_with_long_training": {
-                "one_seed_mean": round(statistics.mean(per_seed), 3),
-                "mean_of_seeds": round(kendall_tau([statistics.mean(a) for a in accuracy.values()], longs), 3)},
-            "per_seed_kendall_tau": per_seed,
-            "accuracies": {name: [round(a, 4) for a in acc] for name, acc in accuracy.items()}}
+    return {
+        **variance_shares(list(accuracy.values())),
+        "seed_vs_seed_kendall_tau": round(
+            statistics.mean(kendall_tau(a, b) for a, b in itertools.combinations(runs, 2)), 3
+        ),
+        "kendall_tau_with_long_training": {
+            "one_seed_mean": round(statistics.mean(per_seed), 3),
+            "mean_of_seeds": round(kendall_tau([statistics.mean(a) for a in accuracy.values()], longs), 3),
+        },
+        "per_seed_kendall_tau": per_seed,
+        "accuracies": {name: [round(a, 4) for a in acc] for name, acc in accuracy.items()},
+    }
 
 
 def variance_shares(groups: list[list[float]]) -> dict:
@@ -116,8 +146,11 @@ def variance_shares(groups: list[list[float]]) -> dict:
     within = sum((x - statistics.mean(g)) ** 2 for g in groups for x in g) / (n * (k - 1))
     between_ms = k * sum((statistics.mean(g) - grand) ** 2 for g in groups) / (n - 1)
     between = max((between_ms - within) / k, 0.0)
-    return {"within_architecture_sd": round(within ** 0.5, 4), "between_architecture_sd": round(between ** 0.5, 4),
-            "architecture_share_of_variance": round(between / (between + within), 3)}
+    return {
+        "within_architecture_sd": round(within**0.5, 4),
+        "between_architecture_sd": round(between**0.5, 4),
+        "architecture_share_of_variance": round(between / (between + within), 3),
+    }
 
 
 if __name__ == "__main__":

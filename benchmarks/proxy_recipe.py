@@ -27,8 +27,17 @@ def parse_variant(text: str) -> dict:
     out = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
-        out[key] = None if value == "none" else (float(value) if "." in value else
-                                                 (value == "true") if value in ("true", "false") else int(value))
+        out[key] = (
+            None
+            if value == "none"
+            else (
+                float(value)
+                if "." in value
+                else (value == "true")
+                if value in ("true", "false")
+                else int(value)
+            )
+        )
     return out
 
 
@@ -53,10 +62,13 @@ def main() -> int:
     base = TrainingRecipe(**fidelity["proxy_recipe"])
     points = fidelity["points"]
     seed = run_config["seed"]
+
     def cost(r):  # training images seen, relative to the default recipe
         return round(r.epochs * (r.train_subset or 1) / (base.epochs * (base.train_subset or 1)), 2)
 
-    results = {"default": {"recipe": base.to_dict(), "kendall_tau": fidelity["kendall_tau"], "relative_cost": 1.0}}
+    results = {
+        "default": {"recipe": base.to_dict(), "kendall_tau": fidelity["kendall_tau"], "relative_cost": 1.0}
+    }
     for text in args.variants:
         try:
             recipe = replace(base, **variant_fields(text))
@@ -64,17 +76,29 @@ def main() -> int:
             print(f"error: --variants {text}: {exc}", file=sys.stderr)
             return 2
         jobs = {p["name"]: variant_cache(recipe, seed, archs[p["name"]]) for p in points}
-        train_cached({path: (archs[name].to_dict(), recipe.to_dict(), seed) for name, path in jobs.items()}, run_config,
-                     args.workers)
+        train_cached(
+            {path: (archs[name].to_dict(), recipe.to_dict(), seed) for name, path in jobs.items()},
+            run_config,
+            args.workers,
+        )
         got = {name: read_json(path, "cached training") for name, path in jobs.items()}
         tau = kendall_tau([got[p["name"]]["accuracy"] for p in points], [p["long_accuracy"] for p in points])
-        results[text] = {"recipe": recipe.to_dict(), "kendall_tau": round(tau, 3), "relative_cost": cost(recipe),
-                         "mean_train_seconds": round(sum(g["train_seconds"] for g in got.values()) / len(got), 1)}
+        results[text] = {
+            "recipe": recipe.to_dict(),
+            "kendall_tau": round(tau, 3),
+            "relative_cost": cost(recipe),
+            "mean_train_seconds": round(sum(g["train_seconds"] for g in got.values()) / len(got), 1),
+        }
         print(text, results[text]["kendall_tau"], results[text]["mean_train_seconds"], flush=True)
-    report = {"benchmark": "proxy_recipe", "command": "python benchmarks/proxy_recipe.py " + " ".join(sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "architectures": len(points),
-              "reference": f"accuracy after {fidelity['long_recipe']['epochs']} epochs (benchmarks/long_training.py)",
-              "variants": results}
+    report = {
+        "benchmark": "proxy_recipe",
+        "command": "python benchmarks/proxy_recipe.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
+        "architectures": len(points),
+        "reference": f"accuracy after {fidelity['long_recipe']['epochs']} epochs (benchmarks/long_training.py)",
+        "variants": results,
+    }
     write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_recipe.json", report)
     return 0
 

@@ -25,8 +25,15 @@ def main() -> int:
     run_dir = ROOT / "results" / "benchmark-runs" / "robust_search"
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
-    result = nas.search(trials=12, robust_weight=0.5, out=str(run_dir), sampler="nsga2", population=8, prescreen=1,
-                        prescreen_score="naswot")  # as measured: every sampled candidate trains
+    result = nas.search(
+        trials=12,
+        robust_weight=0.5,
+        out=str(run_dir),
+        sampler="nsga2",
+        population=8,
+        prescreen=1,
+        prescreen_score="naswot",
+    )  # as measured: every sampled candidate trains
     wall = time.perf_counter() - start
     with open(run_dir / "trials.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["status"] == "complete" and not r["duplicate_of"]]
@@ -37,17 +44,44 @@ def main() -> int:
         "command": "python benchmarks/robust_search.py",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "cpu": cpu_model(),
-        "settings": {"trials": 12, "robust_weight": 0.5, "epochs": 4, "train_subset": 2500, "dataset": "builtin"},
+        "settings": {
+            "trials": 12,
+            "robust_weight": 0.5,
+            "epochs": 4,
+            "train_subset": 2500,
+            "dataset": "builtin",
+        },
         "wall_seconds": round(wall, 1),
         "robust_seconds_mean": round(sum(float(r["robust_seconds"]) for r in rows) / len(rows), 3),
         "train_seconds_mean": round(sum(float(r["train_seconds"]) for r in rows) / len(rows), 3),
-        "trials": [{k: r[k] for k in ("number", "accuracy", "clean_accuracy", "corrupted_accuracy", "worst_slice",
-                                      "worst_slice_accuracy", "latency_ms", "summary")} for r in rows],
-        "pareto": [{k: p[k] for k in ("trial", "accuracy", "clean_accuracy", "corrupted_accuracy", "latency_ms")}
-                   for p in result.pareto],
+        "trials": [
+            {
+                k: r[k]
+                for k in (
+                    "number",
+                    "accuracy",
+                    "clean_accuracy",
+                    "corrupted_accuracy",
+                    "worst_slice",
+                    "worst_slice_accuracy",
+                    "latency_ms",
+                    "summary",
+                )
+            }
+            for r in rows
+        ],
+        "pareto": [
+            {k: p[k] for k in ("trial", "accuracy", "clean_accuracy", "corrupted_accuracy", "latency_ms")}
+            for p in result.pareto
+        ],
     }
     write_json_atomic(ROOT / "results" / "benchmarks" / "robust_search.json", report)
-    print(json.dumps({k: report[k] for k in ("wall_seconds", "robust_seconds_mean", "train_seconds_mean", "pareto")}, indent=1))
+    print(
+        json.dumps(
+            {k: report[k] for k in ("wall_seconds", "robust_seconds_mean", "train_seconds_mean", "pareto")},
+            indent=1,
+        )
+    )
     return 0
 
 

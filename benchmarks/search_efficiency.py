@@ -28,52 +28,125 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "results" / "benchmark-runs" / "search_efficiency"
 REFERENCE_LATENCY_MS = 0.5
 METHODS = {  # explicit settings, so a later change of the package's defaults cannot change a run
-    "random": {"sampler": "random", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": ()},
+    "random": {
+        "sampler": "random",
+        "population": 8,
+        "prescreen": 1,
+        "prescreen_score": "naswot",
+        "rungs": (),
+    },
     "nsga2": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": ()},
-    "nsga2+rungs": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot",
-                    "rungs": (1, 2), "stop_margin": 0},
-    "nsga2+rungs+prescreen": {"sampler": "nsga2", "population": 8, "prescreen": 3, "prescreen_score": "naswot",
-                              "rungs": (1, 2), "stop_margin": 0},
+    "nsga2+rungs": {
+        "sampler": "nsga2",
+        "population": 8,
+        "prescreen": 1,
+        "prescreen_score": "naswot",
+        "rungs": (1, 2),
+        "stop_margin": 0,
+    },
+    "nsga2+rungs+prescreen": {
+        "sampler": "nsga2",
+        "population": 8,
+        "prescreen": 3,
+        "prescreen_score": "naswot",
+        "rungs": (1, 2),
+        "stop_margin": 0,
+    },
     # The hypervolume counts nothing slower than the reference latency: the budget a user would set.
-    "random+budget": {"sampler": "random", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": (),
-                      "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "nsga2+budget+prescreen4": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot",
-                                "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "nsga2+budget+prescreen4+rung2": {"sampler": "nsga2", "population": 8, "prescreen": 4, "prescreen_score": "naswot",
-                                      "rungs": (2,), "stop_margin": None, "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "random+budget": {
+        "sampler": "random",
+        "population": 8,
+        "prescreen": 1,
+        "prescreen_score": "naswot",
+        "rungs": (),
+        "latency_budget_ms": REFERENCE_LATENCY_MS,
+    },
+    "nsga2+budget+prescreen4": {
+        "sampler": "nsga2",
+        "population": 8,
+        "prescreen": 4,
+        "prescreen_score": "naswot",
+        "rungs": (),
+        "latency_budget_ms": REFERENCE_LATENCY_MS,
+    },
+    "nsga2+budget+prescreen4+rung2": {
+        "sampler": "nsga2",
+        "population": 8,
+        "prescreen": 4,
+        "prescreen_score": "naswot",
+        "rungs": (2,),
+        "stop_margin": None,
+        "latency_budget_ms": REFERENCE_LATENCY_MS,
+    },
     # Batches of 4 (population 4; 2 workers): EHVI chooses after 4 and 8 trainings within half of random's compute.
-    "random+budget+ehvi8+batch4": {"sampler": "random", "population": 4, "prescreen": 8, "prescreen_score": "ehvi",
-                                   "rungs": (), "latency_budget_ms": REFERENCE_LATENCY_MS},
-    "random+ehvi8+batch4": {"sampler": "random", "population": 4, "prescreen": 8, "prescreen_score": "ehvi",
-                            "rungs": ()},  # the same without a latency budget: EHVI's reference is the slowest seen
-    "tpe+budget": {"sampler": "tpe", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": (),
-                   "latency_budget_ms": REFERENCE_LATENCY_MS},
+    "random+budget+ehvi8+batch4": {
+        "sampler": "random",
+        "population": 4,
+        "prescreen": 8,
+        "prescreen_score": "ehvi",
+        "rungs": (),
+        "latency_budget_ms": REFERENCE_LATENCY_MS,
+    },
+    "random+ehvi8+batch4": {
+        "sampler": "random",
+        "population": 4,
+        "prescreen": 8,
+        "prescreen_score": "ehvi",
+        "rungs": (),
+    },  # the same without a latency budget: EHVI's reference is the slowest seen
+    "tpe+budget": {
+        "sampler": "tpe",
+        "population": 8,
+        "prescreen": 1,
+        "prescreen_score": "naswot",
+        "rungs": (),
+        "latency_budget_ms": REFERENCE_LATENCY_MS,
+    },
 }
 # Runs of an earlier version of the package, summarized when their directories exist but never re-run: the
 # current code would run something else under the same settings.
-_SCORED_ALL = ("measured at commit f77f937 as {}, when preparation scored every proposal with NASWOT (since cbe5107 "
-               "only candidates that can still be trained are scored: the same choices, less preparation)")
-_EXPORTED = ("measured at commit 9fcf94b as {}, when preparation exported every candidate to predict its latency "
-             "from the ONNX graph (since cf9e0f7 the driver composes the same features from the architecture's parts: "
-             "the same latencies and choices, less preparation)")
-_WHOLE_COSTS = ("measured at commit 9f5c073 as {}, when every proposal's params and MACs were counted on a worker by "
-                "one fvcore trace of the whole network before the latency filter (since then the driver counts each "
-                "distinct part of the network once, only for candidates within the budget: the same counts and choices, "
-                "less preparation)")
-HISTORICAL = {"random+budget+ehvi8costs": "measured at commit 77b43eb as random+budget+ehvi8 (batches of 8), when the "
-                                          "EHVI accuracy model saw the log costs only (NASWOT joined it later)",
-              "random+budget+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+budget+ehvi8+batch4"),
-              "random+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+ehvi8+batch4"),
-              "random+budget+ehvi8+batch4+export": _EXPORTED.format("random+budget+ehvi8+batch4"),
-              "random+ehvi8+batch4+export": _EXPORTED.format("random+ehvi8+batch4"),
-              "random+budget+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+budget+ehvi8+batch4"),
-              "random+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+ehvi8+batch4")}
+_SCORED_ALL = (
+    "measured at commit f77f937 as {}, when preparation scored every proposal with NASWOT (since cbe5107 "
+    "only candidates that can still be trained are scored: the same choices, less preparation)"
+)
+_EXPORTED = (
+    "measured at commit 9fcf94b as {}, when preparation exported every candidate to predict its latency "
+    "from the ONNX graph (since cf9e0f7 the driver composes the same features from the architecture's parts: "
+    "the same latencies and choices, less preparation)"
+)
+_WHOLE_COSTS = (
+    "measured at commit 9f5c073 as {}, when every proposal's params and MACs were counted on a worker by "
+    "one fvcore trace of the whole network before the latency filter (since then the driver counts each "
+    "distinct part of the network once, only for candidates within the budget: the same counts and choices, "
+    "less preparation)"
+)
+HISTORICAL = {
+    "random+budget+ehvi8costs": "measured at commit 77b43eb as random+budget+ehvi8 (batches of 8), when the "
+    "EHVI accuracy model saw the log costs only (NASWOT joined it later)",
+    "random+budget+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+budget+ehvi8+batch4"),
+    "random+ehvi8+batch4+scoredall": _SCORED_ALL.format("random+ehvi8+batch4"),
+    "random+budget+ehvi8+batch4+export": _EXPORTED.format("random+budget+ehvi8+batch4"),
+    "random+ehvi8+batch4+export": _EXPORTED.format("random+ehvi8+batch4"),
+    "random+budget+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+budget+ehvi8+batch4"),
+    "random+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+ehvi8+batch4"),
+}
 # The methods of the README's table; the two plain-dominance rung methods above were measured with the profile's
 # previous latency model (README: "Earlier measurements") and run only when named.
-DEFAULT_METHODS = ("random", "nsga2", "random+budget", "nsga2+budget+prescreen4", "nsga2+budget+prescreen4+rung2",
-                   "random+budget+ehvi8+batch4", "random+ehvi8+batch4", "tpe+budget")
+DEFAULT_METHODS = (
+    "random",
+    "nsga2",
+    "random+budget",
+    "nsga2+budget+prescreen4",
+    "nsga2+budget+prescreen4+rung2",
+    "random+budget+ehvi8+batch4",
+    "random+ehvi8+batch4",
+    "tpe+budget",
+)
 _COMPUTE = ("prepare_seconds", "latency_seconds", "rung_seconds", "train_seconds", "eval_seconds")
-_BEFORE_TRAINING = ("prepare_seconds", "latency_seconds")  # costs, export and scores; then latency, on the driver
+_BEFORE_TRAINING = (
+    "prepare_seconds",
+    "latency_seconds",
+)  # costs, export and scores; then latency, on the driver
 
 
 def frozen_profile() -> Path:
@@ -96,8 +169,16 @@ def run_one(method: str, seed: int, trials: int, data: str, profile: Path) -> Pa
     import nas
 
     out = RUNS / f"{method}-seed{seed}"
-    nas.search(space="mobilenet", profile=str(profile), latency="predicted", dataset=data, trials=trials,
-               seed=seed, out=str(out), **METHODS[method])
+    nas.search(
+        space="mobilenet",
+        profile=str(profile),
+        latency="predicted",
+        dataset=data,
+        trials=trials,
+        seed=seed,
+        out=str(out),
+        **METHODS[method],
+    )
     return out
 
 
@@ -109,9 +190,14 @@ def _finished(run_dir: Path) -> list:
     from nas.search._study import load_run_study
 
     study = load_run_study(run_dir)
-    return sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None
-                   and t.user_attrs.get("status") != "interrupted"),  # the benchmark's driver was restarted
-                  key=lambda t: t.datetime_complete)
+    return sorted(
+        (
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.datetime_complete is not None and t.user_attrs.get("status") != "interrupted"
+        ),  # the benchmark's driver was restarted
+        key=lambda t: t.datetime_complete,
+    )
 
 
 def last_rung(attrs: dict) -> int:
@@ -121,8 +207,11 @@ def last_rung(attrs: dict) -> int:
 
 def _final_trainings(done: list, epochs: int) -> list[tuple[Any, int]]:
     """(trial, epochs of the final training segment) of every trained, non-duplicate trial."""
-    return [(t, epochs - last_rung(t.user_attrs)) for t in done
-            if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None]
+    return [
+        (t, epochs - last_rung(t.user_attrs))
+        for t in done
+        if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None
+    ]
 
 
 def _in_flight(done: list, epochs: int, validation_epochs: float):
@@ -131,9 +220,16 @@ def _in_flight(done: list, epochs: int, validation_epochs: float):
     spans = []
     for t, segment in _final_trainings(done, epochs):
         end = t.datetime_complete.timestamp()
-        spans.append((end - float(t.user_attrs["train_seconds"]) - float(t.user_attrs["eval_seconds"]), end,
-                      segment + validation_epochs))
-    return lambda now: sum(work * (now - start) / (end - start) for start, end, work in spans if start < now < end)
+        spans.append(
+            (
+                end - float(t.user_attrs["train_seconds"]) - float(t.user_attrs["eval_seconds"]),
+                end,
+                segment + validation_epochs,
+            )
+        )
+    return lambda now: sum(
+        work * (now - start) / (end - start) for start, end, work in spans if start < now < end
+    )
 
 
 def validation_cost(finished: dict[Path, list]) -> float:
@@ -168,8 +264,9 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
 
     start = min(t.datetime_start for t in done)
     epochs = _epochs(run_dir)
-    per_epoch = statistics.median(float(t.user_attrs["train_seconds"]) / segment
-                                  for t, segment in _final_trainings(done, epochs))
+    per_epoch = statistics.median(
+        float(t.user_attrs["train_seconds"]) / segment for t, segment in _final_trainings(done, epochs)
+    )
     points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
     in_flight = _in_flight(done, epochs, validation_epochs)
     for t in done:
@@ -183,11 +280,16 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
         counted += a.get("status") != "screened_out"
         if a.get("status") == COMPLETE and a.get("duplicate_of") is None:
             points.append((t.values[0], t.values[1]))
-        rows.append({"trials": counted, "compute_epochs": round(work, 2),
-                     "compute_epochs_in_flight": round(work + in_flight(t.datetime_complete.timestamp()), 2),
-                     "compute_s": round(compute, 1),
-                     "wall_s": round((t.datetime_complete - start).total_seconds(), 1),
-                     "hypervolume": round(hypervolume(points, REFERENCE_LATENCY_MS), 6)})
+        rows.append(
+            {
+                "trials": counted,
+                "compute_epochs": round(work, 2),
+                "compute_epochs_in_flight": round(work + in_flight(t.datetime_complete.timestamp()), 2),
+                "compute_s": round(compute, 1),
+                "wall_s": round((t.datetime_complete - start).total_seconds(), 1),
+                "hypervolume": round(hypervolume(points, REFERENCE_LATENCY_MS), 6),
+            }
+        )
     return rows
 
 
@@ -197,8 +299,12 @@ def compute_to_reach(rows: list[dict], target: float, key: str) -> float | None:
 
 def add_data_argument(parser: argparse.ArgumentParser) -> None:
     """--data, made absolute: a run records its dataset, and a resume must name the same folder the same way."""
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
-                        type=lambda path: str(Path(path).resolve()), help="the CIFAR-10 training folder")
+    parser.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
+        type=lambda path: str(Path(path).resolve()),
+        help="the CIFAR-10 training folder",
+    )
 
 
 def data_missing(path: str) -> bool:
@@ -222,7 +328,10 @@ def main() -> int:
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        print(f"error: --methods: unknown {', '.join(unknown)} (choose from {', '.join(METHODS)})", file=sys.stderr)
+        print(
+            f"error: --methods: unknown {', '.join(unknown)} (choose from {', '.join(METHODS)})",
+            file=sys.stderr,
+        )
         return 2
     seeds = [int(s) for s in args.seeds.split(",")]
     profile = frozen_profile()
@@ -231,8 +340,15 @@ def main() -> int:
             t0 = time.perf_counter()
             run_one(method, seed, args.trials, args.data, profile)
             print(f"{method} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
-    summarize([m for m in [*METHODS, *HISTORICAL] if all((RUNS / f"{m}-seed{s}" / "study.db").exists() for s in seeds)],
-              seeds, args)
+    summarize(
+        [
+            m
+            for m in [*METHODS, *HISTORICAL]
+            if all((RUNS / f"{m}-seed{s}" / "study.db").exists() for s in seeds)
+        ],
+        seeds,
+        args,
+    )
     return 0
 
 
@@ -240,10 +356,16 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
     from nas._io import cpu_model, write_json_atomic
     from nas.search import SearchConfig
 
-    finished = {RUNS / f"{m}-seed{s}": _finished(RUNS / f"{m}-seed{s}") for m in methods for s in seeds}  # read once
+    finished = {
+        RUNS / f"{m}-seed{s}": _finished(RUNS / f"{m}-seed{s}") for m in methods for s in seeds
+    }  # read once
     validation_epochs = validation_cost(finished)
-    runs = {m: {s: curve(RUNS / f"{m}-seed{s}", finished[RUNS / f"{m}-seed{s}"], validation_epochs) for s in seeds}
-            for m in methods}
+    runs = {
+        m: {
+            s: curve(RUNS / f"{m}-seed{s}", finished[RUNS / f"{m}-seed{s}"], validation_epochs) for s in seeds
+        }
+        for m in methods
+    }
     summary = {}
     for m in methods:
         finals = [runs[m][s][-1] for s in seeds]
@@ -271,20 +393,34 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
     report = {
         "benchmark": "search_efficiency",
         "command": "python benchmarks/search_efficiency.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": cpu_model(), "data": args.data,
-        "trials_per_run": args.trials, "seeds": seeds, "reference_latency_ms": REFERENCE_LATENCY_MS,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
+        "data": args.data,
+        "trials_per_run": args.trials,
+        "seeds": seeds,
+        "reference_latency_ms": REFERENCE_LATENCY_MS,
         "latency": "x86-cpu profile, predicted by a frozen copy of its fitted model",
         "accuracy": "proxy accuracy on each seed's own stratified 10% validation split",
         "compute": "compute_epochs: epochs trained + validation passes x validation_epochs + preparation and latency "
-                   "seconds in epochs of the run, counted as each trial completes (see curve()); compute_epochs_in_flight: "
-                   "plus the share done of the trainings still running then; compute_s: worker seconds ("
-                   + ", ".join(_COMPUTE) + "), and wall_s: seconds since the run's first trial, both inflated unevenly "
-                   "between runs by other load on the shared machine",
+        "seconds in epochs of the run, counted as each trial completes (see curve()); compute_epochs_in_flight: "
+        "plus the share done of the trainings still running then; compute_s: worker seconds ("
+        + ", ".join(_COMPUTE)
+        + "), and wall_s: seconds since the run's first trial, both inflated unevenly "
+        "between runs by other load on the shared machine",
         "validation_epochs": round(validation_epochs, 3),
-        "package_default": next((m for m in methods if all(summary[m]["config"].get(k) == v for k, v in
-                                                          json.loads(json.dumps(SearchConfig().to_dict())).items()
-                                                          if k in ("sampler", "population", "prescreen", "prescreen_score", "rungs",
-                                                                   "latency_budget_ms"))), None),
+        "package_default": next(
+            (
+                m
+                for m in methods
+                if all(
+                    summary[m]["config"].get(k) == v
+                    for k, v in json.loads(json.dumps(SearchConfig().to_dict())).items()
+                    if k
+                    in ("sampler", "population", "prescreen", "prescreen_score", "rungs", "latency_budget_ms")
+                )
+            ),
+            None,
+        ),
         "summary": summary,
         "curves": {m: {str(s): runs[m][s] for s in seeds} for m in methods},
     }
@@ -301,20 +437,45 @@ def plot(runs: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
-    colors = {"random": "tab:gray", "nsga2": "tab:blue", "nsga2+rungs": "tab:orange", "nsga2+rungs+prescreen": "tab:red",
-              "random+budget": "tab:olive", "nsga2+budget+prescreen4": "tab:purple",
-              "nsga2+budget+prescreen4+rung2": "tab:green", "random+budget+ehvi8+batch4": "tab:brown",
-              "random+ehvi8+batch4": "tab:cyan", "random+budget+ehvi8costs": "tan", "tpe+budget": "tab:pink",
-              "random+budget+ehvi8+batch4+scoredall": "rosybrown", "random+ehvi8+batch4+scoredall": "lightblue",
-              "random+budget+ehvi8+batch4+export": "peru", "random+ehvi8+batch4+export": "steelblue",
-              "random+budget+ehvi8+batch4+wholecosts": "sandybrown", "random+ehvi8+batch4+wholecosts": "skyblue"}
+    colors = {
+        "random": "tab:gray",
+        "nsga2": "tab:blue",
+        "nsga2+rungs": "tab:orange",
+        "nsga2+rungs+prescreen": "tab:red",
+        "random+budget": "tab:olive",
+        "nsga2+budget+prescreen4": "tab:purple",
+        "nsga2+budget+prescreen4+rung2": "tab:green",
+        "random+budget+ehvi8+batch4": "tab:brown",
+        "random+ehvi8+batch4": "tab:cyan",
+        "random+budget+ehvi8costs": "tan",
+        "tpe+budget": "tab:pink",
+        "random+budget+ehvi8+batch4+scoredall": "rosybrown",
+        "random+ehvi8+batch4+scoredall": "lightblue",
+        "random+budget+ehvi8+batch4+export": "peru",
+        "random+ehvi8+batch4+export": "steelblue",
+        "random+budget+ehvi8+batch4+wholecosts": "sandybrown",
+        "random+ehvi8+batch4+wholecosts": "skyblue",
+    }
     for m, per_seed in runs.items():
         for i, rows in enumerate(per_seed.values()):
             for ax, x in zip(axes, ("trials", "compute_epochs", "compute_s", "wall_s")):
-                ax.step([r[x] for r in rows], [r["hypervolume"] for r in rows], where="post",
-                        color=colors.get(m), alpha=0.8, label=m if i == 0 else None)
-    for ax, label in zip(axes, ("trials (screened-out candidates not counted)", "compute (epoch-equivalents)",
-                                "worker compute (s)", "wall-clock (s)")):
+                ax.step(
+                    [r[x] for r in rows],
+                    [r["hypervolume"] for r in rows],
+                    where="post",
+                    color=colors.get(m),
+                    alpha=0.8,
+                    label=m if i == 0 else None,
+                )
+    for ax, label in zip(
+        axes,
+        (
+            "trials (screened-out candidates not counted)",
+            "compute (epoch-equivalents)",
+            "worker compute (s)",
+            "wall-clock (s)",
+        ),
+    ):
         ax.set_xlabel(label)
         ax.set_ylabel(f"hypervolume (acc x ms, ref {REFERENCE_LATENCY_MS} ms)")
         ax.grid(alpha=0.3)

@@ -54,10 +54,15 @@ def main() -> int:
     worker_seconds = wall * workers
     report = {
         "benchmark": "search_throughput",
-        "command": "python benchmarks/search_throughput.py" + (f" --trials {args.trials}" if args.trials != SearchConfig().trials else ""),
+        "command": "python benchmarks/search_throughput.py"
+        + (f" --trials {args.trials}" if args.trials != SearchConfig().trials else ""),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": sys.version.split()[0],
-                    "platform": platform.platform()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+        },
         "settings": config["search"],
         "recipe": config["recipe"],
         "trials": result.finished,
@@ -72,22 +77,38 @@ def main() -> int:
         "fraction_outside_training": round(1 - train / worker_seconds, 4),
         "target_fraction_outside_training": 0.15,
         "definition": "1 - (sum of training-loop seconds over trials) / (search wall time x workers); "
-                      "everything else counts as outside training: validation, build, fvcore, ONNX export, "
-                      "latency measurement (workers idle), Ray start-up, dataset loading, bookkeeping, idle workers",
+        "everything else counts as outside training: validation, build, fvcore, ONNX export, "
+        "latency measurement (workers idle), Ray start-up, dataset loading, bookkeeping, idle workers",
         "breakdown_seconds": {
             "validation": round(evaluate, 1),
             "prepare (build + fvcore + ONNX export, on workers)": round(total("prepare_seconds"), 1),
             "latency measurement (driver, workers idle)": round(total("latency_seconds"), 1),
         },
-        "pareto": [{k: p[k] for k in ("trial", "accuracy", "latency_ms", "params", "macs", "summary")} for p in result.pareto],
+        "pareto": [
+            {k: p[k] for k in ("trial", "accuracy", "latency_ms", "params", "macs", "summary")}
+            for p in result.pareto
+        ],
         "exported_onnx": len(exported),
         "export_max_abs_diff_vs_torch": max(e.max_abs_diff for e in exported),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("trials", "pareto_size", "wall_seconds", "trials_per_hour",
-                                             "fraction_outside_training")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: report[k]
+                for k in (
+                    "trials",
+                    "pareto_size",
+                    "wall_seconds",
+                    "trials_per_hour",
+                    "fraction_outside_training",
+                )
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

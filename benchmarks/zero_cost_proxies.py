@@ -40,7 +40,7 @@ DEFAULT_RUNS = [
     ROOT / "results" / "benchmark-runs" / "robust_search",
     Path("/tmp/val_run16"),
 ]
-MIN_BAND = 6   # fewer candidates per latency band than this: no within-band correlation
+MIN_BAND = 6  # fewer candidates per latency band than this: no within-band correlation
 
 
 def average_ranks(values) -> np.ndarray:
@@ -67,7 +67,7 @@ def spearman(x, y) -> float:
 
 
 def tau(x, y) -> float:
-    return kendall_tau(average_ranks(x), average_ranks(y))   # on ranks: -inf scores compare fine
+    return kendall_tau(average_ranks(x), average_ranks(y))  # on ranks: -inf scores compare fine
 
 
 def null_tau_se(n: int) -> float:
@@ -93,16 +93,25 @@ def read_run(run_dir: Path) -> list[dict]:
         accuracy = float(t.user_attrs["clean_accuracy"]) if column == "clean_accuracy" else float(t.values[0])
         arch = t.user_attrs["architecture"]
         arch = Architecture.from_dict(json.loads(arch) if isinstance(arch, str) else arch)
-        out.append({
-            "run": str(run_dir), "trial": t.number, "arch_hash": arch.hash, "arch": arch,
-            "accuracy": accuracy, "accuracy_column": column, "latency_ms": float(t.values[1]),
-        })
+        out.append(
+            {
+                "run": str(run_dir),
+                "trial": t.number,
+                "arch_hash": arch.hash,
+                "arch": arch,
+                "accuracy": accuracy,
+                "accuracy_column": column,
+                "latency_ms": float(t.values[1]),
+            }
+        )
     return out
 
 
 def correlations(scores: dict[str, list[float]], accuracy: list[float]) -> dict:
-    return {name: {"kendall_tau": tau(v, accuracy), "spearman": spearman(v, accuracy), "n": len(v)}
-            for name, v in scores.items()}
+    return {
+        name: {"kendall_tau": tau(v, accuracy), "spearman": spearman(v, accuracy), "n": len(v)}
+        for name, v in scores.items()
+    }
 
 
 def main() -> int:
@@ -112,7 +121,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "zero_cost_proxies.json"))
     args = parser.parse_args()
-    runs = [Path(r) for r in args.runs] if args.runs else [r for r in DEFAULT_RUNS if (r / "study.db").exists()]
+    runs = (
+        [Path(r) for r in args.runs] if args.runs else [r for r in DEFAULT_RUNS if (r / "study.db").exists()]
+    )
 
     candidates, skipped, seen, configs = [], [], {}, {}
     for run in runs:
@@ -120,13 +131,24 @@ def main() -> int:
             skipped.append({"run": str(run), "reason": "no study.db"})
             continue
         config = json.loads((run / "config.json").read_text())
-        configs[str(run)] = {"space": config["search"]["space"], "dataset": config["search"]["dataset"],
-                             "epochs": config["recipe"]["epochs"], "train_subset": config["recipe"]["train_subset"]}
+        configs[str(run)] = {
+            "space": config["search"]["space"],
+            "dataset": config["search"]["dataset"],
+            "epochs": config["recipe"]["epochs"],
+            "train_subset": config["recipe"]["train_subset"],
+        }
         for c in read_run(run):
             if c["arch_hash"] in seen:
                 first = seen[c["arch_hash"]]
-                skipped.append({"run": c["run"], "trial": c["trial"], "reason": f"same architecture as {first['run']} trial {first['trial']}",
-                                "accuracy": c["accuracy"], "first_accuracy": first["accuracy"]})
+                skipped.append(
+                    {
+                        "run": c["run"],
+                        "trial": c["trial"],
+                        "reason": f"same architecture as {first['run']} trial {first['trial']}",
+                        "accuracy": c["accuracy"],
+                        "first_accuracy": first["accuracy"],
+                    }
+                )
                 continue
             seen[c["arch_hash"]] = c
             candidates.append(c)
@@ -138,17 +160,23 @@ def main() -> int:
 
     start = time.perf_counter()
     for i, c in enumerate(candidates):
-        c["scores"] = zero_cost_scores(c["arch"], dataset, num_classes=dataset.num_classes,
-                                       batch_size=args.batch_size, seed=args.seed)
-        print(f"[{i + 1}/{len(candidates)}] {c['arch_hash']} acc={c['accuracy']:.3f} "
-              + " ".join(f"{n}={c['scores'][n]:.4g}" for n in ALL), flush=True)
+        c["scores"] = zero_cost_scores(
+            c["arch"], dataset, num_classes=dataset.num_classes, batch_size=args.batch_size, seed=args.seed
+        )
+        print(
+            f"[{i + 1}/{len(candidates)}] {c['arch_hash']} acc={c['accuracy']:.3f} "
+            + " ".join(f"{n}={c['scores'][n]:.4g}" for n in ALL),
+            flush=True,
+        )
     scoring_seconds = time.perf_counter() - start
 
     accuracy = [c["accuracy"] for c in candidates]
     per_score = {n: [c["scores"][n] for c in candidates] for n in ALL}
     overall = correlations(per_score, accuracy)
     for n in ALL:
-        overall[n]["mean_seconds_per_arch"] = float(np.mean([c["scores"][f"{n}_seconds"] for c in candidates]))
+        overall[n]["mean_seconds_per_arch"] = float(
+            np.mean([c["scores"][f"{n}_seconds"] for c in candidates])
+        )
         overall[n]["non_finite"] = int(sum(not math.isfinite(v) for v in per_score[n]))
 
     latency = np.array([c["latency_ms"] for c in candidates])
@@ -163,7 +191,9 @@ def main() -> int:
                 "latency_ms": [float(latency[idx].min()), float(latency[idx].max())],
                 "n": int(len(idx)),
                 "null_tau_se": null_tau_se(len(idx)),
-                "scores": correlations({s: [per_score[s][i] for i in idx] for s in ALL}, [accuracy[i] for i in idx]),
+                "scores": correlations(
+                    {s: [per_score[s][i] for i in idx] for s in ALL}, [accuracy[i] for i in idx]
+                ),
             }
         for s in ALL:
             taus = [bands[b]["scores"][s]["kendall_tau"] for b in bands]
@@ -174,20 +204,29 @@ def main() -> int:
 
     report = {
         "benchmark": "zero_cost_proxies",
-        "command": "python benchmarks/zero_cost_proxies.py " + " ".join(str(r) for r in runs)
-                   + (f" --batch-size {args.batch_size}" if args.batch_size != 64 else "")
-                   + (f" --seed {args.seed}" if args.seed else ""),
+        "command": "python benchmarks/zero_cost_proxies.py "
+        + " ".join(str(r) for r in runs)
+        + (f" --batch-size {args.batch_size}" if args.batch_size != 64 else "")
+        + (f" --seed {args.seed}" if args.seed else ""),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": sys.version.split()[0],
-                    "platform": platform.platform(), "torch_threads": 1},
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "torch_threads": 1,
+        },
         "reference": "proxy accuracy of the search itself (short training: see runs' epochs and train_subset), "
-                     "'clean_accuracy' for robust runs; NOT the accuracy after a long training",
+        "'clean_accuracy' for robust runs; NOT the accuracy after a long training",
         "runs": configs,
-        "score_settings": {"batch_size": args.batch_size, "seed": args.seed,
-                           "synflow": "float64, |params|, input of ones (batch 1), BatchNorm in eval mode (as Tanaka et al.'s code)",
-                           "naswot": "train mode, ReLU/ReLU6/Hardswish outputs > 0 (Hardswish: sign of its input), log|det K|",
-                           "grad_norm": "global L2 norm of the cross-entropy gradient, train mode",
-                           "seconds": "per score and architecture, including building the model"},
+        "score_settings": {
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "synflow": "float64, |params|, input of ones (batch 1), BatchNorm in eval mode (as Tanaka et al.'s code)",
+            "naswot": "train mode, ReLU/ReLU6/Hardswish outputs > 0 (Hardswish: sign of its input), log|det K|",
+            "grad_norm": "global L2 norm of the cross-entropy gradient, train mode",
+            "seconds": "per score and architecture, including building the model",
+        },
         "n": n,
         "null_tau_se": null_tau_se(n),
         "accuracy_range": [float(min(accuracy)), float(max(accuracy))] if accuracy else None,
@@ -196,12 +235,20 @@ def main() -> int:
         "latency_bands_note": band_note,
         "latency_bands": bands,
         "skipped": skipped,
-        "candidates": [{"run": c["run"], "trial": c["trial"], "arch_hash": c["arch_hash"], "accuracy": c["accuracy"],
-                        "accuracy_column": c["accuracy_column"], "latency_ms": c["latency_ms"],
-                        **{k: (v if math.isfinite(v) else str(v)) for k, v in c["scores"].items()}}
-                       for c in candidates],
+        "candidates": [
+            {
+                "run": c["run"],
+                "trial": c["trial"],
+                "arch_hash": c["arch_hash"],
+                "accuracy": c["accuracy"],
+                "accuracy_column": c["accuracy_column"],
+                "latency_ms": c["latency_ms"],
+                **{k: (v if math.isfinite(v) else str(v)) for k, v in c["scores"].items()},
+            }
+            for c in candidates
+        ],
     }
-    for s in ALL:   # JSON has no nan/inf
+    for s in ALL:  # JSON has no nan/inf
         for d in [overall[s], *(bands[b]["scores"][s] for b in bands)]:
             for k, v in d.items():
                 if isinstance(v, float) and not math.isfinite(v):
@@ -212,12 +259,16 @@ def main() -> int:
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     tmp.replace(out)
 
-    print(f"\n{n} candidates (null tau se {null_tau_se(n):.3f}); reference: proxy accuracy; bands: {band_note}")
+    print(
+        f"\n{n} candidates (null tau se {null_tau_se(n):.3f}); reference: proxy accuracy; bands: {band_note}"
+    )
     print(f"{'score':<10} {'tau':>7} {'rho':>7} {'band tau':>9} {'s/arch':>8}")
     for s in ALL:
         o = overall[s]
         fmt = lambda v: f"{v:7.3f}" if isinstance(v, float) else "    n/a"
-        print(f"{s:<10} {fmt(o['kendall_tau'])} {fmt(o['spearman'])} {fmt(o.get('mean_within_band_tau'))}  {o['mean_seconds_per_arch']:8.3f}")
+        print(
+            f"{s:<10} {fmt(o['kendall_tau'])} {fmt(o['spearman'])} {fmt(o.get('mean_within_band_tau'))}  {o['mean_seconds_per_arch']:8.3f}"
+        )
     print(f"wrote {out}")
     return 0
 

@@ -18,7 +18,9 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: the result gets the mode a plain open() would give
+        os.fchmod(
+            fd, 0o666 & ~_umask()
+        )  # mkstemp makes 0600: the result gets the mode a plain open() would give
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
             handle.flush()
@@ -60,7 +62,9 @@ def check_output_path(path: str | Path, flag: str, *, folder: bool = True) -> Pa
             raise NasError(f"{flag} {path}: {ancestor} is a file, not a folder; choose another {flag}")
         writable = path if folder and path.is_dir() else ancestor
         if not os.access(writable, os.W_OK | os.X_OK):
-            raise NasError(f"{flag} {path}: {writable} is not writable (permission denied); choose another {flag}")
+            raise NasError(
+                f"{flag} {path}: {writable} is not writable (permission denied); choose another {flag}"
+            )
         break
     return path
 

@@ -6,7 +6,9 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_exports(package: str, exports: dict[str, tuple[str, ...]], namespace: dict[str, Any]) -> tuple[list[str], Callable[[str], Any]]:
+def lazy_exports(
+    package: str, exports: dict[str, tuple[str, ...]], namespace: dict[str, Any]
+) -> tuple[list[str], Callable[[str], Any]]:
     """Return `__all__` and a module `__getattr__` that imports each name from its module on first use."""
     where = {name: module for module, names in exports.items() for name in names}
 

@@ -19,25 +19,34 @@ from nas.space import Architecture, BlockSpec, StageSpec
 # (stage width, depth, stride, block) per stage; widths are scaled by the width multiplier.
 _FAMILIES: dict[str, dict[str, Any]] = {
     "mobilenetv2": {  # inverted residuals, ReLU6, no SE, 3x3
-        "stem": (16, "relu6"), "head": (512, "relu6"),
-        "stages": [(16, 1, 1, BlockSpec("mbconv", 3, 1.0, None, False, "relu6")),
-                   (24, 2, 2, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
-                   (48, 3, 2, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
-                   (96, 2, 1, BlockSpec("mbconv", 3, 6.0, None, False, "relu6"))],
+        "stem": (16, "relu6"),
+        "head": (512, "relu6"),
+        "stages": [
+            (16, 1, 1, BlockSpec("mbconv", 3, 1.0, None, False, "relu6")),
+            (24, 2, 2, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
+            (48, 3, 2, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
+            (96, 2, 1, BlockSpec("mbconv", 3, 6.0, None, False, "relu6")),
+        ],
     },
     "mobilenetv3-small": {  # SE + Hardswish in the deeper stages, 5x5 kernels there
-        "stem": (16, "hardswish"), "head": (512, "hardswish"),
-        "stages": [(16, 1, 1, BlockSpec("mbconv", 3, 1.0, None, True, "relu")),
-                   (24, 2, 2, BlockSpec("mbconv", 3, 4.0, None, False, "relu")),
-                   (40, 3, 2, BlockSpec("mbconv", 5, 6.0, None, True, "hardswish")),
-                   (96, 2, 1, BlockSpec("mbconv", 5, 6.0, None, True, "hardswish"))],
+        "stem": (16, "hardswish"),
+        "head": (512, "hardswish"),
+        "stages": [
+            (16, 1, 1, BlockSpec("mbconv", 3, 1.0, None, True, "relu")),
+            (24, 2, 2, BlockSpec("mbconv", 3, 4.0, None, False, "relu")),
+            (40, 3, 2, BlockSpec("mbconv", 5, 6.0, None, True, "hardswish")),
+            (96, 2, 1, BlockSpec("mbconv", 5, 6.0, None, True, "hardswish")),
+        ],
     },
     "shufflenet": {  # grouped 1x1 bottlenecks with channel shuffle (groups 2), no head conv
-        "stem": (24, "relu"), "head": (None, "relu"),
-        "stages": [(24, 1, 1, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
-                   (48, 2, 2, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
-                   (96, 3, 2, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
-                   (192, 2, 1, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu"))],
+        "stem": (24, "relu"),
+        "head": (None, "relu"),
+        "stages": [
+            (24, 1, 1, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+            (48, 2, 2, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+            (96, 3, 2, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+            (192, 2, 1, BlockSpec("shuffle_bottleneck", 3, 1.0, 2, False, "relu")),
+        ],
     },
 }
 WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0)
@@ -53,9 +62,15 @@ def check_width_multipliers(width_multipliers) -> tuple[float, ...]:
     if not widths:
         raise NasError("widths: give at least one width multiplier, such as 0.5,1")
     for width in widths:
-        if (isinstance(width, bool) or not isinstance(width, numbers.Real) or not math.isfinite(width)
-                or not 0 < width <= MAX_WIDTH_MULTIPLIER):
-            raise NasError(f"widths: a width multiplier must be a number in (0, {MAX_WIDTH_MULTIPLIER:g}], got {width!r}")
+        if (
+            isinstance(width, bool)
+            or not isinstance(width, numbers.Real)
+            or not math.isfinite(width)
+            or not 0 < width <= MAX_WIDTH_MULTIPLIER
+        ):
+            raise NasError(
+                f"widths: a width multiplier must be a number in (0, {MAX_WIDTH_MULTIPLIER:g}], got {width!r}"
+            )
     return widths
 
 
@@ -68,13 +83,26 @@ def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture
             stem_width, stem_act = spec["stem"]
             head_width, head_act = spec["head"]
             stages = tuple(
-                StageSpec(name=f"s{i + 1}", stride=stride, width=make_divisible(width * mult), blocks=(block,) * depth)
-                for i, (width, depth, stride, block) in enumerate(spec["stages"]))
+                StageSpec(
+                    name=f"s{i + 1}",
+                    stride=stride,
+                    width=make_divisible(width * mult),
+                    blocks=(block,) * depth,
+                )
+                for i, (width, depth, stride, block) in enumerate(spec["stages"])
+            )
             nets[f"{family}-{mult:g}x"] = Architecture(
-                space=f"baseline:{family}", resolution=32, stem_channels=make_divisible(stem_width * mult), stem_kernel=3,
-                stem_stride=2, stem_activation=stem_act, stages=stages,
-                head_width=make_divisible(head_width * mult) if head_width else None, head_activation=head_act,
-                dropout=0.1)
+                space=f"baseline:{family}",
+                resolution=32,
+                stem_channels=make_divisible(stem_width * mult),
+                stem_kernel=3,
+                stem_stride=2,
+                stem_activation=stem_act,
+                stages=stages,
+                head_width=make_divisible(head_width * mult) if head_width else None,
+                head_activation=head_act,
+                dropout=0.1,
+            )
     return nets
 
 
@@ -84,10 +112,10 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     from pathlib import Path
 
     from nas._io import read_json, write_json_atomic
+    from nas.builder import build_model
     from nas.data import load_dataset
     from nas.errors import NasError
     from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
-    from nas.builder import build_model
     from nas.latency import load_profile, local_profile, measure_latency
     from nas.onnx_io import export_onnx
     from nas.search._driver import resolve_latency_mode
@@ -101,11 +129,15 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
         raise NasError(f"{run_dir}: not a nas run directory (not a folder)")
     nets = hand_designed(width_multipliers)
     config = read_json(run_dir / "config.json", "run configuration")
-    kept = _entries_to_keep(run_dir / "baselines.json", set(nets))  # a broken file is refused before any training
+    kept = _entries_to_keep(
+        run_dir / "baselines.json", set(nets)
+    )  # a broken file is refused before any training
     try:
         search, recipe = config["search"], TrainingRecipe(**config["recipe"])
     except (KeyError, TypeError):
-        raise NasError(f"{run_dir / 'config.json'}: not the configuration of a nas search with the proxy trainer") from None
+        raise NasError(
+            f"{run_dir / 'config.json'}: not the configuration of a nas search with the proxy trainer"
+        ) from None
     profile = load_profile(search["profile"])
     mode = resolve_latency_mode(profile, search.get("latency", "auto"))
     if mode == "predicted":  # as the search did: a local profile from another machine is its calibrated copy
@@ -115,8 +147,10 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     executor = executor or RayExecutor(workers=search.get("workers"))
     try:
         data = executor.put(dataset)
-        handles = {executor.submit(train_candidate, ProxyTrainer(recipe), arch, data, search["seed"]): name
-                   for name, arch in nets.items()}
+        handles = {
+            executor.submit(train_candidate, ProxyTrainer(recipe), arch, data, search["seed"]): name
+            for name, arch in nets.items()
+        }
         accuracy = {}
         while handles:
             handle = executor.wait_one(list(handles))
@@ -128,12 +162,25 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     for name, arch in nets.items():  # latency after training: nothing else runs now
         model = build_model(arch, dataset.num_classes, seed=search["seed"])
         onnx_bytes = export_onnx(model, arch.resolution, fast=True)
-        latency = (profile.predict(onnx_bytes).latency_ms if mode == "predicted"
-                   else measure_latency(onnx_bytes, profile.measurement).median_ms)
+        latency = (
+            profile.predict(onnx_bytes).latency_ms
+            if mode == "predicted"
+            else measure_latency(onnx_bytes, profile.measurement).median_ms
+        )
         costs = count_costs(model, arch.resolution)
-        results.append({"name": name, "accuracy": accuracy[name], "latency_ms": latency, "latency_source": mode,
-                        "params": costs.params, "macs": costs.macs, "summary": arch.summary(),
-                        "architecture": arch.to_dict(), "generated_by": GENERATED_BY})
+        results.append(
+            {
+                "name": name,
+                "accuracy": accuracy[name],
+                "latency_ms": latency,
+                "latency_source": mode,
+                "params": costs.params,
+                "macs": costs.macs,
+                "summary": arch.summary(),
+                "architecture": arch.to_dict(),
+                "generated_by": GENERATED_BY,
+            }
+        )
     write_json_atomic(run_dir / "baselines.json", kept + results)
     return results
 
@@ -149,12 +196,18 @@ def _entries_to_keep(path, names: set[str]) -> list[Any]:
         return []
     entries = read_json(path, "baselines file")
     if not isinstance(entries, list):
-        raise NasError(f"{path}: must be a JSON list of {{name, accuracy, latency_ms}} objects; fix or move it")
+        raise NasError(
+            f"{path}: must be a JSON list of {{name, accuracy, latency_ms}} objects; fix or move it"
+        )
 
     def generated(entry: Any) -> bool:
         if not isinstance(entry, dict):
             return False
-        space = entry.get("architecture", {}).get("space", "") if isinstance(entry.get("architecture"), dict) else ""
+        space = (
+            entry.get("architecture", {}).get("space", "")
+            if isinstance(entry.get("architecture"), dict)
+            else ""
+        )
         return entry.get("generated_by") == GENERATED_BY or str(space).startswith("baseline:")
 
     return [entry for entry in entries if not (generated(entry) and entry.get("name") in names)]

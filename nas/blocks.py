@@ -26,7 +26,9 @@ def activation(name: str) -> nn.Module:
     return _ACTIVATIONS[name]()
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: str | None = None) -> nn.Sequential:
+def conv_bn(
+    c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: str | None = None
+) -> nn.Sequential:
     """Conv (no bias) -> BN [-> activation]: the unit every primitive is made of."""
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
@@ -135,7 +137,9 @@ class FusedMBConv(Primitive):
     def __init__(self, c_in, c_out, stride, spec):
         super().__init__(c_in, c_out, stride, spec)
         if spec.expansion == 1:
-            self.body = nn.Sequential(conv_bn(c_in, c_out, spec.kernel, stride, act=spec.activation), *_optional_se(c_out, spec))
+            self.body = nn.Sequential(
+                conv_bn(c_in, c_out, spec.kernel, stride, act=spec.activation), *_optional_se(c_out, spec)
+            )
         else:
             mid = make_divisible(c_in * spec.expansion)
             self.body = nn.Sequential(

@@ -17,7 +17,9 @@ class Network(nn.Module):
     def __init__(self, arch: Architecture, num_classes: int):
         super().__init__()
         self.arch = arch
-        self.stem = conv_bn(3, arch.stem_channels, arch.stem_kernel, arch.stem_stride, act=arch.stem_activation)
+        self.stem = conv_bn(
+            3, arch.stem_channels, arch.stem_kernel, arch.stem_stride, act=arch.stem_activation
+        )
         stages, c_in = [], arch.stem_channels
         for stage in arch.stages:
             blocks = []
@@ -54,30 +56,48 @@ def _out_size(size: int, stride: int) -> int:
     return -(-size // stride)  # every part pads k // 2 with odd kernels: ceil(size / stride)
 
 
-def network_parts(arch: Architecture, num_classes: int) -> list[tuple[tuple, Callable[[], nn.Module], tuple[int, ...]]]:
+def network_parts(
+    arch: Architecture, num_classes: int
+) -> list[tuple[tuple, Callable[[], nn.Module], tuple[int, ...]]]:
     """The network as independent parts (stem, every block, head with pool and classifier): (key, build,
     input shape) each. Anything additive over the network (graph features, params, MACs) is the sum over
     its parts, and a space reuses the same part (same key) across many candidates, so callers cache per
     key; tests check the sums against the whole network."""
     size, channels = arch.resolution, arch.stem_channels
-    parts = [(("stem", channels, arch.stem_kernel, arch.stem_stride, arch.stem_activation, size),
-              lambda: conv_bn(3, channels, arch.stem_kernel, arch.stem_stride, act=arch.stem_activation),
-              (1, 3, size, size))]
+    parts = [
+        (
+            ("stem", channels, arch.stem_kernel, arch.stem_stride, arch.stem_activation, size),
+            lambda: conv_bn(3, channels, arch.stem_kernel, arch.stem_stride, act=arch.stem_activation),
+            (1, 3, size, size),
+        )
+    ]
     size = _out_size(size, arch.stem_stride)
     c_in = channels
     for stage in arch.stages:
         for i, block in enumerate(stage.blocks):
             stride = stage.stride if i == 0 else 1
-            parts.append((("block", block, c_in, stage.width, stride, size),
-                          lambda b=block, c=c_in, w=stage.width, s=stride: build_block(b, c, w, s),
-                          (1, c_in, size, size)))
+            parts.append(
+                (
+                    ("block", block, c_in, stage.width, stride, size),
+                    lambda b=block, c=c_in, w=stage.width, s=stride: build_block(b, c, w, s),
+                    (1, c_in, size, size),
+                )
+            )
             size, c_in = _out_size(size, stride), stage.width
 
     def head(c=c_in):
         conv = conv_bn(c, arch.head_width, act=arch.head_activation) if arch.head_width else nn.Identity()
-        return nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(arch.head_width or c, num_classes))
+        return nn.Sequential(
+            conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(arch.head_width or c, num_classes)
+        )
 
-    parts.append((("head", arch.head_width, arch.head_activation, c_in, size, num_classes), head, (1, c_in, size, size)))
+    parts.append(
+        (
+            ("head", arch.head_width, arch.head_activation, c_in, size, num_classes),
+            head,
+            (1, c_in, size, size),
+        )
+    )
     return parts
 
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from nas import errors
+from nas._io import check_output_path
 from nas.cli_profile import add_profile_commands
 from nas.cli_validate import add_validation_commands, int_list
-from nas._io import check_output_path
-from nas import errors
 from nas.errors import NasError, Terminated, on_stop_signal, stop_signal
 from nas.search._config import LATENCY_MODES, PRESCREEN_SCORES, SAMPLERS, SearchConfig
 
@@ -34,20 +34,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SearchFailed as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): what finished is written, Ray is shut down
+    except (
+        KeyboardInterrupt
+    ) as exc:  # Ctrl-C, or SIGTERM (Terminated): what finished is written, Ray is shut down
         # Ray turns any KeyboardInterrupt raised while it waits into a plain one: the handler's record tells
         terminated = isinstance(exc, Terminated) or stop_signal() == signal.SIGTERM
         what, code = ("terminated (SIGTERM)", 143) if terminated else ("interrupted", 130)
-        print(f"nas: {what}; run the same command again to resume" if args.command == "search" else f"nas: {what}",
-              file=sys.stderr)
+        print(
+            f"nas: {what}; run the same command again to resume"
+            if args.command == "search"
+            else f"nas: {what}",
+            file=sys.stderr,
+        )
         return code
     except Exception as exc:
         full = _disk_full(exc)
         if full is None:
             raise
         # files are written atomically (write, then rename): what was written before is intact
-        print(f"nas: error: no space left on the device ({full}); free some space, then run the same command "
-              "again (a search resumes where it stopped)", file=sys.stderr)
+        print(
+            f"nas: error: no space left on the device ({full}); free some space, then run the same command "
+            "again (a search resumes where it stopped)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         _restore(previous)
@@ -100,95 +109,241 @@ def _restore(previous: dict) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description="Hardware-aware neural architecture search for lightweight vision models.")
+    parser = argparse.ArgumentParser(
+        prog="nas", description="Hardware-aware neural architecture search for lightweight vision models."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("search", help="run (or resume) a hardware-aware search",
-                       description="Search a space for the most accurate networks per latency on a hardware profile. "
-                                   "Re-running the same command resumes the run in its --out directory.")
-    s.add_argument("--space", default=_DEFAULTS.space, help="built-in space name or path to a space YAML (default: %(default)s)")
-    s.add_argument("--profile", default=_DEFAULTS.profile, help="hardware profile name or YAML path (default: %(default)s)")
-    s.add_argument("--latency", choices=LATENCY_MODES, default=_DEFAULTS.latency,
-                   help="'measured' on this machine with ONNX Runtime, or 'predicted' by the profile's latency model; "
-                        "auto: measured for the local profile, predicted for remote devices (default: %(default)s)")
-    s.add_argument("--dataset", default=_DEFAULTS.dataset,
-                   help="'builtin' (real CIFAR-10 subset shipped with nas), an image folder root/<class>/*.png|jpg, or an .npz with x, y (default: %(default)s)")
-    s.add_argument("--trials", type=int, default=_DEFAULTS.trials, help="candidates to evaluate, infeasible ones included (default: %(default)s)")
-    s.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="proxy training epochs per candidate (default: %(default)s)")
-    s.add_argument("--train-subset", type=_optional_int, default=_DEFAULTS.train_subset,
-                   help="training images per epoch, or 'all' (default: %(default)s)")
-    s.add_argument("--workers", type=int, default=None, help="parallel Ray workers, one CPU and one thread each (default: all CPUs)")
-    s.add_argument("--latency-budget-ms", type=float, default=None, help="reject candidates slower than this before training")
-    s.add_argument("--max-params", type=int, default=None, help="reject candidates with more parameters before training")
-    s.add_argument("--max-macs", type=int, default=None, help="reject candidates with more MACs (fvcore) before training")
-    s.add_argument("--robust-weight", type=float, default=None,
-                   help="robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
-                        "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)")
-    s.add_argument("--prescreen", type=int, default=_DEFAULTS.prescreen,
-                   help="pre-screening: sample K candidates per trained one and train only the chosen ones "
-                        "(default: %(default)s; 1: off)")
-    s.add_argument("--prescreen-score", choices=PRESCREEN_SCORES, default=_DEFAULTS.prescreen_score,
-                   help="how --prescreen chooses: ehvi, the expected hypervolume improvement from an accuracy model "
-                        "(costs and NASWOT) of the candidates trained so far, or a training-free score, the best of "
-                        "each latency band (default: %(default)s; with --sampler random --population 4 --prescreen 8, "
-                        "the defaults, the best configuration measured)")
-    s.add_argument("--rungs", type=int_list, default=(),
-                   help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
-                        "dominated at a rung stops there (default: none)")
-    s.add_argument("--stop-dominated-by", type=int, default=_DEFAULTS.stop_dominated_by,
-                   help="stop a candidate at a rung when this many candidates dominate it there (default: %(default)s)")
-    s.add_argument("--stop-margin", type=float, default=_DEFAULTS.stop_margin,
-                   help="at a rung, a dominating candidate must be this much more accurate (default: two standard errors "
-                        "of the accuracy difference on the validation split, so ties at chance stop nobody; 0: any)")
-    s.add_argument("--allow-extrapolation", action="store_true",
-                   help="predict node kinds the profile's device never measured with the profile's prior (a reference "
-                        "device's costs, scaled) instead of refusing; each trial records the share extrapolated")
-    s.add_argument("--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)")
-    s.add_argument("--population", type=int, default=_DEFAULTS.population,
-                   help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)")
-    s.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="seed of the sampler, data split and training (default: %(default)s)")
-    s.add_argument("--out", default=None, help="run directory (default: results/search-SPACE-PROFILE-seedSEED)")
-    s.add_argument("--ray-address", default=None, help="join an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    s = sub.add_parser(
+        "search",
+        help="run (or resume) a hardware-aware search",
+        description="Search a space for the most accurate networks per latency on a hardware profile. "
+        "Re-running the same command resumes the run in its --out directory.",
+    )
+    s.add_argument(
+        "--space",
+        default=_DEFAULTS.space,
+        help="built-in space name or path to a space YAML (default: %(default)s)",
+    )
+    s.add_argument(
+        "--profile",
+        default=_DEFAULTS.profile,
+        help="hardware profile name or YAML path (default: %(default)s)",
+    )
+    s.add_argument(
+        "--latency",
+        choices=LATENCY_MODES,
+        default=_DEFAULTS.latency,
+        help="'measured' on this machine with ONNX Runtime, or 'predicted' by the profile's latency model; "
+        "auto: measured for the local profile, predicted for remote devices (default: %(default)s)",
+    )
+    s.add_argument(
+        "--dataset",
+        default=_DEFAULTS.dataset,
+        help="'builtin' (real CIFAR-10 subset shipped with nas), an image folder root/<class>/*.png|jpg, or an .npz with x, y (default: %(default)s)",
+    )
+    s.add_argument(
+        "--trials",
+        type=int,
+        default=_DEFAULTS.trials,
+        help="candidates to evaluate, infeasible ones included (default: %(default)s)",
+    )
+    s.add_argument(
+        "--epochs",
+        type=int,
+        default=_DEFAULTS.epochs,
+        help="proxy training epochs per candidate (default: %(default)s)",
+    )
+    s.add_argument(
+        "--train-subset",
+        type=_optional_int,
+        default=_DEFAULTS.train_subset,
+        help="training images per epoch, or 'all' (default: %(default)s)",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel Ray workers, one CPU and one thread each (default: all CPUs)",
+    )
+    s.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=None,
+        help="reject candidates slower than this before training",
+    )
+    s.add_argument(
+        "--max-params", type=int, default=None, help="reject candidates with more parameters before training"
+    )
+    s.add_argument(
+        "--max-macs", type=int, default=None, help="reject candidates with more MACs (fvcore) before training"
+    )
+    s.add_argument(
+        "--robust-weight",
+        type=float,
+        default=None,
+        help="robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
+        "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)",
+    )
+    s.add_argument(
+        "--prescreen",
+        type=int,
+        default=_DEFAULTS.prescreen,
+        help="pre-screening: sample K candidates per trained one and train only the chosen ones "
+        "(default: %(default)s; 1: off)",
+    )
+    s.add_argument(
+        "--prescreen-score",
+        choices=PRESCREEN_SCORES,
+        default=_DEFAULTS.prescreen_score,
+        help="how --prescreen chooses: ehvi, the expected hypervolume improvement from an accuracy model "
+        "(costs and NASWOT) of the candidates trained so far, or a training-free score, the best of "
+        "each latency band (default: %(default)s; with --sampler random --population 4 --prescreen 8, "
+        "the defaults, the best configuration measured)",
+    )
+    s.add_argument(
+        "--rungs",
+        type=int_list,
+        default=(),
+        help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
+        "dominated at a rung stops there (default: none)",
+    )
+    s.add_argument(
+        "--stop-dominated-by",
+        type=int,
+        default=_DEFAULTS.stop_dominated_by,
+        help="stop a candidate at a rung when this many candidates dominate it there (default: %(default)s)",
+    )
+    s.add_argument(
+        "--stop-margin",
+        type=float,
+        default=_DEFAULTS.stop_margin,
+        help="at a rung, a dominating candidate must be this much more accurate (default: two standard errors "
+        "of the accuracy difference on the validation split, so ties at chance stop nobody; 0: any)",
+    )
+    s.add_argument(
+        "--allow-extrapolation",
+        action="store_true",
+        help="predict node kinds the profile's device never measured with the profile's prior (a reference "
+        "device's costs, scaled) instead of refusing; each trial records the share extrapolated",
+    )
+    s.add_argument(
+        "--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)"
+    )
+    s.add_argument(
+        "--population",
+        type=int,
+        default=_DEFAULTS.population,
+        help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)",
+    )
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=_DEFAULTS.seed,
+        help="seed of the sampler, data split and training (default: %(default)s)",
+    )
+    s.add_argument(
+        "--out", default=None, help="run directory (default: results/search-SPACE-PROFILE-seedSEED)"
+    )
+    s.add_argument(
+        "--ray-address",
+        default=None,
+        help="join an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=_search)
 
     e = sub.add_parser("export", help="export the Pareto-optimal models of a run (ONNX + spec + metrics)")
     e.add_argument("run_dir", help="a run directory written by 'nas search'")
     e.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
-    e.add_argument("--force", action="store_true",
-                   help="export into a folder that holds other exports too (they are left as they are)")
+    e.add_argument(
+        "--force",
+        action="store_true",
+        help="export into a folder that holds other exports too (they are left as they are)",
+    )
     e.set_defaults(run=_export)
 
-    t = sub.add_parser("train", help="deployment training: train an exported model longer (optionally distilled) and re-export it")
+    t = sub.add_parser(
+        "train",
+        help="deployment training: train an exported model longer (optionally distilled) and re-export it",
+    )
     t.add_argument("export_dir", help="an exported model folder (RUN_DIR/export/NN_HASH), or its model.onnx")
-    t.add_argument("--dataset", default="builtin", help="the search's dataset: 'builtin', an image folder or an .npz (default: %(default)s)")
+    t.add_argument(
+        "--dataset",
+        default="builtin",
+        help="the search's dataset: 'builtin', an image folder or an .npz (default: %(default)s)",
+    )
     t.add_argument("--epochs", type=int, default=30, help="training epochs (default: %(default)s)")
-    t.add_argument("--train-subset", type=_optional_int, default=None, help="training images per epoch, or 'all' (default: all)")
-    t.add_argument("--seed", type=int, default=0, help="the search's seed (validation split of folder/npz data), initial weights, training (default: %(default)s)")
-    t.add_argument("--teacher", default=None, help="knowledge distillation from another exported model folder or its model.onnx (same preprocessing and classes)")
-    t.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation term, in [0, 1] (default: %(default)s)")
-    t.add_argument("--kd-temperature", type=float, default=4.0, help="distillation temperature T > 0 (default: %(default)s)")
-    t.add_argument("--out", default=None, help="output folder (default: EXPORT_DIR-deployed, next to EXPORT_DIR)")
+    t.add_argument(
+        "--train-subset",
+        type=_optional_int,
+        default=None,
+        help="training images per epoch, or 'all' (default: all)",
+    )
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the search's seed (validation split of folder/npz data), initial weights, training (default: %(default)s)",
+    )
+    t.add_argument(
+        "--teacher",
+        default=None,
+        help="knowledge distillation from another exported model folder or its model.onnx (same preprocessing and classes)",
+    )
+    t.add_argument(
+        "--kd-alpha",
+        type=float,
+        default=0.5,
+        help="weight of the distillation term, in [0, 1] (default: %(default)s)",
+    )
+    t.add_argument(
+        "--kd-temperature",
+        type=float,
+        default=4.0,
+        help="distillation temperature T > 0 (default: %(default)s)",
+    )
+    t.add_argument(
+        "--out", default=None, help="output folder (default: EXPORT_DIR-deployed, next to EXPORT_DIR)"
+    )
     t.set_defaults(run=_train)
 
-    b = sub.add_parser("baselines", help="train hand-designed reference networks as a run trained its candidates "
-                                         "(RUN_DIR/baselines.json, drawn by 'nas report')")
+    b = sub.add_parser(
+        "baselines",
+        help="train hand-designed reference networks as a run trained its candidates "
+        "(RUN_DIR/baselines.json, drawn by 'nas report')",
+    )
     b.add_argument("run_dir", help="a run directory written by 'nas search'")
     b.add_argument("--widths", default="0.5,0.75,1", help="width multipliers (default: %(default)s)")
     b.set_defaults(run=_baselines)
 
-    r = sub.add_parser("report", help="write a self-contained HTML report of a run (RUN_DIR/report/index.html)")
+    r = sub.add_parser(
+        "report", help="write a self-contained HTML report of a run (RUN_DIR/report/index.html)"
+    )
     r.add_argument("run_dir", help="a run directory written by 'nas search'")
     r.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report)")
-    r.add_argument("--network", type=int, default=None,
-                   help="trial number whose latency is broken down per stage (default: the most accurate Pareto-optimal network)")
-    r.add_argument("--profile", dest="profiles", action="append", default=None,
-                   help="hardware profile for the per-stage breakdown; repeatable (default: the run's and every built-in one)")
+    r.add_argument(
+        "--network",
+        type=int,
+        default=None,
+        help="trial number whose latency is broken down per stage (default: the most accurate Pareto-optimal network)",
+    )
+    r.add_argument(
+        "--profile",
+        dest="profiles",
+        action="append",
+        default=None,
+        help="hardware profile for the per-stage breakdown; repeatable (default: the run's and every built-in one)",
+    )
     r.set_defaults(run=_report)
 
-    c = sub.add_parser("compare", help="compare the Pareto fronts and capacity allocation of several runs (compare.html)")
+    c = sub.add_parser(
+        "compare", help="compare the Pareto fronts and capacity allocation of several runs (compare.html)"
+    )
     c.add_argument("run_dirs", nargs="+", help="run directories written by 'nas search'")
-    c.add_argument("--out", default="results/compare", help="output folder, or a .html file (default: %(default)s)")
+    c.add_argument(
+        "--out", default="results/compare", help="output folder, or a .html file (default: %(default)s)"
+    )
     c.set_defaults(run=_compare)
 
     sp = sub.add_parser("spaces", help="list the built-in search spaces")
@@ -217,12 +372,28 @@ def _search(args) -> int:
     from nas.search import search
 
     config = SearchConfig(
-        space=args.space, profile=args.profile, latency=args.latency, dataset=args.dataset, trials=args.trials, epochs=args.epochs,
-        train_subset=args.train_subset, workers=args.workers, latency_budget_ms=args.latency_budget_ms,
-        max_params=args.max_params, max_macs=args.max_macs, sampler=args.sampler, population=args.population,
-        seed=args.seed, out=args.out, ray_address=args.ray_address, robust_weight=args.robust_weight,
-        prescreen=args.prescreen, prescreen_score=args.prescreen_score, rungs=args.rungs,
-        stop_dominated_by=args.stop_dominated_by, stop_margin=args.stop_margin,
+        space=args.space,
+        profile=args.profile,
+        latency=args.latency,
+        dataset=args.dataset,
+        trials=args.trials,
+        epochs=args.epochs,
+        train_subset=args.train_subset,
+        workers=args.workers,
+        latency_budget_ms=args.latency_budget_ms,
+        max_params=args.max_params,
+        max_macs=args.max_macs,
+        sampler=args.sampler,
+        population=args.population,
+        seed=args.seed,
+        out=args.out,
+        ray_address=args.ray_address,
+        robust_weight=args.robust_weight,
+        prescreen=args.prescreen,
+        prescreen_score=args.prescreen_score,
+        rungs=args.rungs,
+        stop_dominated_by=args.stop_dominated_by,
+        stop_margin=args.stop_margin,
         allow_extrapolation=args.allow_extrapolation,
     )
     check_output_path(config.run_dir, "--out")
@@ -243,10 +414,18 @@ def _bound_local_workers(config: SearchConfig) -> SearchConfig:
     from dataclasses import replace
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if config.workers is None or config.workers <= cpus or config.ray_address or os.environ.get("RAY_ADDRESS"):
+    if (
+        config.workers is None
+        or config.workers <= cpus
+        or config.ray_address
+        or os.environ.get("RAY_ADDRESS")
+    ):
         return config
-    print(f"nas: warning: --workers {config.workers} is more than the {cpus} CPUs here; using {cpus} "
-          "(one worker process per CPU)", file=sys.stderr)
+    print(
+        f"nas: warning: --workers {config.workers} is more than the {cpus} CPUs here; using {cpus} "
+        "(one worker process per CPU)",
+        file=sys.stderr,
+    )
     return replace(config, workers=cpus)
 
 
@@ -254,16 +433,27 @@ def _print_pareto(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Pareto front ({len(result.pareto)} of {result.complete} trained; "
-                        f"{result.infeasible} infeasible, {result.failed} failed)")
+    table = Table(
+        title=f"Pareto front ({len(result.pareto)} of {result.complete} trained; "
+        f"{result.infeasible} infeasible, {result.failed} failed)"
+    )
     for column in ("trial", "accuracy", "latency ms", "spread", "params", "MACs", "architecture"):
         table.add_column(column, justify="left" if column == "architecture" else "right")
     for r in result.pareto:
-        table.add_row(str(r["trial"]), f"{r['accuracy']:.3f}", f"{r['latency_ms']:.3f}", "predicted" if r["latency_spread"] is None else f"{100 * r['latency_spread']:.1f}%",
-                      f"{r['params']:,}", f"{r['macs']:,}", r["summary"])
+        table.add_row(
+            str(r["trial"]),
+            f"{r['accuracy']:.3f}",
+            f"{r['latency_ms']:.3f}",
+            "predicted" if r["latency_spread"] is None else f"{100 * r['latency_spread']:.1f}%",
+            f"{r['params']:,}",
+            f"{r['macs']:,}",
+            r["summary"],
+        )
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(table)
-    console.print(f"run directory: {result.run_dir}  ({result.seconds:.0f} s)   next: nas export {result.run_dir}")
+    console.print(
+        f"run directory: {result.run_dir}  ({result.seconds:.0f} s)   next: nas export {result.run_dir}"
+    )
 
 
 def _export(args) -> int:
@@ -282,13 +472,23 @@ def _train(args) -> int:
 
     if args.out:
         check_output_path(args.out, "--out")
-    out = deploy_train(args.export_dir, dataset=args.dataset, epochs=args.epochs, train_subset=args.train_subset,
-                       seed=args.seed, teacher=args.teacher, kd_alpha=args.kd_alpha,
-                       kd_temperature=args.kd_temperature, out=args.out)
+    out = deploy_train(
+        args.export_dir,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        train_subset=args.train_subset,
+        seed=args.seed,
+        teacher=args.teacher,
+        kd_alpha=args.kd_alpha,
+        kd_temperature=args.kd_temperature,
+        out=args.out,
+    )
     m = read_json(out / "metrics.json", "metrics")
     proxy = f" (proxy {100 * m['proxy_accuracy']:.1f}%)" if m.get("proxy_accuracy") is not None else ""
-    print(f"{out / 'model.onnx'}  accuracy {100 * m['accuracy']:.1f}%{proxy}, {m['train_seconds']:.0f} s, "
-          f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}")
+    print(
+        f"{out / 'model.onnx'}  accuracy {100 * m['accuracy']:.1f}%{proxy}, {m['train_seconds']:.0f} s, "
+        f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}"
+    )
     return 0
 
 
@@ -298,10 +498,14 @@ def _baselines(args) -> int:
     try:
         widths = tuple(float(w) for w in args.widths.split(","))
     except ValueError:
-        raise NasError(f"--widths: expected comma-separated numbers such as 0.5,1, got {args.widths!r}") from None
+        raise NasError(
+            f"--widths: expected comma-separated numbers such as 0.5,1, got {args.widths!r}"
+        ) from None
     for b in evaluate_baselines(args.run_dir, widths):
-        print(f"{b['name']:<24} accuracy {b['accuracy']:.3f}  latency {b['latency_ms']:.3f} ms ({b['latency_source']})  "
-              f"params {b['params']:,}")
+        print(
+            f"{b['name']:<24} accuracy {b['accuracy']:.3f}  latency {b['latency_ms']:.3f} ms ({b['latency_source']})  "
+            f"params {b['params']:,}"
+        )
     print(f"written: {args.run_dir}/baselines.json (shown by: nas report {args.run_dir})")
     return 0
 
@@ -331,7 +535,9 @@ def _spaces(args) -> int:
         print(json.dumps(spaces, indent=2))
     else:
         for s in spaces:
-            print(f"{s['name']:<12} {s['stages']} stages, depth <= {s['max_depth']}, ~{s['size_upper_bound']:.1e} architectures: {s['description']}")
+            print(
+                f"{s['name']:<12} {s['stages']} stages, depth <= {s['max_depth']}, ~{s['size_upper_bound']:.1e} architectures: {s['description']}"
+            )
     return 0
 
 
@@ -348,8 +554,12 @@ def _profiles(args) -> int:
             print(f"{p['name']:<16} {model:<17} {error}\n{'':<16} {p['description']}")
             if "coverage" in p:
                 prior = p.get("prior")
-                priced = (f"; a prior from {prior['reference']} (x{prior['scale']:.3g}) prices "
-                          f"{len(prior['kinds'])} of the others" if prior else "")
+                priced = (
+                    f"; a prior from {prior['reference']} (x{prior['scale']:.3g}) prices "
+                    f"{len(prior['kinds'])} of the others"
+                    if prior
+                    else ""
+                )
                 print(f"{'':<16} coverage: {p['coverage']['summary']}{priced}")
     return 0
 

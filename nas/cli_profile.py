@@ -16,40 +16,66 @@ from nas._io import check_output_path
 
 
 def add_profile_commands(sub) -> None:
-    p = sub.add_parser("profile", help="build device profiles: bundle -> measure -> fit -> validate",
-                       description="Add a device: write a calibration bundle here, measure it on the device, fit a "
-                                   "latency model from the measurements, and check its error.")
+    p = sub.add_parser(
+        "profile",
+        help="build device profiles: bundle -> measure -> fit -> validate",
+        description="Add a device: write a calibration bundle here, measure it on the device, fit a "
+        "latency model from the measurements, and check its error.",
+    )
     ps = p.add_subparsers(dest="profile_command", metavar="STEP", required=True)
 
-    b = ps.add_parser("bundle", help="(host) write ONNX graphs covering a search space: blocks and whole networks")
-    b.add_argument("--space", default="mobilenet", help="built-in space name or YAML path (default: %(default)s)")
+    b = ps.add_parser(
+        "bundle", help="(host) write ONNX graphs covering a search space: blocks and whole networks"
+    )
+    b.add_argument(
+        "--space", default="mobilenet", help="built-in space name or YAML path (default: %(default)s)"
+    )
     b.add_argument("--out", required=True, help="bundle folder to create")
     b.add_argument("--networks", type=int, default=150, help="random whole networks (default: %(default)s)")
     b.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     b.add_argument("--no-blocks", action="store_true", help="whole networks only")
     b.set_defaults(run=_bundle)
 
-    m = ps.add_parser("measure", help="(device) measure a bundle with ONNX Runtime; needs onnxruntime, onnx, numpy only")
+    m = ps.add_parser(
+        "measure", help="(device) measure a bundle with ONNX Runtime; needs onnxruntime, onnx, numpy only"
+    )
     m.add_argument("bundle", help="a folder written by 'nas profile bundle'")
-    m.add_argument("--provider", default="CPUExecutionProvider",
-                   help="ONNX Runtime execution provider, e.g. CUDAExecutionProvider or TensorrtExecutionProvider (default: %(default)s)")
+    m.add_argument(
+        "--provider",
+        default="CPUExecutionProvider",
+        help="ONNX Runtime execution provider, e.g. CUDAExecutionProvider or TensorrtExecutionProvider (default: %(default)s)",
+    )
     m.add_argument("--threads", type=int, default=1, help="intra-op threads (default: %(default)s)")
     m.add_argument("--optimization", default="all", help="graph optimization level (default: %(default)s)")
-    m.add_argument("--fresh", action="store_true", help="start over instead of resuming an interrupted measurement")
+    m.add_argument(
+        "--fresh", action="store_true", help="start over instead of resuming an interrupted measurement"
+    )
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=_measure)
 
     f = ps.add_parser("fit", help="fit a profile from measurements.csv (any ONNX graphs: blocks or networks)")
-    f.add_argument("--measurements", required=True, help="CSV with columns model,latency_ms (model relative to the CSV)")
+    f.add_argument(
+        "--measurements", required=True, help="CSV with columns model,latency_ms (model relative to the CSV)"
+    )
     _profile_output_arguments(f, name_help="profile name")
-    f.add_argument("--latency", choices=("predicted", "measured"), default="predicted",
-                   help="'measured' only for the machine that runs the search (default: %(default)s)")
-    f.add_argument("--few-shot", action=argparse.BooleanOptionalAction, default=None,
-                   help="fit the device as a combination of the latency-corpus devices, with a leave-one-out error "
-                        "(default: when fewer than 30 graphs were measured)")
+    f.add_argument(
+        "--latency",
+        choices=("predicted", "measured"),
+        default="predicted",
+        help="'measured' only for the machine that runs the search (default: %(default)s)",
+    )
+    f.add_argument(
+        "--few-shot",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fit the device as a combination of the latency-corpus devices, with a leave-one-out error "
+        "(default: when fewer than 30 graphs were measured)",
+    )
     f.set_defaults(run=_fit)
 
-    i = ps.add_parser("import", help="create a profile from a per-block latency lookup table (schema: README)")
+    i = ps.add_parser(
+        "import", help="create a profile from a per-block latency lookup table (schema: README)"
+    )
     i.add_argument("--table", required=True, help="block table CSV (e.g. the HW-NAS-Bench tables)")
     _profile_output_arguments(i)
     i.add_argument("--device", default=None, help="latency column of a unique-blocks table (e.g. pixel3)")
@@ -61,19 +87,36 @@ def add_profile_commands(sub) -> None:
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(run=_predict)
 
-    c = ps.add_parser("calibrate", help="(this machine) refit a local profile measured on another machine, from a few "
-                                        "networks measured here")
-    c.add_argument("--profile", default="x86-cpu", help="local profile name or YAML path (default: %(default)s)")
-    c.add_argument("--space", default="mobilenet", help="space whose random networks are measured (default: %(default)s)")
+    c = ps.add_parser(
+        "calibrate",
+        help="(this machine) refit a local profile measured on another machine, from a few "
+        "networks measured here",
+    )
+    c.add_argument(
+        "--profile", default="x86-cpu", help="local profile name or YAML path (default: %(default)s)"
+    )
+    c.add_argument(
+        "--space", default="mobilenet", help="space whose random networks are measured (default: %(default)s)"
+    )
     c.add_argument("--networks", type=int, default=40, help="networks to measure (default: %(default)s)")
-    c.add_argument("--out", default=None, help="profile file to write (default: the user's profile folder, "
-                                               "$NAS_PROFILE_DIR or $XDG_CONFIG_HOME/nas/profiles)")
+    c.add_argument(
+        "--out",
+        default=None,
+        help="profile file to write (default: the user's profile folder, "
+        "$NAS_PROFILE_DIR or $XDG_CONFIG_HOME/nas/profiles)",
+    )
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(run=_calibrate)
 
-    v = ps.add_parser("validate", help="error of a profile's model: cross-validated, or on held-out measurements")
+    v = ps.add_parser(
+        "validate", help="error of a profile's model: cross-validated, or on held-out measurements"
+    )
     v.add_argument("--profile", required=True, help="profile name or YAML path")
-    v.add_argument("--measurements", default=None, help="held-out measurements.csv (default: the profile's stored cross-validation)")
+    v.add_argument(
+        "--measurements",
+        default=None,
+        help="held-out measurements.csv (default: the profile's stored cross-validation)",
+    )
     v.add_argument("--json", action="store_true")
     v.set_defaults(run=_validate)
 
@@ -81,8 +124,12 @@ def add_profile_commands(sub) -> None:
 def _profile_output_arguments(parser, name_help: str | None = None) -> None:
     """What `fit` and `import` write: the profile's name, file and description."""
     parser.add_argument("--name", required=True, help=name_help)
-    parser.add_argument("--out", default=None, help="profile file (default: NAME.yaml in the user's profile folder, "
-                                                    "$NAS_PROFILE_DIR or $XDG_CONFIG_HOME/nas/profiles)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="profile file (default: NAME.yaml in the user's profile folder, "
+        "$NAS_PROFILE_DIR or $XDG_CONFIG_HOME/nas/profiles)",
+    )
     parser.add_argument("--description", default=None)
     parser.add_argument("--force", action="store_true", help="replace an existing profile file")
 
@@ -113,7 +160,9 @@ def _bundle(args) -> int:
         raise NasError(f"--out {args.out}: exists and is not empty; a bundle goes into a new or empty folder")
     if not 0 <= args.seed < 2**32:
         raise NasError(f"--seed: must be an integer from 0 to 2**32 - 1, got {args.seed}")
-    out = write_bundle(args.space, args.out, networks=args.networks, seed=args.seed, blocks=not args.no_blocks)
+    out = write_bundle(
+        args.space, args.out, networks=args.networks, seed=args.seed, blocks=not args.no_blocks
+    )
     count = len(json.loads((out / "bundle.json").read_text())["models"])
     print(f"{out}: {count} ONNX graphs. Next, on the device: nas profile measure {out}")
     return 0
@@ -123,8 +172,9 @@ def _measure(args) -> int:
     from nas.latency._bundle import measure_bundle
     from nas.latency._measure import MeasurementSettings
 
-    settings = MeasurementSettings(execution_provider=args.provider, intra_op_threads=args.threads,
-                                   graph_optimization=args.optimization)
+    settings = MeasurementSettings(
+        execution_provider=args.provider, intra_op_threads=args.threads, graph_optimization=args.optimization
+    )
 
     def progress(done: int, total: int) -> None:
         if not args.quiet and (done == total or done % 25 == 0):
@@ -141,11 +191,18 @@ def _fit(args) -> int:
 
     target = _profile_target(args.name, args.out, args.force)
     check_output_path(target, "--out", folder=False)
-    profile = fit_profile(args.measurements, args.name, description=args.description, latency=args.latency,
-                          few_shot=args.few_shot)
+    profile = fit_profile(
+        args.measurements,
+        args.name,
+        description=args.description,
+        latency=args.latency,
+        few_shot=args.few_shot,
+    )
     path = write_profile(profile, target)
     few_shot = "few_shot" in profile["validation"]
-    _print_validation(path, profile["validation"], "few-shot, leave-one-out" if few_shot else "cross-validated")
+    _print_validation(
+        path, profile["validation"], "few-shot, leave-one-out" if few_shot else "cross-validated"
+    )
     return 0
 
 
@@ -156,8 +213,14 @@ def _import(args) -> int:
     target = _profile_target(args.name, args.out, args.force)
     check_output_path(target, "--out", folder=False)
     description = args.description or f"latency predicted from the per-block table {Path(args.table).name}"
-    profile = import_block_table(args.table, args.name, description, {"engine": "unknown (block table)"},
-                                 f"imported by `nas profile import` from {args.table}", device=args.device)
+    profile = import_block_table(
+        args.table,
+        args.name,
+        description,
+        {"engine": "unknown (block table)"},
+        f"imported by `nas profile import` from {args.table}",
+        device=args.device,
+    )
     path = write_profile(profile, target)
     _print_validation(path, profile["validation"])
     return 0
@@ -166,9 +229,11 @@ def _import(args) -> int:
 def _print_validation(path: Path, validation: dict, label: str = "cross-validated") -> None:
     tau = validation["kendall_tau"]
     tau = "n/a (the latencies tie)" if not isinstance(tau, (int, float)) or tau != tau else f"{tau:.3f}"
-    print(f"{path}: {label} MAPE {validation['mape']:.1f}%, "
-          f"{100 * validation['within_10pct']:.0f}% within +-10%, Kendall tau {tau} "
-          f"({validation['n']} samples)")
+    print(
+        f"{path}: {label} MAPE {validation['mape']:.1f}%, "
+        f"{100 * validation['within_10pct']:.0f}% within +-10%, Kendall tau {tau} "
+        f"({validation['n']} samples)"
+    )
 
 
 def _calibrate(args) -> int:
@@ -177,8 +242,10 @@ def _calibrate(args) -> int:
 
     profile = load_profile(args.profile)
     if profile.latency != "measured":
-        raise NasError(f"profile {profile.name!r} is a remote device's: calibrate it by measuring on the device "
-                       "(nas profile bundle/measure/fit)")
+        raise NasError(
+            f"profile {profile.name!r} is a remote device's: calibrate it by measuring on the device "
+            "(nas profile bundle/measure/fit)"
+        )
     if args.out:
         check_output_path(args.out, "--out", folder=False)
 
@@ -186,7 +253,9 @@ def _calibrate(args) -> int:
         if not args.quiet and (done == total or done % 5 == 0):
             print(f"measured {done}/{total}", file=sys.stderr)
 
-    path = calibrate_profile(profile, space=args.space, networks=args.networks, out=args.out, progress=progress)
+    path = calibrate_profile(
+        profile, space=args.space, networks=args.networks, out=args.out, progress=progress
+    )
     _print_validation(path, load_profile(path).validation, "leave-one-out")
     return 0
 
@@ -200,14 +269,21 @@ def _predict(args) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
-            interval = (f"  [{row['low_ms']:.4f}, {row['high_ms']:.4f}] ms ({100 * row['level']:.0f}% interval)"
-                        if row["low_ms"] is not None else "  (the profile records no interval)")
+            interval = (
+                f"  [{row['low_ms']:.4f}, {row['high_ms']:.4f}] ms ({100 * row['level']:.0f}% interval)"
+                if row["low_ms"] is not None
+                else "  (the profile records no interval)"
+            )
             print(f"{row['latency_ms']:10.4f} ms{interval}  {row['model']}")
             if row["uncovered_kinds"]:
-                print(f"{'':13} extrapolated: {100 * row['extrapolated_share']:.0f}% of it is node kinds this device "
-                      f"never measured, priced by the profile's prior: {', '.join(row['uncovered_kinds'])}")
+                print(
+                    f"{'':13} extrapolated: {100 * row['extrapolated_share']:.0f}% of it is node kinds this device "
+                    f"never measured, priced by the profile's prior: {', '.join(row['uncovered_kinds'])}"
+                )
             if row["out_of_range"]:
-                print(f"{'':13} {len(row['out_of_range'])} node(s) outside the measured sizes, e.g. {row['out_of_range'][0]}")
+                print(
+                    f"{'':13} {len(row['out_of_range'])} node(s) outside the measured sizes, e.g. {row['out_of_range'][0]}"
+                )
     return 0
 
 
@@ -226,12 +302,12 @@ def _validate(args) -> int:
         raise NasError(f"profile {profile.name!r} records no validation; pass --measurements")
     if not isinstance(result.get("n"), int) or result["n"] < 2:  # one row has no error spread and no ranking
         source = args.measurements or f"the validation of {profile.path}"
-        raise NasError(f"{source}: {result.get('n')} usable measurement(s); validating a latency model needs at "
-                       "least 2 (Kendall tau ranks pairs)")
+        raise NasError(
+            f"{source}: {result.get('n')} usable measurement(s); validating a latency model needs at "
+            "least 2 (Kendall tau ranks pairs)"
+        )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
         _print_validation(Path(str(profile.path)), result, label)
     return 0
-
-

@@ -7,37 +7,101 @@ from pathlib import Path
 
 
 def add_validation_commands(sub) -> None:
-    v = sub.add_parser("validate", help="evaluate an exported model on clean, corrupted and user-defined slices",
-                       description="Run MODEL.onnx with ONNX Runtime, fed only per its preprocessing metadata, on the validation "
-                                   "data, on corruption slices (family@severity) and on user slices; print a table and write "
-                                   "JSON and a plot. In an export folder, also writes slices.json/slices.png and refreshes model_card.md.")
+    v = sub.add_parser(
+        "validate",
+        help="evaluate an exported model on clean, corrupted and user-defined slices",
+        description="Run MODEL.onnx with ONNX Runtime, fed only per its preprocessing metadata, on the validation "
+        "data, on corruption slices (family@severity) and on user slices; print a table and write "
+        "JSON and a plot. In an export folder, also writes slices.json/slices.png and refreshes model_card.md.",
+    )
     v.add_argument("model", help="an exported model.onnx (or model.int8.onnx)")
-    v.add_argument("--data", default="builtin", help="'builtin', an image folder root/<class>/*.jpg or an .npz (default: %(default)s)")
-    v.add_argument("--split", choices=("val", "all"), default="val",
-                   help="'val': the validation split a search with the same --seed made; 'all': every image, for a held-out folder (default: %(default)s)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the validation split, the corruptions and --max-images (default: %(default)s)")
-    v.add_argument("--slices", default=None, help="user slices: DIR/<condition>/<class>/*.jpg, one slice per condition")
-    v.add_argument("--families", default="all", help="comma-separated corruption families, 'all' or 'none' (default: %(default)s)")
-    v.add_argument("--severities", type=int_list, default=(1, 3, 5), help="comma-separated severities 1..5 (default: 1,3,5)")
-    v.add_argument("--max-images", type=int, default=None, help="evaluate a seeded random subset of this many images")
-    v.add_argument("--json", default=None, help="write the report as JSON (default: slices.json next to an exported model)")
-    v.add_argument("--plot", default=None, help="write the accuracy-per-slice plot PNG (default: slices.png next to an exported model)")
+    v.add_argument(
+        "--data",
+        default="builtin",
+        help="'builtin', an image folder root/<class>/*.jpg or an .npz (default: %(default)s)",
+    )
+    v.add_argument(
+        "--split",
+        choices=("val", "all"),
+        default="val",
+        help="'val': the validation split a search with the same --seed made; 'all': every image, for a held-out folder (default: %(default)s)",
+    )
+    v.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the validation split, the corruptions and --max-images (default: %(default)s)",
+    )
+    v.add_argument(
+        "--slices", default=None, help="user slices: DIR/<condition>/<class>/*.jpg, one slice per condition"
+    )
+    v.add_argument(
+        "--families",
+        default="all",
+        help="comma-separated corruption families, 'all' or 'none' (default: %(default)s)",
+    )
+    v.add_argument(
+        "--severities",
+        type=int_list,
+        default=(1, 3, 5),
+        help="comma-separated severities 1..5 (default: 1,3,5)",
+    )
+    v.add_argument(
+        "--max-images", type=int, default=None, help="evaluate a seeded random subset of this many images"
+    )
+    v.add_argument(
+        "--json",
+        default=None,
+        help="write the report as JSON (default: slices.json next to an exported model)",
+    )
+    v.add_argument(
+        "--plot",
+        default=None,
+        help="write the accuracy-per-slice plot PNG (default: slices.png next to an exported model)",
+    )
     v.set_defaults(run=_validate)
 
-    q = sub.add_parser("quantize", help="INT8 static quantization of an exported model, compared with FP32",
-                       description="Quantize MODEL.onnx to INT8 (ONNX Runtime quantize_static, QDQ, per-channel weights), calibrated "
-                                   "on --data preprocessed per the model's metadata; then compare accuracy (clean and per slice) and "
-                                   "x86-cpu latency with the FP32 model. In an export folder, writes int8.json and refreshes model_card.md.")
+    q = sub.add_parser(
+        "quantize",
+        help="INT8 static quantization of an exported model, compared with FP32",
+        description="Quantize MODEL.onnx to INT8 (ONNX Runtime quantize_static, QDQ, per-channel weights), calibrated "
+        "on --data preprocessed per the model's metadata; then compare accuracy (clean and per slice) and "
+        "x86-cpu latency with the FP32 model. In an export folder, writes int8.json and refreshes model_card.md.",
+    )
     q.add_argument("model", help="an exported model.onnx")
-    q.add_argument("--data", default="builtin", help="calibration and evaluation data: 'builtin', an image folder or an .npz (default: %(default)s)")
-    q.add_argument("--split", choices=("val", "all"), default="val", help="which images of --data to use (default: %(default)s)")
-    q.add_argument("--seed", type=int, default=0, help="seed of the split, the calibration sample and the corruptions (default: %(default)s)")
+    q.add_argument(
+        "--data",
+        default="builtin",
+        help="calibration and evaluation data: 'builtin', an image folder or an .npz (default: %(default)s)",
+    )
+    q.add_argument(
+        "--split",
+        choices=("val", "all"),
+        default="val",
+        help="which images of --data to use (default: %(default)s)",
+    )
+    q.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, the calibration sample and the corruptions (default: %(default)s)",
+    )
     q.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     q.add_argument("--out", default=None, help="the INT8 model (default: model.int8.onnx next to MODEL)")
-    q.add_argument("--families", default="all", help="corruption families for the comparison, 'all' or 'none' (default: %(default)s)")
-    q.add_argument("--severities", type=int_list, default=(3,), help="severities for the comparison (default: 3)")
-    q.add_argument("--json", default=None, help="write the comparison as JSON (default: int8.json next to an exported model, "
-                                                "unless --out puts the INT8 model in another folder)")
+    q.add_argument(
+        "--families",
+        default="all",
+        help="corruption families for the comparison, 'all' or 'none' (default: %(default)s)",
+    )
+    q.add_argument(
+        "--severities", type=int_list, default=(3,), help="severities for the comparison (default: 3)"
+    )
+    q.add_argument(
+        "--json",
+        default=None,
+        help="write the comparison as JSON (default: int8.json next to an exported model, "
+        "unless --out puts the INT8 model in another folder)",
+    )
     q.set_defaults(run=_quantize)
 
 
@@ -45,7 +109,9 @@ def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,3,5, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 1,3,5, got {text!r}"
+        ) from None
 
 
 def _families(text: str) -> tuple[str, ...]:
@@ -61,7 +127,11 @@ def _families(text: str) -> tuple[str, ...]:
 def _export_folder(model) -> Path | None:
     """The export folder holding `model` (it has spec.json), where slices.json / int8.json / model_card.md go."""
     folder = Path(model).parent
-    exported = Path(model).name == "model.onnx" and (folder / "spec.json").is_file() and (folder / "metrics.json").is_file()
+    exported = (
+        Path(model).name == "model.onnx"
+        and (folder / "spec.json").is_file()
+        and (folder / "metrics.json").is_file()
+    )
     return folder if exported else None
 
 
@@ -85,8 +155,16 @@ def _validate(args) -> int:
     from nas.validate import evaluate_slices
 
     _check_outputs(args, "json", "plot")
-    report = evaluate_slices(args.model, args.data, families=_families(args.families), severities=args.severities,
-                             seed=args.seed, max_images=args.max_images, user_slices=args.slices, split=args.split)
+    report = evaluate_slices(
+        args.model,
+        args.data,
+        families=_families(args.families),
+        severities=args.severities,
+        seed=args.seed,
+        max_images=args.max_images,
+        user_slices=args.slices,
+        split=args.split,
+    )
     report.print()
     folder = _export_folder(args.model)
     json_path = args.json or (folder / "slices.json" if folder else None)
@@ -104,15 +182,28 @@ def _quantize(args) -> int:
     from nas.validate import compare_precisions, quantize_int8
 
     _check_outputs(args, "out", "json")
-    int8 = quantize_int8(args.model, args.data, args.out, samples=args.samples, seed=args.seed, split=args.split)
+    int8 = quantize_int8(
+        args.model, args.data, args.out, samples=args.samples, seed=args.seed, split=args.split
+    )
     print(f"INT8 model: {int8}")
-    result = compare_precisions(args.model, int8, args.data, families=_families(args.families), severities=args.severities,
-                                seed=args.seed, split=args.split)
+    result = compare_precisions(
+        args.model,
+        int8,
+        args.data,
+        families=_families(args.families),
+        severities=args.severities,
+        seed=args.seed,
+        split=args.split,
+    )
     clean, x86 = result["clean"], result["latency"]["x86-cpu"]
-    print(f"accuracy on {result['n']} images: FP32 {100 * clean['fp32']:.1f}%, INT8 {100 * clean['int8']:.1f}% "
-          f"(drop {100 * clean['drop']:+.1f} pts; largest slice drop {100 * result['max_slice_drop']:+.1f} pts)")
-    print(f"x86-cpu latency: FP32 {x86['fp32']['median_ms']:.4f} ms, INT8 {x86['int8']['median_ms']:.4f} ms "
-          f"(x{x86['speedup']:.2f}); remote profiles: INT8 latency not predictable (their models were fitted on FP32 graphs)")
+    print(
+        f"accuracy on {result['n']} images: FP32 {100 * clean['fp32']:.1f}%, INT8 {100 * clean['int8']:.1f}% "
+        f"(drop {100 * clean['drop']:+.1f} pts; largest slice drop {100 * result['max_slice_drop']:+.1f} pts)"
+    )
+    print(
+        f"x86-cpu latency: FP32 {x86['fp32']['median_ms']:.4f} ms, INT8 {x86['int8']['median_ms']:.4f} ms "
+        f"(x{x86['speedup']:.2f}); remote profiles: INT8 latency not predictable (their models were fitted on FP32 graphs)"
+    )
     folder = _export_folder(args.model)
     if folder and args.out and Path(args.out).resolve().parent != folder.resolve():
         folder = None  # the INT8 model went elsewhere, as asked: nothing is written into the export folder

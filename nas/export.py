@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas._io import read_json, write_atomic, write_json_atomic
 from nas.builder import build_model
 from nas.errors import NasError
 from nas.onnx_io import export_onnx
-from nas._io import read_json, write_atomic, write_json_atomic
 from nas.search._driver import load_checkpoint
 from nas.space import Architecture
 from nas.validate import write_model_card
@@ -41,7 +41,9 @@ class ExportedModel:
     max_abs_diff: float
 
 
-def export_run(run_dir: str | Path, out: str | Path | None = None, *, force: bool = False) -> list[ExportedModel]:
+def export_run(
+    run_dir: str | Path, out: str | Path | None = None, *, force: bool = False
+) -> list[ExportedModel]:
     """Export every Pareto-optimal architecture of a finished (or running) search.
 
     `out` may hold other exports (another run's, or folders of unknown origin) only with `force`; they are
@@ -52,8 +54,10 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, force: boo
     if not config_path.is_file():
         raise NasError(f"{run_dir}: not a nas run directory (missing config.json)")
     if not pareto_path.is_file() and (run_dir / "study.db").is_file():  # stopped before its first batch ended
-        raise NasError(f"{run_dir}: the search stopped before writing pareto.json; run the same nas search "
-                       "command again to resume it (it writes pareto.json), then export")
+        raise NasError(
+            f"{run_dir}: the search stopped before writing pareto.json; run the same nas search "
+            "command again to resume it (it writes pareto.json), then export"
+        )
     if not pareto_path.is_file():
         raise NasError(f"{run_dir}: not a nas run directory (missing pareto.json)")
     pareto, config = read_json(pareto_path, "pareto file"), read_json(config_path, "run configuration")
@@ -67,14 +71,21 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, force: boo
         raise NasError(f"{out}: is a file; choose another --out folder")
     for record in pareto["pareto"]:
         if not (run_dir / record["checkpoint"]).is_file():
-            raise NasError(f"{run_dir}: checkpoint of trial {record['trial']} missing ({record['checkpoint']})")
+            raise NasError(
+                f"{run_dir}: checkpoint of trial {record['trial']} missing ({record['checkpoint']})"
+            )
     # Every checkpoint read before anything is written: a damaged one is a one-line error, not half an export.
     weights = [load_checkpoint(run_dir, record["checkpoint"]) for record in pareto["pareto"]]
-    current = {f"{rank:02d}_{Architecture.from_dict(r['architecture']).hash}" for rank, r in enumerate(pareto["pareto"])}
+    current = {
+        f"{rank:02d}_{Architecture.from_dict(r['architecture']).hash}"
+        for rank, r in enumerate(pareto["pareto"])
+    }
     origin = _run_identity(run_dir)
     own = _own_folders(out, run_dir, origin, current, force)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in sorted(own - current):  # this run's exports of an earlier front (a resumed search moves the front)
+    for stale in sorted(
+        own - current
+    ):  # this run's exports of an earlier front (a resumed search moves the front)
         shutil.rmtree(out / stale)
     preprocessing = pareto["preprocessing"]
     num_classes = len(preprocessing["classes"])
@@ -111,9 +122,20 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, force: boo
         onnx_bytes = export_onnx(model, arch.resolution, dynamic_batch=True, metadata=metadata)
         diff = _compare_with_torch(model, onnx_bytes, arch.resolution)  # checked before anything is written
         spec_path, metrics_path = target / "spec.json", target / "metrics.json"
-        write_json_atomic(spec_path, {"arch_hash": arch.hash, "architecture": arch.to_dict(), "num_classes": num_classes,
-                                      "preprocessing": preprocessing, "onnx": onnx_path.name, "exported_from": origin})
-        write_atomic(onnx_path, onnx_bytes)  # after spec.json: a killed export leaves a folder that names its run
+        write_json_atomic(
+            spec_path,
+            {
+                "arch_hash": arch.hash,
+                "architecture": arch.to_dict(),
+                "num_classes": num_classes,
+                "preprocessing": preprocessing,
+                "onnx": onnx_path.name,
+                "exported_from": origin,
+            },
+        )
+        write_atomic(
+            onnx_path, onnx_bytes
+        )  # after spec.json: a killed export leaves a folder that names its run
         write_json_atomic(metrics_path, {**metrics, "onnx_vs_torch_max_abs_diff": diff})
         card = write_model_card(target)  # measures x86-cpu latency of the exported model (~0.3-1 s)
         exported.append(ExportedModel(target, onnx_path, spec_path, metrics_path, card, diff))
@@ -122,21 +144,28 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, force: boo
 
 def _check_pareto_file(path: Path, pareto: Any) -> None:
     """pareto.json as `nas search` writes it; anything else is a one-line error saying how to get it back."""
-    again = "run the same nas search command again to rewrite it (the search resumes; finished trials are kept)"
+    again = (
+        "run the same nas search command again to rewrite it (the search resumes; finished trials are kept)"
+    )
     if not isinstance(pareto, dict) or not isinstance(pareto.get("pareto"), list):
         raise NasError(f"{path}: not a nas Pareto file (expected an object with a 'pareto' list); {again}")
     pre = pareto.get("preprocessing")
     if not isinstance(pre, dict) or not isinstance(pre.get("classes"), list):
         raise NasError(f"{path}: no 'preprocessing' with the classes; {again}")
     for i, record in enumerate(pareto["pareto"]):
-        missing = [k for k in ("trial", "checkpoint", "architecture", "accuracy", "latency_ms")
-                   if not isinstance(record, dict) or k not in record]
+        missing = [
+            k
+            for k in ("trial", "checkpoint", "architecture", "accuracy", "latency_ms")
+            if not isinstance(record, dict) or k not in record
+        ]
         if missing:
             raise NasError(f"{path}: Pareto entry {i} lacks {', '.join(missing)}; {again}")
         try:
             Architecture.from_dict(record["architecture"])
         except Exception as exc:
-            raise NasError(f"{path}: Pareto entry {i}: invalid architecture ({type(exc).__name__}); {again}") from None
+            raise NasError(
+                f"{path}: Pareto entry {i}: invalid architecture ({type(exc).__name__}); {again}"
+            ) from None
 
 
 def _run_identity(run_dir: Path) -> dict[str, str]:
@@ -146,7 +175,9 @@ def _run_identity(run_dir: Path) -> dict[str, str]:
     return {"run_dir": str(run_dir.resolve()), "config_sha256": digest}
 
 
-def _own_folders(out: Path, run_dir: Path, origin: dict[str, str], current: set[str], force: bool) -> set[str]:
+def _own_folders(
+    out: Path, run_dir: Path, origin: dict[str, str], current: set[str], force: bool
+) -> set[str]:
     """The model folders in `out` this run's export made, which it may replace or remove.
 
     Any other model folder there (another run's, or of unknown origin) is refused without `force` and
@@ -159,20 +190,30 @@ def _own_folders(out: Path, run_dir: Path, origin: dict[str, str], current: set[
         if not (folder.is_dir() and _EXPORT_DIR.match(folder.name)):
             continue  # not a model folder of nas export (e.g. NN_HASH-deployed of nas train): left alone
         owner = _exported_from(folder)
-        same_run = own_default if owner is None else (
-            owner.get("config_sha256") == origin["config_sha256"] and (own_default or owner.get("run_dir") == origin["run_dir"]))
+        same_run = (
+            own_default
+            if owner is None
+            else (
+                owner.get("config_sha256") == origin["config_sha256"]
+                and (own_default or owner.get("run_dir") == origin["run_dir"])
+            )
+        )
         if same_run:
             own.add(folder.name)
         else:
             foreign.append(folder)
     for folder in foreign:
         if folder.name in current:
-            raise NasError(f"{folder}: holds a model exported from {_origin_name(folder)}, not from {run_dir}; "
-                           "nas export never replaces it, even with --force; choose another --out")
+            raise NasError(
+                f"{folder}: holds a model exported from {_origin_name(folder)}, not from {run_dir}; "
+                "nas export never replaces it, even with --force; choose another --out"
+            )
     if foreign and not force:
-        raise NasError(f"{out}: holds models not exported from {run_dir} ({foreign[0].name} from {_origin_name(foreign[0])}"
-                       f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}); choose another --out, or pass "
-                       "--force to export next to them (they are left as they are)")
+        raise NasError(
+            f"{out}: holds models not exported from {run_dir} ({foreign[0].name} from {_origin_name(foreign[0])}"
+            f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}); choose another --out, or pass "
+            "--force to export next to them (they are left as they are)"
+        )
     return own
 
 

@@ -85,7 +85,9 @@ def _export_dynamo(model: torch.nn.Module, example: torch.Tensor, dynamic_batch:
     return program.model_proto
 
 
-def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, dynamic_batch: bool) -> onnx.ModelProto:
+def _export_torchscript(
+    model: torch.nn.Module, example: torch.Tensor, dynamic_batch: bool
+) -> onnx.ModelProto:
     buffer = io.BytesIO()
     dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     torch.onnx.export(

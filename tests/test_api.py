@@ -21,8 +21,10 @@ def test_search_is_the_function_even_after_the_subpackage_loads():
 
 
 def test_importing_nas_and_its_cli_does_not_import_torch():
-    probe = ("import sys; sys.modules['torch'] = None\n"  # any 'import torch' now raises ImportError
-             "import nas, nas.cli, nas.latency\n"
-             "assert nas.NasError and nas.cli.main\n")
+    probe = (
+        "import sys; sys.modules['torch'] = None\n"  # any 'import torch' now raises ImportError
+        "import nas, nas.cli, nas.latency\n"
+        "assert nas.NasError and nas.cli.main\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -30,20 +30,35 @@ def a_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("args,flag", [
-    (["search", "--out", "{f}/run"], "--out"),
-    (["export", "{d}/run", "--out", "{f}/export"], "--out"),
-    (["train", "{d}/run/export/00_0123456789ab", "--out", "{f}/deployed"], "--out"),
-    (["report", "{d}/run", "--out", "{f}/report"], "--out"),
-    (["compare", "{d}/run", "{d}/run2", "--out", "{f}/compare"], "--out"),
-    (["compare", "{d}/run", "{d}/run2", "--out", "{f}/compare.html"], "--out"),
-    (["validate", "{d}/model.onnx", "--json", "{f}/slices.json"], "--json"),
-    (["validate", "{d}/model.onnx", "--plot", "{f}/slices.png"], "--plot"),
-    (["quantize", "{d}/model.onnx", "--out", "{f}/model.int8.onnx"], "--out"),
-    (["quantize", "{d}/model.onnx", "--json", "{f}/int8.json"], "--json"),
-    (["profile", "bundle", "--out", "{f}/bundle"], "--out"),
-    (["profile", "fit", "--measurements", "{d}/measurements.csv", "--name", "dev", "--out", "{f}/dev.yaml"], "--out"),
-])
+@pytest.mark.parametrize(
+    "args,flag",
+    [
+        (["search", "--out", "{f}/run"], "--out"),
+        (["export", "{d}/run", "--out", "{f}/export"], "--out"),
+        (["train", "{d}/run/export/00_0123456789ab", "--out", "{f}/deployed"], "--out"),
+        (["report", "{d}/run", "--out", "{f}/report"], "--out"),
+        (["compare", "{d}/run", "{d}/run2", "--out", "{f}/compare"], "--out"),
+        (["compare", "{d}/run", "{d}/run2", "--out", "{f}/compare.html"], "--out"),
+        (["validate", "{d}/model.onnx", "--json", "{f}/slices.json"], "--json"),
+        (["validate", "{d}/model.onnx", "--plot", "{f}/slices.png"], "--plot"),
+        (["quantize", "{d}/model.onnx", "--out", "{f}/model.int8.onnx"], "--out"),
+        (["quantize", "{d}/model.onnx", "--json", "{f}/int8.json"], "--json"),
+        (["profile", "bundle", "--out", "{f}/bundle"], "--out"),
+        (
+            [
+                "profile",
+                "fit",
+                "--measurements",
+                "{d}/measurements.csv",
+                "--name",
+                "dev",
+                "--out",
+                "{f}/dev.yaml",
+            ],
+            "--out",
+        ),
+    ],
+)
 def test_an_output_path_under_a_file_is_one_line_naming_flag_and_path(args, flag, a_file, tmp_path, capsys):
     # The inputs do not exist either: the output is checked first, before any work.
     args = [a.format(f=a_file, d=tmp_path) for a in args]
@@ -54,7 +69,9 @@ def test_an_output_path_under_a_file_is_one_line_naming_flag_and_path(args, flag
 
 
 def test_check_output_path_refuses_what_cannot_be_created(tmp_path, a_file):
-    assert check_output_path(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"  # created later
+    assert (
+        check_output_path(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
+    )  # created later
     assert not (tmp_path / "new").exists()  # checking creates nothing
     with pytest.raises(NasError, match=r"--out .*data.npz: is a file, not a folder"):
         check_output_path(a_file, "--out")
@@ -95,7 +112,10 @@ def test_hand_designed_refuses_nonsense_width_multipliers(widths):
 def test_atomic_writes_honour_the_umask(tmp_path, umask, mode):
     before = os.umask(umask)
     try:
-        written = [write_atomic(tmp_path / "model.onnx", b"x"), write_json_atomic(tmp_path / "config.json", {})]
+        written = [
+            write_atomic(tmp_path / "model.onnx", b"x"),
+            write_json_atomic(tmp_path / "config.json", {}),
+        ]
     finally:
         os.umask(before)
     assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [mode, mode]

@@ -17,7 +17,9 @@ from nas.search import search
 
 def test_every_baseline_builds_and_scales_with_its_width_multiplier():
     nets = hand_designed((0.5, 1.0))
-    assert set(nets) == {f"{f}-{m}x" for f in ("mobilenetv2", "mobilenetv3-small", "shufflenet") for m in ("0.5", "1")}
+    assert set(nets) == {
+        f"{f}-{m}x" for f in ("mobilenetv2", "mobilenetv3-small", "shufflenet") for m in ("0.5", "1")
+    }
     for name, arch in nets.items():
         assert all(stage.width % 8 == 0 for stage in arch.stages) and arch.resolution == 32
         assert build_model(arch, 10)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -28,28 +30,58 @@ def test_every_baseline_builds_and_scales_with_its_width_multiplier():
 
 def test_baselines_of_a_run_are_written_for_the_report(tmp_path, tiny_dataset_file, ray_executor):
     run_dir = tmp_path / "run"
-    search(executor=ray_executor, dataset=str(tiny_dataset_file), trials=2, population=2, epochs=1, train_subset=32,
-           out=str(run_dir))
+    search(
+        executor=ray_executor,
+        dataset=str(tiny_dataset_file),
+        trials=2,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        out=str(run_dir),
+    )
     results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor)
     assert [r["name"] for r in results] == ["mobilenetv2-0.5x", "mobilenetv3-small-0.5x", "shufflenet-0.5x"]
     stored = json.loads((run_dir / "baselines.json").read_text())
     assert stored == json.loads(json.dumps(results))
-    assert all(0 <= r["accuracy"] <= 1 and r["latency_ms"] > 0 and r["latency_source"] == "measured" for r in results)
+    assert all(
+        0 <= r["accuracy"] <= 1 and r["latency_ms"] > 0 and r["latency_source"] == "measured" for r in results
+    )
     assert [b.name for b in _read_baselines(run_dir)] == [r["name"] for r in results]
 
 
-def test_baselines_keep_the_users_own_entries_and_replace_only_their_own(tmp_path, tiny_dataset_file, ray_executor):
+def test_baselines_keep_the_users_own_entries_and_replace_only_their_own(
+    tmp_path, tiny_dataset_file, ray_executor
+):
     run_dir = tmp_path / "run"
-    search(executor=ray_executor, dataset=str(tiny_dataset_file), trials=2, population=2, epochs=1, train_subset=32,
-           out=str(run_dir))
+    search(
+        executor=ray_executor,
+        dataset=str(tiny_dataset_file),
+        trials=2,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        out=str(run_dir),
+    )
     mine = {"name": "MyNet", "accuracy": 0.5, "latency_ms": 0.05}
-    earlier = {"name": "mobilenetv2-0.5x", "accuracy": 0.1, "latency_ms": 9.0, "generated_by": "nas baselines"}
-    other_width = {"name": "shufflenet-1x", "accuracy": 0.2, "latency_ms": 8.0, "generated_by": "nas baselines"}
+    earlier = {
+        "name": "mobilenetv2-0.5x",
+        "accuracy": 0.1,
+        "latency_ms": 9.0,
+        "generated_by": "nas baselines",
+    }
+    other_width = {
+        "name": "shufflenet-1x",
+        "accuracy": 0.2,
+        "latency_ms": 8.0,
+        "generated_by": "nas baselines",
+    }
     (run_dir / "baselines.json").write_text(json.dumps([mine, earlier, other_width]))
     results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor)
     assert all(r["generated_by"] == "nas baselines" for r in results)
     stored = json.loads((run_dir / "baselines.json").read_text())
-    assert stored == [mine, other_width] + json.loads(json.dumps(results))  # the earlier mobilenetv2-0.5x replaced
+    assert stored == [mine, other_width] + json.loads(
+        json.dumps(results)
+    )  # the earlier mobilenetv2-0.5x replaced
     assert [b.name for b in _read_baselines(run_dir)][:2] == ["MyNet", "shufflenet-1x"]
 
 

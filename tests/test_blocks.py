@@ -77,8 +77,11 @@ def test_every_primitive_builds_and_runs(prim, stride, c_in, c_out, se, act, ker
         assert any(isinstance(m, SqueezeExcite) for m in modules) == se
         assert any(isinstance(m, ACT_TYPES[act]) for m in modules)
         others = set(ACT_TYPES.values()) - {ACT_TYPES[act]}
-        assert not any(type(m) in others for m in modules if not isinstance(m, SqueezeExcite)
-                       and not _inside_se(block, m))
+        assert not any(
+            type(m) in others
+            for m in modules
+            if not isinstance(m, SqueezeExcite) and not _inside_se(block, m)
+        )
         convs = [m for m in modules if isinstance(m, nn.Conv2d) and not _inside_se(block, m)]
         assert any(m.kernel_size == (kernel, kernel) for m in convs)
         assert sum(m.stride == (stride, stride) for m in convs if stride == 2) == (1 if stride == 2 else 0)
@@ -202,7 +205,9 @@ def test_squeeze_excite_gates_channels():
     assert ((gate >= 0) & (gate <= 1)).all()
 
 
-@pytest.mark.parametrize("value, expected", [(16, 16), (4, 8), (24 * 6, 144), (13, 16), (12, 16), (11, 16), (100, 104), (36, 40)])
+@pytest.mark.parametrize(
+    "value, expected", [(16, 16), (4, 8), (24 * 6, 144), (13, 16), (12, 16), (11, 16), (100, 104), (36, 40)]
+)
 def test_make_divisible(value, expected):
     assert make_divisible(value) == expected
     assert make_divisible(value) % 8 == 0 and make_divisible(value) >= 0.9 * value
@@ -284,7 +289,9 @@ stages:
 
 def test_unregistered_primitive_is_rejected_by_space(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("name: x\nstem: {channels: 8}\nstages:\n  - {name: a, stride: 1, depth: 1, width: 8, primitive: test_plain_conv}\n")
+    path.write_text(
+        "name: x\nstem: {channels: 8}\nstages:\n  - {name: a, stride: 1, depth: 1, width: 8, primitive: test_plain_conv}\n"
+    )
     from nas.errors import NasError
 
     with pytest.raises(NasError, match="test_plain_conv"):

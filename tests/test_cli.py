@@ -18,23 +18,56 @@ ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 
 
 def nas(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "nas", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nas", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
 
 
 def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file, tiny_dataset_file):
     run_dir = tmp_path / "run"
-    done = nas("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--trials", "6", "--population", "3",
-               "--epochs", "2", "--train-subset", "64", "--workers", "2", "--out", run_dir)
+    done = nas(
+        "search",
+        "--space",
+        tiny_space_file,
+        "--dataset",
+        tiny_dataset_file,
+        "--trials",
+        "6",
+        "--population",
+        "3",
+        "--epochs",
+        "2",
+        "--train-subset",
+        "64",
+        "--workers",
+        "2",
+        "--out",
+        run_dir,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Pareto front" in done.stdout
     with open(run_dir / "trials.csv") as f:
         table = list(csv.DictReader(f))
     # The default pre-screens: 8 candidates sampled per trained one, the others recorded as screened out; every
     # trained one has the NASWOT score of EHVI's accuracy model.
-    assert sum(r["status"] != "screened_out" for r in table) == 6 and any(r["status"] == "screened_out" for r in table)
+    assert sum(r["status"] != "screened_out" for r in table) == 6 and any(
+        r["status"] == "screened_out" for r in table
+    )
     assert all(r["naswot"] for r in table if r["status"] == "complete")
-    assert {"accuracy", "latency_ms", "latency_spread", "params", "macs", "state", "failure_reason",
-            "wall_seconds"} <= set(table[0])
+    assert {
+        "accuracy",
+        "latency_ms",
+        "latency_spread",
+        "params",
+        "macs",
+        "state",
+        "failure_reason",
+        "wall_seconds",
+    } <= set(table[0])
     pareto = json.loads((run_dir / "pareto.json").read_text())["pareto"]
 
     exported = nas("export", run_dir)
@@ -54,20 +87,27 @@ def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file
         # Preprocess real images exactly as the metadata says, at two batch sizes (dynamic batch).
         for batch in (1, 5):
             images = x[:batch].astype(np.float32) / 255
-            inp = ((images - np.array(pre["mean"])) / np.array(pre["std"])).transpose(0, 3, 1, 2).astype(np.float32)
+            inp = (
+                ((images - np.array(pre["mean"])) / np.array(pre["std"]))
+                .transpose(0, 3, 1, 2)
+                .astype(np.float32)
+            )
             logits = session.run(None, {pre["input_name"]: inp})[0]
             assert logits.shape == (batch, len(pre["classes"]))
 
 
-@pytest.mark.parametrize("args,message", [
-    (["search", "--space", "nope"], "unknown search space 'nope'"),
-    (["search", "--profile", "nope"], "unknown hardware profile 'nope'"),
-    (["search", "--dataset", "/no/such/folder"], "dataset not found: /no/such/folder"),
-    (["search", "--trials", "0"], "trials: must be an integer >= 1"),
-    (["search", "--latency-budget-ms", "-1"], "latency_budget_ms"),
-    (["search", "--rungs", "2", "--stop-margin", "1.5"], "stop_margin"),
-    (["export", "/no/such/run"], "not a nas run directory"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["search", "--space", "nope"], "unknown search space 'nope'"),
+        (["search", "--profile", "nope"], "unknown hardware profile 'nope'"),
+        (["search", "--dataset", "/no/such/folder"], "dataset not found: /no/such/folder"),
+        (["search", "--trials", "0"], "trials: must be an integer >= 1"),
+        (["search", "--latency-budget-ms", "-1"], "latency_budget_ms"),
+        (["search", "--rungs", "2", "--stop-margin", "1.5"], "stop_margin"),
+        (["export", "/no/such/run"], "not a nas run directory"),
+    ],
+)
 def test_user_mistakes_exit_2_with_one_line(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err

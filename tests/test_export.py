@@ -20,8 +20,17 @@ FOREIGN = "07_0123456789ab"  # a model folder name no tiny run makes (rank 7)
 def exported_run(tmp_path_factory, tiny_space_file, tiny_dataset_file, ray_executor) -> Path:
     """A tiny real search, exported to RUN/export (read-only for the tests: they copy it)."""
     run_dir = tmp_path_factory.mktemp("export") / "run"
-    search(executor=ray_executor, space=str(tiny_space_file), dataset=str(tiny_dataset_file), trials=2, population=2,
-           epochs=1, train_subset=32, prescreen=1, out=str(run_dir))
+    search(
+        executor=ray_executor,
+        space=str(tiny_space_file),
+        dataset=str(tiny_dataset_file),
+        trials=2,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        prescreen=1,
+        out=str(run_dir),
+    )
     assert main(["export", str(run_dir)]) == 0
     return run_dir
 
@@ -47,7 +56,10 @@ def add_foreign_export(export_dir: Path, origin: str | None) -> Path:
     results a user added to it (slices.json, int8.json)."""
     folder = export_dir / FOREIGN
     folder.mkdir(parents=True)
-    spec = {"arch_hash": FOREIGN[3:], **({"exported_from": {"run_dir": origin, "config_sha256": "0" * 16}} if origin else {})}
+    spec = {
+        "arch_hash": FOREIGN[3:],
+        **({"exported_from": {"run_dir": origin, "config_sha256": "0" * 16}} if origin else {}),
+    }
     (folder / "spec.json").write_text(json.dumps(spec))
     for name in ("model.onnx", "slices.json", "int8.json"):
         (folder / name).write_text(f"the other run's {name}")
@@ -85,7 +97,11 @@ def test_force_exports_next_to_other_exports_and_deletes_none(exported_run, tmp_
     foreign = add_foreign_export(out, origin)
     before = snapshot(foreign)
     assert main(["export", str(exported_run), "--out", str(out)]) == 2
-    assert FOREIGN in one_line_error(capsys) and [p.name for p in out.iterdir()] == [FOREIGN] and snapshot(foreign) == before
+    assert (
+        FOREIGN in one_line_error(capsys)
+        and [p.name for p in out.iterdir()] == [FOREIGN]
+        and snapshot(foreign) == before
+    )
     assert main(["export", str(exported_run), "--out", str(out), "--force"]) == 0
     assert snapshot(foreign) == before
     mine = sorted(p.name for p in out.iterdir() if p.name != FOREIGN)
@@ -113,7 +129,9 @@ def test_reexport_into_its_own_folder_replaces_only_its_own_stale_folders(export
     assert main(["export", str(run)]) == 0  # only its own folders left: as before, no --force needed
 
 
-def test_a_moved_run_and_exports_made_before_the_record_still_reexport_into_their_own_folder(exported_run, tmp_path):
+def test_a_moved_run_and_exports_made_before_the_record_still_reexport_into_their_own_folder(
+    exported_run, tmp_path
+):
     moved = copy_run(exported_run, tmp_path / "moved", other_run=False)
     for spec_path in (moved / "export").glob("*/spec.json"):  # as exported before spec.json named the run
         spec = json.loads(spec_path.read_text())

@@ -23,10 +23,16 @@ class SmallNet(nn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
-            nn.Conv2d(16, 24, 1, bias=False), nn.BatchNorm2d(24),
-            nn.Conv2d(24, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 16, 3, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU6(),
+            nn.Conv2d(16, 24, 1, bias=False),
+            nn.BatchNorm2d(24),
+            nn.Conv2d(24, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -79,7 +85,9 @@ def model() -> SmallNet:
 def exported(model) -> dict[str, bytes]:
     """Each exporter once with a dynamic batch (exports are the slow part of this file)."""
     return {
-        "dynamo": export_onnx(model, RESOLUTION, dynamic_batch=True, metadata={"arch": "small", "trial": "7"}),
+        "dynamo": export_onnx(
+            model, RESOLUTION, dynamic_batch=True, metadata={"arch": "small", "trial": "7"}
+        ),
         "fast": export_onnx(model, RESOLUTION, dynamic_batch=True, fast=True, metadata={"arch": "small"}),
     }
 

@@ -13,16 +13,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_wheel_install_finds_builtin_resources(tmp_path):
     wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                            "-w", str(wheel_dir), str(ROOT)], capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheel_dir),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheel_dir.glob("nas-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         packed = set(archive.namelist())
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "nas").rglob("*.py")}
     assert sources - packed == set(), "modules missing from the wheel: add their package to pyproject.toml"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                             capture_output=True, text=True, timeout=300)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stderr[-2000:]
     probe = (
         "import nas, pathlib; "
@@ -31,6 +50,12 @@ def test_wheel_install_finds_builtin_resources(tmp_path):
         "d = nas.load_dataset('builtin'); print(d.x_train.shape)" % target
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "['fbnet', 'mobilenet']" in done.stdout and "x86-cpu" in done.stdout and "(5000, 32, 32, 3)" in done.stdout
+    assert (
+        "['fbnet', 'mobilenet']" in done.stdout
+        and "x86-cpu" in done.stdout
+        and "(5000, 32, 32, 3)" in done.stdout
+    )

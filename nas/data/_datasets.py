@@ -71,7 +71,7 @@ def channel_stats(x: np.ndarray) -> tuple[tuple[float, float, float], tuple[floa
     total = np.zeros(3)
     total_sq = np.zeros(3)
     for start in range(0, len(x), 1024):
-        chunk = x[start:start + 1024].reshape(-1, 3).astype(np.float64)
+        chunk = x[start : start + 1024].reshape(-1, 3).astype(np.float64)
         total += chunk.sum(axis=0)
         total_sq += np.square(chunk).sum(axis=0)
     n = len(x) * x.shape[1] * x.shape[2]
@@ -105,8 +105,10 @@ def stratified_split(
 
 
 def _check_options(val_fraction, seed, image_size) -> None:
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) or not (
-        math.isfinite(val_fraction) and 0 < val_fraction <= 0.5
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, Real)
+        or not (math.isfinite(val_fraction) and 0 < val_fraction <= 0.5)
     ):
         raise NasError(f"val_fraction must be in (0, 0.5], got {val_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:

@@ -145,7 +145,8 @@ def read_folder(root: Path, image_size: int | None) -> RawImages:
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
         files = sorted(
-            p for p in class_dir.iterdir()
+            p
+            for p in class_dir.iterdir()
             if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
         )
         if not files:
@@ -173,11 +174,18 @@ def read_npz(path: Path, image_size: int | None) -> RawImages:
         # numpy's own message would suggest loading the file unsafely (allow_pickle): never the advice here
         import zipfile
 
-        why = ("not a zip archive of arrays" if not zipfile.is_zipfile(path) else
-               "it holds pickled objects, which are never loaded" if "pickle" in str(exc).lower() else
-               f"{type(exc).__name__}")
-        raise _npz_error(path, f"cannot read .npz file: not a valid .npz with arrays 'x' (uint8 images) and 'y' "
-                               f"(integer labels) ({why})") from None
+        why = (
+            "not a zip archive of arrays"
+            if not zipfile.is_zipfile(path)
+            else "it holds pickled objects, which are never loaded"
+            if "pickle" in str(exc).lower()
+            else f"{type(exc).__name__}"
+        )
+        raise _npz_error(
+            path,
+            f"cannot read .npz file: not a valid .npz with arrays 'x' (uint8 images) and 'y' "
+            f"(integer labels) ({why})",
+        ) from None
     for key in ("x", "y"):
         if key not in arrays:
             raise _npz_error(path, f"missing array '{key}' (need 'x' images and 'y' labels)")

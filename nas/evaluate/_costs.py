@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-
 _MAC_OPS = {"conv", "linear", "addmm", "matmul", "bmm", "einsum"}
 
 

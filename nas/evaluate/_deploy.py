@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 
 from nas._io import read_json, write_json_atomic
-
 from nas.errors import NasError
 from nas.evaluate._training import TrainingRecipe, _Normalizer, evaluate_accuracy, fit
 from nas.space import Architecture
@@ -79,16 +78,30 @@ def deploy_train(
     mean, std = (data.mean, data.std) if same_split else (pre["mean"], pre["std"])
     norm = _Normalizer(mean, std, arch.resolution)
 
-    recipe = TrainingRecipe(epochs=int(epochs), train_subset=None if train_subset is None else int(train_subset))
-    model, train_seconds = _train(arch, num_classes, data, norm, recipe, int(seed), kd, float(kd_alpha), float(kd_temperature))
+    recipe = TrainingRecipe(
+        epochs=int(epochs), train_subset=None if train_subset is None else int(train_subset)
+    )
+    model, train_seconds = _train(
+        arch, num_classes, data, norm, recipe, int(seed), kd, float(kd_alpha), float(kd_temperature)
+    )
     start = time.perf_counter()
     accuracy, val_loss = evaluate_accuracy(model, data, norm)
     eval_seconds = time.perf_counter() - start
 
-    training = {**recipe.to_dict(), "seed": int(seed), "dataset": data.name, "mirrors": "nas.ProxyTrainer",
-                "knowledge_distillation": None if kd is None else {
-                    "teacher": str(kd.onnx_path), "alpha": float(kd_alpha), "temperature": float(kd_temperature),
-                    "loss": "(1 - alpha) * CE(label smoothing) + alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))"}}
+    training = {
+        **recipe.to_dict(),
+        "seed": int(seed),
+        "dataset": data.name,
+        "mirrors": "nas.ProxyTrainer",
+        "knowledge_distillation": None
+        if kd is None
+        else {
+            "teacher": str(kd.onnx_path),
+            "alpha": float(kd_alpha),
+            "temperature": float(kd_temperature),
+            "loss": "(1 - alpha) * CE(label smoothing) + alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))",
+        },
+    }
     proxy = source_metrics.get("proxy_accuracy")
     metrics = {
         "source": str(source),
@@ -112,9 +125,19 @@ def deploy_train(
     return out
 
 
-def _train(arch, num_classes, dataset, norm, r: TrainingRecipe, seed: int, kd: "_Teacher | None",
-           alpha: float, temperature: float) -> tuple[torch.nn.Module, float]:
+def _train(
+    arch,
+    num_classes,
+    dataset,
+    norm,
+    r: TrainingRecipe,
+    seed: int,
+    kd: "_Teacher | None",
+    alpha: float,
+    temperature: float,
+) -> tuple[torch.nn.Module, float]:
     """The shared training loop (`nas.evaluate._training.fit`), with an optional distillation term."""
+
     def distill(loss, logits, xb):
         return (1 - alpha) * loss + alpha * distillation_loss(logits, kd.logits(xb), temperature)
 
@@ -122,11 +145,17 @@ def _train(arch, num_classes, dataset, norm, r: TrainingRecipe, seed: int, kd: "
     return model, seconds
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """Hinton et al. (2015): T^2 * KL(softmax(teacher/T) || softmax(student/T)), averaged over the batch."""
     t = temperature
-    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-                    reduction="batchmean", log_target=True) * (t * t)
+    return F.kl_div(
+        F.log_softmax(student_logits / t, dim=1),
+        F.log_softmax(teacher_logits / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    ) * (t * t)
 
 
 class _Teacher:
@@ -141,16 +170,25 @@ class _Teacher:
 
             pre = json.loads(read_metadata(self.onnx_path)["nas.preprocessing"])
         except Exception:  # unreadable model or no nas metadata
-            raise NasError(f"teacher {self.onnx_path}: not a nas-exported ONNX model (no readable nas.preprocessing metadata)") from None
-        for key, label in (("mean", "mean"), ("std", "std"), ("input_shape", "input size"), ("classes", "classes")):
+            raise NasError(
+                f"teacher {self.onnx_path}: not a nas-exported ONNX model (no readable nas.preprocessing metadata)"
+            ) from None
+        for key, label in (
+            ("mean", "mean"),
+            ("std", "std"),
+            ("input_shape", "input size"),
+            ("classes", "classes"),
+        ):
             mine, theirs = student_pre.get(key), pre.get(key)
             if key == "input_shape":
                 mine, theirs = list(mine or [])[-2:], list(theirs or [])[-2:]
             elif key in ("mean", "std"):
                 mine, theirs = [float(v) for v in mine or []], [float(v) for v in theirs or []]
             if mine != theirs:
-                raise NasError(f"teacher {self.onnx_path} has another preprocessing than student {student_dir}: "
-                               f"{label} {theirs} vs {mine}; the teacher must see exactly the student's inputs")
+                raise NasError(
+                    f"teacher {self.onnx_path} has another preprocessing than student {student_dir}: "
+                    f"{label} {theirs} vs {mine}; the teacher must see exactly the student's inputs"
+                )
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
@@ -165,16 +203,24 @@ class _Teacher:
             out = self.session.run(None, {self.input_name: x})[0]
         else:  # a fixed-batch export: feed it in chunks of its batch size
             if len(x) % self.fixed_batch:
-                raise NasError(f"teacher {self.onnx_path} has a fixed batch of {self.fixed_batch}; export it with a dynamic batch")
-            out = np.concatenate([self.session.run(None, {self.input_name: x[i:i + self.fixed_batch]})[0]
-                                  for i in range(0, len(x), self.fixed_batch)])
+                raise NasError(
+                    f"teacher {self.onnx_path} has a fixed batch of {self.fixed_batch}; export it with a dynamic batch"
+                )
+            out = np.concatenate(
+                [
+                    self.session.run(None, {self.input_name: x[i : i + self.fixed_batch]})[0]
+                    for i in range(0, len(x), self.fixed_batch)
+                ]
+            )
         return torch.from_numpy(out)
 
     def accuracy(self, dataset, norm: _Normalizer, batch_size: int = 500) -> float:
         correct = 0
         for i in range(0, len(dataset.y_val), batch_size):
-            x = norm(torch.from_numpy(np.ascontiguousarray(dataset.x_val[i:i + batch_size])), augment=False)
-            correct += int((self.logits(x).argmax(1).numpy() == np.asarray(dataset.y_val[i:i + batch_size])).sum())
+            x = norm(torch.from_numpy(np.ascontiguousarray(dataset.x_val[i : i + batch_size])), augment=False)
+            correct += int(
+                (self.logits(x).argmax(1).numpy() == np.asarray(dataset.y_val[i : i + batch_size])).sum()
+            )
         return correct / len(dataset.y_val)
 
 
@@ -191,14 +237,21 @@ def _teacher_onnx(path: Path) -> Path:
 
 def _read_export(source: Path) -> tuple[dict, dict]:
     if source.is_file():
-        raise NasError(f"{source}: a file; give the exported model folder (RUN_DIR/export/NN_HASH, with "
-                       "model.onnx, spec.json and metrics.json)")
+        raise NasError(
+            f"{source}: a file; give the exported model folder (RUN_DIR/export/NN_HASH, with "
+            "model.onnx, spec.json and metrics.json)"
+        )
     if not source.is_dir():
         raise NasError(f"exported model folder not found: {source}")
     for name in ("spec.json", "metrics.json"):
         if not (source / name).is_file():
-            raise NasError(f"{source}: not an exported model folder (missing {name}; run `nas export RUN_DIR` first)")
-    spec, metrics = read_json(source / "spec.json", "model spec"), read_json(source / "metrics.json", "model metrics")
+            raise NasError(
+                f"{source}: not an exported model folder (missing {name}; run `nas export RUN_DIR` first)"
+            )
+    spec, metrics = (
+        read_json(source / "spec.json", "model spec"),
+        read_json(source / "metrics.json", "model metrics"),
+    )
     if not isinstance(spec, dict) or not isinstance(metrics, dict):
         raise NasError(f"{source}: spec.json and metrics.json must hold JSON objects")
     missing = [key for key in ("architecture", "num_classes", "preprocessing") if key not in spec]
@@ -220,16 +273,22 @@ def _load_dataset(dataset, seed: int, pre: dict, source: Path):
 
     data = load_dataset(dataset, seed=seed)
     if list(data.classes) != list(pre["classes"]):
-        raise NasError(f"dataset {data.name} has classes {list(data.classes)}, but {source} was searched on "
-                       f"{list(pre['classes'])}")
+        raise NasError(
+            f"dataset {data.name} has classes {list(data.classes)}, but {source} was searched on "
+            f"{list(pre['classes'])}"
+        )
     return data
 
 
 def _stats_match(data, pre: dict) -> bool:
-    return all(round(float(a), 6) == float(b) for a, b in zip((*data.mean, *data.std), (*pre["mean"], *pre["std"])))
+    return all(
+        round(float(a), 6) == float(b) for a, b in zip((*data.mean, *data.std), (*pre["mean"], *pre["std"]))
+    )
 
 
-def _export(model, arch: Architecture, num_classes: int, pre: dict, metrics: dict, training: dict, out: Path) -> None:
+def _export(
+    model, arch: Architecture, num_classes: int, pre: dict, metrics: dict, training: dict, out: Path
+) -> None:
     from nas.export import _compare_with_torch
     from nas.onnx_io import export_onnx
 
@@ -245,8 +304,16 @@ def _export(model, arch: Architecture, num_classes: int, pre: dict, metrics: dic
     onnx_path = out / "model.onnx"
     onnx_bytes = export_onnx(model, arch.resolution, path=onnx_path, dynamic_batch=True, metadata=metadata)
     diff = _compare_with_torch(model, onnx_bytes, arch.resolution)
-    write_json_atomic(out / "spec.json", {"arch_hash": arch.hash, "architecture": arch.to_dict(), "num_classes": num_classes,
-                                          "preprocessing": pre, "onnx": onnx_path.name})
+    write_json_atomic(
+        out / "spec.json",
+        {
+            "arch_hash": arch.hash,
+            "architecture": arch.to_dict(),
+            "num_classes": num_classes,
+            "preprocessing": pre,
+            "onnx": onnx_path.name,
+        },
+    )
     write_json_atomic(out / "metrics.json", {**metrics, "onnx_vs_torch_max_abs_diff": diff})
 
 

@@ -25,7 +25,7 @@ from nas.space import Architecture
 @dataclass(frozen=True)
 class TrainingRecipe:
     epochs: int = 4
-    train_subset: int | None = 2500   # images per epoch drawn from the training split (None: all)
+    train_subset: int | None = 2500  # images per epoch drawn from the training split (None: all)
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
@@ -33,7 +33,7 @@ class TrainingRecipe:
     label_smoothing: float = 0.1
     warmup_epochs: float = 0.5
     augment: bool = True
-    robust: bool = False     # also measure accuracy under a cheap set of corruptions (nas.validate)
+    robust: bool = False  # also measure accuracy under a cheap set of corruptions (nas.validate)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,12 +41,12 @@ class TrainingRecipe:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    accuracy: float          # top-1 on the validation split, in [0, 1]
+    accuracy: float  # top-1 on the validation split, in [0, 1]
     val_loss: float
     train_seconds: float
     eval_seconds: float
     epochs: int
-    state_dict: bytes        # torch.save of the trained weights, so export needs no retraining
+    state_dict: bytes  # torch.save of the trained weights, so export needs no retraining
     robustness: dict | None = None  # nas.validate.corrupted_accuracy, when the recipe asks for it
     resume_state: bytes | None = None  # set when training paused before the recipe's last epoch
 
@@ -63,15 +63,23 @@ class ProxyTrainer(Trainer):
         self.recipe = recipe
         self.threads = threads
 
-    def train(self, arch: Architecture, dataset, seed: int, *, stop_after: int | None = None,
-              resume: bytes | None = None) -> TrainingResult:
+    def train(
+        self,
+        arch: Architecture,
+        dataset,
+        seed: int,
+        *,
+        stop_after: int | None = None,
+        resume: bytes | None = None,
+    ) -> TrainingResult:
         """`stop_after`/`resume`: pause after that epoch of the full schedule, and continue from the
         returned `resume_state` (see `fit`)."""
         torch.set_num_threads(self.threads)
         r = self.recipe
         norm = _Normalizer(dataset.mean, dataset.std, arch.resolution)
-        model, train_seconds, paused = fit(arch, dataset.num_classes, dataset, norm, r, seed,
-                                           resume=resume, stop_after=stop_after)
+        model, train_seconds, paused = fit(
+            arch, dataset.num_classes, dataset, norm, r, seed, resume=resume, stop_after=stop_after
+        )
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
         robustness = None
@@ -93,10 +101,18 @@ class ProxyTrainer(Trainer):
         )
 
 
-def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: TrainingRecipe, seed: int,
-        extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        *, resume: bytes | None = None, stop_after: int | None = None,
-        ) -> tuple[torch.nn.Module, float, bytes | None]:
+def fit(
+    arch: Architecture,
+    num_classes: int,
+    dataset,
+    norm: "_Normalizer",
+    r: TrainingRecipe,
+    seed: int,
+    extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    *,
+    resume: bytes | None = None,
+    stop_after: int | None = None,
+) -> tuple[torch.nn.Module, float, bytes | None]:
     """The one training loop (proxy and deployment training): a seeded model trained per `r`.
 
     `extra_loss(loss, logits, batch)` may replace the loss (knowledge distillation). `stop_after=E` pauses
@@ -118,12 +134,18 @@ def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: T
         (no_decay if p.ndim <= 1 else decay).append(p)
     optimizer = torch.optim.SGD(
         [{"params": decay, "weight_decay": r.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=r.lr, momentum=r.momentum, nesterov=True,
+        lr=r.lr,
+        momentum=r.momentum,
+        nesterov=True,
     )
     warmup = max(1, int(r.warmup_epochs * steps_per_epoch))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup))),
+        lambda s: (
+            (s + 1) / warmup
+            if s < warmup
+            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total_steps - warmup)))
+        ),
     )
     first_epoch = 0
     if resume is not None:
@@ -153,16 +175,26 @@ def fit(arch: Architecture, num_classes: int, dataset, norm: "_Normalizer", r: T
     paused = None
     if last_epoch < r.epochs:
         buffer = io.BytesIO()
-        torch.save({"epoch": last_epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state()}, buffer)
+        torch.save(
+            {
+                "epoch": last_epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+            },
+            buffer,
+        )
         paused = buffer.getvalue()
     model.eval()
     return model, seconds, paused
 
 
 @torch.no_grad()
-def evaluate_accuracy(model: torch.nn.Module, dataset, norm: "_Normalizer", batch_size: int = 500) -> tuple[float, float]:
+def evaluate_accuracy(
+    model: torch.nn.Module, dataset, norm: "_Normalizer", batch_size: int = 500
+) -> tuple[float, float]:
     model.eval()
     x_val = torch.from_numpy(np.ascontiguousarray(dataset.x_val))
     y_val = torch.from_numpy(np.asarray(dataset.y_val, dtype=np.int64))
@@ -182,10 +214,18 @@ class _Normalizer:
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
         self.resolution = resolution
 
-    def __call__(self, batch: torch.Tensor, augment: bool, generator: np.random.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, batch: torch.Tensor, augment: bool, generator: np.random.Generator | None = None
+    ) -> torch.Tensor:
         x = batch.permute(0, 3, 1, 2).float()
         if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False, antialias=True)
+            x = F.interpolate(
+                x,
+                size=(self.resolution, self.resolution),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
         if augment:
             x = _random_crop_flip(x, generator)
         x = (x - self.mean) / self.std
@@ -198,7 +238,12 @@ def _random_crop_flip(x: torch.Tensor, rng: np.random.Generator, pad: int = 4) -
     dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
     rows = torch.from_numpy(dy)[:, None] + torch.arange(h)[None, :]
     cols = torch.from_numpy(dx)[:, None] + torch.arange(w)[None, :]
-    out = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+    out = padded[
+        torch.arange(n)[:, None, None, None],
+        torch.arange(3)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
     flip = torch.from_numpy(rng.random(n) < 0.5)
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 

@@ -100,7 +100,9 @@ def naswot(model: nn.Module, batch_x: torch.Tensor, batch_y: torch.Tensor | None
         # converting), and s is the product's diagonal (c is binary), which saves a pass over the codes.
         flat = output.detach().reshape(n, -1)
         units = flat.shape[1]
-        c = torch.gt(flat, 0, out=torch.empty(flat.shape, dtype=torch.float32 if units < 2 ** 24 else torch.float64))
+        c = torch.gt(
+            flat, 0, out=torch.empty(flat.shape, dtype=torch.float32 if units < 2**24 else torch.float64)
+        )
         agree = (c @ c.T).to(torch.float64)
         active = agree.diagonal()
         kernel.add_(2.0 * agree + units - active[:, None] - active[None, :])
@@ -163,7 +165,9 @@ def _check_names(scores: Iterable[str]) -> tuple[str, ...]:
     return names
 
 
-def score_batch(dataset, resolution: int, batch_size: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def score_batch(
+    dataset, resolution: int, batch_size: int = 64, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed seeded batch: `batch_size` training images (without replacement), normalised, no augmentation."""
     from nas.evaluate._training import _Normalizer
 

@@ -15,7 +15,14 @@ from nas.latency._model import (
     kendall_tau,
     nnls,
 )
-from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior, conformal_interval, fit_prior
+from nas.latency._prediction import (
+    Interval,
+    LatencyPrediction,
+    Predictor,
+    Prior,
+    conformal_interval,
+    fit_prior,
+)
 from nas.latency._profiles import HardwareProfile, list_profiles, load_profile, write_profile
 from nas.latency._space_coverage import check_space_coverage, space_kinds
 from nas.latency._table_profiles import BUILTIN_PROFILES, generate_builtin_profiles, import_block_table

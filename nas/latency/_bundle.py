@@ -28,8 +28,15 @@ MANIFEST = "bundle.json"
 FORMAT = "nas-bundle/1"
 
 
-def write_bundle(space_name: str, out_dir: str | Path, *, networks: int = 150, seed: int = 0,
-                 num_classes: int = 10, blocks: bool = True) -> Path:
+def write_bundle(
+    space_name: str,
+    out_dir: str | Path,
+    *,
+    networks: int = 150,
+    seed: int = 0,
+    num_classes: int = 10,
+    blocks: bool = True,
+) -> Path:
     """Export `networks` random architectures of the space (and their blocks) into `out_dir`."""
     import hashlib
 
@@ -71,12 +78,21 @@ def write_bundle(space_name: str, out_dir: str | Path, *, networks: int = 150, s
             export_onnx(module, arch.resolution, fast=True, path=path, input_shape=shape)
             entries.append({"path": str(path.relative_to(out)), "kind": label, "id": key})
     if len(seen_nets) < networks:
-        raise NasError(f"space {space.name!r} gave only {len(seen_nets)} distinct networks in {100 * networks} draws; "
-                       f"ask for fewer than {networks}")
+        raise NasError(
+            f"space {space.name!r} gave only {len(seen_nets)} distinct networks in {100 * networks} draws; "
+            f"ask for fewer than {networks}"
+        )
     if blocks:
         entries += _coverage_blocks(space, out, num_classes, entries)
-    manifest = {"format": FORMAT, "space": space.name, "seed": seed, "networks": networks,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__, "models": entries}
+    manifest = {
+        "format": FORMAT,
+        "space": space.name,
+        "seed": seed,
+        "networks": networks,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "torch": torch.__version__,
+        "models": entries,
+    }
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out
 
@@ -114,9 +130,11 @@ def _parts_with_input_shapes(model, resolution: int):
 
     parts = [("stem", model.stem)] + [("block", b) for stage in model.stages for b in stage]
     shapes: dict[int, tuple[int, ...]] = {}
+
     def recorder(key):
         def hook(module, inputs, output) -> None:  # returning None keeps the module's output unchanged
             shapes.setdefault(key, tuple(inputs[0].shape))
+
         return hook
 
     hooks = [m.register_forward_hook(recorder(i)) for i, (_, m) in enumerate(parts)]
@@ -126,11 +144,18 @@ def _parts_with_input_shapes(model, resolution: int):
     for hook in hooks:
         hook.remove()
     head = nn.Sequential(model.head, model.pool, nn.Flatten(1), model.classifier)
-    return [(label, module, shapes[i]) for i, (label, module) in enumerate(parts)] + [("head", head, shapes["head"])]
+    return [(label, module, shapes[i]) for i, (label, module) in enumerate(parts)] + [
+        ("head", head, shapes["head"])
+    ]
 
 
-def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = MeasurementSettings(),
-                   progress: Callable[[int, int], None] = lambda done, total: None, *, fresh: bool = False) -> Path:
+def measure_bundle(
+    bundle_dir: str | Path,
+    settings: MeasurementSettings = MeasurementSettings(),
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    *,
+    fresh: bool = False,
+) -> Path:
     """Measure every graph of a bundle; returns the path of measurements.csv.
 
     The CSV is rewritten atomically after every graph, so a device that is switched off loses nothing:
@@ -145,7 +170,9 @@ def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = Measu
         raise NasError(f"{bundle}: not a calibration bundle (no {MANIFEST})")
     manifest = read_json(manifest_path, "bundle manifest")
     models = manifest.get("models") if isinstance(manifest, dict) else None
-    if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("path"), str) for m in models):
+    if not isinstance(models, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("path"), str) for m in models
+    ):
         raise NasError(f"{manifest_path}: models: must be a list of {{path, kind, id}} entries")
     if manifest.get("format") != FORMAT:
         raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
@@ -155,18 +182,31 @@ def measure_bundle(bundle_dir: str | Path, settings: MeasurementSettings = Measu
         raise NasError(f"{manifest_path}: file missing: {bundle / missing[0]}{more}")
     available = onnxruntime.get_available_providers()
     if settings.execution_provider not in available:
-        raise NasError(f"unknown execution provider {settings.execution_provider!r} (this ONNX Runtime has: "
-                       f"{', '.join(available)})")
+        raise NasError(
+            f"unknown execution provider {settings.execution_provider!r} (this ONNX Runtime has: "
+            f"{', '.join(available)})"
+        )
     csv_path, meta_path = bundle / "measurements.csv", bundle / "measurements.meta.json"
     signature = machine_signature(settings.execution_provider)
-    device = {"host": platform.node(), "machine": platform.machine(), "cpu": cpu_model(), "platform": platform.platform(),
-              "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
-              "isa": signature["isa"], "cores": signature["cores"],
-              "settings": json.loads(json.dumps(settings.__dict__, default=str))}
+    device = {
+        "host": platform.node(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "isa": signature["isa"],
+        "cores": signature["cores"],
+        "settings": json.loads(json.dumps(settings.__dict__, default=str)),
+    }
     rows = {} if fresh else _resumable_rows(csv_path, meta_path, device)
     started = time.time()
-    meta = {"bundle": {k: manifest.get(k) for k in ("space", "seed", "networks", "created")},
-            "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **device, "finished": False}
+    meta = {
+        "bundle": {k: manifest.get(k) for k in ("space", "seed", "networks", "created")},
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **device,
+        "finished": False,
+    }
     write_atomic(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
     for i, entry in enumerate(models):
         if entry["path"] not in rows:

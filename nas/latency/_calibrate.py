@@ -19,7 +19,13 @@ from nas._io import read_json
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
 from nas.latency._graph import KINDS, graph_features
-from nas.latency._model import LatencyModel, cross_validate, error_metrics, fit_latency_model, held_out_predictions
+from nas.latency._model import (
+    LatencyModel,
+    cross_validate,
+    error_metrics,
+    fit_latency_model,
+    held_out_predictions,
+)
 from nas.latency._prediction import conformal_interval, fit_prior
 from nas.latency._profiles import HardwareProfile, load_profile
 
@@ -34,7 +40,9 @@ def read_measurements(csv_path: str | Path) -> list[tuple[Path, float]]:
             reader = csv.DictReader(handle)
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
-                raise NasError(f"{path}:1: missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})")
+                raise NasError(
+                    f"{path}:1: missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})"
+                )
             rows = list(reader)
     except FileNotFoundError:
         raise NasError(f"measurements file not found: {path}") from None
@@ -50,7 +58,9 @@ def read_measurements(csv_path: str | Path) -> list[tuple[Path, float]]:
         except ValueError:
             raise NasError(f"{path}:{line}: latency_ms: not a number: {text!r}") from None
         if not math.isfinite(latency) or latency <= 0:
-            raise NasError(f"{path}:{line}: latency_ms: must be a positive finite number of milliseconds, got {text}")
+            raise NasError(
+                f"{path}:{line}: latency_ms: must be a positive finite number of milliseconds, got {text}"
+            )
         model = (row.get("model") or "").strip()
         onnx_path = path.parent / model
         if not model or not onnx_path.is_file():
@@ -70,8 +80,14 @@ def measurement_samples(csv_path: str | Path) -> list[tuple[Any, float]]:
     return samples
 
 
-def fit_sections(samples: list[tuple[Any, float]], model: LatencyModel, folds: int, seed: int, data: str,
-                 prior_reference: str | None = None) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+def fit_sections(
+    samples: list[tuple[Any, float]],
+    model: LatencyModel,
+    folds: int,
+    seed: int,
+    data: str,
+    prior_reference: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
     """What a fitted profile records beside its model: the cross-validated error (``validation``), and
     the sections that make a prediction honest (`nas.latency._prediction`): ``coverage`` of the data,
     the conformal ``interval`` from the same held-out predictions, and, with `prior_reference` (a
@@ -84,19 +100,23 @@ def fit_sections(samples: list[tuple[Any, float]], model: LatencyModel, folds: i
     ratios = measured / np.maximum(predicted, 1e-9)
     sections: dict[str, Any] = {
         "coverage": coverage.to_dict(),
-        "interval": conformal_interval(ratios, data=f"held-out measured/predicted ratios of the {data}").to_dict(),
+        "interval": conformal_interval(
+            ratios, data=f"held-out measured/predicted ratios of the {data}"
+        ).to_dict(),
     }
     if prior_reference is not None:
         sections.update(prior_section(model, coverage, samples, prior_reference))
     return validation, sections, predicted
 
 
-def prior_section(model: LatencyModel, coverage: Coverage, samples: list[tuple[Any, float]],
-                  prior_reference: str) -> dict[str, Any]:
+def prior_section(
+    model: LatencyModel, coverage: Coverage, samples: list[tuple[Any, float]], prior_reference: str
+) -> dict[str, Any]:
     """``{"prior": ...}`` from the reference profile for the kinds `coverage` lacks (empty when none)."""
     reference = load_profile(prior_reference)
-    prior = fit_prior(model, coverage, samples, reference.predictor.model, reference.predictor.coverage,
-                      reference.name)
+    prior = fit_prior(
+        model, coverage, samples, reference.predictor.model, reference.predictor.coverage, reference.name
+    )
     return {"prior": prior.to_dict()} if prior is not None else {}
 
 
@@ -104,7 +124,9 @@ FEW_SHOT_BELOW = 30  # fewer measured graphs than this: a few-shot fit (the corp
 FEW_SHOT_MIN = 5
 
 
-def few_shot_fit(samples: list[tuple[Any, float]], source: str) -> tuple[LatencyModel, dict[str, Any], dict[str, Any]]:
+def few_shot_fit(
+    samples: list[tuple[Any, float]], source: str
+) -> tuple[LatencyModel, dict[str, Any], dict[str, Any]]:
     """(model, validation, sections) of a few-shot fit: the new device as a combination of the
     latency-corpus devices (`nas.latency._fewshot`), its error by (nested) leave-one-out. Every kind of
     the measured graphs must be one the corpus devices measured: the combination has nothing else to
@@ -114,31 +136,52 @@ def few_shot_fit(samples: list[tuple[Any, float]], source: str) -> tuple[Latency
 
     corpus = corpus_profiles()
     if not corpus:
-        raise NasError("a few-shot fit needs the latency-corpus profiles (hardware_profiles/corpus/), which this "
-                       "installation lacks")
+        raise NasError(
+            "a few-shot fit needs the latency-corpus profiles (hardware_profiles/corpus/), which this "
+            "installation lacks"
+        )
     known = Coverage(kinds={k: {"nodes": 0} for p in corpus for k in p.predictor.coverage.kinds})
     unknown = sorted({k for features, _ in samples for k in known.uncovered_kinds(features)})
     if unknown:
-        raise NasError(f"{source}: the measured graphs hold node kinds no latency-corpus device measured "
-                       f"({', '.join(unknown)}), so a few-shot fit cannot learn them; measure at least "
-                       f"{FEW_SHOT_BELOW} graphs for a direct fit (nas profile bundle)")
+        raise NasError(
+            f"{source}: the measured graphs hold node kinds no latency-corpus device measured "
+            f"({', '.join(unknown)}), so a few-shot fit cannot learn them; measure at least "
+            f"{FEW_SHOT_BELOW} graphs for a direct fit (nas profile bundle)"
+        )
     fit = fit_few_shot({p.name: p.latency_model for p in corpus}, samples)
     used = {name: a for name, a in fit.coefficients.items() if a > 0}
-    data = (f"{'nested ' if fit.nested else ''}leave-one-out over the {len(samples)} measured graphs; few-shot: a "
-            f"combination of the {len(corpus)} latency-corpus devices (ridge {fit.ridge:g})")
-    validation = {**error_metrics(fit.loo_predictions, fit.measured), "data": data,
-                  "few_shot": {"coefficients": used, "extra_overhead_ms": fit.extra_overhead_ms}}
-    coverage = Coverage(kinds={k: {"nodes": 0} for k in KINDS if known.covers(k)},
-                        source="the kinds the latency-corpus devices measured (few-shot prior)")
+    data = (
+        f"{'nested ' if fit.nested else ''}leave-one-out over the {len(samples)} measured graphs; few-shot: a "
+        f"combination of the {len(corpus)} latency-corpus devices (ridge {fit.ridge:g})"
+    )
+    validation = {
+        **error_metrics(fit.loo_predictions, fit.measured),
+        "data": data,
+        "few_shot": {"coefficients": used, "extra_overhead_ms": fit.extra_overhead_ms},
+    }
+    coverage = Coverage(
+        kinds={k: {"nodes": 0} for k in KINDS if known.covers(k)},
+        source="the kinds the latency-corpus devices measured (few-shot prior)",
+    )
     ratios = fit.measured / np.maximum(fit.loo_predictions, 1e-9)
-    sections = {"coverage": coverage.to_dict(),
-                "interval": conformal_interval(ratios, data=f"{data}: measured/predicted").to_dict()}
+    sections = {
+        "coverage": coverage.to_dict(),
+        "interval": conformal_interval(ratios, data=f"{data}: measured/predicted").to_dict(),
+    }
     return fit.model, validation, sections
 
 
-def fit_profile(csv_path: str | Path, name: str, *, description: str | None = None, latency: str = "predicted",
-                folds: int = 5, seed: int = 0, prior_reference: str | None = "x86-cpu",
-                few_shot: bool | None = None) -> dict[str, Any]:
+def fit_profile(
+    csv_path: str | Path,
+    name: str,
+    *,
+    description: str | None = None,
+    latency: str = "predicted",
+    folds: int = 5,
+    seed: int = 0,
+    prior_reference: str | None = "x86-cpu",
+    few_shot: bool | None = None,
+) -> dict[str, Any]:
     """A profile dict (see `write_profile`) fitted on every row, with k-fold cross-validated error,
     coverage, interval and (for a predicted profile) a prior from `prior_reference`. With fewer than
     `FEW_SHOT_BELOW` rows (or `few_shot`), a few-shot fit (`few_shot_fit`) instead."""
@@ -146,10 +189,14 @@ def fit_profile(csv_path: str | Path, name: str, *, description: str | None = No
     samples = measurement_samples(csv_path)
     few_shot = len(samples) < FEW_SHOT_BELOW if few_shot is None else few_shot
     if few_shot and len(samples) < FEW_SHOT_MIN:
-        raise NasError(f"{csv_path}: {len(samples)} measurements are too few even for a few-shot fit "
-                       f"({FEW_SHOT_MIN} at least)")
+        raise NasError(
+            f"{csv_path}: {len(samples)} measurements are too few even for a few-shot fit "
+            f"({FEW_SHOT_MIN} at least)"
+        )
     if not few_shot and len(samples) < 2 * folds:
-        raise NasError(f"{csv_path}: {len(samples)} measurements are too few to fit and cross-validate ({2 * folds} at least)")
+        raise NasError(
+            f"{csv_path}: {len(samples)} measurements are too few to fit and cross-validate ({2 * folds} at least)"
+        )
     meta_path = csv_path.with_name("measurements.meta.json")
     meta = read_json(meta_path, "measurement metadata") if meta_path.is_file() else {}
     settings = meta.get("settings", {})
@@ -168,29 +215,50 @@ def fit_profile(csv_path: str | Path, name: str, *, description: str | None = No
     if few_shot:
         model, validation, sections = few_shot_fit(samples, str(csv_path))
         if latency == "predicted" and prior_reference is not None:
-            sections.update(prior_section(model, Coverage.from_dict(sections["coverage"]), samples, prior_reference))
+            sections.update(
+                prior_section(model, Coverage.from_dict(sections["coverage"]), samples, prior_reference)
+            )
     else:
         model = fit_latency_model(samples)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
-        validation, sections, _ = fit_sections(samples, model, folds, seed, data,
-                                               prior_reference=prior_reference if latency == "predicted" else None)
+        validation, sections, _ = fit_sections(
+            samples,
+            model,
+            folds,
+            seed,
+            data,
+            prior_reference=prior_reference if latency == "predicted" else None,
+        )
     profile = {
         "name": name,
-        "description": description or f"latency predicted from {len(samples)} graphs measured on {meta.get('cpu', 'the device')}",
+        "description": description
+        or f"latency predicted from {len(samples)} graphs measured on {meta.get('cpu', 'the device')}",
         "latency": latency,
         "runtime": runtime,
         "provenance": provenance,
         "model": model.to_dict(),
         "validation": validation,
-        "measurements": {"path": str(csv_path.resolve()), "format": "onnx_measurements", "rows": len(samples)},
+        "measurements": {
+            "path": str(csv_path.resolve()),
+            "format": "onnx_measurements",
+            "rows": len(samples),
+        },
         **sections,
     }
     if meta.get("cpu"):  # the machine it belongs to (nas.latency._machine)
-        profile["machine"] = {"cpu": meta["cpu"], "isa": meta.get("isa"), "cores": meta.get("cores"),
-                              "onnxruntime": meta.get("onnxruntime"), "provider": runtime["execution_provider"],
-                              "machine": meta.get("machine")}
-    measurement = {k: settings[k] for k in ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts", "batch_size")
-                   if k in settings}
+        profile["machine"] = {
+            "cpu": meta["cpu"],
+            "isa": meta.get("isa"),
+            "cores": meta.get("cores"),
+            "onnxruntime": meta.get("onnxruntime"),
+            "provider": runtime["execution_provider"],
+            "machine": meta.get("machine"),
+        }
+    measurement = {
+        k: settings[k]
+        for k in ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts", "batch_size")
+        if k in settings
+    }
     if measurement:
         profile["measurement"] = measurement
     return profile
@@ -217,5 +285,7 @@ def validate_on_measurements(profile: HardwareProfile, csv_path: str | Path) -> 
 
 def _require_model(profile: HardwareProfile):
     if profile.latency_model is None:
-        raise NasError(f"profile {profile.name!r} has no latency model: fit one with `nas profile fit` or `nas profile import`")
+        raise NasError(
+            f"profile {profile.name!r} has no latency model: fit one with `nas profile fit` or `nas profile import`"
+        )
     return profile.latency_model

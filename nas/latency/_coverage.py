@@ -17,7 +17,9 @@ from typing import Any, Iterable
 from nas.errors import NasError
 from nas.latency._graph import KINDS, GraphFeatures, shape_fields
 
-INFERRED = "inferred from the model's non-zero weights (the profile records no coverage; refit it to record one)"
+INFERRED = (
+    "inferred from the model's non-zero weights (the profile records no coverage; refit it to record one)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,11 @@ class Coverage:
                     entry[name] = (min(low, value), max(high, value))
             for kind in graph.kinds:  # graphs composed without per-node detail still count their kinds
                 kinds.setdefault(kind, {"nodes": 0})
-        ordered = {k: {f: list(v) if isinstance(v, tuple) else v for f, v in kinds[k].items()}
-                   for k in KINDS if k in kinds}
+        ordered = {
+            k: {f: list(v) if isinstance(v, tuple) else v for f, v in kinds[k].items()}
+            for k in KINDS
+            if k in kinds
+        }
         return cls(kinds=ordered, source=source)
 
     @classmethod
@@ -97,12 +102,18 @@ class Coverage:
                     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                         raise NasError(f"kinds.{kind}.nodes: must be a non-negative integer, got {value!r}")
                 elif name in shape_fields(kind):
-                    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
-                            and value[0] <= value[1]):
+                    if not (
+                        isinstance(value, list)
+                        and len(value) == 2
+                        and all(isinstance(v, int) for v in value)
+                        and value[0] <= value[1]
+                    ):
                         raise NasError(f"kinds.{kind}.{name}: must be [low, high] integers, got {value!r}")
                 else:
-                    raise NasError(f"kinds.{kind}.{name}: unknown field; expected nodes or "
-                                   f"{', '.join(shape_fields(kind)) or 'nothing else'}")
+                    raise NasError(
+                        f"kinds.{kind}.{name}: unknown field; expected nodes or "
+                        f"{', '.join(shape_fields(kind)) or 'nothing else'}"
+                    )
                 checked[name] = value
             kinds[kind] = checked
         source = data.get("source", "")

@@ -67,22 +67,28 @@ DEFAULT_COVERAGE = 0.9
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def model_arrays(models: Sequence[LatencyModel], columns: Sequence[str] = COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+def model_arrays(
+    models: Sequence[LatencyModel], columns: Sequence[str] = COLUMNS
+) -> tuple[np.ndarray, np.ndarray]:
     """(overheads (D,), weights (D x columns)) of D models."""
     overheads = np.array([m.overhead_ms for m in models], dtype=np.float64)
     weights = np.array([[m.weights.get(c, 0.0) for c in columns] for m in models], dtype=np.float64)
     return overheads, weights
 
 
-def combine(models: Sequence[LatencyModel], coefficients: Sequence[float], extra_overhead_ms: float = 0.0) -> LatencyModel:
+def combine(
+    models: Sequence[LatencyModel], coefficients: Sequence[float], extra_overhead_ms: float = 0.0
+) -> LatencyModel:
     """The `LatencyModel` predicting ``extra_overhead_ms + sum_d coefficients[d] * models[d].predict``."""
     a = np.asarray(coefficients, dtype=np.float64)
     if a.shape != (len(models),) or (a < 0).any() or not np.isfinite(a).all():
         raise NasError(f"combine: need {len(models)} non-negative finite coefficients, got {coefficients!r}")
     overheads, weights = model_arrays(models)
     total = a @ weights
-    return LatencyModel(overhead_ms=float(extra_overhead_ms + a @ overheads),
-                        weights={c: float(w) for c, w in zip(COLUMNS, total) if w > 0})
+    return LatencyModel(
+        overhead_ms=float(extra_overhead_ms + a @ overheads),
+        weights={c: float(w) for c, w in zip(COLUMNS, total) if w > 0},
+    )
 
 
 # ------------------------------------------------------------------------------------------- core
@@ -115,7 +121,7 @@ def _loo(q: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
     for i in range(k):
         keep = np.arange(k) != i
         a, c = _solve(q[keep], y[keep], ridge)
-        out[i] = _predict(q[i:i + 1], a, c)[0]
+        out[i] = _predict(q[i : i + 1], a, c)[0]
     return out
 
 
@@ -150,8 +156,9 @@ class FewShotFit:
         return _predict(np.atleast_2d(q), self.coefficients, self.extra_overhead_ms)
 
 
-def fit_few_shot_predictions(q: np.ndarray, y: np.ndarray, *, ridges: Sequence[float] = RIDGES,
-                             coverage: float = DEFAULT_COVERAGE) -> FewShotFit:
+def fit_few_shot_predictions(
+    q: np.ndarray, y: np.ndarray, *, ridges: Sequence[float] = RIDGES, coverage: float = DEFAULT_COVERAGE
+) -> FewShotFit:
     """The method on matrices: q (k x D) the prior models' predictions for the k measured networks, y (k,)
     their measured latencies (ms). See the module docstring."""
     q = np.asarray(q, dtype=np.float64)
@@ -174,13 +181,19 @@ def fit_few_shot_predictions(q: np.ndarray, y: np.ndarray, *, ridges: Sequence[f
             keep = np.arange(k) != i
             inner = _choose_ridge(q[keep], y[keep], ridges)
             a, c = _solve(q[keep], y[keep], inner)
-            loo[i] = _predict(q[i:i + 1], a, c)[0]
+            loo[i] = _predict(q[i : i + 1], a, c)[0]
     else:
         loo = _loo(q, y, ridge)
     a, c = _solve(q, y, ridge)
     residuals = np.log(y / np.maximum(loo, 1e-9))
-    return FewShotFit(coefficients=a, extra_overhead_ms=c, ridge=ridge, loo_predictions=loo,
-                      interval_log_halfwidth=conformal_quantile(residuals, coverage), nested=nested)
+    return FewShotFit(
+        coefficients=a,
+        extra_overhead_ms=c,
+        ridge=ridge,
+        loo_predictions=loo,
+        interval_log_halfwidth=conformal_quantile(residuals, coverage),
+        nested=nested,
+    )
 
 
 # ------------------------------------------------------------------------------------------- public API
@@ -219,9 +232,13 @@ class FewShotModel:
         return p * math.exp(-self.interval_log_halfwidth), p * math.exp(self.interval_log_halfwidth)
 
 
-def fit_few_shot(prior: Mapping[str, LatencyModel] | Sequence[LatencyModel],
-                 samples: Sequence[tuple[GraphFeatures, float]], *, ridges: Sequence[float] = RIDGES,
-                 coverage: float = DEFAULT_COVERAGE) -> FewShotModel:
+def fit_few_shot(
+    prior: Mapping[str, LatencyModel] | Sequence[LatencyModel],
+    samples: Sequence[tuple[GraphFeatures, float]],
+    *,
+    ridges: Sequence[float] = RIDGES,
+    coverage: float = DEFAULT_COVERAGE,
+) -> FewShotModel:
     """Fit a new device from k (features, measured ms) samples with `prior` devices' models (a mapping
     name -> model, or a sequence, named "0", "1", ...). See the module docstring."""
     if not isinstance(prior, Mapping):

@@ -79,8 +79,12 @@ _ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoi
 # work per call to vectorize over), which a single weight per conv kind cannot express. Measured on the
 # x86-cpu bundle, this took the held-out MAPE from 9.0% to 7.2% (benchmarks/latency_x86.py).
 SPATIAL_BUCKETS = (("s", 4), ("m", 8), ("l", None))  # output height <= 4, <= 8, larger
-_CONV_KINDS = (*(f"conv_dense_k{k}" for k, _ in KERNEL_BUCKETS), "conv_pointwise",
-               *(f"conv_depthwise_k{k}" for k, _ in KERNEL_BUCKETS), "conv_grouped")
+_CONV_KINDS = (
+    *(f"conv_dense_k{k}" for k, _ in KERNEL_BUCKETS),
+    "conv_pointwise",
+    *(f"conv_depthwise_k{k}" for k, _ in KERNEL_BUCKETS),
+    "conv_grouped",
+)
 KINDS = (
     "conv_input",
     *(f"{kind}_{bucket}" for kind in _CONV_KINDS for bucket, _ in SPATIAL_BUCKETS),
@@ -103,8 +107,20 @@ _OP_KINDS = {
     **{op: "mul" for op in ("Mul", "Div")},
     **{op: "pool" for op in ("GlobalAveragePool", "AveragePool", "MaxPool", "ReduceMean")},
     "BatchNormalization": "batchnorm",
-    **{op: "memory" for op in ("Reshape", "Transpose", "Flatten", "Concat", "Split", "Slice", "Squeeze",
-                               "Unsqueeze", "Pad")},
+    **{
+        op: "memory"
+        for op in (
+            "Reshape",
+            "Transpose",
+            "Flatten",
+            "Concat",
+            "Split",
+            "Slice",
+            "Squeeze",
+            "Unsqueeze",
+            "Pad",
+        )
+    },
 }
 _IGNORED_OPS = frozenset({"Constant", "Shape", "Identity", "Cast", "Dropout"})
 _BYTES_PER_ELEMENT = 4  # float32
@@ -128,7 +144,9 @@ SHAPE_FIELDS = {"conv": ("c_in", "c_out", "height", "kernel", "stride", "groups"
 
 def shape_fields(kind: str) -> tuple[str, ...]:
     """The names of `NodeFeatures.shape` for nodes of `kind`."""
-    return SHAPE_FIELDS["conv"] if kind.startswith("conv_") else SHAPE_FIELDS["gemm"] if kind == "gemm" else ()
+    return (
+        SHAPE_FIELDS["conv"] if kind.startswith("conv_") else SHAPE_FIELDS["gemm"] if kind == "gemm" else ()
+    )
 
 
 def conv_shape(x_shape, w_shape, y_shape, group: int) -> tuple[int, ...]:
@@ -136,7 +154,14 @@ def conv_shape(x_shape, w_shape, y_shape, group: int) -> tuple[int, ...]:
     height_in = x_shape[2] if len(x_shape) > 2 else 1
     height_out = y_shape[2] if len(y_shape) > 2 else 1
     stride = max(1, round(height_in / max(height_out, 1)))
-    return (int(x_shape[1]), int(y_shape[1]), int(height_out), int(max(w_shape[2:], default=1)), int(stride), int(group))
+    return (
+        int(x_shape[1]),
+        int(y_shape[1]),
+        int(height_out),
+        int(max(w_shape[2:], default=1)),
+        int(stride),
+        int(group),
+    )
 
 
 def _zero() -> np.ndarray:
@@ -163,7 +188,9 @@ class GraphFeatures:
         nodes = tuple(nodes)
         kinds: dict[str, np.ndarray] = {}
         for node in nodes:
-            kinds[node.kind] = kinds[node.kind] + node.features if node.kind in kinds else node.features.copy()
+            kinds[node.kind] = (
+                kinds[node.kind] + node.features if node.kind in kinds else node.features.copy()
+            )
         return GraphFeatures(kinds=kinds, nodes=nodes)
 
     def __add__(self, other: "GraphFeatures") -> "GraphFeatures":
@@ -313,8 +340,13 @@ def conv_kind(x_shape, w_shape, y_shape, group: int) -> tuple[str, float, float,
     per_group_in = 1 if group == c_in else (c_in // group if kind == "conv_input" else _padded(c_in // group))
     padded_macs = out_pixels * _padded(c_out) * per_group_in * kernel
     padded_in = c_in if kind == "conv_input" else _padded(c_in)
-    return (kind, float(macs), float(padded_macs), float(in_pixels * padded_in * _BYTES_PER_ELEMENT),
-            float(out_pixels * _padded(c_out) * _BYTES_PER_ELEMENT))
+    return (
+        kind,
+        float(macs),
+        float(padded_macs),
+        float(in_pixels * padded_in * _BYTES_PER_ELEMENT),
+        float(out_pixels * _padded(c_out) * _BYTES_PER_ELEMENT),
+    )
 
 
 def _gemm_macs(node: onnx.NodeProto, shape) -> float:
@@ -352,7 +384,11 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
     for index, node in enumerate(proto.graph.node):
         name = node.name or f"#{index}"
         inputs = [i for i in node.input if i]
-        if node.op_type in ("Constant", "Shape") or (inputs and all(i in static for i in inputs)) or not inputs:
+        if (
+            node.op_type in ("Constant", "Shape")
+            or (inputs and all(i in static for i in inputs))
+            or not inputs
+        ):
             # Folded at load time by any runtime: constants, shapes and what is computed from them only.
             static.update(o for o in node.output if o)
             if node.op_type != "Shape" and all(i in constants for i in inputs):
@@ -367,7 +403,9 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
         elif node.op_type in _OP_KINDS:
             kind = _OP_KINDS[node.op_type]
         else:
-            raise NasError(f"{label}: node {name!r} ({node.op_type}): operator not supported by the latency model")
+            raise NasError(
+                f"{label}: node {name!r} ({node.op_type}): operator not supported by the latency model"
+            )
 
         def shape(tensor: str, _node_name=name, _op=node.op_type) -> tuple[int, ...]:
             value = shapes.get(tensor)
@@ -381,7 +419,12 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
         macs = padded_macs = padded_in = padded_out = 0.0
         node_shape: tuple[int, ...] = ()
         if node.op_type == "Conv":
-            conv = (shape(node.input[0]), shape(node.input[1]), shape(node.output[0]), int(_attribute(node, "group", 1)))
+            conv = (
+                shape(node.input[0]),
+                shape(node.input[1]),
+                shape(node.output[0]),
+                int(_attribute(node, "group", 1)),
+            )
             kind, macs, padded_macs, padded_in, padded_out = conv_kind(*conv)
             node_shape = conv_shape(*conv)
         elif kind == "gemm":
@@ -391,9 +434,23 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
             macs = _pool_macs(node, shape)
         activations = [i for i in inputs if i not in static]
         params = sum(math.prod(shape(i)) for i in inputs if i in constants)
-        elements = sum(math.prod(shape(t)) for t in activations) + sum(math.prod(shape(o)) for o in node.output if o)
-        nodes.append(node_features(name, node.op_type, kind, macs, elements, params, padded_macs, padded_in, padded_out,
-                                   shape=node_shape))
+        elements = sum(math.prod(shape(t)) for t in activations) + sum(
+            math.prod(shape(o)) for o in node.output if o
+        )
+        nodes.append(
+            node_features(
+                name,
+                node.op_type,
+                kind,
+                macs,
+                elements,
+                params,
+                padded_macs,
+                padded_in,
+                padded_out,
+                shape=node_shape,
+            )
+        )
     return GraphFeatures.from_nodes(nodes)
 
 
@@ -403,10 +460,21 @@ def _gemm_shape(node: onnx.NodeProto, shape) -> tuple[int, ...]:
     return (int(k), int(y_shape[-1]))
 
 
-def node_features(name: str, op_type: str, kind: str, macs: float, elements: int, params: int,
-                  padded_macs: float = 0.0, padded_in: float = 0.0, padded_out: float = 0.0,
-                  shape: tuple[int, ...] = ()) -> NodeFeatures:
+def node_features(
+    name: str,
+    op_type: str,
+    kind: str,
+    macs: float,
+    elements: int,
+    params: int,
+    padded_macs: float = 0.0,
+    padded_in: float = 0.0,
+    padded_out: float = 0.0,
+    shape: tuple[int, ...] = (),
+) -> NodeFeatures:
     """One node's feature vector over `FEATURES`; `elements`: activation elements read plus written."""
-    vector = np.array([1.0, macs, float(elements * _BYTES_PER_ELEMENT), float(params), padded_macs, padded_in,
-                       padded_out], dtype=np.float64)
+    vector = np.array(
+        [1.0, macs, float(elements * _BYTES_PER_ELEMENT), float(params), padded_macs, padded_in, padded_out],
+        dtype=np.float64,
+    )
     return NodeFeatures(name=name, op_type=op_type, kind=kind, features=vector, shape=tuple(shape))

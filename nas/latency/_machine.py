@@ -53,8 +53,14 @@ def machine_signature(provider: str = "CPUExecutionProvider") -> dict[str, Any]:
 
     from nas._io import cpu_model
 
-    return {"cpu": cpu_model(), "isa": _isa(), "cores": os.cpu_count(), "onnxruntime": onnxruntime.__version__,
-            "provider": provider, "machine": platform.machine()}
+    return {
+        "cpu": cpu_model(),
+        "isa": _isa(),
+        "cores": os.cpu_count(),
+        "onnxruntime": onnxruntime.__version__,
+        "provider": provider,
+        "machine": platform.machine(),
+    }
 
 
 def _minor(version: Any) -> str:
@@ -79,7 +85,9 @@ def signature_differences(recorded: dict, here: dict) -> list[str]:
 
 def signature_key(signature: dict) -> str:
     """A short name for a machine, for its calibrated profile's file name."""
-    key = {k: signature.get(k) for k in ("cpu", "isa", "provider")} | {"onnxruntime": _minor(signature.get("onnxruntime"))}
+    key = {k: signature.get(k) for k in ("cpu", "isa", "provider")} | {
+        "onnxruntime": _minor(signature.get("onnxruntime"))
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -113,13 +121,17 @@ def local_profile(profile, *, calibrate: bool = False, progress: Callable[[int, 
     if path.is_file():
         return load_profile(path)
     if not calibrate:
-        raise NasError(f"profile {profile.name!r} was measured on another machine ({'; '.join(differences)}): its "
-                       f"predictions are that machine's; run `nas profile calibrate --profile {profile.name}` (a few "
-                       "minutes) or use --latency measured")
+        raise NasError(
+            f"profile {profile.name!r} was measured on another machine ({'; '.join(differences)}): its "
+            f"predictions are that machine's; run `nas profile calibrate --profile {profile.name}` (a few "
+            "minutes) or use --latency measured"
+        )
     return load_profile(calibrate_profile(profile, progress=progress))
 
 
-def calibrate_model(prior: LatencyModel, samples: Sequence[tuple[Any, float]], strength: float = STRENGTH) -> LatencyModel:
+def calibrate_model(
+    prior: LatencyModel, samples: Sequence[tuple[Any, float]], strength: float = STRENGTH
+) -> LatencyModel:
     """The prior's weights, each times a fitted multiplier, and a fitted overhead (see the module
     docstring). `samples`: (GraphFeatures, measured ms) of this machine."""
     from nas.latency._graph import COLUMNS
@@ -127,24 +139,45 @@ def calibrate_model(prior: LatencyModel, samples: Sequence[tuple[Any, float]], s
     columns = [c for c in COLUMNS if prior.weights.get(c, 0.0) > 0]
     y = np.asarray([latency for _, latency in samples], dtype=np.float64)
     # each column: the milliseconds the prior gives that weight in each network (multiplier 1 = the prior)
-    design = np.stack([features.vector(columns) for features, _ in samples]) * np.array([prior.weights[c] for c in columns])
+    design = np.stack([features.vector(columns) for features, _ in samples]) * np.array(
+        [prior.weights[c] for c in columns]
+    )
     scale = float(np.median(y / np.maximum(design.sum(axis=1) + prior.overhead_ms, 1e-12)))
     relative = np.hstack([np.ones((len(y), 1)), design]) / y[:, None]
     ridge = np.sqrt(strength) * np.hstack([np.zeros((len(columns), 1)), np.eye(len(columns))])
-    solution = nnls(np.vstack([relative, ridge]),
-                    np.concatenate([np.ones(len(y)), np.full(len(columns), np.sqrt(strength) * scale)]))
-    return LatencyModel(overhead_ms=float(solution[0]),
-                        weights={c: prior.weights[c] * m for c, m in zip(columns, solution[1:]) if m > 0})
+    solution = nnls(
+        np.vstack([relative, ridge]),
+        np.concatenate([np.ones(len(y)), np.full(len(columns), np.sqrt(strength) * scale)]),
+    )
+    return LatencyModel(
+        overhead_ms=float(solution[0]),
+        weights={c: prior.weights[c] * m for c, m in zip(columns, solution[1:]) if m > 0},
+    )
 
 
-def leave_one_out(prior: LatencyModel, samples: Sequence[tuple[Any, float]], strength: float = STRENGTH) -> np.ndarray:
+def leave_one_out(
+    prior: LatencyModel, samples: Sequence[tuple[Any, float]], strength: float = STRENGTH
+) -> np.ndarray:
     """Each sample's prediction by the calibration fitted on all the others."""
-    return np.asarray([calibrate_model(prior, [s for j, s in enumerate(samples) if j != i], strength).predict(samples[i][0])
-                       for i in range(len(samples))])
+    return np.asarray(
+        [
+            calibrate_model(prior, [s for j, s in enumerate(samples) if j != i], strength).predict(
+                samples[i][0]
+            )
+            for i in range(len(samples))
+        ]
+    )
 
 
-def calibrate_profile(profile, *, space: str = "mobilenet", networks: int = 40, seed: int = 1,
-                      out: str | Path | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
+def calibrate_profile(
+    profile,
+    *,
+    space: str = "mobilenet",
+    networks: int = 40,
+    seed: int = 1,
+    out: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Measure `networks` random networks of `space` here with the profile's protocol, calibrate its model
     (`calibrate_model`) and write the calibrated profile (default: the user's profile folder, named for
     this machine). Returns its path."""
@@ -161,21 +194,27 @@ def calibrate_profile(profile, *, space: str = "mobilenet", networks: int = 40, 
     target = Path(out) if out is not None else calibrated_path(profile, here)
     with tempfile.TemporaryDirectory(prefix="nas-calibrate-") as folder:
         bundle = write_bundle(space, Path(folder) / "bundle", networks=networks, seed=seed, blocks=False)
-        samples = measurement_samples(measure_bundle(bundle, profile.measurement, progress or (lambda d, t: None)))
+        samples = measurement_samples(
+            measure_bundle(bundle, profile.measurement, progress or (lambda d, t: None))
+        )
     model = calibrate_model(profile.latency_model, samples)
     predicted = leave_one_out(profile.latency_model, samples)
     measured = np.asarray([latency for _, latency in samples])
     shipped = error_metrics([profile.latency_model.predict(f) for f, _ in samples], measured)
     data = f"leave-one-out over {len(samples)} random {space} networks measured here"
     raw = {key: value for key, value in profile.raw.items() if key not in ("measurements", "prior")}
-    raw.update({
-        "description": f"{profile.description} (calibrated here: {here['cpu']})",
-        "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} from {len(samples)} "
-                      f"random {space} networks (seed {seed}); before calibration the model's MAPE on them was "
-                      f"{shipped['mape']:.1f}%.",
-        "machine": here,
-        "model": model.to_dict(),
-        "validation": {**error_metrics(predicted, measured), "data": data},
-        "interval": conformal_interval(measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted").to_dict(),
-    })
+    raw.update(
+        {
+            "description": f"{profile.description} (calibrated here: {here['cpu']})",
+            "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} from {len(samples)} "
+            f"random {space} networks (seed {seed}); before calibration the model's MAPE on them was "
+            f"{shipped['mape']:.1f}%.",
+            "machine": here,
+            "model": model.to_dict(),
+            "validation": {**error_metrics(predicted, measured), "data": data},
+            "interval": conformal_interval(
+                measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted"
+            ).to_dict(),
+        }
+    )
     return write_profile(raw, target)

@@ -171,7 +171,9 @@ def _make_feeds(session: Any, batch_size: int) -> dict[str, np.ndarray]:
     feeds: dict[str, np.ndarray] = {}
     for node_arg in session.get_inputs():
         if node_arg.type not in _ORT_FLOAT_TYPES:
-            raise NasError(f"model input {node_arg.name!r}: only float32 inputs can be measured, got {node_arg.type}")
+            raise NasError(
+                f"model input {node_arg.name!r}: only float32 inputs can be measured, got {node_arg.type}"
+            )
         shape = []
         for axis, dim in enumerate(node_arg.shape):
             if _is_int(dim) and dim > 0:

@@ -99,7 +99,12 @@ def _features(model_or_features: Any) -> GraphFeatures:
 
 
 def _finite_non_negative(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 @dataclass(frozen=True)
@@ -117,12 +122,16 @@ class LatencyModel:
 
     def __post_init__(self) -> None:
         if not _finite_non_negative(self.overhead_ms):
-            raise NasError(f"overhead_ms: must be a non-negative number of milliseconds, got {self.overhead_ms!r}")
+            raise NasError(
+                f"overhead_ms: must be a non-negative number of milliseconds, got {self.overhead_ms!r}"
+            )
         for column, weight in self.weights.items():
             if column not in COLUMNS:
-                raise NasError(f"weights.{column}: unknown feature column (a model fitted by an older nas, whose "
-                               "operator kinds differ, must be refitted with `nas profile fit`); expected kind.feature "
-                               f"with kind one of {', '.join(KINDS)} and feature one of {', '.join(FEATURES)}")
+                raise NasError(
+                    f"weights.{column}: unknown feature column (a model fitted by an older nas, whose "
+                    "operator kinds differ, must be refitted with `nas profile fit`); expected kind.feature "
+                    f"with kind one of {', '.join(KINDS)} and feature one of {', '.join(FEATURES)}"
+                )
             if not _finite_non_negative(weight):
                 raise NasError(f"weights.{column}: must be a non-negative number, got {weight!r}")
         object.__setattr__(self, "overhead_ms", float(self.overhead_ms))
@@ -159,7 +168,9 @@ class LatencyModel:
         rows = []
         for node in features.nodes:
             weights = self._matrix.get(node.kind)
-            rows.append((node.name, node.kind, float(weights @ node.features) if weights is not None else 0.0))
+            rows.append(
+                (node.name, node.kind, float(weights @ node.features) if weights is not None else 0.0)
+            )
         return rows
 
     def to_dict(self) -> dict:
@@ -193,7 +204,9 @@ def _check_samples(samples: Sequence[tuple[GraphFeatures, float]]) -> tuple[list
             raise TypeError(f"sample {index}: expected a (GraphFeatures, latency_ms) tuple, got {sample!r}")
         latency = sample[1]
         if not (isinstance(latency, (int, float)) and math.isfinite(latency) and latency > 0):
-            raise NasError(f"sample {index}: latency must be a positive number of milliseconds, got {latency!r}")
+            raise NasError(
+                f"sample {index}: latency must be a positive number of milliseconds, got {latency!r}"
+            )
         features.append(sample[0])
         latencies.append(float(latency))
     return features, np.asarray(latencies)
@@ -224,8 +237,9 @@ def fit_matrix(x: np.ndarray, y: np.ndarray, columns: Sequence[str] = COLUMNS) -
     scale = np.abs(relative).max(axis=0)
     scale[scale == 0] = 1.0
     solution = nnls(relative / scale, np.ones(len(y))) / scale
-    return LatencyModel(overhead_ms=float(solution[0]),
-                        weights={columns[c]: float(w) for c, w in zip(used, solution[1:])})
+    return LatencyModel(
+        overhead_ms=float(solution[0]), weights={columns[c]: float(w) for c, w in zip(used, solution[1:])}
+    )
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -262,7 +276,9 @@ def error_metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict
     p = np.asarray(predicted, dtype=np.float64)
     m = np.asarray(measured, dtype=np.float64)
     if p.shape != m.shape or p.ndim != 1 or len(p) == 0:
-        raise ValueError(f"error_metrics: need two equally long non-empty sequences, got {p.shape} and {m.shape}")
+        raise ValueError(
+            f"error_metrics: need two equally long non-empty sequences, got {p.shape} and {m.shape}"
+        )
     if not (m > 0).all():
         raise ValueError("error_metrics: measured latencies must be positive")
     relative = np.abs(p - m) / m
@@ -274,7 +290,9 @@ def error_metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict
     }
 
 
-def held_out_predictions(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0) -> np.ndarray:
+def held_out_predictions(
+    samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0
+) -> np.ndarray:
     """Each sample's prediction by the model fitted on the other folds (k-fold, seeded shuffle)."""
     features, y = _check_samples(samples)
     if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
@@ -292,8 +310,12 @@ def held_out_predictions(samples: Sequence[tuple[GraphFeatures, float]], folds: 
     return predicted
 
 
-def cross_validate(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0,
-                   predicted: np.ndarray | None = None) -> dict:
+def cross_validate(
+    samples: Sequence[tuple[GraphFeatures, float]],
+    folds: int = 5,
+    seed: int = 0,
+    predicted: np.ndarray | None = None,
+) -> dict:
     """k-fold cross-validation: fit on k-1 folds, predict the held-out fold; `error_metrics` over every
     held-out prediction (``mape`` percent, ``within_10pct``, ``kendall_tau``, ``n``), plus ``folds``,
     ``seed`` and ``fold_mape`` (each fold's own MAPE, percent). `predicted`: the held-out predictions
@@ -302,7 +324,9 @@ def cross_validate(samples: Sequence[tuple[GraphFeatures, float]], folds: int = 
         predicted = held_out_predictions(samples, folds, seed)
     y = np.asarray([float(s[1]) for s in samples])
     order = np.random.default_rng(seed).permutation(len(y))
-    fold_mape = [float(np.mean(np.abs(predicted[f] - y[f]) / y[f]) * 100) for f in np.array_split(order, folds)]
+    fold_mape = [
+        float(np.mean(np.abs(predicted[f] - y[f]) / y[f]) * 100) for f in np.array_split(order, folds)
+    ]
     metrics = error_metrics(predicted, y)
     metrics.update({"folds": folds, "seed": seed, "fold_mape": fold_mape})
     return metrics

@@ -36,7 +36,9 @@ LEVEL = 0.9  # the nominal coverage of every interval the package reports
 
 
 def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,18 @@ class Interval:
         if not (_positive(data["level"]) and data["level"] < 1):
             raise NasError(f"level: must be a fraction in (0, 1), got {data['level']!r}")
         if not (_positive(data["low"]) and _positive(data["high"]) and data["low"] <= data["high"]):
-            raise NasError(f"low, high: must be positive ratios with low <= high, got {data['low']!r}, {data['high']!r}")
+            raise NasError(
+                f"low, high: must be positive ratios with low <= high, got {data['low']!r}, {data['high']!r}"
+            )
         if not isinstance(data["n"], int) or isinstance(data["n"], bool) or data["n"] < 1:
             raise NasError(f"n: must be a positive integer, got {data['n']!r}")
-        return cls(level=float(data["level"]), low=float(data["low"]), high=float(data["high"]), n=data["n"],
-                   data=str(data.get("data", "")))
+        return cls(
+            level=float(data["level"]),
+            low=float(data["low"]),
+            high=float(data["high"]),
+            n=data["n"],
+            data=str(data.get("data", "")),
+        )
 
 
 def conformal_interval(ratios: Sequence[float], level: float = LEVEL, data: str = "") -> Interval:
@@ -86,8 +95,13 @@ def conformal_interval(ratios: Sequence[float], level: float = LEVEL, data: str 
     lo_rank, hi_rank = math.floor((n + 1) * alpha / 2), math.ceil((n + 1) * (1 - alpha / 2))
     if lo_rank < 1 or hi_rank > n:
         lo_rank, hi_rank, level = 1, n, (n - 1) / (n + 1)
-    return Interval(level=float(level), low=float(np.exp(logs[lo_rank - 1])), high=float(np.exp(logs[hi_rank - 1])),
-                    n=n, data=data)
+    return Interval(
+        level=float(level),
+        low=float(np.exp(logs[lo_rank - 1])),
+        high=float(np.exp(logs[hi_rank - 1])),
+        n=n,
+        data=data,
+    )
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,12 @@ class Prior:
         return {column.partition(".")[0] for column in self.weights}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "scale": self.scale, "interval": self.interval.to_dict(),
-                "weights": dict(sorted(self.weights.items()))}
+        return {
+            "reference": self.reference,
+            "scale": self.scale,
+            "interval": self.interval.to_dict(),
+            "weights": dict(sorted(self.weights.items())),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> "Prior":
@@ -123,12 +141,20 @@ class Prior:
             weights = LatencyModel(overhead_ms=0.0, weights=dict(data["weights"] or {})).weights
         except (NasError, TypeError, ValueError) as error:
             raise NasError(f"weights: {error}") from None
-        return cls(reference=str(data["reference"]), scale=float(data["scale"]), interval=interval, weights=weights)
+        return cls(
+            reference=str(data["reference"]), scale=float(data["scale"]), interval=interval, weights=weights
+        )
 
 
-def fit_prior(device: LatencyModel, device_coverage: Coverage, samples: Sequence[tuple[GraphFeatures, float]],
-              reference: LatencyModel, reference_coverage: Coverage, reference_name: str,
-              level: float = LEVEL) -> Prior | None:
+def fit_prior(
+    device: LatencyModel,
+    device_coverage: Coverage,
+    samples: Sequence[tuple[GraphFeatures, float]],
+    reference: LatencyModel,
+    reference_coverage: Coverage,
+    reference_name: str,
+    level: float = LEVEL,
+) -> Prior | None:
     """The prior for the kinds `device_coverage` lacks and `reference_coverage` has (see the module
     docstring); None when the reference adds no kind. `samples`: the (features, latency) the device
     model was fitted on.
@@ -143,27 +169,43 @@ def fit_prior(device: LatencyModel, device_coverage: Coverage, samples: Sequence
         return None
     scale = _scale(device, [g for g, _ in samples], reference, reference_coverage)
     if scale is None:
-        raise NasError(f"cannot learn a scale from the reference {reference_name!r}: fewer than 2 graphs that both "
-                       "devices price")
+        raise NasError(
+            f"cannot learn a scale from the reference {reference_name!r}: fewer than 2 graphs that both "
+            "devices price"
+        )
     hidden = hidden_family_ratios(samples, reference, reference_coverage)
     if len(hidden) >= 10:
-        spread = conformal_interval(hidden, level, f"measured/predicted of the extrapolated part of {len(hidden)} "
-                                                   "graphs, each predicted with one family of its kinds hidden")
+        spread = conformal_interval(
+            hidden,
+            level,
+            f"measured/predicted of the extrapolated part of {len(hidden)} "
+            "graphs, each predicted with one family of its kinds hidden",
+        )
     else:
         ratios = _ratios(device, [g for g, _ in samples], reference, reference_coverage)
-        spread = conformal_interval(np.asarray(ratios) / scale, level,
-                                    f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the "
-                                    "scale (too few graphs to hide a family of kinds)")
+        spread = conformal_interval(
+            np.asarray(ratios) / scale,
+            level,
+            f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the "
+            "scale (too few graphs to hide a family of kinds)",
+        )
     # the point estimate stays inside its own interval, even where hidden families were all cheaper (or
     # dearer) than priced: the scale comes from every graph, the spread from the hidden ones
     spread = replace(spread, low=min(spread.low, 1.0), high=max(spread.high, 1.0))
-    weights = {column: scale * weight for column, weight in reference.weights.items()
-               if column.partition(".")[0] in extra and weight > 0}
+    weights = {
+        column: scale * weight
+        for column, weight in reference.weights.items()
+        if column.partition(".")[0] in extra and weight > 0
+    }
     return Prior(reference=reference_name, scale=scale, interval=spread, weights=weights)
 
 
-def _ratios(device: LatencyModel, graphs: Sequence[GraphFeatures], reference: LatencyModel,
-            reference_coverage: Coverage) -> list[float]:
+def _ratios(
+    device: LatencyModel,
+    graphs: Sequence[GraphFeatures],
+    reference: LatencyModel,
+    reference_coverage: Coverage,
+) -> list[float]:
     """Per graph: device time / reference time over the kinds the reference measured (overheads out)."""
     ratios = []
     for graph in graphs:
@@ -175,7 +217,9 @@ def _ratios(device: LatencyModel, graphs: Sequence[GraphFeatures], reference: La
     return ratios
 
 
-def _scale(device: LatencyModel, graphs, reference: LatencyModel, reference_coverage: Coverage) -> float | None:
+def _scale(
+    device: LatencyModel, graphs, reference: LatencyModel, reference_coverage: Coverage
+) -> float | None:
     ratios = _ratios(device, graphs, reference, reference_coverage)
     return float(np.exp(np.median(np.log(ratios)))) if len(ratios) >= 2 else None
 
@@ -189,8 +233,9 @@ def kind_family(kind: str) -> str:
 MIN_KEPT, MIN_HIDDEN, MIN_SHARE = 30, 5, 0.25
 
 
-def hidden_family_ratios(samples: Sequence[tuple[GraphFeatures, float]], reference: LatencyModel,
-                         reference_coverage: Coverage) -> list[float]:
+def hidden_family_ratios(
+    samples: Sequence[tuple[GraphFeatures, float]], reference: LatencyModel, reference_coverage: Coverage
+) -> list[float]:
     """For each family of kinds the device measured (with at least `MIN_HIDDEN` graphs using it and
     `MIN_KEPT` not), refit without the graphs using it and price them with the prior: the ratio of
     what the measurement leaves for the extrapolated part (measured - the model's covered part) to
@@ -206,7 +251,12 @@ def hidden_family_ratios(samples: Sequence[tuple[GraphFeatures, float]], referen
         hidden = [sample for sample, used in zip(samples, uses) if used]
         if len(kept) < MIN_KEPT or len(hidden) < MIN_HIDDEN:
             continue
-        if not all(reference_coverage.covers(k) for graph, _ in hidden for k in graph.kinds if kind_family(k) == family):
+        if not all(
+            reference_coverage.covers(k)
+            for graph, _ in hidden
+            for k in graph.kinds
+            if kind_family(k) == family
+        ):
             continue  # the reference cannot price this family either
         try:
             model = fit_latency_model(kept)
@@ -215,7 +265,9 @@ def hidden_family_ratios(samples: Sequence[tuple[GraphFeatures, float]], referen
         scale = _scale(model, [g for g, _ in kept], reference, reference_coverage)
         if scale is None:
             continue
-        matrix = _matrix({c: scale * w for c, w in reference.weights.items() if kind_family(c.partition(".")[0]) == family})
+        matrix = _matrix(
+            {c: scale * w for c, w in reference.weights.items() if kind_family(c.partition(".")[0]) == family}
+        )
         for graph, measured in hidden:
             covered = model.predict(graph)
             extrapolated = sum(float(matrix[k] @ v) for k, v in graph.kinds.items() if k in matrix)
@@ -246,16 +298,29 @@ class LatencyPrediction:
         return self.low_ms is not None and self.low_ms <= budget_ms <= self.high_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "low_ms": self.low_ms, "high_ms": self.high_ms, "level": self.level,
-                "extrapolated_ms": self.extrapolated_ms, "extrapolated_share": self.extrapolated_share,
-                "uncovered_kinds": list(self.uncovered), "out_of_range": list(self.out_of_range)}
+        return {
+            "latency_ms": self.latency_ms,
+            "low_ms": self.low_ms,
+            "high_ms": self.high_ms,
+            "level": self.level,
+            "extrapolated_ms": self.extrapolated_ms,
+            "extrapolated_share": self.extrapolated_share,
+            "uncovered_kinds": list(self.uncovered),
+            "out_of_range": list(self.out_of_range),
+        }
 
 
 class Predictor:
     """A profile's model, coverage, interval and prior, put together (see the module docstring)."""
 
-    def __init__(self, name: str, model: LatencyModel, coverage: Coverage | None = None,
-                 interval: Interval | None = None, prior: Prior | None = None):
+    def __init__(
+        self,
+        name: str,
+        model: LatencyModel,
+        coverage: Coverage | None = None,
+        interval: Interval | None = None,
+        prior: Prior | None = None,
+    ):
         self.name = name
         self.model = model
         self.coverage = coverage if coverage is not None else Coverage.inferred(model.weights)
@@ -274,10 +339,14 @@ class Predictor:
         uncovered = self.coverage.uncovered_kinds(features)
         missing = self.unpriced(uncovered)
         if missing:
-            raise NasError(f"profile {self.name!r}: node kinds {', '.join(missing)} were never measured on this device "
-                           "nor on its prior's reference device; measure them (nas profile bundle/measure)")
+            raise NasError(
+                f"profile {self.name!r}: node kinds {', '.join(missing)} were never measured on this device "
+                "nor on its prior's reference device; measure them (nas profile bundle/measure)"
+            )
         covered = self.model.predict(features)
-        extrapolated = sum(float(self._prior_matrix[k] @ features.kinds[k]) for k in uncovered if k in self._prior_matrix)
+        extrapolated = sum(
+            float(self._prior_matrix[k] @ features.kinds[k]) for k in uncovered if k in self._prior_matrix
+        )
         low = high = level = None
         if self.interval is not None:
             low, high, level = covered * self.interval.low, covered * self.interval.high, self.interval.level
@@ -285,9 +354,15 @@ class Predictor:
                 low += extrapolated * self.prior.interval.low
                 high += extrapolated * self.prior.interval.high
                 level = min(level, self.prior.interval.level)
-        return LatencyPrediction(latency_ms=covered + extrapolated, low_ms=low, high_ms=high, level=level,
-                                 extrapolated_ms=extrapolated, uncovered=tuple(uncovered),
-                                 out_of_range=tuple(self.coverage.out_of_range(features)))
+        return LatencyPrediction(
+            latency_ms=covered + extrapolated,
+            low_ms=low,
+            high_ms=high,
+            level=level,
+            extrapolated_ms=extrapolated,
+            uncovered=tuple(uncovered),
+            out_of_range=tuple(self.coverage.out_of_range(features)),
+        )
 
     def breakdown(self, model_or_features: Any) -> dict[str, float]:
         """Predicted ms per kind plus "overhead" (kinds priced by the prior included); sums to `predict`."""
@@ -305,4 +380,3 @@ def _matrix(weights: dict[str, float]) -> dict[str, np.ndarray]:
         kind, _, feature = column.partition(".")
         matrix.setdefault(kind, np.zeros(len(FEATURES)))[FEATURES.index(feature)] = weight
     return matrix
-

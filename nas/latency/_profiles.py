@@ -46,15 +46,28 @@ import yaml
 
 from nas._resources import builtin_dir
 from nas.errors import NasError
-from nas.latency._measure import MeasurementSettings, check_setting
 from nas.latency._coverage import Coverage
 from nas.latency._machine import SIGNATURE_KEYS
+from nas.latency._measure import MeasurementSettings, check_setting
 from nas.latency._model import LatencyModel
 from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior
 
 LATENCY_KINDS = ("measured", "predicted")
-TOP_LEVEL_KEYS = ("name", "description", "latency", "runtime", "measurement", "provenance", "model", "validation",
-                  "measurements", "coverage", "interval", "prior", "machine")
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "latency",
+    "runtime",
+    "measurement",
+    "provenance",
+    "model",
+    "validation",
+    "measurements",
+    "coverage",
+    "interval",
+    "prior",
+    "machine",
+)
 MODEL_SECTIONS = ("validation", "measurements", "coverage", "interval", "prior")  # need a model beside them
 VALIDATION_METRICS = ("mape", "within_10pct", "kendall_tau", "n")
 MEASUREMENTS_KEYS = ("path", "format", "latency_column", "rows", "provenance", "license")
@@ -92,8 +105,10 @@ class HardwareProfile:
     def predictor(self) -> Predictor:
         """The model with its coverage, interval and prior (`nas.latency._prediction`)."""
         if self.latency_model is None:
-            raise NasError(f"profile {self.name!r} has no latency model: fit one with `nas profile fit` or "
-                           "`nas profile import`")
+            raise NasError(
+                f"profile {self.name!r} has no latency model: fit one with `nas profile fit` or "
+                "`nas profile import`"
+            )
         return Predictor(self.name, self.latency_model, self.coverage, self.interval, self.prior)
 
     def predict(self, model_or_features: Any) -> LatencyPrediction:
@@ -112,8 +127,10 @@ class HardwareProfile:
             "provenance": self.provenance,
         }
         if self.latency_model is not None:
-            described["model"] = {"overhead_ms": self.latency_model.overhead_ms,
-                                  "weights": len(self.latency_model.weights)}
+            described["model"] = {
+                "overhead_ms": self.latency_model.overhead_ms,
+                "weights": len(self.latency_model.weights),
+            }
         if self.validation is not None:
             described["validation"] = dict(self.validation)
             described["validation_error"] = (
@@ -124,15 +141,22 @@ class HardwareProfile:
             described["measurements"] = dict(self.measurements)
         if self.latency_model is not None:
             coverage = self.predictor.coverage
-            described["coverage"] = {"summary": coverage.summary(), "source": coverage.source,
-                                     "kinds": {k: dict(v) for k, v in coverage.kinds.items()}}
+            described["coverage"] = {
+                "summary": coverage.summary(),
+                "source": coverage.source,
+                "kinds": {k: dict(v) for k, v in coverage.kinds.items()},
+            }
         if self.interval is not None:
             described["interval"] = self.interval.to_dict()
         if self.machine is not None:
             described["machine"] = dict(self.machine)
         if self.prior is not None:
-            described["prior"] = {"reference": self.prior.reference, "scale": self.prior.scale,
-                                  "interval": self.prior.interval.to_dict(), "kinds": sorted(self.prior.kinds())}
+            described["prior"] = {
+                "reference": self.prior.reference,
+                "scale": self.prior.scale,
+                "interval": self.prior.interval.to_dict(),
+                "kinds": sorted(self.prior.kinds()),
+            }
         return described
 
 
@@ -190,12 +214,17 @@ def _mapping(path: Path, data: dict, key: str, *, required: bool) -> dict:
     return value
 
 
-def _check_unknown(path: Path, section: str, mapping: dict, known: tuple[str, ...], hint: dict[str, str]) -> None:
+def _check_unknown(
+    path: Path, section: str, mapping: dict, known: tuple[str, ...], hint: dict[str, str]
+) -> None:
     for key in mapping:
         if key not in known:
             where = f" (it belongs under {hint[key]})" if key in hint else ""
-            raise _fail(path, f"{section}.{key}" if section else key,
-                        f"unknown key{where}; expected one of: {', '.join(known)}")
+            raise _fail(
+                path,
+                f"{section}.{key}" if section else key,
+                f"unknown key{where}; expected one of: {', '.join(known)}",
+            )
 
 
 def _parse(path: Path, data: dict) -> HardwareProfile:
@@ -224,8 +253,11 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
     settings: dict[str, Any] = {}
     if latency == "measured":
         if engine != MEASURED_ENGINE:
-            raise _fail(path, "runtime.engine",
-                        f"a measured profile runs on this machine with {MEASURED_ENGINE!r}, got {engine!r}")
+            raise _fail(
+                path,
+                "runtime.engine",
+                f"a measured profile runs on this machine with {MEASURED_ENGINE!r}, got {engine!r}",
+            )
         _check_unknown(path, "runtime", runtime, RUNTIME_KEYS, {k: "measurement" for k in MEASUREMENT_KEYS})
         settings.update({k: v for k, v in runtime.items() if k != "engine"})
     _check_unknown(path, "measurement", measurement, MEASUREMENT_KEYS, {k: "runtime" for k in RUNTIME_KEYS})
@@ -246,8 +278,12 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
     # A predicted profile needs a model; a measured one may carry one too (`--latency predicted` on it).
     latency_model = validation = measurements_info = None
     if latency == "predicted" and "model" not in data:
-        raise _fail(path, "model", "missing required field: a predicted profile needs a fitted latency model "
-                                   "(`nas profile fit` or `nas profile import`)")
+        raise _fail(
+            path,
+            "model",
+            "missing required field: a predicted profile needs a fitted latency model "
+            "(`nas profile fit` or `nas profile import`)",
+        )
     if "model" in data:
         latency_model = _model(path, data["model"])
     for key in MODEL_SECTIONS:
@@ -260,9 +296,15 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
     if data.get("machine") is not None:
         sections_machine = _mapping(path, data, "machine", required=False)
         _check_unknown(path, "machine", sections_machine, SIGNATURE_KEYS, {})
-    sections = {key: _section(path, key, data[key], parse) for key, parse in
-                (("coverage", Coverage.from_dict), ("interval", Interval.from_dict), ("prior", Prior.from_dict))
-                if data.get(key) is not None}
+    sections = {
+        key: _section(path, key, data[key], parse)
+        for key, parse in (
+            ("coverage", Coverage.from_dict),
+            ("interval", Interval.from_dict),
+            ("prior", Prior.from_dict),
+        )
+        if data.get(key) is not None
+    }
 
     return HardwareProfile(
         name=name,
@@ -309,9 +351,13 @@ def _validation(path: Path, value: Any) -> dict:
         if key not in value:
             raise _fail(path, f"validation.{key}", "missing required field")
     if not _number(value["mape"]) or value["mape"] < 0:
-        raise _fail(path, "validation.mape", f"must be a non-negative number (percent), got {value['mape']!r}")
+        raise _fail(
+            path, "validation.mape", f"must be a non-negative number (percent), got {value['mape']!r}"
+        )
     if not _number(value["within_10pct"]) or not 0 <= value["within_10pct"] <= 1:
-        raise _fail(path, "validation.within_10pct", f"must be a fraction in [0, 1], got {value['within_10pct']!r}")
+        raise _fail(
+            path, "validation.within_10pct", f"must be a fraction in [0, 1], got {value['within_10pct']!r}"
+        )
     tau = value["kendall_tau"]
     if not (_number(tau) and -1 <= tau <= 1):
         raise _fail(path, "validation.kendall_tau", f"must be a number in [-1, 1], got {tau!r}")
@@ -329,17 +375,23 @@ def _measurements(path: Path, value: Any) -> dict:
         raise _fail(path, "measurements.path", "missing required field")
     relative = value["path"]
     if not isinstance(relative, str) or not relative.strip():
-        raise _fail(path, "measurements.path", f"must be a path relative to the profile file, got {relative!r}")
+        raise _fail(
+            path, "measurements.path", f"must be a path relative to the profile file, got {relative!r}"
+        )
     data_path = (path.parent / relative).resolve()
     if not data_path.is_file():
         raise _fail(path, "measurements.path", f"data file not found: {data_path}")
     fmt = value.get("format", "block_table")
     if fmt not in MEASUREMENT_FORMATS:
-        raise _fail(path, "measurements.format", f"must be one of {', '.join(MEASUREMENT_FORMATS)}, got {fmt!r}")
+        raise _fail(
+            path, "measurements.format", f"must be one of {', '.join(MEASUREMENT_FORMATS)}, got {fmt!r}"
+        )
     for key in ("latency_column", "provenance", "license"):
         if key in value and not isinstance(value[key], str):
             raise _fail(path, f"measurements.{key}", f"must be a string, got {value[key]!r}")
-    if "rows" in value and (not isinstance(value["rows"], int) or isinstance(value["rows"], bool) or value["rows"] < 1):
+    if "rows" in value and (
+        not isinstance(value["rows"], int) or isinstance(value["rows"], bool) or value["rows"] < 1
+    ):
         raise _fail(path, "measurements.rows", f"must be a positive integer, got {value['rows']!r}")
     return {**value, "path": str(data_path), "format": fmt}
 
@@ -360,7 +412,11 @@ def write_profile(profile: dict, path: str | Path) -> Path:
     path = Path(path).expanduser()
     data = dict(profile)
     measurements = data.get("measurements")
-    if isinstance(measurements, dict) and isinstance(measurements.get("path"), str) and Path(measurements["path"]).is_absolute():
+    if (
+        isinstance(measurements, dict)
+        and isinstance(measurements.get("path"), str)
+        and Path(measurements["path"]).is_absolute()
+    ):
         relative = os.path.relpath(measurements["path"], path.parent.resolve())
         data["measurements"] = {**measurements, "path": Path(relative).as_posix()}
     text = "# Hardware profile. Format: nas/latency/_profiles.py. Generated by nas.latency.write_profile.\n"
@@ -397,8 +453,11 @@ def _named_paths() -> dict[str, Path]:
     from nas.latency._machine import user_profile_dir
 
     folder = user_profile_dir()
-    users = ({p.stem: p for p in sorted(folder.iterdir()) if p.suffix in _SUFFIXES and p.is_file()}
-             if folder.is_dir() else {})
+    users = (
+        {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in _SUFFIXES and p.is_file()}
+        if folder.is_dir()
+        else {}
+    )
     return {**users, **_builtin_paths()}
 
 
@@ -426,5 +485,7 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
     named = _named_paths()
     if name_or_path not in named:
         available = ", ".join(named) or "none"
-        raise NasError(f"unknown hardware profile {name_or_path!r} (available: {available}; or give a path to a .yaml file)")
+        raise NasError(
+            f"unknown hardware profile {name_or_path!r} (available: {available}; or give a path to a .yaml file)"
+        )
     return _parse(named[name_or_path], _read_yaml(named[name_or_path]))

@@ -67,7 +67,9 @@ def kind_examples(space: SearchSpace, num_classes: int = 10) -> dict[str, tuple]
 
 
 @lru_cache(maxsize=8)
-def _space_kinds(_path, space: SearchSpace, num_classes: int) -> tuple[dict[str, list[Producer]], dict[str, tuple]]:
+def _space_kinds(
+    _path, space: SearchSpace, num_classes: int
+) -> tuple[dict[str, list[Producer]], dict[str, tuple]]:
     from torch import nn
 
     from nas.blocks import build_block, conv_bn
@@ -92,9 +94,12 @@ def _space_kinds(_path, space: SearchSpace, num_classes: int) -> tuple[dict[str,
     for resolution in space.resolution:
         size = resolution
         for channels in stem["channels"]:
-            add(("stem", channels, size), lambda c=channels: conv_bn(3, c, stem["kernel"], stem["stride"],
-                                                                    act=stem["activation"]),
-                (1, 3, size, size), Producer("stem"))
+            add(
+                ("stem", channels, size),
+                lambda c=channels: conv_bn(3, c, stem["kernel"], stem["stride"], act=stem["activation"]),
+                (1, 3, size, size),
+                Producer("stem"),
+            )
         size = _out_size(size, stem["stride"])
         widths_in = tuple(stem["channels"])
         for stage in space.stages:
@@ -115,20 +120,30 @@ def _space_kinds(_path, space: SearchSpace, num_classes: int) -> tuple[dict[str,
                     # kinds see the output height only through its bucket (<= 4, <= 8, larger): an input
                     # that keeps the bucket but is at most 9 pixels out is as good and far cheaper
                     small = min(size, 9 * stride)
-                    add(("block", spec, c_in, width, stride, small),
+                    add(
+                        ("block", spec, c_in, width, stride, small),
                         lambda s=spec, c=c_in, w=width, st=stride: build_block(s, c, w, st),
-                        (1, c_in, small, small), producer, (1, c_in, size, size))
+                        (1, c_in, small, small),
+                        producer,
+                        (1, c_in, size, size),
+                    )
             size, widths_in = _out_size(size, stage.stride), tuple(stage.width)
         for head_width in space.head_width:
             for c_in in sorted(set(widths_in)):
+
                 def head(h=head_width, c=c_in):
                     conv = conv_bn(c, h, act=space.head_activation) if h else nn.Identity()
-                    return nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(h or c, num_classes))
+                    return nn.Sequential(
+                        conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(h or c, num_classes)
+                    )
+
                 add(("head", head_width, c_in, size), head, (1, c_in, size, size), Producer("head"))
     return {kind: found[kind] for kind in KINDS if kind in found}, examples
 
 
-def refusal(space: SearchSpace, coverage: Coverage, profile_name: str, priced: set[str] | None = None) -> str | None:
+def refusal(
+    space: SearchSpace, coverage: Coverage, profile_name: str, priced: set[str] | None = None
+) -> str | None:
     """The one-line refusal for a space whose kinds `coverage` lacks (None when it covers them all).
 
     Each missing kind (spatial buckets joined: ``conv_dense_k7_s/m/l``) is followed by the choice
@@ -150,8 +165,10 @@ def refusal(space: SearchSpace, coverage: Coverage, profile_name: str, priced: s
         groups.setdefault(_why(kinds[kind], offered), []).append(kind)
     unpriced = [kind for kind in missing if priced is not None and kind not in priced]
     produced = "; ".join(f"{_compact(group)} ({why})" for why, group in groups.items())
-    text = (f"space {space.name} produces node kinds the profile {profile_name} has never measured: {produced}; "
-            "measure them (nas profile bundle/measure)")
+    text = (
+        f"space {space.name} produces node kinds the profile {profile_name} has never measured: {produced}; "
+        "measure them (nas profile bundle/measure)"
+    )
     if unpriced:
         return text + f"; no prior prices {', '.join(unpriced)}, so --allow-extrapolation cannot help"
     return text + " or pass --allow-extrapolation"

@@ -23,6 +23,7 @@ from nas.latency._tables import (
     table_format,
 )
 
+
 def _searchable(config: BlockConfig) -> bool:
     return config.block in ("conv_block", "skip")
 
@@ -59,8 +60,10 @@ def import_block_table(
     fmt = table_format(path)
     if fmt == "unique_blocks":
         if device is None:
-            raise NasError(f"{path}: a unique-blocks table has one latency column per device; choose one with "
-                           f"device ({', '.join(UNIQUE_BLOCKS_DEVICES)})")
+            raise NasError(
+                f"{path}: a unique-blocks table has one latency column per device; choose one with "
+                f"device ({', '.join(UNIQUE_BLOCKS_DEVICES)})"
+            )
         rows = read_unique_blocks_table(path, device)
         column = UNIQUE_BLOCKS_DEVICES[device]
     else:
@@ -76,7 +79,8 @@ def import_block_table(
     datasets = sorted({r.dataset for r in selected if r.dataset})
     data = (
         f"{folds}-fold cross-validation (seed {seed}) over the {len(samples)} measured block configurations "
-        f"of {path.name}" + (f" (rows of {', '.join(datasets)})" if datasets else "")
+        f"of {path.name}"
+        + (f" (rows of {', '.join(datasets)})" if datasets else "")
         + f"; one sample per configuration; left out: {zero_rows} rows with latency 0 and "
         f"{identity_rows(rows, dataset)} identity-skip rows (no computing node). Relative error of each "
         "held-out block measured on its own, overhead included."
@@ -84,8 +88,11 @@ def import_block_table(
     validation, sections, predicted = fit_sections(samples, model, folds, seed, data, prior_reference)
     measured = [latency for _, latency in samples]
     searchable = [i for i, config in enumerate(configs) if _searchable(config)]
-    validation["searchable_blocks"] = (error_metrics(predicted[searchable], [measured[i] for i in searchable])
-                                       if len(searchable) >= 2 else None)
+    validation["searchable_blocks"] = (
+        error_metrics(predicted[searchable], [measured[i] for i in searchable])
+        if len(searchable) >= 2
+        else None
+    )
     return {
         "name": name,
         "description": description,
@@ -115,57 +122,77 @@ def _sample_configs(rows: list[BlockRow], dataset: str | None) -> list[BlockConf
     return [c for c in seen if block_features(c).kinds]
 
 
-_HWNASBENCH = ("HW-NAS-Bench (Li et al., 'HW-NAS-Bench: Hardware-Aware Neural Architecture Search Benchmark', "
-               "ICLR 2021, arXiv:2103.10584), repository GATECH-EIC/HW-NAS-Bench")
-_FIT = ("The model (per-operator-kind non-negative linear costs plus one per-inference overhead, fitted by "
-        "relative-error NNLS; nas/latency/_model.py) was fitted by nas.latency.import_block_table on every "
-        "measured block configuration of the table; validation is its 5-fold cross-validated error. A network's "
-        "latency is predicted from its ONNX graph with the overhead counted once, not once per block.")
+_HWNASBENCH = (
+    "HW-NAS-Bench (Li et al., 'HW-NAS-Bench: Hardware-Aware Neural Architecture Search Benchmark', "
+    "ICLR 2021, arXiv:2103.10584), repository GATECH-EIC/HW-NAS-Bench"
+)
+_FIT = (
+    "The model (per-operator-kind non-negative linear costs plus one per-inference overhead, fitted by "
+    "relative-error NNLS; nas/latency/_model.py) was fitted by nas.latency.import_block_table on every "
+    "measured block configuration of the table; validation is its 5-fold cross-validated error. A network's "
+    "latency is predicted from its ONNX graph with the overhead counted once, not once per block."
+)
 
 BUILTIN_PROFILES = {
     "jetson-tx2": dict(
         table="jetson-tx2_fbnet_blocks.csv",
         device=None,
         description="NVIDIA Jetson TX2 (edge GPU), TensorRT, batch 1: latency predicted from HW-NAS-Bench's "
-                    "measured FBNet block table",
-        runtime={"engine": "tensorrt", "converter": "torch2trt (PyTorch -> TensorRT)", "device": "NVIDIA Jetson TX2",
-                 "batch_size": 1, "timing": "mean of 50 runs after a 3 s warm-up"},
-        provenance="Block latencies measured on a Jetson TX2 by " + _HWNASBENCH + ": PyTorch blocks converted to "
-                   "TensorRT with torch2trt, batch 1, 3 s warm-up, mean of 50 runs. Every block was measured on its "
-                   "own and sits on a floor of about 0.45-0.55 ms (per-engine launch overhead), so the sum of a "
-                   "network's blocks overestimates it; the model learns that fixed cost once as overhead_ms. " + _FIT,
+        "measured FBNet block table",
+        runtime={
+            "engine": "tensorrt",
+            "converter": "torch2trt (PyTorch -> TensorRT)",
+            "device": "NVIDIA Jetson TX2",
+            "batch_size": 1,
+            "timing": "mean of 50 runs after a 3 s warm-up",
+        },
+        provenance="Block latencies measured on a Jetson TX2 by "
+        + _HWNASBENCH
+        + ": PyTorch blocks converted to "
+        "TensorRT with torch2trt, batch 1, 3 s warm-up, mean of 50 runs. Every block was measured on its "
+        "own and sits on a floor of about 0.45-0.55 ms (per-engine launch overhead), so the sum of a "
+        "network's blocks overestimates it; the model learns that fixed cost once as overhead_ms. " + _FIT,
         data_provenance="HW-NAS-Bench FBNet lookup table for the Jetson TX2 (edge GPU), cifar100 and ImageNet "
-                        "settings, 404 rows, passed through unchanged; see data/README.md",
+        "settings, 404 rows, passed through unchanged; see data/README.md",
     ),
     "raspberry-pi-4": dict(
         table="raspberry-pi-4_fbnet_blocks.csv",
         device=None,
         description="Raspberry Pi 4 (ARM Cortex-A72 CPU), batch 1: latency predicted from HW-NAS-Bench's "
-                    "measured FBNet block table",
-        runtime={"engine": "unverified (the source repository has no measuring script)",
-                 "device": "Raspberry Pi 4, ARM Cortex-A72 CPU", "batch_size": 1},
-        provenance="Block latencies measured on a Raspberry Pi 4 by " + _HWNASBENCH + ", batch 1, each block on its "
-                   "own. The source repository has no measuring script, so the framework is not verified. " + _FIT,
+        "measured FBNet block table",
+        runtime={
+            "engine": "unverified (the source repository has no measuring script)",
+            "device": "Raspberry Pi 4, ARM Cortex-A72 CPU",
+            "batch_size": 1,
+        },
+        provenance="Block latencies measured on a Raspberry Pi 4 by "
+        + _HWNASBENCH
+        + ", batch 1, each block on its "
+        "own. The source repository has no measuring script, so the framework is not verified. " + _FIT,
         data_provenance="HW-NAS-Bench FBNet lookup table for the Raspberry Pi 4, cifar100 and ImageNet settings, "
-                        "404 rows, passed through unchanged; see data/README.md",
+        "404 rows, passed through unchanged; see data/README.md",
     ),
     "pixel-3": dict(
         table="hwnasbench_fbnet_unique_blocks_all_devices.csv",
         device="pixel3",
         description="Google Pixel 3, batch 1: latency predicted from HW-NAS-Bench's measured FBNet unique-block "
-                    "latencies (pixel3_latency_ms)",
+        "latencies (pixel3_latency_ms)",
         runtime={"engine": "not stated in the data source", "device": "Google Pixel 3", "batch_size": 1},
-        provenance="Block latencies measured on a Pixel 3 by " + _HWNASBENCH + " (column pixel3_latency_ms of the "
-                   "unique-blocks file; the Eyeriss and FPGA columns are simulator estimates and are not used), "
-                   "batch 1, each block on its own. How the Pixel 3 ran the blocks is not stated in the data source. "
-                   + _FIT,
+        provenance="Block latencies measured on a Pixel 3 by "
+        + _HWNASBENCH
+        + " (column pixel3_latency_ms of the "
+        "unique-blocks file; the Eyeriss and FPGA columns are simulator estimates and are not used), "
+        "batch 1, each block on its own. How the Pixel 3 ran the blocks is not stated in the data source. "
+        + _FIT,
         data_provenance="HW-NAS-Bench FBNet unique block configurations with every metric of the source (225 rows), "
-                        "passed through unchanged; only the measured Pixel 3 column is used; see data/README.md",
+        "passed through unchanged; only the measured Pixel 3 column is used; see data/README.md",
     ),
 }
 
 
-def generate_builtin_profiles(folder: str | Path | None = None, names: Iterable[str] | None = None) -> list[Path]:
+def generate_builtin_profiles(
+    folder: str | Path | None = None, names: Iterable[str] | None = None
+) -> list[Path]:
     """(Re)generate the shipped predicted profiles `<folder>/<name>.yaml` from `<folder>/data/*.csv`.
 
     `folder`: default the built-in hardware_profiles folder. Returns the written paths.
@@ -178,8 +205,13 @@ def generate_builtin_profiles(folder: str | Path | None = None, names: Iterable[
     for name in names or BUILTIN_PROFILES:
         spec = BUILTIN_PROFILES[name]
         profile = import_block_table(
-            folder / "data" / spec["table"], name, spec["description"], spec["runtime"], spec["provenance"],
-            device=spec["device"], license="MIT (HW-NAS-Bench repository GATECH-EIC/HW-NAS-Bench)",
+            folder / "data" / spec["table"],
+            name,
+            spec["description"],
+            spec["runtime"],
+            spec["provenance"],
+            device=spec["device"],
+            license="MIT (HW-NAS-Bench repository GATECH-EIC/HW-NAS-Bench)",
             data_provenance=spec["data_provenance"],
         )
         written.append(write_profile(profile, folder / f"{name}.yaml"))

@@ -61,7 +61,18 @@ from typing import Iterable
 from nas.errors import NasError
 from nas.latency._graph import GraphFeatures, graph_features
 
-REQUIRED_COLUMNS = ("block", "kernel", "expansion", "groups", "stride", "c_in", "c_out", "h_in", "w_in", "latency_ms")
+REQUIRED_COLUMNS = (
+    "block",
+    "kernel",
+    "expansion",
+    "groups",
+    "stride",
+    "c_in",
+    "c_out",
+    "h_in",
+    "w_in",
+    "latency_ms",
+)
 # Accepted spellings of the non-searchable blocks -> canonical name.
 _ALIASES = {
     "skip": "skip",
@@ -76,7 +87,18 @@ _ALIASES = {
 _CONV_BLOCK = re.compile(r"^k(\d+)_e(\d+(?:\.\d+)?)(?:_g(\d+))?$")
 BLOCK_NAMES_HELP = "k{K}_e{E}[_g{G}], skip, skip(conv1x1_proj), stem_conv3x3, head_conv1x1, avgpool, global_avgpool, classifier, fc"
 
-UNIQUE_BLOCKS_COLUMNS = ("key", "op", "h_in", "w_in", "c_in", "c_out", "expansion", "kernel", "stride", "groups")
+UNIQUE_BLOCKS_COLUMNS = (
+    "key",
+    "op",
+    "h_in",
+    "w_in",
+    "c_in",
+    "c_out",
+    "expansion",
+    "kernel",
+    "stride",
+    "groups",
+)
 # Latency columns of the unique-blocks file that are measurements on a device (the Eyeriss and FPGA
 # columns are simulator estimates and are refused).
 UNIQUE_BLOCKS_DEVICES = {
@@ -193,7 +215,9 @@ def _open_csv(path: str | Path, required: Iterable[str]) -> tuple[Path, list[_Ro
                 line = reader.line_num
                 if None in values:  # more fields than the header
                     rows.append(_Row(path, line, values))
-                    raise rows[-1].fail("row", f"{len(header) + len(values[None])} fields, the header has {len(header)}")
+                    raise rows[-1].fail(
+                        "row", f"{len(header) + len(values[None])} fields, the header has {len(header)}"
+                    )
                 rows.append(_Row(path, line, values))
         except (csv.Error, UnicodeDecodeError) as error:
             raise NasError(f"{path}: not a readable CSV file: {error}") from None
@@ -219,13 +243,24 @@ def _config(row: _Row, block: str) -> BlockConfig:
             raise row.fail("groups", f"{groups} groups do not divide c_in {c_in} and c_out {c_out}")
         if mid < 1:
             raise row.fail("expansion", f"expansion {expansion} of {c_in} channels leaves no channel")
-        return BlockConfig("conv_block", kernel, expansion, groups, stride, c_in, c_out,
-                           row.integer("h_in"), row.integer("w_in"))
+        return BlockConfig(
+            "conv_block",
+            kernel,
+            expansion,
+            groups,
+            stride,
+            c_in,
+            c_out,
+            row.integer("h_in"),
+            row.integer("w_in"),
+        )
     canonical = _ALIASES.get(block)
     if canonical is None:
         raise row.fail("block", f"unknown block {block!r}; expected one of {BLOCK_NAMES_HELP}")
     if canonical == "classifier":
-        return BlockConfig(canonical, 1, 1.0, 1, 1, c_in, c_out, row.integer("h_in", 1), row.integer("w_in", 1))
+        return BlockConfig(
+            canonical, 1, 1.0, 1, 1, c_in, c_out, row.integer("h_in", 1), row.integer("w_in", 1)
+        )
     h_in, w_in = row.integer("h_in"), row.integer("w_in")
     if canonical == "avgpool":
         if c_in != c_out:
@@ -255,8 +290,17 @@ def read_block_table(path: str | Path) -> list[BlockRow]:
         latency = row.latency("latency_ms")
         layer = row.text("layer_index")
         layer_index = row.integer("layer_index", minimum=-1) if layer else None
-        result.append(BlockRow(source=path.name, line=row.line, block=block, config=config, latency_ms=latency,
-                               dataset=row.text("dataset"), layer_index=layer_index))
+        result.append(
+            BlockRow(
+                source=path.name,
+                line=row.line,
+                block=block,
+                config=config,
+                latency_ms=latency,
+                dataset=row.text("dataset"),
+                layer_index=layer_index,
+            )
+        )
     return result
 
 
@@ -288,21 +332,32 @@ def read_unique_blocks_table(path: str | Path, device: str = "pixel3") -> list[B
     ``pixel3_latency_ms``), ``raspi4`` or ``edgegpu`` (Jetson TX2). The Eyeriss and FPGA columns are
     simulator estimates, not measurements, and cannot be chosen."""
     if device not in UNIQUE_BLOCKS_DEVICES:
-        raise NasError(f"unknown device {device!r} for the unique-blocks table; measured devices: "
-                       f"{', '.join(UNIQUE_BLOCKS_DEVICES)} (Eyeriss and FPGA columns are simulator estimates)")
+        raise NasError(
+            f"unknown device {device!r} for the unique-blocks table; measured devices: "
+            f"{', '.join(UNIQUE_BLOCKS_DEVICES)} (Eyeriss and FPGA columns are simulator estimates)"
+        )
     column = UNIQUE_BLOCKS_DEVICES[device]
     path, rows = _open_csv(path, UNIQUE_BLOCKS_COLUMNS + (column,))
     result = []
     for row in rows:
         block = _unique_block_name(row)
         config = _config(row, block)
-        result.append(BlockRow(source=path.name, line=row.line, block=block, config=config,
-                               latency_ms=row.latency(column), dataset="", layer_index=None))
+        result.append(
+            BlockRow(
+                source=path.name,
+                line=row.line,
+                block=block,
+                config=config,
+                latency_ms=row.latency(column),
+                dataset="",
+                layer_index=None,
+            )
+        )
     return result
 
 
 def table_format(path: str | Path) -> str:
-    """"block_table" or "unique_blocks", from the header of a CSV file (NasError if neither)."""
+    """ "block_table" or "unique_blocks", from the header of a CSV file (NasError if neither)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -333,8 +388,14 @@ def build_block_module(config: BlockConfig):
 
     shape = (1, config.c_in, config.h_in, config.w_in)
     if config.block == "conv_block":
-        spec = BlockSpec("shuffle_bottleneck", kernel=config.kernel, expansion=config.expansion,
-                         groups=config.groups, se=False, activation="relu")
+        spec = BlockSpec(
+            "shuffle_bottleneck",
+            kernel=config.kernel,
+            expansion=config.expansion,
+            groups=config.groups,
+            se=False,
+            activation="relu",
+        )
         module = build_block(spec, config.c_in, config.c_out, config.stride)
     elif config.block == "skip":
         module = build_block(BlockSpec("skip"), config.c_in, config.c_out, config.stride)
@@ -366,11 +427,20 @@ def block_features(config: BlockConfig) -> GraphFeatures:
 
 def identity_rows(rows: list[BlockRow], dataset: str | None = None) -> int:
     """How many rows (with a positive latency) are identity blocks that `block_table_samples` leaves out."""
-    return sum(1 for row in rows if (dataset is None or row.dataset == dataset) and row.latency_ms > 0
-               and row.config.block == "skip" and row.config.stride == 1 and row.config.c_in == row.config.c_out)
+    return sum(
+        1
+        for row in rows
+        if (dataset is None or row.dataset == dataset)
+        and row.latency_ms > 0
+        and row.config.block == "skip"
+        and row.config.stride == 1
+        and row.config.c_in == row.config.c_out
+    )
 
 
-def block_table_samples(rows: list[BlockRow], dataset: str | None = None) -> list[tuple[GraphFeatures, float]]:
+def block_table_samples(
+    rows: list[BlockRow], dataset: str | None = None
+) -> list[tuple[GraphFeatures, float]]:
     """One (features, latency_ms) sample per block configuration (see the module docstring).
 
     `dataset`: keep only rows of that ``dataset`` column value ("cifar100", "ImageNet"); None (the

@@ -22,8 +22,14 @@ from torch.overrides import TorchFunctionMode
 
 from nas.latency._graph import GraphFeatures, NodeFeatures, conv_kind, conv_shape, node_features
 
-_ACTIVATIONS = {"relu": "Relu", "relu_": "Relu", "hardswish": "HardSwish", "hardsigmoid": "HardSigmoid",
-                "sigmoid": "Sigmoid", "sigmoid_": "Sigmoid"}
+_ACTIVATIONS = {
+    "relu": "Relu",
+    "relu_": "Relu",
+    "hardswish": "HardSwish",
+    "hardsigmoid": "HardSigmoid",
+    "sigmoid": "Sigmoid",
+    "sigmoid_": "Sigmoid",
+}
 _SILENT = {"contiguous", "size", "dim", "__get__", "dropout", "__len__", "numel"}
 
 
@@ -39,7 +45,7 @@ class _Recorder(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.nodes: list[dict[str, Any]] = []
-        self.conv_of: dict[int, dict[str, Any]] = {}   # id(conv output) -> its node, for batch norm folding
+        self.conv_of: dict[int, dict[str, Any]] = {}  # id(conv output) -> its node, for batch norm folding
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -62,9 +68,16 @@ class _Recorder(TorchFunctionMode):
             groups = args[6] if len(args) > 6 else kwargs.get("groups", 1)
             shapes = (tuple(x.shape), tuple(w.shape), tuple(out.shape), int(groups))
             kind, macs, pm, pin, pout = conv_kind(*shapes)
-            node = self._add("Conv", kind, _numel(x.shape) + _numel(out.shape),
-                             _numel(w.shape) + (out.shape[1] if bias is not None else 0),
-                             macs=macs, padded=(pm, pin, pout), bias=bias is not None, shape=conv_shape(*shapes))
+            node = self._add(
+                "Conv",
+                kind,
+                _numel(x.shape) + _numel(out.shape),
+                _numel(w.shape) + (out.shape[1] if bias is not None else 0),
+                macs=macs,
+                padded=(pm, pin, pout),
+                bias=bias is not None,
+                shape=conv_shape(*shapes),
+            )
             self.conv_of[id(out)] = node
         elif func is F.batch_norm:
             conv = self.conv_of.get(id(args[0]))
@@ -78,10 +91,20 @@ class _Recorder(TorchFunctionMode):
         elif func is F.hardtanh or name == "hardtanh_":
             self._add("Clip", None, 2 * _numel(out.shape), params=2)
         elif func is F.adaptive_avg_pool2d and tuple(out.shape[2:]) == (1, 1):
-            self._add("GlobalAveragePool", "pool", _numel(args[0].shape) + _numel(out.shape), macs=_numel(args[0].shape))
-        elif name in ("__add__", "add", "__mul__", "mul") and all(isinstance(a, torch.Tensor) for a in args[:2]):
-            self._add("Add" if "add" in name else "Mul", None, _numel(args[0].shape) + _numel(args[1].shape)
-                      + _numel(out.shape))
+            self._add(
+                "GlobalAveragePool",
+                "pool",
+                _numel(args[0].shape) + _numel(out.shape),
+                macs=_numel(args[0].shape),
+            )
+        elif name in ("__add__", "add", "__mul__", "mul") and all(
+            isinstance(a, torch.Tensor) for a in args[:2]
+        ):
+            self._add(
+                "Add" if "add" in name else "Mul",
+                None,
+                _numel(args[0].shape) + _numel(args[1].shape) + _numel(out.shape),
+            )
         elif name in ("view", "reshape"):
             self._add("Reshape", "memory", _numel(args[0].shape) + _numel(out.shape), params=out.dim())
         elif name == "transpose":
@@ -91,9 +114,14 @@ class _Recorder(TorchFunctionMode):
         elif func is F.linear:
             x, w = args[0], args[1]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            self._add("Gemm", "gemm", _numel(x.shape) + _numel(out.shape),
-                      _numel(w.shape) + (_numel(bias.shape) if bias is not None else 0), macs=_numel(out.shape) * w.shape[1],
-                      shape=(int(w.shape[1]), int(w.shape[0])))
+            self._add(
+                "Gemm",
+                "gemm",
+                _numel(x.shape) + _numel(out.shape),
+                _numel(w.shape) + (_numel(bias.shape) if bias is not None else 0),
+                macs=_numel(out.shape) * w.shape[1],
+                shape=(int(w.shape[1]), int(w.shape[0])),
+            )
         else:
             raise _Unsupported(name or repr(func))
 
@@ -117,6 +145,16 @@ def traced_features(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Gr
     nodes: list[NodeFeatures] = []
     for i, n in enumerate(recorder.nodes):
         kind = n["kind"] or _OP_KINDS[n["op"]]
-        nodes.append(node_features(f"#{i}", n["op"], kind, float(n.get("macs", 0.0)), n["elements"], n["params"],
-                                   *n.get("padded", (0.0, 0.0, 0.0)), shape=n.get("shape", ())))
+        nodes.append(
+            node_features(
+                f"#{i}",
+                n["op"],
+                kind,
+                float(n.get("macs", 0.0)),
+                n["elements"],
+                n["params"],
+                *n.get("padded", (0.0, 0.0, 0.0)),
+                shape=n.get("shape", ()),
+            )
+        )
     return GraphFeatures.from_nodes(nodes)

@@ -67,7 +67,9 @@ def resolve_profiles(run: RunData, profiles: Sequence[Any] | None) -> tuple[list
         own = run.config.get("profile") or {}
         candidates: list[Any] = []
         path = own.get("path")
-        candidates.append(path if path and Path(path).is_file() else own.get("name") or run.search.get("profile"))
+        candidates.append(
+            path if path and Path(path).is_file() else own.get("name") or run.search.get("profile")
+        )
         try:
             candidates.extend(list_profiles())
         except Exception as exc:  # a broken built-in profile must not stop the report
@@ -108,7 +110,9 @@ def _parts(arch_dict: dict, num_classes: int):
     return arch, net, modules, shapes
 
 
-def latency_breakdown(run: RunData, network: int | None = None, profiles: Sequence[Any] | None = None) -> Breakdown:
+def latency_breakdown(
+    run: RunData, network: int | None = None, profiles: Sequence[Any] | None = None
+) -> Breakdown:
     from nas.latency import measure_latency
     from nas.onnx_io import export_onnx
 
@@ -128,15 +132,24 @@ def latency_breakdown(run: RunData, network: int | None = None, profiles: Sequen
         model = getattr(profile, "latency_model", None)
         overhead = 0.0
         if getattr(profile, "latency", None) == "measured":
-            kind, estimate = "measured", lambda data, p=profile: measure_latency(data, p.measurement).median_ms
+            kind, estimate = (
+                "measured",
+                lambda data, p=profile: measure_latency(data, p.measurement).median_ms,
+            )
         elif model is not None:
             overhead = float(getattr(model, "overhead_ms", 0.0) or 0.0)
             # a profile prices the kinds its device never measured by its prior (never at zero)
-            kind, estimate = "predicted", (lambda data, p=profile: p.predict(data).latency_ms) \
-                if hasattr(profile, "predict") else (lambda data, m=model: float(m.predict(data)))
+            kind, estimate = (
+                "predicted",
+                (lambda data, p=profile: p.predict(data).latency_ms)
+                if hasattr(profile, "predict")
+                else (lambda data, m=model: float(m.predict(data))),
+            )
         else:
-            skipped.append(f"{profile.name}: latency is {getattr(profile, 'latency', '?')} and the profile has no "
-                           "latency model, so neither measured nor predicted")
+            skipped.append(
+                f"{profile.name}: latency is {getattr(profile, 'latency', '?')} and the profile has no "
+                "latency model, so neither measured nor predicted"
+            )
             continue
         breakdown = ProfileBreakdown(profile.name, kind, [], None)
         for (name, _), data in zip(modules, onnx_parts):
@@ -170,12 +183,16 @@ def _prediction_notes(prediction) -> list[str]:
     """What the user should know about a whole-network prediction: its interval and what is extrapolated."""
     notes = []
     if prediction.low_ms is not None:
-        notes.append(f"whole network: {100 * prediction.level:.0f}% interval {prediction.low_ms:.3g}-"
-                     f"{prediction.high_ms:.3g} ms")
+        notes.append(
+            f"whole network: {100 * prediction.level:.0f}% interval {prediction.low_ms:.3g}-"
+            f"{prediction.high_ms:.3g} ms"
+        )
     if prediction.uncovered:
-        notes.append(f"whole network: {100 * prediction.extrapolated_share:.0f}% of the prediction is extrapolated "
-                     f"(node kinds this device never measured, priced by the profile's prior: "
-                     f"{', '.join(prediction.uncovered)})")
+        notes.append(
+            f"whole network: {100 * prediction.extrapolated_share:.0f}% of the prediction is extrapolated "
+            f"(node kinds this device never measured, priced by the profile's prior: "
+            f"{', '.join(prediction.uncovered)})"
+        )
     return notes
 
 
@@ -207,6 +224,12 @@ def breakdown_figure(b: Breakdown) -> Figure:
     fig.suptitle(f"Latency breakdown of trial #{b.trial.number} ({b.trial.summary})", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     if b.profiles:
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(b.profiles), fontsize=8,
-                   bbox_to_anchor=(0.5, 0.93), frameon=False)
+        fig.legend(
+            *axes[0].get_legend_handles_labels(),
+            loc="upper center",
+            ncol=len(b.profiles),
+            fontsize=8,
+            bbox_to_anchor=(0.5, 0.93),
+            frameon=False,
+        )
     return fig

@@ -58,24 +58,44 @@ def pareto_figure(run: RunData) -> tuple[Figure, str]:
         strip = fig.add_subplot(grid[1], sharex=ax)
     else:
         ax = strip = fig.add_subplot()
-    latencies = [t.latency_ms for t in run.trials if t.latency_ms is not None] + [b.latency_ms for b in run.baselines]
+    latencies = [t.latency_ms for t in run.trials if t.latency_ms is not None] + [
+        b.latency_ms for b in run.baselines
+    ]
     right = max(latencies + ([run.budget_ms] if run.budget_ms else []))
 
     trained = run.dominated  # duplicates repeat their original's point
     colour, marker, label = STATUS_STYLE["complete"]
     if trained:
-        ax.scatter([t.latency_ms for t in trained], [t.accuracy for t in trained], c=colour, marker=marker, s=28,
-                   alpha=0.65, label=f"{label} ({len(trained)})")
+        ax.scatter(
+            [t.latency_ms for t in trained],
+            [t.accuracy for t in trained],
+            c=colour,
+            marker=marker,
+            s=28,
+            alpha=0.65,
+            label=f"{label} ({len(trained)})",
+        )
     front = [(t.latency_ms, t.accuracy) for t in run.pareto]
     xs, ys = front_steps(front, run.reference_latency()[0])
     ax.step(xs, ys, where="post", color=PARETO_COLOUR, lw=1.8, label="Pareto front")
-    ax.scatter([p[0] for p in front], [p[1] for p in front], c=PARETO_COLOUR, edgecolors="black", s=60, zorder=3,
-               label=f"Pareto-optimal ({len(front)})")
+    ax.scatter(
+        [p[0] for p in front],
+        [p[1] for p in front],
+        c=PARETO_COLOUR,
+        edgecolors="black",
+        s=60,
+        zorder=3,
+        label=f"Pareto-optimal ({len(front)})",
+    )
     for t in run.pareto:
-        ax.annotate(f"#{t.number}", (t.latency_ms, t.accuracy), xytext=(4, 4), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            f"#{t.number}", (t.latency_ms, t.accuracy), xytext=(4, 4), textcoords="offset points", fontsize=8
+        )
     for b in run.baselines:
         ax.scatter([b.latency_ms], [b.accuracy], marker="*", s=160, c="gold", edgecolors="black", zorder=4)
-        ax.annotate(b.name, (b.latency_ms, b.accuracy), xytext=(5, -11), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            b.name, (b.latency_ms, b.accuracy), xytext=(5, -11), textcoords="offset points", fontsize=8
+        )
     if run.baselines:
         ax.scatter([], [], marker="*", s=160, c="gold", edgecolors="black", label="hand-designed baseline")
 
@@ -89,8 +109,14 @@ def pareto_figure(run: RunData) -> tuple[Figure, str]:
         if placed:
             strip.scatter([t.latency_ms for t in placed], [row] * len(placed), c=colour, marker=marker, s=36)
         if group:  # legend entry on the main axes, with the count
-            ax.scatter([], [], c=colour, marker=marker, s=36, label=f"{label} ({len(group)}; not trained"
-                       + ("; strip below)" if with_strip else ")"))
+            ax.scatter(
+                [],
+                [],
+                c=colour,
+                marker=marker,
+                s=36,
+                label=f"{label} ({len(group)}; not trained" + ("; strip below)" if with_strip else ")"),
+            )
     if with_strip:
         strip.set_yticks(range(len(rows)), rows, fontsize=8)
         strip.set_ylim(-0.6, len(rows) - 0.4)
@@ -99,8 +125,13 @@ def pareto_figure(run: RunData) -> tuple[Figure, str]:
     strip.set_xlabel(f"latency (ms, {run.profile_name})")
     for axis in {ax, strip}:
         if run.budget_ms:
-            axis.axvline(run.budget_ms, color=BUDGET_COLOUR, ls="--", lw=1.2,
-                        label=f"latency budget {run.budget_ms:g} ms" if axis is ax else None)
+            axis.axvline(
+                run.budget_ms,
+                color=BUDGET_COLOUR,
+                ls="--",
+                lw=1.2,
+                label=f"latency budget {run.budget_ms:g} ms" if axis is ax else None,
+            )
     ax.set_xlim(left=0, right=right * 1.05)
     ax.set_ylabel("proxy accuracy (validation top-1)")
     ax.set_title(f"Accuracy vs latency: {len(run.trials)} trials of {run.name}")
@@ -120,14 +151,18 @@ def progress_figure(run: RunData) -> tuple[Figure, dict]:
     curves["elapsed"] = [0.0] + [m * factor for m in curves["minutes"]]
     curves["hv_by_time"] = [0.0] + curves["hv_by_time"]
     curves["best_by_time"] = [None] + curves["best_by_time"]
-    series = [("trial", "hv_by_trial", "best_by_trial", "trial number"),
-              ("elapsed", "hv_by_time", "best_by_time", f"wall-clock {unit} since the first trial started")]
+    series = [
+        ("trial", "hv_by_trial", "best_by_trial", "trial number"),
+        ("elapsed", "hv_by_time", "best_by_time", f"wall-clock {unit} since the first trial started"),
+    ]
     for col, (x_key, hv_key, best_key, xlabel) in enumerate(series):
         xs = curves[x_key]
         axes[0][col].step(xs, curves[hv_key], where="post", color=PARETO_COLOUR, marker=".")
         best = [(x, b) for x, b in zip(xs, curves[best_key]) if b is not None]
         if best:
-            axes[1][col].step([b[0] for b in best], [b[1] for b in best], where="post", color="#4c72b0", marker=".")
+            axes[1][col].step(
+                [b[0] for b in best], [b[1] for b in best], where="post", color="#4c72b0", marker="."
+            )
         axes[1][col].set_xlabel(xlabel)
         for row in (0, 1):
             axes[row][col].grid(alpha=0.3)
@@ -138,6 +173,7 @@ def progress_figure(run: RunData) -> tuple[Figure, dict]:
 
 
 # --- capacity allocation -----------------------------------------------------------------------------------
+
 
 def _stage_names(groups: Sequence[tuple[str, str, Sequence[dict]]]) -> list[str]:
     names: list[str] = []
@@ -177,7 +213,9 @@ def allocation_figure(groups: Sequence[tuple[str, str, Sequence[dict]]], title: 
     as a dot; the primitive panel stacks each group's share of blocks per primitive.
     """
     stages = _stage_names(groups)
-    primitives = sorted({b["primitive"] for _, _, archs in groups for a in archs for s in a["stages"] for b in s["blocks"]})
+    primitives = sorted(
+        {b["primitive"] for _, _, archs in groups for a in archs for s in a["stages"] for b in s["blocks"]}
+    )
     fig = Figure(figsize=(15, 3.8))
     axes = fig.subplots(1, 5)
     n = max(len(groups), 1)
@@ -191,24 +229,50 @@ def allocation_figure(groups: Sequence[tuple[str, str, Sequence[dict]]], title: 
             for ax, key in zip(axes[:3], ("width", "depth", "kernel")):
                 data = values[key]
                 if data:
-                    ax.bar(x, sum(data) / len(data), width * 0.9, color=colour, alpha=0.55,
-                           label=label if i == 0 else None)
+                    ax.bar(
+                        x,
+                        sum(data) / len(data),
+                        width * 0.9,
+                        color=colour,
+                        alpha=0.55,
+                        label=label if i == 0 else None,
+                    )
                     jitter = [x + width * 0.3 * ((k % 5) - 2) / 2 for k in range(len(data))]
                     ax.scatter(jitter, data, s=9, color="black", zorder=3)
             if values["se"]:
-                axes[3].bar(x, 100 * sum(values["se"]) / len(values["se"]), width * 0.9, color=colour, alpha=0.8,
-                            label=label if i == 0 else None)
+                axes[3].bar(
+                    x,
+                    100 * sum(values["se"]) / len(values["se"]),
+                    width * 0.9,
+                    color=colour,
+                    alpha=0.8,
+                    label=label if i == 0 else None,
+                )
             bottom = 0.0
             total = len(values["primitive"])
             for p, primitive in enumerate(primitives):
                 share = 100 * values["primitive"].count(primitive) / total if total else 0
                 if share:
-                    axes[4].bar(x, share, width * 0.9, bottom=bottom, color=PRIMITIVE_COLOURS[p % len(PRIMITIVE_COLOURS)],
-                                edgecolor=colour, linewidth=1.2, hatch=hatches[g % len(hatches)])
+                    axes[4].bar(
+                        x,
+                        share,
+                        width * 0.9,
+                        bottom=bottom,
+                        color=PRIMITIVE_COLOURS[p % len(PRIMITIVE_COLOURS)],
+                        edgecolor=colour,
+                        linewidth=1.2,
+                        hatch=hatches[g % len(hatches)],
+                    )
                 bottom += share
     for p, primitive in enumerate(primitives):
         axes[4].bar([0], [0], color=PRIMITIVE_COLOURS[p % len(PRIMITIVE_COLOURS)], label=primitive)
-    titles = ["width (channels)", "depth (blocks)", "kernel size", "SE (% of blocks)", "primitive (% of blocks)"]
+    titles = [
+        "width (channels)",
+        "depth (blocks)",
+        "kernel size",
+        "SE (% of blocks)",
+        "primitive (% of blocks)",
+    ]
     for ax, text in zip(axes, titles):
         ax.set_title(text, fontsize=10)
         ax.set_xticks(range(len(stages)), stages)
@@ -225,10 +289,21 @@ def allocation_figure(groups: Sequence[tuple[str, str, Sequence[dict]]], title: 
 
 
 def allocation_groups(run: RunData) -> list[tuple[str, str, list[dict]]]:
-    groups = [(f"Pareto-optimal ({len(run.pareto)})", PARETO_COLOUR, [t.architecture for t in run.pareto if t.architecture])]
+    groups = [
+        (
+            f"Pareto-optimal ({len(run.pareto)})",
+            PARETO_COLOUR,
+            [t.architecture for t in run.pareto if t.architecture],
+        )
+    ]
     if run.dominated:
-        groups.append((f"dominated ({len(run.dominated)})", STATUS_STYLE["complete"][0],
-                       [t.architecture for t in run.dominated if t.architecture]))
+        groups.append(
+            (
+                f"dominated ({len(run.dominated)})",
+                STATUS_STYLE["complete"][0],
+                [t.architecture for t in run.dominated if t.architecture],
+            )
+        )
     return groups
 
 

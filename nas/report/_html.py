@@ -69,23 +69,37 @@ def esc(value: object) -> str:
 
 
 def page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{esc(title)}</title>\n"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<style>{CSS}</style>\n</head>\n"
-            f"<body>\n{body}\n<script>{SCRIPT}</script>\n</body>\n</html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{esc(title)}</title>\n"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<style>{CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+    )
 
 
 def figure(filename: str, png: bytes, alt: str, caption: str) -> str:
     """An embedded figure (data URI) that also links to its PNG file next to the page."""
     data = base64.b64encode(png).decode("ascii")
-    return (f"<figure><a href=\"{esc(filename)}\"><img src=\"data:image/png;base64,{data}\" alt=\"{esc(alt)}\" "
-            f"data-file=\"{esc(filename)}\"></a>\n<figcaption>{caption}</figcaption></figure>\n")
+    return (
+        f"<figure><a href=\"{esc(filename)}\"><img src=\"data:image/png;base64,{data}\" alt=\"{esc(alt)}\" "
+        f"data-file=\"{esc(filename)}\"></a>\n<figcaption>{caption}</figcaption></figure>\n"
+    )
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, sortable: bool = False, numeric: Sequence[int] = (),
-          css_id: str = "") -> str:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    sortable: bool = False,
+    numeric: Sequence[int] = (),
+    css_id: str = "",
+) -> str:
     """A table; each cell is plain text (escaped) or a tuple (trusted html, sort value)."""
     attributes = (f' id="{esc(css_id)}"' if css_id else "") + (' class="sortable"' if sortable else "")
-    out = [f"<table{attributes}>", "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead>", "<tbody>"]
+    out = [
+        f"<table{attributes}>",
+        "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in rows:
         cells = []
         for i, cell in enumerate(row):
@@ -106,7 +120,11 @@ def settings_table(pairs: Sequence[tuple[str, object]]) -> str:
 
 
 def fmt_int(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else ("" if value is None else str(value))
+    return (
+        f"{value:,}"
+        if isinstance(value, int) and not isinstance(value, bool)
+        else ("" if value is None else str(value))
+    )
 
 
 def fmt_ms(value: float | None, digits: int = 4) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -109,13 +109,22 @@ def load_run(run_dir: str | Path) -> RunData:
     trials = _read_trials(run_dir)
     complete = [t for t in trials if t.status == "complete" and t.duplicate_of is None]
     if not complete:
-        counts = ", ".join(f"{n} {s}" for s, n in ((s, sum(t.status == s for t in trials)) for s in STATUSES) if n)
+        counts = ", ".join(
+            f"{n} {s}" for s, n in ((s, sum(t.status == s for t in trials)) for s in STATUSES) if n
+        )
         raise NasError(f"{run_dir}: no completed (trained) trial to report yet ({counts or 'no trials'})")
     front = pareto_indices([(t.accuracy, t.latency_ms) for t in complete])
     pareto = [complete[i] for i in front]
     dominated = [t for i, t in enumerate(complete) if i not in set(front)]
-    return RunData(run_dir=run_dir, config=config, trials=trials, pareto=pareto, dominated=dominated,
-                   baselines=_read_baselines(run_dir), exports=_find_exports(run_dir))
+    return RunData(
+        run_dir=run_dir,
+        config=config,
+        trials=trials,
+        pareto=pareto,
+        dominated=dominated,
+        baselines=_read_baselines(run_dir),
+        exports=_find_exports(run_dir),
+    )
 
 
 def _read_trials(run_dir: Path) -> list[TrialRecord]:
@@ -131,7 +140,9 @@ def _read_trials(run_dir: Path) -> list[TrialRecord]:
         if t.state == TrialState.RUNNING or t.state == TrialState.WAITING:
             status = "running"
         else:
-            status = a.get("status") or {"COMPLETE": "complete", "PRUNED": "infeasible"}.get(t.state.name, "failed")
+            status = a.get("status") or {"COMPLETE": "complete", "PRUNED": "infeasible"}.get(
+                t.state.name, "failed"
+            )
         if status not in STATUSES:
             status = "failed"
         values = t.values if t.state == TrialState.COMPLETE and t.values else None
@@ -139,20 +150,31 @@ def _read_trials(run_dir: Path) -> list[TrialRecord]:
         if status == "complete" and values is None:
             status, reason = "failed", reason or "complete without objective values"
         latency = values[1] if values else a.get("latency_ms")
-        records.append(TrialRecord(
-            number=t.number, status=status, accuracy=float(values[0]) if values else None,
-            latency_ms=float(latency) if isinstance(latency, (int, float)) else None,
-            params=a.get("params"), macs=a.get("macs"), summary=a.get("summary", ""),
-            arch_hash=a.get("arch_hash"), architecture=a.get("architecture"), duplicate_of=a.get("duplicate_of"),
-            reason=reason,
-            start=t.datetime_start, complete=t.datetime_complete))
+        records.append(
+            TrialRecord(
+                number=t.number,
+                status=status,
+                accuracy=float(values[0]) if values else None,
+                latency_ms=float(latency) if isinstance(latency, (int, float)) else None,
+                params=a.get("params"),
+                macs=a.get("macs"),
+                summary=a.get("summary", ""),
+                arch_hash=a.get("arch_hash"),
+                architecture=a.get("architecture"),
+                duplicate_of=a.get("duplicate_of"),
+                reason=reason,
+                start=t.datetime_start,
+                complete=t.datetime_complete,
+            )
+        )
     return sorted(records, key=lambda r: r.number)
 
 
 BASELINES_FORMAT = (
     "RUN_DIR/baselines.json: a JSON list of hand-designed reference networks, trained and measured the same "
     'way as the run\'s candidates, e.g. [{"name": "MobileNetV2-0.35", "accuracy": 0.71, "latency_ms": 0.42}]; '
-    "accuracy is a fraction in [0, 1], latency_ms is milliseconds on the run's hardware profile.")
+    "accuracy is a fraction in [0, 1], latency_ms is milliseconds on the run's hardware profile."
+)
 
 
 def _read_baselines(run_dir: Path) -> list[Baseline]:
@@ -164,11 +186,19 @@ def _read_baselines(run_dir: Path) -> list[Baseline]:
         raise NasError(f"{path}: must be a JSON list of {{name, accuracy, latency_ms}} objects")
     baselines = []
     for i, item in enumerate(data):
-        ok = isinstance(item, dict) and isinstance(item.get("name"), str) and all(
-            isinstance(item.get(k), (int, float)) and not isinstance(item.get(k), bool) for k in ("accuracy", "latency_ms"))
+        ok = (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and all(
+                isinstance(item.get(k), (int, float)) and not isinstance(item.get(k), bool)
+                for k in ("accuracy", "latency_ms")
+            )
+        )
         if not ok or not 0 <= item["accuracy"] <= 1 or not item["latency_ms"] > 0:
-            raise NasError(f"{path}: entry {i}: expected {{\"name\": str, \"accuracy\": 0..1, \"latency_ms\": > 0}}, "
-                           f"got {json.dumps(item)[:120]}")
+            raise NasError(
+                f"{path}: entry {i}: expected {{\"name\": str, \"accuracy\": 0..1, \"latency_ms\": > 0}}, "
+                f"got {json.dumps(item)[:120]}"
+            )
         baselines.append(Baseline(item["name"], float(item["accuracy"]), float(item["latency_ms"])))
     return baselines
 
@@ -204,5 +234,12 @@ def progress_curves(run: RunData) -> dict[str, Any]:
     hv_n, best_n = curve(by_number)
     hv_t, best_t = curve(by_time)
     minutes = [(t.complete - origin).total_seconds() / 60 for t in by_time] if origin else []
-    return {"trial": [t.number for t in by_number], "hv_by_trial": hv_n, "best_by_trial": best_n,
-            "minutes": minutes, "hv_by_time": hv_t, "best_by_time": best_t, "reference_ms": reference}
+    return {
+        "trial": [t.number for t in by_number],
+        "hv_by_trial": hv_n,
+        "best_by_trial": best_n,
+        "minutes": minutes,
+        "hv_by_time": hv_t,
+        "best_by_time": best_t,
+        "reference_ms": reference,
+    }

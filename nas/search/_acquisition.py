@@ -48,7 +48,12 @@ class AccuracySurrogate:
     """Bayesian ridge regression of accuracy on features of a candidate (by default its log costs):
     mean and predictive standard deviation."""
 
-    def __init__(self, trained: Sequence[tuple], ridge: float = 1.0, features: Callable[..., list[float]] = cost_features):
+    def __init__(
+        self,
+        trained: Sequence[tuple],
+        ridge: float = 1.0,
+        features: Callable[..., list[float]] = cost_features,
+    ):
         """trained: (accuracy, *candidate) of trained candidates, where `features(*candidate)` describes one
         (by default candidate = latency_ms, params, macs)."""
         self.features = features
@@ -71,8 +76,9 @@ class AccuracySurrogate:
         return mean, self.noise * math.sqrt(1.0 + spread)
 
 
-def expected_improvement_area(mean: float, sd: float, latency: float, front: Sequence[tuple[float, float]],
-                              reference: float) -> float:
+def expected_improvement_area(
+    mean: float, sd: float, latency: float, front: Sequence[tuple[float, float]], reference: float
+) -> float:
     """E[area added to the front] by a candidate at `latency` whose accuracy is N(mean, sd): over each
     latency interval from its own to `reference`, E[max(0, A - best accuracy of the front at that latency)].
     front: (accuracy, latency) points (any, dominated ones are harmless)."""
@@ -83,13 +89,20 @@ def expected_improvement_area(mean: float, sd: float, latency: float, front: Seq
     for lo, hi in zip(edges, edges[1:]):
         best = max((acc for acc, lat in front if lat <= lo), default=0.0)
         z = (mean - best) / sd
-        expected = sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) + (mean - best) * 0.5 * (1 + math.erf(z / math.sqrt(2)))
+        expected = sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) + (mean - best) * 0.5 * (
+            1 + math.erf(z / math.sqrt(2))
+        )
         total += (hi - lo) * expected
     return total
 
 
-def select_by_ehvi(pool: Sequence[tuple], trained: Sequence[tuple], keep: int, reference: float,
-                   features: Callable[..., list[float]] = cost_features) -> list[tuple[int, float]]:
+def select_by_ehvi(
+    pool: Sequence[tuple],
+    trained: Sequence[tuple],
+    keep: int,
+    reference: float,
+    features: Callable[..., list[float]] = cost_features,
+) -> list[tuple[int, float]]:
     """Indices into `pool` ((latency_ms, params, macs) per candidate, or whatever else `features` takes,
     latency first) of the `keep` to train, in order of choice, each with its EHVI when chosen. trained:
     (accuracy, *candidate). Needs at least MIN_TRAINED trained candidates."""
@@ -108,8 +121,13 @@ def select_by_ehvi(pool: Sequence[tuple], trained: Sequence[tuple], keep: int, r
     return chosen
 
 
-def rung_dominators(accuracy: float, latency: float, points: list[tuple[float, float]], val_size: int,
-                    margin: float | None = None) -> int:
+def rung_dominators(
+    accuracy: float,
+    latency: float,
+    points: list[tuple[float, float]],
+    val_size: int,
+    margin: float | None = None,
+) -> int:
     """How many (accuracy, latency) points dominate a candidate at a rung: at most its latency and more
     accurate by more than `margin`. margin None: two standard errors of the difference of two accuracies
     measured on `val_size` images, so validation noise (and a rung where everyone is still at chance, all

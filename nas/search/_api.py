@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nas._io import write_json_atomic
 from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import check_space_coverage, load_profile, local_profile
-from nas._io import write_json_atomic
 from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
 from nas.search._driver import BatchDriver, Progress, resolve_latency_mode
 from nas.search._executor import Executor, RayExecutor
@@ -30,7 +30,7 @@ class SearchResult:
     complete: int
     infeasible: int
     failed: int
-    recovered: int           # trials found interrupted (driver killed) and re-queued on this start
+    recovered: int  # trials found interrupted (driver killed) and re-queued on this start
     seconds: float
     first_failures: tuple[str, ...] = ()  # "trial N: reason" of the first failed (then infeasible) trials
 
@@ -43,13 +43,24 @@ def _calibration_progress(profile):
     import sys
 
     def show(done: int, total: int) -> None:
-        print(f"\rcalibrating profile {profile.name} for this machine: measured {done}/{total} networks",
-              end="\n" if done == total else "", file=sys.stderr, flush=True)
+        print(
+            f"\rcalibrating profile {profile.name} for this machine: measured {done}/{total} networks",
+            end="\n" if done == total else "",
+            file=sys.stderr,
+            flush=True,
+        )
+
     return show
 
 
-def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None, executor: Executor | None = None,
-           show_progress: bool = False, **settings: Any) -> SearchResult:
+def search(
+    config: SearchConfig | None = None,
+    *,
+    trainer: Trainer | None = None,
+    executor: Executor | None = None,
+    show_progress: bool = False,
+    **settings: Any,
+) -> SearchResult:
     """Run (or resume) a hardware-aware search; `settings` are `SearchConfig` fields.
 
     Re-running with the same settings and run directory resumes: finished trials are kept, trials the
@@ -60,23 +71,35 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     started = time.perf_counter()
     space = load_space(config.space)
     profile = load_profile(config.profile)
-    latency_mode = resolve_latency_mode(profile, config.latency)  # a user error before anything is written or started
+    latency_mode = resolve_latency_mode(
+        profile, config.latency
+    )  # a user error before anything is written or started
     if latency_mode == "predicted":
         check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-    recipe = TrainingRecipe(epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None)
+    recipe = TrainingRecipe(
+        epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None
+    )
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
-    if latency_mode == "predicted":  # a local profile measured on another machine: its calibrated copy for this one
-        profile = local_profile(profile, calibrate=True, progress=_calibration_progress(profile) if show_progress else None)
+    if (
+        latency_mode == "predicted"
+    ):  # a local profile measured on another machine: its calibrated copy for this one
+        profile = local_profile(
+            profile, calibrate=True, progress=_calibration_progress(profile) if show_progress else None
+        )
     content = fingerprints(space, profile, dataset, latency_mode)
     if resuming:
         check_fingerprints(run_dir, content)
     if config.rungs and not isinstance(trainer, ProxyTrainer):
-        raise NasError("multi-fidelity rungs need the proxy trainer (its recipe sets the epochs of each rung)")
+        raise NasError(
+            "multi-fidelity rungs need the proxy trainer (its recipe sets the epochs of each rung)"
+        )
     if config.robust_weight is not None and not getattr(getattr(trainer, "recipe", None), "robust", False):
-        raise NasError("robust search needs a trainer that measures corrupted accuracy (TrainingRecipe(robust=True))")
+        raise NasError(
+            "robust search needs a trainer that measures corrupted accuracy (TrainingRecipe(robust=True))"
+        )
     # Ray first: a cluster or local Ray that cannot start leaves no run directory behind (a retry with other
     # settings is then a new search, not "a different search" in a half-made folder).
     own_executor = executor is None
@@ -94,36 +117,58 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
         "space": space.name,
         "profile": profile.name,
         "dataset": dataset.name,
-        "accuracy_objective": "clean validation accuracy" if config.robust_weight is None else
-        f"{1 - config.robust_weight:g} x clean + {config.robust_weight:g} x mean corrupted validation accuracy",
-        "preprocessing": preprocessing_spec(dataset.mean, dataset.std, max(space.resolution), dataset.classes),
+        "accuracy_objective": "clean validation accuracy"
+        if config.robust_weight is None
+        else f"{1 - config.robust_weight:g} x clean + {config.robust_weight:g} x mean corrupted validation accuracy",
+        "preprocessing": preprocessing_spec(
+            dataset.mean, dataset.std, max(space.resolution), dataset.classes
+        ),
     }
+
     def write_outputs() -> None:
         write_trials_csv(study, run_dir / "trials.csv")
         write_pareto_json(study, run_dir / "pareto.json", context)
+
     try:
         created.note(run_dir / "config.json")
         if not resuming:
-            write_json_atomic(run_dir / "config.json", {
-                "search": config.to_dict(),
-                "paths": config.canonical_paths(),  # how a resume recognises the same files, however they are spelled
-                "space": space.describe(),
-                "profile": profile.describe(),
-                "dataset": dataset.describe(),
-                "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
-                "preprocessing": context["preprocessing"],
-                "fingerprints": content,
-            })
+            write_json_atomic(
+                run_dir / "config.json",
+                {
+                    "search": config.to_dict(),
+                    "paths": config.canonical_paths(),  # how a resume recognises the same files, however they are spelled
+                    "space": space.describe(),
+                    "profile": profile.describe(),
+                    "dataset": dataset.describe(),
+                    "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
+                    "preprocessing": context["preprocessing"],
+                    "fingerprints": content,
+                },
+            )
         created.note(run_dir / "study.db")
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
         created.note(run_dir / "checkpoints")
         driver = BatchDriver(
-            study, space, profile, dataset, executor=executor, run_dir=run_dir, seed=config.seed, trainer=trainer,
-            latency_budget_ms=config.latency_budget_ms, max_params=config.max_params, max_macs=config.max_macs,
-            batch_size=max(config.population, 2 * executor.workers), on_batch_end=write_outputs,
-            latency_mode=config.latency, robust_weight=config.robust_weight, prescreen=config.prescreen,
-            prescreen_score=config.prescreen_score, rungs=config.rungs, stop_dominated_by=config.stop_dominated_by,
+            study,
+            space,
+            profile,
+            dataset,
+            executor=executor,
+            run_dir=run_dir,
+            seed=config.seed,
+            trainer=trainer,
+            latency_budget_ms=config.latency_budget_ms,
+            max_params=config.max_params,
+            max_macs=config.max_macs,
+            batch_size=max(config.population, 2 * executor.workers),
+            on_batch_end=write_outputs,
+            latency_mode=config.latency,
+            robust_weight=config.robust_weight,
+            prescreen=config.prescreen,
+            prescreen_score=config.prescreen_score,
+            rungs=config.rungs,
+            stop_dominated_by=config.stop_dominated_by,
             stop_margin=config.stop_margin,
         )
     except BaseException:  # the search never started: leave things as they were
@@ -132,7 +177,9 @@ def search(config: SearchConfig | None = None, *, trainer: Trainer | None = None
     try:
         with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)
-    except BaseException:  # Ctrl-C, SIGTERM (nas.errors.Terminated) or a failure: what finished is written first
+    except (
+        BaseException
+    ):  # Ctrl-C, SIGTERM (nas.errors.Terminated) or a failure: what finished is written first
         with contextlib.suppress(Exception):
             write_outputs()
         raise
@@ -160,8 +207,15 @@ def _first_failures(trials, limit: int = 3) -> tuple[str, ...]:
     """`trial N: reason` of the first failed trials (then infeasible ones), for a search that trained nothing."""
     counted = [t for t in trials if finished(t) and t.user_attrs.get("status") in (FAILED, INFEASIBLE)]
     counted.sort(key=lambda t: (t.user_attrs.get("status") != FAILED, t.number))
-    return tuple(f"trial {t.number}: " + str(t.user_attrs.get("failure_reason") or t.user_attrs.get("infeasible_reason")
-                                            or t.user_attrs.get("status"))[:200] for t in counted[:limit])
+    return tuple(
+        f"trial {t.number}: "
+        + str(
+            t.user_attrs.get("failure_reason")
+            or t.user_attrs.get("infeasible_reason")
+            or t.user_attrs.get("status")
+        )[:200]
+        for t in counted[:limit]
+    )
 
 
 class _Created:
@@ -220,17 +274,31 @@ class _progress_display:
 
     def __enter__(self) -> Progress:
         progress = Progress(total=self.total)
-        progress.feasible = sum(t.user_attrs.get("status") == "complete" for t in self.study.get_trials(deepcopy=False))
+        progress.feasible = sum(
+            t.user_attrs.get("status") == "complete" for t in self.study.get_trials(deepcopy=False)
+        )
         if not self.enabled:
             return progress
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.progress import Progress as RichProgress
 
         self._bar = RichProgress(
-            TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
-            TextColumn("feasible {task.fields[feasible]}"), TextColumn("pareto {task.fields[pareto]}"),
+            TextColumn("search"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("trials"),
+            TextColumn("feasible {task.fields[feasible]}"),
+            TextColumn("pareto {task.fields[pareto]}"),
             TextColumn("HV {task.fields[hv]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
         )
         self._bar.start()
         task = self._bar.add_task("search", total=self.total, feasible=0, pareto=0, hv="-")
@@ -239,7 +307,9 @@ class _progress_display:
             front = [(t.values[0], t.values[1]) for t in pareto_trials(self.study)]
             reference = self.budget_ms or max((lat for _, lat in front), default=0.0) * 1.1
             hv = f"{hypervolume(front, reference):.3g}" if front else "-"
-            self._bar.update(task, completed=min(p.done, p.total), feasible=p.feasible, pareto=len(front), hv=hv)
+            self._bar.update(
+                task, completed=min(p.done, p.total), feasible=p.feasible, pareto=len(front), hv=hv
+            )
 
         progress.update = update
         return progress

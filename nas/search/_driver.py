@@ -34,8 +34,8 @@ from nas.latency import HardwareProfile, measure_latency
 from nas.latency._arch_features import ArchitectureFeaturizer
 from nas.search._acquisition import rung_dominators
 from nas.search._executor import Executor, TaskFailed
-from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
 from nas.search._screening import PreScreening
+from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
 from nas.search._tasks import prepare_candidate, train_candidate
 from nas.space import Architecture, SearchSpace
 
@@ -46,7 +46,7 @@ class Candidate:
     arch: Architecture
     started: float = field(default_factory=time.perf_counter)
     onnx: bytes | None = None
-    resume: bytes | None = None   # training state paused at the last rung (multi-fidelity)
+    resume: bytes | None = None  # training state paused at the last rung (multi-fidelity)
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,13 +62,30 @@ class Progress:
 
 
 class BatchDriver(PreScreening):
-    def __init__(self, study: optuna.Study, space: SearchSpace, profile: HardwareProfile, dataset, *,
-                 executor: Executor, run_dir: Path, seed: int, trainer: Trainer | None = None,
-                 latency_budget_ms: float | None = None, max_params: int | None = None,
-                 max_macs: int | None = None, batch_size: int = 8, on_batch_end: Callable[[], None] = lambda: None,
-                 latency_mode: str = "auto", robust_weight: float | None = None, prescreen: int = 1,
-                 prescreen_score: str = "naswot", rungs: tuple[int, ...] = (), stop_dominated_by: int = 2,
-                 stop_margin: float | None = None):
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        profile: HardwareProfile,
+        dataset,
+        *,
+        executor: Executor,
+        run_dir: Path,
+        seed: int,
+        trainer: Trainer | None = None,
+        latency_budget_ms: float | None = None,
+        max_params: int | None = None,
+        max_macs: int | None = None,
+        batch_size: int = 8,
+        on_batch_end: Callable[[], None] = lambda: None,
+        latency_mode: str = "auto",
+        robust_weight: float | None = None,
+        prescreen: int = 1,
+        prescreen_score: str = "naswot",
+        rungs: tuple[int, ...] = (),
+        stop_dominated_by: int = 2,
+        stop_margin: float | None = None,
+    ):
         self.rungs, self.stop_dominated_by, self.stop_margin = tuple(rungs), stop_dominated_by, stop_margin
         self.val_size = len(dataset.y_val)
         self._uncounted: int | None = None
@@ -119,7 +136,9 @@ class BatchDriver(PreScreening):
             if cand.arch.hash in known:
                 self._tell_duplicate(cand, known[cand.arch.hash], progress)
             elif cand.arch.hash in fresh and self.prescreen > 1:  # one of them is enough to score
-                cand.attrs["infeasible_reason"] = f"screened out: the same architecture as trial {fresh[cand.arch.hash].trial.number}"
+                cand.attrs["infeasible_reason"] = (
+                    f"screened out: the same architecture as trial {fresh[cand.arch.hash].trial.number}"
+                )
                 self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
             elif cand.arch.hash in fresh:
                 twins.append((cand, cand.arch.hash))
@@ -131,7 +150,10 @@ class BatchDriver(PreScreening):
         if self.rungs:
             to_train = self._early_rungs(to_train, progress)
         self._train(to_train, progress)
-        for cand, reason in rejected:  # after the trained ones: they fill only what is left of the batch's share
+        for (
+            cand,
+            reason,
+        ) in rejected:  # after the trained ones: they fill only what is left of the batch's share
             self._tell_infeasible(cand, reason, progress)
         known = self._known_results()
         for cand, arch_hash in twins:
@@ -139,9 +161,13 @@ class BatchDriver(PreScreening):
                 self._tell_duplicate(cand, known[arch_hash], progress)
             else:  # its twin failed: the same architecture, the same failure
                 cand.attrs["duplicate_of"] = fresh[arch_hash].trial.number
-                self._tell_failed(cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress)
+                self._tell_failed(
+                    cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress
+                )
 
-    def _screen(self, batch: list[Candidate], progress: Progress) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    def _screen(
+        self, batch: list[Candidate], progress: Progress
+    ) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
         """Phases 1 and 2: costs and latency, each followed by its constraints. To measure, the workers build,
         count and export every candidate in parallel, and the size constraints spare the measurement; to
         predict, the latency (cheaper) comes first and only candidates within the budget are counted, on the
@@ -166,19 +192,27 @@ class BatchDriver(PreScreening):
             feasible = passed
         return feasible, rejected
 
-    def _prepared_on_workers(self, batch: list[Candidate], progress: Progress) -> Iterator[tuple[Candidate, str | None]]:
+    def _prepared_on_workers(
+        self, batch: list[Candidate], progress: Progress
+    ) -> Iterator[tuple[Candidate, str | None]]:
         """Build, params and MACs (fvcore) and the ONNX graph to measure, in parallel on the workers; then
         --max-params and --max-macs: (candidate, why it is infeasible or None)."""
-        handles = {self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
+        handles = {
+            self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch
+        }
         for cand, out in list(self._as_completed(handles, "prepare", progress)):  # all end before measuring
             cand.onnx = out["onnx"]
-            cand.attrs.update(params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3))
+            cand.attrs.update(
+                params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3)
+            )
             reason = self._size_violation(cand)
             if reason is not None:
                 cand.onnx = None
             yield cand, reason
 
-    def _counted_here(self, batch: list[Candidate], progress: Progress) -> Iterator[tuple[Candidate, str | None]]:
+    def _counted_here(
+        self, batch: list[Candidate], progress: Progress
+    ) -> Iterator[tuple[Candidate, str | None]]:
         """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less
         than a worker's count of the whole network); then --max-params and --max-macs."""
         for cand in batch:
@@ -188,10 +222,14 @@ class BatchDriver(PreScreening):
             except Exception as exc:
                 self._tell_failed(cand, f"prepare: {type(exc).__name__}: {exc}", progress)
                 continue
-            cand.attrs.update(params=costs.params, macs=costs.macs, prepare_seconds=round(time.perf_counter() - start, 3))
+            cand.attrs.update(
+                params=costs.params, macs=costs.macs, prepare_seconds=round(time.perf_counter() - start, 3)
+            )
             yield cand, self._size_violation(cand)
 
-    def _check_latency(self, batch: list[Candidate], progress: Progress) -> Iterator[tuple[Candidate, str | None]]:
+    def _check_latency(
+        self, batch: list[Candidate], progress: Progress
+    ) -> Iterator[tuple[Candidate, str | None]]:
         """Latency (measured on the exported graph, or predicted from the parts' graph features), then the
         budget: (candidate, why it is infeasible or None)."""
         for cand in batch:  # the measuring phase: nothing else runs on the workers now
@@ -212,15 +250,26 @@ class BatchDriver(PreScreening):
         if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
             features = self._featurizer.features(cand.arch)
             prediction = self.profile.predict(features)
-            attrs = {"latency_ms": prediction.latency_ms, "latency_source": "predicted",
-                     "latency_low_ms": prediction.low_ms, "latency_high_ms": prediction.high_ms,
-                     "latency_extrapolated": round(prediction.extrapolated_share, 4)}
+            attrs = {
+                "latency_ms": prediction.latency_ms,
+                "latency_source": "predicted",
+                "latency_low_ms": prediction.low_ms,
+                "latency_high_ms": prediction.high_ms,
+                "latency_extrapolated": round(prediction.extrapolated_share, 4),
+            }
             if self.budget is not None and prediction.straddles(self.budget):
-                attrs["latency_straddles_budget"] = True  # verify on the device: the interval holds the budget
+                attrs["latency_straddles_budget"] = (
+                    True  # verify on the device: the interval holds the budget
+                )
             return attrs
         m = measure_latency(cand.onnx, self.profile.measurement)
-        return {"latency_ms": m.median_ms, "latency_spread": m.spread, "latency_stable": m.stable,
-                "latency_attempts": m.attempts, "latency_source": "measured"}
+        return {
+            "latency_ms": m.median_ms,
+            "latency_spread": m.spread,
+            "latency_stable": m.stable,
+            "latency_attempts": m.attempts,
+            "latency_source": "measured",
+        }
 
     def _size_violation(self, cand: Candidate) -> str | None:
         if self.max_params is not None and cand.attrs["params"] > self.max_params:
@@ -232,27 +281,47 @@ class BatchDriver(PreScreening):
     def _train(self, batch: list[Candidate], progress: Progress) -> None:
         # Largest first (MACs predict training time), so the batch does not end on one long straggler.
         batch = sorted(batch, key=lambda c: c.attrs["macs"], reverse=True)
-        handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, None, c.resume): c
-                   for c in batch}
+        handles = {
+            self.executor.submit(
+                train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, None, c.resume
+            ): c
+            for c in batch
+        }
         for cand, result in self._as_completed(handles, "train", progress):
             cand.resume = None
             checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
             write_atomic(checkpoint, result.state_dict)
-            cand.attrs.update(train_seconds=round(result.train_seconds, 3), eval_seconds=round(result.eval_seconds, 3),
-                              val_loss=result.val_loss, epochs=result.epochs, clean_accuracy=result.accuracy,
-                              checkpoint=str(checkpoint.relative_to(self.run_dir)))
+            cand.attrs.update(
+                train_seconds=round(result.train_seconds, 3),
+                eval_seconds=round(result.eval_seconds, 3),
+                val_loss=result.val_loss,
+                epochs=result.epochs,
+                clean_accuracy=result.accuracy,
+                checkpoint=str(checkpoint.relative_to(self.run_dir)),
+            )
             objective = result.accuracy
             robust = result.robustness
             if self.robust_weight is not None and robust is None:
-                self._tell_failed(cand, "train: robust search, but the trainer measured no corrupted accuracy "
-                                        "(TrainingRecipe.robust is off)", progress)
+                self._tell_failed(
+                    cand,
+                    "train: robust search, but the trainer measured no corrupted accuracy "
+                    "(TrainingRecipe.robust is off)",
+                    progress,
+                )
                 continue
             if self.robust_weight is not None:
-                cand.attrs.update(corrupted_accuracy=robust["mean_corrupted_accuracy"], worst_slice=robust["worst_slice"],
-                                  worst_slice_accuracy=robust["worst_slice_accuracy"],
-                                  robust_seconds=round(robust["seconds"], 3))
-                objective = (1 - self.robust_weight) * result.accuracy + self.robust_weight * robust["mean_corrupted_accuracy"]
-            self._tell(cand, TrialState.COMPLETE, COMPLETE, progress, values=[objective, cand.attrs["latency_ms"]])
+                cand.attrs.update(
+                    corrupted_accuracy=robust["mean_corrupted_accuracy"],
+                    worst_slice=robust["worst_slice"],
+                    worst_slice_accuracy=robust["worst_slice_accuracy"],
+                    robust_seconds=round(robust["seconds"], 3),
+                )
+                objective = (1 - self.robust_weight) * result.accuracy + self.robust_weight * robust[
+                    "mean_corrupted_accuracy"
+                ]
+            self._tell(
+                cand, TrialState.COMPLETE, COMPLETE, progress, values=[objective, cand.attrs["latency_ms"]]
+            )
 
     def _early_rungs(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
         """Pareto-aware multi-fidelity: training pauses at each rung (after that many epochs of the full
@@ -262,27 +331,37 @@ class BatchDriver(PreScreening):
         survivors = batch
         for epochs in self.rungs:
             ordered = sorted(survivors, key=lambda c: c.attrs["macs"], reverse=True)
-            handles = {self.executor.submit(train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed,
-                                            epochs, c.resume): c for c in ordered}
+            handles = {
+                self.executor.submit(
+                    train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, epochs, c.resume
+                ): c
+                for c in ordered
+            }
             alive = []
             for cand, result in self._as_completed(handles, f"rung {epochs}", progress):
                 cand.resume = result.resume_state
                 cand.attrs.setdefault("rung_accuracy", {})[str(epochs)] = result.accuracy
-                cand.attrs["rung_seconds"] = round(cand.attrs.get("rung_seconds", 0.0) + result.train_seconds
-                                                   + result.eval_seconds, 3)
+                cand.attrs["rung_seconds"] = round(
+                    cand.attrs.get("rung_seconds", 0.0) + result.train_seconds + result.eval_seconds, 3
+                )
                 alive.append(cand)
-            points = [(t.user_attrs["rung_accuracy"][str(epochs)], t.user_attrs["latency_ms"])
-                      for t in self.study.get_trials(deepcopy=False)
-                      if str(epochs) in t.user_attrs.get("rung_accuracy", {}) and t.user_attrs.get("duplicate_of") is None]
+            points = [
+                (t.user_attrs["rung_accuracy"][str(epochs)], t.user_attrs["latency_ms"])
+                for t in self.study.get_trials(deepcopy=False)
+                if str(epochs) in t.user_attrs.get("rung_accuracy", {})
+                and t.user_attrs.get("duplicate_of") is None
+            ]
             points += [(c.attrs["rung_accuracy"][str(epochs)], c.attrs["latency_ms"]) for c in alive]
             survivors = []
             for cand in alive:
                 acc, lat = cand.attrs["rung_accuracy"][str(epochs)], cand.attrs["latency_ms"]
                 better = rung_dominators(acc, lat, points, self.val_size, self.stop_margin)
                 if better >= self.stop_dominated_by:
-                    cand.attrs["infeasible_reason"] = (f"stopped at the {epochs}-epoch rung: accuracy {acc:.3f} dominated "
-                                                       f"by {better} candidates at {lat:.3f} ms or faster"
-                                                       + ("" if self.stop_margin == 0 else " by more than the margin"))
+                    cand.attrs["infeasible_reason"] = (
+                        f"stopped at the {epochs}-epoch rung: accuracy {acc:.3f} dominated "
+                        f"by {better} candidates at {lat:.3f} ms or faster"
+                        + ("" if self.stop_margin == 0 else " by more than the margin")
+                    )
                     cand.resume = None
                     self._tell(cand, TrialState.PRUNED, STOPPED_EARLY, progress)
                 else:
@@ -308,19 +387,26 @@ class BatchDriver(PreScreening):
         known = {}
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             # A screened-out candidate was never evaluated: proposed again, it is a new candidate.
-            if t.user_attrs.get("duplicate_of") is None and "arch_hash" in t.user_attrs \
-                    and t.user_attrs.get("status") != SCREENED_OUT:
+            if (
+                t.user_attrs.get("duplicate_of") is None
+                and "arch_hash" in t.user_attrs
+                and t.user_attrs.get("status") != SCREENED_OUT
+            ):
                 known.setdefault(t.user_attrs["arch_hash"], t)
         return known
 
-    def _tell_duplicate(self, cand: Candidate, original: optuna.trial.FrozenTrial, progress: Progress) -> None:
+    def _tell_duplicate(
+        self, cand: Candidate, original: optuna.trial.FrozenTrial, progress: Progress
+    ) -> None:
         """The sampler proposed an architecture already evaluated: reuse its result (same seed, same answer)."""
         copied = {k: v for k, v in original.user_attrs.items() if k not in _NOT_COPIED}
         cand.attrs.update(copied)
         cand.attrs["duplicate_of"] = original.number
         status = copied.get("status", COMPLETE)
         state = TrialState.COMPLETE if original.state == TrialState.COMPLETE else TrialState.PRUNED
-        self._tell(cand, state, status, progress, values=original.values if state == TrialState.COMPLETE else None)
+        self._tell(
+            cand, state, status, progress, values=original.values if state == TrialState.COMPLETE else None
+        )
 
     def _tell_infeasible(self, cand: Candidate, reason: str, progress: Progress) -> None:
         cand.attrs["infeasible_reason"] = reason
@@ -333,9 +419,18 @@ class BatchDriver(PreScreening):
     def _tell(self, cand: Candidate, state: TrialState, status: str, progress: Progress, values=None) -> None:
         if self._uncounted is not None and status != SCREENED_OUT:
             if self._uncounted <= 0:  # beyond this batch's share of --trials: recorded, not counted
-                reason = cand.attrs.get("failure_reason") or cand.attrs.get("infeasible_reason") or \
-                    (f"a duplicate of trial {cand.attrs['duplicate_of']}" if "duplicate_of" in cand.attrs else status)
-                cand.attrs["infeasible_reason"] = f"screened out: this batch's share of --trials was used ({reason})"
+                reason = (
+                    cand.attrs.get("failure_reason")
+                    or cand.attrs.get("infeasible_reason")
+                    or (
+                        f"a duplicate of trial {cand.attrs['duplicate_of']}"
+                        if "duplicate_of" in cand.attrs
+                        else status
+                    )
+                )
+                cand.attrs["infeasible_reason"] = (
+                    f"screened out: this batch's share of --trials was used ({reason})"
+                )
                 state, status, values = TrialState.PRUNED, SCREENED_OUT, None
             else:
                 self._uncounted -= 1
@@ -351,8 +446,17 @@ class BatchDriver(PreScreening):
 
 
 # What a duplicate does not inherit: it spent no time of its own.
-_NOT_COPIED = ("requeued_from", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds",
-               "robust_seconds", "rung_seconds", "wall_seconds", "checkpoint")
+_NOT_COPIED = (
+    "requeued_from",
+    "train_seconds",
+    "eval_seconds",
+    "prepare_seconds",
+    "latency_seconds",
+    "robust_seconds",
+    "rung_seconds",
+    "wall_seconds",
+    "checkpoint",
+)
 
 
 def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
@@ -360,10 +464,14 @@ def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
     if mode == "auto":
         mode = "measured" if profile.latency == "measured" else "predicted"
     if mode == "measured" and profile.latency != "measured":
-        raise NasError(f"profile {profile.name!r} is a remote device: its latency can only be predicted (--latency predicted)")
+        raise NasError(
+            f"profile {profile.name!r} is a remote device: its latency can only be predicted (--latency predicted)"
+        )
     if mode == "predicted" and getattr(profile, "latency_model", None) is None:
-        raise NasError(f"profile {profile.name!r} has no latency model to predict with: fit one with `nas profile fit`, "
-                       "or use --latency measured")
+        raise NasError(
+            f"profile {profile.name!r} has no latency model to predict with: fit one with `nas profile fit`, "
+            "or use --latency measured"
+        )
     return mode
 
 
@@ -373,7 +481,17 @@ def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:
     try:
         return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise NasError(f"{path}: checkpoint missing; restore it, or re-run the search in a new --out") from None
-    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError):  # torch's words name its zip reader
-        raise NasError(f"{path}: damaged checkpoint (truncated, or not the weights nas wrote); restore it from a "
-                       "backup, or re-run the search in a new --out to train that candidate again") from None
+        raise NasError(
+            f"{path}: checkpoint missing; restore it, or re-run the search in a new --out"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        pickle.UnpicklingError,
+    ):  # torch's words name its zip reader
+        raise NasError(
+            f"{path}: damaged checkpoint (truncated, or not the weights nas wrote); restore it from a "
+            "backup, or re-run the search in a new --out to train that candidate again"
+        ) from None

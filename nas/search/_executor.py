@@ -45,8 +45,13 @@ class Executor(ABC):
 
 
 class RayExecutor(Executor):
-    def __init__(self, workers: int | None = None, address: str | None = None, max_retries: int = 2,
-                 object_store_mb: int = 512):
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        max_retries: int = 2,
+        object_store_mb: int = 512,
+    ):
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
         import ray
@@ -58,21 +63,31 @@ class RayExecutor(Executor):
         if self._owns_ray and address:
             _check_reachable(address)
         if self._owns_ray:
-            kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING,
-                                          log_to_driver=False, configure_logging=True)
+            kwargs: dict[str, Any] = dict(
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                configure_logging=True,
+            )
             sigterm = _sigterm_handler()
             try:
                 if address:
                     ray.init(address=address, **kwargs)
                 else:
                     # address="local": always a fresh embedded Ray, even if `ray start` left one running here.
-                    ray.init(address="local", num_cpus=workers or os.cpu_count() or 1,
-                             object_store_memory=object_store_mb * 1024 * 1024, **kwargs)
+                    ray.init(
+                        address="local",
+                        num_cpus=workers or os.cpu_count() or 1,
+                        object_store_memory=object_store_mb * 1024 * 1024,
+                        **kwargs,
+                    )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 if address == "auto":
-                    raise NasError("--ray-address auto: no Ray cluster is running on this machine; start one with "
-                                   "`ray start --head` and pass the address it prints (HOST:PORT), or leave "
-                                   "--ray-address out for a local Ray") from None
+                    raise NasError(
+                        "--ray-address auto: no Ray cluster is running on this machine; start one with "
+                        "`ray start --head` and pass the address it prints (HOST:PORT), or leave "
+                        "--ray-address out for a local Ray"
+                    ) from None
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
                 raise NasError(f"cannot start {where}: {first_line(exc)}") from None
             finally:
@@ -87,7 +102,9 @@ class RayExecutor(Executor):
 
     def submit(self, fn, *args):
         if fn not in self._remote:
-            self._remote[fn] = self._ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(fn)
+            self._remote[fn] = self._ray.remote(
+                num_cpus=1, max_retries=self.max_retries, retry_exceptions=False
+            )(fn)
         return self._remote[fn].remote(*args)
 
     def wait_one(self, handles):
@@ -143,7 +160,9 @@ def _keep_ray_messages_off_stdout() -> None:
         from ray._private import worker as ray_worker
     except ImportError:
         return
-    if getattr(ray_worker.print_to_stdstream, "_nas_stderr", False) or not hasattr(ray_worker, "print_to_stdstream"):
+    if getattr(ray_worker.print_to_stdstream, "_nas_stderr", False) or not hasattr(
+        ray_worker, "print_to_stdstream"
+    ):
         return
     ansi = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -170,4 +189,6 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise NasError(f"cannot reach the Ray cluster at {address}: nothing answers there ({exc.strerror or exc})") from None
+        raise NasError(
+            f"cannot reach the Ray cluster at {address}: nothing answers there ({exc.strerror or exc})"
+        ) from None

@@ -14,11 +14,38 @@ from nas._io import write_atomic, write_json_atomic
 from nas.search._study import COMPLETE
 
 CSV_COLUMNS = [
-    "number", "state", "status", "arch_hash", "accuracy", "latency_ms", "latency_source", "latency_spread", "latency_stable",
-    "params", "macs", "train_seconds", "eval_seconds", "prepare_seconds", "latency_seconds", "wall_seconds",
-    "failure_reason", "duplicate_of", "summary", "clean_accuracy", "corrupted_accuracy", "worst_slice",
-    "worst_slice_accuracy", "robust_seconds", "prescreen_score", "naswot", "rung_accuracy", "rung_seconds",
-    "latency_low_ms", "latency_high_ms", "latency_extrapolated", "latency_straddles_budget",
+    "number",
+    "state",
+    "status",
+    "arch_hash",
+    "accuracy",
+    "latency_ms",
+    "latency_source",
+    "latency_spread",
+    "latency_stable",
+    "params",
+    "macs",
+    "train_seconds",
+    "eval_seconds",
+    "prepare_seconds",
+    "latency_seconds",
+    "wall_seconds",
+    "failure_reason",
+    "duplicate_of",
+    "summary",
+    "clean_accuracy",
+    "corrupted_accuracy",
+    "worst_slice",
+    "worst_slice_accuracy",
+    "robust_seconds",
+    "prescreen_score",
+    "naswot",
+    "rung_accuracy",
+    "rung_seconds",
+    "latency_low_ms",
+    "latency_high_ms",
+    "latency_extrapolated",
+    "latency_straddles_budget",
 ]
 _FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
 
@@ -30,8 +57,11 @@ def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of non-dominated (accuracy up, latency down) points; exact ties keep the first."""
-    front = [i for i, p in enumerate(points)
-             if not any(dominates(q, p) or (q == p and j < i) for j, q in enumerate(points) if j != i)]
+    front = [
+        i
+        for i, p in enumerate(points)
+        if not any(dominates(q, p) or (q == p and j < i) for j, q in enumerate(points) if j != i)
+    ]
     return sorted(front, key=lambda k: points[k][1])
 
 
@@ -52,8 +82,11 @@ def hypervolume(points: Sequence[tuple[float, float]], reference_latency_ms: flo
 
 def trained_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Candidates trained to the end, each once (duplicates repeat their original's result)."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None
+    ]
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -90,27 +123,32 @@ def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
     records = []
     for trial in pareto_trials(study):
         a = trial.user_attrs
-        records.append({
-            "trial": trial.number,
-            "arch_hash": a["arch_hash"],
-            "accuracy": trial.values[0],
-            "latency_ms": trial.values[1],
-            "latency_spread": a.get("latency_spread"),
-            "latency_interval_ms": [a["latency_low_ms"], a["latency_high_ms"]] if a.get("latency_low_ms") is not None else None,
-            "latency_extrapolated": a.get("latency_extrapolated"),
-            "params": a.get("params"),
-            "macs": a.get("macs"),
-            "summary": a.get("summary"),
-            "clean_accuracy": a.get("clean_accuracy"),
-            "corrupted_accuracy": a.get("corrupted_accuracy"),
-            "checkpoint": a.get("checkpoint"),
-            "architecture": a["architecture"],
-        })
+        records.append(
+            {
+                "trial": trial.number,
+                "arch_hash": a["arch_hash"],
+                "accuracy": trial.values[0],
+                "latency_ms": trial.values[1],
+                "latency_spread": a.get("latency_spread"),
+                "latency_interval_ms": [a["latency_low_ms"], a["latency_high_ms"]]
+                if a.get("latency_low_ms") is not None
+                else None,
+                "latency_extrapolated": a.get("latency_extrapolated"),
+                "params": a.get("params"),
+                "macs": a.get("macs"),
+                "summary": a.get("summary"),
+                "clean_accuracy": a.get("clean_accuracy"),
+                "corrupted_accuracy": a.get("corrupted_accuracy"),
+                "checkpoint": a.get("checkpoint"),
+                "architecture": a["architecture"],
+            }
+        )
     return records
 
 
 def write_pareto_json(study: optuna.Study, path: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
     records = pareto_records(study)
-    write_json_atomic(path, {**context, "objectives": {"accuracy": "maximize", "latency_ms": "minimize"},
-                             "pareto": records})
+    write_json_atomic(
+        path, {**context, "objectives": {"accuracy": "maximize", "latency_ms": "minimize"}, "pareto": records}
+    )
     return records

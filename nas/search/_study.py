@@ -27,8 +27,12 @@ def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optun
     """Create or load the run's study. SQLite, so optuna-dashboard can open it while the search runs."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _readable(run_dir):
-        storage = optuna.storages.RDBStorage(storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}})
-        existing = len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
+        storage = optuna.storages.RDBStorage(
+            storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}}
+        )
+        existing = (
+            len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
+        )
     # A resumed run continues the random stream instead of replaying the first generation.
     sampler_seed = seed + existing
     samplers = {
@@ -37,8 +41,13 @@ def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optun
         "random": lambda: optuna.samplers.RandomSampler(seed=sampler_seed),
     }
     with _readable(run_dir):
-        return optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=DIRECTIONS,
-                                   sampler=samplers[sampler](), load_if_exists=True)
+        return optuna.create_study(
+            study_name=STUDY_NAME,
+            storage=storage,
+            directions=DIRECTIONS,
+            sampler=samplers[sampler](),
+            load_if_exists=True,
+        )
 
 
 def load_run_study(run_dir: Path) -> optuna.Study:
@@ -56,13 +65,17 @@ def _readable(run_dir: Path):
     try:
         yield
     except sqlalchemy.exc.OperationalError as exc:  # locked, unopenable, ...: not known to be damaged
-        raise NasError(f"{run_dir / 'study.db'}: cannot use the study database "
-                       f"({first_line(getattr(exc, 'orig', None) or exc)})") from None
+        raise NasError(
+            f"{run_dir / 'study.db'}: cannot use the study database "
+            f"({first_line(getattr(exc, 'orig', None) or exc)})"
+        ) from None
     except sqlalchemy.exc.DatabaseError as exc:
         cause = first_line(getattr(exc, "orig", None) or exc)
-        raise NasError(f"{run_dir / 'study.db'}: damaged study database ({cause}); restore it from a backup, or "
-                       "choose another --out to start a new run (trials.csv and checkpoints/ keep what was "
-                       "finished)") from None
+        raise NasError(
+            f"{run_dir / 'study.db'}: damaged study database ({cause}); restore it from a backup, or "
+            "choose another --out to start a new run (trials.csv and checkpoints/ keep what was "
+            "finished)"
+        ) from None
 
 
 def _exists(storage) -> bool:
@@ -78,12 +91,16 @@ def recover_interrupted(study: optuna.Study) -> int:
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         sampled = "arch_hash" in trial.user_attrs
-        reason = "driver stopped before the trial finished" + ("; re-queued" if sampled else " (while sampling)")
+        reason = "driver stopped before the trial finished" + (
+            "; re-queued" if sampled else " (while sampling)"
+        )
         study._storage.set_trial_user_attr(trial._trial_id, "status", INTERRUPTED)
         study._storage.set_trial_user_attr(trial._trial_id, "failure_reason", reason)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         if sampled:
-            study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+            study.enqueue_trial(
+                trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
+            )
         count += 1
     return count
 
@@ -91,5 +108,6 @@ def recover_interrupted(study: optuna.Study) -> int:
 def finished(trial: FrozenTrial) -> bool:
     """Counts toward --trials: evaluated to an answer (complete, infeasible or failed); not interrupted,
     not screened out by a training-free score."""
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and \
-        trial.user_attrs.get("status") not in (INTERRUPTED, SCREENED_OUT)
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and trial.user_attrs.get(
+        "status"
+    ) not in (INTERRUPTED, SCREENED_OUT)

@@ -20,18 +20,31 @@ def prepare_candidate(arch: Architecture, num_classes: int, seed: int) -> dict[s
     model = build_model(arch, num_classes, seed=seed)
     costs = count_costs(model, arch.resolution)
     onnx_bytes = export_onnx(model, arch.resolution, fast=True)
-    return {"params": costs.params, "macs": costs.macs, "onnx": onnx_bytes, "seconds": time.perf_counter() - start}
+    return {
+        "params": costs.params,
+        "macs": costs.macs,
+        "onnx": onnx_bytes,
+        "seconds": time.perf_counter() - start,
+    }
 
 
-def score_candidate(arch: Architecture, num_classes: int, seed: int, dataset: Any, score: str) -> dict[str, Any]:
+def score_candidate(
+    arch: Architecture, num_classes: int, seed: int, dataset: Any, score: str
+) -> dict[str, Any]:
     """The training-free `score` of the untrained network on a batch of `dataset` (pre-screening)."""
     start = time.perf_counter()
     value = zero_cost_scores(arch, dataset, num_classes=num_classes, seed=seed, scores=(score,))[score]
     return {"score": value, "seconds": time.perf_counter() - start}
 
 
-def train_candidate(trainer: Trainer, arch: Architecture, dataset: Any, seed: int, stop_after: int | None = None,
-                    resume: bytes | None = None) -> TrainingResult:
+def train_candidate(
+    trainer: Trainer,
+    arch: Architecture,
+    dataset: Any,
+    seed: int,
+    stop_after: int | None = None,
+    resume: bytes | None = None,
+) -> TrainingResult:
     """`stop_after`/`resume`: pause at and resume from a multi-fidelity rung (`ProxyTrainer.train`); a
     custom trainer without them still works when neither is used."""
     if stop_after is None and resume is None:

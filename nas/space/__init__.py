@@ -34,8 +34,10 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if path.is_dir():
-            raise NasError(f"--space {path}: is a folder; give a space YAML file (or a built-in name: "
-                           f"{', '.join(p.stem for p in sorted(builtin_dir('search_spaces').glob('*.yaml')))})")
+            raise NasError(
+                f"--space {path}: is a folder; give a space YAML file (or a built-in name: "
+                f"{', '.join(p.stem for p in sorted(builtin_dir('search_spaces').glob('*.yaml')))})"
+            )
         if not path.is_file():
             raise NasError(f"search space file not found: {path}")
         return parse_space(path)
@@ -43,4 +45,6 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     if builtin.is_file():
         return parse_space(builtin)
     names = ", ".join(p.stem for p in sorted(builtin_dir("search_spaces").glob("*.yaml")))
-    raise NasError(f"unknown search space {str(name_or_path)!r} (built-in: {names}; or give a path to a .yaml file)")
+    raise NasError(
+        f"unknown search space {str(name_or_path)!r} (built-in: {names}; or give a path to a .yaml file)"
+    )

@@ -132,10 +132,14 @@ def parse_space(path: Path) -> SearchSpace:
     stem_data = _require(doc, ("stem",), data, dict)
     _reject_unknown(doc, ("stem",), stem_data, {"channels", "kernel", "stride", "activation"})
     stem = {
-        "channels": v.choices(("stem", "channels"), _require(doc, ("stem", "channels"), stem_data), int, mult8=True),
+        "channels": v.choices(
+            ("stem", "channels"), _require(doc, ("stem", "channels"), stem_data), int, mult8=True
+        ),
         "kernel": v.scalar(("stem", "kernel"), stem_data.get("kernel", 3), int, odd=True),
         "stride": v.scalar(("stem", "stride"), stem_data.get("stride", 1), int, stride=True),
-        "activation": v.scalar(("stem", "activation"), stem_data.get("activation", "relu"), str, among=ACTIVATIONS),
+        "activation": v.scalar(
+            ("stem", "activation"), stem_data.get("activation", "relu"), str, among=ACTIVATIONS
+        ),
     }
     ops = {op: v.op(("ops", op), spec) for op, spec in (data.get("ops") or {}).items()}
     raw_defaults = data.get("block_choices") or {}
@@ -154,9 +158,16 @@ def parse_space(path: Path) -> SearchSpace:
     smallest = max(MIN_RESOLUTION, total_stride)
     for i, r in enumerate(resolution):
         if r < smallest:
-            where = ("input", "resolution", i) if isinstance(inp.get("resolution"), list) else ("input", "resolution")
-            raise doc.error(where, f"must be at least {smallest} pixels (at least {MIN_RESOLUTION}, and at least the "
-                                   f"network's total stride {total_stride}), got {r}")
+            where = (
+                ("input", "resolution", i)
+                if isinstance(inp.get("resolution"), list)
+                else ("input", "resolution")
+            )
+            raise doc.error(
+                where,
+                f"must be at least {smallest} pixels (at least {MIN_RESOLUTION}, and at least the "
+                f"network's total stride {total_stride}), got {r}",
+            )
     head = data.get("head") or {}
     _reject_unknown(doc, ("head",), head, {"width", "activation", "dropout"})
     head_width = v.choices(("head", "width"), head.get("width"), int, mult8=True, allow_none=True)
@@ -172,7 +183,9 @@ def parse_space(path: Path) -> SearchSpace:
         ops=ops,
         stages=stages,
         head_width=head_width,
-        head_activation=v.scalar(("head", "activation"), head.get("activation", "relu"), str, among=ACTIVATIONS),
+        head_activation=v.scalar(
+            ("head", "activation"), head.get("activation", "relu"), str, among=ACTIVATIONS
+        ),
         dropout=float(dropout),
     )
 
@@ -249,8 +262,12 @@ class _Validator:
 
     def op(self, fld, spec) -> BlockSpec:
         _reject_unknown(self.doc, fld, spec, {"primitive"} | set(BLOCK_ATTRIBUTES))
-        primitive = self.scalar(fld + ("primitive",), _require(self.doc, fld + ("primitive",), spec), str,
-                                among=known_primitives())
+        primitive = self.scalar(
+            fld + ("primitive",),
+            _require(self.doc, fld + ("primitive",), spec),
+            str,
+            among=known_primitives(),
+        )
         used = primitive_attributes(primitive)
         values = {}
         for attr in BLOCK_ATTRIBUTES:
@@ -267,11 +284,15 @@ class _Validator:
             if key == "choose":
                 out[key] = self.scalar(fld + (key,), mapping[key], str, among=("per_stage", "per_layer"))
             elif key == "op":
-                out[key] = self.choices(fld + (key,), mapping[key], str, among=tuple(ops) or ("<no ops defined>",))
+                out[key] = self.choices(
+                    fld + (key,), mapping[key], str, among=tuple(ops) or ("<no ops defined>",)
+                )
             else:
                 out[key] = self.attribute(fld + (key,), key, mapping[key])
         if "op" in out and set(out) & ({"primitive"} | set(BLOCK_ATTRIBUTES)):
-            raise self.doc.error(fld + ("op",), "give either op or block attributes (primitive, kernel, ...), not both")
+            raise self.doc.error(
+                fld + ("op",), "give either op or block attributes (primitive, kernel, ...), not both"
+            )
         return out
 
     def stage(self, index, spec, defaults, ops) -> StageChoices:
@@ -280,7 +301,9 @@ class _Validator:
         _reject_unknown(self.doc, fld, spec, _STAGE_KEYS)
         name = self.scalar(fld + ("name",), spec.get("name", f"s{index}"), str)
         if name in _RESERVED_NAMES or "." in name:
-            raise self.doc.error(fld + ("name",), f"{name!r} is reserved or contains '.' (it names trial parameters)")
+            raise self.doc.error(
+                fld + ("name",), f"{name!r} is reserved or contains '.' (it names trial parameters)"
+            )
         own = self.block_values(fld, spec, ops)
         if "op" in own:
             inherited = {k: v for k, v in defaults.items() if k == "choose"}
@@ -300,8 +323,12 @@ class _Validator:
                     block[attr] = merged.get(attr, (_DEFAULTS[attr],))
         return StageChoices(
             name=name,
-            stride=self.scalar(fld + ("stride",), _require(self.doc, fld + ("stride",), spec), int, stride=True),
-            depth=self.choices(fld + ("depth",), _require(self.doc, fld + ("depth",), spec), int, positive=True),
+            stride=self.scalar(
+                fld + ("stride",), _require(self.doc, fld + ("stride",), spec), int, stride=True
+            ),
+            depth=self.choices(
+                fld + ("depth",), _require(self.doc, fld + ("depth",), spec), int, positive=True
+            ),
             width=self.choices(fld + ("width",), _require(self.doc, fld + ("width",), spec), int, mult8=True),
             choose=merged.get("choose", "per_stage"),
             block=block,

@@ -30,7 +30,9 @@ class YamlDocument:
             problem = getattr(exc, "problem", None) or str(exc)
             raise NasError(f"{where}: invalid YAML: {problem}") from None
         if not isinstance(self.data, dict):
-            raise NasError(f"{path}:1: expected a mapping of fields (name, stem, stages, ...) at the top level")
+            raise NasError(
+                f"{path}:1: expected a mapping of fields (name, stem, stages, ...) at the top level"
+            )
 
     def line_of(self, field: tuple[Any, ...]) -> int | None:
         """1-based line of the deepest node on `field` that exists."""

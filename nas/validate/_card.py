@@ -39,15 +39,25 @@ def _block_text(block: dict) -> str:
 
 
 def _architecture(arch: dict) -> list[str]:
-    lines = [f"Space `{arch['space']}`, input {arch['resolution']}x{arch['resolution']}. "
-             f"Stem: {arch['stem_kernel']}x{arch['stem_kernel']} conv, {arch['stem_channels']} channels, "
-             f"stride {arch['stem_stride']}, {arch['stem_activation']}.", "",
-             "| stage | stride | width | depth | blocks |", "| --- | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"Space `{arch['space']}`, input {arch['resolution']}x{arch['resolution']}. "
+        f"Stem: {arch['stem_kernel']}x{arch['stem_kernel']} conv, {arch['stem_channels']} channels, "
+        f"stride {arch['stem_stride']}, {arch['stem_activation']}.",
+        "",
+        "| stage | stride | width | depth | blocks |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
     for stage in arch["stages"]:
         blocks = [_block_text(b) for b in stage["blocks"]]
         distinct = list(dict.fromkeys(blocks))
-        text = distinct[0] + (f" x{len(blocks)}" if len(blocks) > 1 else "") if len(distinct) == 1 else "; ".join(blocks)
-        lines.append(f"| {stage['name']} | {stage['stride']} | {stage['width']} | {len(blocks)} | {text or '-'} |")
+        text = (
+            distinct[0] + (f" x{len(blocks)}" if len(blocks) > 1 else "")
+            if len(distinct) == 1
+            else "; ".join(blocks)
+        )
+        lines.append(
+            f"| {stage['name']} | {stage['stride']} | {stage['width']} | {len(blocks)} | {text or '-'} |"
+        )
     head = f"1x1 conv to {arch['head_width']}, {arch['head_activation']}, " if arch.get("head_width") else ""
     lines += ["", f"Head: {head}global average pool, dropout {arch['dropout']}, linear classifier."]
     return lines
@@ -60,11 +70,17 @@ def _latency(onnx_path: Path, metrics: dict, measure: bool) -> list[str]:
     if measure:
         m = measure_latency(onnx_path, load_profile("x86-cpu").measurement)
         flag = "" if m.stable else " (unstable)"
-        lines.append(f"| x86-cpu | measured now on {cpu_model()} (ONNX Runtime CPU, 1 thread, batch 1) | "
-                     f"{m.median_ms:.4f} | spread {100 * m.spread:.1f}% over {len(m.round_medians_ms)} rounds{flag} |")
+        lines.append(
+            f"| x86-cpu | measured now on {cpu_model()} (ONNX Runtime CPU, 1 thread, batch 1) | "
+            f"{m.median_ms:.4f} | spread {100 * m.spread:.1f}% over {len(m.round_medians_ms)} rounds{flag} |"
+        )
     if metrics.get("latency_ms") is not None:
         spread = metrics.get("latency_spread")
-        how = "predicted during the search" if spread is None else "measured during the search (untrained graph)"
+        how = (
+            "predicted during the search"
+            if spread is None
+            else "measured during the search (untrained graph)"
+        )
         unc = "-" if spread is None else f"spread {100 * spread:.1f}%"
         lines.append(f"| {metrics.get('profile', '?')} | {how} | {metrics['latency_ms']:.4f} | {unc} |")
     for profile in list_profiles():
@@ -72,15 +88,19 @@ def _latency(onnx_path: Path, metrics: dict, measure: bool) -> list[str]:
             continue
         mape = (profile.validation or {}).get("mape")
         unc = f"cross-validated MAPE {mape:.1f}%" if mape is not None else "no recorded validation error"
-        how = "predicted by its latency model" + (" (the local profile's fitted model)" if profile.latency == "measured" else "")
+        how = "predicted by its latency model" + (
+            " (the local profile's fitted model)" if profile.latency == "measured" else ""
+        )
         try:
             prediction = profile.predict(str(onnx_path))
             value = f"{prediction.latency_ms:.4f}"
             if prediction.low_ms is not None:
                 unc += f"; {100 * prediction.level:.0f}% interval {prediction.low_ms:.4f}-{prediction.high_ms:.4f}"
             if prediction.uncovered:
-                unc += (f"; {100 * prediction.extrapolated_share:.0f}% extrapolated (kinds this device never "
-                        f"measured: {', '.join(prediction.uncovered)})")
+                unc += (
+                    f"; {100 * prediction.extrapolated_share:.0f}% extrapolated (kinds this device never "
+                    f"measured: {', '.join(prediction.uncovered)})"
+                )
         except NasError as exc:
             value, unc = "not predictable", str(exc)
         lines.append(f"| {profile.name} | {how} | {value} | {unc} |")
@@ -88,41 +108,60 @@ def _latency(onnx_path: Path, metrics: dict, measure: bool) -> list[str]:
 
 
 def _slices(report: dict) -> list[str]:
-    lines = [f"Data: {report['data']}; clean accuracy {100 * report['clean_accuracy']:.1f}%, worst slice "
-             f"`{report['worst_slice']}` {100 * report['worst_slice_accuracy']:.1f}%"
-             + (f", mean over corruptions {100 * report['mean_corrupted_accuracy']:.1f}%" if report.get("mean_corrupted_accuracy") is not None else "")
-             + ".", "",
-             "| slice | n | accuracy % | 95% CI | drop (pts) | ECE | most confused | note |",
-             "| --- | ---: | ---: | --- | ---: | ---: | --- | --- |"]
+    lines = [
+        f"Data: {report['data']}; clean accuracy {100 * report['clean_accuracy']:.1f}%, worst slice "
+        f"`{report['worst_slice']}` {100 * report['worst_slice_accuracy']:.1f}%"
+        + (
+            f", mean over corruptions {100 * report['mean_corrupted_accuracy']:.1f}%"
+            if report.get("mean_corrupted_accuracy") is not None
+            else ""
+        )
+        + ".",
+        "",
+        "| slice | n | accuracy % | 95% CI | drop (pts) | ECE | most confused | note |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- | --- |",
+    ]
     for s in report["slices"]:
         c = s["confusions"][0] if s.get("confusions") else None
         conf = f"{c['true']} -> {c['predicted']} ({c['count']})" if c else "-"
         note = "thin: " + s["thin_reason"] if s.get("thin") else ""
         drop = "" if s["kind"] == "clean" else f"{100 * s['drop']:+.1f}"
-        lines.append(f"| {s['name']} | {s['n']} | {100 * s['accuracy']:.1f} | {100 * s['ci95'][0]:.1f}-{100 * s['ci95'][1]:.1f} "
-                     f"| {drop} | {s['ece']:.3f} | {conf} | {note} |")
+        lines.append(
+            f"| {s['name']} | {s['n']} | {100 * s['accuracy']:.1f} | {100 * s['ci95'][0]:.1f}-{100 * s['ci95'][1]:.1f} "
+            f"| {drop} | {s['ece']:.3f} | {conf} | {note} |"
+        )
     if report.get("thin_slices"):
-        lines += ["", f"Thin slices ({report.get('thin_rule', 'small n or wide CI')}): too uncertain to rank models on."]
+        lines += [
+            "",
+            f"Thin slices ({report.get('thin_rule', 'small n or wide CI')}): too uncertain to rank models on.",
+        ]
     return lines
 
 
 def _int8(result: dict) -> list[str]:
     clean, worst = result["clean"], result["worst_slice"]
     q = result.get("quantization", {})
-    lines = [f"Static post-training quantization (ONNX Runtime quantize_static, QDQ, {'per-channel' if q.get('per_channel') else 'per-tensor'} "
-             f"int8 weights, {q.get('activations', '?')} activations, {q.get('calibration', '?')} calibration on "
-             f"{q.get('calibration_images', '?')} images of {q.get('calibration_data', '?')}), evaluated on "
-             f"{result['n']} images of {result['data']}.", "",
-             f"- clean accuracy: FP32 {100 * clean['fp32']:.1f}%, INT8 {100 * clean['int8']:.1f}% "
-             f"(drop {100 * clean['drop']:+.1f} pts)",
-             f"- FP32's worst slice `{worst['fp32']['name']}`: drop {100 * worst['drop']:+.1f} pts; "
-             f"largest drop over all slices {100 * result['max_slice_drop']:+.1f} pts"]
+    lines = [
+        f"Static post-training quantization (ONNX Runtime quantize_static, QDQ, {'per-channel' if q.get('per_channel') else 'per-tensor'} "
+        f"int8 weights, {q.get('activations', '?')} activations, {q.get('calibration', '?')} calibration on "
+        f"{q.get('calibration_images', '?')} images of {q.get('calibration_data', '?')}), evaluated on "
+        f"{result['n']} images of {result['data']}.",
+        "",
+        f"- clean accuracy: FP32 {100 * clean['fp32']:.1f}%, INT8 {100 * clean['int8']:.1f}% "
+        f"(drop {100 * clean['drop']:+.1f} pts)",
+        f"- FP32's worst slice `{worst['fp32']['name']}`: drop {100 * worst['drop']:+.1f} pts; "
+        f"largest drop over all slices {100 * result['max_slice_drop']:+.1f} pts",
+    ]
     for name, entry in result.get("latency", {}).items():
         if isinstance(entry.get("int8"), dict):
-            lines.append(f"- {name} latency: FP32 {entry['fp32']['median_ms']:.4f} ms, INT8 {entry['int8']['median_ms']:.4f} ms "
-                         f"(speed-up x{entry['speedup']:.2f}); {entry.get('note', '')}")
+            lines.append(
+                f"- {name} latency: FP32 {entry['fp32']['median_ms']:.4f} ms, INT8 {entry['int8']['median_ms']:.4f} ms "
+                f"(speed-up x{entry['speedup']:.2f}); {entry.get('note', '')}"
+            )
         else:
-            lines.append(f"- {name} latency: FP32 predicted {entry['fp32']['predicted_ms']:.3f} ms; INT8 {entry['int8']}")
+            lines.append(
+                f"- {name} latency: FP32 predicted {entry['fp32']['predicted_ms']:.3f} ms; INT8 {entry['int8']}"
+            )
     return lines
 
 
@@ -138,38 +177,61 @@ def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
         raise NasError(f"{export_dir}: missing {onnx_path.name}")
     arch, pre = spec["architecture"], spec["preprocessing"]
     training = metrics.get("training") or {}
-    lines = [f"# Model card: {export_dir.name}", "",
-             f"Architecture `{spec['arch_hash']}`, trial {metrics.get('trial', '?')} of a `nas` search on the "
-             f"`{metrics.get('profile', '?')}` profile; {spec['num_classes']} classes: {', '.join(pre['classes'])}.", "",
-             "## Input", "",
-             f"`{onnx_path.name}` (ONNX, dynamic batch): input `{pre['input_name']}` {pre['input_shape']} float32, "
-             f"{pre.get('layout', 'NCHW')} {pre.get('channel_order', 'RGB')}; {pre.get('resize', '')}; "
-             f"x = (pixel / 255 - mean) / std with mean {pre['mean']} and std {pre['std']}. Output: {pre.get('output', 'logits')}. "
-             "The same contract is in the model's metadata (`nas.preprocessing`).", "",
-             "## Architecture", "", *_architecture(arch), "",
-             "## Size and compute", "",
-             f"- parameters: {metrics['params']:,}",
-             f"- MACs: {metrics['macs']:,} (fvcore: convolution and linear multiply-accumulates only; activations, "
-             "residual adds and SE multiplies count 0)", "",
-             "## Latency", "", *_latency(onnx_path, metrics, measure), "",
-             "Predicted latencies carry the error of the profile's latency model; compare them only within one profile.", "",
-             "## Accuracy", "",
-             f"Proxy accuracy {100 * metrics['proxy_accuracy']:.1f}% (top-1 on the validation split of `{metrics.get('dataset', '?')}` "
-             f"after a short training run: {training.get('epochs', '?')} epochs of {training.get('train_subset') or 'all'} images). "
-             "It ranks candidates; it is not the accuracy of a fully trained network.", ""]
+    lines = [
+        f"# Model card: {export_dir.name}",
+        "",
+        f"Architecture `{spec['arch_hash']}`, trial {metrics.get('trial', '?')} of a `nas` search on the "
+        f"`{metrics.get('profile', '?')}` profile; {spec['num_classes']} classes: {', '.join(pre['classes'])}.",
+        "",
+        "## Input",
+        "",
+        f"`{onnx_path.name}` (ONNX, dynamic batch): input `{pre['input_name']}` {pre['input_shape']} float32, "
+        f"{pre.get('layout', 'NCHW')} {pre.get('channel_order', 'RGB')}; {pre.get('resize', '')}; "
+        f"x = (pixel / 255 - mean) / std with mean {pre['mean']} and std {pre['std']}. Output: {pre.get('output', 'logits')}. "
+        "The same contract is in the model's metadata (`nas.preprocessing`).",
+        "",
+        "## Architecture",
+        "",
+        *_architecture(arch),
+        "",
+        "## Size and compute",
+        "",
+        f"- parameters: {metrics['params']:,}",
+        f"- MACs: {metrics['macs']:,} (fvcore: convolution and linear multiply-accumulates only; activations, "
+        "residual adds and SE multiplies count 0)",
+        "",
+        "## Latency",
+        "",
+        *_latency(onnx_path, metrics, measure),
+        "",
+        "Predicted latencies carry the error of the profile's latency model; compare them only within one profile.",
+        "",
+        "## Accuracy",
+        "",
+        f"Proxy accuracy {100 * metrics['proxy_accuracy']:.1f}% (top-1 on the validation split of `{metrics.get('dataset', '?')}` "
+        f"after a short training run: {training.get('epochs', '?')} epochs of {training.get('train_subset') or 'all'} images). "
+        "It ranks candidates; it is not the accuracy of a fully trained network.",
+        "",
+    ]
     slices_path, int8_path = export_dir / SLICES_FILE, export_dir / INT8_FILE
     lines += ["## Robustness slices", ""]
     if slices_path.is_file():
         lines += _slices(_read_json(slices_path))
     else:
-        lines.append(f"Not evaluated (no {SLICES_FILE}; run `nas validate {onnx_path} --data ... --json {slices_path}`).")
+        lines.append(
+            f"Not evaluated (no {SLICES_FILE}; run `nas validate {onnx_path} --data ... --json {slices_path}`)."
+        )
     lines += ["", "## INT8", ""]
     if int8_path.is_file():
         lines += _int8(_read_json(int8_path))
     else:
         lines.append(f"Not quantized (no {INT8_FILE}; run `nas quantize {onnx_path} --data ...`).")
-    lines += ["", "## Limitations", "",
-              "- Accuracy numbers come from a short proxy training on the search dataset; retrain before deployment.",
-              "- Corruption slices are synthetic (numpy/Pillow); real conditions need user slices (`--slices DIR`).",
-              "- Latency holds for the stated runtime, threads and batch size only."]
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        "- Accuracy numbers come from a short proxy training on the search dataset; retrain before deployment.",
+        "- Corruption slices are synthetic (numpy/Pillow); real conditions need user slices (`--slices DIR`).",
+        "- Latency holds for the stated runtime, threads and batch size only.",
+    ]
     return write_atomic(export_dir / CARD_FILE, "\n".join(lines) + "\n")

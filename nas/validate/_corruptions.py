@@ -35,16 +35,22 @@ from nas.errors import NasError
 SEVERITIES = (1, 2, 3, 4, 5)
 _REFERENCE_SIDE = 32  # pixel sizes below are for 32x32 images and scale with the image side
 
-_BRIGHTNESS = (0.1, 0.2, 0.3, 0.4, 0.5)          # added to [0, 1] pixels
-_CONTRAST = (0.6, 0.45, 0.3, 0.2, 0.1)           # kept fraction of the deviation from the image mean
-_GAMMA = (1.4, 1.8, 2.2, 2.7, 3.2)               # x ** gamma
-_DARK = ((0.5, 0.01), (0.35, 0.015), (0.25, 0.02), (0.15, 0.025), (0.08, 0.03))  # (exposure, read-noise sigma)
-_CAST = (0.1, 0.2, 0.3, 0.4, 0.5)                # channel gain amplitude
-_GAUSSIAN = (0.04, 0.06, 0.08, 0.09, 0.10)       # CIFAR-10-C
-_SHOT = (500, 250, 100, 75, 50)                  # photons at full scale (CIFAR-10-C)
-_DEFOCUS = (0.6, 0.9, 1.2, 1.6, 2.1)             # disk radius, pixels at 32x32
-_MOTION = (3, 5, 7, 9, 11)                       # line length, pixels at 32x32
-_JPEG = (80, 65, 58, 50, 40)                     # Pillow quality (CIFAR-10-C)
+_BRIGHTNESS = (0.1, 0.2, 0.3, 0.4, 0.5)  # added to [0, 1] pixels
+_CONTRAST = (0.6, 0.45, 0.3, 0.2, 0.1)  # kept fraction of the deviation from the image mean
+_GAMMA = (1.4, 1.8, 2.2, 2.7, 3.2)  # x ** gamma
+_DARK = (
+    (0.5, 0.01),
+    (0.35, 0.015),
+    (0.25, 0.02),
+    (0.15, 0.025),
+    (0.08, 0.03),
+)  # (exposure, read-noise sigma)
+_CAST = (0.1, 0.2, 0.3, 0.4, 0.5)  # channel gain amplitude
+_GAUSSIAN = (0.04, 0.06, 0.08, 0.09, 0.10)  # CIFAR-10-C
+_SHOT = (500, 250, 100, 75, 50)  # photons at full scale (CIFAR-10-C)
+_DEFOCUS = (0.6, 0.9, 1.2, 1.6, 2.1)  # disk radius, pixels at 32x32
+_MOTION = (3, 5, 7, 9, 11)  # line length, pixels at 32x32
+_JPEG = (80, 65, 58, 50, 40)  # Pillow quality (CIFAR-10-C)
 _OCCLUSION = ((1, 0.06), (1, 0.12), (2, 0.09), (2, 0.14), (3, 0.13))  # (patches, area fraction each)
 
 # Colour casts: unit gain directions over (R, G, B): warm, cool, green, magenta.
@@ -115,7 +121,7 @@ def _convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x)
     h, w = x.shape[1:3]
     for i, j in zip(*np.nonzero(kernel)):
-        out += kernel[i, j] * padded[:, i:i + h, j:j + w]
+        out += kernel[i, j] * padded[:, i : i + h, j : j + w]
     return out
 
 
@@ -187,7 +193,7 @@ def occlusion(x, severity, rng):
         for _ in range(patches):
             top = int(rng.integers(0, h - ph + 1))
             left = int(rng.integers(0, w - pw + 1))
-            out[i, top:top + ph, left:left + pw] = rng.integers(0, 256, size=3, dtype=np.uint8)
+            out[i, top : top + ph, left : left + pw] = rng.integers(0, 256, size=3, dtype=np.uint8)
     return out
 
 
@@ -224,7 +230,11 @@ def check_family(family: str, where: str = "family") -> str:
 
 
 def check_severity(severity, where: str = "severity") -> int:
-    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
+    if (
+        isinstance(severity, bool)
+        or not isinstance(severity, (int, np.integer))
+        or severity not in SEVERITIES
+    ):
         raise NasError(f"{where}: severity must be an integer 1..5, got {severity!r}")
     return int(severity)
 
@@ -235,7 +245,9 @@ def corrupt(x: np.ndarray, family: str, severity: int, seed: int = 0) -> np.ndar
     severity = check_severity(severity)
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
         shape = getattr(x, "shape", None)
-        raise NasError(f"corrupt: images must be a uint8 N x H x W x 3 array, got {getattr(x, 'dtype', type(x).__name__)} {shape}")
+        raise NasError(
+            f"corrupt: images must be a uint8 N x H x W x 3 array, got {getattr(x, 'dtype', type(x).__name__)} {shape}"
+        )
     if len(x) == 0:
         return x.copy()
     key = zlib.crc32(family.encode())

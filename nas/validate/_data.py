@@ -35,8 +35,10 @@ def _class_map(names, model_classes, where: str) -> np.ndarray:
     index = {c: i for i, c in enumerate(model_classes)}
     unknown = [n for n in names if n not in index]
     if unknown:
-        raise NasError(f"{where}: class {unknown[0]!r} is not a class of the model "
-                       f"(model classes: {', '.join(model_classes)})")
+        raise NasError(
+            f"{where}: class {unknown[0]!r} is not a class of the model "
+            f"(model classes: {', '.join(model_classes)})"
+        )
     return np.array([index[n] for n in names], dtype=np.int64)
 
 
@@ -84,7 +86,9 @@ def evaluation_images(
         elif path.suffix.lower() == ".npz":
             raw = read_npz(path, None)
         else:
-            raise NasError(f"unsupported dataset source: {path} (expected an ImageFolder directory or a .npz file)")
+            raise NasError(
+                f"unsupported dataset source: {path} (expected an ImageFolder directory or a .npz file)"
+            )
         x, y, name, classes = raw.x, raw.y, str(path), raw.classes
     labels = _class_map(classes, model_classes, f"dataset {name}")[np.asarray(y, dtype=np.int64)]
     keep = subsample(len(labels), max_images, seed)
@@ -92,7 +96,9 @@ def evaluation_images(
 
 
 def _visible_dirs(root: Path) -> list[Path]:
-    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    )
 
 
 def read_user_slices(root: str | os.PathLike, model_classes: tuple[str, ...]) -> list[EvalImages]:
@@ -102,17 +108,24 @@ def read_user_slices(root: str | os.PathLike, model_classes: tuple[str, ...]) ->
         raise NasError(f"slices folder not found: {root}")
     conditions = _visible_dirs(root)
     if not conditions:
-        raise NasError(f"slices folder {root} has no condition sub-folders (expected {root}/<condition>/<class>/*.jpg)")
+        raise NasError(
+            f"slices folder {root} has no condition sub-folders (expected {root}/<condition>/<class>/*.jpg)"
+        )
     slices = []
     for condition in conditions:
         class_dirs = _visible_dirs(condition)
         if not class_dirs:
-            raise NasError(f"slice folder {condition} has no class sub-folders (expected {condition}/<class>/*.jpg)")
+            raise NasError(
+                f"slice folder {condition} has no class sub-folders (expected {condition}/<class>/*.jpg)"
+            )
         images, labels = [], []
         for class_dir in class_dirs:
             label = int(_class_map([class_dir.name], model_classes, f"slice folder {class_dir}")[0])
-            files = sorted(p for p in class_dir.iterdir()
-                           if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(
+                p
+                for p in class_dir.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+            )
             for f in files:
                 images.append(decode_image(f, str(f)))
             labels.extend([label] * len(files))

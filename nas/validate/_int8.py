@@ -27,8 +27,10 @@ from nas.validate._slices import DEFAULT_SEVERITIES, evaluate_slices
 QUANTIZATION_KEY = "nas.quantization"
 CALIBRATION_BATCH = 32
 ACTIVATION_TYPES = {"uint8": "QUInt8", "int8": "QInt8"}
-NOT_PREDICTABLE = ("not predictable: this profile's latency model was fitted on FP32 graphs measured on the device; "
-                   "it has no data on the device's INT8 kernels")
+NOT_PREDICTABLE = (
+    "not predictable: this profile's latency model was fitted on FP32 graphs measured on the device; "
+    "it has no data on the device's INT8 kernels"
+)
 
 
 class _Reader:
@@ -56,7 +58,7 @@ def _reader(model: OnnxClassifier, images, batch: int):
     step = model.fixed_batch or batch
     batches = []
     for i in range(0, len(images), step):
-        x = preprocess(images[i:i + step], model.preprocessing)
+        x = preprocess(images[i : i + step], model.preprocessing)
         if model.fixed_batch and len(x) < step:
             break  # a fixed-batch graph only takes full batches
         batches.append(x)
@@ -97,7 +99,9 @@ def quantize_int8(
     images = data.images[subsample(len(data), samples, seed)]
     out_path = Path(out_path) if out_path is not None else onnx_path.with_name(onnx_path.stem + ".int8.onnx")
     if out_path.resolve() == Path(onnx_path).resolve():
-        raise NasError(f"{out_path}: the INT8 model would overwrite the FP32 model it is made from; choose another --out")
+        raise NasError(
+            f"{out_path}: the INT8 model would overwrite the FP32 model it is made from; choose another --out"
+        )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nas-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -105,19 +109,32 @@ def quantize_int8(
         quant_pre_process(str(onnx_path), str(prepared))
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(
-            str(prepared), str(quantized), _reader(model, images, CALIBRATION_BATCH),
-            quant_format=QuantFormat.QDQ, per_channel=per_channel, activation_type=getattr(QuantType, ACTIVATION_TYPES[activations]),
-            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            str(prepared),
+            str(quantized),
+            _reader(model, images, CALIBRATION_BATCH),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=getattr(QuantType, ACTIVATION_TYPES[activations]),
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
         )
         proto = onnx.load(str(quantized))
     meta = {k: v for k, v in model.metadata.items() if k.startswith("nas.")}
     meta[PRECISION_KEY] = "int8"
-    meta[QUANTIZATION_KEY] = json.dumps({
-        "method": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8",
-        "activations": activations, "per_channel": bool(per_channel), "calibration": "MinMax",
-        "calibration_images": int(len(images)), "calibration_data": data.name, "seed": int(seed),
-        "source_model": onnx_path.name,
-    })
+    meta[QUANTIZATION_KEY] = json.dumps(
+        {
+            "method": "onnxruntime.quantization.quantize_static",
+            "format": "QDQ",
+            "weights": "int8",
+            "activations": activations,
+            "per_channel": bool(per_channel),
+            "calibration": "MinMax",
+            "calibration_images": int(len(images)),
+            "calibration_data": data.name,
+            "seed": int(seed),
+            "source_model": onnx_path.name,
+        }
+    )
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -139,16 +156,22 @@ def _latencies(fp32: Path, int8: Path, measure: bool) -> dict:
             m = measure_latency(path, settings)
             entry[name] = {"median_ms": m.median_ms, "spread": m.spread, "stable": m.stable}
         entry["speedup"] = entry["fp32"]["median_ms"] / entry["int8"]["median_ms"]
-        entry["note"] = ("measured here with the x86-cpu protocol (ONNX Runtime CPU, 1 thread, batch 1); INT8 is not "
-                         "necessarily faster for small models: quantize/dequantize and layout work can outweigh "
-                         "the cheaper arithmetic")
+        entry["note"] = (
+            "measured here with the x86-cpu protocol (ONNX Runtime CPU, 1 thread, batch 1); INT8 is not "
+            "necessarily faster for small models: quantize/dequantize and layout work can outweigh "
+            "the cheaper arithmetic"
+        )
         out["x86-cpu"] = entry
     for profile in list_profiles():
         if profile.latency != "predicted" or profile.latency_model is None:
             continue
-        out[profile.name] = {"fp32": {"predicted_ms": profile.predict(str(fp32)).latency_ms,
-                                      "mape": (profile.validation or {}).get("mape")},
-                             "int8": NOT_PREDICTABLE}
+        out[profile.name] = {
+            "fp32": {
+                "predicted_ms": profile.predict(str(fp32)).latency_ms,
+                "mape": (profile.validation or {}).get("mape"),
+            },
+            "int8": NOT_PREDICTABLE,
+        }
     return out
 
 
@@ -173,26 +196,43 @@ def compare_precisions(
     kwargs = dict(families=families, severities=severities, seed=seed, max_images=max_images, split=split)
     int8 = evaluate_slices(int8_path, data, **kwargs)
     fp32 = fp32_report if fp32_report is not None else evaluate_slices(fp32_path, data, **kwargs)
-    if [s["name"] for s in fp32.slices] != [s["name"] for s in int8.slices] or fp32.clean["n"] != int8.clean["n"]:
+    if [s["name"] for s in fp32.slices] != [s["name"] for s in int8.slices] or fp32.clean["n"] != int8.clean[
+        "n"
+    ]:
         raise NasError("fp32_report was computed with other slices or data than this comparison")
     if int8.precision != "int8":
-        raise NasError(f"{int8_path}: metadata nas.precision is {int8.precision!r}, expected 'int8' (made by quantize_int8?)")
+        raise NasError(
+            f"{int8_path}: metadata nas.precision is {int8.precision!r}, expected 'int8' (made by quantize_int8?)"
+        )
     slices = []
     for a, b in zip(fp32.slices, int8.slices):
-        slices.append({"name": a["name"], "n": a["n"], "fp32_accuracy": a["accuracy"], "int8_accuracy": b["accuracy"],
-                       "drop": a["accuracy"] - b["accuracy"]})
+        slices.append(
+            {
+                "name": a["name"],
+                "n": a["n"],
+                "fp32_accuracy": a["accuracy"],
+                "int8_accuracy": b["accuracy"],
+                "drop": a["accuracy"] - b["accuracy"],
+            }
+        )
     fp32_worst, int8_worst = fp32.worst, int8.worst
     return {
         "fp32_model": str(fp32_path),
         "int8_model": str(int8_path),
         "data": fp32.data,
         "n": fp32.clean["n"],
-        "clean": {"fp32": fp32.clean["accuracy"], "int8": int8.clean["accuracy"],
-                  "drop": fp32.clean["accuracy"] - int8.clean["accuracy"],
-                  "fp32_ci95": fp32.clean["ci95"], "int8_ci95": int8.clean["ci95"]},
-        "worst_slice": {"fp32": {"name": fp32_worst["name"], "accuracy": fp32_worst["accuracy"]},
-                        "int8": {"name": int8_worst["name"], "accuracy": int8_worst["accuracy"]},
-                        "drop": fp32_worst["accuracy"] - int8.slice(fp32_worst["name"])["accuracy"]},
+        "clean": {
+            "fp32": fp32.clean["accuracy"],
+            "int8": int8.clean["accuracy"],
+            "drop": fp32.clean["accuracy"] - int8.clean["accuracy"],
+            "fp32_ci95": fp32.clean["ci95"],
+            "int8_ci95": int8.clean["ci95"],
+        },
+        "worst_slice": {
+            "fp32": {"name": fp32_worst["name"], "accuracy": fp32_worst["accuracy"]},
+            "int8": {"name": int8_worst["name"], "accuracy": int8_worst["accuracy"]},
+            "drop": fp32_worst["accuracy"] - int8.slice(fp32_worst["name"])["accuracy"],
+        },
         "max_slice_drop": max(s["drop"] for s in slices),
         "slices": slices,
         "latency": _latencies(Path(fp32_path), Path(int8_path), measure),

@@ -44,7 +44,9 @@ def parse_preprocessing(metadata: dict[str, str], where: str) -> dict:
         if key not in pre:
             raise NasError(f"{where}: metadata '{PREPROCESSING_KEY}' lacks field '{key}'")
     if pre.get("layout", "NCHW") != "NCHW" or pre.get("channel_order", "RGB") != "RGB":
-        raise NasError(f"{where}: preprocessing layout {pre.get('layout')}/{pre.get('channel_order')} unsupported (need NCHW/RGB)")
+        raise NasError(
+            f"{where}: preprocessing layout {pre.get('layout')}/{pre.get('channel_order')} unsupported (need NCHW/RGB)"
+        )
     shape = pre["input_shape"]
     if len(shape) != 4 or shape[1] != 3 or not all(isinstance(d, int) and d > 0 for d in shape[2:]):
         raise NasError(f"{where}: preprocessing field 'input_shape' must be [batch, 3, H, W], got {shape}")
@@ -56,7 +58,9 @@ def parse_preprocessing(metadata: dict[str, str], where: str) -> dict:
 def _resize_float(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of one (H, W, 3) image in float32 per channel; antialiased when shrinking (Pillow)."""
     channels = [
-        np.asarray(Image.fromarray(img[..., c].astype(np.float32), mode="F").resize((width, height), Image.BILINEAR))
+        np.asarray(
+            Image.fromarray(img[..., c].astype(np.float32), mode="F").resize((width, height), Image.BILINEAR)
+        )
         for c in range(3)
     ]
     return np.stack(channels, axis=-1)
@@ -93,13 +97,17 @@ class OnnxClassifier:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:
             raise NasError(f"{self.path}: ONNX Runtime cannot load the model: {first_line(exc)}") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != self.preprocessing["input_name"]:
-            raise NasError(f"{self.path}: model inputs {[i.name for i in inputs]} do not match the metadata input_name "
-                           f"{self.preprocessing['input_name']!r}")
+            raise NasError(
+                f"{self.path}: model inputs {[i.name for i in inputs]} do not match the metadata input_name "
+                f"{self.preprocessing['input_name']!r}"
+            )
         batch_dim = inputs[0].shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
 
@@ -113,7 +121,7 @@ class OnnxClassifier:
         out = []
         name = self.preprocessing["input_name"]
         for start in range(0, len(images), step):
-            x = preprocess(images[start:start + step], self.preprocessing)
+            x = preprocess(images[start : start + step], self.preprocessing)
             if self.fixed_batch and len(x) < step:  # a fixed-batch graph: pad the last batch
                 pad = np.zeros((step - len(x), *x.shape[1:]), np.float32)
                 out.append(self.session.run(None, {name: np.concatenate([x, pad])})[0][: len(x)])
@@ -123,5 +131,7 @@ class OnnxClassifier:
             return np.zeros((0, len(self.classes)), np.float32)
         logits = np.concatenate(out)
         if logits.ndim != 2 or logits.shape[1] != len(self.classes):
-            raise NasError(f"{self.path}: output shape {logits.shape} does not match {len(self.classes)} classes in metadata")
+            raise NasError(
+                f"{self.path}: output shape {logits.shape} does not match {len(self.classes)} classes in metadata"
+            )
         return logits

@@ -17,25 +17,39 @@ def slice_table(report: dict):
     from rich.table import Table
 
     worst = report["worst_slice"]
-    table = Table(title=f"{report['model']} ({report['precision']}) on {report['data']}: "
-                        f"clean {_pct(report['clean_accuracy'])}%, worst slice {worst} {_pct(report['worst_slice_accuracy'])}%")
+    table = Table(
+        title=f"{report['model']} ({report['precision']}) on {report['data']}: "
+        f"clean {_pct(report['clean_accuracy'])}%, worst slice {worst} {_pct(report['worst_slice_accuracy'])}%"
+    )
     for column in ("slice", "n", "acc %", "95% CI", "drop", "ECE", "worst class", "top confusion", "note"):
-        table.add_column(column, justify="left" if column in ("slice", "worst class", "top confusion", "note") else "right")
+        table.add_column(
+            column, justify="left" if column in ("slice", "worst class", "top confusion", "note") else "right"
+        )
     for s in report["slices"]:
         per_class = s["per_class"]
         worst_class = min(per_class, key=lambda c: per_class[c]["accuracy"]) if per_class else "-"
         worst_text = f"{worst_class} {_pct(per_class[worst_class]['accuracy'])}%" if per_class else "-"
         confusion = s["confusions"][0] if s["confusions"] else None
-        confusion_text = f"{confusion['true']}->{confusion['predicted']} ({confusion['count']})" if confusion else "-"
+        confusion_text = (
+            f"{confusion['true']}->{confusion['predicted']} ({confusion['count']})" if confusion else "-"
+        )
         notes = []
         if s["name"] == worst:
             notes.append("worst")
         if s["thin"]:
             notes.append(f"thin: {s['thin_reason']}")
-        table.add_row(s["name"], str(s["n"]), _pct(s["accuracy"]), f"{_pct(s['ci95'][0])}-{_pct(s['ci95'][1])}",
-                      "" if s["kind"] == "clean" else f"{100 * s['drop']:+.1f}", f"{s['ece']:.3f}",
-                      worst_text, confusion_text, ", ".join(notes),
-                      style="bold red" if s["name"] == worst else ("dim" if s["thin"] else None))
+        table.add_row(
+            s["name"],
+            str(s["n"]),
+            _pct(s["accuracy"]),
+            f"{_pct(s['ci95'][0])}-{_pct(s['ci95'][1])}",
+            "" if s["kind"] == "clean" else f"{100 * s['drop']:+.1f}",
+            f"{s['ece']:.3f}",
+            worst_text,
+            confusion_text,
+            ", ".join(notes),
+            style="bold red" if s["name"] == worst else ("dim" if s["thin"] else None),
+        )
     return table
 
 
@@ -59,14 +73,28 @@ def slice_figure(report: dict):
         y = n - 1 - i
         low, high = s["ci95"]
         colour = "tab:red" if s["name"] == report["worst_slice"] else colours.get(s["kind"], "tab:gray")
-        ax.errorbar([s["accuracy"]], [y], xerr=[[s["accuracy"] - low], [high - s["accuracy"]]], fmt="o",
-                    color=colour, ecolor=colour, alpha=0.45 if s["thin"] else 1.0, capsize=2, markersize=4)
-    ax.axvline(report["clean_accuracy"], color="tab:green", linestyle="--", linewidth=1, label="clean accuracy")
+        ax.errorbar(
+            [s["accuracy"]],
+            [y],
+            xerr=[[s["accuracy"] - low], [high - s["accuracy"]]],
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            alpha=0.45 if s["thin"] else 1.0,
+            capsize=2,
+            markersize=4,
+        )
+    ax.axvline(
+        report["clean_accuracy"], color="tab:green", linestyle="--", linewidth=1, label="clean accuracy"
+    )
     ax.set_yticks(range(n))
     ax.set_yticklabels([s["name"] + (" (thin)" if s["thin"] else "") for s in reversed(slices)], fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_xlabel("top-1 accuracy (95% Wilson interval)")
-    ax.set_title(f"{Path(report['model']).parent.name or report['model']} ({report['precision']}): accuracy per slice", fontsize=9)
+    ax.set_title(
+        f"{Path(report['model']).parent.name or report['model']} ({report['precision']}): accuracy per slice",
+        fontsize=9,
+    )
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()

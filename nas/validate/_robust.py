@@ -34,10 +34,18 @@ def _fingerprint(x: np.ndarray) -> tuple:
     return (x.shape, str(x.dtype), hash(flat[::step].tobytes()))
 
 
-def corrupted_slices(dataset, families, severities, max_images, seed) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def corrupted_slices(
+    dataset, families, severities, max_images, seed
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(labels, {"family@severity": uint8 images}) on a seeded subset of the validation split; cached."""
-    key = (_fingerprint(dataset.x_val), hash(np.asarray(dataset.y_val).tobytes()), tuple(families), tuple(severities),
-           max_images, seed)
+    key = (
+        _fingerprint(dataset.x_val),
+        hash(np.asarray(dataset.y_val).tobytes()),
+        tuple(families),
+        tuple(severities),
+        max_images,
+        seed,
+    )
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -96,8 +104,8 @@ def corrupted_accuracy(
             x = torch.from_numpy(images)
             correct = 0
             for i in range(0, len(y), batch_size):
-                logits = model(_normalize(normalizer_fn, x[i:i + batch_size]))
-                correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+                logits = model(_normalize(normalizer_fn, x[i : i + batch_size]))
+                correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
             accuracy[name] = correct / len(y)
     worst = min(accuracy, key=accuracy.get)
     return {

@@ -139,19 +139,44 @@ def evaluate_slices(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NasError(f"seed must be a non-negative integer, got {seed!r}")
     model = OnnxClassifier(onnx_path, threads=threads)
-    data = evaluation_images(dataset_or_source, model.classes, split=split, val_fraction=val_fraction,
-                             seed=seed, max_images=max_images)
+    data = evaluation_images(
+        dataset_or_source,
+        model.classes,
+        split=split,
+        val_fraction=val_fraction,
+        seed=seed,
+        max_images=max_images,
+    )
     report = SliceReport(str(onnx_path), model.precision, model.classes, data.name, int(seed))
-    report.slices.append(_slice_entry("clean", "clean", model.logits(data.images), data.labels, model.classes))
+    report.slices.append(
+        _slice_entry("clean", "clean", model.logits(data.images), data.labels, model.classes)
+    )
     for family in families:
         for severity in severities:
             x = corrupt(data.images, family, severity, seed)
-            report.slices.append(_slice_entry(f"{family}@{severity}", "corruption", model.logits(x), data.labels,
-                                              model.classes, family=family, severity=severity))
+            report.slices.append(
+                _slice_entry(
+                    f"{family}@{severity}",
+                    "corruption",
+                    model.logits(x),
+                    data.labels,
+                    model.classes,
+                    family=family,
+                    severity=severity,
+                )
+            )
     if user_slices is not None:
         for user in read_user_slices(user_slices, model.classes):
-            report.slices.append(_slice_entry(f"user:{user.name}", "user", model.logits(user.images), user.labels,
-                                              model.classes, folder=str(Path(user_slices) / user.name)))
+            report.slices.append(
+                _slice_entry(
+                    f"user:{user.name}",
+                    "user",
+                    model.logits(user.images),
+                    user.labels,
+                    model.classes,
+                    folder=str(Path(user_slices) / user.name),
+                )
+            )
     clean = report.clean["accuracy"]
     for s in report.slices:
         s["drop"] = clean - s["accuracy"]

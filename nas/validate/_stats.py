@@ -46,7 +46,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def slice_statistics(logits: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], top_confusions: int = 3) -> dict:
+def slice_statistics(
+    logits: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], top_confusions: int = 3
+) -> dict:
     """Accuracy (Wilson 95% CI), ECE, per-class accuracy and the most frequent confusions of one slice."""
     labels = np.asarray(labels, dtype=np.int64)
     n = int(len(labels))
@@ -69,8 +71,14 @@ def slice_statistics(logits: np.ndarray, labels: np.ndarray, classes: tuple[str,
         t, p = np.unravel_index(flat, off.shape)
         if off[t, p] == 0:
             break
-        pairs.append({"true": classes[t], "predicted": classes[p], "count": int(off[t, p]),
-                      "fraction_of_true": float(off[t, p] / confusion[t].sum())})
+        pairs.append(
+            {
+                "true": classes[t],
+                "predicted": classes[p],
+                "count": int(off[t, p]),
+                "fraction_of_true": float(off[t, p] / confusion[t].sum()),
+            }
+        )
     return {
         "n": n,
         "correct": correct,

@@ -15,7 +15,6 @@ from nas._resources import builtin_dataset_path
 from nas.data import ImageDataset, load_dataset
 from nas.errors import NasError
 
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -81,6 +80,7 @@ def test_builtin_shapes_and_fixed_split(builtin):
 
 def test_builtin_split_is_by_file_number(builtin):
     with zipfile.ZipFile(builtin_dataset_path()) as zf:
+
         def decode(name):
             return np.asarray(Image.open(io.BytesIO(zf.read(name))).convert("RGB"))
 
@@ -159,7 +159,9 @@ def test_folder_mixed_extensions_case_insensitive(tmp_path):
     root = tmp_path / "ds"
     for cls in ("a", "b"):
         (root / cls).mkdir(parents=True)
-        for i, (fmt, suf) in enumerate([("JPEG", ".jpg"), ("JPEG", ".JPEG"), ("PNG", ".PNG"), ("PNG", ".png")]):
+        for i, (fmt, suf) in enumerate(
+            [("JPEG", ".jpg"), ("JPEG", ".JPEG"), ("PNG", ".PNG"), ("PNG", ".png")]
+        ):
             Image.new("RGB", (8, 8), (i * 50, 0, 0)).save(root / cls / f"{i}{suf}", format=fmt)
         Image.new("RGB", (8, 8)).save(root / cls / "skip.bmp", format="BMP")
     d = load_dataset(root, val_fraction=0.25)
@@ -243,8 +245,10 @@ def test_npz_rgb_default_class_names(tmp_path):
     assert d.x_train.shape == (9, 6, 6, 3)
     # Every sample lands in exactly one part, with its own label.
     rows = {(xi.tobytes(), int(yi)) for xi, yi in zip(x, y)}
-    got = {(xi.tobytes(), int(yi)) for xi, yi in zip(np.concatenate([d.x_train, d.x_val]),
-                                                      np.concatenate([d.y_train, d.y_val]))}
+    got = {
+        (xi.tobytes(), int(yi))
+        for xi, yi in zip(np.concatenate([d.x_train, d.x_val]), np.concatenate([d.y_train, d.y_val]))
+    }
     assert got == rows
     np.testing.assert_allclose(d.mean, (d.x_train.reshape(-1, 3) / 255).mean(0))
 
@@ -308,11 +312,14 @@ def test_val_fraction_half_is_allowed(tmp_path):
     assert np.bincount(d.y_val).tolist() == [1, 2] and np.bincount(d.y_train).tolist() == [1, 1]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"image_size": 0}, "image_size must be a positive integer"),
-    ({"image_size": 3.5}, "image_size must be a positive integer"),
-    ({"seed": -1}, "seed must be a non-negative integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"image_size": 0}, "image_size must be a positive integer"),
+        ({"image_size": 3.5}, "image_size must be a positive integer"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+    ],
+)
 def test_error_bad_options(kwargs, match):
     with raises(match):
         load_dataset("builtin", **kwargs)
@@ -350,7 +357,8 @@ def test_error_undecodable_image(tmp_path):
 def test_error_truncated_png(tmp_path):
     root = make_folder(tmp_path / "ds", {"cat": 3, "dog": 3}, size=(64, 64))
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
-        root / "cat" / "cut.png")
+        root / "cat" / "cut.png"
+    )
     data = (root / "cat" / "cut.png").read_bytes()
     (root / "cat" / "cut.png").write_bytes(data[: len(data) // 2])
     with raises(r"cannot decode image .*cut\.png"):

@@ -31,7 +31,10 @@ def test_macs_and_params_of_hand_computable_model():
 
 def test_macs_scale_with_resolution_and_stride():
     def conv_net():
-        return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False))
+        return nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False),
+            nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False),
+        )
 
     m16 = count_costs(conv_net(), resolution=16).macs
     m32 = count_costs(conv_net(), resolution=32).macs
@@ -56,15 +59,44 @@ def test_params_equal_sum_of_numel(space_name, seed):
 
 @pytest.mark.parametrize("mode", [True, False])
 def test_training_mode_is_restored(mode):
-    model = build_model(load_space("mobilenet").sample(optuna.trial.FixedTrial({
-        "s1.depth": 1, "s1.width": 16, "s1.primitive": "mbconv", "s1.kernel": 3, "s1.expansion": 3,
-        "s1.se": True, "s1.activation": "relu",
-        "s2.depth": 1, "s2.width": 24, "s2.primitive": "dwsep", "s2.kernel": 3, "s2.se": False, "s2.activation": "relu",
-        "s3.depth": 1, "s3.width": 40, "s3.primitive": "fused_mbconv", "s3.kernel": 3, "s3.expansion": 1,
-        "s3.se": False, "s3.activation": "relu6",
-        "s4.depth": 1, "s4.width": 64, "s4.primitive": "shuffle_bottleneck", "s4.kernel": 3, "s4.expansion": 1,
-        "s4.se": False, "s4.activation": "hardswish", "head.width": 256,
-    })), 10, seed=0)
+    model = build_model(
+        load_space("mobilenet").sample(
+            optuna.trial.FixedTrial(
+                {
+                    "s1.depth": 1,
+                    "s1.width": 16,
+                    "s1.primitive": "mbconv",
+                    "s1.kernel": 3,
+                    "s1.expansion": 3,
+                    "s1.se": True,
+                    "s1.activation": "relu",
+                    "s2.depth": 1,
+                    "s2.width": 24,
+                    "s2.primitive": "dwsep",
+                    "s2.kernel": 3,
+                    "s2.se": False,
+                    "s2.activation": "relu",
+                    "s3.depth": 1,
+                    "s3.width": 40,
+                    "s3.primitive": "fused_mbconv",
+                    "s3.kernel": 3,
+                    "s3.expansion": 1,
+                    "s3.se": False,
+                    "s3.activation": "relu6",
+                    "s4.depth": 1,
+                    "s4.width": 64,
+                    "s4.primitive": "shuffle_bottleneck",
+                    "s4.kernel": 3,
+                    "s4.expansion": 1,
+                    "s4.se": False,
+                    "s4.activation": "hardswish",
+                    "head.width": 256,
+                }
+            )
+        ),
+        10,
+        seed=0,
+    )
     model.train(mode)
     bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
     running_mean = bn.running_mean.clone()
@@ -95,7 +127,9 @@ def test_training_mode_restored_when_counting_fails():
 
 def test_macs_count_only_convolutions_and_linear_layers():
     conv_only = count_costs(nn.Conv2d(3, 8, 3, padding=1, bias=False), 8).macs
-    with_bn_pool = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+    with_bn_pool = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1)
+    )
     assert count_costs(with_bn_pool, 8).macs == conv_only == 8 * 64 * 27
 
 
@@ -111,8 +145,12 @@ def test_counting_by_parts_equals_counting_the_built_network():
     counter = CostCounter(num_classes=10)
     archs = _sampled("mobilenet", 6) + _sampled("fbnet", 6) + list(hand_designed((0.5,)).values())
     for arch in archs:
-        assert counter.costs(arch) == count_costs(build_model(arch, 10, seed=0), arch.resolution), arch.summary()
-    assert CostCounter(num_classes=100).costs(archs[0]) == count_costs(build_model(archs[0], 100), archs[0].resolution)
+        assert counter.costs(arch) == count_costs(build_model(arch, 10, seed=0), arch.resolution), (
+            arch.summary()
+        )
+    assert CostCounter(num_classes=100).costs(archs[0]) == count_costs(
+        build_model(archs[0], 100), archs[0].resolution
+    )
 
 
 def test_each_part_is_counted_once():

@@ -169,10 +169,14 @@ def test_train_subset_and_batch_size_drive_the_step_count(dataset, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.SGD, "step", counting_step)
-    ProxyTrainer(TrainingRecipe(epochs=2, train_subset=40, batch_size=16, augment=False)).train(tiny_arch(), dataset, seed=0)
+    ProxyTrainer(TrainingRecipe(epochs=2, train_subset=40, batch_size=16, augment=False)).train(
+        tiny_arch(), dataset, seed=0
+    )
     assert len(calls) == 2 * (40 // 16)
     calls.clear()
-    ProxyTrainer(TrainingRecipe(epochs=1, train_subset=None, batch_size=16, augment=False)).train(tiny_arch(), dataset, seed=0)
+    ProxyTrainer(TrainingRecipe(epochs=1, train_subset=None, batch_size=16, augment=False)).train(
+        tiny_arch(), dataset, seed=0
+    )
     assert len(calls) == 64 // 16
 
 

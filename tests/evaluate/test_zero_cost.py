@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from nas.builder import build_model
+from nas.data import ImageDataset
 from nas.errors import NasError
 from nas.evaluate._zero_cost import ALL, SCORES, naswot, score_batch, synflow, zero_cost_scores
-from nas.data import ImageDataset
 from nas.space import Architecture, BlockSpec, StageSpec
 
 
@@ -30,9 +30,16 @@ def easy_dataset(size: int = 16, n: int = 32, seed: int = 0) -> ImageDataset:
 def tiny_arch(resolution: int = 16) -> Architecture:
     block = BlockSpec(primitive="mbconv", kernel=3, expansion=3, se=True, activation="relu")
     return Architecture(
-        space="tiny", resolution=resolution, stem_channels=8, stem_kernel=3, stem_stride=1,
-        stem_activation="relu", stages=(StageSpec(name="a", stride=2, width=16, blocks=(block, block)),),
-        head_width=None, head_activation="relu", dropout=0.0,
+        space="tiny",
+        resolution=resolution,
+        stem_channels=8,
+        stem_kernel=3,
+        stem_stride=1,
+        stem_activation="relu",
+        stages=(StageSpec(name="a", stride=2, width=16, blocks=(block, block)),),
+        head_width=None,
+        head_activation="relu",
+        dropout=0.0,
     )
 
 
@@ -83,7 +90,7 @@ def test_scores_leave_the_model_unchanged(name, batch):
 def test_synflow_restores_signed_weights_and_float32(batch):
     x, y = batch
     model = build_model(tiny_arch(), 2, seed=0)
-    assert any((p < 0).any() for p in model.parameters())   # abs() really was undone below
+    assert any((p < 0).any() for p in model.parameters())  # abs() really was undone below
     weights = [p.detach().clone() for p in model.parameters()]
     ids = [id(p) for p in model.parameters()]
     assert synflow(model, x, y) > 0
@@ -117,16 +124,18 @@ def _relu_net(weight) -> nn.Module:
 
 
 def test_naswot_prefers_more_distinct_activation_patterns():
-    x = 2 * torch.eye(4) - 1          # image i: +1 at i, -1 elsewhere
-    identity = _relu_net(np.eye(4))   # codes: one-hot, every pair differs in 2 units
+    x = 2 * torch.eye(4) - 1  # image i: +1 at i, -1 elsewhere
+    identity = _relu_net(np.eye(4))  # codes: one-hot, every pair differs in 2 units
     merged = _relu_net([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])  # image 1 -> all-zero code
     collapsed = _relu_net(np.zeros((4, 4)))  # every code all-zero
     distinct = naswot(identity, x, None)
     fewer = naswot(merged, x, None)
     assert distinct == pytest.approx(_kernel_logdet(np.eye(4)))
-    assert fewer == pytest.approx(_kernel_logdet(np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])))
+    assert fewer == pytest.approx(
+        _kernel_logdet(np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    )
     assert distinct > fewer
-    assert naswot(collapsed, x, None) == float("-inf")   # identical patterns: singular kernel
+    assert naswot(collapsed, x, None) == float("-inf")  # identical patterns: singular kernel
 
 
 def test_naswot_equals_the_two_product_float64_definition():
@@ -169,7 +178,9 @@ def test_zero_cost_scores_keys_and_determinism(dataset):
     first = zero_cost_scores(tiny_arch(), dataset, num_classes=2, batch_size=16, seed=0)
     assert set(first) == {*ALL, *(f"{n}_seconds" for n in ALL)}
     assert all(first[f"{n}_seconds"] >= 0 for n in ALL)
-    again = zero_cost_scores(tiny_arch().to_dict(), dataset, batch_size=16, seed=0, scores=("naswot", "synflow"))
+    again = zero_cost_scores(
+        tiny_arch().to_dict(), dataset, batch_size=16, seed=0, scores=("naswot", "synflow")
+    )
     assert set(again) == {"naswot", "naswot_seconds", "synflow", "synflow_seconds"}
     assert again["naswot"] == first["naswot"] and again["synflow"] == first["synflow"]
     other = zero_cost_scores(tiny_arch(), dataset, num_classes=2, batch_size=16, seed=1, scores=["grad_norm"])

@@ -22,11 +22,16 @@ ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 @pytest.fixture(scope="module")
 def measured_bundle(tmp_path_factory, tiny_space_file):
     bundle = tmp_path_factory.mktemp("bundle") / "b"
-    assert main(["profile", "bundle", "--space", str(tiny_space_file), "--out", str(bundle), "--networks", "16"]) == 0
+    assert (
+        main(["profile", "bundle", "--space", str(tiny_space_file), "--out", str(bundle), "--networks", "16"])
+        == 0
+    )
     # The device side, with torch made unimportable: measuring needs onnxruntime, onnx and numpy only.
-    probe = ("import sys; sys.modules['torch'] = None\n"
-             "from nas.cli import main\n"
-             f"sys.exit(main(['profile', 'measure', {str(bundle)!r}, '--quiet']))\n")
+    probe = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from nas.cli import main\n"
+        f"sys.exit(main(['profile', 'measure', {str(bundle)!r}, '--quiet']))\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=ENV, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return bundle
@@ -43,11 +48,25 @@ def test_bundle_holds_networks_and_blocks_and_measure_writes_every_row(measured_
     assert meta["onnxruntime"] and meta["settings"]["intra_op_threads"] == 1
 
 
-def test_fit_validate_predict_and_search_with_the_fitted_profile(measured_bundle, tmp_path, tiny_space_file,
-                                                                 tiny_dataset_file, capsys):
+def test_fit_validate_predict_and_search_with_the_fitted_profile(
+    measured_bundle, tmp_path, tiny_space_file, tiny_dataset_file, capsys
+):
     profile_path = tmp_path / "mine.yaml"
-    assert main(["profile", "fit", "--measurements", str(measured_bundle / "measurements.csv"), "--name", "mine",
-                 "--out", str(profile_path)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "fit",
+                "--measurements",
+                str(measured_bundle / "measurements.csv"),
+                "--name",
+                "mine",
+                "--out",
+                str(profile_path),
+            ]
+        )
+        == 0
+    )
     assert "cross-validated MAPE" in capsys.readouterr().out
     assert main(["profile", "validate", "--profile", str(profile_path), "--json"]) == 0
     stored = json.loads(capsys.readouterr().out)
@@ -55,20 +74,61 @@ def test_fit_validate_predict_and_search_with_the_fitted_profile(measured_bundle
     networks = sorted((measured_bundle / "networks").glob("*.onnx"))[:3]
     assert main(["profile", "predict", "--profile", str(profile_path), "--json", *map(str, networks)]) == 0
     predictions = json.loads(capsys.readouterr().out)
-    assert [p["model"] for p in predictions] == list(map(str, networks)) and all(p["latency_ms"] > 0 for p in predictions)
-    assert main(["profile", "validate", "--profile", str(profile_path), "--measurements",
-                 str(measured_bundle / "measurements.csv"), "--json"]) == 0
+    assert [p["model"] for p in predictions] == list(map(str, networks)) and all(
+        p["latency_ms"] > 0 for p in predictions
+    )
+    assert (
+        main(
+            [
+                "profile",
+                "validate",
+                "--profile",
+                str(profile_path),
+                "--measurements",
+                str(measured_bundle / "measurements.csv"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["n"] > 16
 
     run_dir = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "nas", "search", "--space", str(tiny_space_file), "--dataset",
-                           str(tiny_dataset_file), "--profile", str(profile_path), "--trials", "3", "--population", "3",
-                           "--epochs", "1", "--train-subset", "32", "--out", str(run_dir), "--quiet"],
-                          capture_output=True, text=True, env=ENV, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nas",
+            "search",
+            "--space",
+            str(tiny_space_file),
+            "--dataset",
+            str(tiny_dataset_file),
+            "--profile",
+            str(profile_path),
+            "--trials",
+            "3",
+            "--population",
+            "3",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "32",
+            "--out",
+            str(run_dir),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with open(run_dir / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert {r["latency_source"] for r in rows} == {"predicted"} and all(r["latency_spread"] == "" for r in rows)
+    assert {r["latency_source"] for r in rows} == {"predicted"} and all(
+        r["latency_spread"] == "" for r in rows
+    )
 
 
 def write_csv(path, rows, header=("model", "latency_ms")):
@@ -82,24 +142,43 @@ def write_csv(path, rows, header=("model", "latency_ms")):
 def unsupported_graph(path):
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])
-    graph = helper.make_graph([helper.make_node("Erf", ["input"], ["out"], name="strange_erf")], "g", [x], [y])
+    graph = helper.make_graph(
+        [helper.make_node("Erf", ["input"], ["out"], name="strange_erf")], "g", [x], [y]
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
-@pytest.mark.parametrize("rows,header,message", [
-    ([["a.onnx", "1.0"]], ("model", "time"), ":1: missing column(s) latency_ms"),
-    ([["a.onnx", "fast"]], None, ":2: latency_ms: not a number: 'fast'"),
-    ([["a.onnx", "-1"]], None, ":2: latency_ms: must be a positive finite number"),
-    ([["a.onnx", "nan"]], None, ":2: latency_ms: must be a positive finite number"),
-    ([["a.onnx", "1.0"], ["missing.onnx", "2.0"]], None, ":3: model: ONNX file not found"),
-])
+@pytest.mark.parametrize(
+    "rows,header,message",
+    [
+        ([["a.onnx", "1.0"]], ("model", "time"), ":1: missing column(s) latency_ms"),
+        ([["a.onnx", "fast"]], None, ":2: latency_ms: not a number: 'fast'"),
+        ([["a.onnx", "-1"]], None, ":2: latency_ms: must be a positive finite number"),
+        ([["a.onnx", "nan"]], None, ":2: latency_ms: must be a positive finite number"),
+        ([["a.onnx", "1.0"], ["missing.onnx", "2.0"]], None, ":3: model: ONNX file not found"),
+    ],
+)
 def test_bad_measurements_name_the_row_and_write_no_profile(tmp_path, rows, header, message, measured_bundle):
     some_graph = sorted((measured_bundle / "networks").glob("*.onnx"))[0]
     (tmp_path / "a.onnx").write_bytes(some_graph.read_bytes())
     csv_path = write_csv(tmp_path / "m.csv", rows, header or ("model", "latency_ms"))
     with pytest.raises(NasError, match=r".*" + __import__("re").escape(message)):
         fit_profile(csv_path, "bad")
-    assert main(["profile", "fit", "--measurements", str(csv_path), "--name", "bad", "--out", str(tmp_path / "bad.yaml")]) == 2
+    assert (
+        main(
+            [
+                "profile",
+                "fit",
+                "--measurements",
+                str(csv_path),
+                "--name",
+                "bad",
+                "--out",
+                str(tmp_path / "bad.yaml"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "bad.yaml").exists()
 
 
@@ -126,7 +205,12 @@ def test_fit_never_replaces_a_profile_without_force(measured_bundle, tmp_path, c
     assert main(["profile", "fit", "--measurements", csv_path, "--name", "mine", "--out", str(target)]) == 2
     assert "exists; pass --force" in capsys.readouterr().err and target.read_text() == "name: mine\n"
     assert main(["profile", "fit", "--measurements", csv_path, "--name", "../evil"]) == 2
-    assert main(["profile", "fit", "--measurements", csv_path, "--name", "mine", "--out", str(target), "--force"]) == 0
+    assert (
+        main(
+            ["profile", "fit", "--measurements", csv_path, "--name", "mine", "--out", str(target), "--force"]
+        )
+        == 0
+    )
     assert "model:" in target.read_text()
 
 
@@ -191,5 +275,19 @@ def test_few_measurements_give_a_few_shot_profile_with_a_leave_one_out_error(tmp
     other = load_space("mobilenet").sample(optuna.create_study().ask())
     export_onnx(build_model(other, 10), other.resolution, fast=True, path=tmp_path / "odd.onnx")
     csv_path = write_csv(tmp_path / "odd.csv", rows + [("odd.onnx", 1.0)])
-    assert main(["profile", "fit", "--measurements", str(csv_path), "--name", "odd", "--out", str(tmp_path / "odd.yaml")]) == 2
+    assert (
+        main(
+            [
+                "profile",
+                "fit",
+                "--measurements",
+                str(csv_path),
+                "--name",
+                "odd",
+                "--out",
+                str(tmp_path / "odd.yaml"),
+            ]
+        )
+        == 2
+    )
     assert "no latency-corpus device measured" in capsys.readouterr().err

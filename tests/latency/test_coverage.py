@@ -22,8 +22,12 @@ def test_conv_shape_reads_channels_height_kernel_stride_and_groups():
 
 
 def test_coverage_records_kinds_node_counts_and_ranges():
-    small = features_of(build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 24, 1), (1, 16, 8, 8))
-    large = features_of(build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 32, 48, 2), (1, 32, 16, 16))
+    small = features_of(
+        build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 24, 1), (1, 16, 8, 8)
+    )
+    large = features_of(
+        build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 32, 48, 2), (1, 32, 16, 16)
+    )
     coverage = Coverage.of([small, large], source="two blocks")
     assert set(coverage.kinds) == set(small.kinds) | set(large.kinds)
     pointwise = coverage.kinds["conv_pointwise_m"]
@@ -33,12 +37,18 @@ def test_coverage_records_kinds_node_counts_and_ranges():
 
 
 def test_uncovered_kinds_and_out_of_range_nodes_are_named():
-    measured = features_of(build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 24, 1), (1, 16, 8, 8))
+    measured = features_of(
+        build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 24, 1), (1, 16, 8, 8)
+    )
     coverage = Coverage.of([measured])
-    wider = features_of(build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 64, 1), (1, 16, 8, 8))
+    wider = features_of(
+        build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 64, 1), (1, 16, 8, 8)
+    )
     assert coverage.uncovered_kinds(wider) == []
     assert any("c_out 64 outside [24, 24]" in line for line in coverage.out_of_range(wider))
-    seven = features_of(build_block(BlockSpec("dwsep", 7, None, None, True, "hardswish"), 16, 24, 1), (1, 16, 8, 8))
+    seven = features_of(
+        build_block(BlockSpec("dwsep", 7, None, None, True, "hardswish"), 16, 24, 1), (1, 16, 8, 8)
+    )
     assert {"conv_depthwise_k7_m", "activation_hardswish", "mul"} <= set(coverage.uncovered_kinds(seven))
     assert coverage.uncovered_kinds(measured) == [] and coverage.out_of_range(measured) == []
 

@@ -20,7 +20,7 @@ from nas.latency._fewshot import (
     fit_matrix,
     model_arrays,
 )
-from nas.latency._graph import COLUMNS, FEATURES, GraphFeatures
+from nas.latency._graph import COLUMNS, GraphFeatures
 from nas.latency._model import LatencyModel, fit_latency_model
 
 KINDS_USED = ("conv_dense_k3_l", "conv_pointwise_m", "activation_relu", "add", "pool")
@@ -30,7 +30,9 @@ def _features(rng: np.random.Generator) -> GraphFeatures:
     kinds = {}
     for kind in KINDS_USED:
         count = float(rng.integers(1, 20))
-        kinds[kind] = np.array([count, count * rng.uniform(1e5, 1e6), count * rng.uniform(1e4, 1e5), 0, 0, 0, 0])
+        kinds[kind] = np.array(
+            [count, count * rng.uniform(1e5, 1e6), count * rng.uniform(1e4, 1e5), 0, 0, 0, 0]
+        )
     return GraphFeatures(kinds=kinds)
 
 
@@ -94,7 +96,9 @@ def test_a_device_outside_the_prior_is_fitted_less_well_and_says_so():
     rng = np.random.default_rng(3)
     prior = _prior(rng, 4)
     # a device that is pure per-node overhead (count weights only): not a combination of the prior
-    alien = LatencyModel(overhead_ms=0.1, weights={f"{k}.count": 1.0 if k == "add" else 0.001 for k in KINDS_USED})
+    alien = LatencyModel(
+        overhead_ms=0.1, weights={f"{k}.count": 1.0 if k == "add" else 0.001 for k in KINDS_USED}
+    )
     train = [_features(rng) for _ in range(10)]
     fit = fit_few_shot(prior, [(f, alien.predict(f)) for f in train])
     test = [_features(rng) for _ in range(300)]
@@ -123,8 +127,13 @@ def _noisy_trials(trials, k, sigma, seed):
         p = fit.predict(q_all[rest])
         h = fit.interval_log_halfwidth
         inside = (y[rest] >= p * np.exp(-h)) & (y[rest] <= p * np.exp(h))
-        rows.append((np.mean(np.abs(fit.loo_predictions - y[meas]) / y[meas]), np.mean(np.abs(p - y[rest]) / y[rest]),
-                     inside.mean()))
+        rows.append(
+            (
+                np.mean(np.abs(fit.loo_predictions - y[meas]) / y[meas]),
+                np.mean(np.abs(p - y[rest]) / y[rest]),
+                inside.mean(),
+            )
+        )
     return np.array(rows)
 
 
@@ -144,7 +153,7 @@ def test_intervals_cover_at_the_nominal_rate():
 def test_conformal_quantile():
     r = np.log(np.arange(1, 11) / 100 + 1)
     assert conformal_quantile(r, 0.9) == pytest.approx(r.max())  # ceil(11 * 0.9) = 10
-    assert conformal_quantile(-r, 0.5) == pytest.approx(r[5])   # ceil(11 * 0.5) = 6th smallest, sign ignored
+    assert conformal_quantile(-r, 0.5) == pytest.approx(r[5])  # ceil(11 * 0.5) = 6th smallest, sign ignored
     assert conformal_quantile(np.arange(100) / 100, 0.9) == pytest.approx(0.90)  # ceil(101 * 0.9) = 91st
 
 
@@ -238,4 +247,6 @@ def test_fbnet_composed_features_equal_the_exported_network():
     for _ in range(3):
         arch = space.sample(optuna.trial.FixedTrial({n: rng.choice(ops) for n in names}))
         exported = graph_features(export_onnx(build_model(arch, 100, seed=0), arch.resolution, fast=True))
-        assert np.allclose(featurizer.features(arch).vector(COLUMNS), exported.vector(COLUMNS), rtol=1e-12, atol=0)
+        assert np.allclose(
+            featurizer.features(arch).vector(COLUMNS), exported.vector(COLUMNS), rtol=1e-12, atol=0
+        )

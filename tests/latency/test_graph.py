@@ -31,9 +31,12 @@ def weight(name, shape):
 def conv_model(c_in, c_out, kernel, group, hw=8, batch=1, bias=False):
     inputs = ["x", "w"] + (["b"] if bias else [])
     inits = [weight("w", (c_out, c_in // group, kernel, kernel))] + ([weight("b", (c_out,))] if bias else [])
-    node = helper.make_node("Conv", inputs, ["y"], name="conv", group=group, pads=[kernel // 2] * 4,
-                            kernel_shape=[kernel, kernel])
-    return make_model([node], [tensor("x", [batch, c_in, hw, hw])], [tensor("y", [batch, c_out, hw, hw])], inits)
+    node = helper.make_node(
+        "Conv", inputs, ["y"], name="conv", group=group, pads=[kernel // 2] * 4, kernel_shape=[kernel, kernel]
+    )
+    return make_model(
+        [node], [tensor("x", [batch, c_in, hw, hw])], [tensor("y", [batch, c_out, hw, hw])], inits
+    )
 
 
 def feature(f: GraphFeatures, kind: str) -> dict:
@@ -53,7 +56,9 @@ def test_image_input_conv_macs_bytes_params():
     assert [(n.name, n.op_type, n.kind) for n in f.nodes] == [("conv", "Conv", "conv_input")]
 
 
-@pytest.mark.parametrize("kernel, kind", [(3, "conv_dense_k3_m"), (5, "conv_dense_k5_m"), (7, "conv_dense_k7_m")])
+@pytest.mark.parametrize(
+    "kernel, kind", [(3, "conv_dense_k3_m"), (5, "conv_dense_k5_m"), (7, "conv_dense_k7_m")]
+)
 def test_dense_convs_are_split_by_kernel_and_padded_to_channel_blocks(kernel, kind):
     f = graph_features(conv_model(24, 40, kernel, 1))
     assert set(f.kinds) == {kind}
@@ -85,16 +90,32 @@ def test_gemm_and_activation_and_ignored_ops():
         helper.make_node("Identity", ["x"], ["xi"], name="id"),
         helper.make_node("Gemm", ["xi", "w", "b"], ["h"], name="fc", transB=1),
         helper.make_node("Relu", ["h"], ["r"], name="relu"),
-        helper.make_node("Constant", [], ["c"], name="const", value=numpy_helper.from_array(np.ones(10, np.float32))),
+        helper.make_node(
+            "Constant", [], ["c"], name="const", value=numpy_helper.from_array(np.ones(10, np.float32))
+        ),
         helper.make_node("Add", ["r", "c"], ["y"], name="add"),
     ]
-    model = make_model(nodes, [tensor("x", [2, 20])], [tensor("y", [2, 10])], [weight("w", (10, 20)), weight("b", (10,))])
+    model = make_model(
+        nodes, [tensor("x", [2, 20])], [tensor("y", [2, 10])], [weight("w", (10, 20)), weight("b", (10,))]
+    )
     f = graph_features(model)
     assert set(f.kinds) == {"gemm", "activation_relu", "add"}
     none = {"padded_macs": 0, "padded_in_bytes": 0, "padded_out_bytes": 0}  # padding is for convolutions only
-    assert feature(f, "gemm") == {"count": 1, "macs": 2 * 10 * 20, "bytes": (40 + 20) * 4, "params": 210, **none}
+    assert feature(f, "gemm") == {
+        "count": 1,
+        "macs": 2 * 10 * 20,
+        "bytes": (40 + 20) * 4,
+        "params": 210,
+        **none,
+    }
     assert feature(f, "activation_relu") == {"count": 1, "macs": 0, "bytes": 40 * 4, "params": 0, **none}
-    assert feature(f, "add") == {"count": 1, "macs": 0, "bytes": 40 * 4, "params": 10, **none}  # the constant is a param
+    assert feature(f, "add") == {
+        "count": 1,
+        "macs": 0,
+        "bytes": 40 * 4,
+        "params": 10,
+        **none,
+    }  # the constant is a param
     assert [n.name for n in f.nodes] == ["fc", "relu", "add"]
 
 
@@ -106,8 +127,11 @@ def test_shape_computation_is_folded_and_reshape_is_memory():
         helper.make_node("Concat", ["n1", "minus1"], ["target"], name="concat_shape", axis=0),
         helper.make_node("Reshape", ["x", "target"], ["y"], name="flatten"),
     ]
-    inits = [numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array([0], np.int64), "zero1"),
-             numpy_helper.from_array(np.array([-1], np.int64), "minus1")]
+    inits = [
+        numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        numpy_helper.from_array(np.array([0], np.int64), "zero1"),
+        numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+    ]
     model = make_model(nodes, [tensor("x", [1, 4, 3, 3])], [tensor("y", [1, 36])], inits)
     f = graph_features(model)
     assert set(f.kinds) == {"memory"}
@@ -139,7 +163,9 @@ def test_unsupported_operator_names_the_node():
     model = make_model(nodes, [tensor("x", [1, 10])], [tensor("y", [1, 10])])
     with pytest.raises(NasError) as info:
         graph_features(model.SerializeToString())
-    assert str(info.value) == "model.onnx: node 'probs' (Softmax): operator not supported by the latency model"
+    assert (
+        str(info.value) == "model.onnx: node 'probs' (Softmax): operator not supported by the latency model"
+    )
 
 
 def test_bad_inputs(tmp_path):
@@ -176,8 +202,11 @@ def test_block_features_add_up_to_the_exported_two_block_network():
     torch.manual_seed(0)
     block = build_block(spec, 16, 16, 1)
     one = graph_features(export_onnx(block, 0, fast=True, input_shape=(1, 16, 8, 8)))
-    two = graph_features(export_onnx(torch.nn.Sequential(block, build_block(spec, 16, 16, 1)), 0, fast=True,
-                                     input_shape=(1, 16, 8, 8)))
+    two = graph_features(
+        export_onnx(
+            torch.nn.Sequential(block, build_block(spec, 16, 16, 1)), 0, fast=True, input_shape=(1, 16, 8, 8)
+        )
+    )
     assert set(one.kinds) == {"conv_grouped_m", "conv_depthwise_k3_m", "activation_relu", "memory", "add"}
     np.testing.assert_allclose(two.vector(), (one + one).vector(), rtol=1e-9)
     assert len(two.nodes) == 2 * len(one.nodes)

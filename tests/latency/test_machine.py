@@ -11,31 +11,53 @@ import yaml
 from nas._resources import builtin_dir
 from nas.cli import main
 from nas.errors import NasError
-from nas.latency import LatencyModel, list_profiles, load_profile, local_profile, machine_signature, user_profile_dir
+from nas.latency import (
+    LatencyModel,
+    list_profiles,
+    load_profile,
+    local_profile,
+    machine_signature,
+    user_profile_dir,
+)
 from nas.latency._machine import calibrate_model, calibrated_path, leave_one_out, signature_differences
-
 from tests.latency.test_prediction import graph
 
-HERE = {"cpu": "Some CPU", "isa": ["avx2", "fma"], "cores": 2, "onnxruntime": "1.32.0", "provider": "CPUExecutionProvider"}
+HERE = {
+    "cpu": "Some CPU",
+    "isa": ["avx2", "fma"],
+    "cores": 2,
+    "onnxruntime": "1.32.0",
+    "provider": "CPUExecutionProvider",
+}
 
 
 def test_signature_differences_name_what_changes_kernels():
     assert signature_differences(HERE, {**HERE, "cores": 64, "onnxruntime": "1.32.5"}) == []
-    assert signature_differences({**HERE, "isa": ["avx512f", "avx2"]}, HERE) == ["ISA avx512f/avx2 here avx2/fma"]
+    assert signature_differences({**HERE, "isa": ["avx512f", "avx2"]}, HERE) == [
+        "ISA avx512f/avx2 here avx2/fma"
+    ]
     assert "the profile's ISA flags are not recorded" in signature_differences({**HERE, "isa": None}, HERE)
     assert signature_differences({**HERE, "cpu": "AMD EPYC", "onnxruntime": "1.31.1"}, HERE) == [
-        "CPU 'AMD EPYC' here 'Some CPU'", "ONNX Runtime 1.31.1 here 1.32.0"]
+        "CPU 'AMD EPYC' here 'Some CPU'",
+        "ONNX Runtime 1.31.1 here 1.32.0",
+    ]
     signature = machine_signature()
     assert signature["cpu"] and signature["onnxruntime"] and signature["provider"] == "CPUExecutionProvider"
 
 
 def test_calibration_recovers_per_family_multipliers_and_the_overhead():
-    prior = LatencyModel(overhead_ms=0.01, weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 4e-6})
-    truth = LatencyModel(overhead_ms=0.2, weights={"conv_pointwise_l.macs": 2e-6, "conv_depthwise_k3_l.macs": 12e-6})
+    prior = LatencyModel(
+        overhead_ms=0.01, weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 4e-6}
+    )
+    truth = LatencyModel(
+        overhead_ms=0.2, weights={"conv_pointwise_l.macs": 2e-6, "conv_depthwise_k3_l.macs": 12e-6}
+    )
     rng = np.random.default_rng(0)
     samples = []
     for _ in range(30):
-        g = graph(conv_pointwise_l=float(rng.uniform(1e5, 1e6)), conv_depthwise_k3_l=float(rng.uniform(1e4, 2e5)))
+        g = graph(
+            conv_pointwise_l=float(rng.uniform(1e5, 1e6)), conv_depthwise_k3_l=float(rng.uniform(1e4, 2e5))
+        )
         samples.append((g, truth.predict(g)))
     calibrated = calibrate_model(prior, samples, strength=1e-6)
     assert calibrated.overhead_ms == pytest.approx(0.2, rel=1e-3)
@@ -65,7 +87,9 @@ def test_a_profile_from_another_machine_refuses_until_calibrated_here(tmp_path):
     assert "was measured on another machine (CPU 'Another CPU'" in str(refused.value)
     assert "nas profile calibrate --profile x86-cpu" in str(refused.value)
     calibrated = calibrated_path(other)
-    assert calibrated.parent == user_profile_dir() and str(calibrated).startswith(os.environ["NAS_PROFILE_DIR"])
+    assert calibrated.parent == user_profile_dir() and str(calibrated).startswith(
+        os.environ["NAS_PROFILE_DIR"]
+    )
     calibrated.parent.mkdir(parents=True, exist_ok=True)
     calibrated.write_text((tmp_path / "local.yaml").read_text().replace("Another CPU", "calibrated"))
     try:
@@ -77,8 +101,24 @@ def test_a_profile_from_another_machine_refuses_until_calibrated_here(tmp_path):
 def test_calibrate_measures_here_and_writes_a_profile_for_this_machine(tmp_path, tiny_space_file, capsys):
     other = signed_copy(tmp_path, {**machine_signature(), "cpu": "Another CPU"})
     out = tmp_path / "calibrated.yaml"
-    assert main(["profile", "calibrate", "--profile", str(other.path), "--space", str(tiny_space_file), "--networks",
-                 "6", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "calibrate",
+                "--profile",
+                str(other.path),
+                "--space",
+                str(tiny_space_file),
+                "--networks",
+                "6",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "leave-one-out MAPE" in capsys.readouterr().out
     calibrated = load_profile(out)
     assert calibrated.machine == machine_signature() and calibrated.validation["n"] == 6
@@ -96,11 +136,33 @@ def test_predicting_with_another_machines_profile_is_one_line(tmp_path, capsys):
 
 
 def test_user_profiles_go_to_the_user_folder_and_are_listed_by_name(tmp_path, capsys):
-    assert main(["profile", "import", "--table", str(builtin_dir("hardware_profiles") / "data" / "raspberry-pi-4_fbnet_blocks.csv"),
-                 "--name", "raspberry-pi-4"]) == 2
+    assert (
+        main(
+            [
+                "profile",
+                "import",
+                "--table",
+                str(builtin_dir("hardware_profiles") / "data" / "raspberry-pi-4_fbnet_blocks.csv"),
+                "--name",
+                "raspberry-pi-4",
+            ]
+        )
+        == 2
+    )
     assert "is a built-in profile" in capsys.readouterr().err
-    assert main(["profile", "import", "--table", str(builtin_dir("hardware_profiles") / "data" / "raspberry-pi-4_fbnet_blocks.csv"),
-                 "--name", "my-pi"]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "import",
+                "--table",
+                str(builtin_dir("hardware_profiles") / "data" / "raspberry-pi-4_fbnet_blocks.csv"),
+                "--name",
+                "my-pi",
+            ]
+        )
+        == 0
+    )
     written = user_profile_dir() / "my-pi.yaml"
     try:
         assert written.is_file() and load_profile("my-pi").path == written

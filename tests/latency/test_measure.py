@@ -12,8 +12,7 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from nas.errors import NasError
-from nas.latency import LatencyMeasurement, MeasurementSettings, measure_latency
-from nas.latency import _measure
+from nas.latency import LatencyMeasurement, MeasurementSettings, _measure, measure_latency
 from nas.onnx_io import export_onnx
 
 # Short rounds keep the suite fast; the protocol is the same as with the profile's 50 ms rounds.
@@ -21,8 +20,9 @@ QUICK = MeasurementSettings(warmup_runs=3, rounds=3, round_ms=5.0, max_attempts=
 
 
 def tiny_net() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(4, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
 
 
 def big_net() -> nn.Module:
@@ -113,7 +113,9 @@ def test_symbolic_batch_becomes_batch_size(monkeypatch):
     session = ort.InferenceSession(relu_model(["N", 3, 8, 8]), providers=["CPUExecutionProvider"])
     feeds = _measure._make_feeds(session, batch_size=4)
     assert feeds["x"].shape == (4, 3, 8, 8) and feeds["x"].dtype == np.float32
-    assert measure_latency(relu_model(["N", 3, 8, 8]), MeasurementSettings(batch_size=4, rounds=1, round_ms=1)).stable
+    assert measure_latency(
+        relu_model(["N", 3, 8, 8]), MeasurementSettings(batch_size=4, rounds=1, round_ms=1)
+    ).stable
 
 
 def test_symbolic_non_batch_dimension_is_an_error():
@@ -149,7 +151,9 @@ def test_invalid_settings_are_rejected(field, value, message):
 
 
 def test_unknown_execution_provider(tiny):
-    with pytest.raises(NasError, match=r"unknown execution provider 'WarpDriveExecutionProvider'.*CPUExecutionProvider"):
+    with pytest.raises(
+        NasError, match=r"unknown execution provider 'WarpDriveExecutionProvider'.*CPUExecutionProvider"
+    ):
         measure_latency(tiny, MeasurementSettings(execution_provider="WarpDriveExecutionProvider"))
 
 
@@ -165,8 +169,19 @@ def test_known_but_unavailable_execution_provider(tiny):
 
 def test_defaults_match_the_protocol():
     s = MeasurementSettings()
-    assert (s.execution_provider, s.intra_op_threads, s.graph_optimization) == ("CPUExecutionProvider", 1, "all")
-    assert (s.warmup_runs, s.rounds, s.round_ms, s.max_spread, s.max_attempts, s.batch_size) == (10, 5, 50.0, 0.05, 3, 1)
+    assert (s.execution_provider, s.intra_op_threads, s.graph_optimization) == (
+        "CPUExecutionProvider",
+        1,
+        "all",
+    )
+    assert (s.warmup_runs, s.rounds, s.round_ms, s.max_spread, s.max_attempts, s.batch_size) == (
+        10,
+        5,
+        50.0,
+        0.05,
+        3,
+        1,
+    )
 
 
 # ---------------------------------------------------------------------------------------- protocol logic
@@ -254,7 +269,9 @@ def test_tight_first_attempt_is_one_attempt(tiny, monkeypatch):
 
 def test_round_median_ignores_outlier_runs(tiny, monkeypatch):
     # One 50 ms hiccup per round does not move a round's median.
-    monkeypatch.setattr(_measure, "_now_ns", FakeClock(lambda k: 50 * MS if k >= WARMUP and k % 5 == 0 else MS))
+    monkeypatch.setattr(
+        _measure, "_now_ns", FakeClock(lambda k: 50 * MS if k >= WARMUP and k % 5 == 0 else MS)
+    )
     result = measure_latency(tiny, FAKE)
     assert result.stable and result.median_ms == pytest.approx(1.0)
 

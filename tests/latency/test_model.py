@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from nas.errors import NasError
-from nas.latency._graph import FEATURES
 from nas.latency import (
     GraphFeatures,
     LatencyModel,
@@ -20,6 +19,7 @@ from nas.latency import (
     kendall_tau,
     nnls,
 )
+from nas.latency._graph import FEATURES
 
 
 def brute_force_nnls(a, b):
@@ -59,15 +59,29 @@ def test_nnls_unconstrained_optimum_is_found_when_positive():
 
 def random_features(rng, kinds=("conv_depthwise_k3_l", "conv_pointwise_l", "gemm")):
     def vector():
-        count, macs, io, params = rng.integers(1, 4), rng.uniform(1e5, 1e8), rng.uniform(1e3, 1e6), rng.uniform(1e2, 1e5)
+        count, macs, io, params = (
+            rng.integers(1, 4),
+            rng.uniform(1e5, 1e8),
+            rng.uniform(1e3, 1e6),
+            rng.uniform(1e2, 1e5),
+        )
         padding = rng.uniform(1.0, 1.5, size=3)  # padded MACs, input and output bytes: at least the unpadded
-        return np.array([count, macs, io, params, macs * padding[0], io / 2 * padding[1], io / 2 * padding[2]])
+        return np.array(
+            [count, macs, io, params, macs * padding[0], io / 2 * padding[1], io / 2 * padding[2]]
+        )
 
     return GraphFeatures({kind: vector() for kind in kinds})
 
 
-TRUE = LatencyModel(overhead_ms=0.45, weights={"conv_depthwise_k3_l.macs": 2e-8, "conv_pointwise_l.macs": 5e-9,
-                                               "conv_pointwise_l.count": 0.05, "gemm.bytes": 1e-6})
+TRUE = LatencyModel(
+    overhead_ms=0.45,
+    weights={
+        "conv_depthwise_k3_l.macs": 2e-8,
+        "conv_pointwise_l.macs": 5e-9,
+        "conv_pointwise_l.count": 0.05,
+        "gemm.bytes": 1e-6,
+    },
+)
 
 
 def test_exact_recovery_of_a_linear_model_with_intercept():
@@ -80,8 +94,9 @@ def test_exact_recovery_of_a_linear_model_with_intercept():
     for features, latency in samples:
         assert model.predict(features) == pytest.approx(latency, rel=1e-8)
     # Only columns that are non-zero in the data get a weight.
-    assert set(model.weights) == {f"{k}.{f}" for k in ("conv_depthwise_k3_l", "conv_pointwise_l", "gemm")
-                                  for f in FEATURES}
+    assert set(model.weights) == {
+        f"{k}.{f}" for k in ("conv_depthwise_k3_l", "conv_pointwise_l", "gemm") for f in FEATURES
+    }
 
 
 def test_weights_and_overhead_are_never_negative():
@@ -89,7 +104,9 @@ def test_weights_and_overhead_are_never_negative():
     samples = []
     for _ in range(40):
         f = random_features(rng)
-        latency = 2.0 + 1e-8 * f.get("conv_depthwise_k3_l", "macs") - 5e-9 * f.get("gemm", "macs")  # a negative cost
+        latency = (
+            2.0 + 1e-8 * f.get("conv_depthwise_k3_l", "macs") - 5e-9 * f.get("gemm", "macs")
+        )  # a negative cost
         samples.append((f, max(latency, 0.1)))
     model = fit_latency_model(samples)
     assert model.overhead_ms >= 0 and all(w >= 0 for w in model.weights.values())
@@ -132,9 +149,13 @@ def test_predict_from_onnx_equals_predict_from_features():
     from onnx import TensorProto, helper, numpy_helper
 
     node = helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 20])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
-                              initializer=[numpy_helper.from_array(np.zeros((10, 20), np.float32), "w")])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 20])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        initializer=[numpy_helper.from_array(np.zeros((10, 20), np.float32), "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     expected = 0.45 + 1e-6 * (20 + 10) * 4
     assert TRUE.predict(model) == pytest.approx(expected)
@@ -182,7 +203,11 @@ def test_cross_validate_on_exact_data_and_on_noisy_data():
     samples = [(f, TRUE.predict(f)) for f in (random_features(rng) for _ in range(40))]
     result = cross_validate(samples, folds=5, seed=0)
     assert result["n"] == 40 and result["folds"] == 5 and len(result["fold_mape"]) == 5
-    assert result["mape"] < 1e-4 and result["within_10pct"] == 1.0 and result["kendall_tau"] == pytest.approx(1.0)
+    assert (
+        result["mape"] < 1e-4
+        and result["within_10pct"] == 1.0
+        and result["kendall_tau"] == pytest.approx(1.0)
+    )
     noisy = [(f, y * (1.3 if i % 2 else 0.7)) for i, (f, y) in enumerate(samples)]  # +-30% noise
     worse = cross_validate(noisy, folds=4, seed=1)
     assert worse["mape"] > 15 and worse["within_10pct"] < 0.5

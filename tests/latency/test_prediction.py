@@ -52,11 +52,19 @@ def test_with_few_ratios_the_interval_is_their_range_at_the_level_that_range_pro
 
 
 def test_fit_prior_scales_the_reference_and_prices_only_what_the_device_lacks():
-    reference = LatencyModel(overhead_ms=0.1, weights={"conv_pointwise_l.macs": 1e-6, "conv_dense_k7_l.macs": 2e-6})
+    reference = LatencyModel(
+        overhead_ms=0.1, weights={"conv_pointwise_l.macs": 1e-6, "conv_dense_k7_l.macs": 2e-6}
+    )
     device = LatencyModel(overhead_ms=0.5, weights={"conv_pointwise_l.macs": 3e-6})
     samples = [(graph(conv_pointwise_l=m), 0.5 + 3e-6 * m) for m in (1e5, 2e5, 5e5)]
-    prior = fit_prior(device, Coverage.of([g for g, _ in samples]), samples, reference,
-                      Coverage.of([graph(conv_pointwise_l=1.0, conv_dense_k7_l=1.0)]), "ref")
+    prior = fit_prior(
+        device,
+        Coverage.of([g for g, _ in samples]),
+        samples,
+        reference,
+        Coverage.of([graph(conv_pointwise_l=1.0, conv_dense_k7_l=1.0)]),
+        "ref",
+    )
     assert prior.scale == pytest.approx(3.0)
     assert prior.weights == pytest.approx({"conv_dense_k7_l.macs": 6e-6})
     assert prior.interval.low <= 1 <= prior.interval.high
@@ -66,7 +74,9 @@ def test_fit_prior_scales_the_reference_and_prices_only_what_the_device_lacks():
 def test_prediction_adds_the_prior_and_widens_the_interval_with_the_share_extrapolated():
     model = LatencyModel(overhead_ms=0.0, weights={"conv_pointwise_l.macs": 1e-6})
     prior = Prior("ref", 2.0, Interval(0.9, 0.5, 3.0, 100), {"conv_dense_k7_l.macs": 4e-6})
-    predictor = Predictor("dev", model, Coverage.of([graph(conv_pointwise_l=1.0)]), Interval(0.9, 0.9, 1.1, 100), prior)
+    predictor = Predictor(
+        "dev", model, Coverage.of([graph(conv_pointwise_l=1.0)]), Interval(0.9, 0.9, 1.1, 100), prior
+    )
     covered = predictor.predict(graph(conv_pointwise_l=1e6))
     assert covered.latency_ms == pytest.approx(1.0) and covered.extrapolated_ms == 0
     assert (covered.low_ms, covered.high_ms) == pytest.approx((0.9, 1.1))
@@ -75,7 +85,9 @@ def test_prediction_adds_the_prior_and_widens_the_interval_with_the_share_extrap
     assert (mixed.low_ms, mixed.high_ms) == pytest.approx((0.9 + 2.0, 1.1 + 12.0))
     assert mixed.uncovered == ("conv_dense_k7_l",)
     assert mixed.straddles(4.0) and not mixed.straddles(20.0)
-    assert predictor.breakdown(graph(conv_pointwise_l=1e6, conv_dense_k7_l=1e6))["conv_dense_k7_l"] == pytest.approx(4.0)
+    assert predictor.breakdown(graph(conv_pointwise_l=1e6, conv_dense_k7_l=1e6))[
+        "conv_dense_k7_l"
+    ] == pytest.approx(4.0)
 
 
 def test_a_kind_neither_the_device_nor_the_prior_measured_is_an_error_not_a_zero():
@@ -88,7 +100,9 @@ def test_a_kind_neither_the_device_nor_the_prior_measured_is_an_error_not_a_zero
 
 def test_hidden_family_ratios_measure_the_prior_on_kinds_the_device_did_measure():
     # A device exactly 3x the reference on every kind: hiding a family and pricing it by the prior is exact.
-    reference = LatencyModel(overhead_ms=0.0, weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 5e-6})
+    reference = LatencyModel(
+        overhead_ms=0.0, weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 5e-6}
+    )
     rng = np.random.default_rng(1)
     samples = []
     for i in range(60):
@@ -96,9 +110,14 @@ def test_hidden_family_ratios_measure_the_prior_on_kinds_the_device_did_measure(
         if i % 3 == 0:
             kinds["conv_depthwise_k3_l"] = float(rng.uniform(1e4, 1e5))
         samples.append((graph(**kinds), 3 * reference.predict(graph(**kinds))))
-    ratios = hidden_family_ratios(samples, reference, Coverage.of([graph(conv_pointwise_l=1, conv_depthwise_k3_l=1)]))
+    ratios = hidden_family_ratios(
+        samples, reference, Coverage.of([graph(conv_pointwise_l=1, conv_depthwise_k3_l=1)])
+    )
     assert len(ratios) >= 10 and np.allclose(ratios, 1.0, rtol=1e-3)
-    assert kind_family("conv_depthwise_k3_l") == "conv_depthwise_k3" and kind_family("conv_input") == "conv_input"
+    assert (
+        kind_family("conv_depthwise_k3_l") == "conv_depthwise_k3"
+        and kind_family("conv_input") == "conv_input"
+    )
 
 
 @pytest.mark.parametrize("name", ["raspberry-pi-4", "jetson-tx2", "pixel-3", "x86-cpu"])

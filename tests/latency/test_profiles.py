@@ -10,7 +10,14 @@ import pytest
 
 from nas._resources import builtin_dir
 from nas.errors import NasError
-from nas.latency import HardwareProfile, LatencyModel, MeasurementSettings, list_profiles, load_profile, write_profile
+from nas.latency import (
+    HardwareProfile,
+    LatencyModel,
+    MeasurementSettings,
+    list_profiles,
+    load_profile,
+    write_profile,
+)
 
 GOOD = """\
 name: my-cpu
@@ -48,8 +55,14 @@ def test_builtin_x86_cpu_loads():
     assert profile.path == builtin_dir("hardware_profiles") / "x86-cpu.yaml"
     assert profile.runtime["engine"] == "onnxruntime"
     assert profile.measurement == MeasurementSettings(
-        execution_provider="CPUExecutionProvider", intra_op_threads=1, graph_optimization="all",
-        warmup_runs=10, rounds=5, round_ms=25.0, max_spread=0.05, max_attempts=3,
+        execution_provider="CPUExecutionProvider",
+        intra_op_threads=1,
+        graph_optimization="all",
+        warmup_runs=10,
+        rounds=5,
+        round_ms=25.0,
+        max_spread=0.05,
+        max_attempts=3,
     )
     assert profile.provenance and profile.description
     assert profile.raw["runtime"]["intra_op_threads"] == 1
@@ -81,12 +94,15 @@ def test_load_by_path(tmp_path):
 
 
 def test_optional_sections_default(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         name: minimal
         description: only the required fields
         latency: measured
         runtime: {engine: onnxruntime}
-    """)
+    """,
+    )
     profile = load_profile(path)
     assert profile.measurement == MeasurementSettings()
     assert profile.provenance == ""
@@ -118,7 +134,10 @@ def test_predicted_profile_is_accepted(tmp_path):
     assert profile.measurements["path"] == str((tmp_path / "blocks.csv").resolve())
     described = profile.describe()
     json.dumps(described)
-    assert described["validation_error"] == "MAPE 12.5%, 50% within +-10%, Kendall tau 0.70 (20 held-out samples)"
+    assert (
+        described["validation_error"]
+        == "MAPE 12.5%, 50% within +-10%, Kendall tau 0.70 (20 held-out samples)"
+    )
     assert described["model"] == {"overhead_ms": 0.5, "weights": 2}
 
 
@@ -131,16 +150,27 @@ def test_predicted_profile_without_model_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "old, new, expected",
     [
-        ("gemm.count: 0.25", "gemm.count: -1", "model.weights.gemm.count: must be a non-negative number, got -1"),
+        (
+            "gemm.count: 0.25",
+            "gemm.count: -1",
+            "model.weights.gemm.count: must be a non-negative number, got -1",
+        ),
         ("gemm.count: 0.25", "gemm.flops: 1", "model.weights.gemm.flops: unknown feature column"),
         ("overhead_ms: 0.5", "overhead_ms: soon", "model.overhead_ms: must be a non-negative number"),
-        ("model: {overhead_ms: 0.5, weights: {conv_depthwise_k3_l.macs: 2.0e-08, gemm.count: 0.25}}", "model: 3",
-         "model: must be a mapping"),
+        (
+            "model: {overhead_ms: 0.5, weights: {conv_depthwise_k3_l.macs: 2.0e-08, gemm.count: 0.25}}",
+            "model: 3",
+            "model: must be a mapping",
+        ),
         ("mape: 12.5", "mape: -3", "validation.mape: must be a non-negative number"),
         ("kendall_tau: 0.7", "kendall_tau: 2", "validation.kendall_tau: must be a number in [-1, 1]"),
         ("n: 20, ", "", "validation.n: missing required field"),
         ("path: blocks.csv", "path: missing.csv", "measurements.path: data file not found"),
-        ("format: block_table", "format: parquet", "measurements.format: must be one of block_table, unique_blocks, onnx_measurements"),
+        (
+            "format: block_table",
+            "format: parquet",
+            "measurements.format: must be one of block_table, unique_blocks, onnx_measurements",
+        ),
         ("license: MIT", "licence: MIT", "measurements.licence: unknown key"),
     ],
 )
@@ -153,11 +183,15 @@ def test_predicted_profile_errors_name_the_field(tmp_path, old, new, expected):
 def test_measured_profile_may_carry_a_model_but_not_validation_alone(tmp_path):
     profile = load_profile(write(tmp_path, GOOD + "model: {overhead_ms: 0.5, weights: {}}\n"))
     assert profile.latency == "measured" and profile.latency_model.overhead_ms == 0.5
-    message = error_of(write(tmp_path, GOOD + "validation: {mape: 1.0, within_10pct: 0.9, kendall_tau: 0.9, n: 20}\n"))
+    message = error_of(
+        write(tmp_path, GOOD + "validation: {mape: 1.0, within_10pct: 0.9, kendall_tau: 0.9, n: 20}\n")
+    )
     assert ": validation: only a profile with a fitted model has this section" in message
 
 
-@pytest.mark.parametrize("name, overhead_floor", [("jetson-tx2", 0.2), ("raspberry-pi-4", 0.0), ("pixel-3", 0.0)])
+@pytest.mark.parametrize(
+    "name, overhead_floor", [("jetson-tx2", 0.2), ("raspberry-pi-4", 0.0), ("pixel-3", 0.0)]
+)
 def test_shipped_predicted_profiles_load_and_report_validation(name, overhead_floor):
     profile = load_profile(name)
     assert profile.latency == "predicted" and profile.path.stem == name
@@ -175,8 +209,12 @@ def test_write_profile_round_trip_and_refusal(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "blocks.csv").write_text("block,latency_ms\n")
     profile = {
-        "name": "board", "description": "a board", "latency": "predicted", "runtime": {"engine": "tflite"},
-        "provenance": "test", "model": {"overhead_ms": 0.1, "weights": {"gemm.macs": 1e-9}},
+        "name": "board",
+        "description": "a board",
+        "latency": "predicted",
+        "runtime": {"engine": "tflite"},
+        "provenance": "test",
+        "model": {"overhead_ms": 0.1, "weights": {"gemm.macs": 1e-9}},
         "measurements": {"path": str((tmp_path / "data" / "blocks.csv").resolve()), "format": "block_table"},
     }
     out = tmp_path / "profiles" / "board.yaml"
@@ -209,13 +247,16 @@ def test_file_not_found(tmp_path):
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         name: broken
         description: fine
         latency: measured
         runtime: {engine: onnxruntime
         provenance: x
-    """)
+    """,
+    )
     message = error_of(path)
     assert "YAML syntax error" in message
     assert "line 5" in message, message
@@ -247,16 +288,39 @@ def test_missing_runtime_engine(tmp_path):
         ("rounds: 3", "rounds: yes", "measurement.rounds: must be a positive integer, got True"),
         ("round_ms: 20", "round_ms: fast", "measurement.round_ms: must be a positive number"),
         ("max_spread: 0.1", "max_spread: -1", "measurement.max_spread: must be a non-negative number"),
-        ("warmup_runs: 4", "warmup_runs: 1.5", "measurement.warmup_runs: must be a positive integer, got 1.5"),
-        ("intra_op_threads: 2", "intra_op_threads: many", "runtime.intra_op_threads: must be a positive integer"),
-        ("graph_optimization: basic", "graph_optimization: turbo",
-         "runtime.graph_optimization: must be one of disable, basic, extended, all, got 'turbo'"),
-        ("execution_provider: CPUExecutionProvider", "execution_provider: 7", "runtime.execution_provider: must be"),
+        (
+            "warmup_runs: 4",
+            "warmup_runs: 1.5",
+            "measurement.warmup_runs: must be a positive integer, got 1.5",
+        ),
+        (
+            "intra_op_threads: 2",
+            "intra_op_threads: many",
+            "runtime.intra_op_threads: must be a positive integer",
+        ),
+        (
+            "graph_optimization: basic",
+            "graph_optimization: turbo",
+            "runtime.graph_optimization: must be one of disable, basic, extended, all, got 'turbo'",
+        ),
+        (
+            "execution_provider: CPUExecutionProvider",
+            "execution_provider: 7",
+            "runtime.execution_provider: must be",
+        ),
         ("engine: onnxruntime", "engine: tflite", "runtime.engine: a measured profile runs on this machine"),
-        ("latency: measured", "latency: guessed", "latency: must be one of measured, predicted, got 'guessed'"),
+        (
+            "latency: measured",
+            "latency: guessed",
+            "latency: must be one of measured, predicted, got 'guessed'",
+        ),
         ("name: my-cpu", "name: 42", "name: must be a non-empty string, got 42"),
         ("description: a test profile", "description: ''", "description: must be a non-empty string"),
-        ("provenance: written by a test", "provenance: [a, b]", "provenance: must be a string, got ['a', 'b']"),
+        (
+            "provenance: written by a test",
+            "provenance: [a, b]",
+            "provenance: must be a string, got ['a', 'b']",
+        ),
     ],
 )
 def test_wrong_type_or_value(tmp_path, old, new, expected):
@@ -292,8 +356,10 @@ def test_unknown_top_level_field(tmp_path):
         ("", "is empty"),
         ("- a\n- b\n", "must be a mapping"),
         (GOOD.replace("runtime: {", "runtime: [").replace("basic}", "basic]"), "runtime: must be a mapping"),
-        (GOOD.replace("measurement: {", "measurement: [").replace("max_attempts: 2}", "max_attempts: 2]"),
-         "measurement: must be a mapping"),
+        (
+            GOOD.replace("measurement: {", "measurement: [").replace("max_attempts: 2}", "max_attempts: 2]"),
+            "measurement: must be a mapping",
+        ),
     ],
 )
 def test_wrong_shapes(tmp_path, text, expected):

@@ -21,15 +21,21 @@ PROFILES = ["x86-cpu", "raspberry-pi-4", "jetson-tx2", "pixel-3"]
 
 
 def nas(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "nas", *map(str, args)], capture_output=True, text=True, env=ENV,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nas", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
 
 
 def test_space_kinds_name_the_choices_that_produce_each_kind():
     kinds = space_kinds(load_space("mobilenet"))
     dense7 = kinds["conv_dense_k7_l"]
-    assert dense7 and all(dict(p.choices)["primitive"] == "fused_mbconv" and dict(p.choices)["kernel"] == 7
-                          for p in dense7)
+    assert dense7 and all(
+        dict(p.choices)["primitive"] == "fused_mbconv" and dict(p.choices)["kernel"] == 7 for p in dense7
+    )
     assert any(p.part == "stem" for p in kinds["activation_hardswish"])
     assert set(space_kinds(load_space("fbnet"))) < set(kinds) | {"activation_relu"}
 
@@ -54,9 +60,15 @@ def test_the_raspberry_pi_refusal_names_the_choices():
     with pytest.raises(NasError) as refused:
         check_space_coverage(load_space("mobilenet"), load_profile("raspberry-pi-4"))
     message = str(refused.value)
-    assert message.startswith("space mobilenet produces node kinds the profile raspberry-pi-4 has never measured: ")
-    for phrase in ("conv_dense_k7_s/m/l (kernel 7, primitive fused_mbconv)", "activation_hardswish (activation "
-                   "hardswish, head, stem)", "activation_hardsigmoid, mul (se true)", "activation_clip (activation relu6)"):
+    assert message.startswith(
+        "space mobilenet produces node kinds the profile raspberry-pi-4 has never measured: "
+    )
+    for phrase in (
+        "conv_dense_k7_s/m/l (kernel 7, primitive fused_mbconv)",
+        "activation_hardswish (activation hardswish, head, stem)",
+        "activation_hardsigmoid, mul (se true)",
+        "activation_clip (activation relu6)",
+    ):
         assert phrase in message, message
 
 
@@ -70,22 +82,55 @@ def test_search_refuses_on_the_pi_and_writes_nothing(tmp_path):
     run_dir = tmp_path / "run"
     done = nas("search", "--profile", "raspberry-pi-4", "--out", run_dir)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("nas: error: space mobilenet produces node kinds the profile raspberry-pi-4")
+    assert done.stderr.startswith(
+        "nas: error: space mobilenet produces node kinds the profile raspberry-pi-4"
+    )
     assert len(done.stderr.strip().splitlines()) == 1 and not run_dir.exists()
 
 
-def test_allow_extrapolation_runs_and_records_what_was_extrapolated(tmp_path, tiny_space_file, tiny_dataset_file):
+def test_allow_extrapolation_runs_and_records_what_was_extrapolated(
+    tmp_path, tiny_space_file, tiny_dataset_file
+):
     run_dir = tmp_path / "run"
-    done = nas("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--profile", "raspberry-pi-4",
-               "--allow-extrapolation", "--trials", "4", "--population", "4", "--prescreen", "1", "--sampler", "random",
-               "--epochs", "1", "--train-subset", "32", "--latency-budget-ms", "0.3", "--out", run_dir, "--quiet")
+    done = nas(
+        "search",
+        "--space",
+        tiny_space_file,
+        "--dataset",
+        tiny_dataset_file,
+        "--profile",
+        "raspberry-pi-4",
+        "--allow-extrapolation",
+        "--trials",
+        "4",
+        "--population",
+        "4",
+        "--prescreen",
+        "1",
+        "--sampler",
+        "random",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "32",
+        "--latency-budget-ms",
+        "0.3",
+        "--out",
+        run_dir,
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with open(run_dir / "trials.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["latency_ms"]]
-    assert rows and all(float(r["latency_low_ms"]) <= float(r["latency_ms"]) <= float(r["latency_high_ms"]) for r in rows)
+    assert rows and all(
+        float(r["latency_low_ms"]) <= float(r["latency_ms"]) <= float(r["latency_high_ms"]) for r in rows
+    )
     assert any(float(r["latency_extrapolated"]) > 0 for r in rows)
-    assert all(r["latency_straddles_budget"] == "True" for r in rows
-               if float(r["latency_low_ms"]) <= 0.3 <= float(r["latency_high_ms"]))
+    assert all(
+        r["latency_straddles_budget"] == "True"
+        for r in rows
+        if float(r["latency_low_ms"]) <= 0.3 <= float(r["latency_high_ms"])
+    )
     pareto = json.loads((run_dir / "pareto.json").read_text())["pareto"]
     assert all(len(p["latency_interval_ms"]) == 2 and p["latency_extrapolated"] is not None for p in pareto)
 

@@ -52,9 +52,22 @@ def error(path: Path) -> str:
 def test_good_table_reads(tmp_path):
     rows = read_block_table(write(tmp_path, GOOD_ROWS))
     assert [r.line for r in rows] == list(range(2, 10))
-    assert [r.config.block for r in rows] == ["stem_conv3x3", "conv_block", "conv_block", "skip", "skip",
-                                             "head_conv1x1", "avgpool", "classifier"]
-    assert (rows[2].config.kernel, rows[2].config.expansion, rows[2].config.groups, rows[2].config.stride) == (5, 3.0, 2, 2)
+    assert [r.config.block for r in rows] == [
+        "stem_conv3x3",
+        "conv_block",
+        "conv_block",
+        "skip",
+        "skip",
+        "head_conv1x1",
+        "avgpool",
+        "classifier",
+    ]
+    assert (
+        rows[2].config.kernel,
+        rows[2].config.expansion,
+        rows[2].config.groups,
+        rows[2].config.stride,
+    ) == (5, 3.0, 2, 2)
     assert (rows[7].config.h_in, rows[7].config.w_in) == (1, 1)
 
 
@@ -96,11 +109,19 @@ def test_shipped_per_device_tables_parse():
         assert len(rows) == 404
         assert {r.dataset for r in rows} == {"cifar100", "ImageNet"}
         by_layer = {r.layer_index: r.config.block for r in rows if r.dataset == "cifar100"}
-        assert (by_layer[-1], by_layer[22], by_layer[23], by_layer[24]) == ("stem_conv3x3", "head_conv1x1",
-                                                                            "avgpool", "classifier")
+        assert (by_layer[-1], by_layer[22], by_layer[23], by_layer[24]) == (
+            "stem_conv3x3",
+            "head_conv1x1",
+            "avgpool",
+            "classifier",
+        )
     tx2 = read_block_table(TX2)
     # The README's check: the all-k3_e1 cifar100 network sums to 15.804523468017578 ms on the TX2.
-    k3 = [r.latency_ms for r in tx2 if r.dataset == "cifar100" and (r.block == "k3_e1" or r.layer_index in (-1, 22, 23, 24))]
+    k3 = [
+        r.latency_ms
+        for r in tx2
+        if r.dataset == "cifar100" and (r.block == "k3_e1" or r.layer_index in (-1, 22, 23, 24))
+    ]
     assert len(k3) == 26 and math.isclose(sum(k3), 15.804523468017578, rel_tol=1e-12)
 
 
@@ -109,7 +130,14 @@ def test_unique_blocks_table_converts():
     assert len(rows) == 225
     first = rows[0]
     assert (first.block, first.config.h_in, first.config.c_in, first.latency_ms) == ("k3_e1", 112, 16, 2.3581)
-    assert {r.config.block for r in rows} == {"conv_block", "skip", "stem_conv3x3", "head_conv1x1", "avgpool", "classifier"}
+    assert {r.config.block for r in rows} == {
+        "conv_block",
+        "skip",
+        "stem_conv3x3",
+        "head_conv1x1",
+        "avgpool",
+        "classifier",
+    }
     # The same configurations as the per-device table, with the same Raspberry Pi 4 numbers.
     rpi = {r.config: r.latency_ms for r in read_block_table(RPI)}
     raspi = {r.config: r.latency_ms for r in read_unique_blocks_table(UNIQUE, "raspi4")}
@@ -119,11 +147,17 @@ def test_unique_blocks_table_converts():
 
 
 def test_samples_one_per_configuration_without_zero_or_identity_rows():
-    rows = [r for r in read_block_table(TX2) if r.dataset == "cifar100" and r.layer_index in (-1, 0, 2, 3, 22, 23, 24)]
+    rows = [
+        r
+        for r in read_block_table(TX2)
+        if r.dataset == "cifar100" and r.layer_index in (-1, 0, 2, 3, 22, 23, 24)
+    ]
     samples = block_table_samples(rows)
     configs = {r.config for r in rows if r.latency_ms > 0}
     assert len(rows) == 4 + 3 * 9 and len(configs) == 4 + 2 * 8  # layers 2 and 3 share configurations
-    assert len(samples) == len(configs)  # one per configuration; the TX2 identity skips (latency 0) are left out
+    assert len(samples) == len(
+        configs
+    )  # one per configuration; the TX2 identity skips (latency 0) are left out
     assert all(latency > 0 and features.kinds for features, latency in samples)
     with pytest.raises(NasError, match="no measured rows with dataset 'ImageNet'"):
         block_table_samples(rows, dataset="ImageNet")
@@ -145,13 +179,23 @@ def test_block_features_match_the_block():
 
 
 def test_import_block_table_on_a_small_table(tmp_path):
-    rows = [r for r in read_block_table(TX2) if r.dataset == "cifar100" and r.layer_index in (-1, 0, 1, 5, 9, 22, 23, 24)]
-    lines = [f"{r.block},{r.config.kernel},{r.config.expansion},{r.config.groups},{r.config.stride},{r.config.c_in},"
-             f"{r.config.c_out},{r.config.h_in},{r.config.w_in},{r.latency_ms!r}" for r in rows]
+    rows = [
+        r
+        for r in read_block_table(TX2)
+        if r.dataset == "cifar100" and r.layer_index in (-1, 0, 1, 5, 9, 22, 23, 24)
+    ]
+    lines = [
+        f"{r.block},{r.config.kernel},{r.config.expansion},{r.config.groups},{r.config.stride},{r.config.c_in},"
+        f"{r.config.c_out},{r.config.h_in},{r.config.w_in},{r.latency_ms!r}"
+        for r in rows
+    ]
     path = write(tmp_path, lines)
     profile = import_block_table(path, "tiny-tx2", "a test", {"engine": "tensorrt"}, "a test", folds=3)
     assert profile["latency"] == "predicted" and profile["measurements"]["path"] == str(path.resolve())
-    assert profile["validation"]["n"] == len({r.config for r in rows if r.latency_ms > 0}) and profile["validation"]["folds"] == 3
+    assert (
+        profile["validation"]["n"] == len({r.config for r in rows if r.latency_ms > 0})
+        and profile["validation"]["folds"] == 3
+    )
     assert profile["model"]["overhead_ms"] >= 0
     with pytest.raises(NasError, match="device is only for a unique-blocks table"):
         import_block_table(path, "x", "x", {"engine": "x"}, "", device="pixel3")

@@ -25,23 +25,35 @@ def assert_same(module, shape):
     assert [n.kind for n in traced.nodes] == [n.kind for n in exported.nodes]
     for t, e in zip(traced.nodes, exported.nodes):
         np.testing.assert_array_equal(t.features, e.features, err_msg=e.name)
-    assert [n.shape for n in traced.nodes] == [n.shape for n in exported.nodes]  # what coverage ranges are made of
+    assert [n.shape for n in traced.nodes] == [
+        n.shape for n in exported.nodes
+    ]  # what coverage ranges are made of
 
 
 CASES = [
     (BlockSpec(primitive, kernel, expansion, groups, se, act), c_in, c_out, stride)
     for primitive, kernel, expansion, groups, se, act, (c_in, c_out, stride) in itertools.product(
-        ["mbconv", "fused_mbconv", "dwsep", "shuffle_bottleneck", "skip"], [3, 7], [1.0, 4.0], [2], [False, True],
-        ["relu", "relu6", "hardswish"], [(16, 16, 1), (24, 40, 2)])
+        ["mbconv", "fused_mbconv", "dwsep", "shuffle_bottleneck", "skip"],
+        [3, 7],
+        [1.0, 4.0],
+        [2],
+        [False, True],
+        ["relu", "relu6", "hardswish"],
+        [(16, 16, 1), (24, 40, 2)],
+    )
 ]
 
 
 @pytest.mark.parametrize("spec, c_in, c_out, stride", CASES[::5])  # every primitive, option and shape appears
 def test_every_primitive_matches_its_exported_graph(spec, c_in, c_out, stride):
-    spec = BlockSpec(spec.primitive, spec.kernel if spec.primitive != "skip" else None,
-                     spec.expansion if spec.primitive in ("mbconv", "fused_mbconv", "shuffle_bottleneck") else None,
-                     spec.groups if spec.primitive == "shuffle_bottleneck" else None,
-                     spec.se if spec.primitive != "skip" else False, spec.activation if spec.primitive != "skip" else None)
+    spec = BlockSpec(
+        spec.primitive,
+        spec.kernel if spec.primitive != "skip" else None,
+        spec.expansion if spec.primitive in ("mbconv", "fused_mbconv", "shuffle_bottleneck") else None,
+        spec.groups if spec.primitive == "shuffle_bottleneck" else None,
+        spec.se if spec.primitive != "skip" else False,
+        spec.activation if spec.primitive != "skip" else None,
+    )
     torch.manual_seed(0)
     assert_same(build_block(spec, c_in, c_out, stride), (1, c_in, 16, 16))
 

@@ -19,17 +19,43 @@ ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 
 
 def nas(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "nas", *map(str, args)], capture_output=True, text=True, env=ENV,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nas", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> Path:
     """A real search (6 trials) on the tiny space, exported."""
     run_dir = tmp_path_factory.mktemp("report") / "tiny-run"
-    done = nas("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--trials", "6", "--population", "3",
-               "--epochs", "1", "--train-subset", "64", "--workers", "2", "--out", run_dir, "--quiet",
-               "--sampler", "nsga2", "--prescreen", "1")  # every sampled candidate trains: the counts in the tests are exact
+    done = nas(
+        "search",
+        "--space",
+        tiny_space_file,
+        "--dataset",
+        tiny_dataset_file,
+        "--trials",
+        "6",
+        "--population",
+        "3",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "64",
+        "--workers",
+        "2",
+        "--out",
+        run_dir,
+        "--quiet",
+        "--sampler",
+        "nsga2",
+        "--prescreen",
+        "1",
+    )  # every sampled candidate trains: the counts in the tests are exact
     assert done.returncode == 0, done.stderr[-3000:]
     exported = nas("export", run_dir)
     assert exported.returncode == 0, exported.stderr[-3000:]
@@ -65,17 +91,51 @@ def mixed_run(tmp_path_factory, tiny_run) -> Path:
     latencies = sorted(t.values[1] for t in study.trials if t.state == TrialState.COMPLETE)
     budget = latencies[-1] * 1.01
     _set_search(run_dir, latency_budget_ms=budget)
-    _add(study, TrialState.PRUNED, status="infeasible", latency_ms=budget * 1.5, summary="slow",
-         infeasible_reason=f"latency {budget * 1.5:.3f} ms > budget {budget:g} ms")
-    _add(study, TrialState.PRUNED, status="infeasible", summary="big", infeasible_reason="params 9999999 > max 100000")
-    _add(study, TrialState.FAIL, status="failed", summary="broken", failure_reason="prepare: RuntimeError: boom")
-    _add(study, TrialState.FAIL, status="failed", latency_ms=latencies[0], summary="crashed",
-         failure_reason="train: worker died 3 times")
-    _add(study, TrialState.FAIL, status="interrupted", summary="killed",
-         failure_reason="driver stopped before the trial finished; re-queued")
-    (run_dir / "baselines.json").write_text(json.dumps([
-        {"name": "hand-made-small", "accuracy": 0.5, "latency_ms": latencies[0]},
-        {"name": "hand-made-large", "accuracy": 0.6, "latency_ms": latencies[-1]}]))
+    _add(
+        study,
+        TrialState.PRUNED,
+        status="infeasible",
+        latency_ms=budget * 1.5,
+        summary="slow",
+        infeasible_reason=f"latency {budget * 1.5:.3f} ms > budget {budget:g} ms",
+    )
+    _add(
+        study,
+        TrialState.PRUNED,
+        status="infeasible",
+        summary="big",
+        infeasible_reason="params 9999999 > max 100000",
+    )
+    _add(
+        study,
+        TrialState.FAIL,
+        status="failed",
+        summary="broken",
+        failure_reason="prepare: RuntimeError: boom",
+    )
+    _add(
+        study,
+        TrialState.FAIL,
+        status="failed",
+        latency_ms=latencies[0],
+        summary="crashed",
+        failure_reason="train: worker died 3 times",
+    )
+    _add(
+        study,
+        TrialState.FAIL,
+        status="interrupted",
+        summary="killed",
+        failure_reason="driver stopped before the trial finished; re-queued",
+    )
+    (run_dir / "baselines.json").write_text(
+        json.dumps(
+            [
+                {"name": "hand-made-small", "accuracy": 0.5, "latency_ms": latencies[0]},
+                {"name": "hand-made-large", "accuracy": 0.6, "latency_ms": latencies[-1]},
+            ]
+        )
+    )
     return run_dir
 
 
@@ -101,7 +161,15 @@ def no_trained_run(tmp_path_factory, tiny_run) -> Path:
     run_dir = tmp_path_factory.mktemp("report") / "no-trained-run"
     run_dir.mkdir()
     shutil.copy(tiny_run / "config.json", run_dir / "config.json")
-    study = optuna.create_study(study_name="nas", storage=storage_url(run_dir), directions=["maximize", "minimize"])
-    _add(study, TrialState.PRUNED, status="infeasible", latency_ms=1.0, infeasible_reason="latency 1 ms > budget 1e-06 ms")
+    study = optuna.create_study(
+        study_name="nas", storage=storage_url(run_dir), directions=["maximize", "minimize"]
+    )
+    _add(
+        study,
+        TrialState.PRUNED,
+        status="infeasible",
+        latency_ms=1.0,
+        infeasible_reason="latency 1 ms > budget 1e-06 ms",
+    )
     _add(study, TrialState.FAIL, status="failed", failure_reason="prepare: RuntimeError: boom")
     return run_dir

@@ -22,14 +22,26 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("no Chromium found (looked for " + ", ".join(BROWSERS) + "): install it, e.g. "
-                "`apt-get update && apt-get install -y chromium` on Debian/Ubuntu (CI installs it)")
+    pytest.fail(
+        "no Chromium found (looked for " + ", ".join(BROWSERS) + "): install it, e.g. "
+        "`apt-get update && apt-get install -y chromium` on Debian/Ubuntu (CI installs it)"
+    )
 
 
 def headless(tmp_path, *args) -> subprocess.CompletedProcess:
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-               f"--user-data-dir={tmp_path / 'profile'}", *args]
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=90)
 
 

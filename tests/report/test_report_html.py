@@ -93,7 +93,9 @@ def test_report_from_a_real_run(tiny_run, tmp_path):
 
     # Without `out`, the report goes to RUN_DIR/report.
     default = write_report(tiny_run, profiles=[])
-    assert default == tiny_run / "report" / "index.html" and all((default.parent / f).is_file() for f in FIGURES[:3])
+    assert default == tiny_run / "report" / "index.html" and all(
+        (default.parent / f).is_file() for f in FIGURES[:3]
+    )
 
 
 def test_model_card_is_linked_when_present(tiny_run, tmp_path):
@@ -149,7 +151,9 @@ def test_user_mistakes_are_one_line_errors(tmp_path, no_trained_run):
     (tmp_path / "empty").mkdir()
     with pytest.raises(NasError, match="not a nas run directory \\(missing config.json\\)"):
         write_report(tmp_path / "empty")
-    with pytest.raises(NasError, match="no completed \\(trained\\) trial to report yet \\(1 infeasible, 1 failed\\)") as none:
+    with pytest.raises(
+        NasError, match="no completed \\(trained\\) trial to report yet \\(1 infeasible, 1 failed\\)"
+    ) as none:
         write_report(no_trained_run)
     for error in (missing.value, none.value):
         assert "\n" not in str(error)

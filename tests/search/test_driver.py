@@ -22,8 +22,18 @@ FAST = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=64, batch_size=32))
 
 def run(tmp_path, space, data, executor, **settings):
     # Explicit, so a later change of the package's defaults does not change what these tests test.
-    defaults = dict(space=str(space), dataset=str(data), trials=6, population=3, epochs=1, train_subset=64,
-                    out=str(tmp_path / "run"), sampler="nsga2", prescreen=1, prescreen_score="naswot")
+    defaults = dict(
+        space=str(space),
+        dataset=str(data),
+        trials=6,
+        population=3,
+        epochs=1,
+        train_subset=64,
+        out=str(tmp_path / "run"),
+        sampler="nsga2",
+        prescreen=1,
+        prescreen_score="naswot",
+    )
     return search(executor=executor, trainer=settings.pop("trainer", FAST), **{**defaults, **settings})
 
 
@@ -56,7 +66,14 @@ def test_search_writes_study_trials_and_pareto(tmp_path, tiny_space_file, tiny_d
 
 
 def test_latency_budget_rejects_before_training(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), latency_budget_ms=1e-6)
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trainer=NeverTrain(),
+        latency_budget_ms=1e-6,
+    )
     assert result.infeasible == 6 and result.complete == 0
     for row in rows(result.run_dir):
         assert row["state"] == "PRUNED" and row["status"] == "infeasible"
@@ -65,10 +82,21 @@ def test_latency_budget_rejects_before_training(tmp_path, tiny_space_file, tiny_
 
 
 @pytest.mark.parametrize("score", ["naswot", "ehvi"])
-def test_prescreening_scores_no_candidate_the_cheap_filters_reject(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                   ray_executor, score):
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), trials=3,
-                 population=3, prescreen=2, prescreen_score=score, latency_budget_ms=1e-6)
+def test_prescreening_scores_no_candidate_the_cheap_filters_reject(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, score
+):
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trainer=NeverTrain(),
+        trials=3,
+        population=3,
+        prescreen=2,
+        prescreen_score=score,
+        latency_budget_ms=1e-6,
+    )
     table = rows(result.run_dir)
     assert result.infeasible == 3 and result.complete == 0
     assert any(r["latency_ms"] for r in table)
@@ -76,29 +104,45 @@ def test_prescreening_scores_no_candidate_the_cheap_filters_reject(tmp_path, tin
 
 
 @pytest.mark.parametrize("latency, costs_counted", [("predicted", False), ("measured", True)])
-def test_a_predicted_latency_over_budget_spares_counting_the_costs(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                     ray_executor, latency, costs_counted,
-                                                                     x86_model_profile):
+def test_a_predicted_latency_over_budget_spares_counting_the_costs(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, latency, costs_counted, x86_model_profile
+):
     # A predicted latency costs less than counting params and MACs, so it comes first; to measure, the
     # workers count and export each candidate in one task, before the measurement.
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), trials=3,
-                 latency=latency, latency_budget_ms=1e-6, profile=str(x86_model_profile))
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trainer=NeverTrain(),
+        trials=3,
+        latency=latency,
+        latency_budget_ms=1e-6,
+        profile=str(x86_model_profile),
+    )
     table = rows(result.run_dir)
     assert result.infeasible == 3 and all("budget" in r["failure_reason"] and r["latency_ms"] for r in table)
     assert [bool(r["params"] and r["macs"]) for r in table] == [costs_counted] * 3
 
 
-def test_predicted_latency_is_the_exported_graphs_prediction_without_exporting(tmp_path, tiny_space_file,
-                                                                               tiny_dataset_file, ray_executor,
-                                                                               x86_model_profile):
+def test_predicted_latency_is_the_exported_graphs_prediction_without_exporting(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, x86_model_profile
+):
     from nas.builder import build_model
     from nas.latency import load_profile
     from nas.onnx_io import export_onnx
     from nas.search._study import load_run_study
     from nas.space import Architecture
 
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, latency="predicted",
-                 profile=str(x86_model_profile))
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=3,
+        latency="predicted",
+        profile=str(x86_model_profile),
+    )
     model = load_profile(x86_model_profile).latency_model
     assert [r["latency_source"] for r in rows(result.run_dir)] == ["predicted"] * 3
     for trial in load_run_study(result.run_dir).trials:
@@ -107,8 +151,12 @@ def test_predicted_latency_is_the_exported_graphs_prediction_without_exporting(t
         assert trial.user_attrs["latency_ms"] == pytest.approx(model.predict(exported), rel=1e-9)
 
 
-def test_size_constraint_rejects_without_measuring(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), max_params=10)
+def test_size_constraint_rejects_without_measuring(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    result = run(
+        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trainer=NeverTrain(), max_params=10
+    )
     assert result.infeasible == 6
     for row in rows(result.run_dir):
         assert row["failure_reason"].startswith("params") and row["latency_ms"] == ""
@@ -126,9 +174,17 @@ class FailsOnDeepFirstStage(ProxyTrainer):
         return super().train(arch, dataset, seed)
 
 
-def test_failing_candidate_is_recorded_and_search_goes_on(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=10,
-                 trainer=FailsOnDeepFirstStage(FAST.recipe))
+def test_failing_candidate_is_recorded_and_search_goes_on(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=10,
+        trainer=FailsOnDeepFirstStage(FAST.recipe),
+    )
     table = rows(result.run_dir)
     failed = [r for r in table if r["status"] == "failed"]
     assert failed, "the space should have produced at least one deep first stage in 10 trials"
@@ -159,13 +215,25 @@ class AlwaysCrashes(ProxyTrainer):
 
 def test_crashed_worker_is_retried(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
     marker = tmp_path / "crashed"
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, trainer=CrashesOnce(str(marker)))
+    result = run(
+        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, trainer=CrashesOnce(str(marker))
+    )
     assert marker.exists(), "the crash did not happen"
     assert result.complete == 3 and result.failed == 0
 
 
-def test_worker_that_always_crashes_fails_the_trial(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=2, population=2, trainer=AlwaysCrashes())
+def test_worker_that_always_crashes_fails_the_trial(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=2,
+        population=2,
+        trainer=AlwaysCrashes(),
+    )
     assert result.failed == 2
     for row in rows(result.run_dir):
         assert row["failure_reason"].startswith("train: worker died 3 times")
@@ -181,11 +249,20 @@ def test_rerun_with_more_trials_extends_the_run(tmp_path, tiny_space_file, tiny_
         assert after[number]["accuracy"] == row["accuracy"] and after[number]["arch_hash"] == row["arch_hash"]
 
 
-def test_robust_search_optimizes_a_mix_of_clean_and_corrupted_accuracy(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                       ray_executor):
+def test_robust_search_optimizes_a_mix_of_clean_and_corrupted_accuracy(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
     trainer = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=64, batch_size=32, robust=True))
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, population=3, trainer=trainer,
-                 robust_weight=0.25)
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=3,
+        population=3,
+        trainer=trainer,
+        robust_weight=0.25,
+    )
     for row in rows(result.run_dir):
         clean, corrupted = float(row["clean_accuracy"]), float(row["corrupted_accuracy"])
         assert float(row["accuracy"]) == pytest.approx(0.75 * clean + 0.25 * corrupted)
@@ -194,33 +271,58 @@ def test_robust_search_optimizes_a_mix_of_clean_and_corrupted_accuracy(tmp_path,
     assert pareto["accuracy_objective"] == "0.75 x clean + 0.25 x mean corrupted validation accuracy"
 
 
-def test_prescreening_trains_the_best_score_of_each_latency_band(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                  ray_executor):
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, population=3, prescreen=3)
+def test_prescreening_trains_the_best_score_of_each_latency_band(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    result = run(
+        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, population=3, prescreen=3
+    )
     table = rows(result.run_dir)
     trained = [r for r in table if r["status"] == "complete" and not r["duplicate_of"]]
     screened = [r for r in table if r["status"] == "screened_out"]
-    assert result.finished == 3 and len(trained) + result.infeasible + result.failed + \
-        sum(bool(r["duplicate_of"]) for r in table if r["status"] == "complete") == 3
-    assert screened and all(r["state"] == "PRUNED" and "screened out: naswot" in r["failure_reason"] for r in screened)
-    assert not any(list((result.run_dir / "checkpoints").glob("trial_*%s*" % r["arch_hash"])) for r in screened)
+    assert (
+        result.finished == 3
+        and len(trained)
+        + result.infeasible
+        + result.failed
+        + sum(bool(r["duplicate_of"]) for r in table if r["status"] == "complete")
+        == 3
+    )
+    assert screened and all(
+        r["state"] == "PRUNED" and "screened out: naswot" in r["failure_reason"] for r in screened
+    )
+    assert not any(
+        list((result.run_dir / "checkpoints").glob("trial_*%s*" % r["arch_hash"])) for r in screened
+    )
     for row in screened:  # the trial that beat it scored higher
         winner = int(row["failure_reason"].split("(trial ")[1].split(")")[0])
         assert float(table[winner]["prescreen_score"]) >= float(row["prescreen_score"])
 
 
 def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_front_most(
-        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
     from nas.search._acquisition import finite_last_score, screening_features, select_by_ehvi
 
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=8, population=2, prescreen=3,
-                 prescreen_score="ehvi")
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=8,
+        population=2,
+        prescreen=3,
+        prescreen_score="ehvi",
+    )
     table = rows(result.run_dir)
     batch = 12  # 4 trials per batch (two workers) x 3 proposals each
-    first, second = table[:batch], table[batch:2 * batch]
+    first, second = table[:batch], table[batch : 2 * batch]
     trained_first = [r for r in first if r["status"] == "complete"]
-    assert len(trained_first) == 4 and all("too few trained candidates for EHVI" in r["failure_reason"]
-                                           for r in first if r["status"] == "screened_out")
+    assert len(trained_first) == 4 and all(
+        "too few trained candidates for EHVI" in r["failure_reason"]
+        for r in first
+        if r["status"] == "screened_out"
+    )
     # The sampler learns from measured latencies, so it may re-propose a trained architecture: such a duplicate
     # reuses its result, uses up one of the batch's 4 counted trials and never enters the EHVI pool.
     fresh = [r for r in second if not r["duplicate_of"]]
@@ -230,21 +332,30 @@ def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_
     # NASWOT is the accuracy model's fourth feature. Before there is a model (first batch) only the candidates
     # kept are scored, since they join its data once trained; the model's batch scores its whole pool.
     # prescreen_score is left for the EHVI of those chosen by the model.
-    assert all(bool(r["naswot"]) == (r["status"] == "complete") and not r["prescreen_score"]
-               for r in first if r["latency_ms"])
+    assert all(
+        bool(r["naswot"]) == (r["status"] == "complete") and not r["prescreen_score"]
+        for r in first
+        if r["latency_ms"]
+    )
     assert all(r["naswot"] for r in pool)
 
     def describe(r):
         return float(r["latency_ms"]), int(r["params"]), int(r["macs"]), float(r["naswot"])
-    candidates, trained = finite_last_score([describe(r) for r in pool],
-                                            [(float(r["accuracy"]), *describe(r)) for r in trained_first])
+
+    candidates, trained = finite_last_score(
+        [describe(r) for r in pool], [(float(r["accuracy"]), *describe(r)) for r in trained_first]
+    )
     reference = max(float(r["latency_ms"]) for r in trained_first + pool)
     expected = select_by_ehvi(candidates, trained, keep, reference, features=screening_features)
-    assert {pool[i]["number"] for i, _ in expected} == {r["number"] for r in fresh if r["status"] == "complete"}
+    assert {pool[i]["number"] for i, _ in expected} == {
+        r["number"] for r in fresh if r["status"] == "complete"
+    }
     reasons = [r["failure_reason"] for r in second if r["status"] == "screened_out"]
     assert any("expected hypervolume improvement" in why for why in reasons)
-    assert all("expected hypervolume improvement" in why or "same architecture" in why or "share of --trials" in why
-               for why in reasons)
+    assert all(
+        "expected hypervolume improvement" in why or "same architecture" in why or "share of --trials" in why
+        for why in reasons
+    )
     assert result.finished == 8
 
 
@@ -264,30 +375,58 @@ class FailsOnWidth16(ProxyTrainer):
 
 def test_twins_of_a_failed_candidate_fail_with_it(tmp_path, tiny_dataset_file, ray_executor):
     space = tmp_path / "two.yaml"
-    space.write_text("name: two\ninput: {resolution: 16}\nstem: {channels: 8}\n"
-                     "stages:\n  - {name: a, stride: 2, depth: 1, width: [8, 16], primitive: dwsep}\n")
-    result = run(tmp_path, space, tiny_dataset_file, ray_executor, trials=6, population=3,
-                 trainer=FailsOnWidth16(FAST.recipe), sampler="random")
+    space.write_text(
+        "name: two\ninput: {resolution: 16}\nstem: {channels: 8}\n"
+        "stages:\n  - {name: a, stride: 2, depth: 1, width: [8, 16], primitive: dwsep}\n"
+    )
+    result = run(
+        tmp_path,
+        space,
+        tiny_dataset_file,
+        ray_executor,
+        trials=6,
+        population=3,
+        trainer=FailsOnWidth16(FAST.recipe),
+        sampler="random",
+    )
     table = rows(result.run_dir)
     assert result.finished == 6 and not [r for r in table if r["state"] == "RUNNING"]
     failed = [r for r in table if r["param:a.width"] == "16"]
     assert failed and all(r["status"] == "failed" and "width 16 fails" in r["failure_reason"] for r in failed)
 
 
-def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                     ray_executor):
+def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
     trainer = ProxyTrainer(TrainingRecipe(epochs=2, train_subset=64, batch_size=32))
-    result = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=8, population=8, epochs=2,
-                 trainer=trainer, rungs=(1,), stop_dominated_by=1, stop_margin=0)
+    result = run(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=8,
+        population=8,
+        epochs=2,
+        trainer=trainer,
+        rungs=(1,),
+        stop_dominated_by=1,
+        stop_margin=0,
+    )
     table = rows(result.run_dir)
     stopped = [r for r in table if r["status"] == "stopped_early"]
     trained = [r for r in table if r["status"] == "complete" and not r["duplicate_of"]]
     assert result.finished == 8 and stopped and trained
-    rung = {int(r["number"]): (json.loads(r["rung_accuracy"].replace("'", '"'))["1"], float(r["latency_ms"]))
-            for r in stopped + trained}
+    rung = {
+        int(r["number"]): (json.loads(r["rung_accuracy"].replace("'", '"'))["1"], float(r["latency_ms"]))
+        for r in stopped + trained
+    }
     for r in stopped:  # something dominated it at the rung
         acc, lat = rung[int(r["number"])]
-        assert any(a >= acc and l <= lat and (a > acc or l < lat) for n, (a, l) in rung.items() if n != int(r["number"]))
+        assert any(
+            a >= acc and l <= lat and (a > acc or l < lat)
+            for n, (a, l) in rung.items()
+            if n != int(r["number"])
+        )
         assert r["state"] == "PRUNED" and not r["train_seconds"] and "1-epoch rung" in r["failure_reason"]
     for r in trained:  # survivors trained to the end, with their rung result kept
         assert int(r["number"]) in rung and float(r["train_seconds"]) > 0
@@ -311,18 +450,29 @@ def result_study(run_dir: Path):
 def test_prescreening_never_overshoots_the_trial_budget(tmp_path, tiny_dataset_file, ray_executor):
     # Four architectures in all: asking 4 x 3 candidates per batch guarantees duplicates.
     space = tmp_path / "small.yaml"
-    space.write_text("name: small\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1}\n"
-                     "block_choices: {primitive: [dwsep], kernel: [3], se: [false], activation: [relu]}\n"
-                     "stages:\n  - {name: a, stride: 2, depth: [1, 2], width: [8, 16]}\n")
-    result = run(tmp_path, space, tiny_dataset_file, ray_executor, trials=5, population=3, prescreen=4,
-                 sampler="random")
+    space.write_text(
+        "name: small\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1}\n"
+        "block_choices: {primitive: [dwsep], kernel: [3], se: [false], activation: [relu]}\n"
+        "stages:\n  - {name: a, stride: 2, depth: [1, 2], width: [8, 16]}\n"
+    )
+    result = run(
+        tmp_path,
+        space,
+        tiny_dataset_file,
+        ray_executor,
+        trials=5,
+        population=3,
+        prescreen=4,
+        sampler="random",
+    )
     table = rows(result.run_dir)
     counted = [r for r in table if r["status"] not in ("screened_out", "interrupted")]
     assert result.finished == 5 and len(counted) == 5
 
 
-def test_resume_refuses_a_space_file_edited_under_the_same_name(tmp_path, tiny_space_file, tiny_dataset_file,
-                                                                 ray_executor):
+def test_resume_refuses_a_space_file_edited_under_the_same_name(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
     from nas.errors import NasError
 
     space = tmp_path / "tiny.yaml"
@@ -335,14 +485,26 @@ def test_resume_refuses_a_space_file_edited_under_the_same_name(tmp_path, tiny_s
     assert len(rows(tmp_path / "run")) == 3  # nothing written by the refused resume
 
 
-def test_prescreening_trains_a_full_share_when_part_of_the_pool_is_infeasible(tmp_path, tiny_dataset_file,
-                                                                               ray_executor):
+def test_prescreening_trains_a_full_share_when_part_of_the_pool_is_infeasible(
+    tmp_path, tiny_dataset_file, ray_executor
+):
     space = tmp_path / "small.yaml"
-    space.write_text("name: small\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1}\n"
-                     "block_choices: {primitive: [dwsep], kernel: [3, 5], se: [false], activation: [relu]}\n"
-                     "stages:\n  - {name: a, stride: 2, depth: [1, 2], width: [8, 16, 32, 64]}\n")
-    result = run(tmp_path, space, tiny_dataset_file, ray_executor, trials=4, population=4, prescreen=4,
-                 sampler="random", max_params=1500)  # 6 of the 16 architectures exceed it
+    space.write_text(
+        "name: small\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1}\n"
+        "block_choices: {primitive: [dwsep], kernel: [3, 5], se: [false], activation: [relu]}\n"
+        "stages:\n  - {name: a, stride: 2, depth: [1, 2], width: [8, 16, 32, 64]}\n"
+    )
+    result = run(
+        tmp_path,
+        space,
+        tiny_dataset_file,
+        ray_executor,
+        trials=4,
+        population=4,
+        prescreen=4,
+        sampler="random",
+        max_params=1500,
+    )  # 6 of the 16 architectures exceed it
     table = rows(result.run_dir)
     counted = [r for r in table if r["status"] not in ("screened_out", "interrupted")]
     # The infeasible part of the pool is recorded, but the batch's share of --trials goes to trainings.

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 
@@ -44,7 +43,7 @@ def test_hypervolume_equals_union_of_rectangles_on_a_grid():
     rng = np.random.default_rng(3)
     points = [(float(a), float(l)) for a, l in zip(rng.random(15), rng.random(15) * 4)]
     ref = 4.5
-    xs = np.linspace(0, ref, 901)[:-1] + ref / 1800   # midpoint rule on latency
+    xs = np.linspace(0, ref, 901)[:-1] + ref / 1800  # midpoint rule on latency
     ys = np.linspace(0, 1, 1001)[:-1] + 0.0005
     covered = sum(any(l <= x and a >= y for a, l in points) for x in xs[::3] for y in ys[::10])
     estimate = covered * (3 * ref / 900) * (10 / 1000)

@@ -25,11 +25,33 @@ def finished_trials(run_dir):
 
 def test_sigkill_then_same_command_resumes(tmp_path, tiny_space_file, tiny_dataset_file):
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "nas", "search", "--space", str(tiny_space_file), "--dataset", str(tiny_dataset_file),
-               "--trials", "8", "--population", "2", "--workers", "2", "--epochs", "3", "--train-subset", "64",
-               "--out", str(run_dir), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "nas",
+        "search",
+        "--space",
+        str(tiny_space_file),
+        "--dataset",
+        str(tiny_dataset_file),
+        "--trials",
+        "8",
+        "--population",
+        "2",
+        "--workers",
+        "2",
+        "--epochs",
+        "3",
+        "--train-subset",
+        "64",
+        "--out",
+        str(run_dir),
+        "--quiet",
+    ]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    driver = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.time() + 240
     while len(finished_trials(run_dir)) < 2:
         assert driver.poll() is None, f"driver ended early: {driver.stderr.read().decode()[-2000:]}"
@@ -45,7 +67,9 @@ def test_sigkill_then_same_command_resumes(tmp_path, tiny_space_file, tiny_datas
 
     study = load_run_study(run_dir)
     trials = study.get_trials(deepcopy=False)
-    after = {t.number: (t.values, t.user_attrs["arch_hash"]) for t in trials if t.state == TrialState.COMPLETE}
+    after = {
+        t.number: (t.values, t.user_attrs["arch_hash"]) for t in trials if t.state == TrialState.COMPLETE
+    }
     for number, value in before.items():
         assert after[number] == value, "a trial completed before the kill changed or vanished"
     counted = [t for t in trials if t.user_attrs.get("status") in ("complete", "infeasible", "failed")]

@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 def make_arch() -> Architecture:
     mb = BlockSpec(primitive="mbconv", kernel=5, expansion=6, se=True, activation="hardswish")
     dw = BlockSpec(primitive="dwsep", kernel=3, se=False, activation="relu")
-    sh = BlockSpec(primitive="shuffle_bottleneck", kernel=3, expansion=1, groups=2, se=False, activation="relu6")
+    sh = BlockSpec(
+        primitive="shuffle_bottleneck", kernel=3, expansion=1, groups=2, se=False, activation="relu6"
+    )
     return Architecture(
         space="unit",
         resolution=32,
@@ -96,8 +98,13 @@ def test_hash_is_stable_across_processes():
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run(
-        [sys.executable, "-c", code, str(REPO)], input=make_arch().to_json(), capture_output=True, text=True,
-        env=env, check=True, timeout=60,
+        [sys.executable, "-c", code, str(REPO)],
+        input=make_arch().to_json(),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
     )
     assert out.stdout.strip() == make_arch().hash
 
@@ -137,7 +144,9 @@ def _variants(arch: Architecture):
     }
     for name, value in block_changes.items():
         stages = list(arch.stages)
-        stages[1] = dataclasses.replace(stage, blocks=(stage.blocks[0], dataclasses.replace(block, **{name: value})))
+        stages[1] = dataclasses.replace(
+            stage, blocks=(stage.blocks[0], dataclasses.replace(block, **{name: value}))
+        )
         yield f"block.{name}", dataclasses.replace(arch, stages=tuple(stages))
 
 
@@ -220,8 +229,12 @@ def test_summary_is_one_line_and_reflects_blocks():
         assert str(stage.width) in text
     stage = arch.stages[1]
     changed = dataclasses.replace(
-        arch, stages=(arch.stages[0], dataclasses.replace(stage, blocks=(dataclasses.replace(stage.blocks[0], kernel=7),) * 2),
-                      arch.stages[2]),
+        arch,
+        stages=(
+            arch.stages[0],
+            dataclasses.replace(stage, blocks=(dataclasses.replace(stage.blocks[0], kernel=7),) * 2),
+            arch.stages[2],
+        ),
     )
     assert changed.summary() != text
 
@@ -230,6 +243,8 @@ def test_equal_architectures_have_equal_hash():
     arch = make_arch()
     stage = arch.stages[1]
     as_float = tuple(dataclasses.replace(b, expansion=float(b.expansion)) for b in stage.blocks)
-    other = dataclasses.replace(arch, stages=(arch.stages[0], dataclasses.replace(stage, blocks=as_float), arch.stages[2]))
+    other = dataclasses.replace(
+        arch, stages=(arch.stages[0], dataclasses.replace(stage, blocks=as_float), arch.stages[2])
+    )
     assert other == arch
     assert other.hash == arch.hash

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 
-
 import optuna
 import pytest
 
 from nas.errors import NasError
-from nas.space import Architecture, SearchSpace, known_primitives, list_spaces, load_space, primitive_attributes
+from nas.space import (
+    Architecture,
+    SearchSpace,
+    known_primitives,
+    list_spaces,
+    load_space,
+    primitive_attributes,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -145,7 +151,9 @@ def test_only_multi_choice_parameters_become_trial_params():
             expected |= {f"{stage.name}.depth", f"{stage.name}.width", f"{stage.name}.primitive"}
             used = primitive_attributes(stage.blocks[0].primitive)
             # groups has a single choice (2) and never becomes a parameter
-            expected |= {f"{stage.name}.{a}" for a in ("kernel", "expansion", "se", "activation") if a in used}
+            expected |= {
+                f"{stage.name}.{a}" for a in ("kernel", "expansion", "se", "activation") if a in used
+            }
         assert set(params) == expected
     fbnet = load_space("fbnet")
     for params, _ in sample_many(fbnet, 3):
@@ -289,7 +297,13 @@ ERROR_CASES = [
     ("empty_stages", "name: t\nstem: {channels: 16}\nstages: []\n", 3, "stages", "at least one"),
     ("width_mult8", BASE.replace("width: [16, 24]", "width: [16, 20]"), 12, "stages[1].width[1]", "multiple"),
     ("stride3", BASE.replace("stride: 2", "stride: 3"), 10, "stages[1].stride", "stride"),
-    ("primitive", BASE.replace("kernel: [3, 5]", "primitive: [mbconv, bogus]"), 13, "stages[1].primitive[1]", "bogus"),
+    (
+        "primitive",
+        BASE.replace("kernel: [3, 5]", "primitive: [mbconv, bogus]"),
+        13,
+        "stages[1].primitive[1]",
+        "bogus",
+    ),
     ("activation", BASE.replace("kernel: [3, 5]", "activation: swish"), 13, "stages[1].activation", "swish"),
     ("top_key", BASE + "extra: 1\n", 17, "extra", "unknown field"),
     ("stage_key", BASE.replace("kernel: [3, 5]", "kernal: [3, 5]"), 13, "stages[1].kernal", "unknown field"),
@@ -298,9 +312,21 @@ ERROR_CASES = [
     ("undefined_op", BASE.replace("op: [a, b]", "op: [a, c]"), 8, "stages[0].op[1]", "'c'"),
     ("kernel_even", BASE.replace("kernel: [3, 5]", "kernel: [3, 4]"), 13, "stages[1].kernel[1]", "odd"),
     ("dropout", BASE.replace("dropout: 0.1", "dropout: 1.5"), 16, "head.dropout", "1.5"),
-    ("op_kernel_even", BASE.replace("kernel: 3, expansion", "kernel: 2, expansion"), 6, "ops.b.kernel", "odd"),
+    (
+        "op_kernel_even",
+        BASE.replace("kernel: 3, expansion", "kernel: 2, expansion"),
+        6,
+        "ops.b.kernel",
+        "odd",
+    ),
     ("stem_width", BASE.replace("channels: 16", "channels: 12"), 3, "stem.channels", "multiple"),
-    ("head_key", BASE.replace("  dropout: 0.1", "  dropout: 0.1\n  pool: max"), 17, "head.pool", "unknown field"),
+    (
+        "head_key",
+        BASE.replace("  dropout: 0.1", "  dropout: 0.1\n  pool: max"),
+        17,
+        "head.pool",
+        "unknown field",
+    ),
 ]
 
 

@@ -19,11 +19,35 @@ def exported_dir(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> Path:
     run_dir = tmp_path_factory.mktemp("validate") / "run"
 
     def nas(*args):
-        done = subprocess.run([sys.executable, "-m", "nas", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "nas", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
-    nas("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--trials", "3", "--population", "3",
-        "--epochs", "2", "--train-subset", "64", "--workers", "2", "--out", run_dir, "--quiet")
+    nas(
+        "search",
+        "--space",
+        tiny_space_file,
+        "--dataset",
+        tiny_dataset_file,
+        "--trials",
+        "3",
+        "--population",
+        "3",
+        "--epochs",
+        "2",
+        "--train-subset",
+        "64",
+        "--workers",
+        "2",
+        "--out",
+        run_dir,
+        "--quiet",
+    )
     nas("export", run_dir)
     folders = sorted((run_dir / "export").iterdir())
     assert folders

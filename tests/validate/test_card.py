@@ -20,7 +20,10 @@ def test_card_without_then_with_validation_results(exported_dir, tiny_dataset_fi
 
     text = write_model_card(folder).read_text()
     assert text.startswith(f"# Model card: {folder.name}")
-    assert f"parameters: {metrics['params']:,}" in text and f"MACs: {metrics['macs']:,} (fvcore: convolution and linear" in text
+    assert (
+        f"parameters: {metrics['params']:,}" in text
+        and f"MACs: {metrics['macs']:,} (fvcore: convolution and linear" in text
+    )
     for stage in spec["architecture"]["stages"]:
         assert f"| {stage['name']} | {stage['stride']} | {stage['width']} | {len(stage['blocks'])} |" in text
     assert "| x86-cpu | measured now on" in text and "spread" in text
@@ -31,16 +34,27 @@ def test_card_without_then_with_validation_results(exported_dir, tiny_dataset_fi
     assert f"Proxy accuracy {100 * metrics['proxy_accuracy']:.1f}%" in text
     assert "Not evaluated (no slices.json" in text and "Not quantized (no int8.json" in text
 
-    evaluate_slices(folder / "model.onnx", tiny_dataset_file, families=("jpeg",), severities=(5,), split="all") \
-        .write_json(folder / "slices.json")
+    evaluate_slices(
+        folder / "model.onnx", tiny_dataset_file, families=("jpeg",), severities=(5,), split="all"
+    ).write_json(folder / "slices.json")
     int8 = quantize_int8(folder / "model.onnx", tiny_dataset_file, samples=16, split="all")
-    result = compare_precisions(folder / "model.onnx", int8, tiny_dataset_file, families=("jpeg",), severities=(5,),
-                                split="all", measure=False)
+    result = compare_precisions(
+        folder / "model.onnx",
+        int8,
+        tiny_dataset_file,
+        families=("jpeg",),
+        severities=(5,),
+        split="all",
+        measure=False,
+    )
     (folder / "int8.json").write_text(json.dumps(result))
     text = write_model_card(folder, measure=False).read_text()
     assert "| x86-cpu | measured now" not in text
     assert "| clean | 80 |" in text and "| jpeg@5 | 80 |" in text and "thin: n = 80 < 100" in text
-    assert f"clean accuracy: FP32 {100 * result['clean']['fp32']:.1f}%, INT8 {100 * result['clean']['int8']:.1f}%" in text
+    assert (
+        f"clean accuracy: FP32 {100 * result['clean']['fp32']:.1f}%, INT8 {100 * result['clean']['int8']:.1f}%"
+        in text
+    )
     assert "jetson-tx2 latency: FP32 predicted" in text and "INT8 not predictable" in text
     assert "per-channel int8 weights, uint8 activations, MinMax calibration on 16 images" in text
 

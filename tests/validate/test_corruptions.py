@@ -51,7 +51,12 @@ def test_corruption_does_not_depend_on_batch_neighbours_for_deterministic_famili
 
 def test_kernels_are_normalised_and_shaped():
     disk = disk_kernel(2.1)
-    assert disk.shape == (5, 5) and abs(disk.sum() - 1) < 1e-6 and np.allclose(disk, disk.T) and np.allclose(disk, disk[::-1])
+    assert (
+        disk.shape == (5, 5)
+        and abs(disk.sum() - 1) < 1e-6
+        and np.allclose(disk, disk.T)
+        and np.allclose(disk, disk[::-1])
+    )
     assert disk[2, 2] == disk.max() and disk[0, 0] < disk[0, 2]
     horizontal = line_kernel(5, 0.0)
     assert abs(horizontal.sum() - 1) < 1e-6 and np.count_nonzero(horizontal.sum(axis=1)) == 1

@@ -16,8 +16,13 @@ from nas.validate._int8 import NOT_PREDICTABLE
 
 @pytest.fixture(scope="module")
 def int8_model(exported_model, tiny_dataset_file, tmp_path_factory):
-    return quantize_int8(exported_model, tiny_dataset_file, tmp_path_factory.mktemp("int8") / "model.int8.onnx",
-                         samples=32, split="all")
+    return quantize_int8(
+        exported_model,
+        tiny_dataset_file,
+        tmp_path_factory.mktemp("int8") / "model.int8.onnx",
+        samples=32,
+        split="all",
+    )
 
 
 def test_int8_model_loads_runs_and_keeps_metadata(int8_model, exported_model, tiny_dataset_file):
@@ -25,7 +30,11 @@ def test_int8_model_loads_runs_and_keeps_metadata(int8_model, exported_model, ti
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     session = ort.InferenceSession(str(int8_model), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
-    fp32_meta = ort.InferenceSession(str(exported_model), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    fp32_meta = (
+        ort.InferenceSession(str(exported_model), providers=["CPUExecutionProvider"])
+        .get_modelmeta()
+        .custom_metadata_map
+    )
     assert meta["nas.precision"] == "int8" and "nas.precision" not in fp32_meta
     for key in ("nas.preprocessing", "nas.architecture", "nas.metrics"):
         assert meta[key] == fp32_meta[key]
@@ -38,7 +47,9 @@ def test_int8_model_loads_runs_and_keeps_metadata(int8_model, exported_model, ti
 
 
 def test_compare_precisions_reports_drops_and_latency(int8_model, exported_model, tiny_dataset_file):
-    result = compare_precisions(exported_model, int8_model, tiny_dataset_file, families=("jpeg",), severities=(3,), split="all")
+    result = compare_precisions(
+        exported_model, int8_model, tiny_dataset_file, families=("jpeg",), severities=(3,), split="all"
+    )
     assert result["n"] == 80
     clean = result["clean"]
     assert 0 <= clean["int8"] <= 1 and clean["drop"] == pytest.approx(clean["fp32"] - clean["int8"])
@@ -51,7 +62,11 @@ def test_compare_precisions_reports_drops_and_latency(int8_model, exported_model
     assert {"jetson-tx2", "raspberry-pi-4", "pixel-3"} <= set(predicted)
     for name in predicted:
         entry = result["latency"][name]
-        assert entry["int8"] == NOT_PREDICTABLE and entry["fp32"]["predicted_ms"] > 0 and entry["fp32"]["mape"] > 0
+        assert (
+            entry["int8"] == NOT_PREDICTABLE
+            and entry["fp32"]["predicted_ms"] > 0
+            and entry["fp32"]["mape"] > 0
+        )
     json.dumps(result)
 
 

@@ -21,13 +21,20 @@ def dataset():
     y = np.array([0] * 60 + [1] * 60)
     order = rng.permutation(120)
     x, y = x[order], y[order]
-    return ImageDataset("synthetic", ("a", "b"), x[:20], y[:20], x[20:], y[20:], (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    return ImageDataset(
+        "synthetic", ("a", "b"), x[:20], y[:20], x[20:], y[20:], (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    )
 
 
 def tiny_cnn():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 2),
+    )
 
 
 class Constant(torch.nn.Module):
@@ -40,7 +47,9 @@ FAMILIES = ("gaussian_noise", "defocus_blur", "contrast", "jpeg")
 
 def test_matches_a_manual_evaluation(dataset):
     model, norm = tiny_cnn(), _Normalizer(dataset.mean, dataset.std, 16)
-    result = corrupted_accuracy(model, dataset, norm, families=FAMILIES, severities=(2, 4), max_images=64, seed=5)
+    result = corrupted_accuracy(
+        model, dataset, norm, families=FAMILIES, severities=(2, 4), max_images=64, seed=5
+    )
     assert set(result["slices"]) == {f"{f}@{s}" for f in FAMILIES for s in (2, 4)} and result["n"] == 64
     keep = np.sort(np.random.default_rng(5).choice(100, size=64, replace=False))
     x, y = dataset.x_val[keep], torch.from_numpy(dataset.y_val[keep])
@@ -56,9 +65,17 @@ def test_matches_a_manual_evaluation(dataset):
 
 
 def test_constant_model_scores_the_class_share_and_plain_callables_work(dataset):
-    result = corrupted_accuracy(Constant(), dataset, lambda b: b.permute(0, 3, 1, 2).float(), families=("occlusion",),
-                                severities=(5,), max_images=None)
-    assert result["n"] == 100 and result["slices"]["occlusion@5"] == pytest.approx(float((dataset.y_val == 0).mean()))
+    result = corrupted_accuracy(
+        Constant(),
+        dataset,
+        lambda b: b.permute(0, 3, 1, 2).float(),
+        families=("occlusion",),
+        severities=(5,),
+        max_images=None,
+    )
+    assert result["n"] == 100 and result["slices"]["occlusion@5"] == pytest.approx(
+        float((dataset.y_val == 0).mean())
+    )
 
 
 def test_corrupted_images_are_cached_and_deterministic(dataset):

@@ -22,18 +22,22 @@ FAMILIES = ("gaussian_noise", "defocus_blur", "occlusion")
 
 @pytest.fixture(scope="module")
 def report(exported_model, tiny_dataset_file):
-    return evaluate_slices(exported_model, tiny_dataset_file, families=FAMILIES, severities=(1, 5), split="all")
+    return evaluate_slices(
+        exported_model, tiny_dataset_file, families=FAMILIES, severities=(1, 5), split="all"
+    )
 
 
 def _manual_predictions(onnx_path, x):
     """Preprocess as the metadata says, written out independently of nas.validate."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     pre = json.loads(session.get_modelmeta().custom_metadata_map["nas.preprocessing"])
-    inp = ((x.astype(np.float32) / 255 - np.array(pre["mean"], np.float32)) / np.array(pre["std"], np.float32))
+    inp = (x.astype(np.float32) / 255 - np.array(pre["mean"], np.float32)) / np.array(pre["std"], np.float32)
     return session.run(None, {pre["input_name"]: inp.transpose(0, 3, 1, 2).astype(np.float32)})[0].argmax(1)
 
 
-def test_clean_accuracy_on_the_search_validation_split_equals_the_proxy_accuracy(exported_dir, tiny_dataset_file):
+def test_clean_accuracy_on_the_search_validation_split_equals_the_proxy_accuracy(
+    exported_dir, tiny_dataset_file
+):
     metrics = json.loads((exported_dir / "metrics.json").read_text())
     clean = evaluate_slices(exported_dir / "model.onnx", tiny_dataset_file, families=(), seed=0).clean
     assert clean["n"] == 8  # 10% of 2 x 40, per class
@@ -70,14 +74,21 @@ def test_resize_follows_the_training_normalizer():
     images = rng.integers(0, 256, size=(4, 24, 20, 3), dtype=np.uint8)
     pre = {"input_shape": ["batch", 3, 16, 16], "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}
     ours = preprocess(images, pre)
-    theirs = _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(images), augment=False).contiguous().numpy()
+    theirs = (
+        _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(images), augment=False).contiguous().numpy()
+    )
     assert ours.shape == theirs.shape == (4, 3, 16, 16)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)  # Pillow float resize == torch antialiased bilinear
     up = rng.integers(0, 256, size=(2, 12, 12, 3), dtype=np.uint8)
-    np.testing.assert_allclose(preprocess(up, pre), _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(up), augment=False)
-                               .contiguous().numpy(), atol=1e-4)
+    np.testing.assert_allclose(
+        preprocess(up, pre),
+        _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(up), augment=False).contiguous().numpy(),
+        atol=1e-4,
+    )
     same = preprocess(images[:, :16, :16], pre)
-    exact = _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(images[:, :16, :16].copy()), augment=False)
+    exact = _Normalizer(pre["mean"], pre["std"], 16)(
+        torch.from_numpy(images[:, :16, :16].copy()), augment=False
+    )
     np.testing.assert_allclose(same, exact.contiguous().numpy(), atol=1e-5)
 
 
@@ -111,7 +122,10 @@ def test_user_slices_by_folder(tmp_path, exported_model, tiny_dataset_file):
 def test_unknown_class_folder_is_an_error(tmp_path, exported_model, tiny_dataset_file):
     slices = tmp_path / "slices"
     _write_folder(slices / "fog", {"blue": np.zeros((2, 16, 16, 3), np.uint8)})
-    with pytest.raises(NasError, match=r"slice folder .*fog/blue: class 'blue' is not a class of the model \(model classes: red, green\)"):
+    with pytest.raises(
+        NasError,
+        match=r"slice folder .*fog/blue: class 'blue' is not a class of the model \(model classes: red, green\)",
+    ):
         evaluate_slices(exported_model, tiny_dataset_file, families=(), user_slices=slices)
     with pytest.raises(NasError, match="slices folder not found"):
         evaluate_slices(exported_model, tiny_dataset_file, families=(), user_slices=tmp_path / "nope")
@@ -129,13 +143,20 @@ def test_other_user_mistakes(tmp_path, exported_model, tiny_dataset_file):
     onnx.save(bare, str(tmp_path / "bare.onnx"))
     with pytest.raises(NasError, match="no 'nas.preprocessing' metadata"):
         evaluate_slices(tmp_path / "bare.onnx", tiny_dataset_file)
-    np.savez(tmp_path / "other.npz", x=np.zeros((4, 16, 16, 3), np.uint8), y=np.array([0, 0, 1, 1]), classes=np.array(["red", "cat"]))
+    np.savez(
+        tmp_path / "other.npz",
+        x=np.zeros((4, 16, 16, 3), np.uint8),
+        y=np.array([0, 0, 1, 1]),
+        classes=np.array(["red", "cat"]),
+    )
     with pytest.raises(NasError, match=r"dataset .*other.npz: class 'cat' is not a class of the model"):
         evaluate_slices(exported_model, tmp_path / "other.npz", split="all")
 
 
 def test_max_images_subset_and_outputs(tmp_path, report, exported_model, tiny_dataset_file):
-    small = evaluate_slices(exported_model, tiny_dataset_file, families=("jpeg",), severities=(3,), split="all", max_images=30)
+    small = evaluate_slices(
+        exported_model, tiny_dataset_file, families=("jpeg",), severities=(3,), split="all", max_images=30
+    )
     assert [s["n"] for s in small.slices] == [30, 30]
     from rich.console import Console
 

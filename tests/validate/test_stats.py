@@ -46,9 +46,17 @@ def test_slice_statistics_per_class_and_confusions():
     logits = np.eye(3)[predicted] * 5.0
     stats = slice_statistics(logits, labels, classes)
     assert stats["n"] == 6 and stats["correct"] == 3 and stats["accuracy"] == 0.5
-    assert stats["per_class"] == {"a": {"n": 3, "accuracy": pytest.approx(1 / 3)}, "b": {"n": 2, "accuracy": 0.5},
-                                  "c": {"n": 1, "accuracy": 1.0}}
-    assert stats["confusions"][0] == {"true": "a", "predicted": "b", "count": 2, "fraction_of_true": pytest.approx(2 / 3)}
+    assert stats["per_class"] == {
+        "a": {"n": 3, "accuracy": pytest.approx(1 / 3)},
+        "b": {"n": 2, "accuracy": 0.5},
+        "c": {"n": 1, "accuracy": 1.0},
+    }
+    assert stats["confusions"][0] == {
+        "true": "a",
+        "predicted": "b",
+        "count": 2,
+        "fraction_of_true": pytest.approx(2 / 3),
+    }
     assert [(c["true"], c["predicted"]) for c in stats["confusions"]] == [("a", "b"), ("b", "a")]
     confidence = np.exp(5) / (np.exp(5) + 2)
     assert stats["ece"] == pytest.approx(abs(0.5 - confidence))
