@@ -4,11 +4,11 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 RUN_DIR = results/search-mobilenet-x86-cpu-seed0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 $(BIN)/nas: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip "setuptools>=68" wheel
+	$(BIN)/pip install -q --upgrade pip "setuptools>=77" wheel
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	@touch $(BIN)/nas
 
@@ -18,8 +18,12 @@ demo: setup  ## the default hardware-aware search on the built-in data, then exp
 	RAY_AUTH_MODE=disabled $(BIN)/nas search
 	$(BIN)/nas export $(RUN_DIR)
 
-test: setup  ## the test suite (what CI runs)
+test: setup lint  ## lint, then the test suite (what CI runs)
 	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q
+
+lint: setup  ## ruff: lint and format check (configured in pyproject.toml)
+	$(BIN)/ruff check nas tests benchmarks
+	$(BIN)/ruff format --check nas tests benchmarks
 
 bench: setup  ## the benchmarks; JSON under results/benchmarks/
 	RAY_AUTH_MODE=disabled $(BIN)/python benchmarks/search_throughput.py
