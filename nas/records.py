@@ -1,0 +1,344 @@
+"""The trial record: what one evaluated candidate of a search carries, in one typed place.
+
+The driver stores a trial's facts as Optuna `user_attrs` under the keys in `Attr`; `trials.csv` and
+`pareto.json` are views of the same facts. `TrialRecord` reads any of the three and writes them back:
+
+    record = TrialRecord.from_trial(frozen_trial)      # an Optuna FrozenTrial (duck-typed)
+    record = TrialRecord.from_row(csv_row)             # a row of trials.csv, as csv.DictReader gives it
+    record = TrialRecord.from_pareto_entry(entry)      # an entry of pareto.json's "pareto" list
+    record.to_user_attrs(), record.to_row(), record.to_pareto_entry()
+
+This module imports neither torch nor Optuna, so a run directory can be read without either.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Mapping
+
+
+class TrialStatus(str, Enum):
+    """What became of a trial (`user_attrs["status"]`); the value is the string written to the study and files."""
+
+    COMPLETE = "complete"  # trained to the end; its values are (objective, latency_ms)
+    INFEASIBLE = "infeasible"  # over the latency budget, --max-params or --max-macs
+    SCREENED_OUT = "screened_out"  # pre-screening kept a better-scoring candidate of its latency band
+    STOPPED_EARLY = "stopped_early"  # multi-fidelity: dominated at an early rung, never trained to the end
+    FAILED = "failed"  # an error while preparing, measuring or training it
+    INTERRUPTED = "interrupted"  # the driver stopped before it finished (re-queued when it was sampled)
+    RUNNING = "running"  # not finished yet
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def parse(cls, value: str | TrialStatus) -> TrialStatus:
+        """The status named `value`; anything else is a ValueError that lists the known statuses."""
+        try:
+            return cls(value)
+        except ValueError:
+            known = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown trial status {value!r} (known: {known})") from None
+
+    @property
+    def counts_toward_budget(self) -> bool:
+        """Evaluated to an answer, so it uses one of --trials: not interrupted, not screened out, not running."""
+        return self not in (TrialStatus.INTERRUPTED, TrialStatus.SCREENED_OUT, TrialStatus.RUNNING)
+
+
+class Attr:
+    """The `user_attrs` keys of a trial. Each is also the name of the `TrialRecord` field holding it."""
+
+    STATUS = "status"  # a TrialStatus value
+    ARCH_HASH = "arch_hash"
+    SUMMARY = "summary"  # the architecture in one short line
+    ARCHITECTURE = "architecture"  # Architecture.to_dict()
+    INFEASIBLE_REASON = "infeasible_reason"  # why infeasible, screened out or stopped early
+    FAILURE_REASON = "failure_reason"  # why failed or interrupted
+    DUPLICATE_OF = "duplicate_of"  # number of the trial whose result a re-sampled architecture repeats
+    REQUEUED_FROM = "requeued_from"  # number of the interrupted trial this one repeats
+    PARAMS = "params"  # parameter count
+    MACS = "macs"
+    LATENCY_MS = "latency_ms"
+    LATENCY_SOURCE = "latency_source"  # "measured" or "predicted"
+    LATENCY_SPREAD = "latency_spread"  # measured: relative spread of the repeats
+    LATENCY_STABLE = "latency_stable"
+    LATENCY_ATTEMPTS = "latency_attempts"
+    LATENCY_LOW_MS = "latency_low_ms"  # predicted: the prediction interval
+    LATENCY_HIGH_MS = "latency_high_ms"
+    LATENCY_EXTRAPOLATED = "latency_extrapolated"  # predicted: share of the latency outside the table's range
+    LATENCY_STRADDLES_BUDGET = "latency_straddles_budget"  # predicted: the interval holds the budget
+    PRESCREEN_SCORE = "prescreen_score"
+    NASWOT = "naswot"
+    RUNG_ACCURACY = "rung_accuracy"  # multi-fidelity: {"epochs": accuracy} at each rung reached
+    VAL_LOSS = "val_loss"
+    EPOCHS = "epochs"
+    CLEAN_ACCURACY = "clean_accuracy"
+    CORRUPTED_ACCURACY = "corrupted_accuracy"  # robust search: mean accuracy on the corrupted slices
+    WORST_SLICE = "worst_slice"
+    WORST_SLICE_ACCURACY = "worst_slice_accuracy"
+    CHECKPOINT = "checkpoint"  # the trained weights, relative to the run directory
+    PREPARE_SECONDS = "prepare_seconds"
+    LATENCY_SECONDS = "latency_seconds"
+    RUNG_SECONDS = "rung_seconds"
+    TRAIN_SECONDS = "train_seconds"
+    EVAL_SECONDS = "eval_seconds"
+    ROBUST_SECONDS = "robust_seconds"
+    WALL_SECONDS = "wall_seconds"
+
+
+# The trials.csv columns, in file order; then one "param:NAME" column per sampled parameter.
+CSV_COLUMNS = (
+    "number",
+    "state",
+    "status",
+    "arch_hash",
+    "accuracy",
+    "latency_ms",
+    "latency_source",
+    "latency_spread",
+    "latency_stable",
+    "params",
+    "macs",
+    "train_seconds",
+    "eval_seconds",
+    "prepare_seconds",
+    "latency_seconds",
+    "wall_seconds",
+    "failure_reason",
+    "duplicate_of",
+    "summary",
+    "clean_accuracy",
+    "corrupted_accuracy",
+    "worst_slice",
+    "worst_slice_accuracy",
+    "robust_seconds",
+    "prescreen_score",
+    "naswot",
+    "rung_accuracy",
+    "rung_seconds",
+    "latency_low_ms",
+    "latency_high_ms",
+    "latency_extrapolated",
+    "latency_straddles_budget",
+)
+PARAM_PREFIX = "param:"
+
+# Statuses whose reason is stored as infeasible_reason (the others store a failure_reason).
+_INFEASIBLE_KINDS = (TrialStatus.INFEASIBLE, TrialStatus.SCREENED_OUT, TrialStatus.STOPPED_EARLY)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial. Optuna's own facts first, then one field per `Attr` key (None when not recorded)."""
+
+    number: int
+    state: str  # Optuna's TrialState name: COMPLETE, PRUNED, FAIL, RUNNING or WAITING
+    status: TrialStatus | None  # as recorded; RUNNING while Optuna runs it; None for a queued trial
+    accuracy: float | None = None  # first objective (the blend of clean and corrupted in a robust search)
+    latency_ms: float | None = None  # as measured or predicted (a complete trial's second objective)
+    sampled: Mapping[str, Any] = field(default_factory=dict)  # the sampler's parameters (Optuna trial.params)
+    datetime_start: datetime | None = None
+    datetime_complete: datetime | None = None
+    arch_hash: str | None = None
+    summary: str | None = None
+    architecture: dict | None = None
+    infeasible_reason: str | None = None
+    failure_reason: str | None = None
+    duplicate_of: int | None = None
+    requeued_from: int | None = None
+    params: int | None = None
+    macs: int | None = None
+    latency_source: str | None = None
+    latency_spread: float | None = None
+    latency_stable: bool | None = None
+    latency_attempts: int | None = None
+    latency_low_ms: float | None = None
+    latency_high_ms: float | None = None
+    latency_extrapolated: float | None = None
+    latency_straddles_budget: bool | None = None
+    prescreen_score: float | None = None
+    naswot: float | None = None
+    rung_accuracy: dict[str, float] | None = None
+    val_loss: float | None = None
+    epochs: int | None = None
+    clean_accuracy: float | None = None
+    corrupted_accuracy: float | None = None
+    worst_slice: str | None = None
+    worst_slice_accuracy: float | None = None
+    checkpoint: str | None = None
+    prepare_seconds: float | None = None
+    latency_seconds: float | None = None
+    rung_seconds: float | None = None
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    robust_seconds: float | None = None
+    wall_seconds: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # user_attrs under keys this version does not know
+
+    # --- readers -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_trial(cls, trial: Any) -> TrialRecord:
+        """From an Optuna FrozenTrial (anything with its attributes); an unknown status is a ValueError."""
+        attrs = dict(trial.user_attrs)
+        state = trial.state.name
+        recorded = attrs.pop(Attr.STATUS, None)
+        status = TrialStatus.parse(recorded) if recorded is not None else None
+        if status is None and state == "RUNNING":
+            status = TrialStatus.RUNNING
+        values = trial.values
+        latency = attrs.pop(Attr.LATENCY_MS, None)
+        if latency is None and values:
+            latency = values[1]
+        known = {k: attrs.pop(k) for k in _ATTR_FIELDS if k in attrs}
+        return cls(
+            number=trial.number,
+            state=state,
+            status=status,
+            accuracy=values[0] if values else None,
+            latency_ms=latency,
+            sampled=dict(trial.params),
+            datetime_start=trial.datetime_start,
+            datetime_complete=trial.datetime_complete,
+            extra=attrs,
+            **known,
+        )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, str]) -> TrialRecord:
+        """From a trials.csv row as csv.DictReader reads it (every value a string, "" for none).
+
+        The file has one reason column: it becomes `infeasible_reason` for the statuses that record one,
+        else `failure_reason`. trials.csv holds neither the architecture nor the times of day."""
+        status = TrialStatus.parse(row["status"]) if row.get("status") else None
+        fields = {
+            name: _parse_cell(row.get(name, ""), _FIELD_TYPES[name])
+            for name in CSV_COLUMNS
+            if name not in ("number", "state", "status", "failure_reason")
+        }
+        reason_field = "infeasible_reason" if status in _INFEASIBLE_KINDS else "failure_reason"
+        fields[reason_field] = row.get("failure_reason") or None
+        sampled = {k[len(PARAM_PREFIX) :]: _literal(v) for k, v in row.items() if k.startswith(PARAM_PREFIX)}
+        return cls(number=int(row["number"]), state=row["state"], status=status, sampled=sampled, **fields)
+
+    @classmethod
+    def from_pareto_entry(cls, entry: Mapping[str, Any]) -> TrialRecord:
+        """From an entry of pareto.json's "pareto" list (a trained, complete trial)."""
+        interval = entry.get("latency_interval_ms")
+        return cls(
+            number=entry["trial"],
+            state="COMPLETE",
+            status=TrialStatus.COMPLETE,
+            accuracy=entry["accuracy"],
+            latency_ms=entry["latency_ms"],
+            arch_hash=entry.get("arch_hash"),
+            latency_spread=entry.get("latency_spread"),
+            latency_low_ms=interval[0] if interval else None,
+            latency_high_ms=interval[1] if interval else None,
+            latency_extrapolated=entry.get("latency_extrapolated"),
+            params=entry.get("params"),
+            macs=entry.get("macs"),
+            summary=entry.get("summary"),
+            clean_accuracy=entry.get("clean_accuracy"),
+            corrupted_accuracy=entry.get("corrupted_accuracy"),
+            checkpoint=entry.get("checkpoint"),
+            architecture=entry.get("architecture"),
+        )
+
+    # --- writers -------------------------------------------------------------------------------------
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        """The user_attrs to store for this trial: every recorded field (None fields are left out)."""
+        attrs = {k: getattr(self, k) for k in _ATTR_FIELDS if getattr(self, k) is not None}
+        if self.latency_ms is not None:
+            attrs[Attr.LATENCY_MS] = self.latency_ms
+        if self.status is not None and self.status is not TrialStatus.RUNNING:
+            attrs[Attr.STATUS] = self.status.value
+        return {**attrs, **self.extra}
+
+    def to_row(self) -> dict[str, Any]:
+        """The trials.csv row: CSV_COLUMNS ("" for none), then "param:NAME" for each sampled parameter."""
+        row = {name: _cell(getattr(self, name, None)) for name in CSV_COLUMNS}
+        row.update(number=self.number, state=self.state, status=self.status.value if self.status else "")
+        failure = self.failure_reason if self.failure_reason is not None else self.infeasible_reason
+        row["failure_reason"] = _cell(failure)
+        row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(self.sampled.items())})
+        return row
+
+    def to_pareto_entry(self) -> dict[str, Any]:
+        """The pareto.json entry of this (complete, trained) trial."""
+        interval = None if self.latency_low_ms is None else [self.latency_low_ms, self.latency_high_ms]
+        return {
+            "trial": self.number,
+            "arch_hash": self.arch_hash,
+            "accuracy": self.accuracy,
+            "latency_ms": self.latency_ms,
+            "latency_spread": self.latency_spread,
+            "latency_interval_ms": interval,
+            "latency_extrapolated": self.latency_extrapolated,
+            "params": self.params,
+            "macs": self.macs,
+            "summary": self.summary,
+            "clean_accuracy": self.clean_accuracy,
+            "corrupted_accuracy": self.corrupted_accuracy,
+            "checkpoint": self.checkpoint,
+            "architecture": self.architecture,
+        }
+
+    # --- derived facts -------------------------------------------------------------------------------
+
+    @property
+    def reason(self) -> str:
+        """Why it is not a trained result: the infeasible reason, else the failure reason, else ""."""
+        return self.infeasible_reason or self.failure_reason or ""
+
+    @property
+    def trained(self) -> bool:
+        """Trained to the end in its own right (complete, not a duplicate repeating another's result)."""
+        return self.status is TrialStatus.COMPLETE and self.duplicate_of is None
+
+    def replace(self, **changes: Any) -> TrialRecord:
+        """A copy with some fields changed (the record itself is frozen)."""
+        return dataclasses.replace(self, **changes)
+
+
+# Record fields stored under the user_attrs key of the same name (status and latency_ms are handled apart).
+_ATTR_FIELDS = tuple(
+    v for k, v in vars(Attr).items() if k.isupper() and v not in (Attr.STATUS, Attr.LATENCY_MS)
+)
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrialRecord)}
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _parse_cell(text: str, annotation: str) -> Any:
+    """A trials.csv cell back to the field's type (the annotation is a string: `from __future__`)."""
+    if text == "":
+        return None
+    if annotation.startswith("bool"):
+        return text == "True"
+    if annotation.startswith("int"):
+        return int(text)
+    if annotation.startswith("float"):
+        return float(text)
+    if annotation.startswith("dict"):
+        return ast.literal_eval(text)
+    return text
+
+
+def _literal(text: str) -> Any:
+    """A sampled parameter's cell: a Python literal (number, bool) when it reads as one, else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
