@@ -1,4 +1,8 @@
-"""`Architecture` -> `torch.nn.Module`."""
+"""`Architecture` -> `torch.nn.Module`, and the layers every primitive is made of.
+
+A block is the body its primitive's declaration builds (`nas.space.declare_primitive`), wrapped in a
+`Primitive` that adds the identity shortcut when the declaration allows it and the shapes match.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,90 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nas.blocks import build_block, conv_bn
-from nas.space import Architecture
+from nas.space import Architecture, BlockSpec, get_primitive
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hardswish": lambda: nn.Hardswish(inplace=True),
+}
+
+
+def activation(name: str) -> nn.Module:
+    return _ACTIVATIONS[name]()
+
+
+def conv_bn(
+    c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: str | None = None
+) -> nn.Sequential:
+    """Conv (no bias) -> BN [-> activation]: the unit every primitive is made of."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
+    if act is not None:
+        layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to a multiple of `divisor` without dropping more than 10%."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class SqueezeExcite(nn.Module):
+    """MobileNetV3 squeeze-excitation: channel attention with a hard-sigmoid gate."""
+
+    def __init__(self, channels: int, reduction: int = 4):
+        super().__init__()
+        hidden = make_divisible(channels / reduction)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+        self.gate = nn.Hardsigmoid(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
+
+
+def optional_se(channels: int, spec: BlockSpec) -> list[nn.Module]:
+    """[SqueezeExcite] when the block asks for it, else []: spliced into a primitive's Sequential."""
+    return [SqueezeExcite(channels)] if spec.se else []
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet channel shuffle, so grouped 1x1 convs exchange information between groups."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class Primitive(nn.Module):
+    """A block: `body` computes it; the identity shortcut is added when `use_residual`."""
+
+    def __init__(self, name: str, body: nn.Module, use_residual: bool):
+        super().__init__()
+        self.primitive = name
+        self.body = body
+        self.use_residual = use_residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return out + x if self.use_residual else out
+
+
+def build_block(spec: BlockSpec, c_in: int, c_out: int, stride: int) -> Primitive:
+    """The block `spec` from its primitive's declaration."""
+    declaration = get_primitive(spec.primitive)
+    body = declaration.build(c_in, c_out, stride, spec)
+    return Primitive(spec.primitive, body, declaration.residual and stride == 1 and c_in == c_out)
 
 
 class Network(nn.Module):

@@ -9,19 +9,25 @@ import pytest
 import torch
 from torch import nn
 
-from nas import blocks
-from nas.blocks import (
+from nas.builder import (
     ChannelShuffle,
     Primitive,
     SqueezeExcite,
     build_block,
+    build_model,
     conv_bn,
     make_divisible,
-    register_primitive,
-    registered_primitives,
 )
-from nas.builder import build_model
-from nas.space import BlockSpec, known_primitives, load_space, primitive_attributes
+from nas.errors import NasError
+from nas.space import (
+    BlockSpec,
+    declare_primitive,
+    forget_primitive,
+    get_primitive,
+    known_primitives,
+    load_space,
+    primitive_attributes,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -38,9 +44,17 @@ def spec_for(primitive: str, *, kernel=3, expansion=3, groups=2, se=False, act="
     return BlockSpec(primitive=primitive, **{k: v for k, v in values.items() if k in used})
 
 
-def test_builtin_primitives_registered_on_both_sides():
-    assert set(BUILTIN) <= set(registered_primitives())
-    assert set(registered_primitives()) <= set(known_primitives())
+def test_builtin_primitives_are_declared_with_a_builder_and_short_code():
+    assert set(BUILTIN) <= set(known_primitives())
+    for name in BUILTIN:
+        declaration = get_primitive(name)
+        assert callable(declaration.build) and declaration.short and declaration.name == name
+
+
+def test_old_import_path_still_gives_the_layers():
+    from nas import blocks
+
+    assert blocks.conv_bn is conv_bn and blocks.build_block is build_block
 
 
 def _grid():
@@ -226,27 +240,22 @@ def test_conv_bn_unit():
 
 @pytest.fixture
 def custom_primitive():
-    """Register a plain kxk conv primitive, and take it out of both registries afterwards."""
-    from nas.space import _primitives
-
+    """Declare a plain kxk conv primitive, and forget it afterwards."""
     name = "test_plain_conv"
 
-    @register_primitive(name, {"kernel", "activation"})
-    class PlainConv(Primitive):
-        def __init__(self, c_in, c_out, stride, spec):
-            super().__init__(c_in, c_out, stride, spec)
-            self.body = conv_bn(c_in, c_out, spec.kernel, stride, act=spec.activation)
+    @declare_primitive(name, {"kernel", "activation"}, short="PC")
+    def plain_conv(c_in, c_out, stride, spec):
+        return conv_bn(c_in, c_out, spec.kernel, stride, act=spec.activation)
 
     try:
-        yield name, PlainConv
+        yield name, plain_conv
     finally:
-        blocks._REGISTRY.pop(name, None)
-        _primitives._PRIMITIVE_ATTRIBUTES.pop(name, None)
+        forget_primitive(name)
 
 
 def test_registered_primitive_usable_from_space_file(custom_primitive, tmp_path):
-    name, cls = custom_primitive
-    assert name in registered_primitives() and name in known_primitives()
+    name, _ = custom_primitive
+    assert name in known_primitives()
     assert primitive_attributes(name) == {"kernel", "activation"}
     path = tmp_path / "custom.yaml"
     path.write_text(
@@ -278,9 +287,9 @@ stages:
                 if block.primitive == name:
                     assert block.expansion is None and block.se is None and block.groups is None
                     assert block.kernel in (3, 5)
-        custom_blocks = [m for m in model.modules() if isinstance(m, cls)]
+        custom_blocks = [m for m in model.modules() if isinstance(m, Primitive) and m.primitive == name]
         assert len(custom_blocks) == sum(b.primitive == name for s in arch.stages for b in s.blocks) > 0
-        # the residual rule from Primitive applies to custom blocks too
+        # the residual rule applies to custom blocks too
         assert custom_blocks[0].use_residual  # stage a: 8 -> 8, stride 1
         out = model.eval()(torch.randn(2, 3, 16, 16))
         assert out.shape == (2, 3)
@@ -290,20 +299,19 @@ stages:
 def test_unregistered_primitive_is_rejected_by_space(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(
-        "name: x\nstem: {channels: 8}\nstages:\n  - {name: a, stride: 1, depth: 1, width: 8, primitive: test_plain_conv}\n"
+        "name: x\nstem: {channels: 8}\nstages:\n"
+        "  - {name: a, stride: 1, depth: 1, width: 8, primitive: test_plain_conv}\n"
     )
-    from nas.errors import NasError
 
     with pytest.raises(NasError, match="test_plain_conv"):
         load_space(path)
 
 
-def test_register_primitive_rejects_unknown_attributes():
-    with pytest.raises(ValueError, match="dilation"):
+def test_declare_primitive_rejects_unknown_attributes():
+    with pytest.raises(NasError, match="dilation"):
 
-        @register_primitive("test_bad_attrs", {"kernel", "dilation"})
-        class Bad(Primitive):
-            pass
+        @declare_primitive("test_bad_attrs", {"kernel", "dilation"})
+        def bad(c_in, c_out, stride, spec):
+            return None
 
-    assert "test_bad_attrs" not in registered_primitives()
     assert "test_bad_attrs" not in known_primitives()

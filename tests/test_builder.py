@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas.blocks import ChannelShuffle, Primitive
-from nas.builder import Network, build_model
+from nas.builder import ChannelShuffle, Network, Primitive, build_model
 from nas.space import Architecture, load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

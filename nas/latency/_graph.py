@@ -50,7 +50,8 @@ kind per activation operator to 3.3% (one kind for activations and element-wise 
 
 Constants are initializers, outputs of Constant nodes, and the outputs of any node whose inputs are all
 constants or shape values (``Shape`` outputs and what is computed from them only): such a node is
-folded away by every runtime, so it is ignored whatever its operator. Any other operator raises
+folded away by every runtime, so it is ignored whatever its operator. A primitive's declaration maps
+further operators to these kinds (`latency=` of `nas.space.declare_primitive`). Any other operator raises
 ``NasError("model.onnx: node 'name' (OpType): operator not supported by the latency model")``.
 
 `GraphFeatures` keeps the per-kind sums and the per-node list (for a per-node latency breakdown).
@@ -70,6 +71,7 @@ import onnx
 from onnx import shape_inference
 
 from nas.errors import NasError, first_line
+from nas.space import declared_latency_ops
 
 FEATURES = ("count", "macs", "bytes", "params", "padded_macs", "padded_in_bytes", "padded_out_bytes")
 CHANNEL_BLOCK = 16  # channels per block of ONNX Runtime's NCHWc convolution kernels (AVX-512)
@@ -122,6 +124,20 @@ _OP_KINDS = {
         )
     },
 }
+
+
+def op_kinds() -> dict[str, str]:
+    """ONNX operator -> kind: the table above plus what declared primitives add (`latency=` of
+    `nas.space.declare_primitive`); a declared kind outside `KINDS` is a `NasError`."""
+    declared = declared_latency_ops()
+    for op, kind in declared.items():
+        if kind not in KINDS:
+            raise NasError(
+                f"a primitive maps ONNX operator {op!r} to {kind!r}, not a latency kind ({', '.join(KINDS)})"
+            )
+    return {**declared, **_OP_KINDS}
+
+
 _IGNORED_OPS = frozenset({"Constant", "Shape", "Identity", "Cast", "Dropout"})
 _BYTES_PER_ELEMENT = 4  # float32
 
@@ -377,6 +393,7 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
         raise NasError(f"{label}: ONNX shape inference failed: {first_line(error)}") from None
     shapes = _shapes(proto)
 
+    kinds = op_kinds()
     static: set[str] = {init.name for init in proto.graph.initializer}  # constants and shape values
     constants: set[str] = set(static)  # weights: counted as params, not as activation bytes
     nodes: list[NodeFeatures] = []
@@ -400,8 +417,8 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
             kind = "memory"  # Gather on activations (on shapes or constants it was ignored above)
         elif node.op_type == "Conv":
             kind = ""
-        elif node.op_type in _OP_KINDS:
-            kind = _OP_KINDS[node.op_type]
+        elif node.op_type in kinds:
+            kind = kinds[node.op_type]
         else:
             raise NasError(
                 f"{label}: node {name!r} ({node.op_type}): operator not supported by the latency model"

@@ -6,7 +6,9 @@ graph, its operator and shapes. `traced_features` runs the module once on a zero
 (`export_onnx(fast=True)`) emits for it, with the same per-node features (`nas.latency._graph`):
 Conv (with batch norm folded into its bias), Relu, Clip (ReLU6, with its 2 bound constants), HardSwish,
 HardSigmoid, Sigmoid, GlobalAveragePool, Add, Mul, Reshape (its shape constant), Transpose, Flatten and
-Gemm; contiguous(), shape queries and dropout in eval mode emit nothing. Any other call returns None,
+Gemm, plus the calls a primitive's declaration maps (`trace=` of `nas.space.declare_primitive`: an
+element-wise operator reading its tensor inputs and writing its output); contiguous(), shape queries
+and dropout in eval mode emit nothing. Any other call returns None,
 and the caller exports instead, so an unknown module can never be featurized wrongly. Tests check that
 the features equal those of the exported graph for every primitive.
 """
@@ -20,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from nas.latency._graph import GraphFeatures, NodeFeatures, conv_kind, conv_shape, node_features
+from nas.latency._graph import GraphFeatures, NodeFeatures, conv_kind, conv_shape, node_features, op_kinds
+from nas.space import declared_traced_ops
 
 _ACTIVATIONS = {
     "relu": "Relu",
@@ -44,6 +47,7 @@ def _numel(shape) -> int:
 class _Recorder(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
+        self.declared = declared_traced_ops()  # torch function name -> ONNX operator, from declarations
         self.nodes: list[dict[str, Any]] = []
         self.conv_of: dict[int, dict[str, Any]] = {}  # id(conv output) -> its node, for batch norm folding
 
@@ -122,6 +126,9 @@ class _Recorder(TorchFunctionMode):
                 macs=_numel(out.shape) * w.shape[1],
                 shape=(int(w.shape[1]), int(w.shape[0])),
             )
+        elif name in self.declared:  # a primitive's own element-wise operator: bytes in and out
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            self._add(self.declared[name], None, sum(_numel(t.shape) for t in tensors) + _numel(out.shape))
         else:
             raise _Unsupported(name or repr(func))
 
@@ -129,8 +136,7 @@ class _Recorder(TorchFunctionMode):
 def traced_features(module: torch.nn.Module, input_shape: tuple[int, ...]) -> GraphFeatures | None:
     """The features of `export_onnx(module, fast=True, input_shape=...)`, or None when the module calls
     something this tracer does not map (then export it)."""
-    from nas.latency._graph import _OP_KINDS
-
+    kinds = op_kinds()
     recorder = _Recorder()
     was_training = module.training
     module.eval()
@@ -144,7 +150,7 @@ def traced_features(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Gr
         module.train(was_training)
     nodes: list[NodeFeatures] = []
     for i, n in enumerate(recorder.nodes):
-        kind = n["kind"] or _OP_KINDS[n["op"]]
+        kind = n["kind"] or kinds[n["op"]]
         nodes.append(
             node_features(
                 f"#{i}",

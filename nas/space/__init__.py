@@ -7,7 +7,17 @@ from pathlib import Path
 from nas._resources import builtin_dir
 from nas.errors import NasError
 from nas.space._architecture import Architecture, BlockSpec, StageSpec
-from nas.space._primitives import declare_primitive, known_primitives, primitive_attributes
+from nas.space._primitives import (
+    BLOCK_ATTRIBUTES,
+    PrimitiveDeclaration,
+    declare_primitive,
+    declared_latency_ops,
+    declared_traced_ops,
+    forget_primitive,
+    get_primitive,
+    known_primitives,
+    primitive_attributes,
+)
 from nas.space._schema import SearchSpace, StageChoices, parse_space
 
 __all__ = [
@@ -16,7 +26,13 @@ __all__ = [
     "StageSpec",
     "SearchSpace",
     "StageChoices",
+    "BLOCK_ATTRIBUTES",
+    "PrimitiveDeclaration",
     "declare_primitive",
+    "declared_latency_ops",
+    "declared_traced_ops",
+    "forget_primitive",
+    "get_primitive",
     "known_primitives",
     "primitive_attributes",
     "list_spaces",

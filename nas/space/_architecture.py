@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from nas.space._primitives import get_primitive, known_primitives
+
 
 @dataclass(frozen=True)
 class BlockSpec:
@@ -94,8 +96,9 @@ class Architecture:
     def summary(self) -> str:
         """A compact one-line description, one group per stage: blocks x depth @ width.
 
-        e.g. `MBk3e6se*2@24 DSk5hs*1@40`; MB mbconv, FMB fused_mbconv, DS dwsep, SB shuffle_bottleneck,
-        SKIP skip; a stage whose layers differ lists its distinct blocks joined by '/'.
+        e.g. `MBk3e6se*2@24 DSk5hs*1@40`: each primitive's declared short code (MB mbconv, FMB
+        fused_mbconv, DS dwsep, SB shuffle_bottleneck, SKIP skip); a stage whose layers differ lists its
+        distinct blocks joined by '/'.
         """
         parts = []
         for stage in self.stages:
@@ -104,11 +107,8 @@ class Architecture:
         return " ".join(parts)
 
 
-_SHORT = {"mbconv": "MB", "fused_mbconv": "FMB", "dwsep": "DS", "shuffle_bottleneck": "SB", "skip": "SKIP"}
-
-
 def _block_label(block: BlockSpec) -> str:
-    label = _SHORT.get(block.primitive, block.primitive)
+    label = get_primitive(block.primitive).short if block.primitive in known_primitives() else block.primitive
     if block.kernel is not None:
         label += f"k{block.kernel}"
     if block.expansion is not None:
