@@ -1,12 +1,14 @@
 """Block tables -> profiles: fit a latency model on a per-block table and write the profile dict.
 
 `import_block_table` serves `nas profile import`; `generate_builtin_profiles` regenerates the shipped
-`jetson-tx2`, `raspberry-pi-4` and `pixel-3` profiles from the HW-NAS-Bench data in
-`hardware_profiles/data/` (the table format itself: `nas.latency._tables`).
+table-fitted profiles (`jetson-tx2`, `raspberry-pi-4`, `pixel-3`: HW-NAS-Bench data in
+`hardware_profiles/data/`), each from the source its own YAML records (the table format itself:
+`nas.latency._tables`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Iterable
 
@@ -122,78 +124,69 @@ def _sample_configs(rows: list[BlockRow], dataset: str | None) -> list[BlockConf
     return [c for c in seen if block_features(c).kinds]
 
 
-_HWNASBENCH = (
-    "HW-NAS-Bench (Li et al., 'HW-NAS-Bench: Hardware-Aware Neural Architecture Search Benchmark', "
-    "ICLR 2021, arXiv:2103.10584), repository GATECH-EIC/HW-NAS-Bench"
-)
-_FIT = (
-    "The model (per-operator-kind non-negative linear costs plus one per-inference overhead, fitted by "
-    "relative-error NNLS; nas/latency/_model.py) was fitted by nas.latency.import_block_table on every "
-    "measured block configuration of the table; validation is its 5-fold cross-validated error. A network's "
-    "latency is predicted from its ONNX graph with the overhead counted once, not once per block."
-)
+TABLE_FORMATS = ("block_table", "unique_blocks")
 
-BUILTIN_PROFILES = {
-    "jetson-tx2": dict(
-        table="jetson-tx2_fbnet_blocks.csv",
-        device=None,
-        description="NVIDIA Jetson TX2 (edge GPU), TensorRT, batch 1: latency predicted from HW-NAS-Bench's "
-        "measured FBNet block table",
-        runtime={
-            "engine": "tensorrt",
-            "converter": "torch2trt (PyTorch -> TensorRT)",
-            "device": "NVIDIA Jetson TX2",
-            "batch_size": 1,
-            "timing": "mean of 50 runs after a 3 s warm-up",
-        },
-        provenance="Block latencies measured on a Jetson TX2 by "
-        + _HWNASBENCH
-        + ": PyTorch blocks converted to "
-        "TensorRT with torch2trt, batch 1, 3 s warm-up, mean of 50 runs. Every block was measured on its "
-        "own and sits on a floor of about 0.45-0.55 ms (per-engine launch overhead), so the sum of a "
-        "network's blocks overestimates it; the model learns that fixed cost once as overhead_ms. " + _FIT,
-        data_provenance="HW-NAS-Bench FBNet lookup table for the Jetson TX2 (edge GPU), cifar100 and ImageNet "
-        "settings, 404 rows, passed through unchanged; see data/README.md",
-    ),
-    "raspberry-pi-4": dict(
-        table="raspberry-pi-4_fbnet_blocks.csv",
-        device=None,
-        description="Raspberry Pi 4 (ARM Cortex-A72 CPU), batch 1: latency predicted from HW-NAS-Bench's "
-        "measured FBNet block table",
-        runtime={
-            "engine": "unverified (the source repository has no measuring script)",
-            "device": "Raspberry Pi 4, ARM Cortex-A72 CPU",
-            "batch_size": 1,
-        },
-        provenance="Block latencies measured on a Raspberry Pi 4 by "
-        + _HWNASBENCH
-        + ", batch 1, each block on its "
-        "own. The source repository has no measuring script, so the framework is not verified. " + _FIT,
-        data_provenance="HW-NAS-Bench FBNet lookup table for the Raspberry Pi 4, cifar100 and ImageNet settings, "
-        "404 rows, passed through unchanged; see data/README.md",
-    ),
-    "pixel-3": dict(
-        table="hwnasbench_fbnet_unique_blocks_all_devices.csv",
-        device="pixel3",
-        description="Google Pixel 3, batch 1: latency predicted from HW-NAS-Bench's measured FBNet unique-block "
-        "latencies (pixel3_latency_ms)",
-        runtime={"engine": "not stated in the data source", "device": "Google Pixel 3", "batch_size": 1},
-        provenance="Block latencies measured on a Pixel 3 by "
-        + _HWNASBENCH
-        + " (column pixel3_latency_ms of the "
-        "unique-blocks file; the Eyeriss and FPGA columns are simulator estimates and are not used), "
-        "batch 1, each block on its own. How the Pixel 3 ran the blocks is not stated in the data source. "
-        + _FIT,
-        data_provenance="HW-NAS-Bench FBNet unique block configurations with every metric of the source (225 rows), "
-        "passed through unchanged; only the measured Pixel 3 column is used; see data/README.md",
-    ),
-}
+
+def builtin_table_specs(folder: str | Path | None = None) -> dict[str, dict]:
+    """What each shipped table-fitted profile was made from, read from the profile files themselves.
+
+    A profile ``<folder>/<name>.yaml`` whose ``measurements.format`` is a block table carries its own
+    source: the table, its device column, the description, runtime and provenance texts and the data's
+    provenance and license. So a built-in device is one file, and `generate_builtin_profiles` rebuilds
+    it from that file and its table alone.
+    """
+    import yaml
+
+    from nas._resources import builtin_dir
+
+    folder = Path(folder) if folder is not None else builtin_dir("hardware_profiles")
+    columns = {column: device for device, column in UNIQUE_BLOCKS_DEVICES.items()}
+    specs = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        measurements = data.get("measurements") if isinstance(data, dict) else None
+        if not isinstance(measurements, dict) or measurements.get("format") not in TABLE_FORMATS:
+            continue
+        specs[data["name"]] = dict(
+            table=Path(measurements["path"]).name,
+            device=columns[measurements["latency_column"]]
+            if measurements["format"] == "unique_blocks"
+            else None,
+            description=data["description"],
+            runtime=data["runtime"],
+            provenance=data["provenance"],
+            data_provenance=measurements.get("provenance", ""),
+            license=measurements.get("license", ""),
+        )
+    return specs
+
+
+class _BuiltinSpecs(Mapping):
+    """`BUILTIN_PROFILES`: the specs of `builtin_table_specs()`, read on first use."""
+
+    def _specs(self) -> dict[str, dict]:
+        if not hasattr(self, "_cache"):
+            self._cache = builtin_table_specs()
+        return self._cache
+
+    def __getitem__(self, name: str) -> dict:
+        return self._specs()[name]
+
+    def __iter__(self):
+        return iter(self._specs())
+
+    def __len__(self) -> int:
+        return len(self._specs())
+
+
+BUILTIN_PROFILES: Mapping[str, dict] = _BuiltinSpecs()
 
 
 def generate_builtin_profiles(
     folder: str | Path | None = None, names: Iterable[str] | None = None
 ) -> list[Path]:
-    """(Re)generate the shipped predicted profiles `<folder>/<name>.yaml` from `<folder>/data/*.csv`.
+    """(Re)generate the shipped table-fitted profiles `<folder>/<name>.yaml` from `<folder>/data/*.csv`,
+    each from the source it records (`builtin_table_specs`).
 
     `folder`: default the built-in hardware_profiles folder. Returns the written paths.
     """
@@ -201,9 +194,10 @@ def generate_builtin_profiles(
     from nas.latency._profiles import write_profile
 
     folder = Path(folder) if folder is not None else builtin_dir("hardware_profiles")
+    specs = builtin_table_specs(folder)
     written = []
-    for name in names or BUILTIN_PROFILES:
-        spec = BUILTIN_PROFILES[name]
+    for name in names or specs:
+        spec = specs[name]
         profile = import_block_table(
             folder / "data" / spec["table"],
             name,
@@ -211,7 +205,7 @@ def generate_builtin_profiles(
             spec["runtime"],
             spec["provenance"],
             device=spec["device"],
-            license="MIT (HW-NAS-Bench repository GATECH-EIC/HW-NAS-Bench)",
+            license=spec["license"],
             data_provenance=spec["data_provenance"],
         )
         written.append(write_profile(profile, folder / f"{name}.yaml"))
