@@ -25,8 +25,8 @@ lint: setup  ## ruff: lint and format check (configured in pyproject.toml)
 	$(BIN)/ruff check nas tests benchmarks
 	$(BIN)/ruff format --check nas tests benchmarks
 
-bench: setup  ## the benchmarks; JSON under results/benchmarks/
-	RAY_AUTH_MODE=disabled $(BIN)/python benchmarks/search_throughput.py
+bench: setup  ## the cheap benchmarks (JSON under results/benchmarks/); python -m benchmarks --list for all
+	RAY_AUTH_MODE=disabled $(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info results/search-* results/benchmark-runs

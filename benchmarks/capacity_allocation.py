@@ -15,12 +15,22 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EFFICIENCY = ROOT / "results" / "benchmark-runs" / "search_efficiency"
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._harness import RUNS, Benchmark, figure_path, repo_path, run_main, write_result  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="cheap",
+    seconds=30,  # estimate: its result records no time (reads 9 runs, draws one figure)
+    needs=("search_efficiency",),
+    data=("results/benchmark-runs/search_efficiency",),
+)
+EFFICIENCY = RUNS / "search_efficiency"
 
 
 def summarize(archs: list[dict], stages: list[str]) -> dict:
-    from nas.report._figures import allocation_values
+    from nas.report import allocation_values
 
     out = {}
     for stage in stages:
@@ -37,16 +47,15 @@ def summarize(archs: list[dict], stages: list[str]) -> dict:
 
 
 def main() -> int:
-    from nas._io import cpu_model, write_json_atomic
-    from nas.report._figures import PARETO_COLOUR, allocation_figure
-    from nas.report._load import load_run
+    from nas.report import PARETO_COLOUR, allocation_figure, load_run
 
+    start = time.perf_counter()
     runs = [Path(a) for a in sys.argv[1:]] or sorted(
         p for p in EFFICIENCY.glob("*-seed*") if (p / "study.db").exists()
     )
     if not runs:
         print(
-            f"error: no search runs given and none under {EFFICIENCY} (run benchmarks/search_efficiency.py)",
+            f"error: no search runs given and none under {repo_path(EFFICIENCY)} (run benchmarks/search_efficiency.py)",
             file=sys.stderr,
         )
         return 2
@@ -57,15 +66,11 @@ def main() -> int:
         dominated += [t.architecture for t in run.dominated if t.architecture]
     stages = [s["name"] for s in (pareto + dominated)[0]["stages"]]
     report = {
-        "benchmark": "capacity_allocation",
-        "command": "python benchmarks/capacity_allocation.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
-        "runs": [str(r.relative_to(ROOT)) if r.is_relative_to(ROOT) else str(r) for r in runs],
+        "runs": [repo_path(r) for r in runs],
         "pareto_optimal": {"networks": len(pareto), "stages": summarize(pareto, stages)},
         "dominated": {"networks": len(dominated), "stages": summarize(dominated, stages)},
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "capacity_allocation.json", report)
+    write_result("capacity_allocation", report, started=start)
     fig = allocation_figure(
         [
             (f"Pareto-optimal ({len(pareto)})", PARETO_COLOUR, pareto),
@@ -73,7 +78,7 @@ def main() -> int:
         ],
         f"Capacity allocation over {len(runs)} search runs (real CIFAR-10, x86-cpu)",
     )
-    fig.savefig(ROOT / "results" / "benchmarks" / "capacity_allocation.png", dpi=110)
+    fig.savefig(figure_path("capacity_allocation.png"), dpi=110)
     for stage in stages:
         p, d = report["pareto_optimal"]["stages"][stage], report["dominated"]["stages"][stage]
         print(
@@ -85,4 +90,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -22,23 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from latency_corpus import DEFAULT_DATA, fbnet_features, nb201_features, read_corpus  # noqa: E402
-
-from nas.latency import (
+from benchmarks._harness import ROOT, repo_path  # noqa: E402
+from benchmarks.latency_corpus import DEFAULT_DATA, fbnet_features, nb201_features, read_corpus  # noqa: E402
+from nas.latency import (  # noqa: E402  # noqa: E402
+    COLUMNS,
+    FEATURES,
+    KINDS,
     Coverage,
     GraphFeatures,
     conformal_interval,
     error_metrics,
+    fit_matrix,  # noqa: E402
+    fit_prior,  # noqa: E402
     load_profile,
     write_profile,
-)  # noqa: E402
-from nas.latency._graph import COLUMNS, FEATURES, KINDS  # noqa: E402
-from nas.latency._model import fit_matrix  # noqa: E402
-from nas.latency._prediction import fit_prior  # noqa: E402
+)
 
 DEVICES = {  # corpus column -> (profile name, device, engine)
     "pixel2": ("pixel-2", "Google Pixel 2 (phone CPU)", "TensorFlow Lite"),
@@ -139,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     csv_path = args.data.resolve() / "nasbench201_latency_ms.csv"
     if not csv_path.is_file():
-        sys.exit(f"corpus_profiles: {csv_path}: not found (pass --data)")
+        sys.exit(f"corpus_profiles: {repo_path(csv_path)}: not found (pass --data)")
     archs, columns, latency = read_corpus(csv_path)
     layers, fb_columns, fb_latency = read_corpus(args.data.resolve() / "fbnet_latency_ms.csv")
     x = np.vstack([nb201_features(archs), fbnet_features(layers)])
@@ -153,7 +154,7 @@ def main() -> None:
         path = write_profile(profile, folder / f"{profile['name']}.yaml")
         v = profile["validation"]
         print(
-            f"{path.relative_to(ROOT)}: MAPE {v['mape']:.1f}%, tau {v['kendall_tau']:.3f}, interval "
+            f"{repo_path(path)}: MAPE {v['mape']:.1f}%, tau {v['kendall_tau']:.3f}, interval "
             f"{profile['interval']['low']:.3f}-{profile['interval']['high']:.3f}"
         )
 

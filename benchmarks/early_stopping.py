@@ -16,10 +16,20 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from long_training import CACHE, EFFICIENCY, ROOT, train_cached  # noqa: E402
-from search_efficiency import last_rung  # noqa: E402
+from benchmarks._harness import Benchmark, read_json, repo_path, run_main, write_result  # noqa: E402
+from benchmarks.long_training import CACHE, EFFICIENCY, train_cached  # noqa: E402
+from benchmarks.search_efficiency import last_rung  # noqa: E402
+from nas.records import Attr, TrialStatus  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=500,  # estimate: 32 stopped candidates x ~30 s of training, 2 workers
+    needs=("search_efficiency",),
+    data=("results/benchmark-runs/search_efficiency", "../shared/data/cifar10/train"),
+)
 
 
 def main() -> int:
@@ -28,9 +38,8 @@ def main() -> int:
         "runs", nargs="*", type=Path, help="run directories (default: the search_efficiency runs with rungs)"
     )
     args = parser.parse_args()
-    from nas._io import cpu_model, read_json, write_json_atomic
-    from nas.search._results import dominates
-    from nas.search._study import COMPLETE, STOPPED_EARLY, load_run_study
+    start = time.perf_counter()
+    from nas.search import dominates, load_run_study
 
     missing = [
         str(r) for r in args.runs if not (r / "config.json").is_file() or not (r / "study.db").is_file()
@@ -56,9 +65,9 @@ def main() -> int:
         config = read_json(run / "config.json", "run configuration")
         search, recipe = config["search"], config["recipe"]
         study = load_run_study(run)
-        trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("duplicate_of") is None]
-        stopped = [t for t in trials if t.user_attrs.get("status") == STOPPED_EARLY]
-        complete = [t for t in trials if t.user_attrs.get("status") == COMPLETE]
+        trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(Attr.DUPLICATE_OF) is None]
+        stopped = [t for t in trials if t.user_attrs.get(Attr.STATUS) == TrialStatus.STOPPED_EARLY]
+        complete = [t for t in trials if t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE]
         jobs = {
             t.number: CACHE
             / f"full-{recipe['epochs']}ep-seed{search['seed']}-{t.user_attrs['arch_hash']}.json"
@@ -66,20 +75,23 @@ def main() -> int:
         }
         by_number = {t.number: t for t in stopped}
         train_cached(
-            {p: (by_number[n].user_attrs["architecture"], recipe, search["seed"]) for n, p in jobs.items()},
+            {
+                p: (by_number[n].user_attrs[Attr.ARCHITECTURE], recipe, search["seed"])
+                for n, p in jobs.items()
+            },
             search,
         )
-        front = [(t.values[0], t.user_attrs["latency_ms"]) for t in complete]
+        front = [(t.values[0], t.user_attrs[Attr.LATENCY_MS]) for t in complete]
         rows, lost = [], 0
         for t in stopped:
-            acc, lat = read_json(jobs[t.number], "cached training")["accuracy"], t.user_attrs["latency_ms"]
+            acc, lat = read_json(jobs[t.number], "cached training")["accuracy"], t.user_attrs[Attr.LATENCY_MS]
             joins = not any(dominates(p, (acc, lat)) for p in front)
             lost += joins
             rows.append(
                 {
                     "trial": t.number,
                     "latency_ms": lat,
-                    "rung_accuracy": t.user_attrs.get("rung_accuracy"),
+                    "rung_accuracy": t.user_attrs.get(Attr.RUNG_ACCURACY),
                     "full_accuracy": acc,
                     "would_join_final_front": joins,
                 }
@@ -88,7 +100,7 @@ def main() -> int:
         skipped = sum(epochs - last_rung(t.user_attrs) for t in stopped)
         per_run.append(
             {
-                "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
+                "run": repo_path(run),
                 "rungs": search.get("rungs"),
                 "trained_candidates": len(stopped) + len(complete),
                 "stopped_early": len(stopped),
@@ -103,19 +115,15 @@ def main() -> int:
             f"{per_run[-1]['share_of_training_saved']:.1%} of training epochs, would-have-been-Pareto {lost}"
         )
     report = {
-        "benchmark": "early_stopping",
-        "command": "python benchmarks/early_stopping.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
         "how": "each stopped candidate trained to the end with its run's recipe, data and seed; 'would join' = "
         "not dominated by the run's final front",
         "runs": per_run,
         "total_stopped": sum(r["stopped_early"] for r in per_run),
         "total_lost_pareto_candidates": sum(r["stopped_that_would_have_joined_the_front"] for r in per_run),
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "early_stopping.json", report)
+    write_result("early_stopping", report, started=start)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -36,9 +36,19 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from search_efficiency import REFERENCE_LATENCY_MS, ROOT, RUNS  # noqa: E402
+from benchmarks._harness import RESULTS, Benchmark, read_json, repo_path, run_main, write_result  # noqa: E402
+from benchmarks.search_efficiency import REFERENCE_LATENCY_MS, RUNS  # noqa: E402
+from nas.records import Attr  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=1800,  # estimate: its result records no time
+    needs=("search_efficiency", "proxy_noise"),
+    data=("results/benchmark-runs/search_efficiency",),
+)
 
 FULL, HALF, BATCH = 24, 12, 4
 
@@ -57,24 +67,22 @@ def pool(seed: int) -> list[Trained]:
     """Every distinct architecture the seed's runs trained, below the reference latency, with its NASWOT score
     as the search computes it (the run's seed, a batch of the seed's training split); a singular kernel
     (-inf) counts as the pool's lowest score, as in the search."""
-    from nas.search._acquisition import finite_last_score
-    from nas.search._results import trained_trials
-    from nas.search._study import load_run_study
+    from nas.search import finite_last_score, load_run_study, trained_trials
 
     found, scorer = {}, None
     for run_dir in sorted(path.parent for path in RUNS.glob(f"*-seed{seed}/study.db")):
         for t in trained_trials(load_run_study(run_dir)):
             accuracy, latency = t.values
-            if latency < REFERENCE_LATENCY_MS and t.user_attrs["arch_hash"] not in found:
-                naswot = t.user_attrs.get("naswot")
+            if latency < REFERENCE_LATENCY_MS and t.user_attrs[Attr.ARCH_HASH] not in found:
+                naswot = t.user_attrs.get(Attr.NASWOT)
                 if naswot is None:
                     scorer = scorer or naswot_scorer(run_dir)
-                    naswot = scorer(t.user_attrs["architecture"])
-                found[t.user_attrs["arch_hash"]] = Trained(
+                    naswot = scorer(t.user_attrs[Attr.ARCHITECTURE])
+                found[t.user_attrs[Attr.ARCH_HASH]] = Trained(
                     accuracy,
-                    t.user_attrs["latency_ms"],
-                    t.user_attrs["params"],
-                    t.user_attrs["macs"],
+                    t.user_attrs[Attr.LATENCY_MS],
+                    t.user_attrs[Attr.PARAMS],
+                    t.user_attrs[Attr.MACS],
                     naswot,
                     tuple(sorted(t.params.items())),
                 )
@@ -105,7 +113,7 @@ def hypervolume_of(trained: list[Trained]) -> float:
 def choice_encoder(candidates: list[Trained]):
     """features(latency, params, macs, naswot, choices): log costs, numeric choices as numbers (0 where a
     stage's primitive has no such choice), the others one-hot; NASWOT is not used."""
-    from nas.search._acquisition import cost_features
+    from nas.search import cost_features
 
     values: dict[str, set] = {}
     for c in candidates:
@@ -133,20 +141,20 @@ def choice_encoder(candidates: list[Trained]):
 
 def costs_only(latency_ms: float, params: int, macs: int, naswot: float, choices: tuple) -> list[float]:
     """The earlier model's features: log costs."""
-    from nas.search._acquisition import cost_features
+    from nas.search import cost_features
 
     return cost_features(latency_ms, params, macs)
 
 
 def shipped(latency_ms: float, params: int, macs: int, naswot: float, choices: tuple) -> list[float]:
     """The search's features: log costs and NASWOT."""
-    from nas.search._acquisition import screening_features
+    from nas.search import screening_features
 
     return screening_features(latency_ms, params, macs, naswot)
 
 
 def ehvi(features):
-    from nas.search._acquisition import select_by_ehvi
+    from nas.search import select_by_ehvi
 
     def choose(proposals: list[Trained], trained: list[Trained], keep: int) -> list[int]:
         return [
@@ -184,8 +192,8 @@ def oracle(noise_sd: float = 0.0, rng: random.Random | None = None):
 def model_skill(candidates: list[Trained], features, fitted_on: int, draws: int, rng: random.Random) -> float:
     """Mean Kendall tau between the accuracy model's predictions and the proxy accuracies of the rest of the
     pool, when fitted on `fitted_on` random candidates (the search has 4-11 before each of its batches)."""
-    from nas.latency._model import kendall_tau
-    from nas.search._acquisition import AccuracySurrogate
+    from nas.latency import kendall_tau
+    from nas.search import AccuracySurrogate
 
     taus = []
     for _ in range(draws):
@@ -229,14 +237,14 @@ def main() -> int:
         "--proposals", default="8,16", help="proposals per trained candidate (pre-screening's K)"
     )
     args = parser.parse_args()
-    from nas._io import cpu_model, read_json, write_json_atomic
-    from nas.latency._model import kendall_tau
+    start = time.perf_counter()
+    from nas.latency import kendall_tau
 
     seeds = [int(s) for s in args.seeds.split(",")]
     pools = {s: pool(s) for s in seeds}
     if any(len(p) < 2 * FULL for p in pools.values()):
         print(
-            f"error: {RUNS}: too few recorded trainings (run benchmarks/search_efficiency.py first)",
+            f"error: {repo_path(RUNS)}: too few recorded trainings (run benchmarks/search_efficiency.py first)",
             file=sys.stderr,
         )
         return 2
@@ -244,9 +252,7 @@ def main() -> int:
     # A second training run differs from the recorded one by two draws of the seed noise.
     noise_sd = (
         math.sqrt(2)
-        * read_json(ROOT / "results" / "benchmarks" / "proxy_noise.json", "proxy noise results")[
-            "within_architecture_sd"
-        ]
+        * read_json(RESULTS / "proxy_noise.json", "proxy noise results")["within_architecture_sd"]
     )
     results = {}
     for seed, candidates in pools.items():
@@ -308,10 +314,6 @@ def main() -> int:
         for name in results[str(seeds[0])]["policies"]
     }
     report = {
-        "benchmark": "efficiency_headroom",
-        "command": "python benchmarks/efficiency_headroom.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
         "draws": args.draws,
         "race": f"{HALF} trainings chosen by the policy against {FULL} random picks, same pool",
         "reference_latency_ms": REFERENCE_LATENCY_MS,
@@ -319,10 +321,10 @@ def main() -> int:
         "per_seed": results,
         "reached_on_all_seeds_probability": all_seeds,
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "efficiency_headroom.json", report)
+    write_result("efficiency_headroom", report, started=start)
     print("all seeds:", all_seeds)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

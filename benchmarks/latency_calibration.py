@@ -13,7 +13,6 @@ else on the CPU (latency measurements).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -21,18 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from _harness import header  # noqa: E402
+from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
+from nas.latency import (  # noqa: E402  # noqa: E402  # noqa: E402
+    calibrate_model,
+    conformal_interval,
+    error_metrics,
+    leave_one_out,
+    load_profile,
+    machine_signature,
+    measure_bundle,
+    measurement_samples,  # noqa: E402
+    write_bundle,
+)
 
-from nas.latency import conformal_interval, error_metrics, load_profile, machine_signature  # noqa: E402
-from nas.latency._bundle import measure_bundle, write_bundle  # noqa: E402
-from nas.latency._calibrate import measurement_samples  # noqa: E402
-from nas.latency._machine import calibrate_model, leave_one_out  # noqa: E402
-
-COMMAND = "python benchmarks/latency_calibration.py"
+BENCHMARK = Benchmark(cost="cheap", seconds=108)  # latency_calibration.json "seconds"
 NETWORKS = 40
 
 
@@ -73,7 +77,7 @@ def one_run(profile) -> dict:
     return rows
 
 
-def main() -> dict:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--runs", type=int, default=3, help="independent runs, one after another (default: %(default)s)"
@@ -96,19 +100,15 @@ def main() -> dict:
                 )
             )
     result = {
-        **header("latency_calibration", COMMAND),
         "signature": machine_signature(),
         "profile_machine": profile.machine,
         "evaluation": f"{NETWORKS} random mobilenet networks measured here with the profile's protocol, interleaved "
         "with the calibration networks (one bundle of 80, seed 1, split alternately), per run",
         "runs": runs,
-        "seconds": round(time.perf_counter() - start, 1),
     }
-    out = ROOT / "results" / "benchmarks" / "latency_calibration.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{out.relative_to(ROOT)} ({result['seconds']} s)")
-    return result
+    write_result("latency_calibration", result, started=start)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,12 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import git_commit  # noqa: E402
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-CACHE = ROOT / "results" / "benchmark-runs" / "latency_corpus"
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "latency_corpus"
+from benchmarks._harness import RUNS, SHARED_DATA, Benchmark, repo_path, run_main, write_result  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=545,  # latency_corpus.json timings_s.total_s
+    data=("../shared/data/latency_corpus",),
+    extra="bench",
+)
+CACHE = RUNS / "latency_corpus"
+DEFAULT_DATA = SHARED_DATA / "latency_corpus"
 GPUS = ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp")
 PHONES = ("pixel2", "pixel3", "samsung_a50", "samsung_s7", "essential_ph_1")
 CPUS = ("gold_6226", "gold_6240", "silver_4114", "silver_4210r")
@@ -63,9 +70,8 @@ def read_corpus(path: Path) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def nb201_features(archs: list[str], refresh: bool = False) -> np.ndarray:
-    import nb201
-
-    from nas.latency._graph import COLUMNS
+    from benchmarks import nb201
+    from nas.latency import COLUMNS
 
     cache = CACHE / "nb201_features_eager.npz"
     if cache.is_file() and not refresh:
@@ -92,8 +98,7 @@ def fbnet_architecture(layers: str):
 
 
 def fbnet_features(layer_strs: list[str], refresh: bool = False) -> np.ndarray:
-    from nas.latency._arch_features import ArchitectureFeaturizer
-    from nas.latency._graph import COLUMNS
+    from nas.latency import COLUMNS, ArchitectureFeaturizer
 
     cache = CACHE / "fbnet_features.npz"
     if cache.is_file() and not refresh:
@@ -136,7 +141,7 @@ def mape(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def kendall_sample(p: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0) -> float:
-    from nas.latency._model import kendall_tau
+    from nas.latency import kendall_tau
 
     idx = np.random.default_rng(seed).permutation(len(y))[:n]
     return kendall_tau(p[idx], y[idx])
@@ -186,8 +191,7 @@ def graph_model(
     x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, draws: int = 5, seed: int = 0
 ) -> dict:
     """The package's model (relative-error NNLS) fitted on `small` networks and on all but `holdout`."""
-    from nas.latency._fewshot import fit_matrix
-    from nas.latency._graph import COLUMNS
+    from nas.latency import COLUMNS, fit_matrix
 
     def predict(model, rows):
         w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
@@ -225,7 +229,7 @@ def graph_model(
 
 def prior_predictions(x: np.ndarray, latency: np.ndarray) -> tuple[list, np.ndarray]:
     """Each device's model fitted on all networks (the prior of the others), and its predictions."""
-    from nas.latency._fewshot import fit_matrix, model_arrays
+    from nas.latency import fit_matrix, model_arrays
 
     models = [fit_matrix(x, latency[:, d]) for d in range(latency.shape[1])]
     overheads, weights = model_arrays(models)
@@ -244,7 +248,7 @@ def few_shot(
 ) -> dict:
     """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
     networks, predict every other network."""
-    from nas.latency._fewshot import fit_few_shot_predictions
+    from nas.latency import fit_few_shot_predictions
 
     prior = [
         d
@@ -289,16 +293,8 @@ HELP_REFERENCE = {"pixel2": 0.802, "gold_6226": 0.989, "titan_rtx_256": 0.987}
 FLOOR_TRAIN = 10_000
 
 
-def _relative(path: Path) -> str:
-    path = Path(os.path.abspath(path))
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return os.path.relpath(path, ROOT)
-
-
 def nb201_onehot(archs: list[str]) -> np.ndarray:
-    import nb201
+    from benchmarks import nb201
 
     out = np.zeros((len(archs), 6 * len(nb201.OPS)))
     for n, arch in enumerate(archs):
@@ -319,7 +315,6 @@ def fbnet_onehot(layer_strs: list[str]) -> np.ndarray:
 
 def main() -> int:
     import argparse
-    import platform
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus folder")
@@ -329,7 +324,7 @@ def main() -> int:
     parser.add_argument("--draws-100", type=int, default=3, help="random draws at k=100")
     parser.add_argument("--refresh-features", action="store_true")
     parser.add_argument(
-        "--output", type=Path, default=ROOT / "results" / "benchmarks" / "latency_corpus.json"
+        "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
     )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -339,11 +334,10 @@ def main() -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    import nb201
+    from benchmarks import nb201
+    from nas.latency import COLUMNS
 
-    from nas._io import cpu_model, write_json_atomic
-    from nas.latency._graph import COLUMNS
-
+    started = time.perf_counter()
     start = time.time()
     timings = {}
     archs, devices, latency = read_corpus(args.data / "nasbench201_latency_ms.csv")
@@ -449,16 +443,8 @@ def main() -> int:
     }
     timings["total_s"] = time.time() - start
     report = {
-        "command": "python benchmarks/latency_corpus.py" + "".join(f" {a}" for a in sys.argv[1:]),
-        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-        "git_commit": git_commit(),
-        "machine": {
-            "cpu": cpu_model(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "threads": 1,
-        },
-        "data": _relative(args.data),
+        "threads": 1,
+        "data": repo_path(args.data),
         "features": {
             "nb201": "benchmarks/nb201.py network_matrix: 'eager' (zero='mul', no CSE: every edge run, "
             "none = x*0, as the corpus devices ran them), 'absent' (none edges left out, exported "
@@ -477,7 +463,7 @@ def main() -> int:
         "fbnet": fbnet,
         "targets": targets,
     }
-    write_json_atomic(args.output, report)
+    write_result("latency_corpus", report, started=started, out=args.output)
     print_table(report)
     for key in (
         "mean_spearman_phone_cpu",
@@ -485,7 +471,6 @@ def main() -> int:
         "mean_spearman_phone_cpu_without_pixel3",
     ):
         print(f"{key}: {targets[key]['value']:.3f} (target 0.95)")
-    print(f"wrote {_relative(args.output)} in {timings['total_s'] / 60:.1f} min")
     return 0
 
 
@@ -514,11 +499,12 @@ def print_table(report: dict) -> None:
         )
     for name, f in nb["pixel3_fold_features"].items():
         print(
-            f"{name + ' (fold)':15s} {'phone':5s} {f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
+            f"{name + ' (fold)':15s} {'phone':5s} "
+            f"{f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
             f"{'':7s} {f['k100']['mape']['mean']:7.2f} {'':6s} {'':5s} {f['k100']['interval_coverage']['mean']:6.3f} "
             f"{f['k10']['interval_coverage']['mean']:6.3f}"
         )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -18,24 +18,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from _harness import header  # noqa: E402
-
-from nas._resources import builtin_dir  # noqa: E402
+from benchmarks._harness import PROFILES, Benchmark, run_main, write_result  # noqa: E402
 from nas.builder import build_model  # noqa: E402
 from nas.evaluate import count_costs  # noqa: E402
-from nas.latency import (  # noqa: E402
+from nas.latency import (  # noqa: E402  # noqa: E402
     BUILTIN_PROFILES,
+    MIN_HIDDEN,
+    MIN_KEPT,
+    ArchitectureFeaturizer,  # noqa: E402
     Coverage,
     Interval,
     Predictor,
@@ -43,24 +42,23 @@ from nas.latency import (  # noqa: E402
     block_table_samples,
     error_metrics,
     fit_latency_model,
+    fit_sections,  # noqa: E402
+    kind_family,
     load_profile,
     measure_latency,
     read_block_table,
     read_unique_blocks_table,
 )
-from nas.latency._arch_features import ArchitectureFeaturizer  # noqa: E402
-from nas.latency._calibrate import fit_sections  # noqa: E402
-from nas.latency._prediction import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
 from nas.onnx_io import export_onnx  # noqa: E402
 from nas.space import Architecture, load_space  # noqa: E402
 
-COMMAND = "python benchmarks/latency_prior.py"
+BENCHMARK = Benchmark(cost="cheap", seconds=21)  # latency_prior.json "seconds"
 REFERENCE = "x86-cpu"
 
 
 def _samples(name: str) -> list:
     spec = BUILTIN_PROFILES[name]
-    path = builtin_dir("hardware_profiles") / "data" / spec["table"]
+    path = PROFILES / "data" / spec["table"]
     rows = read_unique_blocks_table(path, spec["device"]) if spec["device"] else read_block_table(path)
     return block_table_samples(rows)
 
@@ -167,9 +165,7 @@ def _network(
 def user_networks() -> list[dict]:
     pi = load_profile("raspberry-pi-4")
     x86 = load_profile("x86-cpu")
-    pi_rows = read_block_table(
-        builtin_dir("hardware_profiles") / "data" / BUILTIN_PROFILES["raspberry-pi-4"]["table"]
-    )
+    pi_rows = read_block_table(PROFILES / "data" / BUILTIN_PROFILES["raspberry-pi-4"]["table"])
     throughputs = []  # the Pi's own measured blocks, in G multiply-accumulates per second
     for features, latency in block_table_samples(pi_rows):
         macs = features.total("macs")
@@ -236,7 +232,7 @@ def prediction_cost(n: int = 200) -> dict:
     }
 
 
-def main() -> dict:
+def main() -> int:
     start = time.perf_counter()
     devices = {}
     for name in BUILTIN_PROFILES:
@@ -246,15 +242,12 @@ def main() -> dict:
             "interval": interval_coverage(name, samples),
         }
     result = {
-        **header("latency_prior", COMMAND),
         "reference": REFERENCE,
         "devices": devices,
         "user_networks": user_networks(),
         "prediction_cost": prediction_cost(),
     }
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    out = ROOT / "results" / "benchmarks" / "latency_prior.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("latency_prior", result, started=start)
     for name, device in devices.items():
         print(
             f"{name}: interval covered {100 * device['interval']['covered']:.0f}% of held-out blocks (nominal 90%)"
@@ -279,9 +272,8 @@ def main() -> dict:
         )
     print(f"Pi 4 measured blocks: {result['user_networks'][0]['pi4_measured_blocks_gmacs_per_s']}")
     print(f"prediction cost: {result['prediction_cost']['ms_per_prediction']:.3f} ms per architecture")
-    print(f"{out.relative_to(ROOT)} ({result['seconds']} s)")
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -11,25 +11,23 @@ prediction from cached block features.
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from nas._resources import builtin_dir  # noqa: E402
+from benchmarks._harness import PROFILES, Benchmark, run_main, write_result  # noqa: E402
 from nas.builder import build_model  # noqa: E402
 from nas.latency import BUILTIN_PROFILES, block_features, graph_features, import_block_table, read_block_table  # noqa: E402
 from nas.onnx_io import export_onnx  # noqa: E402
 from nas.space import load_space  # noqa: E402
 
 README_BLOCK_SUM_MS = 15.804523468017578  # HW-NAS-Bench's all-k3_e1 cifar100 TX2 number
-COMMAND = "python benchmarks/latency_tables.py"
+BENCHMARK = Benchmark(cost="cheap", seconds=30)  # estimate: its result records 4 s of fitting only
 
 
 class AllOps:
@@ -44,7 +42,7 @@ class AllOps:
 
 
 def main() -> dict:
-    data = builtin_dir("hardware_profiles") / "data"
+    data = PROFILES / "data"
     start = time.perf_counter()
     tables = {}
     models = {}
@@ -119,8 +117,6 @@ def main() -> dict:
 
     overhead = tx2.overhead_ms
     result = {
-        "command": COMMAND,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "tables": tables,
         "tx2_all_k3_e1_cifar100": {
             "table_block_sum_ms": block_sum,
@@ -137,7 +133,8 @@ def main() -> dict:
                 f"Each of the {len(rows)} table entries was measured on its own, so each contains one per-inference "
                 f"overhead (fitted: {overhead:.3f} ms; the TX2 floor is 0.45-0.55 ms per block). Their sum "
                 f"({block_sum:.2f} ms) therefore contains {len(rows)} overheads; the model counts it once for the "
-                f"whole network: {predicted_blocks:.2f} ms. Summing the {len(rows)} per-block predictions instead gives "
+                f"whole network: {predicted_blocks:.2f} ms. Summing the {len(rows)} per-block predictions "
+                "instead gives "
                 f"{per_block_sum_of_predictions:.2f} ms (the fit's estimate of the table sum); the gap to the network "
                 f"prediction is exactly the {len(rows) - 1} extra overheads. Part of the 0.45-0.55 ms floor is not in "
                 "the intercept but in the per-node count weights (a per-layer cost), which the network prediction "
@@ -157,23 +154,29 @@ def main() -> dict:
     return result
 
 
-if __name__ == "__main__":
+def report() -> int:
+    """Run the benchmark, print its table and write its result."""
+    start = time.perf_counter()
     result = main()
     for name, table in result["tables"].items():
         cv, s = table["cv_5fold"], table["cv_5fold_searchable_blocks_only"]
         print(
-            f"{name:15s} n={cv['n']:3d}  MAPE {cv['mape']:5.1f}%  within10 {cv['within_10pct']:.2f}  tau {cv['kendall_tau']:.3f}"
-            f"   | searchable blocks: MAPE {s['mape']:5.1f}%  within10 {s['within_10pct']:.2f}  tau {s['kendall_tau']:.3f}"
+            f"{name:15s} n={cv['n']:3d}  MAPE {cv['mape']:5.1f}%  within10 {cv['within_10pct']:.2f}  "
+            f"tau {cv['kendall_tau']:.3f}   | searchable blocks: MAPE {s['mape']:5.1f}%  "
+            f"within10 {s['within_10pct']:.2f}  tau {s['kendall_tau']:.3f}"
             f"   overhead {table['overhead_ms']:.3f} ms"
         )
     k3 = result["tx2_all_k3_e1_cifar100"]
     print(
-        f"TX2 all-k3_e1: block sum {k3['table_block_sum_ms']:.3f} ms, predicted {k3['predicted_ms_from_summed_block_features']:.3f} ms "
-        f"(blocks) / {k3['predicted_ms_from_build_model_onnx']:.3f} ms (build_model ONNX), overhead {k3['overhead_ms']:.3f} ms"
+        f"TX2 all-k3_e1: block sum {k3['table_block_sum_ms']:.3f} ms, "
+        f"predicted {k3['predicted_ms_from_summed_block_features']:.3f} ms (blocks) / "
+        f"{k3['predicted_ms_from_build_model_onnx']:.3f} ms (build_model ONNX), overhead {k3['overhead_ms']:.3f} ms"
     )
     print(k3["explanation"])
     print(f"prediction cost: {result['prediction_cost']['ms_per_architecture']:.3f} ms per architecture")
-    out = ROOT / "results" / "benchmarks" / "latency_tables.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_result("latency_tables", result, started=start)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(report)

@@ -20,18 +20,26 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._harness import PROFILES, RUNS, Benchmark, run_main, write_result  # noqa: E402
+
+BENCHMARK = Benchmark(cost="full", seconds=300)  # estimate: bundling and measuring 250 networks
 
 
 def main() -> int:
-    from nas._io import cpu_model, write_json_atomic
-    from nas._resources import builtin_dir
-    from nas.latency import load_profile
-    from nas.latency._bundle import measure_bundle, write_bundle
-    from nas.latency._calibrate import fit_profile, measurement_samples
-    from nas.latency._measure import MeasurementSettings
-    from nas.latency._model import error_metrics
-    from nas.latency._profiles import write_profile
+    started = time.perf_counter()
+    from nas.latency import (
+        MeasurementSettings,
+        error_metrics,
+        fit_profile,
+        load_profile,
+        measure_bundle,
+        measurement_samples,
+        write_bundle,
+        write_profile,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit-networks", type=int, default=150)
@@ -44,7 +52,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    work = ROOT / "results" / "benchmark-runs" / "latency_x86"
+    work = RUNS / "latency_x86"
     fit_bundle, test_bundle = work / "fit", work / "test"
     # The x86-cpu protocol is defined here (this benchmark creates the profile), not read back from the
     # profile: a profile whose model a newer featurizer no longer reads must not block its own refit.
@@ -73,7 +81,7 @@ def main() -> int:
         description="the local x86-64 CPU, measured with ONNX Runtime on the CPU execution provider, one "
         "intra-op thread; the fitted model predicts it (`--latency predicted`)",
     )
-    data_dir = builtin_dir("hardware_profiles") / "data"
+    data_dir = PROFILES / "data"
     shipped_csv = data_dir / "x86-cpu_measurements.csv"
     shutil.copyfile(fit_csv, shipped_csv)
     shutil.copyfile(fit_csv.with_name("measurements.meta.json"), data_dir / "x86-cpu_measurements.meta.json")
@@ -81,7 +89,7 @@ def main() -> int:
     profile["measurement"] = {
         k: getattr(settings, k) for k in ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts")
     }
-    write_profile(profile, builtin_dir("hardware_profiles") / "x86-cpu.yaml")
+    write_profile(profile, PROFILES / "x86-cpu.yaml")
     timings["fit_s"] = round(time.perf_counter() - start, 1)
 
     fitted = load_profile("x86-cpu").latency_model
@@ -96,7 +104,7 @@ def main() -> int:
     # cached per-part features; the first architectures pay for exporting their new parts.
     import optuna
 
-    from nas.latency._arch_features import ArchitectureFeaturizer
+    from nas.latency import ArchitectureFeaturizer
     from nas.space import load_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -114,12 +122,7 @@ def main() -> int:
     warm_ms = (time.perf_counter() - start) / 1000 * 1e3
 
     report = {
-        "benchmark": "latency_x86",
-        "command": "python benchmarks/latency_x86.py"
-        + (" --reuse-measurements" if args.reuse_measurements else ""),
         "measured": json.loads(fit_csv.with_name("measurements.meta.json").read_text())["measured"],
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
         "settings": settings.__dict__,
         "fit": {"graphs": profile["validation"]["n"], "cross_validation": profile["validation"]},
         "held_out": {
@@ -145,7 +148,7 @@ def main() -> int:
         "timings": timings,
         "points": [{"measured_ms": m, "predicted_ms": p} for m, p in zip(measured, predicted)],
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "latency_x86.json", report)
+    write_result("latency_x86", report, started=started)
     print(
         json.dumps(
             {
@@ -165,4 +168,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -7,8 +7,8 @@
   beat each baseline by >= 2 points at equal or lower measured x86-cpu latency, or run >= 1.3x faster
   at equal or higher accuracy?
 
-    python benchmarks/long_training.py [--run RUN_DIR] [--random-run results/benchmark-runs/search_efficiency/random-seed0]
-                                       [--random 10] [--factor 10] [--workers 2]
+    python benchmarks/long_training.py [--run RUN_DIR] [--random 10] [--factor 10] [--workers 2]
+        [--random-run results/benchmark-runs/search_efficiency/random-seed0]
 
 Without --run, it first runs (or resumes) the search whose front it compares with hand design:
 HAND_DESIGN_SEARCH below, into results/benchmark-runs/hand_design. The random run comes from
@@ -29,13 +29,33 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from search_efficiency import ROOT, add_data_argument, data_missing, frozen_profile  # noqa: E402
-from search_efficiency import RUNS as EFFICIENCY  # noqa: E402
+from benchmarks._harness import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    RUNS,
+    Benchmark,
+    figure_path,
+    read_json,
+    repo_path,
+    run_main,
+    write_json,
+    write_result,
+)
+from benchmarks.search_efficiency import RUNS as EFFICIENCY  # noqa: E402
+from benchmarks.search_efficiency import add_data_argument, data_missing, frozen_profile  # noqa: E402
+from nas.records import Attr, TrialStatus  # noqa: E402
 
-CACHE = ROOT / "results" / "benchmark-runs" / "long_training"
-HAND_DESIGN_RUN = ROOT / "results" / "benchmark-runs" / "hand_design"
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=5400,  # estimate: 96-trial search, then 28 trainings of 40 epochs, 2 workers
+    needs=("search_efficiency",),
+    data=("results/benchmark-runs/search_efficiency/random-seed0", "../shared/data/cifar10/train"),
+)
+CACHE = RUNS / "long_training"
+HAND_DESIGN_RUN = RUNS / "hand_design"
 # The search an engineer would run to replace the hand designs: a latency budget just above the slowest
 # baseline (0.21 ms measured), 4x the trials of the efficiency runs, and NASWOT pre-screening in
 # latency bands (no rungs: a rung judges a network by its first epochs, not by where a long training ends).
@@ -85,8 +105,6 @@ def train_cached(
     """Train every job whose cache file is missing, in the order given: path -> (architecture dict, recipe
     dict, training seed), in worker processes holding the run's data and validation split (`search`: the
     run's search settings). Each result is written to its path as it arrives."""
-    from nas._io import write_json_atomic
-
     todo = {path: job for path, job in jobs.items() if not path.exists()}
     if not todo:
         return
@@ -97,18 +115,17 @@ def train_cached(
     ) as pool:
         futures = {pool.submit(_train, *job): path for path, job in todo.items()}
         for future in as_completed(futures):
-            write_json_atomic(futures[future], future.result())
+            write_json(futures[future], future.result())
             on_result(futures[future], future.result())
 
 
 def fidelity_architectures() -> tuple[dict, dict, dict]:
     """The proxy-fidelity benchmark's results, its run's search settings, and its architectures by name
     (as the long trainings had them)."""
-    from nas._io import read_json
     from nas.space import Architecture
 
-    fidelity = read_json(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", "proxy fidelity results")
-    search = read_json(Path(fidelity["run"]) / "config.json", "run configuration")["search"]
+    fidelity = read_json(RESULTS / "proxy_fidelity.json", "proxy fidelity results")
+    search = read_json(ROOT / fidelity["run"] / "config.json", "run configuration")["search"]
     return (
         fidelity,
         search,
@@ -119,7 +136,6 @@ def fidelity_architectures() -> tuple[dict, dict, dict]:
 def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
     """The architectures: the run's Pareto set, the baselines, and `n_random` trained trials of the random
     run spread evenly over its accuracy range (every (n/k)-th by proxy accuracy)."""
-    from nas._io import read_json
     from nas.baselines import hand_designed
 
     items = [
@@ -135,14 +151,15 @@ def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
         {"name": name, "group": "baseline", "proxy_accuracy": None, "architecture": arch.to_dict()}
         for name, arch in hand_designed().items()
     ]
-    from nas.search._study import COMPLETE, load_run_study
+    from nas.search import load_run_study
 
     study = load_run_study(random_run)
     trained = sorted(
         (
             t
             for t in study.get_trials(deepcopy=False)
-            if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None
+            if t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE
+            and t.user_attrs.get(Attr.DUPLICATE_OF) is None
         ),
         key=lambda t: t.values[0],
     )
@@ -153,14 +170,14 @@ def candidates(run: Path, random_run: Path, n_random: int) -> list[dict]:
         else []
     )
     for t in picks:
-        if str(t.user_attrs["architecture"]) not in seen:
-            seen.add(str(t.user_attrs["architecture"]))
+        if str(t.user_attrs[Attr.ARCHITECTURE]) not in seen:
+            seen.add(str(t.user_attrs[Attr.ARCHITECTURE]))
             items.append(
                 {
                     "name": f"random-trial{t.number}",
                     "group": "random",
                     "proxy_accuracy": t.values[0],
-                    "architecture": t.user_attrs["architecture"],
+                    "architecture": t.user_attrs[Attr.ARCHITECTURE],
                 }
             )
     return items
@@ -179,7 +196,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-    from nas._io import cpu_model, read_json
+    started = time.perf_counter()
     from nas.builder import build_model
     from nas.evaluate import TrainingRecipe, count_costs
     from nas.latency import load_profile, measure_latency
@@ -203,7 +220,10 @@ def main() -> int:
         search["seed"],
         search["val_fraction"],
     ):
-        print(f"error: {random_run}: a different dataset or validation split than {run}", file=sys.stderr)
+        print(
+            f"error: {repo_path(random_run)}: a different dataset or validation split than {repo_path(run)}",
+            file=sys.stderr,
+        )
         return 2
     long = replace(proxy, epochs=proxy.epochs * args.factor)
     items = candidates(run, random_run, args.random)
@@ -249,24 +269,20 @@ def main() -> int:
                 item[f"{kind}_train_seconds"] = result["train_seconds"]
 
     common = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
-        "run": str(run),
-        "random_run": str(random_run),
+        "run": repo_path(run),
+        "random_run": repo_path(random_run),
         "dataset": search["dataset"],
         "validation": f"stratified {search['val_fraction']:g} split, seed {search['seed']} (the run's own)",
         "proxy_recipe": proxy.to_dict(),
         "long_recipe": long.to_dict(),
-        "command": "python benchmarks/long_training.py " + " ".join(sys.argv[1:]),
     }
-    fidelity(items, common)
-    against_hand_design(items, common)
+    fidelity(items, common, started)
+    against_hand_design(items, common, started)
     return 0
 
 
-def fidelity(items: list[dict], common: dict) -> None:
-    from nas._io import write_json_atomic
-    from nas.latency._model import kendall_tau
+def fidelity(items: list[dict], common: dict, started: float) -> None:
+    from nas.latency import kendall_tau
 
     def tau(group):
         chosen = [i for i in items if group is None or i["group"] == group]
@@ -277,7 +293,6 @@ def fidelity(items: list[dict], common: dict) -> None:
         )
 
     report = {
-        "benchmark": "proxy_fidelity",
         **common,
         "architectures": len(items),
         "target_kendall_tau": 0.6,
@@ -300,20 +315,18 @@ def fidelity(items: list[dict], common: dict) -> None:
             for i in items
         ],
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_fidelity.json", report)
+    write_result("proxy_fidelity", report, started=started)
     _scatter(
         [(i["proxy_accuracy"], i["long_accuracy"], i["group"]) for i in items],
         "proxy accuracy (search recipe)",
         f"accuracy after {common['long_recipe']['epochs']} epochs",
         f"Proxy fidelity: Kendall tau {report['kendall_tau']} over {len(items)} architectures",
-        ROOT / "results" / "benchmarks" / "proxy_fidelity.png",
+        figure_path("proxy_fidelity.png"),
     )
     print("proxy fidelity: tau", report["kendall_tau"], report["kendall_tau_by_group"])
 
 
-def against_hand_design(items: list[dict], common: dict) -> None:
-    from nas._io import write_json_atomic
-
+def against_hand_design(items: list[dict], common: dict, started: float) -> None:
     found = [i for i in items if i["group"] == "found"]
     rows = []
     for b in (i for i in items if i["group"] == "baseline"):
@@ -337,7 +350,6 @@ def against_hand_design(items: list[dict], common: dict) -> None:
             }
         )
     report = {
-        "benchmark": "found_vs_baselines",
         **common,
         "target": ">= +2 points at equal or lower latency, or >= 1.3x faster at equal or higher accuracy",
         "latency": "measured x86-cpu (ONNX Runtime, CPU EP, 1 thread), median",
@@ -348,19 +360,20 @@ def against_hand_design(items: list[dict], common: dict) -> None:
             for f in found
         ],
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "found_vs_baselines.json", report)
+    write_result("found_vs_baselines", report, started=started)
     _scatter(
         [(i["latency_ms"], i["long_accuracy"], i["group"]) for i in items if i["group"] != "random"],
         "measured x86-cpu latency (ms)",
         f"accuracy after {common['long_recipe']['epochs']} epochs",
-        f"Found vs hand-designed: {report['baselines_meeting_target']}/{len(rows)} baselines beaten by the target margin",
-        ROOT / "results" / "benchmarks" / "found_vs_baselines.png",
+        f"Found vs hand-designed: {report['baselines_meeting_target']}/{len(rows)} baselines beaten by the "
+        "target margin",
+        figure_path("found_vs_baselines.png"),
         labels={i["name"]: (i["latency_ms"], i["long_accuracy"]) for i in items if i["group"] == "baseline"},
     )
     for r in rows:
         print(
-            f"{r['baseline']:<24} acc {r['accuracy']:.3f} lat {r['latency_ms']:.3f} ms  +{r['accuracy_gain_points']} pts  "
-            f"x{r['speedup']}  met {r['target_met']}"
+            f"{r['baseline']:<24} acc {r['accuracy']:.3f} lat {r['latency_ms']:.3f} ms  "
+            f"+{r['accuracy_gain_points']} pts  x{r['speedup']}  met {r['target_met']}"
         )
 
 
@@ -387,4 +400,4 @@ def _scatter(points, xlabel, ylabel, title, path, labels=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -8,8 +8,8 @@ Every cell has the same genotype ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``: node j
 over i < j, ops ``none``, ``skip_connect``, ``nor_conv_1x1``, ``nor_conv_3x3`` (ReLU-conv-BN) and
 ``avg_pool_3x3`` (stride 1, padding 1, count_include_pad=False). The cell's output is node 3.
 
-What the graph of a cell contains with zero="absent" (the builder computes exactly this, and it is what the ONNX exporter
-leaves after dead-code elimination):
+What the graph of a cell contains with zero="absent" (the builder computes exactly this, and it is what the ONNX
+exporter leaves after dead-code elimination):
 
 * a ``none`` edge is absent: no node, and nothing to add;
 * only *used* nodes are computed: node 3, and any node that a non-``none`` edge into a used node reads
@@ -217,7 +217,7 @@ class NB201Network(nn.Module):
 
 
 def _export_features(module: nn.Module, shape: tuple[int, ...]):
-    from nas.latency._graph import graph_features
+    from nas.latency import graph_features
     from nas.onnx_io import export_onnx
 
     return graph_features(export_onnx(module, 32, fast=True, input_shape=shape))
@@ -332,7 +332,7 @@ def output_is_constant(arch_str: str) -> bool:
 
 
 def cell_features(arch_str: str, stage: int, zero: str = "mul"):
-    from nas.latency._graph import GraphFeatures
+    from nas.latency import GraphFeatures
 
     parts = part_features()
     total = GraphFeatures.empty()
@@ -344,7 +344,7 @@ def cell_features(arch_str: str, stage: int, zero: str = "mul"):
 
 def network_features(arch_str: str, zero: str = "mul"):
     """Composed `GraphFeatures` of the whole network (see the module docstring)."""
-    from nas.latency._graph import GraphFeatures
+    from nas.latency import GraphFeatures
 
     if zero == "fold" and output_is_constant(arch_str):
         return GraphFeatures.empty()

@@ -21,23 +21,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10" / "train"
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._harness import (  # noqa: E402
+    RUNS,
+    SHARED_DATA,
+    Benchmark,
+    repo_path,
+    run_main,
+    write_result,
+)
+
+# RUN_DIR: `nas search --trials 16 --epochs 4 --out results/benchmark-runs/production_validation`, then
+# `nas export` of it (the runner passes this folder; by hand, any exported run).
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=281,  # production_validation.json "seconds"
+    data=("results/benchmark-runs/production_validation/export", "../shared/data/cifar10/train"),
+)
+DEFAULT_RUN = RUNS / "production_validation"
+DEFAULT_DATA = SHARED_DATA / "cifar10" / "train"
 EVAL_PER_CLASS = 500
 CALIBRATION_RANGE = (1000, 1100)
 
 
 def _images(data: Path, pick) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from nas.data._sources import decode_image
+    from nas.data import decode_image
 
     classes = sorted(p.name for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
     xs, ys = [], []
@@ -59,8 +76,8 @@ def _robust_cost(run_dir: Path, record: dict, num_classes: int) -> dict:
 
     import nas
     from nas.builder import build_model
-    from nas.evaluate._training import _Normalizer
-    from nas.search._driver import load_checkpoint
+    from nas.evaluate import Preprocessing
+    from nas.export import load_checkpoint
     from nas.space import Architecture
     from nas.validate import corrupted_accuracy
 
@@ -70,7 +87,7 @@ def _robust_cost(run_dir: Path, record: dict, num_classes: int) -> dict:
     arch = Architecture.from_dict(record["architecture"])
     model = build_model(arch, num_classes)
     model.load_state_dict(load_checkpoint(run_dir, record["checkpoint"]))
-    norm = _Normalizer(dataset.mean, dataset.std, arch.resolution)
+    norm = Preprocessing(dataset.mean, dataset.std, arch.resolution)
     first = corrupted_accuracy(model, dataset, norm)
     second = corrupted_accuracy(model, dataset, norm)
     return {
@@ -88,7 +105,7 @@ def _robust_cost(run_dir: Path, record: dict, num_classes: int) -> dict:
 def _plot(results: list[dict], path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from nas.validate._render import save_figure
+    from nas.validate import save_figure
 
     fig = Figure(figsize=(11, 4.2))
     acc, lat = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -156,11 +173,16 @@ def _plot(results: list[dict], path: Path) -> None:
 def main() -> int:
     import onnxruntime
 
-    from nas._io import cpu_model, write_json_atomic
     from nas.validate import compare_precisions, evaluate_slices, quantize_int8, write_model_card
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, help="a run directory after 'nas export'")
+    parser.add_argument(
+        "run_dir",
+        type=Path,
+        nargs="?",
+        default=DEFAULT_RUN,
+        help="a run directory after 'nas export' (default: results/benchmark-runs/production_validation)",
+    )
     parser.add_argument(
         "--data",
         type=Path,
@@ -169,20 +191,21 @@ def main() -> int:
     )
     parser.add_argument("--severities", default="1,3,5")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "results" / "benchmarks" / "production_validation.json"
+        "--out", type=Path, default=None, help="the result file (default: results/benchmarks/)"
     )
     args = parser.parse_args()
     if not args.data.is_dir():
         print(
-            f"production_validation: data folder not found: {args.data} (pass --data DIR: CIFAR-10 train JPEGs, "
-            "<class>/NNNN.jpg)",
+            f"production_validation: data folder not found: {repo_path(args.data)} "
+            "(pass --data DIR: CIFAR-10 train JPEGs, <class>/NNNN.jpg)",
             file=sys.stderr,
         )
         return 2
     exports = sorted(p for p in (args.run_dir / "export").glob("*") if (p / "model.onnx").is_file())
     if not exports:
         print(
-            f"production_validation: no exported model in {args.run_dir}/export (run 'nas export {args.run_dir}')",
+            f"production_validation: no exported model in {repo_path(args.run_dir)}/export "
+            f"(run 'nas export {repo_path(args.run_dir)}')",
             file=sys.stderr,
         )
         return 2
@@ -244,7 +267,8 @@ def main() -> int:
                     "x86_int8_spread": x86["int8"]["spread"],
                     "x86_speedup": x86["speedup"],
                     "predicted_profiles": {k: v for k, v in comparison["latency"].items() if k != "x86-cpu"},
-                    "quantization": comparison["quantization"],
+                    # the calibration images were a temporary file: only its name means something here
+                    "quantization": {**comparison["quantization"], "calibration_data": calib_npz.name},
                 },
                 "robust_objective": _robust_cost(
                     args.run_dir, pareto[folder.name.split("_", 1)[1]], len(classes)
@@ -253,35 +277,30 @@ def main() -> int:
             }
             results.append(entry)
             print(
-                f"{folder.name}: clean {entry['slices']['clean_accuracy']:.3f}, worst {worst['name']} {worst['accuracy']:.3f}, "
+                f"{folder.name}: clean {entry['slices']['clean_accuracy']:.3f}, "
+                f"worst {worst['name']} {worst['accuracy']:.3f}, "
                 f"INT8 drop {entry['int8']['clean_drop']:+.3f}, x86 {entry['int8']['x86_fp32_ms']:.4f} -> "
-                f"{entry['int8']['x86_int8_ms']:.4f} ms, robust objective {entry['robust_objective']['first_call_seconds']} s "
+                f"{entry['int8']['x86_int8_ms']:.4f} ms, "
+                f"robust objective {entry['robust_objective']['first_call_seconds']} s "
                 f"(cached {entry['robust_objective']['cached_call_seconds']} s)",
                 flush=True,
             )
     out = {
-        "command": "python benchmarks/production_validation.py " + " ".join(sys.argv[1:]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": cpu_model(),
-            "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__,
-        },
-        "run_dir": str(args.run_dir),
+        "onnxruntime": onnxruntime.__version__,
+        "run_dir": repo_path(args.run_dir),
         "data": {
-            "folder": str(args.data),
+            "folder": repo_path(args.data),
             "evaluation": f"last {EVAL_PER_CLASS} images of each class ({len(y)} images)",
-            "calibration": f"256 drawn (seed 0) from images {CALIBRATION_RANGE[0]}-{CALIBRATION_RANGE[1] - 1} of each class",
+            "calibration": f"256 drawn (seed 0) from images {CALIBRATION_RANGE[0]}-{CALIBRATION_RANGE[1] - 1} "
+            "of each class",
         },
         "severities": list(severities),
         "models": results,
-        "seconds": round(time.perf_counter() - start, 1),
     }
-    write_json_atomic(args.out, out)
-    _plot(results, args.out.with_suffix(".png"))
-    print(f"wrote {args.out} and {args.out.with_suffix('.png')} ({out['seconds']} s)")
+    written = write_result("production_validation", out, started=start, out=args.out)
+    _plot(results, written.with_suffix(".png"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

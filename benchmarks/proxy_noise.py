@@ -26,10 +26,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from long_training import CACHE, ROOT, fidelity_architectures, train_cached  # noqa: E402
-from proxy_recipe import _slug, variant_cache, variant_fields  # noqa: E402
+from benchmarks._harness import Benchmark, read_json, run_main, write_result  # noqa: E402
+from benchmarks.long_training import CACHE, fidelity_architectures, train_cached  # noqa: E402
+from benchmarks.proxy_recipe import recipe_slug, variant_cache, variant_fields  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=900,  # estimate: 28 architectures x 2 seeds x ~30 s, 2 workers
+    needs=("long_training",),
+    data=("results/benchmark-runs/hand_design", "../shared/data/cifar10/train"),
+)
 
 
 def main() -> int:
@@ -45,7 +54,7 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    from nas._io import cpu_model, write_json_atomic
+    started = time.perf_counter()
     from nas.evaluate import TrainingRecipe
 
     fidelity, run_config, archs = fidelity_architectures()
@@ -63,10 +72,6 @@ def main() -> int:
     measure = dict(fidelity=fidelity, run_config=run_config, archs=archs, seeds=seeds, workers=args.workers)
     accuracy = seed_accuracies(recipe, variant=bool(args.recipe), **measure)
     report = {
-        "benchmark": "proxy_noise",
-        "command": "python benchmarks/proxy_noise.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
         "architectures": len(archs),
         "recipe": recipe.to_dict(),
         "validation": f"the run's own split (seed {split_seed})",
@@ -82,8 +87,8 @@ def main() -> int:
         report["per_seed_tau_difference"] = [
             round(a - b, 3) for a, b in zip(report["per_seed_kendall_tau"], default["per_seed_kendall_tau"])
         ]
-        name = f"proxy_noise_{_slug(recipe)}.json"
-    write_json_atomic(ROOT / "results" / "benchmarks" / name, report)
+        name = f"proxy_noise_{recipe_slug(recipe)}.json"
+    write_result("proxy_noise", report, started=started, filename=name)
     print({k: v for k, v in report.items() if k != "accuracies"})
     return 0
 
@@ -94,11 +99,10 @@ def seed_accuracies(
     """Accuracy per architecture under `recipe`, one per training seed (the run's own first). The search's
     recipe under the run's seed is the proxy-fidelity benchmark's own result; a variant under it is
     proxy_recipe.py's cached training."""
-    from nas._io import read_json
 
     split_seed = run_config["seed"]
     points = fidelity["points"]
-    prefix = f"noise-{_slug(recipe)}" if variant else f"noise-e{recipe.epochs}-n{recipe.train_subset}"
+    prefix = f"noise-{recipe_slug(recipe)}" if variant else f"noise-e{recipe.epochs}-n{recipe.train_subset}"
     jobs = {
         (p["name"], s): CACHE / f"{prefix}-split{split_seed}-train{s}-{archs[p['name']].hash}.json"
         for p in points
@@ -120,7 +124,7 @@ def seed_accuracies(
 
 
 def noise_report(accuracy: dict[str, list[float]], points: list[dict]) -> dict:
-    from nas.latency._model import kendall_tau
+    from nas.latency import kendall_tau
 
     runs = list(zip(*accuracy.values()))  # one accuracy per architecture, per seed
     longs = [p["long_accuracy"] for p in points]
@@ -154,4 +158,4 @@ def variance_shares(groups: list[list[float]]) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

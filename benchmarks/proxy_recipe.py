@@ -18,9 +18,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from long_training import CACHE, ROOT, fidelity_architectures, train_cached  # noqa: E402
+from benchmarks._harness import Benchmark, read_json, run_main, write_result  # noqa: E402
+from benchmarks.long_training import CACHE, fidelity_architectures, train_cached  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=2700,  # proxy_recipe.json: mean_train_seconds x 28 architectures, 2 workers
+    needs=("long_training",),
+    data=("results/benchmark-runs/hand_design", "../shared/data/cifar10/train"),
+)
 
 
 def parse_variant(text: str) -> dict:
@@ -54,9 +63,9 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=["epochs=2", "epochs=8"])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    from nas._io import cpu_model, read_json, write_json_atomic
+    started = time.perf_counter()
     from nas.evaluate import TrainingRecipe
-    from nas.latency._model import kendall_tau
+    from nas.latency import kendall_tau
 
     fidelity, run_config, archs = fidelity_architectures()
     base = TrainingRecipe(**fidelity["proxy_recipe"])
@@ -91,15 +100,11 @@ def main() -> int:
         }
         print(text, results[text]["kendall_tau"], results[text]["mean_train_seconds"], flush=True)
     report = {
-        "benchmark": "proxy_recipe",
-        "command": "python benchmarks/proxy_recipe.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
         "architectures": len(points),
         "reference": f"accuracy after {fidelity['long_recipe']['epochs']} epochs (benchmarks/long_training.py)",
         "variants": results,
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "proxy_recipe.json", report)
+    write_result("proxy_recipe", report, started=started)
     return 0
 
 
@@ -108,12 +113,15 @@ _SLUGGED = {"epochs", "train_subset", "label_smoothing", "augment", "lr"}
 
 def variant_cache(recipe, seed: int, arch) -> Path:
     """Where the training of `arch` with a recipe variant and training seed is cached."""
-    return CACHE / f"variant-{_slug(recipe)}-seed{seed}-{arch.hash}.json"
+    return CACHE / f"variant-{recipe_slug(recipe)}-seed{seed}-{arch.hash}.json"
 
 
-def _slug(recipe) -> str:
-    return f"e{recipe.epochs}-n{recipe.train_subset}-ls{recipe.label_smoothing:g}-aug{int(recipe.augment)}-lr{recipe.lr:g}"
+def recipe_slug(recipe) -> str:
+    return (
+        f"e{recipe.epochs}-n{recipe.train_subset}-ls{recipe.label_smoothing:g}"
+        f"-aug{int(recipe.augment)}-lr{recipe.lr:g}"
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -15,14 +15,19 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._harness import RUNS, Benchmark, repo_path, run_main, write_result  # noqa: E402
+from nas.records import Attr, TrialStatus  # noqa: E402
+
+BENCHMARK = Benchmark(cost="full", seconds=128)  # robust_search.json wall_seconds
 
 
 def main() -> int:
     import nas
-    from nas._io import cpu_model, write_json_atomic
 
-    run_dir = ROOT / "results" / "benchmark-runs" / "robust_search"
+    run_dir = RUNS / "robust_search"
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
     result = nas.search(
@@ -36,14 +41,16 @@ def main() -> int:
     )  # as measured: every sampled candidate trains
     wall = time.perf_counter() - start
     with open(run_dir / "trials.csv") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["status"] == "complete" and not r["duplicate_of"]]
+        rows = [
+            r
+            for r in csv.DictReader(handle)
+            if r[Attr.STATUS] == TrialStatus.COMPLETE and not r[Attr.DUPLICATE_OF]
+        ]
     if not rows:
-        raise SystemExit(f"no candidate was trained: see failure_reason in {run_dir / 'trials.csv'}")
+        raise SystemExit(
+            f"no candidate was trained: see failure_reason in {repo_path(run_dir / 'trials.csv')}"
+        )
     report = {
-        "benchmark": "robust_search",
-        "command": "python benchmarks/robust_search.py",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
         "settings": {
             "trials": 12,
             "robust_weight": 0.5,
@@ -75,7 +82,7 @@ def main() -> int:
             for p in result.pareto
         ],
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "robust_search.json", report)
+    write_result("robust_search", report, started=start)
     print(
         json.dumps(
             {k: report[k] for k in ("wall_seconds", "robust_seconds_mean", "train_seconds_mean", "pareto")},
@@ -86,4 +93,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -24,8 +24,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = ROOT / "results" / "benchmark-runs" / "search_efficiency"
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks import _harness  # noqa: E402
+from benchmarks._harness import (
+    PROFILES,
+    SHARED_DATA,
+    Benchmark,
+    figure_path,
+    repo_path,
+    run_main,
+    write_result,
+)  # noqa: E402
+from nas.records import Attr, TrialStatus  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="full",
+    seconds=7600,  # search_efficiency.json: wall_s of the default methods' runs
+    data=("../shared/data/cifar10/train",),
+)
+RUNS = _harness.RUNS / "search_efficiency"
 REFERENCE_LATENCY_MS = 0.5
 METHODS = {  # explicit settings, so a later change of the package's defaults cannot change a run
     "random": {
@@ -142,10 +161,16 @@ DEFAULT_METHODS = (
     "random+ehvi8+batch4",
     "tpe+budget",
 )
-_COMPUTE = ("prepare_seconds", "latency_seconds", "rung_seconds", "train_seconds", "eval_seconds")
+_COMPUTE = (
+    Attr.PREPARE_SECONDS,
+    Attr.LATENCY_SECONDS,
+    Attr.RUNG_SECONDS,
+    Attr.TRAIN_SECONDS,
+    Attr.EVAL_SECONDS,
+)
 _BEFORE_TRAINING = (
-    "prepare_seconds",
-    "latency_seconds",
+    Attr.PREPARE_SECONDS,
+    Attr.LATENCY_SECONDS,
 )  # costs, export and scores; then latency, on the driver
 
 
@@ -156,7 +181,7 @@ def frozen_profile() -> Path:
 
     path = RUNS / "x86-cpu-frozen.yaml"
     if not path.exists():
-        data = yaml.safe_load((ROOT / "hardware_profiles" / "x86-cpu.yaml").read_text())
+        data = yaml.safe_load((PROFILES / "x86-cpu.yaml").read_text())
         data.pop("measurements", None)
         data.pop("machine", None)  # the model as it is, on any machine: no calibration for this one
         data["name"] = "x86-cpu-frozen"
@@ -187,14 +212,14 @@ def _epochs(run_dir: Path) -> int:
 
 
 def _finished(run_dir: Path) -> list:
-    from nas.search._study import load_run_study
+    from nas.search import load_run_study
 
     study = load_run_study(run_dir)
     return sorted(
         (
             t
             for t in study.get_trials(deepcopy=False)
-            if t.datetime_complete is not None and t.user_attrs.get("status") != "interrupted"
+            if t.datetime_complete is not None and t.user_attrs.get(Attr.STATUS) != TrialStatus.INTERRUPTED
         ),  # the benchmark's driver was restarted
         key=lambda t: t.datetime_complete,
     )
@@ -202,7 +227,7 @@ def _finished(run_dir: Path) -> list:
 
 def last_rung(attrs: dict) -> int:
     """The last rung (epochs) a trial paused at; 0 without rungs."""
-    return max((int(r) for r in attrs.get("rung_accuracy") or {}), default=0)
+    return max((int(r) for r in attrs.get(Attr.RUNG_ACCURACY) or {}), default=0)
 
 
 def _final_trainings(done: list, epochs: int) -> list[tuple[Any, int]]:
@@ -210,7 +235,8 @@ def _final_trainings(done: list, epochs: int) -> list[tuple[Any, int]]:
     return [
         (t, epochs - last_rung(t.user_attrs))
         for t in done
-        if t.user_attrs.get("status") == "complete" and t.user_attrs.get("duplicate_of") is None
+        if t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE
+        and t.user_attrs.get(Attr.DUPLICATE_OF) is None
     ]
 
 
@@ -222,7 +248,7 @@ def _in_flight(done: list, epochs: int, validation_epochs: float):
         end = t.datetime_complete.timestamp()
         spans.append(
             (
-                end - float(t.user_attrs["train_seconds"]) - float(t.user_attrs["eval_seconds"]),
+                end - float(t.user_attrs[Attr.TRAIN_SECONDS]) - float(t.user_attrs[Attr.EVAL_SECONDS]),
                 end,
                 segment + validation_epochs,
             )
@@ -241,8 +267,8 @@ def validation_cost(finished: dict[Path, list]) -> float:
     for run_dir, done in finished.items():
         for t, segment in _final_trainings(done, _epochs(run_dir)):
             a = t.user_attrs
-            if float(a.get("train_seconds") or 0) > 0:
-                ratios.append(float(a["eval_seconds"]) / (float(a["train_seconds"]) / segment))
+            if float(a.get(Attr.TRAIN_SECONDS) or 0) > 0:
+                ratios.append(float(a[Attr.EVAL_SECONDS]) / (float(a[Attr.TRAIN_SECONDS]) / segment))
     return statistics.median(ratios)
 
 
@@ -260,25 +286,24 @@ def curve(run_dir: Path, done: list, validation_epochs: float) -> list[dict]:
     import statistics
 
     from nas.search import hypervolume
-    from nas.search._study import COMPLETE
 
     start = min(t.datetime_start for t in done)
     epochs = _epochs(run_dir)
     per_epoch = statistics.median(
-        float(t.user_attrs["train_seconds"]) / segment for t, segment in _final_trainings(done, epochs)
+        float(t.user_attrs[Attr.TRAIN_SECONDS]) / segment for t, segment in _final_trainings(done, epochs)
     )
     points, compute, work, rows, counted = [], 0.0, 0.0, [], 0
     in_flight = _in_flight(done, epochs, validation_epochs)
     for t in done:
         a = t.user_attrs
-        if a.get("duplicate_of") is None:
+        if a.get(Attr.DUPLICATE_OF) is None:
             compute += sum(float(a.get(k) or 0.0) for k in _COMPUTE)
-            trained = epochs if a.get("status") == COMPLETE else last_rung(a)
-            validations = len(a.get("rung_accuracy") or {}) + (a.get("status") == COMPLETE)
+            trained = epochs if a.get(Attr.STATUS) == TrialStatus.COMPLETE else last_rung(a)
+            validations = len(a.get(Attr.RUNG_ACCURACY) or {}) + (a.get(Attr.STATUS) == TrialStatus.COMPLETE)
             before_training = sum(float(a.get(k) or 0.0) for k in _BEFORE_TRAINING)
             work += trained + validations * validation_epochs + before_training / per_epoch
-        counted += a.get("status") != "screened_out"
-        if a.get("status") == COMPLETE and a.get("duplicate_of") is None:
+        counted += a.get(Attr.STATUS) != TrialStatus.SCREENED_OUT
+        if a.get(Attr.STATUS) == TrialStatus.COMPLETE and a.get(Attr.DUPLICATE_OF) is None:
             points.append((t.values[0], t.values[1]))
         rows.append(
             {
@@ -301,7 +326,7 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     """--data, made absolute: a run records its dataset, and a resume must name the same folder the same way."""
     parser.add_argument(
         "--data",
-        default=str(ROOT.parent / "shared" / "data" / "cifar10" / "train"),
+        default=str(SHARED_DATA / "cifar10" / "train"),
         type=lambda path: str(Path(path).resolve()),
         help="the CIFAR-10 training folder",
     )
@@ -311,7 +336,7 @@ def data_missing(path: str) -> bool:
     """True (after a one-line error) when the CIFAR-10 folder is not there."""
     if Path(path).is_dir():
         return False
-    print(f"error: {path}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
+    print(f"error: {repo_path(path)}: CIFAR-10 training folder not found (pass --data)", file=sys.stderr)
     return True
 
 
@@ -322,6 +347,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--trials", type=int, default=24)
     args = parser.parse_args()
+    args.started = time.perf_counter()
     if data_missing(args.data):
         return 2
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -353,7 +379,6 @@ def main() -> int:
 
 
 def summarize(methods: list[str], seeds: list[int], args) -> None:
-    from nas._io import cpu_model, write_json_atomic
     from nas.search import SearchConfig
 
     finished = {
@@ -391,11 +416,7 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
                 summary[m][f"{key}_to_reach_random_final_hv_fraction"] = fractions
                 summary[m][f"target_met_all_seeds_{key}"] = all(f is not None and f <= 0.5 for f in fractions)
     report = {
-        "benchmark": "search_efficiency",
-        "command": "python benchmarks/search_efficiency.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu": cpu_model(),
-        "data": args.data,
+        "data": repo_path(args.data),
         "trials_per_run": args.trials,
         "seeds": seeds,
         "reference_latency_ms": REFERENCE_LATENCY_MS,
@@ -424,8 +445,8 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
         "summary": summary,
         "curves": {m: {str(s): runs[m][s] for s in seeds} for m in methods},
     }
-    write_json_atomic(ROOT / "results" / "benchmarks" / "search_efficiency.json", report)
-    plot(runs, ROOT / "results" / "benchmarks" / "search_efficiency.png")
+    write_result("search_efficiency", report, started=args.started)
+    plot(runs, figure_path("search_efficiency.png"))
     for m, v in summary.items():
         print(m, json.dumps({k: v[k] for k in v if k != "config"}))
 
@@ -486,4 +507,4 @@ def plot(runs: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -12,17 +12,19 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import nas
-from nas._io import cpu_model
-from nas.search import SearchConfig
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-ROOT = Path(__file__).resolve().parent.parent
+import nas  # noqa: E402
+from benchmarks._harness import RUNS, Benchmark, run_main, write_result  # noqa: E402
+from nas.search import SearchConfig  # noqa: E402
+
+BENCHMARK = Benchmark(cost="full", seconds=235)  # search_throughput.json wall_seconds
 ENGINE_SETTINGS = {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot"}
 
 
@@ -30,10 +32,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=SearchConfig().trials)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "search_throughput.json"))
+    parser.add_argument("--out", default=None, help="the result file (default: results/benchmarks/)")
     args = parser.parse_args()
 
-    run_dir = ROOT / "results" / "benchmark-runs" / "search_throughput"
+    run_dir = RUNS / "search_throughput"
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
     # The engine's own overhead with the default settings, written out so a later change of the package's
@@ -53,16 +55,6 @@ def main() -> int:
     evaluate = total("eval_seconds") if rows and "eval_seconds" in rows[0] else 0.0
     worker_seconds = wall * workers
     report = {
-        "benchmark": "search_throughput",
-        "command": "python benchmarks/search_throughput.py"
-        + (f" --trials {args.trials}" if args.trials != SearchConfig().trials else ""),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
         "settings": config["search"],
         "recipe": config["recipe"],
         "trials": result.finished,
@@ -91,9 +83,7 @@ def main() -> int:
         "exported_onnx": len(exported),
         "export_max_abs_diff_vs_torch": max(e.max_abs_diff for e in exported),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result("search_throughput", report, started=start, out=args.out)
     print(
         json.dumps(
             {
@@ -113,4 +103,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -19,8 +19,6 @@ import argparse
 import csv
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,18 +26,25 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from nas._io import cpu_model
-from nas.data import load_dataset
-from nas.evaluate._zero_cost import ALL, zero_cost_scores
-from nas.latency._model import kendall_tau
-from nas.space import Architecture
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RUNS = [
-    ROOT / "results" / "benchmark-runs" / "search_throughput",
-    ROOT / "results" / "benchmark-runs" / "robust_search",
-    Path("/tmp/val_run16"),
-]
+from benchmarks._harness import RUNS, Benchmark, repo_path, run_main, write_result  # noqa: E402
+from nas.data import load_dataset  # noqa: E402
+from nas.evaluate import ZERO_COST_SCORES as ALL  # noqa: E402
+from nas.evaluate import zero_cost_scores  # noqa: E402
+from nas.latency import kendall_tau  # noqa: E402
+from nas.records import Attr  # noqa: E402
+from nas.space import Architecture  # noqa: E402
+
+BENCHMARK = Benchmark(
+    cost="cheap",
+    seconds=30,  # estimate: scoring_seconds_total 14 s plus loading
+    needs=("search_throughput", "robust_search", "production_validation"),
+    data=("results/benchmark-runs/search_throughput",),
+)
+# The runs of other benchmarks, those that exist (production_validation's is a 16-trial search).
+DEFAULT_RUNS = [RUNS / "search_throughput", RUNS / "robust_search", RUNS / "production_validation"]
 MIN_BAND = 6  # fewer candidates per latency band than this: no within-band correlation
 
 
@@ -84,18 +89,20 @@ def read_run(run_dir: Path) -> list[dict]:
     study = optuna.load_study(study_name="nas", storage=f"sqlite:///{run_dir}/study.db")
     out = []
     for t in study.trials:
-        if t.state != optuna.trial.TrialState.COMPLETE or t.user_attrs.get("duplicate_of") is not None:
+        if t.state != optuna.trial.TrialState.COMPLETE or t.user_attrs.get(Attr.DUPLICATE_OF) is not None:
             continue
         if rows.get(t.number, {}).get("duplicate_of"):
             continue
         # Robust runs: objective 0 mixes clean and corrupted accuracy; the clean one is the reference.
-        column = "clean_accuracy" if t.user_attrs.get("clean_accuracy") is not None else "accuracy"
-        accuracy = float(t.user_attrs["clean_accuracy"]) if column == "clean_accuracy" else float(t.values[0])
-        arch = t.user_attrs["architecture"]
+        column = "clean_accuracy" if t.user_attrs.get(Attr.CLEAN_ACCURACY) is not None else "accuracy"
+        accuracy = (
+            float(t.user_attrs[Attr.CLEAN_ACCURACY]) if column == "clean_accuracy" else float(t.values[0])
+        )
+        arch = t.user_attrs[Attr.ARCHITECTURE]
         arch = Architecture.from_dict(json.loads(arch) if isinstance(arch, str) else arch)
         out.append(
             {
-                "run": str(run_dir),
+                "run": repo_path(run_dir),
                 "trial": t.number,
                 "arch_hash": arch.hash,
                 "arch": arch,
@@ -119,8 +126,9 @@ def main() -> int:
     parser.add_argument("runs", nargs="*", help="run directories (default: the benchmark runs that exist)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "zero_cost_proxies.json"))
+    parser.add_argument("--out", default=None, help="the result file (default: results/benchmarks/)")
     args = parser.parse_args()
+    started = time.perf_counter()
     runs = (
         [Path(r) for r in args.runs] if args.runs else [r for r in DEFAULT_RUNS if (r / "study.db").exists()]
     )
@@ -128,10 +136,10 @@ def main() -> int:
     candidates, skipped, seen, configs = [], [], {}, {}
     for run in runs:
         if not (run / "study.db").exists():
-            skipped.append({"run": str(run), "reason": "no study.db"})
+            skipped.append({"run": repo_path(run), "reason": "no study.db"})
             continue
         config = json.loads((run / "config.json").read_text())
-        configs[str(run)] = {
+        configs[repo_path(run)] = {
             "space": config["search"]["space"],
             "dataset": config["search"]["dataset"],
             "epochs": config["recipe"]["epochs"],
@@ -198,24 +206,13 @@ def main() -> int:
         for s in ALL:
             taus = [bands[b]["scores"][s]["kendall_tau"] for b in bands]
             overall[s]["mean_within_band_tau"] = float(np.nanmean(taus))
-        band_note = f"latency tertiles, {', '.join(str(bands[b]['n']) for b in bands)} candidates: small bands, wide uncertainty (see null_tau_se)"
+        sizes = ", ".join(str(bands[b]["n"]) for b in bands)
+        band_note = f"latency tertiles, {sizes} candidates: small bands, wide uncertainty (see null_tau_se)"
     else:
         band_note = f"not computed: n={n} < {3 * MIN_BAND} (3 bands of at least {MIN_BAND})"
 
     report = {
-        "benchmark": "zero_cost_proxies",
-        "command": "python benchmarks/zero_cost_proxies.py "
-        + " ".join(str(r) for r in runs)
-        + (f" --batch-size {args.batch_size}" if args.batch_size != 64 else "")
-        + (f" --seed {args.seed}" if args.seed else ""),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "torch_threads": 1,
-        },
+        "torch_threads": 1,
         "reference": "proxy accuracy of the search itself (short training: see runs' epochs and train_subset), "
         "'clean_accuracy' for robust runs; NOT the accuracy after a long training",
         "runs": configs,
@@ -253,25 +250,24 @@ def main() -> int:
             for k, v in d.items():
                 if isinstance(v, float) and not math.isfinite(v):
                     d[k] = None
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out)
+    write_result("zero_cost_proxies", report, started=started, out=args.out)
 
     print(
         f"\n{n} candidates (null tau se {null_tau_se(n):.3f}); reference: proxy accuracy; bands: {band_note}"
     )
     print(f"{'score':<10} {'tau':>7} {'rho':>7} {'band tau':>9} {'s/arch':>8}")
+
+    def fmt(v) -> str:
+        return f"{v:7.3f}" if isinstance(v, float) else "    n/a"
+
     for s in ALL:
         o = overall[s]
-        fmt = lambda v: f"{v:7.3f}" if isinstance(v, float) else "    n/a"
         print(
-            f"{s:<10} {fmt(o['kendall_tau'])} {fmt(o['spearman'])} {fmt(o.get('mean_within_band_tau'))}  {o['mean_seconds_per_arch']:8.3f}"
+            f"{s:<10} {fmt(o['kendall_tau'])} {fmt(o['spearman'])} {fmt(o.get('mean_within_band_tau'))}  "
+            f"{o['mean_seconds_per_arch']:8.3f}"
         )
-    print(f"wrote {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

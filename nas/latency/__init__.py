@@ -79,3 +79,23 @@ __all__ = [
     "user_profile_dir",
     "write_profile",
 ]
+
+# Building blocks of fitting and few-shot transfer, for the benchmarks that study them.
+from nas.latency._calibrate import fit_sections, measurement_samples  # noqa: E402
+from nas.latency._fewshot import fit_few_shot_predictions, model_arrays  # noqa: E402
+from nas.latency._machine import calibrate_model, leave_one_out  # noqa: E402
+from nas.latency._model import fit_matrix  # noqa: E402
+from nas.latency._prediction import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
+
+__all__ += [
+    "MIN_HIDDEN",
+    "MIN_KEPT",
+    "calibrate_model",
+    "fit_few_shot_predictions",
+    "fit_matrix",
+    "fit_sections",
+    "kind_family",
+    "leave_one_out",
+    "measurement_samples",
+    "model_arrays",
+]

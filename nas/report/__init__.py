@@ -9,7 +9,16 @@ the PNG files are written next to them. Hand-designed baselines: see `BASELINES_
 """
 
 from nas.report._compare import write_comparison
-from nas.report._load import BASELINES_FORMAT
+from nas.report._figures import PARETO_COLOUR, allocation_figure, allocation_values
+from nas.report._load import BASELINES_FORMAT, load_run
 from nas.report._report import write_report
 
-__all__ = ["write_report", "write_comparison", "BASELINES_FORMAT"]
+__all__ = [
+    "write_report",
+    "write_comparison",
+    "BASELINES_FORMAT",
+    "load_run",
+    "PARETO_COLOUR",
+    "allocation_figure",
+    "allocation_values",
+]

@@ -11,7 +11,14 @@ _EXPORTS = {
     "nas.search._api": ("SearchResult", "search"),
     "nas.search._config": ("SAMPLERS", "SearchConfig"),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
-    "nas.search._results": ("hypervolume", "pareto_indices"),
+    "nas.search._acquisition": (
+        "AccuracySurrogate",
+        "cost_features",
+        "finite_last_score",
+        "screening_features",
+        "select_by_ehvi",
+    ),
+    "nas.search._results": ("dominates", "hypervolume", "pareto_indices", "trained_trials"),
     "nas.search._study": ("load_run_study", "storage_url"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -9,6 +9,7 @@ from nas.validate._card import write_model_card
 from nas.validate._corruptions import FAMILIES, GROUPS, SEVERITIES, corrupt
 from nas.validate._int8 import compare_precisions, quantize_int8
 from nas.validate._onnx import OnnxClassifier, preprocess
+from nas.validate._render import save_figure
 from nas.validate._robust import ROBUST_FAMILIES, ROBUST_MAX_IMAGES, ROBUST_SEVERITIES, corrupted_accuracy
 from nas.validate._slices import SliceReport, evaluate_slices, load_slice_report
 from nas.validate._stats import expected_calibration_error, wilson_interval
@@ -30,6 +31,7 @@ __all__ = [
     "load_slice_report",
     "preprocess",
     "quantize_int8",
+    "save_figure",
     "wilson_interval",
     "write_model_card",
 ]
