@@ -6,7 +6,8 @@ importing the module (so listing needs neither torch nor the data):
     BENCHMARK = Benchmark(cost="full", seconds=900, needs=("search_efficiency",), data=(...,), extra=None)
 
 and writes its JSON with `write_result`, which stamps the header (command, UTC date, git commit, machine,
-wall time as benchmark_seconds) and refuses absolute paths, so committed results hold repository-relative paths only.
+wall time as benchmark_seconds), makes every path repository-relative and refuses a result that still holds
+an absolute one: committed results never carry the paths of the machine that ran them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Benchmark:
     """What a benchmark needs and costs: the runner orders, skips and times benchmarks by it."""
 
     cost: str  # one of COSTS
-    seconds: float  # wall time of its last recorded result
+    seconds: float  # wall time of its last recorded result (an estimate, said beside it, where none is)
     needs: tuple[str, ...] = ()  # other benchmarks whose runs or results it reads
     data: tuple[str, ...] = ()  # paths it reads, relative to the repository root ("../shared/..." beside it)
     extra: str | None = None  # the optional-dependency group it imports (pip install -e ".[bench]")

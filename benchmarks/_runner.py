@@ -125,17 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     names = args.names or [n for n, b in declared.items() if args.all or b.cost == "cheap"]
-    failed, start = [], time.perf_counter()
+    ran, failed, start = [], [], time.perf_counter()
     for name in in_order(names, declared):
         gone = missing(declared[name])
         if gone:
             print(f"skip {name}: missing {'; '.join(gone)}", flush=True)
             continue
         print(f"== {name} ({declared[name].cost}, recorded {duration(declared[name].seconds)})", flush=True)
+        ran.append(name)
         if run(name, args.results) != 0:
             failed.append(name)
     took = duration(time.perf_counter() - start)
-    print(f"ran {len(names)} benchmark(s) in {took}; failed: {', '.join(failed) or 'none'}")
+    print(f"ran {len(ran)} of {len(names)} benchmark(s) in {took}; failed: {', '.join(failed) or 'none'}")
     if not args.all:
         print(full_set_line(declared))
     return 1 if failed else 0
