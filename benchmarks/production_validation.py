@@ -40,8 +40,8 @@ from benchmarks._harness import (  # noqa: E402
     write_result,
 )
 
-# RUN_DIR: `nas search --trials 16 --epochs 4 --out results/benchmark-runs/production_validation`, then
-# `nas export` of it (the runner passes this folder; by hand, any exported run).
+# RUN_DIR (default): `nas search --trials 16 --epochs 4 --population 4 --out
+# results/benchmark-runs/production_validation`, then `nas export` of it; by hand, any exported run.
 BENCHMARK = Benchmark(
     cost="full",
     seconds=281,  # production_validation.json "seconds"
