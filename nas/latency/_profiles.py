@@ -31,7 +31,7 @@ optional (defaults: `MeasurementSettings` and ""). ``latency: measured`` profile
 machine, so their runtime must be ONNX Runtime and every runtime key is checked; ``latency: predicted``
 profiles (remote devices) only need a runtime mapping naming its engine, and a model.
 
-Every problem is a `NasError` naming the file and the field (or the line, for YAML syntax errors).
+Every problem is one `NasError` line, `file:line: field: problem`, as for search spaces (`nas._yaml`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 
 from nas._resources import builtin_dir
+from nas._yaml import YamlDocument
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
 from nas.latency._machine import SIGNATURE_KEYS
@@ -160,114 +161,100 @@ class HardwareProfile:
         return described
 
 
-def _fail(path: Path, field: str, problem: str) -> NasError:
-    return NasError(f"{path}: {field}: {problem}")
+def _fail(doc: YamlDocument, field: str, problem: str) -> NasError:
+    return doc.error(field, problem)
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NasError(f"hardware profile file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise NasError(f"{path}: cannot read hardware profile: {error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "line ?"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise NasError(f"{path}: {where}: YAML syntax error: {problem}") from None
-    if data is None:
-        raise NasError(f"{path}: the hardware profile is empty")
-    if not isinstance(data, dict):
-        raise NasError(f"{path}: a hardware profile must be a mapping of fields, got {type(data).__name__}")
-    return data
+def _read_yaml(path: Path) -> YamlDocument:
+    if not path.is_file():
+        raise NasError(f"hardware profile file not found: {path}")
+    return YamlDocument.read(path, "fields (name, description, latency, runtime, ...)")
 
 
-def _text(path: Path, data: dict, key: str, *, required: bool) -> str:
+def _text(doc: YamlDocument, data: dict, key: str, *, required: bool) -> str:
     if key not in data:
         if required:
-            raise _fail(path, key, "missing required field")
+            raise _fail(doc, key, "missing required field")
         return ""
     value = data[key]
     if not isinstance(value, str):
-        raise _fail(path, key, f"must be a {'non-empty ' if required else ''}string, got {value!r}")
+        raise _fail(doc, key, f"must be a {'non-empty ' if required else ''}string, got {value!r}")
     if required and not value.strip():
-        raise _fail(path, key, f"must be a non-empty string, got {value!r}")
+        raise _fail(doc, key, f"must be a non-empty string, got {value!r}")
     return value.strip()
 
 
-def _mapping(path: Path, data: dict, key: str, *, required: bool) -> dict:
+def _mapping(doc: YamlDocument, data: dict, key: str, *, required: bool) -> dict:
     if key not in data:
         if required:
-            raise _fail(path, key, "missing required field")
+            raise _fail(doc, key, "missing required field")
         return {}
     value = data[key]
     if value is None and not required:
         return {}
     if not isinstance(value, dict):
-        raise _fail(path, key, f"must be a mapping, got {value!r}")
+        raise _fail(doc, key, f"must be a mapping, got {value!r}")
     for sub_key in value:
         if not isinstance(sub_key, str):
-            raise _fail(path, f"{key}.{sub_key}", "keys must be strings")
+            raise _fail(doc, f"{key}.{sub_key}", "keys must be strings")
     return value
 
 
 def _check_unknown(
-    path: Path, section: str, mapping: dict, known: tuple[str, ...], hint: dict[str, str]
+    doc: YamlDocument, section: str, mapping: dict, known: tuple[str, ...], hint: dict[str, str]
 ) -> None:
     for key in mapping:
         if key not in known:
             where = f" (it belongs under {hint[key]})" if key in hint else ""
             raise _fail(
-                path,
+                doc,
                 f"{section}.{key}" if section else key,
                 f"unknown key{where}; expected one of: {', '.join(known)}",
             )
 
 
-def _parse(path: Path, data: dict) -> HardwareProfile:
+def _parse(doc: YamlDocument) -> HardwareProfile:
+    data = doc.data
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            raise _fail(path, str(key), f"unknown field; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
+            raise _fail(doc, str(key), f"unknown field; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
     for key in REQUIRED_KEYS:
         if key not in data:
-            raise _fail(path, key, "missing required field")
+            raise _fail(doc, key, "missing required field")
 
-    name = _text(path, data, "name", required=True)
-    description = _text(path, data, "description", required=True)
+    name = _text(doc, data, "name", required=True)
+    description = _text(doc, data, "description", required=True)
     latency = data["latency"]
     if latency not in LATENCY_KINDS:
-        raise _fail(path, "latency", f"must be one of {', '.join(LATENCY_KINDS)}, got {latency!r}")
-    provenance = _text(path, data, "provenance", required=False)
+        raise _fail(doc, "latency", f"must be one of {', '.join(LATENCY_KINDS)}, got {latency!r}")
+    provenance = _text(doc, data, "provenance", required=False)
 
-    runtime = _mapping(path, data, "runtime", required=True)
-    measurement = _mapping(path, data, "measurement", required=False)
+    runtime = _mapping(doc, data, "runtime", required=True)
+    measurement = _mapping(doc, data, "measurement", required=False)
     if "engine" not in runtime:
-        raise _fail(path, "runtime.engine", "missing required field")
+        raise _fail(doc, "runtime.engine", "missing required field")
     engine = runtime["engine"]
     if not isinstance(engine, str) or not engine.strip():
-        raise _fail(path, "runtime.engine", f"must be a non-empty string, got {engine!r}")
+        raise _fail(doc, "runtime.engine", f"must be a non-empty string, got {engine!r}")
 
     settings: dict[str, Any] = {}
     if latency == "measured":
         if engine != MEASURED_ENGINE:
             raise _fail(
-                path,
+                doc,
                 "runtime.engine",
                 f"a measured profile runs on this machine with {MEASURED_ENGINE!r}, got {engine!r}",
             )
-        _check_unknown(path, "runtime", runtime, RUNTIME_KEYS, {k: "measurement" for k in MEASUREMENT_KEYS})
+        _check_unknown(doc, "runtime", runtime, RUNTIME_KEYS, {k: "measurement" for k in MEASUREMENT_KEYS})
         settings.update({k: v for k, v in runtime.items() if k != "engine"})
-    _check_unknown(path, "measurement", measurement, MEASUREMENT_KEYS, {k: "runtime" for k in RUNTIME_KEYS})
+    _check_unknown(doc, "measurement", measurement, MEASUREMENT_KEYS, {k: "runtime" for k in RUNTIME_KEYS})
     settings.update(measurement)
 
     for key, value in settings.items():
         problem = check_setting(key, value)
         if problem is not None:
             section = "runtime" if key in RUNTIME_KEYS else "measurement"
-            raise _fail(path, f"{section}.{key}", problem)
+            raise _fail(doc, f"{section}.{key}", problem)
     if "round_ms" in settings:
         settings["round_ms"] = float(settings["round_ms"])
     if "max_spread" in settings:
@@ -279,25 +266,25 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
     latency_model = validation = measurements_info = None
     if latency == "predicted" and "model" not in data:
         raise _fail(
-            path,
+            doc,
             "model",
             "missing required field: a predicted profile needs a fitted latency model "
             "(`nas profile fit` or `nas profile import`)",
         )
     if "model" in data:
-        latency_model = _model(path, data["model"])
+        latency_model = _model(doc, data["model"])
     for key in MODEL_SECTIONS:
         if key in data and "model" not in data:
-            raise _fail(path, key, "only a profile with a fitted model has this section")
+            raise _fail(doc, key, "only a profile with a fitted model has this section")
     if data.get("validation") is not None:
-        validation = _validation(path, data["validation"])
+        validation = _validation(doc, data["validation"])
     if data.get("measurements") is not None:
-        measurements_info = _measurements(path, data["measurements"])
+        measurements_info = _measurements(doc, data["measurements"])
     if data.get("machine") is not None:
-        sections_machine = _mapping(path, data, "machine", required=False)
-        _check_unknown(path, "machine", sections_machine, SIGNATURE_KEYS, {})
+        sections_machine = _mapping(doc, data, "machine", required=False)
+        _check_unknown(doc, "machine", sections_machine, SIGNATURE_KEYS, {})
     sections = {
-        key: _section(path, key, data[key], parse)
+        key: _section(doc, key, data[key], parse)
         for key, parse in (
             ("coverage", Coverage.from_dict),
             ("interval", Interval.from_dict),
@@ -310,7 +297,7 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
         name=name,
         description=description,
         latency=latency,
-        path=path,
+        path=doc.path,
         runtime=dict(runtime),
         measurement=MeasurementSettings(**settings),
         provenance=provenance,
@@ -323,76 +310,79 @@ def _parse(path: Path, data: dict) -> HardwareProfile:
     )
 
 
-def _section(path: Path, key: str, value: Any, parse) -> Any:
+def _nested(doc: YamlDocument, key: str, message: str) -> NasError:
+    """A section's own error ("field: problem", or "must be ..." about the section) at its place in the file."""
+    if message.startswith("must be") or ": " not in message:
+        return doc.error(key, message)
+    field, problem = message.split(": ", 1)
+    return doc.error(f"{key}.{field}", problem)
+
+
+def _section(doc: YamlDocument, key: str, value: Any, parse) -> Any:
     try:
         return parse(value)
     except NasError as error:  # "field: problem" or "must be ..." (the section itself)
-        message = str(error)
-        raise NasError(f"{path}: {key}{': ' if message.startswith('must be') else '.'}{message}") from None
+        raise _nested(doc, key, str(error)) from None
 
 
-def _model(path: Path, value: Any) -> LatencyModel:
+def _model(doc: YamlDocument, value: Any) -> LatencyModel:
     try:
         return LatencyModel.from_dict(value)
     except NasError as error:  # "field: problem" or "must be ..." (the model itself)
-        message = str(error)
-        where = "model: " if message.startswith("must be") else "model."
-        raise NasError(f"{path}: {where}{message}") from None
+        raise _nested(doc, "model", str(error)) from None
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _validation(path: Path, value: Any) -> dict:
+def _validation(doc: YamlDocument, value: Any) -> dict:
     if not isinstance(value, dict):
-        raise _fail(path, "validation", f"must be a mapping (the cross_validate output), got {value!r}")
+        raise _fail(doc, "validation", f"must be a mapping (the cross_validate output), got {value!r}")
     for key in VALIDATION_METRICS:
         if key not in value:
-            raise _fail(path, f"validation.{key}", "missing required field")
+            raise _fail(doc, f"validation.{key}", "missing required field")
     if not _number(value["mape"]) or value["mape"] < 0:
-        raise _fail(
-            path, "validation.mape", f"must be a non-negative number (percent), got {value['mape']!r}"
-        )
+        raise _fail(doc, "validation.mape", f"must be a non-negative number (percent), got {value['mape']!r}")
     if not _number(value["within_10pct"]) or not 0 <= value["within_10pct"] <= 1:
         raise _fail(
-            path, "validation.within_10pct", f"must be a fraction in [0, 1], got {value['within_10pct']!r}"
+            doc, "validation.within_10pct", f"must be a fraction in [0, 1], got {value['within_10pct']!r}"
         )
     tau = value["kendall_tau"]
     if not (_number(tau) and -1 <= tau <= 1):
-        raise _fail(path, "validation.kendall_tau", f"must be a number in [-1, 1], got {tau!r}")
+        raise _fail(doc, "validation.kendall_tau", f"must be a number in [-1, 1], got {tau!r}")
     n = value["n"]
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise _fail(path, "validation.n", f"must be a positive integer, got {n!r}")
+        raise _fail(doc, "validation.n", f"must be a positive integer, got {n!r}")
     return dict(value)
 
 
-def _measurements(path: Path, value: Any) -> dict:
+def _measurements(doc: YamlDocument, value: Any) -> dict:
     if not isinstance(value, dict):
-        raise _fail(path, "measurements", f"must be a mapping, got {value!r}")
-    _check_unknown(path, "measurements", value, MEASUREMENTS_KEYS, {})
+        raise _fail(doc, "measurements", f"must be a mapping, got {value!r}")
+    _check_unknown(doc, "measurements", value, MEASUREMENTS_KEYS, {})
     if "path" not in value:
-        raise _fail(path, "measurements.path", "missing required field")
+        raise _fail(doc, "measurements.path", "missing required field")
     relative = value["path"]
     if not isinstance(relative, str) or not relative.strip():
         raise _fail(
-            path, "measurements.path", f"must be a path relative to the profile file, got {relative!r}"
+            doc, "measurements.path", f"must be a path relative to the profile file, got {relative!r}"
         )
-    data_path = (path.parent / relative).resolve()
+    data_path = (doc.path.parent / relative).resolve()
     if not data_path.is_file():
-        raise _fail(path, "measurements.path", f"data file not found: {data_path}")
+        raise _fail(doc, "measurements.path", f"data file not found: {data_path}")
     fmt = value.get("format", "block_table")
     if fmt not in MEASUREMENT_FORMATS:
         raise _fail(
-            path, "measurements.format", f"must be one of {', '.join(MEASUREMENT_FORMATS)}, got {fmt!r}"
+            doc, "measurements.format", f"must be one of {', '.join(MEASUREMENT_FORMATS)}, got {fmt!r}"
         )
     for key in ("latency_column", "provenance", "license"):
         if key in value and not isinstance(value[key], str):
-            raise _fail(path, f"measurements.{key}", f"must be a string, got {value[key]!r}")
+            raise _fail(doc, f"measurements.{key}", f"must be a string, got {value[key]!r}")
     if "rows" in value and (
         not isinstance(value["rows"], int) or isinstance(value["rows"], bool) or value["rows"] < 1
     ):
-        raise _fail(path, "measurements.rows", f"must be a positive integer, got {value['rows']!r}")
+        raise _fail(doc, "measurements.rows", f"must be a positive integer, got {value['rows']!r}")
     return {**value, "path": str(data_path), "format": fmt}
 
 
@@ -421,7 +411,7 @@ def write_profile(profile: dict, path: str | Path) -> Path:
         data["measurements"] = {**measurements, "path": Path(relative).as_posix()}
     text = "# Hardware profile. Format: nas/latency/_profiles.py. Generated by nas.latency.write_profile.\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=110, allow_unicode=True)
-    _parse(path, yaml.safe_load(text))  # refuse to write what would not load
+    _parse(YamlDocument(path, text))  # refuse to write what would not load
     write_atomic(path, text.encode("utf-8"))
     return path
 
@@ -440,7 +430,7 @@ def corpus_profiles() -> list[HardwareProfile]:
     """The devices of the latency corpus (whole networks measured end to end): the prior of a few-shot fit."""
     folder = builtin_dir("hardware_profiles") / CORPUS
     paths = sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES) if folder.is_dir() else []
-    return [_parse(path, _read_yaml(path)) for path in paths]
+    return [_parse(_read_yaml(path)) for path in paths]
 
 
 def builtin_profile_names() -> list[str]:
@@ -463,7 +453,7 @@ def _named_paths() -> dict[str, Path]:
 
 def list_profiles() -> list[HardwareProfile]:
     """The built-in hardware profiles and the user's own, sorted by name."""
-    profiles = [_parse(path, _read_yaml(path)) for path in _named_paths().values()]
+    profiles = [_parse(_read_yaml(path)) for path in _named_paths().values()]
     return sorted(profiles, key=lambda profile: profile.name)
 
 
@@ -481,11 +471,11 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
             raise NasError(f"hardware profile file not found: {path}")
-        return _parse(path, _read_yaml(path))
+        return _parse(_read_yaml(path))
     named = _named_paths()
     if name_or_path not in named:
         available = ", ".join(named) or "none"
         raise NasError(
             f"unknown hardware profile {name_or_path!r} (available: {available}; or give a path to a .yaml file)"
         )
-    return _parse(named[name_or_path], _read_yaml(named[name_or_path]))
+    return _parse(_read_yaml(named[name_or_path]))

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nas._yaml import YamlDocument
 from nas.space._architecture import Architecture, BlockSpec, StageSpec
 from nas.space._primitives import ACTIVATIONS, BLOCK_ATTRIBUTES, known_primitives, primitive_attributes
-from nas.space._yaml import YamlDocument
 
 _TOP_KEYS = {"name", "description", "input", "stem", "ops", "block_choices", "stages", "head"}
 _STAGE_KEYS = {"name", "stride", "depth", "width"} | {"choose", "primitive", "op"} | set(BLOCK_ATTRIBUTES)
@@ -122,7 +122,7 @@ MIN_RESOLUTION = 8  # smaller inputs leave nothing for the stages to downsample
 
 def parse_space(path: Path) -> SearchSpace:
     """Read and validate a space file; every problem is a NasError naming file, line and field."""
-    doc = YamlDocument(path)
+    doc = YamlDocument.read(path, "fields (name, stem, stages, ...)")
     data = doc.data
     _reject_unknown(doc, (), data, _TOP_KEYS)
     name = _require(doc, ("name",), data, str)
