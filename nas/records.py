@@ -226,7 +226,11 @@ class TrialRecord:
         }
         reason_field = "infeasible_reason" if status in _INFEASIBLE_KINDS else "failure_reason"
         fields[reason_field] = row.get("failure_reason") or None
-        sampled = {k[len(PARAM_PREFIX) :]: _literal(v) for k, v in row.items() if k.startswith(PARAM_PREFIX)}
+        sampled = {
+            k[len(PARAM_PREFIX) :]: _literal(v)
+            for k, v in row.items()
+            if k.startswith(PARAM_PREFIX) and v != ""
+        }
         return cls(number=int(row["number"]), state=row["state"], status=status, sampled=sampled, **fields)
 
     @classmethod

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from matplotlib.figure import Figure
 
-from nas.report._load import RunData, TrialRecord
+from nas.records import TrialRecord, TrialStatus
+from nas.report._load import RunData
 
 OVERHEAD_PART = "overhead"
 PROFILE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b2", "#937860"]
@@ -51,7 +52,7 @@ def choose_network(run: RunData, network: int | None) -> TrialRecord:
     match = [t for t in run.trials if t.number == network]
     if not match:
         raise NasError(f"{run.run_dir}: no trial number {network} (trials 0-{len(run.trials) - 1})")
-    if match[0].status != "complete" or not match[0].architecture:
+    if match[0].status is not TrialStatus.COMPLETE or not match[0].architecture:
         raise NasError(f"{run.run_dir}: trial {network} is {match[0].status}, not a trained network")
     return match[0]
 

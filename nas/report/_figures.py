@@ -12,15 +12,16 @@ from typing import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nas.report._load import RunData, TrialRecord, progress_curves
+from nas.records import TrialRecord, TrialStatus
+from nas.report._load import RunData, progress_curves
 
 STATUS_STYLE = {  # status: (colour, marker, label)
-    "complete": ("#4c72b0", "o", "complete (dominated)"),
-    "infeasible": ("#dd8452", "x", "infeasible"),
-    "failed": ("#c44e52", "v", "failed"),
-    "interrupted": ("#8c8c8c", "s", "interrupted"),
-    "screened_out": ("#9467bd", "d", "screened out (pre-screening)"),
-    "stopped_early": ("#17becf", "^", "stopped early (multi-fidelity)"),
+    TrialStatus.COMPLETE: ("#4c72b0", "o", "complete (dominated)"),
+    TrialStatus.INFEASIBLE: ("#dd8452", "x", "infeasible"),
+    TrialStatus.FAILED: ("#c44e52", "v", "failed"),
+    TrialStatus.INTERRUPTED: ("#8c8c8c", "s", "interrupted"),
+    TrialStatus.SCREENED_OUT: ("#9467bd", "d", "screened out (pre-screening)"),
+    TrialStatus.STOPPED_EARLY: ("#17becf", "^", "stopped early (multi-fidelity)"),
 }
 PARETO_COLOUR = "#2ca02c"
 BUDGET_COLOUR = "#7f3b08"
@@ -48,7 +49,13 @@ def front_steps(front: Sequence[tuple[float, float]], right: float) -> tuple[lis
 
 def pareto_figure(run: RunData) -> tuple[Figure, str]:
     """Accuracy vs latency of every trial; the front as a step line; budget; baselines. Returns (figure, note)."""
-    rows = ["infeasible", "screened_out", "stopped_early", "failed", "interrupted"]
+    rows = [
+        TrialStatus.INFEASIBLE,
+        TrialStatus.SCREENED_OUT,
+        TrialStatus.STOPPED_EARLY,
+        TrialStatus.FAILED,
+        TrialStatus.INTERRUPTED,
+    ]
     untrained = [t for t in run.trials if t.status in rows]
     with_strip = any(t.latency_ms is not None for t in untrained)
     fig = Figure(figsize=(10, 6.2 if with_strip else 5.4))
@@ -64,7 +71,7 @@ def pareto_figure(run: RunData) -> tuple[Figure, str]:
     right = max(latencies + ([run.budget_ms] if run.budget_ms else []))
 
     trained = run.dominated  # duplicates repeat their original's point
-    colour, marker, label = STATUS_STYLE["complete"]
+    colour, marker, label = STATUS_STYLE[TrialStatus.COMPLETE]
     if trained:
         ax.scatter(
             [t.latency_ms for t in trained],
@@ -300,7 +307,7 @@ def allocation_groups(run: RunData) -> list[tuple[str, str, list[dict]]]:
         groups.append(
             (
                 f"dominated ({len(run.dominated)})",
-                STATUS_STYLE["complete"][0],
+                STATUS_STYLE[TrialStatus.COMPLETE][0],
                 [t.architecture for t in run.dominated if t.architecture],
             )
         )
@@ -308,4 +315,8 @@ def allocation_groups(run: RunData) -> list[tuple[str, str, list[dict]]]:
 
 
 def trained_points(trials: Sequence[TrialRecord]) -> list[tuple[float, float]]:
-    return [(t.latency_ms, t.accuracy) for t in trials if t.status == "complete" and t.accuracy is not None]
+    return [
+        (t.latency_ms, t.accuracy)
+        for t in trials
+        if t.status is TrialStatus.COMPLETE and t.accuracy is not None
+    ]

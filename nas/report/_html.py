@@ -23,7 +23,8 @@ table { border-collapse: collapse; font-size: 0.88em; margin: 8px 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.sortable th { cursor: pointer; background: #f4f4f4; user-select: none; }
-table.sortable th[data-dir="asc"]::after { content: " \\25B2"; } table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
+table.sortable th[data-dir="asc"]::after { content: " \\25B2"; }
+table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
 table.settings th { background: #f4f4f4; width: 14em; }
 code { background: #f4f4f4; padding: 0 3px; }
 footer { margin-top: 40px; color: #666; font-size: 0.85em; border-top: 1px solid #ddd; padding-top: 8px; }

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nas._io import read_json
 from nas.errors import NasError
+from nas.records import TrialRecord, TrialStatus
 from nas.search import hypervolume, load_run_study, pareto_indices
-
-STATUSES = ("complete", "infeasible", "screened_out", "stopped_early", "failed", "interrupted", "running")
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    number: int
-    status: str  # one of STATUSES
-    accuracy: float | None  # complete trials only
-    latency_ms: float | None  # measured latency, when the trial got that far
-    params: int | None
-    macs: int | None
-    summary: str
-    arch_hash: str | None
-    architecture: dict | None
-    duplicate_of: int | None
-    reason: str  # infeasible or failure reason
-    start: datetime | None
-    complete: datetime | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +48,8 @@ class RunData:
 
     @property
     def latency_kind(self) -> str:
-        """How the run's latencies were obtained: "measured" or "predicted" (the search's choice, else the profile's)."""
+        """How the run's latencies were obtained: "measured" or "predicted" (the search's choice, else the
+        profile's)."""
         chosen = self.search.get("latency")
         if chosen in ("measured", "predicted"):
             return chosen
@@ -80,7 +62,7 @@ class RunData:
     @property
     def trained(self) -> list[TrialRecord]:
         """Trained trials that are not duplicates (a duplicate repeats its original's point)."""
-        return [t for t in self.trials if t.status == "complete" and t.duplicate_of is None]
+        return [t for t in self.trials if t.trained]
 
     def reference_latency(self) -> tuple[float, str]:
         """The hypervolume reference latency and a caption fragment saying which one it is."""
@@ -90,7 +72,7 @@ class RunData:
         return worst, f"the largest latency of a trained trial in this run, {worst:.3g} ms (no budget set)"
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(t.status == s for t in self.trials) for s in STATUSES}
+        return {s.value: sum(t.status is s for t in self.trials) for s in TrialStatus}
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -107,10 +89,10 @@ def load_run(run_dir: str | Path) -> RunData:
     if not isinstance(config, dict) or not isinstance(config.get("search"), dict):
         raise NasError(f"{run_dir / 'config.json'}: not a nas run configuration (no 'search' settings)")
     trials = _read_trials(run_dir)
-    complete = [t for t in trials if t.status == "complete" and t.duplicate_of is None]
+    complete = [t for t in trials if t.trained]
     if not complete:
         counts = ", ".join(
-            f"{n} {s}" for s, n in ((s, sum(t.status == s for t in trials)) for s in STATUSES) if n
+            f"{n} {s}" for s, n in ((s, sum(t.status is s for t in trials)) for s in TrialStatus) if n
         )
         raise NasError(f"{run_dir}: no completed (trained) trial to report yet ({counts or 'no trials'})")
     front = pareto_indices([(t.accuracy, t.latency_ms) for t in complete])
@@ -128,46 +110,41 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def _read_trials(run_dir: Path) -> list[TrialRecord]:
-    from optuna.trial import TrialState
-
     try:
         study = load_run_study(run_dir)
     except Exception as exc:  # a foreign or corrupt database
         raise NasError(f"{run_dir / 'study.db'}: cannot open the nas study ({type(exc).__name__})") from None
-    records = []
-    for t in study.get_trials(deepcopy=False):
-        a = t.user_attrs
-        if t.state == TrialState.RUNNING or t.state == TrialState.WAITING:
-            status = "running"
-        else:
-            status = a.get("status") or {"COMPLETE": "complete", "PRUNED": "infeasible"}.get(
-                t.state.name, "failed"
-            )
-        if status not in STATUSES:
-            status = "failed"
-        values = t.values if t.state == TrialState.COMPLETE and t.values else None
-        reason = a.get("infeasible_reason") or a.get("failure_reason") or ""
-        if status == "complete" and values is None:
-            status, reason = "failed", reason or "complete without objective values"
-        latency = values[1] if values else a.get("latency_ms")
-        records.append(
-            TrialRecord(
-                number=t.number,
-                status=status,
-                accuracy=float(values[0]) if values else None,
-                latency_ms=float(latency) if isinstance(latency, (int, float)) else None,
-                params=a.get("params"),
-                macs=a.get("macs"),
-                summary=a.get("summary", ""),
-                arch_hash=a.get("arch_hash"),
-                architecture=a.get("architecture"),
-                duplicate_of=a.get("duplicate_of"),
-                reason=reason,
-                start=t.datetime_start,
-                complete=t.datetime_complete,
-            )
-        )
+    try:
+        records = [_settled(TrialRecord.from_trial(t)) for t in study.get_trials(deepcopy=False)]
+    except ValueError as exc:  # a status this version does not know
+        raise NasError(f"{run_dir / 'study.db'}: {exc}") from None
     return sorted(records, key=lambda r: r.number)
+
+
+# The status of a finished trial that recorded none, from Optuna's state.
+_STATUS_OF_STATE = {"COMPLETE": TrialStatus.COMPLETE, "PRUNED": TrialStatus.INFEASIBLE}
+
+
+def _settled(record: TrialRecord) -> TrialRecord:
+    """The record as the report counts it: every trial has a status (queued ones count as running), a
+    complete trial has objective values (else it is shown as failed), and a summary line."""
+    if record.state in ("RUNNING", "WAITING"):
+        status = TrialStatus.RUNNING
+    else:
+        status = record.status or _STATUS_OF_STATE.get(record.state, TrialStatus.FAILED)
+    latency = record.latency_ms
+    changes: dict[str, Any] = {
+        "status": status,
+        "summary": record.summary or "",
+        "latency_ms": float(latency) if isinstance(latency, (int, float)) else None,
+    }
+    if record.state != "COMPLETE":
+        changes["accuracy"] = None
+    if status is TrialStatus.COMPLETE and changes.get("accuracy", record.accuracy) is None:
+        changes["status"] = TrialStatus.FAILED
+        if not record.reason:
+            changes["failure_reason"] = "complete without objective values"
+    return record.replace(**changes)
 
 
 BASELINES_FORMAT = (
@@ -217,15 +194,17 @@ def progress_curves(run: RunData) -> dict[str, Any]:
     """Hypervolume and best feasible accuracy after each trial (by number) and over wall-clock time."""
     reference, _ = run.reference_latency()
     by_number = sorted(run.trials, key=lambda t: t.number)
-    finished = [t for t in run.trials if t.complete is not None and t.status != "running"]
-    by_time = sorted(finished, key=lambda t: t.complete)
-    starts = [t.start for t in run.trials if t.start is not None]
+    finished = [
+        t for t in run.trials if t.datetime_complete is not None and t.status is not TrialStatus.RUNNING
+    ]
+    by_time = sorted(finished, key=lambda t: t.datetime_complete)
+    starts = [t.datetime_start for t in run.trials if t.datetime_start is not None]
     origin = min(starts) if starts else None
 
     def curve(order: list[TrialRecord]) -> tuple[list[float], list[float | None]]:
         points, hv, best = [], [], []
         for t in order:
-            if t.status == "complete" and t.accuracy is not None:
+            if t.status is TrialStatus.COMPLETE and t.accuracy is not None:
                 points.append((t.accuracy, t.latency_ms))
             hv.append(hypervolume(points, reference))
             best.append(max((p[0] for p in points), default=None))
@@ -233,7 +212,7 @@ def progress_curves(run: RunData) -> dict[str, Any]:
 
     hv_n, best_n = curve(by_number)
     hv_t, best_t = curve(by_time)
-    minutes = [(t.complete - origin).total_seconds() / 60 for t in by_time] if origin else []
+    minutes = [(t.datetime_complete - origin).total_seconds() / 60 for t in by_time] if origin else []
     return {
         "trial": [t.number for t in by_number],
         "hv_by_trial": hv_n,

@@ -11,43 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas._io import write_atomic, write_json_atomic
-from nas.search._study import COMPLETE
-
-CSV_COLUMNS = [
-    "number",
-    "state",
-    "status",
-    "arch_hash",
-    "accuracy",
-    "latency_ms",
-    "latency_source",
-    "latency_spread",
-    "latency_stable",
-    "params",
-    "macs",
-    "train_seconds",
-    "eval_seconds",
-    "prepare_seconds",
-    "latency_seconds",
-    "wall_seconds",
-    "failure_reason",
-    "duplicate_of",
-    "summary",
-    "clean_accuracy",
-    "corrupted_accuracy",
-    "worst_slice",
-    "worst_slice_accuracy",
-    "robust_seconds",
-    "prescreen_score",
-    "naswot",
-    "rung_accuracy",
-    "rung_seconds",
-    "latency_low_ms",
-    "latency_high_ms",
-    "latency_extrapolated",
-    "latency_straddles_budget",
-]
-_FROM_ATTRS = [c for c in CSV_COLUMNS if c not in ("number", "state", "status", "accuracy", "failure_reason")]
+from nas.records import CSV_COLUMNS, PARAM_PREFIX, TrialRecord
 
 
 def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -85,7 +49,7 @@ def trained_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("status") == COMPLETE and t.user_attrs.get("duplicate_of") is None
+        if TrialRecord.from_trial(t).trained
     ]
 
 
@@ -96,54 +60,23 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    attrs = trial.user_attrs
-    row = {
-        "number": trial.number,
-        "state": trial.state.name,
-        "status": attrs.get("status", "running" if trial.state == TrialState.RUNNING else ""),
-        "accuracy": trial.values[0] if trial.values else "",
-        "failure_reason": attrs.get("failure_reason", attrs.get("infeasible_reason", "")),
-        **{column: attrs.get(column, "") for column in _FROM_ATTRS},
-    }
-    row.update({f"param:{k}": v for k, v in sorted(trial.params.items())})
-    return row
+    """The trial's trials.csv row (see `TrialRecord.to_row`)."""
+    return TrialRecord.from_trial(trial).to_row()
 
 
 def write_trials_csv(study: optuna.Study, path: Path) -> None:
     rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
-    param_columns = sorted({k for r in rows for k in r if k.startswith("param:")})
+    param_columns = sorted({k for r in rows for k in r if k.startswith(PARAM_PREFIX)})
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + param_columns, restval="")
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS) + param_columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, buffer.getvalue())
 
 
 def pareto_records(study: optuna.Study) -> list[dict[str, Any]]:
-    records = []
-    for trial in pareto_trials(study):
-        a = trial.user_attrs
-        records.append(
-            {
-                "trial": trial.number,
-                "arch_hash": a["arch_hash"],
-                "accuracy": trial.values[0],
-                "latency_ms": trial.values[1],
-                "latency_spread": a.get("latency_spread"),
-                "latency_interval_ms": [a["latency_low_ms"], a["latency_high_ms"]]
-                if a.get("latency_low_ms") is not None
-                else None,
-                "latency_extrapolated": a.get("latency_extrapolated"),
-                "params": a.get("params"),
-                "macs": a.get("macs"),
-                "summary": a.get("summary"),
-                "clean_accuracy": a.get("clean_accuracy"),
-                "corrupted_accuracy": a.get("corrupted_accuracy"),
-                "checkpoint": a.get("checkpoint"),
-                "architecture": a["architecture"],
-            }
-        )
-    return records
+    """The pareto.json entries (see `TrialRecord.to_pareto_entry`), fastest first."""
+    return [TrialRecord.from_trial(t).to_pareto_entry() for t in pareto_trials(study)]
 
 
 def write_pareto_json(study: optuna.Study, path: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
