@@ -9,14 +9,18 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError, first_line
+from nas.records import Attr, TrialStatus
 
 STUDY_NAME = "nas"
 DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
 
-# user_attrs["status"] of finished trials
-COMPLETE, INFEASIBLE, FAILED, INTERRUPTED = "complete", "infeasible", "failed", "interrupted"
-SCREENED_OUT = "screened_out"  # pre-screening kept a better-scoring candidate of its latency band
-STOPPED_EARLY = "stopped_early"  # multi-fidelity: dominated at an early rung, never trained to the end
+# Short names of the statuses for the search's modules (TrialStatus documents each).
+COMPLETE, INFEASIBLE, FAILED = TrialStatus.COMPLETE, TrialStatus.INFEASIBLE, TrialStatus.FAILED
+INTERRUPTED, SCREENED_OUT, STOPPED_EARLY = (
+    TrialStatus.INTERRUPTED,
+    TrialStatus.SCREENED_OUT,
+    TrialStatus.STOPPED_EARLY,
+)
 
 
 def storage_url(run_dir: Path) -> str:
@@ -90,16 +94,16 @@ def recover_interrupted(study: optuna.Study) -> int:
     """
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        sampled = "arch_hash" in trial.user_attrs
+        sampled = Attr.ARCH_HASH in trial.user_attrs
         reason = "driver stopped before the trial finished" + (
             "; re-queued" if sampled else " (while sampling)"
         )
-        study._storage.set_trial_user_attr(trial._trial_id, "status", INTERRUPTED)
-        study._storage.set_trial_user_attr(trial._trial_id, "failure_reason", reason)
+        study._storage.set_trial_user_attr(trial._trial_id, Attr.STATUS, TrialStatus.INTERRUPTED.value)
+        study._storage.set_trial_user_attr(trial._trial_id, Attr.FAILURE_REASON, reason)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         if sampled:
             study.enqueue_trial(
-                trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False
+                trial.params, user_attrs={Attr.REQUEUED_FROM: trial.number}, skip_if_exists=False
             )
         count += 1
     return count
@@ -108,6 +112,8 @@ def recover_interrupted(study: optuna.Study) -> int:
 def finished(trial: FrozenTrial) -> bool:
     """Counts toward --trials: evaluated to an answer (complete, infeasible or failed); not interrupted,
     not screened out by a training-free score."""
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and trial.user_attrs.get(
-        "status"
-    ) not in (INTERRUPTED, SCREENED_OUT)
+    status = trial.user_attrs.get(Attr.STATUS)
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and status not in (
+        TrialStatus.INTERRUPTED,
+        TrialStatus.SCREENED_OUT,
+    )
