@@ -1,5 +1,6 @@
-"""Small shared helpers: atomic file writes (a killed process never leaves a half file), output-path checks
-and the CPU name."""
+"""Small shared helpers: atomic file writes (a killed process never leaves a half file), output-path checks,
+reading JSON and trial checkpoints, and the CPU name. A bottom layer: it imports no other part of `nas`
+at module level, and torch only when a checkpoint is read."""
 
 from __future__ import annotations
 
@@ -96,3 +97,33 @@ def read_json(path: str | Path, what: str) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise NasError(f"{path}: not valid JSON{where}") from None
+
+
+def load_checkpoint(run_dir: str | Path, relative: str) -> dict[str, Any]:
+    """A trial's weights (a torch state dict) from `run_dir / relative`; a missing or damaged checkpoint
+    (truncated, overwritten) is a one-line NasError."""
+    import io
+    import pickle
+
+    import torch
+
+    from nas.errors import NasError
+
+    path = Path(run_dir) / relative
+    try:
+        return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NasError(
+            f"{path}: checkpoint missing; restore it, or re-run the search in a new --out"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        pickle.UnpicklingError,
+    ):  # torch's words name its zip reader
+        raise NasError(
+            f"{path}: damaged checkpoint (truncated, or not the weights nas wrote); restore it from a "
+            "backup, or re-run the search in a new --out to train that candidate again"
+        ) from None

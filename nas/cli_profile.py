@@ -43,7 +43,8 @@ def add_profile_commands(sub) -> None:
     m.add_argument(
         "--provider",
         default="CPUExecutionProvider",
-        help="ONNX Runtime execution provider, e.g. CUDAExecutionProvider or TensorrtExecutionProvider (default: %(default)s)",
+        help="ONNX Runtime execution provider, e.g. CUDAExecutionProvider or TensorrtExecutionProvider "
+        "(default: %(default)s)",
     )
     m.add_argument("--threads", type=int, default=1, help="intra-op threads (default: %(default)s)")
     m.add_argument("--optimization", default="all", help="graph optimization level (default: %(default)s)")
@@ -138,8 +139,7 @@ def _profile_target(name: str, out: str | None, force: bool) -> Path:
     """Where a new profile goes (default: the user's profile folder, never the installed package); an
     existing file is replaced only with --force, and a built-in profile's name is not taken."""
     from nas.errors import NasError
-    from nas.latency._machine import user_profile_dir
-    from nas.latency._profiles import builtin_profile_names
+    from nas.latency import builtin_profile_names, user_profile_dir
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise NasError(f"--name: {name!r} is not a profile name (letters, digits, '.', '_' and '-')")
@@ -153,7 +153,7 @@ def _profile_target(name: str, out: str | None, force: bool) -> Path:
 
 def _bundle(args) -> int:
     from nas.errors import NasError
-    from nas.latency._bundle import write_bundle
+    from nas.latency import write_bundle
 
     check_output_path(args.out, "--out")
     if Path(args.out).is_dir() and any(Path(args.out).iterdir()):
@@ -169,8 +169,7 @@ def _bundle(args) -> int:
 
 
 def _measure(args) -> int:
-    from nas.latency._bundle import measure_bundle
-    from nas.latency._measure import MeasurementSettings
+    from nas.latency import MeasurementSettings, measure_bundle
 
     settings = MeasurementSettings(
         execution_provider=args.provider, intra_op_threads=args.threads, graph_optimization=args.optimization
@@ -186,8 +185,7 @@ def _measure(args) -> int:
 
 
 def _fit(args) -> int:
-    from nas.latency._calibrate import fit_profile
-    from nas.latency._profiles import write_profile
+    from nas.latency import fit_profile, write_profile
 
     target = _profile_target(args.name, args.out, args.force)
     check_output_path(target, "--out", folder=False)
@@ -207,8 +205,7 @@ def _fit(args) -> int:
 
 
 def _import(args) -> int:
-    from nas.latency._profiles import write_profile
-    from nas.latency._table_profiles import import_block_table
+    from nas.latency import import_block_table, write_profile
 
     target = _profile_target(args.name, args.out, args.force)
     check_output_path(target, "--out", folder=False)
@@ -261,8 +258,7 @@ def _calibrate(args) -> int:
 
 
 def _predict(args) -> int:
-    from nas.latency import load_profile, local_profile
-    from nas.latency._calibrate import predict_models
+    from nas.latency import load_profile, local_profile, predict_models
 
     rows = predict_models(local_profile(load_profile(args.profile)), args.models)
     if args.json:
@@ -282,15 +278,15 @@ def _predict(args) -> int:
                 )
             if row["out_of_range"]:
                 print(
-                    f"{'':13} {len(row['out_of_range'])} node(s) outside the measured sizes, e.g. {row['out_of_range'][0]}"
+                    f"{'':13} {len(row['out_of_range'])} node(s) outside the measured sizes, "
+                    f"e.g. {row['out_of_range'][0]}"
                 )
     return 0
 
 
 def _validate(args) -> int:
     from nas.errors import NasError
-    from nas.latency import load_profile
-    from nas.latency._calibrate import validate_on_measurements
+    from nas.latency import load_profile, validate_on_measurements
 
     profile = load_profile(args.profile)
     label = "held-out"

@@ -24,7 +24,8 @@ def add_validation_commands(sub) -> None:
         "--split",
         choices=("val", "all"),
         default="val",
-        help="'val': the validation split a search with the same --seed made; 'all': every image, for a held-out folder (default: %(default)s)",
+        help="'val': the validation split a search with the same --seed made; 'all': every image, for a "
+        "held-out folder (default: %(default)s)",
     )
     v.add_argument(
         "--seed",
@@ -202,7 +203,8 @@ def _quantize(args) -> int:
     )
     print(
         f"x86-cpu latency: FP32 {x86['fp32']['median_ms']:.4f} ms, INT8 {x86['int8']['median_ms']:.4f} ms "
-        f"(x{x86['speedup']:.2f}); remote profiles: INT8 latency not predictable (their models were fitted on FP32 graphs)"
+        f"(x{x86['speedup']:.2f}); remote profiles: INT8 latency not predictable (their models were fitted "
+        "on FP32 graphs)"
     )
     folder = _export_folder(args.model)
     if folder and args.out and Path(args.out).resolve().parent != folder.resolve():

@@ -12,6 +12,9 @@ Two exporters:
 Both name the input ``"input"`` and the output ``"logits"``. The exporters' chatter (progress lines,
 "torchvision is not installed", deprecation warnings) is silenced locally; errors are not: if an
 export fails the exception propagates to the caller, which records a failed candidate.
+
+`check_against_torch` runs an exported model in ONNX Runtime next to its torch module: every model nas
+writes for deployment passes it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from nas._io import write_atomic
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 FAST_OPSET = 17
+MAX_ABS_DIFF = 1e-3  # ONNX Runtime vs PyTorch logits on random input
 
 # Loggers whose warnings are noise during an export (e.g. "torchvision is not installed. Skipping
 # torchvision::nms"). Raised to ERROR for the duration of an export only.
@@ -154,3 +158,20 @@ def read_metadata(path_or_bytes: str | Path | bytes) -> dict[str, str]:
     else:
         proto = onnx.load(str(path_or_bytes), load_external_data=False)
     return {entry.key: entry.value for entry in proto.metadata_props}
+
+
+def check_against_torch(model: torch.nn.Module, onnx_bytes: bytes, resolution: int, batch: int = 3) -> float:
+    """Run a seeded random batch through both and return the largest |difference| of the logits; a mismatch
+    above `MAX_ABS_DIFF` is a bug in export (RuntimeError), never silently shipped."""
+    import numpy as np
+    import onnxruntime as ort
+
+    x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= MAX_ABS_DIFF:
+        raise RuntimeError(f"ONNX export disagrees with PyTorch: max |diff| = {diff:.2e} > {MAX_ABS_DIFF}")
+    return diff

@@ -2629,7 +2629,7 @@ def install_guards(setattr) -> None:
     for module, name in (
         ("nas.search._api", "RayExecutor"),
         ("nas.search._executor", "RayExecutor"),
-        ("nas.evaluate._deploy", "_train"),
+        ("nas.export._deploy", "_train"),
         ("nas.latency._machine", "calibrate_profile"),
     ):
         setattr(importlib.import_module(module), name, stop)

@@ -76,7 +76,7 @@ class ProxyTrainer(Trainer):
         returned `resume_state` (see `fit`)."""
         torch.set_num_threads(self.threads)
         r = self.recipe
-        norm = _Normalizer(dataset.mean, dataset.std, arch.resolution)
+        norm = Preprocessing(dataset.mean, dataset.std, arch.resolution)
         model, train_seconds, paused = fit(
             arch, dataset.num_classes, dataset, norm, r, seed, resume=resume, stop_after=stop_after
         )
@@ -105,7 +105,7 @@ def fit(
     arch: Architecture,
     num_classes: int,
     dataset,
-    norm: "_Normalizer",
+    norm: Preprocessing,
     r: TrainingRecipe,
     seed: int,
     extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -193,7 +193,7 @@ def fit(
 
 @torch.no_grad()
 def evaluate_accuracy(
-    model: torch.nn.Module, dataset, norm: "_Normalizer", batch_size: int = 500
+    model: torch.nn.Module, dataset, norm: Preprocessing, batch_size: int = 500
 ) -> tuple[float, float]:
     model.eval()
     x_val = torch.from_numpy(np.ascontiguousarray(dataset.x_val))
@@ -206,8 +206,13 @@ def evaluate_accuracy(
     return correct / len(y_val), loss / len(y_val)
 
 
-class _Normalizer:
-    """uint8 NHWC batch -> normalised float NCHW (channels_last) at the model's resolution, optionally augmented."""
+class Preprocessing:
+    """uint8 NHWC batch -> normalised float NCHW (channels_last) at the model's resolution, optionally augmented.
+
+    The code every model is trained and validated with; `preprocessing_spec` describes it for exported models.
+    Called with a batch alone it prepares evaluation input (no augmentation), so it serves wherever a plain
+    callable batch -> model input is expected (e.g. `nas.validate.corrupted_accuracy`).
+    """
 
     def __init__(self, mean, std, resolution: int):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
@@ -215,7 +220,7 @@ class _Normalizer:
         self.resolution = resolution
 
     def __call__(
-        self, batch: torch.Tensor, augment: bool, generator: np.random.Generator | None = None
+        self, batch: torch.Tensor, augment: bool = False, generator: np.random.Generator | None = None
     ) -> torch.Tensor:
         x = batch.permute(0, 3, 1, 2).float()
         if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
@@ -251,7 +256,7 @@ def _random_crop_flip(x: torch.Tensor, rng: np.random.Generator, pad: int = 4) -
 def preprocessing_spec(mean, std, resolution: int, classes) -> dict:
     """The exact input contract of a trained model, written into exported ONNX metadata and spec JSON.
 
-    It mirrors `_Normalizer` (the code the model was trained and validated with).
+    It mirrors `Preprocessing` (the code the model was trained and validated with).
     """
     return {
         "input_name": "input",

@@ -169,7 +169,7 @@ def score_batch(
     dataset, resolution: int, batch_size: int = 64, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed seeded batch: `batch_size` training images (without replacement), normalised, no augmentation."""
-    from nas.evaluate._training import _Normalizer
+    from nas.evaluate._training import Preprocessing
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise NasError(f"batch_size must be an integer >= 2, got {batch_size!r}")
@@ -178,7 +178,7 @@ def score_batch(
     idx = np.sort(rng.choice(n, size=min(batch_size, n), replace=False))
     x = torch.from_numpy(np.ascontiguousarray(dataset.x_train[idx]))
     y = torch.from_numpy(np.asarray(dataset.y_train, dtype=np.int64)[idx])
-    norm = _Normalizer(dataset.mean, dataset.std, resolution)
+    norm = Preprocessing(dataset.mean, dataset.std, resolution)
     return norm(x, augment=False), y
 
 

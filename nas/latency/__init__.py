@@ -1,10 +1,15 @@
 """Latency: hardware profiles (YAML data files), the ONNX Runtime measurement protocol, and the latency
 model that predicts a remote device's latency from measurements taken there, with what it covers,
-its prediction interval and a prior for what the device never measured."""
+its prediction interval and a prior for what the device never measured.
 
+Importing it does not import torch: `ArchitectureFeaturizer` (which traces torch modules) loads on first use."""
+
+from nas._lazy import lazy_exports
+from nas.latency._bundle import measure_bundle, write_bundle
+from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
 from nas.latency._graph import COLUMNS, FEATURES, KINDS, GraphFeatures, NodeFeatures, graph_features
-from nas.latency._machine import calibrate_profile, local_profile, machine_signature, user_profile_dir
+from nas.latency._machine import calibrate_profile, local_profile
 from nas.latency._measure import LatencyMeasurement, MeasurementSettings, measure_latency
 from nas.latency._model import (
     LatencyModel,
@@ -23,7 +28,14 @@ from nas.latency._prediction import (
     conformal_interval,
     fit_prior,
 )
-from nas.latency._profiles import HardwareProfile, list_profiles, load_profile, write_profile
+from nas.latency._profiles import (
+    HardwareProfile,
+    builtin_profile_names,
+    list_profiles,
+    load_profile,
+    write_profile,
+)
+from nas.latency._signature import machine_signature, user_profile_dir
 from nas.latency._space_coverage import check_space_coverage, space_kinds
 from nas.latency._table_profiles import BUILTIN_PROFILES, generate_builtin_profiles, import_block_table
 from nas.latency._tables import (
@@ -36,6 +48,12 @@ from nas.latency._tables import (
 )
 
 __all__ = [
+    "write_bundle",
+    "validate_on_measurements",
+    "predict_models",
+    "measure_bundle",
+    "fit_profile",
+    "builtin_profile_names",
     "BUILTIN_PROFILES",
     "BlockConfig",
     "BlockRow",
@@ -99,3 +117,10 @@ __all__ += [
     "measurement_samples",
     "model_arrays",
 ]
+
+
+# Torch-backed names load on first use, so the rest of nas.latency stays importable without torch.
+_lazy_all, __getattr__ = lazy_exports(
+    "nas.latency", {"nas.latency._arch_features": ("ArchitectureFeaturizer",)}, globals()
+)
+__all__ += _lazy_all

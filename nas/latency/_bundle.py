@@ -21,8 +21,8 @@ from typing import Callable
 
 from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
-from nas.latency._machine import machine_signature
 from nas.latency._measure import MeasurementSettings, measure_latency
+from nas.latency._signature import machine_signature
 
 MANIFEST = "bundle.json"
 FORMAT = "nas-bundle/1"

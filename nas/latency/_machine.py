@@ -1,11 +1,12 @@
-"""A local profile belongs to a machine: its signature, the check before predicting, and calibration.
+"""A local profile belongs to a machine: the check before predicting, and calibration.
 
 A model fitted on one CPU predicts that CPU. ONNX Runtime picks different kernels by instruction set
 (AVX-512, AVX2, NEON), so the same "AMD EPYC" name can hide a 2-5x difference. A profile records the
-`machine_signature` of the machine that measured it (CPU name, the ISA flags that change kernels, ONNX
-Runtime version, execution provider). Predicting with a local profile (``latency: measured``) on a
-machine whose signature differs uses a calibrated copy from the user's profile folder when there is
-one; otherwise it refuses, or `calibrate_profile` measures a few random networks here and refits:
+`machine_signature` of the machine that measured it (`nas.latency._signature`: CPU name, the ISA flags
+that change kernels, ONNX Runtime version, execution provider). Predicting with a local profile
+(``latency: measured``) on a machine whose signature differs uses a calibrated copy from the user's
+profile folder when there is one; otherwise it refuses, or `calibrate_profile` measures a few random
+networks here and refits:
 
 **Calibration** keeps the shipped model as the prior: every weight is multiplied by a fitted factor and
 the overhead refitted (`calibrate_model`), by relative-error NNLS whose factors are pulled toward the
@@ -17,10 +18,6 @@ measured networks, and its interval is conformal on those leave-one-out ratios.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import platform
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,76 +25,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from nas.errors import NasError
+from nas.latency._bundle import measure_bundle, write_bundle
 from nas.latency._model import LatencyModel, error_metrics, nnls
+from nas.latency._prediction import conformal_interval
+from nas.latency._signature import (  # noqa: F401 (SIGNATURE_KEYS, user_profile_dir: re-exported)
+    SIGNATURE_KEYS,
+    machine_signature,
+    signature_differences,
+    signature_key,
+    user_profile_dir,
+)
 
-ISA_FLAGS = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "avx2", "fma", "avx", "asimd", "sve")
-SIGNATURE_KEYS = ("cpu", "isa", "cores", "onnxruntime", "provider", "machine")
 STRENGTH = 0.03  # ridge weight per multiplier, in units of one network's squared relative error
-PROFILE_DIR_ENV = "NAS_PROFILE_DIR"
-
-
-def _isa() -> list[str] | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in ISA_FLAGS if flag in present]
-    except OSError:
-        pass
-    return None
-
-
-def machine_signature(provider: str = "CPUExecutionProvider") -> dict[str, Any]:
-    """What makes latency measured here comparable: CPU, ISA flags, cores, ONNX Runtime, provider."""
-    import onnxruntime
-
-    from nas._io import cpu_model
-
-    return {
-        "cpu": cpu_model(),
-        "isa": _isa(),
-        "cores": os.cpu_count(),
-        "onnxruntime": onnxruntime.__version__,
-        "provider": provider,
-        "machine": platform.machine(),
-    }
-
-
-def _minor(version: Any) -> str:
-    return ".".join(str(version).split(".")[:2])
-
-
-def signature_differences(recorded: dict, here: dict) -> list[str]:
-    """What differs between the machine a profile was measured on and this one (empty: the same)."""
-    found = []
-    if recorded.get("cpu") != here.get("cpu"):
-        found.append(f"CPU {recorded.get('cpu')!r} here {here.get('cpu')!r}")
-    if recorded.get("isa") is None:
-        found.append("the profile's ISA flags are not recorded")
-    elif here.get("isa") is not None and set(recorded["isa"]) != set(here["isa"]):
-        found.append(f"ISA {'/'.join(recorded['isa']) or 'none'} here {'/'.join(here['isa']) or 'none'}")
-    if _minor(recorded.get("onnxruntime")) != _minor(here.get("onnxruntime")):
-        found.append(f"ONNX Runtime {recorded.get('onnxruntime')} here {here.get('onnxruntime')}")
-    if recorded.get("provider", "CPUExecutionProvider") != here.get("provider"):
-        found.append(f"provider {recorded.get('provider')} here {here.get('provider')}")
-    return found
-
-
-def signature_key(signature: dict) -> str:
-    """A short name for a machine, for its calibrated profile's file name."""
-    key = {k: signature.get(k) for k in ("cpu", "isa", "provider")} | {
-        "onnxruntime": _minor(signature.get("onnxruntime"))
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def user_profile_dir() -> Path:
-    """Where profiles a user makes go (never into the installed package): $NAS_PROFILE_DIR, else
-    $XDG_CONFIG_HOME/nas/profiles, else ~/.config/nas/profiles."""
-    if os.environ.get(PROFILE_DIR_ENV):
-        return Path(os.environ[PROFILE_DIR_ENV]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "nas" / "profiles"
 
 
 def calibrated_path(profile, here: dict | None = None) -> Path:
@@ -181,9 +120,7 @@ def calibrate_profile(
     """Measure `networks` random networks of `space` here with the profile's protocol, calibrate its model
     (`calibrate_model`) and write the calibrated profile (default: the user's profile folder, named for
     this machine). Returns its path."""
-    from nas.latency._bundle import measure_bundle, write_bundle
-    from nas.latency._calibrate import measurement_samples
-    from nas.latency._prediction import conformal_interval
+    from nas.latency._calibrate import measurement_samples  # imported here: _profiles imports this module
     from nas.latency._profiles import write_profile
 
     if profile.latency_model is None:
@@ -206,7 +143,8 @@ def calibrate_profile(
     raw.update(
         {
             "description": f"{profile.description} (calibrated here: {here['cpu']})",
-            "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} from {len(samples)} "
+            "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} "
+            f"from {len(samples)} "
             f"random {space} networks (seed {seed}); before calibration the model's MAPE on them was "
             f"{shipped['mape']:.1f}%.",
             "machine": here,

@@ -159,11 +159,11 @@ def fit_prior(
     docstring); None when the reference adds no kind. `samples`: the (features, latency) the device
     model was fitted on.
 
-    The scale is the median device/reference ratio over the fitted graphs, on the kinds both measured. Its interval comes from
-    hiding what the device did measure (`hidden_family_ratios`): for each family of kinds, the model and
-    scale are refitted without the graphs that use it, and those graphs' extrapolated part is compared
-    with what the measurement leaves for it. With too few such graphs, the spread of the per-graph
-    ratios stands in (narrower: it sees no unmeasured kind)."""
+    The scale is the median device/reference ratio over the fitted graphs, on the kinds both measured.
+    Its interval comes from hiding what the device did measure (`hidden_family_ratios`): for each family
+    of kinds, the model and scale are refitted without the graphs that use it, and those graphs'
+    extrapolated part is compared with what the measurement leaves for it. With too few such graphs, the
+    spread of the per-graph ratios stands in (narrower: it sees no unmeasured kind)."""
     extra = [k for k in reference_coverage.kinds if not device_coverage.covers(k)]
     if not extra:
         return None

@@ -17,8 +17,7 @@ from typing import Any
 
 from nas.latency._coverage import Coverage
 from nas.latency._graph import KINDS
-from nas.space import BlockSpec, SearchSpace
-from nas.space._primitives import BLOCK_ATTRIBUTES, primitive_attributes
+from nas.space import BLOCK_ATTRIBUTES, BlockSpec, SearchSpace, primitive_attributes
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,10 @@ _ALIASES = {
     "fc": "classifier",
 }
 _CONV_BLOCK = re.compile(r"^k(\d+)_e(\d+(?:\.\d+)?)(?:_g(\d+))?$")
-BLOCK_NAMES_HELP = "k{K}_e{E}[_g{G}], skip, skip(conv1x1_proj), stem_conv3x3, head_conv1x1, avgpool, global_avgpool, classifier, fc"
+BLOCK_NAMES_HELP = (
+    "k{K}_e{E}[_g{G}], skip, skip(conv1x1_proj), stem_conv3x3, head_conv1x1, avgpool, global_avgpool, "
+    "classifier, fc"
+)
 
 UNIQUE_BLOCKS_COLUMNS = (
     "key",

@@ -142,7 +142,8 @@ def _int8(result: dict) -> list[str]:
     clean, worst = result["clean"], result["worst_slice"]
     q = result.get("quantization", {})
     lines = [
-        f"Static post-training quantization (ONNX Runtime quantize_static, QDQ, {'per-channel' if q.get('per_channel') else 'per-tensor'} "
+        "Static post-training quantization (ONNX Runtime quantize_static, QDQ, "
+        f"{'per-channel' if q.get('per_channel') else 'per-tensor'} "
         f"int8 weights, {q.get('activations', '?')} activations, {q.get('calibration', '?')} calibration on "
         f"{q.get('calibration_images', '?')} images of {q.get('calibration_data', '?')}), evaluated on "
         f"{result['n']} images of {result['data']}.",
@@ -187,7 +188,8 @@ def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
         "",
         f"`{onnx_path.name}` (ONNX, dynamic batch): input `{pre['input_name']}` {pre['input_shape']} float32, "
         f"{pre.get('layout', 'NCHW')} {pre.get('channel_order', 'RGB')}; {pre.get('resize', '')}; "
-        f"x = (pixel / 255 - mean) / std with mean {pre['mean']} and std {pre['std']}. Output: {pre.get('output', 'logits')}. "
+        f"x = (pixel / 255 - mean) / std with mean {pre['mean']} and std {pre['std']}. "
+        f"Output: {pre.get('output', 'logits')}. "
         "The same contract is in the model's metadata (`nas.preprocessing`).",
         "",
         "## Architecture",
@@ -208,8 +210,9 @@ def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
         "",
         "## Accuracy",
         "",
-        f"Proxy accuracy {100 * metrics['proxy_accuracy']:.1f}% (top-1 on the validation split of `{metrics.get('dataset', '?')}` "
-        f"after a short training run: {training.get('epochs', '?')} epochs of {training.get('train_subset') or 'all'} images). "
+        f"Proxy accuracy {100 * metrics['proxy_accuracy']:.1f}% (top-1 on the validation split of "
+        f"`{metrics.get('dataset', '?')}` after a short training run: {training.get('epochs', '?')} epochs of "
+        f"{training.get('train_subset') or 'all'} images). "
         "It ranks candidates; it is not the accuracy of a fully trained network.",
         "",
     ]

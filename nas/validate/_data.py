@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.data import ImageDataset, load_dataset
-from nas.data._sources import IMAGE_SUFFIXES, decode_image, read_folder, read_npz
+from nas.data import IMAGE_SUFFIXES, ImageDataset, decode_image, load_dataset, read_folder, read_npz
 from nas.errors import NasError
 
 SPLITS = ("val", "all")

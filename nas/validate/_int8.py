@@ -1,8 +1,8 @@
 """INT8 static post-training quantization of an exported model, and FP32 vs INT8 comparison.
 
 `quantize_int8` calibrates on the user's images preprocessed exactly per the model's metadata and
-writes a QDQ model (per-channel signed INT8 weights, unsigned 8-bit activations by default) that keeps the `nas.*` metadata, with
-`nas.precision = "int8"` and `nas.quantization` (how it was made).
+writes a QDQ model (per-channel signed INT8 weights, unsigned 8-bit activations by default) that keeps
+the `nas.*` metadata, with `nas.precision = "int8"` and `nas.quantization` (how it was made).
 
 `compare_precisions` reports the clean and per-slice accuracy drop and the latency of both models
 measured with the x86-cpu protocol. Predicted (remote) profiles get no INT8 number: their latency

@@ -77,7 +77,7 @@ def preprocess(images, pre: dict) -> np.ndarray:
         x = np.empty((len(images), height, width, 3), np.float32)
         for i, img in enumerate(images):
             x[i] = img if img.shape[:2] == (height, width) else _resize_float(img, height, width)
-    # (pixel - 255 mean) / (255 std) == (pixel / 255 - mean) / std, as _Normalizer computes it
+    # (pixel - 255 mean) / (255 std) == (pixel / 255 - mean) / std, as nas.evaluate.Preprocessing computes it
     return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2), dtype=np.float32)
 
 

@@ -62,14 +62,6 @@ def corrupted_slices(
     return entry
 
 
-def _normalize(normalizer_fn, batch):
-    from nas.evaluate._training import _Normalizer
-
-    if isinstance(normalizer_fn, _Normalizer):
-        return normalizer_fn(batch, augment=False)
-    return normalizer_fn(batch)
-
-
 def corrupted_accuracy(
     model,
     dataset,
@@ -83,8 +75,8 @@ def corrupted_accuracy(
 ) -> dict:
     """Accuracy of `model` under corruptions of (a seeded subset of) `dataset`'s validation split.
 
-    `normalizer_fn`: turns a uint8 NHWC torch batch into the model's input; a `_Normalizer` (called
-    with augment=False) or any callable. Returns mean corrupted accuracy, the worst slice and its
+    `normalizer_fn`: any callable that turns a uint8 NHWC torch batch into the model's input (such as
+    `nas.evaluate.Preprocessing`). Returns mean corrupted accuracy, the worst slice and its
     accuracy, each slice's accuracy, n and the seconds taken. The model is put in eval mode.
     """
     import torch
@@ -104,7 +96,7 @@ def corrupted_accuracy(
             x = torch.from_numpy(images)
             correct = 0
             for i in range(0, len(y), batch_size):
-                logits = model(_normalize(normalizer_fn, x[i : i + batch_size]))
+                logits = model(normalizer_fn(x[i : i + batch_size]))
                 correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
             accuracy[name] = correct / len(y)
     worst = min(accuracy, key=accuracy.get)

@@ -10,8 +10,7 @@ import torch
 
 from nas.builder import build_model
 from nas.data import ImageDataset
-from nas.evaluate import ProxyTrainer, TrainingRecipe, TrainingResult, evaluate_accuracy
-from nas.evaluate._training import _Normalizer
+from nas.evaluate import Preprocessing, ProxyTrainer, TrainingRecipe, TrainingResult, evaluate_accuracy
 from nas.space import Architecture, BlockSpec, StageSpec
 
 
@@ -90,7 +89,7 @@ def test_state_dict_loads_into_a_fresh_model_and_reproduces_accuracy(trained, da
     model = build_model(tiny_arch(), dataset.num_classes)
     assert set(state) == set(model.state_dict())
     model.load_state_dict(state)  # strict
-    accuracy, loss = evaluate_accuracy(model, dataset, _Normalizer(dataset.mean, dataset.std, 16))
+    accuracy, loss = evaluate_accuracy(model, dataset, Preprocessing(dataset.mean, dataset.std, 16))
     assert accuracy == pytest.approx(trained.accuracy)
     assert loss == pytest.approx(trained.val_loss, rel=1e-4, abs=1e-5)
     # the weights were actually trained: they differ from the seeded initialisation
@@ -121,7 +120,7 @@ def test_resolution_different_from_image_size(dataset, resolution):
     assert result.accuracy > 0.8
     model = build_model(arch, 2)
     model.load_state_dict(_load_state(result))
-    norm = _Normalizer(dataset.mean, dataset.std, resolution)
+    norm = Preprocessing(dataset.mean, dataset.std, resolution)
     assert norm(torch.from_numpy(dataset.x_val[:4]), augment=False).shape == (4, 3, resolution, resolution)
     assert evaluate_accuracy(model, dataset, norm)[0] == pytest.approx(result.accuracy)
 
@@ -146,7 +145,7 @@ def test_augmentation_changes_training(dataset):
 
 def test_normalizer_output():
     mean, std = (0.5, 0.25, 0.0), (0.5, 0.25, 1.0)
-    norm = _Normalizer(mean, std, 4)
+    norm = Preprocessing(mean, std, 4)
     batch = torch.full((2, 4, 4, 3), 255, dtype=torch.uint8)
     out = norm(batch, augment=False)
     assert out.shape == (2, 3, 4, 4)

@@ -19,7 +19,8 @@ from nas.latency import (
     machine_signature,
     user_profile_dir,
 )
-from nas.latency._machine import calibrate_model, calibrated_path, leave_one_out, signature_differences
+from nas.latency._machine import calibrate_model, calibrated_path, leave_one_out
+from nas.latency._signature import signature_differences
 from tests.latency.test_prediction import graph
 
 HERE = {

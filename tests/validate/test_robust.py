@@ -8,7 +8,7 @@ import torch
 
 from nas.data import ImageDataset
 from nas.errors import NasError
-from nas.evaluate._training import _Normalizer
+from nas.evaluate import Preprocessing
 from nas.validate import corrupt, corrupted_accuracy
 from nas.validate._robust import corrupted_slices
 
@@ -46,7 +46,7 @@ FAMILIES = ("gaussian_noise", "defocus_blur", "contrast", "jpeg")
 
 
 def test_matches_a_manual_evaluation(dataset):
-    model, norm = tiny_cnn(), _Normalizer(dataset.mean, dataset.std, 16)
+    model, norm = tiny_cnn(), Preprocessing(dataset.mean, dataset.std, 16)
     result = corrupted_accuracy(
         model, dataset, norm, families=FAMILIES, severities=(2, 4), max_images=64, seed=5
     )
@@ -83,14 +83,14 @@ def test_corrupted_images_are_cached_and_deterministic(dataset):
     assert corrupted_slices(dataset, ("jpeg",), (3,), 50, 0) is first
     other = corrupted_slices(dataset, ("jpeg",), (3,), 50, 1)
     assert other is not first and not np.array_equal(other[1]["jpeg@3"], first[1]["jpeg@3"])
-    norm = _Normalizer(dataset.mean, dataset.std, 16)
+    norm = Preprocessing(dataset.mean, dataset.std, 16)
     a = corrupted_accuracy(tiny_cnn(), dataset, norm, max_images=50)
     b = corrupted_accuracy(tiny_cnn(), dataset, norm, max_images=50)
     assert a["slices"] == b["slices"]
 
 
 def test_mistakes(dataset):
-    norm = _Normalizer(dataset.mean, dataset.std, 16)
+    norm = Preprocessing(dataset.mean, dataset.std, 16)
     with pytest.raises(NasError, match="robust families: unknown corruption 'snow'"):
         corrupted_accuracy(tiny_cnn(), dataset, norm, families=("snow",))
     with pytest.raises(NasError, match="at least one corruption family"):

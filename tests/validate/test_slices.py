@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from nas.errors import NasError
-from nas.evaluate._training import _Normalizer
+from nas.evaluate import Preprocessing
 from nas.validate import evaluate_slices, preprocess
 from nas.validate._onnx import OnnxClassifier
 
@@ -75,18 +75,20 @@ def test_resize_follows_the_training_normalizer():
     pre = {"input_shape": ["batch", 3, 16, 16], "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}
     ours = preprocess(images, pre)
     theirs = (
-        _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(images), augment=False).contiguous().numpy()
+        Preprocessing(pre["mean"], pre["std"], 16)(torch.from_numpy(images), augment=False)
+        .contiguous()
+        .numpy()
     )
     assert ours.shape == theirs.shape == (4, 3, 16, 16)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)  # Pillow float resize == torch antialiased bilinear
     up = rng.integers(0, 256, size=(2, 12, 12, 3), dtype=np.uint8)
     np.testing.assert_allclose(
         preprocess(up, pre),
-        _Normalizer(pre["mean"], pre["std"], 16)(torch.from_numpy(up), augment=False).contiguous().numpy(),
+        Preprocessing(pre["mean"], pre["std"], 16)(torch.from_numpy(up), augment=False).contiguous().numpy(),
         atol=1e-4,
     )
     same = preprocess(images[:, :16, :16], pre)
-    exact = _Normalizer(pre["mean"], pre["std"], 16)(
+    exact = Preprocessing(pre["mean"], pre["std"], 16)(
         torch.from_numpy(images[:, :16, :16].copy()), augment=False
     )
     np.testing.assert_allclose(same, exact.contiguous().numpy(), atol=1e-5)

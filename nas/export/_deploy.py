@@ -1,8 +1,8 @@
 """Deployment training: train an exported architecture from scratch for longer, optionally distilled
 from a larger exported teacher, and re-export it (ONNX + spec.json + metrics.json).
 
-Training uses the one loop of `ProxyTrainer` (`nas.evaluate._training.fit`: the `TrainingRecipe` optimizer, warm-up +
-cosine schedule, label smoothing, augmentation, `channels_last`, seeding, `_Normalizer` and
+Training uses the one loop of `ProxyTrainer` (`nas.evaluate.fit`: the `TrainingRecipe` optimizer, warm-up +
+cosine schedule, label smoothing, augmentation, `channels_last`, seeding, `Preprocessing` and
 `evaluate_accuracy`); only the epochs, the images per epoch and the loss (knowledge distillation) differ.
 Without a teacher, `deploy_train(..., epochs=E, train_subset=S, seed=s)` trains exactly the network that
 `ProxyTrainer(TrainingRecipe(epochs=E, train_subset=S)).train(arch, dataset, s)` trains.
@@ -21,9 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nas._io import read_json, write_json_atomic
+from nas._io import read_json
+from nas.data import load_dataset
 from nas.errors import NasError
-from nas.evaluate._training import TrainingRecipe, _Normalizer, evaluate_accuracy, fit
+from nas.evaluate import Preprocessing, TrainingRecipe, evaluate_accuracy, fit
+from nas.export._folder import read_preprocessing, write_model_folder
 from nas.space import Architecture
 
 DEPLOYED_SUFFIX = "-deployed"
@@ -76,7 +78,7 @@ def deploy_train(
     # statistics round to them (same dataset and split), train with the exact ones, as the search did.
     same_split = _stats_match(data, pre)
     mean, std = (data.mean, data.std) if same_split else (pre["mean"], pre["std"])
-    norm = _Normalizer(mean, std, arch.resolution)
+    norm = Preprocessing(mean, std, arch.resolution)
 
     recipe = TrainingRecipe(
         epochs=int(epochs), train_subset=None if train_subset is None else int(train_subset)
@@ -136,7 +138,7 @@ def _train(
     alpha: float,
     temperature: float,
 ) -> tuple[torch.nn.Module, float]:
-    """The shared training loop (`nas.evaluate._training.fit`), with an optional distillation term."""
+    """The shared training loop (`nas.evaluate.fit`), with an optional distillation term."""
 
     def distill(loss, logits, xb):
         return (1 - alpha) * loss + alpha * distillation_loss(logits, kd.logits(xb), temperature)
@@ -166,9 +168,7 @@ class _Teacher:
 
         self.onnx_path = _teacher_onnx(Path(teacher))
         try:
-            from nas.onnx_io import read_metadata
-
-            pre = json.loads(read_metadata(self.onnx_path)["nas.preprocessing"])
+            pre = read_preprocessing(self.onnx_path)
         except Exception:  # unreadable model or no nas metadata
             raise NasError(
                 f"teacher {self.onnx_path}: not a nas-exported ONNX model (no readable nas.preprocessing metadata)"
@@ -214,7 +214,7 @@ class _Teacher:
             )
         return torch.from_numpy(out)
 
-    def accuracy(self, dataset, norm: _Normalizer, batch_size: int = 500) -> float:
+    def accuracy(self, dataset, norm: Preprocessing, batch_size: int = 500) -> float:
         correct = 0
         for i in range(0, len(dataset.y_val), batch_size):
             x = norm(torch.from_numpy(np.ascontiguousarray(dataset.x_val[i : i + batch_size])), augment=False)
@@ -269,8 +269,6 @@ def _read_export(source: Path) -> tuple[dict, dict]:
 
 
 def _load_dataset(dataset, seed: int, pre: dict, source: Path):
-    from nas.data import load_dataset
-
     data = load_dataset(dataset, seed=seed)
     if list(data.classes) != list(pre["classes"]):
         raise NasError(
@@ -289,32 +287,10 @@ def _stats_match(data, pre: dict) -> bool:
 def _export(
     model, arch: Architecture, num_classes: int, pre: dict, metrics: dict, training: dict, out: Path
 ) -> None:
-    from nas.export import _compare_with_torch
-    from nas.onnx_io import export_onnx
-
     model = model.to(memory_format=torch.contiguous_format).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    pre = {**pre, "input_shape": ["batch", 3, arch.resolution, arch.resolution]}
-    metadata = {
-        "nas.preprocessing": json.dumps(pre),
-        "nas.architecture": arch.to_json(),
-        "nas.metrics": json.dumps(metrics),
-        "nas.training": json.dumps(training),
-    }
-    onnx_path = out / "model.onnx"
-    onnx_bytes = export_onnx(model, arch.resolution, path=onnx_path, dynamic_batch=True, metadata=metadata)
-    diff = _compare_with_torch(model, onnx_bytes, arch.resolution)
-    write_json_atomic(
-        out / "spec.json",
-        {
-            "arch_hash": arch.hash,
-            "architecture": arch.to_dict(),
-            "num_classes": num_classes,
-            "preprocessing": pre,
-            "onnx": onnx_path.name,
-        },
+    write_model_folder(
+        out, model, arch, num_classes, pre, metrics, metadata={"nas.training": json.dumps(training)}
     )
-    write_json_atomic(out / "metrics.json", {**metrics, "onnx_vs_torch_max_abs_diff": diff})
 
 
 def _check_int(name: str, value, minimum: int) -> None:

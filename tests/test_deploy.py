@@ -13,7 +13,7 @@ import torch
 from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, TrainingRecipe
-from nas.evaluate._deploy import deploy_train, distillation_loss
+from nas.export import deploy_train, distillation_loss
 from nas.search._executor import Executor, TaskFailed
 from nas.space import Architecture
 

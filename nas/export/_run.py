@@ -16,18 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from nas._io import read_json, write_atomic, write_json_atomic
+from nas._io import load_checkpoint, read_json
 from nas.builder import build_model
 from nas.errors import NasError
-from nas.onnx_io import export_onnx
-from nas.search._driver import load_checkpoint
+from nas.export._folder import write_model_folder
 from nas.space import Architecture
 from nas.validate import write_model_card
 
-MAX_ABS_DIFF = 1e-3  # ONNX Runtime vs PyTorch logits on random input
 _EXPORT_DIR = re.compile(r"^\d\d_[0-9a-f]{12}$")
 
 
@@ -109,34 +104,15 @@ def export_run(
             "latency_spread": record["latency_spread"],
             "params": record["params"],
             "macs": record["macs"],
-            "macs_note": "fvcore counts multiply-accumulates of conv/linear layers; activations, adds and SE multiplies count 0",
+            "macs_note": (
+                "fvcore counts multiply-accumulates of conv/linear layers; activations, adds and SE "
+                "multiplies count 0"
+            ),
             "training": config.get("recipe"),
         }
-        preprocessing = {**preprocessing, "input_shape": ["batch", 3, arch.resolution, arch.resolution]}
-        metadata = {
-            "nas.preprocessing": json.dumps(preprocessing),
-            "nas.architecture": arch.to_json(),
-            "nas.metrics": json.dumps(metrics),
-        }
-        onnx_path = target / "model.onnx"
-        onnx_bytes = export_onnx(model, arch.resolution, dynamic_batch=True, metadata=metadata)
-        diff = _compare_with_torch(model, onnx_bytes, arch.resolution)  # checked before anything is written
-        spec_path, metrics_path = target / "spec.json", target / "metrics.json"
-        write_json_atomic(
-            spec_path,
-            {
-                "arch_hash": arch.hash,
-                "architecture": arch.to_dict(),
-                "num_classes": num_classes,
-                "preprocessing": preprocessing,
-                "onnx": onnx_path.name,
-                "exported_from": origin,
-            },
+        onnx_path, spec_path, metrics_path, diff = write_model_folder(
+            target, model, arch, num_classes, preprocessing, metrics, spec={"exported_from": origin}
         )
-        write_atomic(
-            onnx_path, onnx_bytes
-        )  # after spec.json: a killed export leaves a folder that names its run
-        write_json_atomic(metrics_path, {**metrics, "onnx_vs_torch_max_abs_diff": diff})
         card = write_model_card(target)  # measures x86-cpu latency of the exported model (~0.3-1 s)
         exported.append(ExportedModel(target, onnx_path, spec_path, metrics_path, card, diff))
     return exported
@@ -228,25 +204,3 @@ def _exported_from(folder: Path) -> dict | None:
 def _origin_name(folder: Path) -> str:
     owner = _exported_from(folder)
     return str(owner.get("run_dir")) if owner else "an unknown run"
-
-
-def _compare_with_torch(model: torch.nn.Module, onnx_bytes: bytes, resolution: int, batch: int = 3) -> float:
-    """Run a batch through both; a mismatch is a bug in export, never silently shipped."""
-    import onnxruntime as ort
-
-    x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        expected = model(x).numpy()
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    diff = float(np.max(np.abs(got - expected)))
-    if not diff <= MAX_ABS_DIFF:
-        raise RuntimeError(f"ONNX export disagrees with PyTorch: max |diff| = {diff:.2e} > {MAX_ABS_DIFF}")
-    return diff
-
-
-def read_preprocessing(onnx_path: str | Path) -> dict[str, Any]:
-    """The preprocessing recorded in an exported model's metadata."""
-    from nas.onnx_io import read_metadata
-
-    return json.loads(read_metadata(onnx_path)["nas.preprocessing"])

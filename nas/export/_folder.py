@@ -1,0 +1,70 @@
+"""One exported model folder: model.onnx (dynamic batch, the preprocessing, architecture and metrics in its
+metadata), spec.json and metrics.json. `nas export` and `nas train` both write it here, so a deployed
+model reads like an exported one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from nas._io import write_atomic, write_json_atomic
+from nas.onnx_io import check_against_torch, export_onnx, read_metadata
+from nas.space import Architecture
+
+ONNX_NAME = "model.onnx"
+
+
+def write_model_folder(
+    folder: Path,
+    model: torch.nn.Module,
+    arch: Architecture,
+    num_classes: int,
+    preprocessing: dict,
+    metrics: dict,
+    *,
+    metadata: dict[str, str] | None = None,
+    spec: dict | None = None,
+) -> tuple[Path, Path, Path, float]:
+    """Export `model` (eval mode) into `folder`; returns the paths of model.onnx, spec.json, metrics.json and
+    the ONNX-vs-torch difference.
+
+    The export is checked against torch before anything is written; spec.json is written before model.onnx,
+    so a killed export leaves a folder that says what it holds. `metadata` and `spec` add entries to the
+    ONNX metadata and to spec.json.
+    """
+    preprocessing = {**preprocessing, "input_shape": ["batch", 3, arch.resolution, arch.resolution]}
+    onnx_bytes = export_onnx(
+        model,
+        arch.resolution,
+        dynamic_batch=True,
+        metadata={
+            "nas.preprocessing": json.dumps(preprocessing),
+            "nas.architecture": arch.to_json(),
+            "nas.metrics": json.dumps(metrics),
+            **(metadata or {}),
+        },
+    )
+    diff = check_against_torch(model, onnx_bytes, arch.resolution)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path, spec_path, metrics_path = folder / ONNX_NAME, folder / "spec.json", folder / "metrics.json"
+    write_json_atomic(
+        spec_path,
+        {
+            "arch_hash": arch.hash,
+            "architecture": arch.to_dict(),
+            "num_classes": num_classes,
+            "preprocessing": preprocessing,
+            "onnx": onnx_path.name,
+            **(spec or {}),
+        },
+    )
+    write_atomic(onnx_path, onnx_bytes)
+    write_json_atomic(metrics_path, {**metrics, "onnx_vs_torch_max_abs_diff": diff})
+    return onnx_path, spec_path, metrics_path, diff
+
+
+def read_preprocessing(onnx_path: str | Path | bytes) -> dict:
+    """The preprocessing recorded in an exported model's metadata (KeyError when it has none)."""
+    return json.loads(read_metadata(onnx_path)["nas.preprocessing"])
