@@ -2,8 +2,8 @@
 
 `LAYERS` is the one statement of the allowed directions. A unit (a top-level module, or a subpackage with
 all its modules) may import units of lower layers only: never one of its own layer, never one above.
-Top-level private modules (`nas._io`, `nas._lazy`, `nas._resources`) are a shared bottom and may be
-imported from anywhere. Every import counts: module-level and inside functions (except under
+Top-level private modules (`nas._io`, `nas._lazy`, `nas._resources`, ...) are a shared bottom and may
+be imported from anywhere. Every import counts: module-level and inside functions (except under
 `if TYPE_CHECKING:`), and the modules named in `lazy_exports(...)` tables. `benchmarks/` sits above all of
 `nas`. Three rules, each failing with every violation listed at once (file:line):
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[tuple[str, ...]] = [  # lowest first
     ("nas.errors",),
-    ("nas._io", "nas._lazy", "nas._resources"),  # shared helpers: importable from any layer
+    ("nas._*",),  # top-level private modules (_io, _lazy, _resources, ...): shared helpers for any layer
     ("nas.records",),  # the typed trial record
     ("nas.space", "nas.data", "nas.onnx_io", "nas.plugins"),
     ("nas.builder",),  # networks from architectures, and the layers primitives are made of
@@ -42,7 +42,6 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first
     ("nas", "nas.__main__"),  # the package's own API re-exports everything
     ("benchmarks",),
 ]
-SHARED = {"nas._io", "nas._lazy", "nas._resources"}
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
 
@@ -126,10 +125,20 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> list[Import]:
     return [i for i in found if i.target.split(".")[0] in ("nas", "benchmarks")]
 
 
+def _shared(module: str) -> bool:
+    """A top-level private module such as `nas._io`."""
+    parts = module.split(".")
+    return (
+        len(parts) == 2 and parts[0] == "nas" and parts[1].startswith("_") and not parts[1].startswith("__")
+    )
+
+
 def _unit(module: str) -> str | None:
     """The LAYERS unit a module belongs to: itself, or the subpackage that holds it."""
     if module in RANK:
         return module
+    if _shared(module):
+        return "nas._*"
     for unit in RANK:
         if unit != "nas" and module.startswith(unit + "."):
             return unit
@@ -157,7 +166,7 @@ def test_imports_go_down_the_layers(imports):
     violations = []
     for imp in imports:
         mine, theirs = _unit(imp.importer), _unit(imp.target)
-        if mine is None or theirs is None or mine == theirs or theirs in SHARED:
+        if mine is None or theirs is None or mine == theirs or theirs == "nas._*":
             continue
         if RANK[theirs] >= RANK[mine]:
             kind = "same-layer" if RANK[theirs] == RANK[mine] else "upward"
@@ -169,7 +178,7 @@ def test_no_private_imports_across_units(imports):
     violations = []
     for imp in imports:
         mine, theirs = _unit(imp.importer), _unit(imp.target)
-        if mine == theirs or theirs in SHARED or theirs is None:
+        if mine == theirs or theirs == "nas._*" or theirs is None:
             continue
         inner = imp.target[len(theirs) :].split(".")
         private_module = any(part.startswith("_") and part != "__init__" for part in inner if part)
