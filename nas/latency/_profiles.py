@@ -48,10 +48,10 @@ from nas._resources import builtin_dir
 from nas._yaml import YamlDocument
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
-from nas.latency._machine import SIGNATURE_KEYS
 from nas.latency._measure import MeasurementSettings, check_setting
 from nas.latency._model import LatencyModel
 from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior
+from nas.latency._signature import SIGNATURE_KEYS, user_profile_dir
 
 LATENCY_KINDS = ("measured", "predicted")
 TOP_LEVEL_KEYS = (
@@ -100,7 +100,7 @@ class HardwareProfile:
     coverage: Coverage | None = None  # what the model's data contained (None: not recorded)
     interval: Interval | None = None  # held-out measured/predicted ratio bounds
     prior: Prior | None = None  # prices for kinds the device never measured
-    machine: dict | None = None  # signature of the machine that measured it (nas.latency._machine)
+    machine: dict | None = None  # signature of the machine that measured it (nas.latency._signature)
 
     @cached_property
     def predictor(self) -> Predictor:
@@ -438,10 +438,8 @@ def builtin_profile_names() -> list[str]:
 
 
 def _named_paths() -> dict[str, Path]:
-    """Every profile known by name: the user's (see `nas.latency._machine.user_profile_dir`), then the
+    """Every profile known by name: the user's (see `nas.latency._signature.user_profile_dir`), then the
     built-in ones, which a user file of the same name does not shadow."""
-    from nas.latency._machine import user_profile_dir
-
     folder = user_profile_dir()
     users = (
         {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in _SUFFIXES and p.is_file()}
