@@ -65,6 +65,7 @@ def declare_primitive(
 ):
     """Declare a primitive. With `build`, returns its declaration; without, returns a decorator for the
     build function (or a class taking the same arguments). Declaring a name again replaces it."""
+    _ensure_builtins()  # first, so that a user's declaration of a built-in name replaces the built-in
     unknown = set(attributes) - set(BLOCK_ATTRIBUTES)
     if unknown:
         raise NasError(
