@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from nas.records import TrialStatus
 from nas.report import _html as H
 from nas.report._breakdown import Breakdown, breakdown_figure, latency_breakdown
 from nas.report._figures import (
@@ -71,7 +72,7 @@ def _header(run: RunData) -> str:
     status = ", ".join(
         f"{n} {name}"
         for name, n in counts.items()
-        if n or name not in ("running", "screened_out", "stopped_early")
+        if n or name not in (TrialStatus.RUNNING, TrialStatus.SCREENED_OUT, TrialStatus.STOPPED_EARLY)
     )
     duplicates = sum(1 for t in run.trials if t.duplicate_of is not None)
     pairs = [
