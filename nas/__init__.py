@@ -3,7 +3,7 @@
 The public API. Everything the `nas` command does is available here:
 
     import nas
-    result = nas.search(space="mobilenet", profile="x86-cpu", trials=24)
+    result = nas.search(space="mobilenet", profile="x86-cpu", trials=24)   # or nas.search(SearchConfig(...))
     nas.export_run(result.run_dir)
 
 Names are imported on first use, so that torch-free parts (measuring a calibration bundle on a
@@ -38,6 +38,7 @@ _EXPORTS = {
         "measure_latency",
     ),
     "nas.search": ("Executor", "RayExecutor", "SearchConfig", "SearchResult"),
+    "nas.records": ("TrialRecord", "TrialStatus"),
     "nas.export": ("ExportedModel", "export_run", "read_preprocessing"),
     "nas.report": ("write_report", "write_comparison"),
     "nas.baselines": ("hand_designed", "evaluate_baselines"),
@@ -52,7 +53,8 @@ import nas.search as _search_package  # noqa: E402,F401
 
 
 def search(config=None, **settings):
-    """Run (or resume) a hardware-aware search; see `nas.search._api.search` for the settings."""
-    from nas.search._api import search as run_search
+    """Run (or resume) a hardware-aware search: `nas.search(SearchConfig(...))`, or the `SearchConfig` fields
+    as keywords (`nas.search(trials=24)`); `trainer`, `executor` and `show_progress` as in `nas.search.search`."""
+    from nas.search import search as run_search
 
     return run_search(config, **settings)

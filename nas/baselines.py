@@ -118,9 +118,7 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
     from nas.latency import load_profile, local_profile, measure_latency
     from nas.onnx_io import export_onnx
-    from nas.search._driver import resolve_latency_mode
-    from nas.search._executor import RayExecutor
-    from nas.search._tasks import train_candidate
+    from nas.search import RayExecutor, resolve_latency_mode, train_candidate
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():

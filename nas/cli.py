@@ -12,11 +12,9 @@ from typing import Sequence
 from nas import errors
 from nas._io import check_output_path
 from nas.cli_profile import add_profile_commands
-from nas.cli_validate import add_validation_commands, int_list
+from nas.cli_validate import add_validation_commands
 from nas.errors import NasError, Terminated, on_stop_signal, stop_signal
-from nas.search._config import LATENCY_MODES, PRESCREEN_SCORES, SAMPLERS, SearchConfig
-
-_DEFAULTS = SearchConfig()
+from nas.search import SearchConfig, add_config_arguments, config_from_arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,136 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Search a space for the most accurate networks per latency on a hardware profile. "
         "Re-running the same command resumes the run in its --out directory.",
     )
-    s.add_argument(
-        "--space",
-        default=_DEFAULTS.space,
-        help="built-in space name or path to a space YAML (default: %(default)s)",
-    )
-    s.add_argument(
-        "--profile",
-        default=_DEFAULTS.profile,
-        help="hardware profile name or YAML path (default: %(default)s)",
-    )
-    s.add_argument(
-        "--latency",
-        choices=LATENCY_MODES,
-        default=_DEFAULTS.latency,
-        help="'measured' on this machine with ONNX Runtime, or 'predicted' by the profile's latency model; "
-        "auto: measured for the local profile, predicted for remote devices (default: %(default)s)",
-    )
-    s.add_argument(
-        "--dataset",
-        default=_DEFAULTS.dataset,
-        help="'builtin' (real CIFAR-10 subset shipped with nas), an image folder root/<class>/*.png|jpg, or an .npz with x, y (default: %(default)s)",
-    )
-    s.add_argument(
-        "--trials",
-        type=int,
-        default=_DEFAULTS.trials,
-        help="candidates to evaluate, infeasible ones included (default: %(default)s)",
-    )
-    s.add_argument(
-        "--epochs",
-        type=int,
-        default=_DEFAULTS.epochs,
-        help="proxy training epochs per candidate (default: %(default)s)",
-    )
-    s.add_argument(
-        "--train-subset",
-        type=_optional_int,
-        default=_DEFAULTS.train_subset,
-        help="training images per epoch, or 'all' (default: %(default)s)",
-    )
-    s.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="parallel Ray workers, one CPU and one thread each (default: all CPUs)",
-    )
-    s.add_argument(
-        "--latency-budget-ms",
-        type=float,
-        default=None,
-        help="reject candidates slower than this before training",
-    )
-    s.add_argument(
-        "--max-params", type=int, default=None, help="reject candidates with more parameters before training"
-    )
-    s.add_argument(
-        "--max-macs", type=int, default=None, help="reject candidates with more MACs (fvcore) before training"
-    )
-    s.add_argument(
-        "--robust-weight",
-        type=float,
-        default=None,
-        help="robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
-        "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)",
-    )
-    s.add_argument(
-        "--prescreen",
-        type=int,
-        default=_DEFAULTS.prescreen,
-        help="pre-screening: sample K candidates per trained one and train only the chosen ones "
-        "(default: %(default)s; 1: off)",
-    )
-    s.add_argument(
-        "--prescreen-score",
-        choices=PRESCREEN_SCORES,
-        default=_DEFAULTS.prescreen_score,
-        help="how --prescreen chooses: ehvi, the expected hypervolume improvement from an accuracy model "
-        "(costs and NASWOT) of the candidates trained so far, or a training-free score, the best of "
-        "each latency band (default: %(default)s; with --sampler random --population 4 --prescreen 8, "
-        "the defaults, the best configuration measured)",
-    )
-    s.add_argument(
-        "--rungs",
-        type=int_list,
-        default=(),
-        help="multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
-        "dominated at a rung stops there (default: none)",
-    )
-    s.add_argument(
-        "--stop-dominated-by",
-        type=int,
-        default=_DEFAULTS.stop_dominated_by,
-        help="stop a candidate at a rung when this many candidates dominate it there (default: %(default)s)",
-    )
-    s.add_argument(
-        "--stop-margin",
-        type=float,
-        default=_DEFAULTS.stop_margin,
-        help="at a rung, a dominating candidate must be this much more accurate (default: two standard errors "
-        "of the accuracy difference on the validation split, so ties at chance stop nobody; 0: any)",
-    )
-    s.add_argument(
-        "--allow-extrapolation",
-        action="store_true",
-        help="predict node kinds the profile's device never measured with the profile's prior (a reference "
-        "device's costs, scaled) instead of refusing; each trial records the share extrapolated",
-    )
-    s.add_argument(
-        "--sampler", choices=SAMPLERS, default=_DEFAULTS.sampler, help="Optuna sampler (default: %(default)s)"
-    )
-    s.add_argument(
-        "--population",
-        type=int,
-        default=_DEFAULTS.population,
-        help="NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)",
-    )
-    s.add_argument(
-        "--seed",
-        type=int,
-        default=_DEFAULTS.seed,
-        help="seed of the sampler, data split and training (default: %(default)s)",
-    )
-    s.add_argument(
-        "--out", default=None, help="run directory (default: results/search-SPACE-PROFILE-seedSEED)"
-    )
-    s.add_argument(
-        "--ray-address",
-        default=None,
-        help="join an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)",
-    )
+    add_config_arguments(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(run=_search)
 
@@ -284,12 +153,14 @@ def _parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=0,
-        help="the search's seed (validation split of folder/npz data), initial weights, training (default: %(default)s)",
+        help="the search's seed (validation split of folder/npz data), initial weights, training "
+        "(default: %(default)s)",
     )
     t.add_argument(
         "--teacher",
         default=None,
-        help="knowledge distillation from another exported model folder or its model.onnx (same preprocessing and classes)",
+        help="knowledge distillation from another exported model folder or its model.onnx "
+        "(same preprocessing and classes)",
     )
     t.add_argument(
         "--kd-alpha",
@@ -371,31 +242,7 @@ def _optional_int(text: str) -> int | None:
 def _search(args) -> int:
     from nas.search import search
 
-    config = SearchConfig(
-        space=args.space,
-        profile=args.profile,
-        latency=args.latency,
-        dataset=args.dataset,
-        trials=args.trials,
-        epochs=args.epochs,
-        train_subset=args.train_subset,
-        workers=args.workers,
-        latency_budget_ms=args.latency_budget_ms,
-        max_params=args.max_params,
-        max_macs=args.max_macs,
-        sampler=args.sampler,
-        population=args.population,
-        seed=args.seed,
-        out=args.out,
-        ray_address=args.ray_address,
-        robust_weight=args.robust_weight,
-        prescreen=args.prescreen,
-        prescreen_score=args.prescreen_score,
-        rungs=args.rungs,
-        stop_dominated_by=args.stop_dominated_by,
-        stop_margin=args.stop_margin,
-        allow_extrapolation=args.allow_extrapolation,
-    )
+    config = config_from_arguments(args)
     check_output_path(config.run_dir, "--out")
     config = _bound_local_workers(config)
     result = search(config, show_progress=not args.quiet)
@@ -536,7 +383,8 @@ def _spaces(args) -> int:
     else:
         for s in spaces:
             print(
-                f"{s['name']:<12} {s['stages']} stages, depth <= {s['max_depth']}, ~{s['size_upper_bound']:.1e} architectures: {s['description']}"
+                f"{s['name']:<12} {s['stages']} stages, depth <= {s['max_depth']}, "
+                f"~{s['size_upper_bound']:.1e} architectures: {s['description']}"
             )
     return 0
 

@@ -28,3 +28,18 @@ def test_importing_nas_and_its_cli_does_not_import_torch():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_plugin_that_cannot_be_imported_stops_the_search_before_anything_is_written(tmp_path):
+    import pytest
+
+    with pytest.raises(nas.NasError, match="plugin no_such_plugin_module"):
+        nas.search(plugins=["no_such_plugin_module"], out=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_search_takes_a_config_or_its_fields_as_keywords():
+    import inspect
+
+    assert list(inspect.signature(nas.search).parameters)[0] == "config"
+    assert nas.SearchConfig(trials=3).trials == 3

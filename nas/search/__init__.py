@@ -1,4 +1,8 @@
-"""The search: study and storage, the ask/tell driver, executors, and run outputs.
+"""The search: settings, study and storage, the ask/tell driver and its strategies, executors, run outputs.
+
+`SearchConfig` is the list of settings (the `nas search` flags and config files derive from it). The
+driver is composed of `Constraint` filters, a pre-screening `Selector` (registered in `SELECTORS`), the
+`FidelitySchedule` and the `TrialLedger`; samplers are registered in `SAMPLERS`.
 
 Imported lazily (like `nas`), so the CLI can read the settings without importing torch.
 """
@@ -9,8 +13,15 @@ from nas._lazy import lazy_exports
 
 _EXPORTS = {
     "nas.search._api": ("SearchResult", "search"),
-    "nas.search._config": ("SAMPLERS", "SearchConfig"),
+    "nas.search._arguments": ("add_config_arguments", "config_from_arguments", "read_config_file"),
+    "nas.search._candidate": ("Candidate", "Progress"),
+    "nas.search._config": ("SearchConfig", "setting"),
+    "nas.search._constraints": ("Constraint", "LatencyBudget", "MaxMacs", "MaxParams", "constraints_from"),
+    "nas.search._driver": ("BatchDriver", "resolve_latency_mode"),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
+    "nas.search._fidelity": ("FidelitySchedule",),
+    "nas.search._ledger": ("TrialLedger",),
+    "nas.search._registry": ("Registry",),
     "nas.search._acquisition": (
         "AccuracySurrogate",
         "cost_features",
@@ -19,6 +30,16 @@ _EXPORTS = {
         "select_by_ehvi",
     ),
     "nas.search._results": ("dominates", "hypervolume", "pareto_indices", "trained_trials"),
+    "nas.search._samplers": ("SAMPLERS",),
+    "nas.search._selection": (
+        "SELECTORS",
+        "EhviSelector",
+        "LatencyBandSelector",
+        "SelectionContext",
+        "Selector",
+    ),
     "nas.search._study": ("load_run_study", "storage_url"),
+    "nas.search._tasks": ("train_candidate",),
+    "nas.records": ("TrialRecord", "TrialStatus"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -6,8 +6,9 @@ trained so far (log latency, log parameters, log MACs and, in the search, the tr
 gives each screened candidate a predicted accuracy with an uncertainty; its EHVI is the expected area it
 would add to the accuracy x latency front below a reference latency. That is the search objective itself,
 so a fast candidate with an ordinary predicted accuracy and a slower one that might beat the front both get
-their due, and nothing is trained whose latency already has a better-than-likely competitor. The batch is chosen greedily: each pick joins the
-front at its predicted accuracy before the next one is scored, so one batch does not pile up at one latency.
+their due, and nothing is trained whose latency already has a better-than-likely competitor. The batch is
+chosen greedily: each pick joins the front at its predicted accuracy before the next one is scored, so one
+batch does not pile up at one latency.
 """
 
 from __future__ import annotations
@@ -140,4 +141,4 @@ def rung_dominators(
             return margin
         return 2 * math.sqrt((accuracy * (1 - accuracy) + a * (1 - a)) / max(1, val_size))
 
-    return sum(l <= latency and a - accuracy > needed(a) for a, l in points)
+    return sum(lat <= latency and a - accuracy > needed(a) for a, lat in points)

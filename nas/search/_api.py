@@ -14,11 +14,14 @@ from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import check_space_coverage, load_profile, local_profile
+from nas.plugins import load_plugins
+from nas.records import Attr
+from nas.search._candidate import Progress
 from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
-from nas.search._driver import BatchDriver, Progress, resolve_latency_mode
+from nas.search._driver import BatchDriver, resolve_latency_mode
 from nas.search._executor import Executor, RayExecutor
 from nas.search._results import hypervolume, pareto_trials, write_pareto_json, write_trials_csv
-from nas.search._study import FAILED, INFEASIBLE, finished, open_study, recover_interrupted
+from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
 from nas.space import load_space
 
 
@@ -61,7 +64,8 @@ def search(
     show_progress: bool = False,
     **settings: Any,
 ) -> SearchResult:
-    """Run (or resume) a hardware-aware search; `settings` are `SearchConfig` fields.
+    """Run (or resume) a hardware-aware search, as `config` says; `settings` are `SearchConfig` fields (given
+    alone, or replacing those of `config`). The sampler may be an `optuna.samplers.BaseSampler` instance.
 
     Re-running with the same settings and run directory resumes: finished trials are kept, trials the
     previous driver left unfinished are re-run. A custom `trainer` or `executor` replaces the default
@@ -69,6 +73,7 @@ def search(
     """
     config = replace(config, **settings) if config else SearchConfig(**settings)
     started = time.perf_counter()
+    load_plugins(config.plugins)  # before the space: it may use a plugin's primitives
     space = load_space(config.space)
     profile = load_profile(config.profile)
     latency_mode = resolve_latency_mode(
@@ -136,7 +141,8 @@ def search(
                 run_dir / "config.json",
                 {
                     "search": config.to_dict(),
-                    "paths": config.canonical_paths(),  # how a resume recognises the same files, however they are spelled
+                    # how a resume recognises the same files, however they are spelled
+                    "paths": config.canonical_paths(),
                     "space": space.describe(),
                     "profile": profile.describe(),
                     "dataset": dataset.describe(),
@@ -149,27 +155,15 @@ def search(
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
         created.note(run_dir / "checkpoints")
-        driver = BatchDriver(
-            study,
-            space,
-            profile,
-            dataset,
+        driver = BatchDriver.from_config(
+            config,
+            study=study,
+            space=space,
+            profile=profile,
+            dataset=dataset,
             executor=executor,
-            run_dir=run_dir,
-            seed=config.seed,
             trainer=trainer,
-            latency_budget_ms=config.latency_budget_ms,
-            max_params=config.max_params,
-            max_macs=config.max_macs,
-            batch_size=max(config.population, 2 * executor.workers),
             on_batch_end=write_outputs,
-            latency_mode=config.latency,
-            robust_weight=config.robust_weight,
-            prescreen=config.prescreen,
-            prescreen_score=config.prescreen_score,
-            rungs=config.rungs,
-            stop_dominated_by=config.stop_dominated_by,
-            stop_margin=config.stop_margin,
         )
     except BaseException:  # the search never started: leave things as they were
         _abandon_start(executor if own_executor else None, lock, created)
@@ -189,12 +183,12 @@ def search(
         lock.close()
     write_outputs()
     trials = study.get_trials(deepcopy=False)
-    statuses = [t.user_attrs.get("status") for t in trials if finished(t)]
+    statuses = [t.user_attrs.get(Attr.STATUS) for t in trials if finished(t)]
     return SearchResult(
         run_dir=run_dir,
         pareto=json.loads((run_dir / "pareto.json").read_text())["pareto"],
         finished=len(statuses),
-        complete=statuses.count("complete"),
+        complete=statuses.count(COMPLETE),
         infeasible=statuses.count(INFEASIBLE),
         failed=statuses.count(FAILED),
         recovered=recovered,
@@ -205,14 +199,14 @@ def search(
 
 def _first_failures(trials, limit: int = 3) -> tuple[str, ...]:
     """`trial N: reason` of the first failed trials (then infeasible ones), for a search that trained nothing."""
-    counted = [t for t in trials if finished(t) and t.user_attrs.get("status") in (FAILED, INFEASIBLE)]
-    counted.sort(key=lambda t: (t.user_attrs.get("status") != FAILED, t.number))
+    counted = [t for t in trials if finished(t) and t.user_attrs.get(Attr.STATUS) in (FAILED, INFEASIBLE)]
+    counted.sort(key=lambda t: (t.user_attrs.get(Attr.STATUS) != FAILED, t.number))
     return tuple(
         f"trial {t.number}: "
         + str(
-            t.user_attrs.get("failure_reason")
-            or t.user_attrs.get("infeasible_reason")
-            or t.user_attrs.get("status")
+            t.user_attrs.get(Attr.FAILURE_REASON)
+            or t.user_attrs.get(Attr.INFEASIBLE_REASON)
+            or t.user_attrs.get(Attr.STATUS)
         )[:200]
         for t in counted[:limit]
     )
@@ -275,7 +269,7 @@ class _progress_display:
     def __enter__(self) -> Progress:
         progress = Progress(total=self.total)
         progress.feasible = sum(
-            t.user_attrs.get("status") == "complete" for t in self.study.get_trials(deepcopy=False)
+            t.user_attrs.get(Attr.STATUS) == COMPLETE for t in self.study.get_trials(deepcopy=False)
         )
         if not self.enabled:
             return progress

@@ -8,81 +8,162 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from nas.errors import NasError
+from nas.search._samplers import SAMPLERS, is_sampler_instance, sampler_name
+from nas.search._selection import SELECTORS
 
-SAMPLERS = ("nsga2", "tpe", "random")
+if TYPE_CHECKING:
+    from optuna.samplers import BaseSampler
+
 LATENCY_MODES = ("auto", "measured", "predicted")
-EHVI = "ehvi"  # not a training-free score: expected hypervolume improvement from an accuracy model (_acquisition)
-PRESCREEN_SCORES = (
-    "naswot",
-    "synflow",
-    "grad_norm",
-    "params",
-    "macs",
-    EHVI,
-)  # nas.evaluate.ZERO_COST_SCORES + EHVI
-
 MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
 
-# Settings that define what a run is; the others (trials, workers, ray_address, out) may change on resume.
-_IDENTITY = (
-    "space",
-    "profile",
-    "latency",
-    "dataset",
-    "sampler",
-    "population",
-    "seed",
-    "epochs",
-    "train_subset",
-    "latency_budget_ms",
-    "max_params",
-    "max_macs",
-    "val_fraction",
-    "robust_weight",
-    "prescreen",
-    "prescreen_score",
-    "rungs",
-    "stop_dominated_by",
-    "stop_margin",
-)
-# Identity settings that may name a file or folder: compared as resolved paths, however they are spelled.
-_PATH_SETTINGS = ("space", "profile", "dataset")
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    identity: bool = False,
+    path: bool = False,
+    choices: Sequence[str] | None = None,
+    metavar: str | None = None,
+    flag: str | None = None,
+):
+    """A SearchConfig field and everything the command line and the run directory need to know about it.
+
+    help: the flag's help (`%(default)s` shows the default); identity: part of what a run is (a resume must
+    repeat it; the others, such as trials and workers, may change); path: may name a file or folder,
+    compared resolved; choices, metavar, flag: the flag's choices, value name and spelling (default:
+    --the-field-name)."""
+    meta = {"help": help, "identity": identity, "path": path, "choices": choices, "metavar": metavar}
+    meta["flag"] = flag
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("settings are immutable: use a tuple")
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    space: str = "mobilenet"
-    profile: str = "x86-cpu"
-    latency: str = "auto"
-    dataset: str = "builtin"
-    trials: int = 24
-    epochs: int = 4
-    train_subset: int | None = 2500
-    workers: int | None = None
-    latency_budget_ms: float | None = None
-    max_params: int | None = None
-    max_macs: int | None = None
-    # The defaults are the best configuration measured (README, search efficiency): random proposals, 8 per
-    # trained candidate, the ones with the largest expected hypervolume improvement train, in batches of 4.
-    sampler: str = "random"
-    population: int = 4
-    seed: int = 0
-    val_fraction: float = 0.1
-    out: str | None = None
-    ray_address: str | None = None
-    robust_weight: float | None = None  # objective = (1 - w) clean + w mean-corrupted accuracy
-    prescreen: int = 8  # sample this many candidates per trained one (1: off)
-    prescreen_score: str = "ehvi"
-    rungs: tuple[int, ...] = ()  # multi-fidelity: epochs of the early rungs (each < epochs)
-    stop_dominated_by: int = 2
-    stop_margin: float | None = None  # rung dominance needs this much more accuracy (None: 2 standard errors)
-    allow_extrapolation: bool = (
-        False  # predict kinds the profile never measured with its prior instead of refusing
+    """Every setting of a search: the API takes it, `nas search` derives its flags from its fields, and a
+    config file (`nas search --config FILE`) names them."""
+
+    space: str = setting(
+        "mobilenet",
+        "built-in space name or path to a space YAML (default: %(default)s)",
+        identity=True,
+        path=True,
     )
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    profile: str = setting(
+        "x86-cpu", "hardware profile name or YAML path (default: %(default)s)", identity=True, path=True
+    )
+    latency: str = setting(
+        "auto",
+        "'measured' on this machine with ONNX Runtime, or 'predicted' by the profile's latency model; "
+        "auto: measured for the local profile, predicted for remote devices (default: %(default)s)",
+        identity=True,
+        choices=LATENCY_MODES,
+    )
+    dataset: str = setting(
+        "builtin",
+        "'builtin' (real CIFAR-10 subset shipped with nas), an image folder root/<class>/*.png|jpg, or an .npz "
+        "with x, y (default: %(default)s)",
+        identity=True,
+        path=True,
+    )
+    trials: int = setting(24, "candidates to evaluate, infeasible ones included (default: %(default)s)")
+    epochs: int = setting(4, "proxy training epochs per candidate (default: %(default)s)", identity=True)
+    train_subset: int | None = setting(
+        2500, "training images per epoch, or 'all' (default: %(default)s)", identity=True
+    )
+    workers: int | None = setting(
+        None, "parallel Ray workers, one CPU and one thread each (default: all CPUs)"
+    )
+    latency_budget_ms: float | None = setting(
+        None, "reject candidates slower than this before training", identity=True
+    )
+    max_params: int | None = setting(
+        None, "reject candidates with more parameters before training", identity=True
+    )
+    max_macs: int | None = setting(
+        None, "reject candidates with more MACs (fvcore) before training", identity=True
+    )
+    # The defaults are the best configuration measured (the search-efficiency benchmark): random
+    # proposals, 8 per trained candidate, the ones with the largest expected hypervolume improvement train,
+    # in batches of 4.
+    sampler: str | BaseSampler = setting(
+        "random",
+        "Optuna sampler (default: %(default)s); the API also takes an optuna.samplers.BaseSampler instance, "
+        "recorded by its class name",
+        identity=True,
+        choices=SAMPLERS.names(),
+    )
+    population: int = setting(
+        4,
+        "NSGA-II population / TPE start-up trials; also the batch size (default: %(default)s)",
+        identity=True,
+    )
+    seed: int = setting(
+        0, "seed of the sampler, data split and training (default: %(default)s)", identity=True
+    )
+    val_fraction: float = setting(
+        0.1, "share of the dataset held out for validation (default: %(default)s)", identity=True
+    )
+    out: str | None = setting(None, "run directory (default: results/search-SPACE-PROFILE-seedSEED)")
+    ray_address: str | None = setting(
+        None, "join an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)"
+    )
+    robust_weight: float | None = setting(
+        None,
+        "robust search: maximize (1-W) x clean + W x mean corrupted accuracy (noise, blur, contrast, "
+        "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)",
+        identity=True,
+    )
+    prescreen: int = setting(
+        8,
+        "pre-screening: sample K candidates per trained one and train only the chosen ones "
+        "(default: %(default)s; 1: off)",
+        identity=True,
+    )
+    prescreen_score: str = setting(
+        "ehvi",
+        "how --prescreen chooses: ehvi, the expected hypervolume improvement from an accuracy model "
+        "(costs and NASWOT) of the candidates trained so far, or a training-free score, the best of "
+        "each latency band (default: %(default)s; with --sampler random --population 4 --prescreen 8, "
+        "the defaults, the best configuration measured)",
+        identity=True,
+        choices=SELECTORS.names(),
+    )
+    rungs: tuple[int, ...] = setting(
+        (),
+        "multi-fidelity: comma-separated epochs of early rungs (each < --epochs), e.g. 1,2; a candidate "
+        "dominated at a rung stops there (default: none)",
+        identity=True,
+    )
+    stop_dominated_by: int = setting(
+        2,
+        "stop a candidate at a rung when this many candidates dominate it there (default: %(default)s)",
+        identity=True,
+    )
+    stop_margin: float | None = setting(
+        None,
+        "at a rung, a dominating candidate must be this much more accurate (default: two standard errors "
+        "of the accuracy difference on the validation split, so ties at chance stop nobody; 0: any)",
+        identity=True,
+    )
+    allow_extrapolation: bool = setting(
+        False,
+        "predict node kinds the profile's device never measured with the profile's prior (a reference "
+        "device's costs, scaled) instead of refusing; each trial records the share extrapolated",
+    )
+    plugins: tuple[str, ...] = setting(
+        (),
+        "import this module (a name, or a path to a .py file) before the search, in the driver and in "
+        "every worker, e.g. to register primitives; repeatable",
+        flag="--plugin",
+        metavar="MODULE",
+    )
 
     def __post_init__(self):
         _positive_int("trials", self.trials)
@@ -128,14 +209,17 @@ class SearchConfig:
                 )
         if list(self.rungs) != sorted(set(self.rungs)):
             raise NasError(f"rungs: must increase, got {list(self.rungs)}")
-        if self.prescreen_score not in PRESCREEN_SCORES:
-            raise NasError(
-                f"prescreen_score: unknown score {self.prescreen_score!r} (choose from {', '.join(PRESCREEN_SCORES)})"
-            )
+        SELECTORS.check(self.prescreen_score, "prescreen_score")
         if self.latency not in LATENCY_MODES:
             raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
-        if self.sampler not in SAMPLERS:
-            raise NasError(f"sampler: unknown sampler {self.sampler!r} (choose from {', '.join(SAMPLERS)})")
+        if not is_sampler_instance(self.sampler):
+            SAMPLERS.check(self.sampler, "sampler")
+        if isinstance(self.plugins, str):
+            raise NasError(f"plugins: a list of module names, got the string {self.plugins!r}")
+        object.__setattr__(self, "plugins", tuple(self.plugins))
+        for plugin in self.plugins:
+            if not isinstance(plugin, str) or not plugin.strip():
+                raise NasError(f"plugins: each is a module name or a path to a .py file, got {plugin!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise NasError(
                 f"seed: must be an integer from 0 to 2**32 - 1 (what the samplers accept), got {self.seed!r}"
@@ -149,15 +233,22 @@ class SearchConfig:
 
     def identity(self) -> dict[str, Any]:
         """As stored in config.json (tuples become lists), so a resume compares like with like."""
-        return json.loads(json.dumps({name: getattr(self, name) for name in _IDENTITY}))
+        return json.loads(
+            json.dumps({f.name: self._recorded(f.name) for f in fields(self) if f.metadata["identity"]})
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        """Every setting, JSON-ready (a sampler instance by its class name)."""
+        return {f.name: self._recorded(f.name) for f in fields(self)}
+
+    def _recorded(self, name: str) -> Any:
+        value = getattr(self, name)
+        return sampler_name(value) if name == "sampler" else value
 
     def canonical_paths(self) -> dict[str, Any]:
         """The space, profile and dataset as absolute paths (built-in names as they are), stored in config.json
         so a resume from another folder, or with another spelling of the same path, is recognised."""
-        return {name: _canonical(name, getattr(self, name)) for name in _PATH_SETTINGS}
+        return {f.name: _canonical(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata["path"]}
 
 
 def _canonical(name: str, value: Any) -> Any:

@@ -7,171 +7,180 @@
 2. latency (the driver alone, every worker idle): measured with ONNX Runtime, or predicted by the
    profile's latency model from the graph features (composed from the architecture's cached parts, equal
    to the exported graph's, so a predicted latency needs no export; being cheaper than the costs, it comes
-   first); the latency budget rejects candidates here. With pre-screening (`_screening.PreScreening`), the
-   feasible candidates are then scored without training (on the workers) and the ones to train chosen;
-3. train (parallel, workers): proxy accuracy; each result is told to the study as it arrives.
+   first); the latency budget rejects candidates here. With pre-screening, a `Selector` then chooses which
+   feasible candidates train;
+3. train (parallel, workers): proxy accuracy, through the fidelity schedule's rungs; each result is told
+   to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
+
+The driver is composed: `Constraint` filters (`_constraints`), a `Selector` (`_selection`), the
+`FidelitySchedule` (`_fidelity`) and the `TrialLedger` (`_ledger`), which alone tells Optuna and counts
+the trial budget. `BatchDriver.from_config` builds them from a `SearchConfig`.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import optuna
-import torch
-from optuna.trial import TrialState
 
 from nas._io import write_atomic
 from nas.errors import NasError, raise_if_stopped
 from nas.evaluate import CostCounter, ProxyTrainer, Trainer, TrainingRecipe
-from nas.latency import HardwareProfile, measure_latency
-from nas.latency._arch_features import ArchitectureFeaturizer
-from nas.search._acquisition import rung_dominators
+from nas.latency import ArchitectureFeaturizer, HardwareProfile, measure_latency
+from nas.plugins import loaded_plugins
+from nas.records import Attr
+from nas.search._candidate import Candidate, Progress
+from nas.search._config import SearchConfig
+from nas.search._constraints import Constraint, constraints_from, first_violation
 from nas.search._executor import Executor, TaskFailed
-from nas.search._screening import PreScreening
-from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
-from nas.search._tasks import prepare_candidate, train_candidate
-from nas.space import Architecture, SearchSpace
+from nas.search._fidelity import FidelitySchedule
+from nas.search._ledger import TrialLedger
+from nas.search._selection import SELECTORS, SelectionContext, Selector
+from nas.search._tasks import prepare_candidate, score_candidate, train_candidate, with_plugins
+from nas.space import SearchSpace
+
+__all__ = ["BatchDriver", "Candidate", "Progress", "resolve_latency_mode"]
 
 
-@dataclass
-class Candidate:
-    trial: optuna.trial.Trial
-    arch: Architecture
-    started: float = field(default_factory=time.perf_counter)
-    onnx: bytes | None = None
-    resume: bytes | None = None  # training state paused at the last rung (multi-fidelity)
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Progress:
-    """What the progress bar shows; the driver calls `update` after every finished trial."""
-
-    total: int
-    done: int = 0
-    feasible: int = 0
-    pareto: int = 0
-    update: Callable[["Progress"], None] = lambda p: None
-
-
-class BatchDriver(PreScreening):
+class BatchDriver:
     def __init__(
         self,
+        config: SearchConfig,
+        *,
         study: optuna.Study,
         space: SearchSpace,
         profile: HardwareProfile,
         dataset,
-        *,
         executor: Executor,
-        run_dir: Path,
-        seed: int,
-        trainer: Trainer | None = None,
-        latency_budget_ms: float | None = None,
-        max_params: int | None = None,
-        max_macs: int | None = None,
-        batch_size: int = 8,
+        trainer: Trainer,
+        selector: Selector | None,
+        constraints: Sequence[Constraint],
+        schedule: FidelitySchedule,
+        ledger: TrialLedger,
         on_batch_end: Callable[[], None] = lambda: None,
-        latency_mode: str = "auto",
-        robust_weight: float | None = None,
-        prescreen: int = 1,
-        prescreen_score: str = "naswot",
-        rungs: tuple[int, ...] = (),
-        stop_dominated_by: int = 2,
-        stop_margin: float | None = None,
     ):
-        self.rungs, self.stop_dominated_by, self.stop_margin = tuple(rungs), stop_dominated_by, stop_margin
-        self.val_size = len(dataset.y_val)
-        self._uncounted: int | None = None
-        self.robust_weight = robust_weight
-        self.prescreen, self.prescreen_score = prescreen, prescreen_score
-        self.latency_mode = resolve_latency_mode(profile, latency_mode)
+        """selector: chooses what trains when the batch is oversampled (config.prescreen > 1); None: all."""
+        self.config, self.study, self.space, self.profile = config, study, space, profile
+        self.executor, self.trainer = executor, trainer
+        self.selector, self.constraints, self.schedule, self.ledger = (
+            selector,
+            tuple(constraints),
+            schedule,
+            ledger,
+        )
+        self.on_batch_end = on_batch_end
+        self.run_dir, self.seed = config.run_dir, config.seed
+        self.budget = config.latency_budget_ms
+        self.oversampled = config.prescreen > 1
+        self.batch_size = max(config.population, 2 * executor.workers)
+        self.latency_mode = resolve_latency_mode(profile, config.latency)
+        self.plugins = tuple(loaded_plugins())  # what every worker loads before a task
         self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
         self._costs = CostCounter(dataset.num_classes)
-        self.study, self.space, self.profile = study, space, profile
-        self.executor, self.run_dir, self.seed = executor, run_dir, seed
-        self.trainer = trainer or ProxyTrainer(TrainingRecipe())
-        self.budget, self.max_params, self.max_macs = latency_budget_ms, max_params, max_macs
-        self.batch_size = batch_size
-        self.on_batch_end = on_batch_end
         self.num_classes = dataset.num_classes
         self.dataset_ref = executor.put(dataset)
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.selection = SelectionContext(
+            score=self._score,
+            screen_out=ledger.screened_out,
+            trained_points=ledger.trained_points,
+            budget_ms=self.budget,
+            run_dir=self.run_dir,
+        )
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: SearchConfig,
+        *,
+        study: optuna.Study,
+        space: SearchSpace,
+        profile: HardwareProfile,
+        dataset,
+        executor: Executor,
+        trainer: Trainer | None = None,
+        on_batch_end: Callable[[], None] = lambda: None,
+    ) -> "BatchDriver":
+        """The driver with the strategies `config` names: chosen here, once."""
+        return cls(
+            config,
+            study=study,
+            space=space,
+            profile=profile,
+            dataset=dataset,
+            executor=executor,
+            trainer=trainer or ProxyTrainer(TrainingRecipe()),
+            selector=SELECTORS.create(config.prescreen_score) if config.prescreen > 1 else None,
+            constraints=constraints_from(config),
+            schedule=FidelitySchedule.from_config(config, len(dataset.y_val)),
+            ledger=TrialLedger(study),
+            on_batch_end=on_batch_end,
+        )
 
     def run(self, total: int, progress: Progress) -> None:
+        self.ledger.progress = progress
         while True:
             raise_if_stopped()
-            done = sum(finished(t) for t in self.study.get_trials(deepcopy=False))
-            progress.done = done
+            progress.done = self.ledger.finished_count()
             progress.update(progress)
-            if done >= total:
+            if progress.done >= total:
                 return
-            keep = min(self.batch_size, total - done)
-            self._run_batch([self._ask() for _ in range(keep * self.prescreen)], keep, progress)
+            keep = min(self.batch_size, total - progress.done)
+            self._run_batch([self._ask() for _ in range(keep * self.config.prescreen)], keep)
             self.on_batch_end()
 
     # --- one batch ---------------------------------------------------------------------------
     def _ask(self) -> Candidate:
         trial = self.study.ask()
         arch = self.space.sample(trial)
-        trial.set_user_attr("arch_hash", arch.hash)
-        trial.set_user_attr("summary", arch.summary())
-        trial.set_user_attr("architecture", arch.to_dict())
+        trial.set_user_attr(Attr.ARCH_HASH, arch.hash)
+        trial.set_user_attr(Attr.SUMMARY, arch.summary())
+        trial.set_user_attr(Attr.ARCHITECTURE, arch.to_dict())
         return Candidate(trial, arch)
 
-    def _run_batch(self, batch: list[Candidate], keep: int, progress: Progress) -> None:
-        # Pre-screening asks `prescreen` x keep candidates: at most `keep` of them may count toward --trials
-        # (duplicates, infeasible, failed and trained ones alike), so it never overshoots the budget.
-        self._uncounted = keep if self.prescreen > 1 else None
-        known = self._known_results()
+    def _run_batch(self, batch: list[Candidate], keep: int) -> None:
+        # An oversampled batch asks `prescreen` x keep candidates: at most `keep` of them may count toward
+        # --trials (duplicates, infeasible, failed and trained ones alike), so it never overshoots the budget.
+        ledger = self.ledger
+        ledger.start_batch(keep if self.oversampled else None)
+        known = ledger.known_results()
         fresh: dict[str, Candidate] = {}
         twins: list[tuple[Candidate, str]] = []
         for cand in batch:
             if cand.arch.hash in known:
-                self._tell_duplicate(cand, known[cand.arch.hash], progress)
-            elif cand.arch.hash in fresh and self.prescreen > 1:  # one of them is enough to score
-                cand.attrs["infeasible_reason"] = (
-                    f"screened out: the same architecture as trial {fresh[cand.arch.hash].trial.number}"
+                ledger.duplicate(cand, known[cand.arch.hash])
+            elif cand.arch.hash in fresh and self.oversampled:  # one of them is enough to score
+                ledger.screened_out(
+                    cand, f"the same architecture as trial {fresh[cand.arch.hash].trial.number}"
                 )
-                self._tell(cand, TrialState.PRUNED, SCREENED_OUT, progress)
             elif cand.arch.hash in fresh:
                 twins.append((cand, cand.arch.hash))
             else:
                 fresh[cand.arch.hash] = cand
-        to_train, rejected = self._screen(list(fresh.values()), progress)
-        if self.prescreen > 1:
-            to_train = self._select(to_train, self._uncounted, progress)
-        if self.rungs:
-            to_train = self._early_rungs(to_train, progress)
-        self._train(to_train, progress)
-        for (
-            cand,
-            reason,
-        ) in rejected:  # after the trained ones: they fill only what is left of the batch's share
-            self._tell_infeasible(cand, reason, progress)
-        known = self._known_results()
+        to_train, rejected = self._screen(list(fresh.values()))
+        if self.selector is not None:
+            to_train = self.selector.select(to_train, ledger.share_left, self.selection)
+        for epochs in self.schedule.rungs:
+            to_train = self._rung(to_train, epochs)
+        self._train(to_train)
+        for cand, reason in rejected:  # after the trained ones: they fill only what is left of the share
+            ledger.infeasible(cand, reason)
+        known = ledger.known_results()
         for cand, arch_hash in twins:
             if arch_hash in known:
-                self._tell_duplicate(cand, known[arch_hash], progress)
+                ledger.duplicate(cand, known[arch_hash])
             else:  # its twin failed: the same architecture, the same failure
-                cand.attrs["duplicate_of"] = fresh[arch_hash].trial.number
-                self._tell_failed(
-                    cand, fresh[arch_hash].attrs.get("failure_reason", "its twin failed"), progress
-                )
+                cand.attrs[Attr.DUPLICATE_OF] = fresh[arch_hash].trial.number
+                ledger.failed(cand, fresh[arch_hash].attrs.get(Attr.FAILURE_REASON, "its twin failed"))
 
-    def _screen(
-        self, batch: list[Candidate], progress: Progress
-    ) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    def _screen(self, batch: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
         """Phases 1 and 2: costs and latency, each followed by its constraints. To measure, the workers build,
         count and export every candidate in parallel, and the size constraints spare the measurement; to
         predict, the latency (cheaper) comes first and only candidates within the budget are counted, on the
-        driver. Returns the feasible candidates and, with pre-screening, the infeasible ones with their
+        driver. Returns the feasible candidates and, when oversampled, the infeasible ones with their
         reasons, told after training: the pool is sampled to be screened, so a constraint it violates must
         not use up the batch's share of --trials (they count only when too few candidates were feasible, so
         a search whose samples are all infeasible still ends)."""
@@ -182,193 +191,191 @@ class BatchDriver(PreScreening):
         feasible, rejected = batch, []
         for step in steps:
             passed = []
-            for cand, reason in step(feasible, progress):
+            for cand, reason in step(feasible):
                 if reason is None:
                     passed.append(cand)
-                elif self.prescreen > 1:
+                elif self.oversampled:
                     rejected.append((cand, reason))
                 else:
-                    self._tell_infeasible(cand, reason, progress)
+                    self.ledger.infeasible(cand, reason)
             feasible = passed
         return feasible, rejected
 
-    def _prepared_on_workers(
-        self, batch: list[Candidate], progress: Progress
-    ) -> Iterator[tuple[Candidate, str | None]]:
+    def _prepared_on_workers(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
         """Build, params and MACs (fvcore) and the ONNX graph to measure, in parallel on the workers; then
-        --max-params and --max-macs: (candidate, why it is infeasible or None)."""
-        handles = {
-            self.executor.submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch
-        }
-        for cand, out in list(self._as_completed(handles, "prepare", progress)):  # all end before measuring
+        the size constraints: (candidate, why it is infeasible or None)."""
+        handles = {self._submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
+        for cand, out in list(self._as_completed(handles, "prepare")):  # all end before measuring
             cand.onnx = out["onnx"]
             cand.attrs.update(
-                params=out["params"], macs=out["macs"], prepare_seconds=round(out["seconds"], 3)
+                {
+                    Attr.PARAMS: out["params"],
+                    Attr.MACS: out["macs"],
+                    Attr.PREPARE_SECONDS: round(out["seconds"], 3),
+                }
             )
-            reason = self._size_violation(cand)
+            reason = first_violation(self.constraints, "costs", cand.attrs)
             if reason is not None:
                 cand.onnx = None
             yield cand, reason
 
-    def _counted_here(
-        self, batch: list[Candidate], progress: Progress
-    ) -> Iterator[tuple[Candidate, str | None]]:
+    def _counted_here(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
         """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less
-        than a worker's count of the whole network); then --max-params and --max-macs."""
+        than a worker's count of the whole network); then the size constraints."""
         for cand in batch:
             start = time.perf_counter()
             try:
                 costs = self._costs.costs(cand.arch)
             except Exception as exc:
-                self._tell_failed(cand, f"prepare: {type(exc).__name__}: {exc}", progress)
+                self.ledger.failed(cand, f"prepare: {type(exc).__name__}: {exc}")
                 continue
             cand.attrs.update(
-                params=costs.params, macs=costs.macs, prepare_seconds=round(time.perf_counter() - start, 3)
+                {
+                    Attr.PARAMS: costs.params,
+                    Attr.MACS: costs.macs,
+                    Attr.PREPARE_SECONDS: round(time.perf_counter() - start, 3),
+                }
             )
-            yield cand, self._size_violation(cand)
+            yield cand, first_violation(self.constraints, "costs", cand.attrs)
 
-    def _check_latency(
-        self, batch: list[Candidate], progress: Progress
-    ) -> Iterator[tuple[Candidate, str | None]]:
+    def _check_latency(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
         """Latency (measured on the exported graph, or predicted from the parts' graph features), then the
-        budget: (candidate, why it is infeasible or None)."""
+        latency constraints: (candidate, why it is infeasible or None)."""
         for cand in batch:  # the measuring phase: nothing else runs on the workers now
             start = time.perf_counter()
             try:
                 cand.attrs.update(self._latency(cand))
             except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
-                self._tell_failed(cand, f"latency: {type(exc).__name__}: {exc}", progress)
+                self.ledger.failed(cand, f"latency: {type(exc).__name__}: {exc}")
                 continue
             finally:
                 cand.onnx = None
-            cand.attrs["latency_seconds"] = round(time.perf_counter() - start, 3)
-            latency = cand.attrs["latency_ms"]
-            over = self.budget is not None and latency > self.budget
-            yield cand, f"latency {latency:.3f} ms > budget {self.budget:g} ms" if over else None
+            cand.attrs[Attr.LATENCY_SECONDS] = round(time.perf_counter() - start, 3)
+            yield cand, first_violation(self.constraints, "latency", cand.attrs)
 
     def _latency(self, cand: Candidate) -> dict[str, Any]:
         if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
-            features = self._featurizer.features(cand.arch)
-            prediction = self.profile.predict(features)
+            prediction = self.profile.predict(self._featurizer.features(cand.arch))
             attrs = {
-                "latency_ms": prediction.latency_ms,
-                "latency_source": "predicted",
-                "latency_low_ms": prediction.low_ms,
-                "latency_high_ms": prediction.high_ms,
-                "latency_extrapolated": round(prediction.extrapolated_share, 4),
+                Attr.LATENCY_MS: prediction.latency_ms,
+                Attr.LATENCY_SOURCE: "predicted",
+                Attr.LATENCY_LOW_MS: prediction.low_ms,
+                Attr.LATENCY_HIGH_MS: prediction.high_ms,
+                Attr.LATENCY_EXTRAPOLATED: round(prediction.extrapolated_share, 4),
             }
             if self.budget is not None and prediction.straddles(self.budget):
-                attrs["latency_straddles_budget"] = (
+                attrs[Attr.LATENCY_STRADDLES_BUDGET] = (
                     True  # verify on the device: the interval holds the budget
                 )
             return attrs
         m = measure_latency(cand.onnx, self.profile.measurement)
         return {
-            "latency_ms": m.median_ms,
-            "latency_spread": m.spread,
-            "latency_stable": m.stable,
-            "latency_attempts": m.attempts,
-            "latency_source": "measured",
+            Attr.LATENCY_MS: m.median_ms,
+            Attr.LATENCY_SPREAD: m.spread,
+            Attr.LATENCY_STABLE: m.stable,
+            Attr.LATENCY_ATTEMPTS: m.attempts,
+            Attr.LATENCY_SOURCE: "measured",
         }
 
-    def _size_violation(self, cand: Candidate) -> str | None:
-        if self.max_params is not None and cand.attrs["params"] > self.max_params:
-            return f"params {cand.attrs['params']} > max {self.max_params}"
-        if self.max_macs is not None and cand.attrs["macs"] > self.max_macs:
-            return f"MACs {cand.attrs['macs']} > max {self.max_macs}"
-        return None
-
-    def _train(self, batch: list[Candidate], progress: Progress) -> None:
-        # Largest first (MACs predict training time), so the batch does not end on one long straggler.
-        batch = sorted(batch, key=lambda c: c.attrs["macs"], reverse=True)
+    def _score(self, candidates: list[Candidate], score: str, attr: str) -> list[Candidate]:
+        """The training-free `score` of each candidate, computed on the workers, stored in `attr`; its
+        seconds add to the candidate's prepare_seconds. Returns the scored candidates in their order; a
+        failure fails its trial."""
         handles = {
-            self.executor.submit(
+            self._submit(score_candidate, c.arch, self.num_classes, self.seed, self.dataset_ref, score): c
+            for c in candidates
+        }
+        scored = set()
+        for cand, out in self._as_completed(handles, "score"):
+            cand.attrs[attr] = out["score"]
+            cand.attrs[Attr.PREPARE_SECONDS] = round(cand.attrs[Attr.PREPARE_SECONDS] + out["seconds"], 3)
+            scored.add(id(cand))
+        return [c for c in candidates if id(c) in scored]
+
+    def _rung(self, batch: list[Candidate], epochs: int) -> list[Candidate]:
+        """Train to the `epochs` rung and validate (see `FidelitySchedule`); the dominated stop there, the
+        others resume from the state they paused in."""
+        ordered = sorted(batch, key=lambda c: c.attrs[Attr.MACS], reverse=True)
+        handles = {
+            self._submit(
+                train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, epochs, c.resume
+            ): c
+            for c in ordered
+        }
+        alive = []
+        for cand, result in self._as_completed(handles, f"rung {epochs}"):
+            cand.resume = result.resume_state
+            cand.attrs.setdefault(Attr.RUNG_ACCURACY, {})[str(epochs)] = result.accuracy
+            cand.attrs[Attr.RUNG_SECONDS] = round(
+                cand.attrs.get(Attr.RUNG_SECONDS, 0.0) + result.train_seconds + result.eval_seconds, 3
+            )
+            alive.append(cand)
+        points = self.ledger.rung_points(epochs)
+        points += [(c.attrs[Attr.RUNG_ACCURACY][str(epochs)], c.attrs[Attr.LATENCY_MS]) for c in alive]
+        survivors = []
+        for cand in alive:
+            reason = self.schedule.stop_reason(
+                epochs, cand.attrs[Attr.RUNG_ACCURACY][str(epochs)], cand.attrs[Attr.LATENCY_MS], points
+            )
+            if reason is None:
+                survivors.append(cand)
+            else:
+                cand.resume = None
+                self.ledger.stopped_early(cand, reason)
+        return survivors
+
+    def _train(self, batch: list[Candidate]) -> None:
+        # Largest first (MACs predict training time), so the batch does not end on one long straggler.
+        batch = sorted(batch, key=lambda c: c.attrs[Attr.MACS], reverse=True)
+        handles = {
+            self._submit(
                 train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, None, c.resume
             ): c
             for c in batch
         }
-        for cand, result in self._as_completed(handles, "train", progress):
+        robust_weight = self.config.robust_weight
+        for cand, result in self._as_completed(handles, "train"):
             cand.resume = None
             checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
             write_atomic(checkpoint, result.state_dict)
             cand.attrs.update(
-                train_seconds=round(result.train_seconds, 3),
-                eval_seconds=round(result.eval_seconds, 3),
-                val_loss=result.val_loss,
-                epochs=result.epochs,
-                clean_accuracy=result.accuracy,
-                checkpoint=str(checkpoint.relative_to(self.run_dir)),
+                {
+                    Attr.TRAIN_SECONDS: round(result.train_seconds, 3),
+                    Attr.EVAL_SECONDS: round(result.eval_seconds, 3),
+                    Attr.VAL_LOSS: result.val_loss,
+                    Attr.EPOCHS: result.epochs,
+                    Attr.CLEAN_ACCURACY: result.accuracy,
+                    Attr.CHECKPOINT: str(checkpoint.relative_to(self.run_dir)),
+                }
             )
-            objective = result.accuracy
-            robust = result.robustness
-            if self.robust_weight is not None and robust is None:
-                self._tell_failed(
+            objective, robust = result.accuracy, result.robustness
+            if robust_weight is not None and robust is None:
+                self.ledger.failed(
                     cand,
                     "train: robust search, but the trainer measured no corrupted accuracy "
                     "(TrainingRecipe.robust is off)",
-                    progress,
                 )
                 continue
-            if self.robust_weight is not None:
+            if robust_weight is not None:
                 cand.attrs.update(
-                    corrupted_accuracy=robust["mean_corrupted_accuracy"],
-                    worst_slice=robust["worst_slice"],
-                    worst_slice_accuracy=robust["worst_slice_accuracy"],
-                    robust_seconds=round(robust["seconds"], 3),
+                    {
+                        Attr.CORRUPTED_ACCURACY: robust["mean_corrupted_accuracy"],
+                        Attr.WORST_SLICE: robust["worst_slice"],
+                        Attr.WORST_SLICE_ACCURACY: robust["worst_slice_accuracy"],
+                        Attr.ROBUST_SECONDS: round(robust["seconds"], 3),
+                    }
                 )
-                objective = (1 - self.robust_weight) * result.accuracy + self.robust_weight * robust[
+                objective = (1 - robust_weight) * result.accuracy + robust_weight * robust[
                     "mean_corrupted_accuracy"
                 ]
-            self._tell(
-                cand, TrialState.COMPLETE, COMPLETE, progress, values=[objective, cand.attrs["latency_ms"]]
-            )
+            self.ledger.complete(cand, objective)
 
-    def _early_rungs(self, batch: list[Candidate], progress: Progress) -> list[Candidate]:
-        """Pareto-aware multi-fidelity: training pauses at each rung (after that many epochs of the full
-        schedule) for a validation; a candidate dominated there (see `rung_dominators`) by `stop_dominated_by`
-        others, of this batch or earlier ones, stops and is never trained to the end. Survivors resume where
-        they paused. Latency is known before training, so dominance uses the real latency."""
-        survivors = batch
-        for epochs in self.rungs:
-            ordered = sorted(survivors, key=lambda c: c.attrs["macs"], reverse=True)
-            handles = {
-                self.executor.submit(
-                    train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, epochs, c.resume
-                ): c
-                for c in ordered
-            }
-            alive = []
-            for cand, result in self._as_completed(handles, f"rung {epochs}", progress):
-                cand.resume = result.resume_state
-                cand.attrs.setdefault("rung_accuracy", {})[str(epochs)] = result.accuracy
-                cand.attrs["rung_seconds"] = round(
-                    cand.attrs.get("rung_seconds", 0.0) + result.train_seconds + result.eval_seconds, 3
-                )
-                alive.append(cand)
-            points = [
-                (t.user_attrs["rung_accuracy"][str(epochs)], t.user_attrs["latency_ms"])
-                for t in self.study.get_trials(deepcopy=False)
-                if str(epochs) in t.user_attrs.get("rung_accuracy", {})
-                and t.user_attrs.get("duplicate_of") is None
-            ]
-            points += [(c.attrs["rung_accuracy"][str(epochs)], c.attrs["latency_ms"]) for c in alive]
-            survivors = []
-            for cand in alive:
-                acc, lat = cand.attrs["rung_accuracy"][str(epochs)], cand.attrs["latency_ms"]
-                better = rung_dominators(acc, lat, points, self.val_size, self.stop_margin)
-                if better >= self.stop_dominated_by:
-                    cand.attrs["infeasible_reason"] = (
-                        f"stopped at the {epochs}-epoch rung: accuracy {acc:.3f} dominated "
-                        f"by {better} candidates at {lat:.3f} ms or faster"
-                        + ("" if self.stop_margin == 0 else " by more than the margin")
-                    )
-                    cand.resume = None
-                    self._tell(cand, TrialState.PRUNED, STOPPED_EARLY, progress)
-                else:
-                    survivors.append(cand)
-        return survivors
+    # --- the workers -------------------------------------------------------------------------
+    def _submit(self, task: Callable, *args: Any) -> Any:
+        """Run `task(*args)` on a worker, after the worker has loaded this search's plugins."""
+        return self.executor.submit(with_plugins, self.plugins, task, *args)
 
-    def _as_completed(self, handles: dict[Any, Candidate], phase: str, progress: Progress):
+    def _as_completed(self, handles: dict[Any, Candidate], phase: str):
         """Yield (candidate, result) as tasks finish; a task that failed fails its trial with the reason."""
         while handles:
             raise_if_stopped()  # a Ctrl-C or SIGTERM whose exception a library swallowed
@@ -378,85 +385,9 @@ class BatchDriver(PreScreening):
             try:
                 result = self.executor.result(handle)
             except TaskFailed as exc:
-                self._tell_failed(cand, f"{phase}: {exc}", progress)
+                self.ledger.failed(cand, f"{phase}: {exc}")
                 continue
             yield cand, result
-
-    # --- telling -----------------------------------------------------------------------------
-    def _known_results(self) -> dict[str, optuna.trial.FrozenTrial]:
-        known = {}
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            # A screened-out candidate was never evaluated: proposed again, it is a new candidate.
-            if (
-                t.user_attrs.get("duplicate_of") is None
-                and "arch_hash" in t.user_attrs
-                and t.user_attrs.get("status") != SCREENED_OUT
-            ):
-                known.setdefault(t.user_attrs["arch_hash"], t)
-        return known
-
-    def _tell_duplicate(
-        self, cand: Candidate, original: optuna.trial.FrozenTrial, progress: Progress
-    ) -> None:
-        """The sampler proposed an architecture already evaluated: reuse its result (same seed, same answer)."""
-        copied = {k: v for k, v in original.user_attrs.items() if k not in _NOT_COPIED}
-        cand.attrs.update(copied)
-        cand.attrs["duplicate_of"] = original.number
-        status = copied.get("status", COMPLETE)
-        state = TrialState.COMPLETE if original.state == TrialState.COMPLETE else TrialState.PRUNED
-        self._tell(
-            cand, state, status, progress, values=original.values if state == TrialState.COMPLETE else None
-        )
-
-    def _tell_infeasible(self, cand: Candidate, reason: str, progress: Progress) -> None:
-        cand.attrs["infeasible_reason"] = reason
-        self._tell(cand, TrialState.PRUNED, INFEASIBLE, progress)
-
-    def _tell_failed(self, cand: Candidate, reason: str, progress: Progress) -> None:
-        cand.attrs["failure_reason"] = reason
-        self._tell(cand, TrialState.FAIL, FAILED, progress)
-
-    def _tell(self, cand: Candidate, state: TrialState, status: str, progress: Progress, values=None) -> None:
-        if self._uncounted is not None and status != SCREENED_OUT:
-            if self._uncounted <= 0:  # beyond this batch's share of --trials: recorded, not counted
-                reason = (
-                    cand.attrs.get("failure_reason")
-                    or cand.attrs.get("infeasible_reason")
-                    or (
-                        f"a duplicate of trial {cand.attrs['duplicate_of']}"
-                        if "duplicate_of" in cand.attrs
-                        else status
-                    )
-                )
-                cand.attrs["infeasible_reason"] = (
-                    f"screened out: this batch's share of --trials was used ({reason})"
-                )
-                state, status, values = TrialState.PRUNED, SCREENED_OUT, None
-            else:
-                self._uncounted -= 1
-        cand.attrs["status"] = status
-        cand.attrs["wall_seconds"] = round(time.perf_counter() - cand.started, 3)
-        for key, value in cand.attrs.items():
-            cand.trial.set_user_attr(key, value)
-        self.study.tell(cand.trial, values=values, state=state)
-        progress.done += status != SCREENED_OUT
-        if status == COMPLETE:
-            progress.feasible += 1
-        progress.update(progress)
-
-
-# What a duplicate does not inherit: it spent no time of its own.
-_NOT_COPIED = (
-    "requeued_from",
-    "train_seconds",
-    "eval_seconds",
-    "prepare_seconds",
-    "latency_seconds",
-    "robust_seconds",
-    "rung_seconds",
-    "wall_seconds",
-    "checkpoint",
-)
 
 
 def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
@@ -473,25 +404,3 @@ def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
             "or use --latency measured"
         )
     return mode
-
-
-def load_checkpoint(run_dir: Path, relative: str) -> dict[str, torch.Tensor]:
-    """A trial's weights; a missing or damaged checkpoint (truncated, overwritten) is a one-line NasError."""
-    path = run_dir / relative
-    try:
-        return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise NasError(
-            f"{path}: checkpoint missing; restore it, or re-run the search in a new --out"
-        ) from None
-    except (
-        RuntimeError,
-        EOFError,
-        ValueError,
-        OSError,
-        pickle.UnpicklingError,
-    ):  # torch's words name its zip reader
-        raise NasError(
-            f"{path}: damaged checkpoint (truncated, or not the weights nas wrote); restore it from a "
-            "backup, or re-run the search in a new --out to train that candidate again"
-        ) from None

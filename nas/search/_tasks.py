@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from nas.builder import build_model
-from nas.evaluate import count_costs, zero_cost_scores
-from nas.evaluate._training import Trainer, TrainingResult
+from nas.evaluate import Trainer, TrainingResult, count_costs, zero_cost_scores
 from nas.onnx_io import export_onnx
 from nas.space import Architecture
+
+
+def with_plugins(plugins: Sequence[str], task: Callable, *args: Any) -> Any:
+    """`task(*args)` in a process that has loaded `plugins` and the installed ones first (once per process:
+    a plugin registers the primitives that the task's architecture may use)."""
+    from nas.plugins import load_plugins
+
+    load_plugins(plugins)
+    return task(*args)
 
 
 def prepare_candidate(arch: Architecture, num_classes: int, seed: int) -> dict[str, Any]:

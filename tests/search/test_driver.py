@@ -59,7 +59,7 @@ def test_search_writes_study_trials_and_pareto(tmp_path, tiny_space_file, tiny_d
     assert front and front == sorted(front, key=lambda p: p[1])
     others = [(float(r["accuracy"]), float(r["latency_ms"])) for r in table if not r["duplicate_of"]]
     for acc, lat in front:  # nothing trained dominates a front member
-        assert not any(a >= acc and l <= lat and (a > acc or l < lat) for a, l in others)
+        assert not any(a >= acc and t <= lat and (a > acc or t < lat) for a, t in others)
     for p in pareto["pareto"]:
         assert (result.run_dir / p["checkpoint"]).is_file()
     assert (result.run_dir / "study.db").is_file()
@@ -361,9 +361,9 @@ def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_
 
 def test_prescreen_score_list_matches_the_scores_implemented():
     from nas.evaluate import ZERO_COST_SCORES
-    from nas.search._config import PRESCREEN_SCORES
+    from nas.search import SELECTORS
 
-    assert set(PRESCREEN_SCORES) == set(ZERO_COST_SCORES) | {"ehvi"}
+    assert set(SELECTORS.names()) == set(ZERO_COST_SCORES) | {"ehvi"}
 
 
 class FailsOnWidth16(ProxyTrainer):
@@ -423,8 +423,8 @@ def test_multi_fidelity_stops_dominated_candidates_at_an_early_rung(
     for r in stopped:  # something dominated it at the rung
         acc, lat = rung[int(r["number"])]
         assert any(
-            a >= acc and l <= lat and (a > acc or l < lat)
-            for n, (a, l) in rung.items()
+            a >= acc and t <= lat and (a > acc or t < lat)
+            for n, (a, t) in rung.items()
             if n != int(r["number"])
         )
         assert r["state"] == "PRUNED" and not r["train_seconds"] and "1-epoch rung" in r["failure_reason"]
@@ -511,3 +511,26 @@ def test_prescreening_trains_a_full_share_when_part_of_the_pool_is_infeasible(
     assert result.finished == 4 and [r["status"] for r in counted] == ["complete"] * 4
     over = [r for r in table if r["params"] and int(r["params"]) > 1500]
     assert over and all(r["status"] == "screened_out" and "params" in r["failure_reason"] for r in over)
+
+
+def test_a_sampler_instance_searches_and_resumes_by_its_class_name(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    import optuna
+
+    from nas.errors import NasError
+
+    first = run(
+        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=2, population=2,
+        sampler=optuna.samplers.TPESampler(seed=3),
+    )  # fmt: skip
+    assert first.complete == 2
+    saved = json.loads((first.run_dir / "config.json").read_text())["search"]
+    assert saved["sampler"] == "TPESampler"
+    resumed = run(
+        tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, population=2,
+        sampler=optuna.samplers.TPESampler(seed=4),
+    )  # fmt: skip
+    assert resumed.finished == 3
+    with pytest.raises(NasError, match="sampler='TPESampler', not 'tpe'"):
+        run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=4, population=2, sampler="tpe")

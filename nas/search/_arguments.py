@@ -1,0 +1,186 @@
+"""`nas search` flags and config files, both derived from the fields of `SearchConfig`.
+
+Every field is one flag (`--field-name`, or the spelling its `setting` gives), typed by its annotation,
+with the help and choices its `setting` declares; adding a setting is adding a field. A config file
+(YAML or JSON) maps field names to values; flags given on the command line override it.
+
+A small generator over `dataclasses.fields` rather than a library (tyro, jsonargparse): the flags keep
+their spelling, argparse's own one-line messages (`invalid int value`), `--train-subset all` and
+`--rungs 1,2`, and the command stays free of a dependency and quick to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from dataclasses import MISSING, Field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from nas.errors import NasError
+from nas.search._config import SearchConfig
+
+
+def _optional_int(text: str) -> int | None:
+    if text.lower() in ("all", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 1,3,5, got {text!r}"
+        ) from None
+
+
+# annotation (as written in SearchConfig) -> how a command-line word becomes a value
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "int | None": _optional_int,
+    "float": float,
+    "float | None": float,
+    "tuple[int, ...]": _int_list,
+    "tuple[str, ...]": str,
+    "str | BaseSampler": str,
+}
+
+
+def flag_of(f: Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per SearchConfig field. A flag not given is absent from the parsed namespace (so a config
+    file's value stands); `config_from_arguments` fills in the rest."""
+    for f in fields(SearchConfig):
+        meta = f.metadata
+        default = f.default if f.default is not MISSING else f.default_factory()
+        help_text = meta["help"].replace("%(default)s", str(default))
+        common = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if f.type == "bool":
+            parser.add_argument(flag_of(f), action=argparse.BooleanOptionalAction, **common)
+        elif f.type not in _CONVERTERS:
+            raise TypeError(f"SearchConfig.{f.name}: no command-line form for the type {f.type}")
+        elif f.type == "tuple[str, ...]":
+            parser.add_argument(flag_of(f), action="append", metavar=meta["metavar"], **common)
+        else:
+            parser.add_argument(
+                flag_of(f),
+                type=_CONVERTERS[f.type],
+                choices=meta["choices"],
+                metavar=meta["metavar"],
+                **common,
+            )
+    parser.add_argument(
+        "--config",
+        dest="config_file",
+        default=None,
+        metavar="FILE",
+        help="a YAML or JSON file of these settings by field name (e.g. latency_budget_ms: 0.3); "
+        "flags given here override it",
+    )
+
+
+def config_from_arguments(args: argparse.Namespace) -> SearchConfig:
+    """The SearchConfig of parsed arguments: the defaults, then the config file, then the flags given."""
+    given = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if hasattr(args, f.name)}
+    path = getattr(args, "config_file", None)
+    from_file = read_config_file(path) if path else {}
+    try:
+        return SearchConfig(**{**from_file, **given})
+    except NasError as exc:
+        key = str(exc).split(":", 1)[0]
+        if key in from_file and key not in given:  # the file's value: say where it came from
+            raise NasError(f"{path}: {exc}") from None
+        raise
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A config file's settings, checked by name and type; anything wrong is one NasError line naming the
+    file and the key. Values are as a SearchConfig takes them, or as a flag spells them (`train_subset:
+    all`, `rungs: 1,2`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NasError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NasError(f"{path}: cannot read the config file ({exc})") from None
+    document = _parse(path, text)
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise NasError(
+            f"{path}: a config file is a mapping of setting names to values, not a {_kind(document)}"
+        )
+    by_name = {f.name: f for f in fields(SearchConfig)}
+    settings = {}
+    for key, value in document.items():
+        name = str(key).replace("-", "_")
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(by_name)})"
+            raise NasError(f"{path}: {key}: unknown setting{hint}")
+        settings[name] = _value(path, by_name[name], value)
+    return settings
+
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise NasError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise NasError(f"{path}{where}: not valid YAML ({problem})") from None
+
+
+def _value(path: Path, f: Field, value: Any) -> Any:
+    """A file's value for field `f`: a flag's spelling converted as the flag would; a value of the wrong
+    kind refused, naming the file and the key (SearchConfig checks the ranges)."""
+    kind = f.type
+    if value is None:
+        if "None" in kind:
+            return None
+        raise NasError(f"{path}: {f.name}: a value is required")
+    if kind == "tuple[str, ...]":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise NasError(f"{path}: {f.name}: expected a list of names, got {value!r}")
+        return tuple(items)
+    if kind == "tuple[int, ...]" and isinstance(value, list):
+        return tuple(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise NasError(f"{path}: {f.name}: expected true or false, got {value!r}")
+        return value
+    if isinstance(value, str) and not kind.startswith("str"):
+        try:
+            return _CONVERTERS[kind](value)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise NasError(f"{path}: {f.name}: {exc}") from None
+    if kind.startswith("str") and not isinstance(value, str):
+        raise NasError(f"{path}: {f.name}: expected a string, got {value!r}")
+    if kind.startswith(("int", "float")) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise NasError(f"{path}: {f.name}: expected a number, got {value!r}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string"}.get(type(value), type(value).__name__)
