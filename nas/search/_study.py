@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError, first_line
 from nas.records import Attr, TrialStatus
+from nas.search._samplers import build_sampler
 
 STUDY_NAME = "nas"
 DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
@@ -27,8 +28,9 @@ def storage_url(run_dir: Path) -> str:
     return f"sqlite:///{(run_dir / 'study.db').resolve()}"
 
 
-def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optuna.Study:
-    """Create or load the run's study. SQLite, so optuna-dashboard can open it while the search runs."""
+def open_study(run_dir: Path, sampler, population: int, seed: int) -> optuna.Study:
+    """Create or load the run's study. SQLite, so optuna-dashboard can open it while the search runs.
+    sampler: a name registered in `SAMPLERS`, or an `optuna.samplers.BaseSampler` instance."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _readable(run_dir):
         storage = optuna.storages.RDBStorage(
@@ -39,17 +41,12 @@ def open_study(run_dir: Path, sampler: str, population: int, seed: int) -> optun
         )
     # A resumed run continues the random stream instead of replaying the first generation.
     sampler_seed = seed + existing
-    samplers = {
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=population, seed=sampler_seed),
-        "tpe": lambda: optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=population),
-        "random": lambda: optuna.samplers.RandomSampler(seed=sampler_seed),
-    }
     with _readable(run_dir):
         return optuna.create_study(
             study_name=STUDY_NAME,
             storage=storage,
             directions=DIRECTIONS,
-            sampler=samplers[sampler](),
+            sampler=build_sampler(sampler, population, sampler_seed),  # an instance: as given
             load_if_exists=True,
         )
 
