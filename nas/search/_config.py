@@ -37,10 +37,16 @@ def setting(
     repeat it; the others, such as trials and workers, may change); path: may name a file or folder,
     compared resolved; choices, metavar, flag: the flag's choices, value name and spelling (default:
     --the-field-name)."""
-    meta = {"help": help, "identity": identity, "path": path, "choices": choices, "metavar": metavar}
-    meta["flag"] = flag
     if isinstance(default, (list, dict, set)):
         raise TypeError("settings are immutable: use a tuple")
+    meta = {
+        "help": help,
+        "identity": identity,
+        "path": path,
+        "choices": choices,
+        "metavar": metavar,
+        "flag": flag,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -224,6 +230,13 @@ class SearchConfig:
             raise NasError(
                 f"seed: must be an integer from 0 to 2**32 - 1 (what the samplers accept), got {self.seed!r}"
             )
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> SearchConfig:
+        """The settings of a YAML or JSON config file (as `nas search --config`), `overrides` replacing them."""
+        from nas.search._arguments import read_config_file
+
+        return cls(**{**read_config_file(path), **overrides})
 
     @property
     def run_dir(self) -> Path:

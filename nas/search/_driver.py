@@ -42,10 +42,10 @@ from nas.search._selection import SELECTORS, SelectionContext, Selector
 from nas.search._tasks import prepare_candidate, score_candidate, train_candidate, with_plugins
 from nas.space import SearchSpace
 
-__all__ = ["BatchDriver", "Candidate", "Progress", "resolve_latency_mode"]
-
 
 class BatchDriver:
+    """Asks the sampler for batches until --trials candidates are finished; `from_config` composes it."""
+
     def __init__(
         self,
         config: SearchConfig,
@@ -64,14 +64,9 @@ class BatchDriver:
     ):
         """selector: chooses what trains when the batch is oversampled (config.prescreen > 1); None: all."""
         self.config, self.study, self.space, self.profile = config, study, space, profile
-        self.executor, self.trainer = executor, trainer
-        self.selector, self.constraints, self.schedule, self.ledger = (
-            selector,
-            tuple(constraints),
-            schedule,
-            ledger,
-        )
-        self.on_batch_end = on_batch_end
+        self.executor, self.trainer, self.on_batch_end = executor, trainer, on_batch_end
+        self.selector, self.schedule, self.ledger = selector, schedule, ledger
+        self.constraints = tuple(constraints)
         self.run_dir, self.seed = config.run_dir, config.seed
         self.budget = config.latency_budget_ms
         self.oversampled = config.prescreen > 1

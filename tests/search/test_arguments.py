@@ -93,3 +93,9 @@ def test_a_flag_that_fixes_a_file_value_wins_and_a_bad_flag_is_not_blamed_on_the
 def test_a_missing_config_file_is_one_line(tmp_path, capsys):
     assert main(["search", "--config", str(tmp_path / "none.yaml")]) == 2
     assert "none.yaml: config file not found" in capsys.readouterr().err
+
+
+def test_the_api_reads_the_same_config_files(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text("trials: 7\nsampler: tpe\n")
+    assert SearchConfig.from_file(path, trials=9) == SearchConfig(trials=9, sampler="tpe")
