@@ -315,7 +315,7 @@ def _export(args) -> int:
 
 def _train(args) -> int:
     from nas._io import read_json
-    from nas.evaluate import deploy_train
+    from nas.export import deploy_train
 
     if args.out:
         check_output_path(args.out, "--out")

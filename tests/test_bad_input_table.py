@@ -44,12 +44,14 @@ def build_fixtures(root: Path) -> None:
     from nas.space import load_space
 
     root.mkdir(parents=True, exist_ok=True)
-    w = lambda name, text: (
-        (root / name).parent.mkdir(parents=True, exist_ok=True) or (root / name).write_text(text)
-    )
-    wb = lambda name, data: (
-        (root / name).parent.mkdir(parents=True, exist_ok=True) or (root / name).write_bytes(data)
-    )
+
+    def w(name: str, text: str) -> None:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+    def wb(name: str, data: bytes) -> None:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
 
     # plain files and folders
     wb("data.npz", b"the user's data: junk bytes, not an npz")
@@ -86,7 +88,8 @@ def build_fixtures(root: Path) -> None:
     w("space-list.yaml", "- a\n- b\n")
     w(
         "space-nostages.yaml",
-        "name: bad\ndescription: x\ninput: {resolution: 16}\nstem: {channels: 8, kernel: 3, stride: 1, activation: relu}\n",
+        "name: bad\ndescription: x\ninput: {resolution: 16}\n"
+        "stem: {channels: 8, kernel: 3, stride: 1, activation: relu}\n",
     )
     w("space-resolution.yaml", TINY_SPACE.replace("resolution: 16", "resolution: 1"))
     w("space-depth.yaml", TINY_SPACE.replace("depth: [1, 2], width: [8, 16]", "depth: [-1], width: [8, 16]"))

@@ -2,8 +2,6 @@
 (proxy accuracy after a short training run, `Trainer`), with the one training loop (`fit`) and the input
 preprocessing every model is trained and validated with (`Preprocessing`)."""
 
-from typing import Any
-
 from nas.evaluate._costs import CostCounter, Costs, count_costs
 from nas.evaluate._training import (
     Preprocessing,
@@ -34,13 +32,3 @@ __all__ = [
     "score_batch",
     "zero_cost_scores",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """`deploy_train` belongs to `nas.export` (it trains and re-exports an exported model); the name
-    forwards there for callers that still import it from here."""
-    if name == "deploy_train":
-        from nas.export import deploy_train
-
-        return deploy_train
-    raise AttributeError(f"module 'nas.evaluate' has no attribute {name!r}")

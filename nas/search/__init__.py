@@ -13,7 +13,12 @@ from nas._lazy import lazy_exports
 
 _EXPORTS = {
     "nas.search._api": ("SearchResult", "search"),
-    "nas.search._arguments": ("add_config_arguments", "config_from_arguments", "read_config_file"),
+    "nas.search._arguments": (
+        "add_config_arguments",
+        "config_from_arguments",
+        "load_config_file",
+        "read_config_file",
+    ),
     "nas.search._candidate": ("Candidate", "Progress"),
     "nas.search._config": ("SearchConfig", "setting"),
     "nas.search._constraints": ("Constraint", "LatencyBudget", "MaxMacs", "MaxParams", "constraints_from"),

@@ -104,6 +104,12 @@ def config_from_arguments(args: argparse.Namespace) -> SearchConfig:
         raise
 
 
+def load_config_file(path: str | Path, **overrides: Any) -> SearchConfig:
+    """The SearchConfig of a YAML or JSON config file (as `nas search --config`), `overrides` replacing its
+    settings."""
+    return SearchConfig(**{**read_config_file(path), **overrides})
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A config file's settings, checked by name and type; anything wrong is one NasError line naming the
     file and the key. Values are as a SearchConfig takes them, or as a flag spells them (`train_subset:

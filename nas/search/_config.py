@@ -231,13 +231,6 @@ class SearchConfig:
                 f"seed: must be an integer from 0 to 2**32 - 1 (what the samplers accept), got {self.seed!r}"
             )
 
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> SearchConfig:
-        """The settings of a YAML or JSON config file (as `nas search --config`), `overrides` replacing them."""
-        from nas.search._arguments import read_config_file
-
-        return cls(**{**read_config_file(path), **overrides})
-
     @property
     def run_dir(self) -> Path:
         if self.out:

@@ -10,7 +10,7 @@ import pytest
 
 from nas.cli import main
 from nas.errors import NasError
-from nas.search import SearchConfig, add_config_arguments, config_from_arguments
+from nas.search import SearchConfig, add_config_arguments, config_from_arguments, load_config_file
 
 
 def parse(*argv):
@@ -98,4 +98,4 @@ def test_a_missing_config_file_is_one_line(tmp_path, capsys):
 def test_the_api_reads_the_same_config_files(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text("trials: 7\nsampler: tpe\n")
-    assert SearchConfig.from_file(path, trials=9) == SearchConfig(trials=9, sampler="tpe")
+    assert load_config_file(path, trials=9) == SearchConfig(trials=9, sampler="tpe")

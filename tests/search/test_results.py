@@ -6,8 +6,8 @@ from nas.search import hypervolume, pareto_indices
 
 def brute_force_front(points):
     front = []
-    for i, (a, l) in enumerate(points):
-        if not any((a2 >= a and l2 <= l) and (a2 > a or l2 < l) for a2, l2 in points):
+    for i, (a, lat) in enumerate(points):
+        if not any((a2 >= a and lat2 <= lat) and (a2 > a or lat2 < lat) for a2, lat2 in points):
             front.append(i)
     return front
 
@@ -15,7 +15,7 @@ def brute_force_front(points):
 @pytest.mark.parametrize("seed", range(5))
 def test_front_matches_brute_force_on_random_points(seed):
     rng = np.random.default_rng(seed)
-    points = [(float(a), float(l)) for a, l in zip(rng.random(40), rng.random(40))]
+    points = [(float(a), float(lat)) for a, lat in zip(rng.random(40), rng.random(40))]
     assert sorted(pareto_indices(points)) == brute_force_front(points)
 
 
@@ -41,10 +41,10 @@ def test_hypervolume_of_a_staircase():
 
 def test_hypervolume_equals_union_of_rectangles_on_a_grid():
     rng = np.random.default_rng(3)
-    points = [(float(a), float(l)) for a, l in zip(rng.random(15), rng.random(15) * 4)]
+    points = [(float(a), float(lat)) for a, lat in zip(rng.random(15), rng.random(15) * 4)]
     ref = 4.5
     xs = np.linspace(0, ref, 901)[:-1] + ref / 1800  # midpoint rule on latency
     ys = np.linspace(0, 1, 1001)[:-1] + 0.0005
-    covered = sum(any(l <= x and a >= y for a, l in points) for x in xs[::3] for y in ys[::10])
+    covered = sum(any(lat <= x and a >= y for a, lat in points) for x in xs[::3] for y in ys[::10])
     estimate = covered * (3 * ref / 900) * (10 / 1000)
     assert hypervolume(points, ref) == pytest.approx(estimate, abs=0.05)
