@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): where Pareto-optimal networks put their capacity, compared with dominated ones.
+"""Benchmark: where Pareto-optimal networks put their capacity, compared with dominated ones.
 
     python benchmarks/capacity_allocation.py [RUN_DIR ...]   # default: every run of benchmarks/search_efficiency.py
 

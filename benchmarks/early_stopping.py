@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): what Pareto-aware early stopping (`--rungs`) saved, and whether it lost
+"""Benchmark: what Pareto-aware early stopping (`--rungs`) saved, and whether it lost
 Pareto-optimal candidates.
 
     python benchmarks/early_stopping.py [RUN_DIR ...]   # default: the search_efficiency runs with rungs

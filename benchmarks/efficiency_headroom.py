@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): how far choosing *which* candidates to train can take the search-efficiency target.
+"""Benchmark: how far choosing *which* candidates to train can take the search-efficiency target.
 
     python benchmarks/efficiency_headroom.py [--draws 400]   # after benchmarks/search_efficiency.py
 

@@ -5,7 +5,7 @@
 3. `nas profile fit`: writes the model into hardware_profiles/x86-cpu.yaml (latency stays `measured`;
    the model serves `--latency predicted` and the report's breakdowns);
 4. a second bundle (seed 1, whole networks only, none seen in the fit) is measured and predicted.
-Targets (issue 3): MAPE <= 5%, >= 95% within +-10%, Kendall tau >= 0.9, prediction < 10 ms.
+Targets: MAPE <= 5%, >= 95% within +-10%, Kendall tau >= 0.9, prediction < 10 ms.
 
     python benchmarks/latency_x86.py     # ~5 min; writes results/benchmarks/latency_x86.json
     python benchmarks/latency_x86.py --reuse-measurements   # refit on the graphs measured last time

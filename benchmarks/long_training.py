@@ -1,4 +1,4 @@
-"""Benchmarks (issue 4) that need long trainings, sharing them:
+"""Benchmarks that need long trainings, sharing them:
 
 * proxy fidelity: Kendall tau between the search's proxy accuracy (its short recipe) and the accuracy
   after a 10x longer training of the same architecture, over the found Pareto set, the hand-designed

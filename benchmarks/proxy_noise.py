@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): how much of the proxy accuracy is the architecture, and how much the training seed.
+"""Benchmark: how much of the proxy accuracy is the architecture, and how much the training seed.
 
     python benchmarks/proxy_noise.py [--seeds 1,2] [--recipe lr=0.05]   # after benchmarks/long_training.py
 

@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): choosing the proxy recipe by measurement.
+"""Benchmark: choosing the proxy recipe by measurement.
 
     python benchmarks/proxy_recipe.py [--variants epochs=2 epochs=8 ...]   # after benchmarks/long_training.py
 

@@ -1,4 +1,4 @@
-"""Benchmark: a robust search (issue 5) on the built-in real images, against the plain search's front.
+"""Benchmark: a robust search on the built-in real images, against the plain search's front.
 
     python benchmarks/robust_search.py      # ~3 min; writes results/benchmarks/robust_search.json
 

@@ -1,4 +1,4 @@
-"""Benchmark (issue 4): Pareto hypervolume against compute for random search, NSGA-II, and NSGA-II with
+"""Benchmark: Pareto hypervolume against compute for random search, NSGA-II, and NSGA-II with
 multi-fidelity rungs (and pre-screening), over several seeds, on real CIFAR-10 images.
 
     python benchmarks/search_efficiency.py [--data ../shared/data/cifar10/train] [--methods random,nsga2,...]
@@ -149,8 +149,8 @@ HISTORICAL = {
     "random+budget+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+budget+ehvi8+batch4"),
     "random+ehvi8+batch4+wholecosts": _WHOLE_COSTS.format("random+ehvi8+batch4"),
 }
-# The methods of the README's table; the two plain-dominance rung methods above were measured with the profile's
-# previous latency model (README: "Earlier measurements") and run only when named.
+# The methods of the table in docs/benchmarks.md; the two plain-dominance rung methods above belong to an older
+# latency model (CHANGELOG.md) and run only when named.
 DEFAULT_METHODS = (
     "random",
     "nsga2",

@@ -1,4 +1,4 @@
-"""Benchmark: the default search end to end (issue 2).
+"""Benchmark: the default search end to end.
 
 Records trials per hour and the fraction of worker time spent outside training (export, latency
 measurement, Ray start-up, bookkeeping and idle workers at phase boundaries), target < 15%.

@@ -1,4 +1,4 @@
-"""Benchmark: do training-free scores rank candidates like their trained proxy accuracy? (issue 4)
+"""Benchmark: do training-free scores rank candidates like their trained proxy accuracy?
 
 For every trained candidate of existing run directories (complete trials, duplicates skipped, an
 architecture seen in several runs counted once), computes the zero-cost scores at initialization

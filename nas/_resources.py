@@ -23,5 +23,5 @@ def builtin_dir(kind: str) -> Path:
 
 
 def builtin_dataset_path() -> Path:
-    """The shipped subset of real CIFAR-10 training images (see README, 'Built-in dataset')."""
+    """The shipped subset of real CIFAR-10 training images (docs/design.md, 'Datasets')."""
     return _PACKAGE_DIR / "datasets" / "cifar10_subset.zip"

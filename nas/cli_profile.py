@@ -75,7 +75,8 @@ def add_profile_commands(sub) -> None:
     f.set_defaults(run=_fit)
 
     i = ps.add_parser(
-        "import", help="create a profile from a per-block latency lookup table (schema: README)"
+        "import",
+        help="create a profile from a per-block latency lookup table (schema: hardware_profiles/data/README.md)",
     )
     i.add_argument("--table", required=True, help="block table CSV (e.g. the HW-NAS-Bench tables)")
     _profile_output_arguments(i)

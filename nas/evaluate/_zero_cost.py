@@ -1,4 +1,4 @@
-"""Training-free ("zero-cost") scores of an untrained candidate, for cheap pre-screening (issue 4).
+"""Training-free ("zero-cost") scores of an untrained candidate, for cheap pre-screening.
 
 Each score is a function ``score(model, batch_x, batch_y) -> float`` (higher = predicted better),
 computed at initialization, deterministic for a given model and batch, and leaving the model as it
