@@ -5,10 +5,13 @@ its prediction interval and a prior for what the device never measured.
 Importing it does not import torch: `ArchitectureFeaturizer` (which traces torch modules) loads on first use."""
 
 from nas._lazy import lazy_exports
+from nas.latency._block_samples import block_features, block_table_samples
 from nas.latency._bundle import measure_bundle, write_bundle
 from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
-from nas.latency._graph import COLUMNS, FEATURES, KINDS, GraphFeatures, NodeFeatures, graph_features
+from nas.latency._features import COLUMNS, FEATURES, GraphFeatures, NodeFeatures
+from nas.latency._graph import graph_features
+from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._machine import calibrate_profile, local_profile
 from nas.latency._measure import LatencyMeasurement, MeasurementSettings, measure_latency
 from nas.latency._model import (
@@ -20,6 +23,7 @@ from nas.latency._model import (
     kendall_tau,
     nnls,
 )
+from nas.latency._op_kinds import KINDS
 from nas.latency._prediction import (
     Interval,
     LatencyPrediction,
@@ -28,24 +32,12 @@ from nas.latency._prediction import (
     conformal_interval,
     fit_prior,
 )
-from nas.latency._profiles import (
-    HardwareProfile,
-    builtin_profile_names,
-    list_profiles,
-    load_profile,
-    write_profile,
-)
+from nas.latency._profile_lookup import builtin_profile_names, list_profiles, load_profile
+from nas.latency._profiles import write_profile
 from nas.latency._signature import machine_signature, user_profile_dir
 from nas.latency._space_coverage import check_space_coverage, space_kinds
 from nas.latency._table_profiles import BUILTIN_PROFILES, generate_builtin_profiles, import_block_table
-from nas.latency._tables import (
-    BlockConfig,
-    BlockRow,
-    block_features,
-    block_table_samples,
-    read_block_table,
-    read_unique_blocks_table,
-)
+from nas.latency._tables import BlockConfig, BlockRow, read_block_table, read_unique_blocks_table
 
 __all__ = [
     "write_bundle",

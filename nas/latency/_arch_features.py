@@ -10,7 +10,8 @@ exported whole network).
 
 from __future__ import annotations
 
-from nas.latency._graph import GraphFeatures, graph_features
+from nas.latency._features import GraphFeatures
+from nas.latency._graph import graph_features
 from nas.latency._trace import traced_features
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from nas._io import read_json
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
-from nas.latency._graph import KINDS, graph_features
+from nas.latency._graph import graph_features
+from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._model import (
     LatencyModel,
     cross_validate,
@@ -26,8 +27,9 @@ from nas.latency._model import (
     fit_latency_model,
     held_out_predictions,
 )
+from nas.latency._op_kinds import KINDS
 from nas.latency._prediction import conformal_interval, fit_prior
-from nas.latency._profiles import HardwareProfile, load_profile
+from nas.latency._profile_lookup import load_profile
 
 REQUIRED = ("model", "latency_ms")
 
@@ -132,7 +134,7 @@ def few_shot_fit(
     the measured graphs must be one the corpus devices measured: the combination has nothing else to
     learn from, and the prior would count such a kind twice."""
     from nas.latency._fewshot import fit_few_shot
-    from nas.latency._profiles import corpus_profiles
+    from nas.latency._profile_lookup import corpus_profiles
 
     corpus = corpus_profiles()
     if not corpus:

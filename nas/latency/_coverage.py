@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from nas.errors import NasError
-from nas.latency._graph import KINDS, GraphFeatures, shape_fields
+from nas.latency._features import GraphFeatures, shape_fields
+from nas.latency._op_kinds import KINDS
 
 INFERRED = (
     "inferred from the model's non-zero weights (the profile records no coverage; refit it to record one)"

@@ -56,7 +56,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency._graph import COLUMNS, GraphFeatures
+from nas.latency._features import COLUMNS, GraphFeatures
 from nas.latency._model import LatencyModel, _check_samples, fit_matrix, nnls  # noqa: F401 (fit_matrix: re-exported)
 
 RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)

@@ -48,7 +48,7 @@ def local_profile(profile, *, calibrate: bool = False, progress: Callable[[int, 
     """The profile to predict this machine with: `profile` itself when it was measured here (or records
     no machine: a profile from before signatures, taken as it is), else its calibrated copy for this
     machine, made now when `calibrate`; otherwise a one-line `NasError` saying what differs."""
-    from nas.latency._profiles import load_profile
+    from nas.latency._profile_lookup import load_profile
 
     if profile.latency != "measured" or profile.machine is None:
         return profile
@@ -73,7 +73,7 @@ def calibrate_model(
 ) -> LatencyModel:
     """The prior's weights, each times a fitted multiplier, and a fitted overhead (see the module
     docstring). `samples`: (GraphFeatures, measured ms) of this machine."""
-    from nas.latency._graph import COLUMNS
+    from nas.latency._features import COLUMNS
 
     columns = [c for c in COLUMNS if prior.weights.get(c, 0.0) > 0]
     y = np.asarray([latency for _, latency in samples], dtype=np.float64)

@@ -5,7 +5,7 @@
     latency_ms = overhead_ms + sum over (kind, feature) of weights["kind.feature"] * F[kind][feature]
 
 where ``F`` are the `GraphFeatures` of the network (node count, MACs, activation bytes and parameters
-per operator kind; see `nas.latency._graph`). Every weight and the overhead are non-negative, so adding
+per operator kind; see `nas.latency._op_kinds`). Every weight and the overhead are non-negative, so adding
 a node never makes a network faster.
 
 **Fit.** `fit_latency_model` solves a non-negative least-squares problem (Lawson-Hanson, implemented
@@ -38,7 +38,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency._graph import COLUMNS, FEATURES, KINDS, GraphFeatures, graph_features
+from nas.latency._features import COLUMNS, FEATURES, GraphFeatures
+from nas.latency._graph import graph_features
+from nas.latency._op_kinds import KINDS
 
 OVERHEAD = "overhead"
 

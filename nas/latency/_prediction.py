@@ -29,7 +29,7 @@ import numpy as np
 
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
-from nas.latency._graph import FEATURES, GraphFeatures
+from nas.latency._features import FEATURES, GraphFeatures
 from nas.latency._model import LatencyModel, _features
 
 LEVEL = 0.9  # the nominal coverage of every interval the package reports

@@ -1,4 +1,4 @@
-"""Hardware profiles: YAML data files that say which device a latency is for and how it is obtained.
+"""Hardware profile files: the YAML format, reading one into a `HardwareProfile` and writing one.
 
 A profile is ``hardware_profiles/<name>.yaml`` (built-in) or any ``.yaml`` file given by path::
 
@@ -37,21 +37,20 @@ Every problem is one `NasError` line, `file:line: field: problem`, as for search
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from functools import cached_property
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nas._resources import builtin_dir
 from nas._yaml import YamlDocument
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
+from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._measure import MeasurementSettings, check_setting
 from nas.latency._model import LatencyModel
-from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior
-from nas.latency._signature import SIGNATURE_KEYS, user_profile_dir
+from nas.latency._prediction import Interval, Prior
+from nas.latency._signature import SIGNATURE_KEYS
 
 LATENCY_KINDS = ("measured", "predicted")
 TOP_LEVEL_KEYS = (
@@ -78,87 +77,6 @@ MEASURED_ENGINE = "onnxruntime"
 # Runtime keys of a measured profile and the MeasurementSettings field each one sets.
 RUNTIME_KEYS = ("engine", "execution_provider", "intra_op_threads", "graph_optimization")
 MEASUREMENT_KEYS = ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts", "batch_size")
-_SUFFIXES = (".yaml", ".yml")
-CORPUS = "corpus"  # subfolder of the built-in profiles fitted on the latency corpus
-
-
-@dataclass(frozen=True)
-class HardwareProfile:
-    """One device: how its latency is obtained (measured here, or predicted) and with which settings."""
-
-    name: str
-    description: str
-    latency: str  # "measured" | "predicted"
-    path: Path
-    runtime: dict
-    measurement: MeasurementSettings
-    provenance: str
-    raw: dict  # the whole parsed YAML
-    latency_model: LatencyModel | None = None  # predicted profiles: the fitted model
-    validation: dict | None = None  # predicted profiles: its cross-validated error, if recorded
-    measurements: dict | None = None  # predicted profiles: the data it was fitted on (path made absolute)
-    coverage: Coverage | None = None  # what the model's data contained (None: not recorded)
-    interval: Interval | None = None  # held-out measured/predicted ratio bounds
-    prior: Prior | None = None  # prices for kinds the device never measured
-    machine: dict | None = None  # signature of the machine that measured it (nas.latency._signature)
-
-    @cached_property
-    def predictor(self) -> Predictor:
-        """The model with its coverage, interval and prior (`nas.latency._prediction`)."""
-        if self.latency_model is None:
-            raise NasError(
-                f"profile {self.name!r} has no latency model: fit one with `nas profile fit` or "
-                "`nas profile import`"
-            )
-        return Predictor(self.name, self.latency_model, self.coverage, self.interval, self.prior)
-
-    def predict(self, model_or_features: Any) -> LatencyPrediction:
-        """Predicted latency of one network (ONNX bytes, path, or `GraphFeatures`), with its interval."""
-        return self.predictor.predict(model_or_features)
-
-    def describe(self) -> dict:
-        """A JSON-friendly summary (for `nas profiles`, run metadata, reports)."""
-        described = {
-            "name": self.name,
-            "description": self.description,
-            "latency": self.latency,
-            "path": str(self.path),
-            "runtime": dict(self.runtime),
-            "measurement": asdict(self.measurement),
-            "provenance": self.provenance,
-        }
-        if self.latency_model is not None:
-            described["model"] = {
-                "overhead_ms": self.latency_model.overhead_ms,
-                "weights": len(self.latency_model.weights),
-            }
-        if self.validation is not None:
-            described["validation"] = dict(self.validation)
-            described["validation_error"] = (
-                f"MAPE {self.validation['mape']:.1f}%, {self.validation['within_10pct'] * 100:.0f}% within +-10%, "
-                f"Kendall tau {self.validation['kendall_tau']:.2f} ({self.validation['n']} held-out samples)"
-            )
-        if self.measurements is not None:
-            described["measurements"] = dict(self.measurements)
-        if self.latency_model is not None:
-            coverage = self.predictor.coverage
-            described["coverage"] = {
-                "summary": coverage.summary(),
-                "source": coverage.source,
-                "kinds": {k: dict(v) for k, v in coverage.kinds.items()},
-            }
-        if self.interval is not None:
-            described["interval"] = self.interval.to_dict()
-        if self.machine is not None:
-            described["machine"] = dict(self.machine)
-        if self.prior is not None:
-            described["prior"] = {
-                "reference": self.prior.reference,
-                "scale": self.prior.scale,
-                "interval": self.prior.interval.to_dict(),
-                "kinds": sorted(self.prior.kinds()),
-            }
-        return described
 
 
 def _fail(doc: YamlDocument, field: str, problem: str) -> NasError:
@@ -169,6 +87,11 @@ def _read_yaml(path: Path) -> YamlDocument:
     if not path.is_file():
         raise NasError(f"hardware profile file not found: {path}")
     return YamlDocument.read(path, "fields (name, description, latency, runtime, ...)")
+
+
+def read_profile(path: Path) -> HardwareProfile:
+    """Read and check one profile file (a `NasError` if it is missing or malformed)."""
+    return _parse(_read_yaml(path))
 
 
 def _text(doc: YamlDocument, data: dict, key: str, *, required: bool) -> str:
@@ -414,66 +337,3 @@ def write_profile(profile: dict, path: str | Path) -> Path:
     _parse(YamlDocument(path, text))  # refuse to write what would not load
     write_atomic(path, text.encode("utf-8"))
     return path
-
-
-def _builtin_paths() -> dict[str, Path]:
-    """The shipped profiles: `hardware_profiles/*.yaml`, and the latency corpus's devices in `corpus/`."""
-    folder = builtin_dir("hardware_profiles")
-    paths = {}
-    for sub in (folder / CORPUS, folder):
-        if sub.is_dir():
-            paths.update({p.stem: p for p in sorted(sub.iterdir()) if p.suffix in _SUFFIXES and p.is_file()})
-    return paths
-
-
-def corpus_profiles() -> list[HardwareProfile]:
-    """The devices of the latency corpus (whole networks measured end to end): the prior of a few-shot fit."""
-    folder = builtin_dir("hardware_profiles") / CORPUS
-    paths = sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES) if folder.is_dir() else []
-    return [_parse(_read_yaml(path)) for path in paths]
-
-
-def builtin_profile_names() -> list[str]:
-    return list(_builtin_paths())
-
-
-def _named_paths() -> dict[str, Path]:
-    """Every profile known by name: the user's (see `nas.latency._signature.user_profile_dir`), then the
-    built-in ones, which a user file of the same name does not shadow."""
-    folder = user_profile_dir()
-    users = (
-        {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in _SUFFIXES and p.is_file()}
-        if folder.is_dir()
-        else {}
-    )
-    return {**users, **_builtin_paths()}
-
-
-def list_profiles() -> list[HardwareProfile]:
-    """The built-in hardware profiles and the user's own, sorted by name."""
-    profiles = [_parse(_read_yaml(path)) for path in _named_paths().values()]
-    return sorted(profiles, key=lambda profile: profile.name)
-
-
-def _looks_like_path(value: str | Path) -> bool:
-    if isinstance(value, Path):
-        return True
-    return "/" in value or "\\" in value or value.endswith(_SUFFIXES)
-
-
-def load_profile(name_or_path: str | Path) -> HardwareProfile:
-    """A profile by name (built-in, e.g. "x86-cpu", or in the user's profile folder), or a file by path."""
-    if not isinstance(name_or_path, (str, Path)):
-        raise TypeError(f"expected a profile name or path, got {type(name_or_path).__name__}")
-    if _looks_like_path(name_or_path):
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise NasError(f"hardware profile file not found: {path}")
-        return _parse(_read_yaml(path))
-    named = _named_paths()
-    if name_or_path not in named:
-        available = ", ".join(named) or "none"
-        raise NasError(
-            f"unknown hardware profile {name_or_path!r} (available: {available}; or give a path to a .yaml file)"
-        )
-    return _parse(_read_yaml(named[name_or_path]))

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from nas.latency._coverage import Coverage
-from nas.latency._graph import KINDS
+from nas.latency._op_kinds import KINDS
 from nas.space import BLOCK_ATTRIBUTES, BlockSpec, SearchSpace, primitive_attributes
 
 

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Iterable
 
 from nas.errors import NasError
+from nas.latency._block_samples import block_features, block_table_samples, identity_rows
 from nas.latency._tables import (
     UNIQUE_BLOCKS_DEVICES,
     BlockConfig,
     BlockRow,
-    block_features,
-    block_table_samples,
-    identity_rows,
     read_block_table,
     read_unique_blocks_table,
     table_format,

@@ -3,7 +3,7 @@
 Exporting a block to ONNX costs about 15 ms; the latency model only needs, per node of the exported
 graph, its operator and shapes. `traced_features` runs the module once on a zero input under a
 `TorchFunctionMode` that records every torch call and maps it to the node the TorchScript exporter
-(`export_onnx(fast=True)`) emits for it, with the same per-node features (`nas.latency._graph`):
+(`export_onnx(fast=True)`) emits for it, with the same per-node features (`nas.latency._features`):
 Conv (with batch norm folded into its bias), Relu, Clip (ReLU6, with its 2 bound constants), HardSwish,
 HardSigmoid, Sigmoid, GlobalAveragePool, Add, Mul, Reshape (its shape constant), Transpose, Flatten and
 Gemm, plus the calls a primitive's declaration maps (`trace=` of `nas.space.declare_primitive`: an
@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from nas.latency._graph import GraphFeatures, NodeFeatures, conv_kind, conv_shape, node_features, op_kinds
+from nas.latency._features import GraphFeatures, NodeFeatures, conv_kind, conv_shape, node_features
+from nas.latency._op_kinds import op_kinds
 from nas.space import declared_traced_ops
 
 _ACTIVATIONS = {

@@ -7,7 +7,7 @@ import pytest
 from nas.blocks import build_block, conv_bn
 from nas.errors import NasError
 from nas.latency import Coverage, graph_features
-from nas.latency._graph import conv_shape
+from nas.latency._features import conv_shape
 from nas.onnx_io import export_onnx
 from nas.space import BlockSpec
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nas.errors import NasError
+from nas.latency._features import COLUMNS, GraphFeatures
 from nas.latency._fewshot import (
     FewShotModel,
     combine,
@@ -20,7 +21,6 @@ from nas.latency._fewshot import (
     fit_matrix,
     model_arrays,
 )
-from nas.latency._graph import COLUMNS, GraphFeatures
 from nas.latency._model import LatencyModel, fit_latency_model
 
 KINDS_USED = ("conv_dense_k3_l", "conv_pointwise_m", "activation_relu", "add", "pool")

@@ -19,7 +19,7 @@ from nas.latency import (
     kendall_tau,
     nnls,
 )
-from nas.latency._graph import FEATURES
+from nas.latency._features import FEATURES
 
 
 def brute_force_nnls(a, b):

@@ -20,7 +20,7 @@ from nas.latency import (
     fit_prior,
     load_profile,
 )
-from nas.latency._graph import FEATURES
+from nas.latency._features import FEATURES
 from nas.latency._prediction import hidden_family_ratios, kind_family
 
 
