@@ -13,9 +13,8 @@ device with only onnxruntime, onnx and numpy) work without torch installed.
 from __future__ import annotations
 
 from nas._lazy import lazy_exports
+from nas._version import DISTRIBUTION, __version__  # noqa: F401  (re-exported)
 from nas.errors import NasError  # noqa: F401  (re-exported)
-
-__version__ = "0.1.0"
 
 _EXPORTS = {
     "nas.space": ("Architecture", "SearchSpace", "load_space", "list_spaces"),

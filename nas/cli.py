@@ -3,41 +3,64 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from nas import errors
+from nas._cli import (
+    FAILED,
+    INTERRUPTED,
+    TERMINATED,
+    USAGE,
+    add_verbosity_arguments,
+    catch_stop_signals,
+    closed_stdout,
+    disk_full,
+    flush_stdout,
+    print_json,
+    restore_signals,
+    start_logging,
+    stop_logging,
+    warn,
+)
 from nas._io import check_output_path
+from nas._version import DISTRIBUTION, __version__
 from nas.cli_profile import add_profile_commands
 from nas.cli_validate import add_validation_commands
-from nas.errors import NasError, Terminated, on_stop_signal, stop_signal
+from nas.errors import NasError, NasRuntimeError, Terminated, stop_signal
 from nas.search import SearchConfig, add_config_arguments, config_from_arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `nas` command; returns its exit code (the table in nas._cli and docs/cli.md)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
-    previous = _catch_stop_signals()
+        return USAGE
+    if args.quiet_all and hasattr(args, "quiet"):  # `nas -q COMMAND`: the command's own --quiet too
+        args.quiet = True
+    handler = start_logging(args.verbose, args.quiet_all)
+    previous = catch_stop_signals()
     try:
-        return args.run(args)
+        code = args.run(args)
+        flush_stdout()
+        return code
+    except NasRuntimeError as exc:  # the input was fine; the work failed
+        print(f"nas: error: {exc}", file=sys.stderr)
+        return FAILED
     except NasError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
-        return 2
-    except SearchFailed as exc:
-        print(f"nas: error: {exc}", file=sys.stderr)
-        return 1
+        return USAGE
+    except BrokenPipeError:
+        return closed_stdout()
     except (
         KeyboardInterrupt
     ) as exc:  # Ctrl-C, or SIGTERM (Terminated): what finished is written, Ray is shut down
         # Ray turns any KeyboardInterrupt raised while it waits into a plain one: the handler's record tells
         terminated = isinstance(exc, Terminated) or stop_signal() == signal.SIGTERM
-        what, code = ("terminated (SIGTERM)", 143) if terminated else ("interrupted", 130)
+        what, code = ("terminated (SIGTERM)", TERMINATED) if terminated else ("interrupted", INTERRUPTED)
         print(
             f"nas: {what}; run the same command again to resume"
             if args.command == "search"
@@ -46,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return code
     except Exception as exc:
-        full = _disk_full(exc)
+        full = disk_full(exc)
         if full is None:
             raise
         # files are written atomically (write, then rename): what was written before is intact
@@ -55,61 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "again (a search resumes where it stopped)",
             file=sys.stderr,
         )
-        return 1
+        return FAILED
     finally:
-        _restore(previous)
-
-
-def _disk_full(exc: BaseException) -> str | None:
-    """What ran out of space, when `exc` (or what caused it: a database layer wraps the OS error) is a full
-    disk; None otherwise."""
-    import errno
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return exc.filename if isinstance(exc.filename, str) and exc.filename else "a file being written"
-        if "database or disk is full" in str(exc):
-            return "the study database"
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-class SearchFailed(Exception):
-    """A search that ran but trained nothing: exit code 1, not a usage error."""
-
-
-def _catch_stop_signals() -> dict:
-    """SIGTERM handled like Ctrl-C (and Ctrl-C where it is not ignored), both remembered (nas.errors), so a stop
-    whose exception a library's garbage collection swallowed is raised again by the search; that swallowed
-    exception is not printed. Returns what to restore (main thread only: Python allows no other)."""
-    import threading
-
-    errors._stop["signal"] = None
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous = {"hook": sys.unraisablehook, signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop_signal)}
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_stop_signal)
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else hook(u)
-    return previous
-
-
-def _restore(previous: dict) -> None:
-    errors._stop["signal"] = None
-    for key, value in previous.items():
-        if key == "hook":
-            sys.unraisablehook = value
-        elif value is not None:
-            signal.signal(key, value)
+        restore_signals(previous)
+        stop_logging(handler)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nas", description="Hardware-aware neural architecture search for lightweight vision models."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} ({DISTRIBUTION})")
+    add_verbosity_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser(
@@ -218,14 +198,14 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(run=_compare)
 
     sp = sub.add_parser("spaces", help="list the built-in search spaces")
-    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--json", action="store_true", help="the list as JSON on stdout")
     sp.set_defaults(run=_spaces)
 
     add_validation_commands(sub)
     add_profile_commands(sub)
 
     p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="the list as JSON on stdout")
     p.set_defaults(run=_profiles)
     return parser
 
@@ -249,7 +229,7 @@ def _search(args) -> int:
     if not result.complete:  # nothing trained: nothing to export, and not a success
         counts = f"{result.failed} failed, {result.infeasible} infeasible of {result.finished}"
         reasons = "; ".join(result.first_failures) or "no reason recorded"
-        raise SearchFailed(f"no trial succeeded in {result.run_dir} ({counts}); first: {reasons}")
+        raise NasRuntimeError(f"no trial succeeded in {result.run_dir} ({counts}); first: {reasons}")
     _print_pareto(result)
     return 0
 
@@ -268,10 +248,8 @@ def _bound_local_workers(config: SearchConfig) -> SearchConfig:
         or os.environ.get("RAY_ADDRESS")
     ):
         return config
-    print(
-        f"nas: warning: --workers {config.workers} is more than the {cpus} CPUs here; using {cpus} "
-        "(one worker process per CPU)",
-        file=sys.stderr,
+    warn(
+        f"--workers {config.workers} is more than the {cpus} CPUs here; using {cpus} (one worker process per CPU)"
     )
     return replace(config, workers=cpus)
 
@@ -379,7 +357,7 @@ def _spaces(args) -> int:
 
     spaces = [s.describe() for s in list_spaces()]
     if args.json:
-        print(json.dumps(spaces, indent=2))
+        print_json(spaces)
     else:
         for s in spaces:
             print(
@@ -394,7 +372,7 @@ def _profiles(args) -> int:
 
     profiles = [p.describe() for p in list_profiles()]
     if args.json:
-        print(json.dumps(profiles, indent=2, default=str))
+        print_json(profiles)
     else:
         for p in profiles:
             error = p.get("validation_error", "no fitted model" if p["latency"] == "measured" else "")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from nas._cli import add_json_arguments, json_output, print_json, warn_deprecated_json
 
 
 def add_validation_commands(sub) -> None:
@@ -50,11 +53,7 @@ def add_validation_commands(sub) -> None:
     v.add_argument(
         "--max-images", type=int, default=None, help="evaluate a seeded random subset of this many images"
     )
-    v.add_argument(
-        "--json",
-        default=None,
-        help="write the report as JSON (default: slices.json next to an exported model)",
-    )
+    add_json_arguments(v, "the report", "slices.json next to an exported model")
     v.add_argument(
         "--plot",
         default=None,
@@ -97,11 +96,8 @@ def add_validation_commands(sub) -> None:
     q.add_argument(
         "--severities", type=int_list, default=(3,), help="severities for the comparison (default: 3)"
     )
-    q.add_argument(
-        "--json",
-        default=None,
-        help="write the comparison as JSON (default: int8.json next to an exported model, "
-        "unless --out puts the INT8 model in another folder)",
+    add_json_arguments(
+        q, "the comparison", "int8.json next to an exported model, unless --out puts the INT8 model elsewhere"
     )
     q.set_defaults(run=_quantize)
 
@@ -136,26 +132,36 @@ def _export_folder(model) -> Path | None:
     return folder if exported else None
 
 
-def _refresh_card(folder: Path | None, written: Path | None, default_name: str) -> None:
+def _refresh_card(folder: Path | None, written: Path | None, default_name: str, say=print) -> None:
     if folder and written and Path(written).resolve() == (folder / default_name).resolve():
         from nas.validate import write_model_card
 
-        print(f"model card: {write_model_card(folder)}")
+        say(f"model card: {write_model_card(folder)}")
 
 
-def _check_outputs(args, *flags: str) -> None:
-    """Output files given on the command line can be written, checked before any model runs."""
+def _messages(to_stdout: bool):
+    """Where the human-readable lines go: stderr when stdout carries the JSON."""
+    return (lambda line: print(line, file=sys.stderr)) if to_stdout else print
+
+
+def _check_outputs(args, *flags: str) -> tuple[bool, str | None]:
+    """Output files given on the command line can be written, checked before any model runs; returns
+    whether JSON goes to stdout, and the JSON file asked for (--json-out)."""
     from nas._io import check_output_path
 
+    to_stdout, json_file, json_flag = json_output(args)
     for flag in flags:
-        if getattr(args, flag):
-            check_output_path(getattr(args, flag), f"--{flag}", folder=False)
+        path, name = (json_file, json_flag) if flag == "json" else (getattr(args, flag), f"--{flag}")
+        if path:
+            check_output_path(path, name, folder=False)
+    warn_deprecated_json(args)
+    return to_stdout, json_file
 
 
 def _validate(args) -> int:
     from nas.validate import evaluate_slices
 
-    _check_outputs(args, "json", "plot")
+    to_stdout, json_file = _check_outputs(args, "json", "plot")
     report = evaluate_slices(
         args.model,
         args.data,
@@ -166,15 +172,23 @@ def _validate(args) -> int:
         user_slices=args.slices,
         split=args.split,
     )
-    report.print()
+    say = _messages(to_stdout)
+    if to_stdout:
+        from rich.console import Console
+
+        report.print(Console(stderr=True))
+    else:
+        report.print()
     folder = _export_folder(args.model)
-    json_path = args.json or (folder / "slices.json" if folder else None)
+    json_path = json_file or (folder / "slices.json" if folder else None)
     plot_path = args.plot or (folder / "slices.png" if folder else None)
     if json_path:
-        print(f"slice report: {report.write_json(json_path)}")
+        say(f"slice report: {report.write_json(json_path)}")
     if plot_path:
-        print(f"plot: {report.write_plot(plot_path)}")
-    _refresh_card(folder, json_path, "slices.json")
+        say(f"plot: {report.write_plot(plot_path)}")
+    _refresh_card(folder, json_path, "slices.json", say)
+    if to_stdout:
+        print_json(report.to_dict())
     return 0
 
 
@@ -182,11 +196,12 @@ def _quantize(args) -> int:
     from nas._io import write_json_atomic
     from nas.validate import compare_precisions, quantize_int8
 
-    _check_outputs(args, "out", "json")
+    to_stdout, json_file = _check_outputs(args, "out", "json")
+    say = _messages(to_stdout)
     int8 = quantize_int8(
         args.model, args.data, args.out, samples=args.samples, seed=args.seed, split=args.split
     )
-    print(f"INT8 model: {int8}")
+    say(f"INT8 model: {int8}")
     result = compare_precisions(
         args.model,
         int8,
@@ -197,11 +212,11 @@ def _quantize(args) -> int:
         split=args.split,
     )
     clean, x86 = result["clean"], result["latency"]["x86-cpu"]
-    print(
+    say(
         f"accuracy on {result['n']} images: FP32 {100 * clean['fp32']:.1f}%, INT8 {100 * clean['int8']:.1f}% "
         f"(drop {100 * clean['drop']:+.1f} pts; largest slice drop {100 * result['max_slice_drop']:+.1f} pts)"
     )
-    print(
+    say(
         f"x86-cpu latency: FP32 {x86['fp32']['median_ms']:.4f} ms, INT8 {x86['int8']['median_ms']:.4f} ms "
         f"(x{x86['speedup']:.2f}); remote profiles: INT8 latency not predictable (their models were fitted "
         "on FP32 graphs)"
@@ -209,8 +224,10 @@ def _quantize(args) -> int:
     folder = _export_folder(args.model)
     if folder and args.out and Path(args.out).resolve().parent != folder.resolve():
         folder = None  # the INT8 model went elsewhere, as asked: nothing is written into the export folder
-    json_path = args.json or (folder / "int8.json" if folder else None)
+    json_path = json_file or (folder / "int8.json" if folder else None)
     if json_path:
-        print(f"comparison: {write_json_atomic(json_path, result)}")
-    _refresh_card(folder, json_path, "int8.json")
+        say(f"comparison: {write_json_atomic(json_path, result)}")
+    _refresh_card(folder, json_path, "int8.json", say)
+    if to_stdout:
+        print_json(result)
     return 0

@@ -1,7 +1,8 @@
 """The one exception type for user mistakes.
 
 A `NasError` carries a one-line message that names the problem (file, line, field). The CLI turns it
-into exit code 2; anything else is a bug and is allowed to raise with its traceback.
+into exit code 2, and its subclass `NasRuntimeError` (the input was fine, the work failed) into exit code
+1; anything else is a bug and is allowed to raise with its traceback.
 """
 
 
@@ -10,6 +11,11 @@ class NasError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class NasRuntimeError(NasError):
+    """The input was fine but the work could not be done (a Ray cluster that cannot be reached, a search in
+    which no trial succeeded): one line, like a NasError, but the CLI exits with code 1, not 2."""
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

@@ -1,4 +1,5 @@
-"""A non-editable install, used from another directory, still finds the built-in spaces, profiles and data."""
+"""A non-editable install, used from another directory, still finds the built-in spaces, profiles and data;
+the wheel carries its distribution name, license, typing marker, classifiers and extras."""
 
 from __future__ import annotations
 
@@ -39,9 +40,12 @@ def test_wheel_install_finds_builtin_resources(tmp_path):
         if "Warning" in line and "InformationOnly" not in line and "bdist_wheel" not in line
     ]
     assert warnings == [], warnings
-    wheel = next(wheel_dir.glob("nas-*.whl"))
+    wheel = next(wheel_dir.glob("hwnas-*.whl"))  # the index's `nas` is another project: the name is hwnas
     with zipfile.ZipFile(wheel) as archive:
         packed = set(archive.namelist())
+        metadata = next(archive.read(n).decode() for n in packed if n.endswith(".dist-info/METADATA"))
+    assert "nas/py.typed" in packed and any(n.endswith(".dist-info/licenses/LICENSE") for n in packed)
+    _check_metadata(metadata)
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "nas").rglob("*.py")}
     assert sources - packed == set(), "modules missing from the wheel: add their package to pyproject.toml"
     install = subprocess.run(
@@ -55,7 +59,7 @@ def test_wheel_install_finds_builtin_resources(tmp_path):
         "import nas, pathlib; "
         "assert pathlib.Path(nas.__file__).is_relative_to(pathlib.Path(r'%s')), nas.__file__; "
         "print(sorted(s.name for s in nas.list_spaces())); print([p.name for p in nas.list_profiles()]); "
-        "d = nas.load_dataset('builtin'); print(d.x_train.shape)" % target
+        "d = nas.load_dataset('builtin'); print(d.x_train.shape); print('version', nas.__version__)" % target
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     done = subprocess.run(
@@ -67,3 +71,27 @@ def test_wheel_install_finds_builtin_resources(tmp_path):
         and "x86-cpu" in done.stdout
         and "(5000, 32, 32, 3)" in done.stdout
     )
+    assert f"version {_pyproject()['project']['version']}" in done.stdout  # read from the installed metadata
+
+
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _check_metadata(metadata: str) -> None:
+    """What an index page and a resolver read: the name, the license, classifiers, the extras; no URL that
+    points nowhere; a default install that needs no GPU build of ONNX Runtime."""
+    fields = [line.split(": ", 1) for line in metadata.split("\n\n", 1)[0].splitlines() if ": " in line]
+    assert ["Name", "hwnas"] in fields and ["License-Expression", "MIT"] in fields
+    classifiers = [value for key, value in fields if key == "Classifier"]
+    assert "Typing :: Typed" in classifiers and len(classifiers) >= 5
+    assert {value for key, value in fields if key == "Provides-Extra"} >= {"gpu", "openvino", "test"}
+    requires = [value for key, value in fields if key == "Requires-Dist"]
+    default = [r for r in requires if "extra ==" not in r]
+    assert any(r.startswith("onnxruntime>=") for r in default) and any(
+        r.startswith("filelock") for r in default
+    )
+    assert not any("gpu" in r or "openvino" in r for r in default)
+    assert all("example" not in value for key, value in fields if key == "Project-URL")

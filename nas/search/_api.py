@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from nas._io import write_json_atomic
 from nas.data import load_dataset
-from nas.errors import NasError
+from nas.errors import NasError, NasRuntimeError
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import check_space_coverage, load_profile, local_profile
 from nas.plugins import load_plugins
@@ -20,9 +21,12 @@ from nas.search._candidate import Progress
 from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
 from nas.search._driver import BatchDriver, resolve_latency_mode
 from nas.search._executor import Executor, RayExecutor
+from nas.search._machine_record import machine_change, machine_record
 from nas.search._results import hypervolume, pareto_trials, write_pareto_json, write_trials_csv
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
 from nas.space import load_space
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,14 @@ def search(
             profile, calibrate=True, progress=_calibration_progress(profile) if show_progress else None
         )
     content = fingerprints(space, profile, dataset, latency_mode)
+    machine, change = machine_record(), None
     if resuming:
         check_fingerprints(run_dir, content)
+        saved = json.loads((run_dir / "config.json").read_text())
+        change = machine_change(saved, machine, latency_mode, config.allow_machine_change, run_dir)
+        log.info(f"resuming the search in {run_dir}")
+        if change is not None:
+            log.info(f"{run_dir}: resumed on another machine ({machine['cpu']}); recorded in config.json")
     if config.rungs and not isinstance(trainer, ProxyTrainer):
         raise NasError(
             "multi-fidelity rungs need the proxy trainer (its recipe sets the epochs of each rung)"
@@ -108,7 +118,12 @@ def search(
     # Ray first: a cluster or local Ray that cannot start leaves no run directory behind (a retry with other
     # settings is then a new search, not "a different search" in a half-made folder).
     own_executor = executor is None
-    executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
+    try:
+        executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
+    except NasRuntimeError:
+        raise
+    except NasError as exc:  # the settings were fine: the cluster (or a local Ray) is not there
+        raise NasRuntimeError(str(exc)) from None
     created, lock = _Created(), None  # what this invocation makes, removed again if the start fails
     try:
         created.note(run_dir)
@@ -149,8 +164,12 @@ def search(
                     "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
                     "preprocessing": context["preprocessing"],
                     "fingerprints": content,
+                    "machine": machine,
                 },
             )
+        elif change is not None:  # resumed on another machine: said where, and with what
+            saved["machine_changes"] = [*(saved.get("machine_changes") or []), change]
+            write_json_atomic(run_dir / "config.json", saved)
         created.note(run_dir / "study.db")
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
@@ -243,17 +262,25 @@ def _abandon_start(executor: Executor | None, lock, created: _Created) -> None:
     created.roll_back()
 
 
-def _lock_run_dir(run_dir: Path):
-    """One driver per run directory: a second one would fail the first one's running trials."""
-    import fcntl
+class _RunLock:
+    """One driver per run directory: a second one would fail the first one's running trials. An OS file lock
+    (filelock: flock on POSIX, msvcrt on Windows), so a killed driver leaves no stale lock behind."""
 
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise NasError(f"{run_dir}: another nas search is running in this run directory") from None
-    return handle
+    def __init__(self, run_dir: Path):
+        from filelock import FileLock, Timeout
+
+        self._lock = FileLock(str(run_dir / ".lock"))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise NasError(f"{run_dir}: another nas search is running in this run directory") from None
+
+    def close(self) -> None:
+        self._lock.release()
+
+
+def _lock_run_dir(run_dir: Path) -> _RunLock:
+    return _RunLock(run_dir)
 
 
 class _progress_display:

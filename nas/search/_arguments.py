@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nas.errors import NasError
-from nas.search._config import SearchConfig
+from nas.search._config import _BEFORE_IT_EXISTED, SearchConfig
+from nas.search._samplers import SAMPLERS
 
 
 def _optional_int(text: str) -> int | None:
@@ -88,13 +89,29 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="a YAML or JSON file of these settings by field name (e.g. latency_budget_ms: 0.3); "
         "flags given here override it",
     )
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="resume the search in RUN_DIR with the settings of its config.json; flags given here may change "
+        "those that are not part of what the run is (e.g. --trials, --workers)",
+    )
 
 
 def config_from_arguments(args: argparse.Namespace) -> SearchConfig:
     """The SearchConfig of parsed arguments: the defaults, then the config file, then the flags given."""
     given = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if hasattr(args, f.name)}
     path = getattr(args, "config_file", None)
-    from_file = read_config_file(path) if path else {}
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        if path:
+            raise NasError(f"--resume {resume}: the settings come from its config.json; leave --config out")
+        if given.get("out") is not None:
+            raise NasError(f"--resume {resume}: names the run directory already; leave --out out")
+        path = Path(resume) / "config.json"
+        from_file = read_run_settings(resume)
+    else:
+        from_file = read_config_file(path) if path else {}
     try:
         return SearchConfig(**{**from_file, **given})
     except NasError as exc:
@@ -102,6 +119,41 @@ def config_from_arguments(args: argparse.Namespace) -> SearchConfig:
         if key in from_file and key not in given:  # the file's value: say where it came from
             raise NasError(f"{path}: {exc}") from None
         raise
+
+
+def read_run_settings(run_dir: str | Path) -> dict[str, Any]:
+    """The settings a run directory's search was started with (its config.json), for `--resume`: the path
+    settings as resolved then (so a resume from another folder finds the same files), `out` the run
+    directory. A change of an identity setting on top of them is refused later, as for any re-run."""
+    run_dir = Path(run_dir)
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        what = "does not exist" if not run_dir.exists() else "holds no config.json (not a nas run directory)"
+        raise NasError(f"--resume {run_dir}: {what}")
+    try:
+        document = json.loads(saved_path.read_text())
+        saved, paths = document["search"], document.get("paths") or {}
+        if not isinstance(saved, dict) or not isinstance(paths, dict):
+            raise TypeError
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise NasError(f"{saved_path}: unreadable run configuration; cannot resume from it") from None
+    settings: dict[str, Any] = dict(
+        _BEFORE_IT_EXISTED
+    )  # a setting added after the run started: its old value
+    for f in fields(SearchConfig):
+        if f.name in saved and f.name not in _PER_INVOCATION:
+            settings[f.name] = _value(saved_path, f, paths.get(f.name, saved[f.name]))
+    sampler = settings.get("sampler")
+    if isinstance(sampler, str) and sampler not in SAMPLERS.names():
+        raise NasError(
+            f"--resume {run_dir}: the run used the sampler {sampler!r}, which is not one of "
+            f"{', '.join(SAMPLERS.names())}; resume it from Python with the same sampler instance"
+        )
+    settings["out"] = str(run_dir)
+    return settings
+
+
+_PER_INVOCATION = ("allow_machine_change",)  # a permission for one invocation, not a setting of the run
 
 
 def load_config_file(path: str | Path, **overrides: Any) -> SearchConfig:

@@ -170,6 +170,11 @@ class SearchConfig:
         flag="--plugin",
         metavar="MODULE",
     )
+    allow_machine_change: bool = setting(
+        False,
+        "resume a run whose latency is measured on another CPU model than this one (its latencies then "
+        "mix two CPUs; config.json records the change)",
+    )
 
     def __post_init__(self):
         _positive_int("trials", self.trials)
