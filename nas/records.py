@@ -67,10 +67,12 @@ class Attr:
     PARAMS = "params"  # parameter count
     MACS = "macs"
     LATENCY_MS = "latency_ms"
-    LATENCY_SOURCE = "latency_source"  # "measured" or "predicted"
+    LATENCY_SOURCE = "latency_source"  # "measured" (here), "device" (on a device node) or "predicted"
     LATENCY_SPREAD = "latency_spread"  # measured: relative spread of the repeats
     LATENCY_STABLE = "latency_stable"
     LATENCY_ATTEMPTS = "latency_attempts"
+    LATENCY_NODE_ID = "latency_node_id"  # device: the Ray node that measured it
+    LATENCY_HOST = "latency_host"  # device: that node's host name
     LATENCY_LOW_MS = "latency_low_ms"  # predicted: the prediction interval
     LATENCY_HIGH_MS = "latency_high_ms"
     LATENCY_EXTRAPOLATED = "latency_extrapolated"  # predicted: share of the latency outside the table's range
@@ -128,6 +130,8 @@ CSV_COLUMNS = (
     "latency_high_ms",
     "latency_extrapolated",
     "latency_straddles_budget",
+    "latency_node_id",
+    "latency_host",
 )
 PARAM_PREFIX = "param:"
 
@@ -160,6 +164,8 @@ class TrialRecord:
     latency_spread: float | None = None
     latency_stable: bool | None = None
     latency_attempts: int | None = None
+    latency_node_id: str | None = None
+    latency_host: str | None = None
     latency_low_ms: float | None = None
     latency_high_ms: float | None = None
     latency_extrapolated: float | None = None

@@ -9,6 +9,7 @@ from nas.latency._block_samples import block_features, block_table_samples
 from nas.latency._bundle import measure_bundle, write_bundle
 from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
+from nas.latency._device import DEVICE_RESOURCE_PREFIX, device_resource, measure_on_device
 from nas.latency._features import COLUMNS, FEATURES, GraphFeatures, NodeFeatures
 from nas.latency._graph import graph_features
 from nas.latency._hardware_profile import HardwareProfile
@@ -49,6 +50,9 @@ __all__ = [
     "BUILTIN_PROFILES",
     "BlockConfig",
     "BlockRow",
+    "DEVICE_RESOURCE_PREFIX",
+    "device_resource",
+    "measure_on_device",
     "COLUMNS",
     "Coverage",
     "FEATURES",

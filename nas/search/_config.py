@@ -17,7 +17,7 @@ from nas.search._selection import SELECTORS
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
 
-LATENCY_MODES = ("auto", "measured", "predicted")
+LATENCY_MODES = ("auto", "measured", "predicted", "device")
 MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
 
 
@@ -66,10 +66,17 @@ class SearchConfig:
     )
     latency: str = setting(
         "auto",
-        "'measured' on this machine with ONNX Runtime, or 'predicted' by the profile's latency model; "
-        "auto: measured for the local profile, predicted for remote devices (default: %(default)s)",
+        "'measured' on this machine with ONNX Runtime, 'predicted' by the profile's latency model, or "
+        "'device': measured on the Ray node advertising the resource nas-device:PROFILE (a board that joined "
+        "the cluster, see docs/devices.md); auto: measured for the local profile, predicted for remote "
+        "devices (default: %(default)s)",
         identity=True,
         choices=LATENCY_MODES,
+    )
+    device_timeout: float = setting(
+        120.0,
+        "--latency device: seconds a measurement waits for a device node that left to come back before its "
+        "trial fails (default: %(default)s)",
     )
     dataset: str = setting(
         "builtin",
@@ -163,17 +170,17 @@ class SearchConfig:
         "predict node kinds the profile's device never measured with the profile's prior (a reference "
         "device's costs, scaled) instead of refusing; each trial records the share extrapolated",
     )
+    allow_machine_change: bool = setting(
+        False,
+        "resume a run whose latency is measured on another CPU model than this one (its latencies then "
+        "mix two CPUs; config.json records the change)",
+    )
     plugins: tuple[str, ...] = setting(
         (),
         "import this module (a name, or a path to a .py file) before the search, in the driver and in "
         "every worker, e.g. to register primitives; repeatable",
         flag="--plugin",
         metavar="MODULE",
-    )
-    allow_machine_change: bool = setting(
-        False,
-        "resume a run whose latency is measured on another CPU model than this one (its latencies then "
-        "mix two CPUs; config.json records the change)",
     )
 
     def __post_init__(self):
@@ -192,6 +199,14 @@ class SearchConfig:
         ):
             raise NasError(
                 f"latency_budget_ms: must be a positive finite number of milliseconds, got {self.latency_budget_ms}"
+            )
+        if isinstance(self.device_timeout, bool) or not (
+            isinstance(self.device_timeout, (int, float))
+            and math.isfinite(self.device_timeout)
+            and self.device_timeout > 0
+        ):
+            raise NasError(
+                f"device_timeout: must be a positive number of seconds, got {self.device_timeout!r}"
             )
         if self.robust_weight is not None and not (
             isinstance(self.robust_weight, (int, float)) and 0 <= self.robust_weight <= 1

@@ -4,11 +4,11 @@
    graph of each candidate in parallel; to predict it, the driver counts params and MACs itself, once per
    distinct part of the networks (`CostCounter`), and only for candidates within the latency budget.
    The size constraints reject candidates here;
-2. latency (the driver alone, every worker idle): measured with ONNX Runtime, or predicted by the
-   profile's latency model from the graph features (composed from the architecture's cached parts, equal
-   to the exported graph's, so a predicted latency needs no export; being cheaper than the costs, it comes
-   first); the latency budget rejects candidates here. With pre-screening, a `Selector` then chooses which
-   feasible candidates train;
+2. latency (the driver alone, every worker idle): measured with ONNX Runtime here or on a device node
+   that joined the Ray cluster (`_device_nodes`), or predicted by the profile's latency model from the
+   graph features (composed from the architecture's cached parts, equal to the exported graph's, so a
+   predicted latency needs no export; being cheaper than the costs, it comes first); the latency budget
+   rejects candidates here. With pre-screening, a `Selector` then chooses which feasible candidates train;
 3. train (parallel, workers): proxy accuracy, through the fidelity schedule's rungs; each result is told
    to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
@@ -35,6 +35,7 @@ from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
 from nas.search._config import SearchConfig
 from nas.search._constraints import Constraint, constraints_from, first_violation
+from nas.search._device_nodes import DeviceMeasurer, device_attrs
 from nas.search._executor import Executor, TaskFailed
 from nas.search._fidelity import FidelitySchedule
 from nas.search._ledger import TrialLedger
@@ -72,6 +73,11 @@ class BatchDriver:
         self.oversampled = config.prescreen > 1
         self.batch_size = max(config.population, 2 * executor.workers)
         self.latency_mode = resolve_latency_mode(profile, config.latency)
+        self.device = (  # refuses here, at the start, when no device node is in the cluster
+            DeviceMeasurer.connect(executor, profile, config.device_timeout)
+            if self.latency_mode == "device"
+            else None
+        )
         self.plugins = tuple(loaded_plugins())  # what every worker loads before a task
         self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
         self._costs = CostCounter(dataset.num_classes)
@@ -179,7 +185,7 @@ class BatchDriver:
         reasons, told after training: the pool is sampled to be screened, so a constraint it violates must
         not use up the batch's share of --trials (they count only when too few candidates were feasible, so
         a search whose samples are all infeasible still ends)."""
-        if self.latency_mode == "measured":
+        if self.latency_mode in ("measured", "device"):
             steps = (self._prepared_on_workers, self._check_latency)
         else:
             steps = (self._check_latency, self._counted_here)
@@ -236,6 +242,9 @@ class BatchDriver:
     def _check_latency(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
         """Latency (measured on the exported graph, or predicted from the parts' graph features), then the
         latency constraints: (candidate, why it is infeasible or None)."""
+        if self.device is not None:
+            yield from self._measured_on_device(batch)
+            return
         for cand in batch:  # the measuring phase: nothing else runs on the workers now
             start = time.perf_counter()
             try:
@@ -271,6 +280,20 @@ class BatchDriver:
             Attr.LATENCY_ATTEMPTS: m.attempts,
             Attr.LATENCY_SOURCE: "measured",
         }
+
+    def _measured_on_device(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
+        """Every graph of the batch sent to the device node at once, measured there one at a time; then the
+        latency constraints. A measurement the device could not give fails its trial with the reason."""
+        graphs = [cand.onnx for cand in batch]
+        for cand in batch:
+            cand.onnx = None
+        for index, out, reason in self.device.measure_all(graphs):
+            cand = batch[index]
+            if out is None:
+                self.ledger.failed(cand, reason)
+                continue
+            cand.attrs.update(device_attrs(out))
+            yield cand, first_violation(self.constraints, "latency", cand.attrs)
 
     def _score(self, candidates: list[Candidate], score: str, attr: str) -> list[Candidate]:
         """The training-free `score` of each candidate, computed on the workers, stored in `attr`; its
@@ -386,7 +409,8 @@ class BatchDriver:
 
 
 def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
-    """`auto`: measure on the local device, predict for a remote one. Impossible choices are user errors."""
+    """`auto`: measure on the local device, predict for a remote one; `device`: measure on the device node
+    that advertises the profile (any profile: its measurement protocol). Impossible choices are user errors."""
     if mode == "auto":
         mode = "measured" if profile.latency == "measured" else "predicted"
     if mode == "measured" and profile.latency != "measured":

@@ -97,6 +97,11 @@ class RayExecutor(Executor):
         self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
         self._remote: dict[Callable, Any] = {}
 
+    @property
+    def ray(self):
+        """The `ray` module this executor initialised (what a task pinned to a device node is submitted with)."""
+        return self._ray
+
     def put(self, value):
         return self._ray.put(value)
 

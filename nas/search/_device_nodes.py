@@ -1,0 +1,138 @@
+"""Latency measured on the device itself: a board that joined the search's Ray cluster as a node.
+
+The device node advertises the custom resource `nas-device:<profile name>` with a count of 1 and no CPUs
+(`ray start --address=HEAD:PORT --num-cpus=0 --resources='{"nas-device:raspberry-pi-4": 1}'`). Each
+candidate's ONNX graph goes to a task that asks for that resource and no CPU: Ray runs one measurement at
+a time per device (the count is 1), and nothing that asks for a CPU (building, exporting, training) is
+ever scheduled there.
+
+Faults: a device node that leaves mid-search leaves its measurements pending; they wait up to `timeout_s`
+for a node with the resource to come back, then their trials fail with a one-line reason. The absence is
+remembered across batches, so a search whose device is gone fails each later measurement at once instead
+of waiting again. A measuring process that dies is retried once by Ray (`max_retries=1`), then the trial
+fails with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Sequence
+
+from nas.errors import NasError, first_line, raise_if_stopped
+from nas.latency import MeasurementSettings, device_resource, measure_on_device
+from nas.records import Attr
+
+# How often the driver looks for the device node while measurements are pending (seconds).
+_POLL_S = 0.5
+
+
+def start_command(resource: str) -> str:
+    """The command that makes a machine a device node of the cluster at HEAD:PORT."""
+    return f"ray start --address=HEAD:PORT --num-cpus=0 --resources='{{\"{resource}\": 1}}'"
+
+
+def device_attrs(out: dict[str, Any]) -> dict[str, Any]:
+    """A trial's latency facts from a `measure_on_device` result."""
+    return {
+        Attr.LATENCY_MS: out["median_ms"],
+        Attr.LATENCY_SPREAD: out["spread"],
+        Attr.LATENCY_STABLE: out["stable"],
+        Attr.LATENCY_ATTEMPTS: out["attempts"],
+        Attr.LATENCY_SOURCE: "device",
+        Attr.LATENCY_NODE_ID: out["node_id"],
+        Attr.LATENCY_HOST: out["host"],
+        Attr.LATENCY_SECONDS: round(out["seconds"], 3),
+    }
+
+
+class DeviceMeasurer:
+    """Measures ONNX graphs on the Ray nodes that advertise `nas-device:<profile>`, one at a time each."""
+
+    def __init__(self, ray: Any, profile_name: str, settings: MeasurementSettings, timeout_s: float):
+        self._ray = ray
+        self.resource = device_resource(profile_name)
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self._absent_since: float | None = None  # when the last device node was seen leaving
+        self._task = ray.remote(
+            num_cpus=0, resources={self.resource: 1}, max_retries=1, retry_exceptions=False
+        )(measure_on_device)
+
+    @classmethod
+    def connect(cls, executor: Any, profile: Any, timeout_s: float) -> "DeviceMeasurer":
+        """The measurer for `profile`'s device nodes in the executor's Ray cluster; a user error when the
+        executor is not Ray's or no node advertises the resource (said in one line, with the fix)."""
+        from nas.search._executor import RayExecutor
+
+        if not isinstance(executor, RayExecutor):
+            raise NasError(
+                f"--latency device measures on Ray nodes: it needs the Ray executor, not {type(executor).__name__}"
+            )
+        measurer = cls(executor.ray, profile.name, profile.measurement, timeout_s)
+        if not measurer.nodes():
+            raise NasError(
+                f"--latency device: no Ray node advertises {measurer.resource!r}; on the device run "
+                f"`{start_command(measurer.resource)}` and pass --ray-address HEAD:PORT"
+            )
+        return measurer
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The live nodes advertising the resource."""
+        return [
+            node
+            for node in self._ray.nodes()
+            if node.get("Alive") and node.get("Resources", {}).get(self.resource, 0) > 0
+        ]
+
+    def measure_all(self, graphs: Sequence[bytes]) -> Iterator[tuple[int, dict | None, str | None]]:
+        """Measure every graph on the device, all submitted at once (Ray queues them on the resource, so
+        transfers overlap measurements). Yields (index, result of `measure_on_device`, None) or
+        (index, None, the one-line reason it failed), in the order they finish."""
+        if self._device_gone_too_long():
+            for index in range(len(graphs)):
+                yield index, None, self._gone_reason()
+            return
+        pending = {self._task.remote(graph, self.settings): i for i, graph in enumerate(graphs)}
+        while pending:
+            raise_if_stopped()
+            ready, _ = self._ray.wait(list(pending), num_returns=1, timeout=_POLL_S)
+            for ref in ready:
+                index = pending.pop(ref)
+                result, reason = self._result(ref)
+                yield index, result, reason
+            if ready or not self._device_gone_too_long():
+                continue
+            for ref in pending:  # the device left and did not come back: give its measurements up
+                self._ray.cancel(ref, force=False)
+            for index in sorted(pending.values()):
+                yield index, None, self._gone_reason()
+            pending.clear()
+
+    def _device_gone_too_long(self) -> bool:
+        """Whether no node has advertised the resource for timeout_s (the clock starts when one is missed)."""
+        if self.nodes():
+            self._absent_since = None
+            return False
+        now = time.monotonic()
+        if self._absent_since is None:
+            self._absent_since = now
+        return now - self._absent_since >= self.timeout_s
+
+    def _gone_reason(self) -> str:
+        return (
+            f"device: no Ray node advertises {self.resource!r} (the device node left and did not come back "
+            f"within {self.timeout_s:g} s)"
+        )
+
+    def _result(self, ref: Any) -> tuple[dict | None, str | None]:
+        from ray import exceptions as rex
+
+        try:
+            return self._ray.get(ref), None
+        except rex.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            return None, f"device: {type(cause).__name__}: {first_line(cause)}"
+        except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError) as exc:
+            return None, f"device: the measuring process died twice ({type(exc).__name__})"
+        except rex.RayError as exc:
+            return None, f"device: {type(exc).__name__}: {first_line(exc)}"

@@ -1,0 +1,293 @@
+"""`--latency device` on a real two-node Ray cluster on this machine: a head with one CPU for the workers,
+and a device node with no CPU advertising `nas-device:x86-cpu`, whose Python cannot import torch, fvcore
+or optuna (as on a board with only the measuring dependencies). Every latency must come from that node,
+no training may run there, and a device node killed mid-search must fail its trials after the timeout,
+never hang, and leave a run that resumes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).with_name("ray"))
+RESOURCE = "nas-device:x86-cpu"
+# The device node's sitecustomize: torch, fvcore and optuna cannot be imported there, as on a board.
+BLOCKER = """\
+import sys
+
+class _NotOnTheDevice:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "fvcore", "optuna"):
+            raise ImportError(f"{name} is not installed on the device")
+        return None
+
+sys.meta_path.insert(0, _NotOnTheDevice())
+"""
+# The head notices a device node that was killed within about a second instead of Ray's default 15 s.
+FAST_HEALTH_CHECK = {
+    "RAY_health_check_initial_delay_ms": "0",
+    "RAY_health_check_period_ms": "300",
+    "RAY_health_check_timeout_ms": "300",
+    "RAY_health_check_failure_threshold": "3",
+}
+
+# Waits for a live node advertising RESOURCE, checks that a task placed there cannot import torch, and
+# prints that node's id.
+FIND_DEVICE = """
+import json, sys, time
+import ray
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
+deadline = time.time() + 90
+while True:
+    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get(sys.argv[2], 0) > 0]
+    if nodes or time.time() > deadline:
+        break
+    time.sleep(0.3)
+
+@ray.remote(num_cpus=0, resources={sys.argv[2]: 1})
+def torch_importable():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+print(json.dumps({"node_ids": [n["NodeID"] for n in nodes], "torch": ray.get(torch_importable.remote())}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """`ray start --block ...` in a process group of its own, so killing the group ends that node only."""
+    return subprocess.Popen(
+        [RAY, "start", "--block", "--node-ip-address=127.0.0.1", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def stop_node(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop the node's process group (only the processes this test started); killed when slow to stop."""
+    if node.poll() is None:
+        os.killpg(node.pid, sig)
+        try:
+            node.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(node.pid, signal.SIGKILL)  # what is left of the group: a raylet, its workers
+    except ProcessLookupError:
+        pass
+    node.wait(timeout=30)
+
+
+class Cluster:
+    """A Ray head (one CPU) and device nodes started and stopped by this test, by their process ids."""
+
+    def __init__(self, tmp: Path):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+        site = tmp / "device_site"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text(BLOCKER)
+        self.device_env = {**self.env, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+        self.temp_dir = tempfile.mkdtemp(prefix="nasray", dir="/tmp")  # short: Ray's socket paths
+        self.head = start_node(
+            [
+                "--head",
+                "--include-dashboard=false",
+                f"--port={self.port}",
+                "--num-cpus=1",
+                "--object-store-memory=100000000",
+                f"--temp-dir={self.temp_dir}",
+            ],
+            {**self.env, **FAST_HEALTH_CHECK},
+        )
+        deadline = time.time() + 60
+        while True:  # ready once the GCS port accepts connections
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert self.head.poll() is None and time.time() < deadline, "ray head did not start"
+                time.sleep(0.3)
+        self.device: subprocess.Popen | None = None
+        self.device_id: str | None = None
+
+    def start_device(self) -> str:
+        """Start a device node and return its node id once the cluster sees it."""
+        self.device = start_node(
+            [
+                f"--address={self.address}",
+                "--num-cpus=0",
+                f"--resources={json.dumps({RESOURCE: 1})}",
+                "--object-store-memory=80000000",
+            ],
+            self.device_env,
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", FIND_DEVICE, self.address, RESOURCE],
+            capture_output=True,
+            text=True,
+            timeout=150,
+            env=self.env,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        assert len(found["node_ids"]) == 1, found
+        assert found["torch"] is False  # the device node's Python is a board's: no torch there
+        self.device_id = found["node_ids"][0]
+        return self.device_id
+
+    def kill_device(self) -> None:
+        """The device disappears: its raylet and workers are killed outright."""
+        stop_node(self.device, signal.SIGKILL)
+
+    def close(self) -> None:
+        for node in (self.device, self.head):
+            if node is not None:
+                stop_node(node)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start_device()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def search_command(cluster, space, dataset, out: Path, trials: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "nas",
+        "search",
+        "--space",
+        str(space),
+        "--dataset",
+        str(dataset),
+        "--trials",
+        str(trials),
+        "--population",
+        "2",
+        "--prescreen",
+        "1",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "32",
+        "--latency",
+        "device",
+        "--ray-address",
+        cluster.address,
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
+
+
+def rows(run: Path) -> list[dict[str, str]]:
+    path = run / "trials.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_latency_is_measured_on_the_device_node(tmp_path, cluster, tiny_space_file, tiny_dataset_file):
+    run = tmp_path / "run"
+    done = subprocess.run(
+        search_command(cluster, tiny_space_file, tiny_dataset_file, run, 3),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=cluster.env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = rows(run)
+    assert len(trials) == 3 and {t["status"] for t in trials} == {"complete"}, trials
+    for t in trials:
+        assert t["latency_source"] == "device" and t["latency_node_id"] == cluster.device_id
+        assert t["latency_host"] and float(t["latency_ms"]) > 0 and float(t["latency_spread"]) >= 0
+    # Training ran on the head: the device node has no CPU, and its Python cannot import torch (checked when
+    # it started), so a training or export task placed there would have failed its trial.
+
+
+def test_no_device_node_for_the_profile_is_refused_at_start(
+    tmp_path, cluster, tiny_space_file, tiny_dataset_file
+):
+    run = tmp_path / "run"
+    command = search_command(
+        cluster, tiny_space_file, tiny_dataset_file, run, 1, "--profile", "raspberry-pi-4"
+    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=cluster.env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.count("\n") == 1
+    assert "no Ray node advertises 'nas-device:raspberry-pi-4'" in done.stderr
+    assert "ray start --address=HEAD:PORT --num-cpus=0" in done.stderr
+    assert not (run / "config.json").exists()
+
+
+def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
+    tmp_path, cluster, tiny_space_file, tiny_dataset_file
+):
+    run = tmp_path / "run"
+    command = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 6, "--device-timeout", "3")
+    search = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env
+    )
+    try:
+        deadline = time.time() + 180
+        while sum(t["status"] == "complete" for t in rows(run)) < 2:  # the first batch is written
+            assert search.poll() is None and time.time() < deadline, search.communicate()[1][-3000:]
+            time.sleep(0.1)
+        first_device = cluster.device_id
+        cluster.kill_device()
+        _, stderr = search.communicate(timeout=180)  # it ends: never waits for the device forever
+    finally:
+        if search.poll() is None:
+            search.kill()
+    trials = rows(run)
+    failed = [t for t in trials if t["status"] == "failed"]
+    assert failed, trials
+    for t in failed:
+        assert t["failure_reason"].startswith("device: "), t["failure_reason"]
+        assert "\n" not in t["failure_reason"]
+    assert any("within 3 s" in t["failure_reason"] for t in failed)
+    complete = [t for t in trials if t["status"] == "complete"]
+    assert len(complete) >= 2 and {t["latency_node_id"] for t in complete} == {first_device}
+
+    # The device comes back (a new node): re-running with more trials resumes; the failed trials stay failed.
+    second_device = cluster.start_device()
+    more = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 8, "--device-timeout", "3")
+    done = subprocess.run(more, capture_output=True, text=True, timeout=240, env=cluster.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = rows(run)
+    assert [t["number"] for t in after if t["status"] == "failed"] == [t["number"] for t in failed]
+    resumed = [t for t in after if t["status"] == "complete" and int(t["number"]) > int(trials[-1]["number"])]
+    assert resumed and {t["latency_node_id"] for t in resumed} == {second_device}
