@@ -66,9 +66,16 @@ def _resize_float(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack(channels, axis=-1)
 
 
+def input_hw(pre: dict) -> tuple[int, int]:
+    """Height and width of the model input, whichever layout its `input_shape` is written in."""
+    shape = pre["input_shape"]
+    return (shape[1], shape[2]) if pre.get("layout", "NCHW") == "NHWC" else (shape[2], shape[3])
+
+
 def preprocess(images, pre: dict) -> np.ndarray:
-    """uint8 RGB images (an N x H x W x 3 array or a list of H x W x 3 arrays) -> float32 NCHW input."""
-    height, width = pre["input_shape"][2], pre["input_shape"][3]
+    """uint8 RGB images (an N x H x W x 3 array or a list of H x W x 3 arrays) -> float32 model input
+    (NCHW, or NHWC when the preprocessing's `layout` says so)."""
+    height, width = input_hw(pre)
     mean = np.asarray(pre["mean"], np.float32) * 255.0
     std = np.asarray(pre["std"], np.float32) * 255.0
     if isinstance(images, np.ndarray) and images.shape[1:3] == (height, width):
@@ -78,18 +85,25 @@ def preprocess(images, pre: dict) -> np.ndarray:
         for i, img in enumerate(images):
             x[i] = img if img.shape[:2] == (height, width) else _resize_float(img, height, width)
     # (pixel - 255 mean) / (255 std) == (pixel / 255 - mean) / std, as nas.evaluate.Preprocessing computes it
-    return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2), dtype=np.float32)
+    x = (x - mean) / std
+    return np.ascontiguousarray(
+        x if pre.get("layout", "NCHW") == "NHWC" else x.transpose(0, 3, 1, 2), np.float32
+    )
 
 
 class OnnxClassifier:
-    """An exported classifier: its ONNX Runtime session, preprocessing, classes and precision."""
+    """An exported classifier: its ONNX Runtime session, preprocessing, classes and precision.
 
-    def __init__(self, onnx_path: str | Path, threads: int = 1):
+    `preprocessing`: the checked preprocessing of a model that carries none in its metadata (an
+    off-the-shelf classifier); by default the `nas.preprocessing` metadata is the contract.
+    """
+
+    def __init__(self, onnx_path: str | Path, threads: int = 1, preprocessing: dict | None = None):
         import onnxruntime as ort
 
         self.path = Path(onnx_path)
         self.metadata = read_model_metadata(self.path)
-        self.preprocessing = parse_preprocessing(self.metadata, str(self.path))
+        self.preprocessing = preprocessing or parse_preprocessing(self.metadata, str(self.path))
         self.classes = tuple(self.preprocessing["classes"])
         self.precision = self.metadata.get(PRECISION_KEY, "fp32")
         options = ort.SessionOptions()
@@ -113,7 +127,7 @@ class OnnxClassifier:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return self.preprocessing["input_shape"][2], self.preprocessing["input_shape"][3]
+        return input_hw(self.preprocessing)
 
     def logits(self, images, batch_size: int = 256) -> np.ndarray:
         """Logits of uint8 RGB images, preprocessed per the metadata, in batches."""

@@ -88,3 +88,14 @@ def slice_statistics(
         "per_class": per_class,
         "confusions": pairs,
     }
+
+
+def mcnemar_exact(first_only: int, second_only: int) -> float:
+    """Two-sided exact McNemar p-value on paired outcomes: the discordant pairs (first right and second
+    wrong, and the reverse) are Binomial(first_only + second_only, 1/2) when both are equally accurate."""
+    n = first_only + second_only
+    if n == 0:
+        return 1.0
+    k = min(first_only, second_only)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
