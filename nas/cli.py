@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
         "search",
         help="run (or resume) a hardware-aware search",
         description="Search a space for the most accurate networks per latency on a hardware profile. "
-        "Re-running the same command resumes the run in its --out directory.",
+        "Re-running the same command resumes the run in its --out directory, and so does --resume RUN_DIR with "
+        "the settings recorded there.",
     )
     add_config_arguments(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
