@@ -23,6 +23,7 @@ _EXPORTS = {
     "nas.search._config": ("SearchConfig", "setting"),
     "nas.search._constraints": ("Constraint", "LatencyBudget", "MaxMacs", "MaxParams", "constraints_from"),
     "nas.search._driver": ("BatchDriver", "resolve_latency_mode"),
+    "nas.search._device_nodes": ("DeviceMeasurer",),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
     "nas.search._fidelity": ("FidelitySchedule",),
     "nas.search._ledger": ("TrialLedger",),

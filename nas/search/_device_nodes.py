@@ -16,7 +16,7 @@ fails with the reason.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from nas.errors import NasError, first_line, raise_if_stopped
 from nas.latency import MeasurementSettings, device_resource, measure_on_device
@@ -48,7 +48,15 @@ def device_attrs(out: dict[str, Any]) -> dict[str, Any]:
 class DeviceMeasurer:
     """Measures ONNX graphs on the Ray nodes that advertise `nas-device:<profile>`, one at a time each."""
 
-    def __init__(self, ray: Any, profile_name: str, settings: MeasurementSettings, timeout_s: float):
+    def __init__(
+        self,
+        ray: Any,
+        profile_name: str,
+        settings: MeasurementSettings,
+        timeout_s: float,
+        measure: Callable[[bytes, MeasurementSettings], dict] = measure_on_device,
+    ):
+        """measure: what runs on the device for each graph (`measure_on_device`)."""
         self._ray = ray
         self.resource = device_resource(profile_name)
         self.settings = settings
@@ -56,7 +64,7 @@ class DeviceMeasurer:
         self._absent_since: float | None = None  # when the last device node was seen leaving
         self._task = ray.remote(
             num_cpus=0, resources={self.resource: 1}, max_retries=1, retry_exceptions=False
-        )(measure_on_device)
+        )(measure)
 
     @classmethod
     def connect(cls, executor: Any, profile: Any, timeout_s: float) -> "DeviceMeasurer":

@@ -253,6 +253,52 @@ def test_no_device_node_for_the_profile_is_refused_at_start(
     assert not (run / "config.json").exists()
 
 
+# A measurement whose process dies (counted in a file), and a graph ONNX Runtime refuses, on the device node.
+CRASHES = """
+import json, os, sys
+import ray
+from nas.latency import MeasurementSettings
+from nas.search import DeviceMeasurer
+
+address, attempts_file = sys.argv[1], sys.argv[2]
+
+def crash(graph, settings):
+    with open(attempts_file, "a") as f:
+        f.write("x")
+    os._exit(1)
+
+ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+settings = MeasurementSettings(warmup_runs=2, rounds=2, round_ms=1.0)
+crashing = DeviceMeasurer(ray, "x86-cpu", settings, timeout_s=30, measure=crash)
+refused = DeviceMeasurer(ray, "x86-cpu", settings, timeout_s=30)
+print(json.dumps({
+    "crash": list(crashing.measure_all([b"graph"])),
+    "refused": list(refused.measure_all([b"not an onnx graph"])),
+    "attempts": len(open(attempts_file).read()),
+}))
+"""
+
+
+def test_a_crashing_measurement_is_retried_once_then_fails_with_its_reason(tmp_path, cluster):
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHES, cluster.address, str(tmp_path / "attempts")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cluster.env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Ray may print its own "(raylet) A worker died ..." lines around the result.
+    out = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert out["attempts"] == 2  # the first run and one retry
+    [(index, result, reason)] = out["crash"]
+    assert index == 0 and result is None
+    assert reason.startswith("device: the measuring process died twice (")
+    [(index, result, reason)] = out["refused"]
+    assert result is None and reason.startswith("device: ") and "\n" not in reason
+    assert "died" not in reason  # a graph ONNX Runtime refuses fails at once, not retried
+
+
 def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
     tmp_path, cluster, tiny_space_file, tiny_dataset_file
 ):

@@ -1,0 +1,190 @@
+"""Benchmark: measuring through a device node costs no more than measuring in-process.
+
+`--latency device` sends each candidate's ONNX graph to a Ray task pinned to the node that advertises
+`nas-device:x86-cpu` (here a second Ray node on this machine). This benchmark measures the same random
+networks of the mobilenet space twice with the x86-cpu protocol: in this process, one after another, and
+through a device node (all submitted at once, measured there one at a time, as the search does), and
+reports the throughput ratio. Target: through the device node >= 90% of the in-process throughput
+(transfer and scheduling overhead under 10%). Run it on a quiet machine: both sides share its CPUs.
+
+    python benchmarks/device_node.py               # ~1 min; writes results/benchmarks/device_node.json
+    python benchmarks/device_node.py --graphs 4 --out /tmp/device_node.json   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._harness import Benchmark, BenchmarkError, run_main, write_result  # noqa: E402
+
+BENCHMARK = Benchmark(cost="cheap", seconds=90)  # estimate: 2 x 40 graphs at ~0.3 s, plus a Ray cluster
+
+PROFILE = "x86-cpu"
+
+
+class RandomChoices:
+    """Samples a space uniformly (the `suggest_categorical` a space asks of an Optuna trial)."""
+
+    def __init__(self, seed: int):
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+
+    def suggest_categorical(self, name, choices):
+        return choices[int(self.rng.integers(len(choices)))]
+
+
+def graphs(count: int, seed: int) -> list[bytes]:
+    """`count` random untrained networks of the mobilenet space, exported as the search exports them."""
+    import nas
+
+    space = nas.load_space("mobilenet")
+    chooser = RandomChoices(seed)
+    out = []
+    for _ in range(count):
+        arch = space.sample(chooser)
+        out.append(nas.export_onnx(nas.build_model(arch, 10, seed=seed), arch.resolution, fast=True))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TwoNodeCluster:
+    """A Ray head with no CPU (the driver's node) and a device node advertising nas-device:PROFILE."""
+
+    def __init__(self, resource: str):
+        ray_cli = str(Path(sys.executable).with_name("ray"))
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.temp_dir = tempfile.mkdtemp(prefix="nasray", dir="/tmp")  # short: Ray's socket paths
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+        common = [ray_cli, "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=0"]
+        self.nodes = [
+            subprocess.Popen(
+                [*common, "--head", "--include-dashboard=false", f"--port={self.port}",
+                 "--object-store-memory=100000000", f"--temp-dir={self.temp_dir}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+            )
+        ]  # fmt: skip
+        self._wait_for_port()
+        self.nodes.append(
+            subprocess.Popen(
+                [*common, f"--address={self.address}", f"--resources={json.dumps({resource: 1})}",
+                 "--object-store-memory=100000000"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+            )
+        )  # fmt: skip
+
+    def _wait_for_port(self) -> None:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.nodes[0].poll() is not None or time.time() > deadline:
+                    raise BenchmarkError("the Ray head did not start") from None
+                time.sleep(0.3)
+
+    def close(self) -> None:
+        import shutil
+
+        for node in reversed(self.nodes):  # the processes this benchmark started, by their group
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGTERM)
+                try:
+                    node.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(node.pid, signal.SIGKILL)
+                    node.wait(timeout=30)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def main() -> int:
+    started = time.perf_counter()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from nas.latency import device_resource, load_profile, measure_on_device
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graphs", type=int, default=40, help="networks measured each way (default: 40)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="write the result here instead of results/benchmarks/device_node.json")
+    args = parser.parse_args()
+    if args.graphs < 1:
+        raise BenchmarkError(f"--graphs: must be at least 1, got {args.graphs}")
+
+    settings = load_profile(PROFILE).measurement
+    models = graphs(args.graphs, args.seed)
+
+    measure_on_device(models[0], settings)  # ONNX Runtime loads once, before timing (as on the device side)
+    start = time.perf_counter()
+    local = [measure_on_device(model, settings) for model in models]
+    in_process_s = time.perf_counter() - start
+
+    import ray
+
+    from nas.search import DeviceMeasurer
+
+    resource = device_resource(PROFILE)
+    cluster = TwoNodeCluster(resource)
+    try:
+        ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+        measurer = DeviceMeasurer(ray, PROFILE, settings, timeout_s=60.0)
+        deadline = time.time() + 60
+        while not measurer.nodes():
+            if time.time() > deadline:
+                raise BenchmarkError(f"no node advertised {resource} within 60 s")
+            time.sleep(0.3)
+        list(measurer.measure_all(models[:1]))  # the device node's worker process starts once, before timing
+        start = time.perf_counter()
+        remote = sorted(measurer.measure_all(models), key=lambda item: item[0])
+        device_s = time.perf_counter() - start
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.close()
+    failures = [reason for _, out, reason in remote if out is None]
+    if failures:
+        raise BenchmarkError(f"{len(failures)} measurements failed on the device node: {failures[0]}")
+
+    measure_s = sum(out["seconds"] for _, out, _ in remote)
+    ratio = in_process_s / device_s
+    body = {
+        "profile": PROFILE,
+        "graphs": args.graphs,
+        "seed": args.seed,
+        "measurement": settings.to_dict(),
+        "in_process_seconds": round(in_process_s, 3),
+        "device_node_seconds": round(device_s, 3),
+        "device_node_measuring_seconds": round(measure_s, 3),  # inside the tasks: the rest is overhead
+        "throughput_ratio": round(ratio, 4),
+        "target_ratio": 0.9,
+        "meets_target": ratio >= 0.9,
+        "median_latency_ms": {
+            "in_process": sorted(m["median_ms"] for m in local)[len(local) // 2],
+            "device_node": sorted(out["median_ms"] for _, out, _ in remote)[len(remote) // 2],
+        },
+    }
+    write_result("device_node", body, started=started, out=args.out)
+    print(json.dumps({k: body[k] for k in ("in_process_seconds", "device_node_seconds", "throughput_ratio")}))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
