@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from nas.errors import NasError, first_line, raise_if_stopped
+from nas.errors import NasError, NasRuntimeError, first_line, raise_if_stopped
 from nas.latency import MeasurementSettings, device_resource, measure_on_device
 from nas.records import Attr
 
@@ -77,8 +77,10 @@ class DeviceMeasurer:
                 f"--latency device measures on Ray nodes: it needs the Ray executor, not {type(executor).__name__}"
             )
         measurer = cls(executor.ray, profile.name, profile.measurement, timeout_s)
-        if not measurer.nodes():
-            raise NasError(
+        if (
+            not measurer.nodes()
+        ):  # the settings are fine, the cluster lacks the device: exit 1, like no cluster
+            raise NasRuntimeError(
                 f"--latency device: no Ray node advertises {measurer.resource!r}; on the device run "
                 f"`{start_command(measurer.resource)}` and pass --ray-address HEAD:PORT"
             )

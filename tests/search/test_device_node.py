@@ -246,7 +246,7 @@ def test_no_device_node_for_the_profile_is_refused_at_start(
         cluster, tiny_space_file, tiny_dataset_file, run, 1, "--profile", "raspberry-pi-4"
     )
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=cluster.env)
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # a runtime failure, as an unreachable cluster
     assert done.stderr.count("\n") == 1
     assert "no Ray node advertises 'nas-device:raspberry-pi-4'" in done.stderr
     assert "ray start --address=HEAD:PORT --num-cpus=0" in done.stderr
