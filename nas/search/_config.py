@@ -77,6 +77,7 @@ class SearchConfig:
         120.0,
         "--latency device: seconds a measurement waits for a device node that left to come back before its "
         "trial fails (default: %(default)s)",
+        metavar="SECONDS",
     )
     dataset: str = setting(
         "builtin",
