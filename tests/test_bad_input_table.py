@@ -591,7 +591,7 @@ CASES = [
         'search-latency-unknown',
         [*S, '--latency', 'fast'],
         2,
-        "argument --latency: invalid choice: 'fast' (choose from 'auto', 'measured', 'predicted')",
+        "argument --latency: invalid choice: 'fast' (choose from 'auto', 'measured', 'predicted', 'device')",
     ),
     (
         'search-prescreen-score-unknown',

@@ -23,13 +23,18 @@ from nas.search._config import _BEFORE_IT_EXISTED, SearchConfig
 from nas.search._samplers import SAMPLERS
 
 
-def _optional_int(text: str) -> int | None:
-    if text.lower() in ("all", "none"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+def _int_or(word: str) -> Callable[[str], int | None]:
+    """An integer, or `word` (such as 'all') for None."""
+
+    def convert(text: str) -> int | None:
+        if text.lower() == word:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer or {word!r}, got {text!r}") from None
+
+    return convert
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -46,13 +51,18 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "str": str,
     "str | None": str,
     "int": int,
-    "int | None": _optional_int,
+    "int | None": int,
     "float": float,
     "float | None": float,
     "tuple[int, ...]": _int_list,
     "tuple[str, ...]": str,
     "str | BaseSampler": str,
 }
+
+
+def _converter(f: Field) -> Callable[[str], Any]:
+    word = f.metadata.get("none_word")
+    return _int_or(word) if word and f.type == "int | None" else _CONVERTERS[f.type]
 
 
 def flag_of(f: Field) -> str:
@@ -76,7 +86,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(
                 flag_of(f),
-                type=_CONVERTERS[f.type],
+                type=_converter(f),
                 choices=meta["choices"],
                 metavar=meta["metavar"],
                 **common,
@@ -230,7 +240,7 @@ def _value(path: Path, f: Field, value: Any) -> Any:
         return value
     if isinstance(value, str) and not kind.startswith("str"):
         try:
-            return _CONVERTERS[kind](value)
+            return _converter(f)(value)
         except (ValueError, argparse.ArgumentTypeError) as exc:
             raise NasError(f"{path}: {f.name}: {exc}") from None
     if kind.startswith("str") and not isinstance(value, str):

@@ -30,13 +30,14 @@ def setting(
     choices: Sequence[str] | None = None,
     metavar: str | None = None,
     flag: str | None = None,
+    none_word: str | None = None,
 ):
     """A SearchConfig field and everything the command line and the run directory need to know about it.
 
     help: the flag's help (`%(default)s` shows the default); identity: part of what a run is (a resume must
     repeat it; the others, such as trials and workers, may change); path: may name a file or folder,
     compared resolved; choices, metavar, flag: the flag's choices, value name and spelling (default:
-    --the-field-name)."""
+    --the-field-name); none_word: the word that spells None for an optional integer (such as 'all')."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("settings are immutable: use a tuple")
     meta = {
@@ -46,6 +47,7 @@ def setting(
         "choices": choices,
         "metavar": metavar,
         "flag": flag,
+        "none_word": none_word,
     }
     return field(default=default, metadata=meta)
 
@@ -89,7 +91,7 @@ class SearchConfig:
     trials: int = setting(24, "candidates to evaluate, infeasible ones included (default: %(default)s)")
     epochs: int = setting(4, "proxy training epochs per candidate (default: %(default)s)", identity=True)
     train_subset: int | None = setting(
-        2500, "training images per epoch, or 'all' (default: %(default)s)", identity=True
+        2500, "training images per epoch, or 'all' (default: %(default)s)", identity=True, none_word="all"
     )
     workers: int | None = setting(
         None, "parallel Ray workers, one CPU and one thread each (default: all CPUs)"
