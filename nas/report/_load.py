@@ -48,11 +48,13 @@ class RunData:
 
     @property
     def latency_kind(self) -> str:
-        """How the run's latencies were obtained: "measured" or "predicted" (the search's choice, else the
-        profile's)."""
+        """How the run's latencies were obtained: "measured" (here), "measured on the device" (a Ray node
+        advertising the profile) or "predicted": the search's choice, else the profile's."""
         chosen = self.search.get("latency")
         if chosen in ("measured", "predicted"):
             return chosen
+        if chosen == "device":
+            return "measured on the device"
         return (self.config.get("profile") or {}).get("latency") or "measured"
 
     @property

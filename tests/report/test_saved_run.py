@@ -187,8 +187,20 @@ def test_writers_reproduce_the_saved_files(saved_run, tmp_path):
     study = load_run_study(saved_run)
     write_trials_csv(study, tmp_path / "trials.csv")
     write_pareto_json(study, tmp_path / "pareto.json", {"run": "saved"})
-    for name in ("trials.csv", "pareto.json"):
-        assert (tmp_path / name).read_bytes() == (SAVED / name).read_bytes(), name
+    assert (tmp_path / "pareto.json").read_bytes() == (SAVED / "pareto.json").read_bytes()
+    # trials.csv gained the device columns since the saved file was written: the rest is byte for byte.
+    added = ["latency_node_id", "latency_host"]
+    saved_columns, saved_rows = _read_csv(SAVED / "trials.csv")
+    columns, rows = _read_csv(tmp_path / "trials.csv")
+    assert [c for c in columns if c not in added] == saved_columns and set(added) <= set(columns)
+    assert [{c: row[c] for c in saved_columns} for row in rows] == saved_rows
+    assert all(row[c] == "" for row in rows for c in added)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames), list(reader)
 
 
 def test_saved_files_read_back_as_records(saved_run):
@@ -211,7 +223,7 @@ def test_saved_files_read_back_as_records(saved_run):
     assert records[1].rung_accuracy == {"1": 0.375} and records[3].latency_straddles_budget is True
     assert records[3].reason == "latency 3.000 ms > budget 2 ms" and records[2].duplicate_of == 0
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(r.to_row() for r in records)
     assert buffer.getvalue().encode() == (saved_run / "trials.csv").read_bytes()
@@ -255,3 +267,21 @@ def test_an_unknown_status_is_one_line(saved_run):
     )
     with pytest.raises(NasError, match=r"study.db: unknown trial status 'exploded' \(known: complete"):
         load_run(saved_run)
+
+
+@pytest.mark.parametrize(
+    "chosen, profile_kind, shown",
+    [
+        ("measured", "predicted", "measured"),
+        ("predicted", "measured", "predicted"),
+        ("device", "predicted", "measured on the device"),
+        ("auto", "predicted", "predicted"),
+        (None, None, "measured"),
+    ],
+)
+def test_the_report_names_how_latency_was_obtained(chosen, profile_kind, shown):
+    from nas.report._load import RunData
+
+    config = {"search": {"latency": chosen}, "profile": {"latency": profile_kind}}
+    run = RunData(Path("run"), config, trials=[], pareto=[], dominated=[], baselines=[])
+    assert run.latency_kind == shown
