@@ -24,6 +24,25 @@ from nas.records import Attr
 
 # How often the driver looks for the device node while measurements are pending (seconds).
 _POLL_S = 0.5
+# Graphs measured by one task: each task's scheduling wakes Ray's processes, which on a small device (or
+# one machine standing in for it) take CPU from the measurement; a few graphs per task keep that rare.
+CHUNK = 8
+
+
+def measure_chunk(
+    measure: Callable[[bytes, MeasurementSettings], dict],
+    graphs: Sequence[bytes],
+    settings: MeasurementSettings,
+) -> list[tuple[dict | None, str | None]]:
+    """What a device task runs: each graph measured in turn; a graph the runtime refuses is that graph's
+    one-line reason, not the chunk's (a process that dies takes the chunk with it, and Ray retries it)."""
+    out: list[tuple[dict | None, str | None]] = []
+    for graph in graphs:
+        try:
+            out.append((measure(graph, settings), None))
+        except Exception as exc:  # noqa: BLE001 - the graph's failure, reported with its trial
+            out.append((None, f"device: {type(exc).__name__}: {first_line(exc)}"))
+    return out
 
 
 def start_command(resource: str) -> str:
@@ -62,9 +81,10 @@ class DeviceMeasurer:
         self.settings = settings
         self.timeout_s = timeout_s
         self._absent_since: float | None = None  # when the last device node was seen leaving
+        self._measure = measure
         self._task = ray.remote(
             num_cpus=0, resources={self.resource: 1}, max_retries=1, retry_exceptions=False
-        )(measure)
+        )(measure_chunk)
 
     @classmethod
     def connect(cls, executor: Any, profile: Any, timeout_s: float) -> "DeviceMeasurer":
@@ -102,19 +122,27 @@ class DeviceMeasurer:
             for index in range(len(graphs)):
                 yield index, None, self._gone_reason()
             return
-        pending = {self._task.remote(graph, self.settings): i for i, graph in enumerate(graphs)}
+        pending = {
+            self._task.remote(self._measure, graphs[start : start + CHUNK], self.settings): list(
+                range(start, min(start + CHUNK, len(graphs)))
+            )
+            for start in range(0, len(graphs), CHUNK)
+        }
         while pending:
             raise_if_stopped()
             ready, _ = self._ray.wait(list(pending), num_returns=1, timeout=_POLL_S)
             for ref in ready:
-                index = pending.pop(ref)
-                result, reason = self._result(ref)
-                yield index, result, reason
+                indices = pending.pop(ref)
+                outcomes, reason = self._result(ref)
+                for index, (result, graph_reason) in zip(
+                    indices, outcomes or [(None, reason)] * len(indices)
+                ):
+                    yield index, result, graph_reason
             if ready or not self._device_gone_too_long():
                 continue
             for ref in pending:  # the device left and did not come back: give its measurements up
                 self._ray.cancel(ref, force=False)
-            for index in sorted(pending.values()):
+            for index in sorted(i for indices in pending.values() for i in indices):
                 yield index, None, self._gone_reason()
             pending.clear()
 
