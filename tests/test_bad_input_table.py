@@ -579,13 +579,13 @@ CASES = [
         'search-sampler-unknown',
         [*S, '--sampler', 'grid'],
         2,
-        "argument --sampler: invalid choice: 'grid' (choose from 'nsga2', 'tpe', 'random')",
+        "sampler: unknown sampler 'grid' (choose from nsga2, tpe, random)",
     ),
     (
         'search-sampler-empty',
         [*S, '--sampler', ''],
         2,
-        "argument --sampler: invalid choice: '' (choose from 'nsga2', 'tpe', 'random')",
+        "sampler: unknown sampler '' (choose from nsga2, tpe, random)",
     ),
     (
         'search-latency-unknown',

@@ -176,3 +176,34 @@ def test_a_user_primitive_runs_on_ray_workers(tmp_path, tiny_dataset_file, ray_e
     finally:
         forget_primitive("h5_conv_elu")
     assert "h5_conv_elu" not in known_primitives()
+
+
+def test_a_sampler_a_plugin_registers_is_accepted_by_the_command_line(tmp_path):
+    import argparse
+
+    from nas.search import SAMPLERS, add_config_arguments, config_from_arguments
+
+    plugin = tmp_path / "qmc_sampler_plugin.py"
+    plugin.write_text(
+        textwrap.dedent(
+            """
+            from nas.search import SAMPLERS
+
+            @SAMPLERS.register("plugin-qmc")
+            def qmc(population, seed):
+                import optuna
+
+                return optuna.samplers.QMCSampler(seed=seed)
+            """
+        )
+    )
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    try:
+        args = parser.parse_args(["--sampler", "plugin-qmc", "--plugin", str(plugin)])
+        config = config_from_arguments(args)
+        assert config.sampler == "plugin-qmc" and "plugin-qmc" in SAMPLERS.names()
+        with pytest.raises(NasError, match="unknown sampler 'plugin-qmx'"):
+            config_from_arguments(parser.parse_args(["--sampler", "plugin-qmx", "--plugin", str(plugin)]))
+    finally:
+        SAMPLERS.forget("plugin-qmc")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from nas.errors import NasError
+from nas.plugins import load_plugins
 from nas.search._samplers import SAMPLERS, is_sampler_instance, sampler_name
 from nas.search._selection import SELECTORS
 
@@ -110,10 +111,9 @@ class SearchConfig:
     # in batches of 4.
     sampler: str | BaseSampler = setting(
         "random",
-        "Optuna sampler (default: %(default)s); the API also takes an optuna.samplers.BaseSampler instance, "
-        "recorded by its class name",
+        f"Optuna sampler: {', '.join(SAMPLERS.names())}, or one a --plugin registers (default: %(default)s); "
+        "the API also takes an optuna.samplers.BaseSampler instance, recorded by its class name",
         identity=True,
-        choices=SAMPLERS.names(),
     )
     population: int = setting(
         4,
@@ -242,6 +242,8 @@ class SearchConfig:
         if self.latency not in LATENCY_MODES:
             raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
         if not is_sampler_instance(self.sampler):
+            if self.sampler not in SAMPLERS.names() and self.plugins:  # a plugin may register it
+                load_plugins(self.plugins)
             SAMPLERS.check(self.sampler, "sampler")
         if isinstance(self.plugins, str):
             raise NasError(f"plugins: a list of module names, got the string {self.plugins!r}")

@@ -39,6 +39,10 @@ class Registry(Generic[T]):
 
         return add(factory) if factory is not None else add
 
+    def forget(self, name: str) -> None:
+        """Remove `name` (a test's, or a plugin's being reloaded); unknown names are ignored."""
+        self._entries.pop(name, None)
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
 
