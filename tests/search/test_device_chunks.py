@@ -17,4 +17,3 @@ def test_a_refused_graph_fails_alone_and_the_others_are_measured():
         (None, "device: RuntimeError: ONNX Runtime refused it"),
         ({"median_ms": 3}, None),
     ]
-
