@@ -128,19 +128,10 @@ def git_commit() -> str:
         return "unknown"
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name (latency and wall times are only comparable on one CPU)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model", "Hardware")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def machine() -> dict:
     """The machine a result was measured on."""
+    from nas.latency import cpu_model
+
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),

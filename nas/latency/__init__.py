@@ -4,6 +4,7 @@ its prediction interval and a prior for what the device never measured.
 
 Importing it does not import torch: `ArchitectureFeaturizer` (which traces torch modules) loads on first use."""
 
+from nas._io import cpu_model
 from nas._lazy import lazy_exports
 from nas.latency._block_samples import block_features, block_table_samples
 from nas.latency._bundle import measure_bundle, write_bundle
@@ -41,6 +42,7 @@ from nas.latency._table_profiles import BUILTIN_PROFILES, generate_builtin_profi
 from nas.latency._tables import BlockConfig, BlockRow, read_block_table, read_unique_blocks_table
 
 __all__ = [
+    "cpu_model",
     "write_bundle",
     "validate_on_measurements",
     "predict_models",

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from nas._html import SORTABLE_SCRIPT
+
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1300px;
        color: #222; padding: 0 16px; }
@@ -30,33 +32,6 @@ code { background: #f4f4f4; padding: 0 3px; }
 footer { margin-top: 40px; color: #666; font-size: 0.85em; border-top: 1px solid #ddd; padding-top: 8px; }
 """
 
-SCRIPT = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var heads = table.tHead.rows[0].cells;
-  Array.prototype.forEach.call(heads, function (th, col) {
-    th.title = "click to sort";
-    th.addEventListener("click", function () {
-      var dir = th.dataset.dir === "asc" ? "desc" : "asc";
-      Array.prototype.forEach.call(heads, function (h) { delete h.dataset.dir; });
-      th.dataset.dir = dir;
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      function key(row) { var c = row.cells[col]; return c.dataset.v !== undefined ? c.dataset.v : c.textContent; }
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-        var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
-        return dir === "asc" ? cmp : -cmp;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var ok = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.dataset.imagesRendered = ok + "/" + images.length;
-});
-"""
-
 
 def write_file(path: Path, data: bytes) -> None:
     """Write-then-rename (never a half-written page), with the usual permissions (umask), unlike mkstemp's 0600."""
@@ -73,7 +48,7 @@ def page(title: str, body: str) -> str:
     return (
         f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{esc(title)}</title>\n"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<style>{CSS}</style>\n</head>\n"
-        f"<body>\n{body}\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+        f"<body>\n{body}\n<script>{SORTABLE_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
 

@@ -8,6 +8,7 @@ import html
 import sys
 from pathlib import Path
 
+from nas._html import SORTABLE_SCRIPT
 from nas._io import write_atomic
 from nas.validate._render import png_bytes
 
@@ -22,31 +23,6 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-al
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: bold; background: #eaf6ea; } td.worse { color: #a00; } tr.thin td { color: #888; }
 table.sortable th { cursor: pointer; background: #f4f4f4; user-select: none; }
-"""
-
-SCRIPT = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var heads = table.tHead.rows[0].cells;
-  Array.prototype.forEach.call(heads, function (th, col) {
-    th.addEventListener("click", function () {
-      var dir = th.dataset.dir === "asc" ? "desc" : "asc";
-      th.dataset.dir = dir;
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      function key(r) { var c = r.cells[col]; return c.dataset.v !== undefined ? c.dataset.v : c.textContent; }
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-        var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
-        return dir === "asc" ? cmp : -cmp;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var ok = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.dataset.imagesRendered = ok + "/" + images.length;
-});
 """
 
 
@@ -185,7 +161,7 @@ def selection_page(report: dict, png: bytes) -> str:
     )
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>nas select</title>\n"
-        f"<style>{CSS}</style>\n</head>\n<body>\n{body}<script>{SCRIPT}</script>\n</body>\n</html>\n"
+        f"<style>{CSS}</style>\n</head>\n<body>\n{body}<script>{SORTABLE_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
 
