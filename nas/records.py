@@ -66,6 +66,8 @@ class Attr:
     REQUEUED_FROM = "requeued_from"  # number of the interrupted trial this one repeats
     PARAMS = "params"  # parameter count
     MACS = "macs"
+    PEAK_MEMORY_KB = "peak_memory_kb"  # peak activation memory (KiB, ONNX tensor lifetimes, batch 1)
+    WEIGHTS_KB = "weights_kb"  # weight memory (KiB of the graph's constants)
     LATENCY_MS = "latency_ms"
     LATENCY_SOURCE = "latency_source"  # "measured" (here), "device" (on a device node) or "predicted"
     LATENCY_SPREAD = "latency_spread"  # measured: relative spread of the repeats
@@ -109,6 +111,8 @@ CSV_COLUMNS = (
     "latency_stable",
     "params",
     "macs",
+    "peak_memory_kb",
+    "weights_kb",
     "train_seconds",
     "eval_seconds",
     "prepare_seconds",
@@ -160,6 +164,8 @@ class TrialRecord:
     requeued_from: int | None = None
     params: int | None = None
     macs: int | None = None
+    peak_memory_kb: float | None = None
+    weights_kb: float | None = None
     latency_source: str | None = None
     latency_spread: float | None = None
     latency_stable: bool | None = None
@@ -256,6 +262,8 @@ class TrialRecord:
             latency_extrapolated=entry.get("latency_extrapolated"),
             params=entry.get("params"),
             macs=entry.get("macs"),
+            peak_memory_kb=entry.get("peak_memory_kb"),
+            weights_kb=entry.get("weights_kb"),
             summary=entry.get("summary"),
             clean_accuracy=entry.get("clean_accuracy"),
             corrupted_accuracy=entry.get("corrupted_accuracy"),
@@ -296,12 +304,18 @@ class TrialRecord:
             "latency_extrapolated": self.latency_extrapolated,
             "params": self.params,
             "macs": self.macs,
+            **self._memory_entry(),
             "summary": self.summary,
             "clean_accuracy": self.clean_accuracy,
             "corrupted_accuracy": self.corrupted_accuracy,
             "checkpoint": self.checkpoint,
             "architecture": self.architecture,
         }
+
+    def _memory_entry(self) -> dict[str, float]:
+        """The memory costs where recorded (a run made before they existed keeps its pareto.json as it was)."""
+        memory = {"peak_memory_kb": self.peak_memory_kb, "weights_kb": self.weights_kb}
+        return {k: v for k, v in memory.items() if v is not None}
 
     # --- derived facts -------------------------------------------------------------------------------
 

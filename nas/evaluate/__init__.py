@@ -3,6 +3,7 @@
 preprocessing every model is trained and validated with (`Preprocessing`)."""
 
 from nas.evaluate._costs import CostCounter, Costs, count_costs
+from nas.evaluate._memory import Memory, MemoryCounter, graph_memory
 from nas.evaluate._training import (
     Preprocessing,
     ProxyTrainer,
@@ -20,6 +21,9 @@ __all__ = [
     "CostCounter",
     "Costs",
     "count_costs",
+    "Memory",
+    "MemoryCounter",
+    "graph_memory",
     "Preprocessing",
     "ProxyTrainer",
     "Trainer",

@@ -106,6 +106,17 @@ class SearchConfig:
     max_macs: int | None = setting(
         None, "reject candidates with more MACs (fvcore) before training", identity=True
     )
+    max_peak_memory_kb: float | None = setting(
+        None,
+        "reject candidates whose peak activation memory (KiB, tensor lifetimes over the ONNX graph, batch 1) "
+        "is larger, before training",
+        identity=True,
+    )
+    max_weights_kb: float | None = setting(
+        None,
+        "reject candidates whose weights (KiB of the ONNX graph's constants) are larger, before training",
+        identity=True,
+    )
     # The defaults are the best configuration measured (the search-efficiency benchmark): random
     # proposals, 8 per trained candidate, the ones with the largest expected hypervolume improvement train,
     # in batches of 4.
@@ -197,6 +208,15 @@ class SearchConfig:
         for name in ("max_params", "max_macs"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
+        for name in ("max_peak_memory_kb", "max_weights_kb"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value > 0
+            ):
+                raise NasError(f"{name}: must be a positive finite number of KiB, got {value!r}")
         if self.latency_budget_ms is not None and not (
             math.isfinite(self.latency_budget_ms) and self.latency_budget_ms > 0
         ):

@@ -1,9 +1,9 @@
-"""Constraint filters: the cheap objectives (size, latency) reject a candidate before any training.
+"""Constraint filters: the cheap objectives (size, memory, latency) reject a candidate before any training.
 
-Each constraint reads one cheap objective (`needs`: "costs" for params and MACs, "latency") from the
-candidate's attributes and says why the candidate violates it, or None. The driver applies the costs
-constraints right after counting the costs and the latency constraints right after the latency, so a
-rejected candidate costs nothing more.
+Each constraint reads one cheap objective (`needs`: "costs" for params, MACs, peak activation memory and
+weight memory; "latency") from the candidate's attributes and says why the candidate violates it, or
+None. The driver applies the costs constraints right after counting the costs and the latency
+constraints right after the latency, so a rejected candidate costs nothing more.
 """
 
 from __future__ import annotations
@@ -44,6 +44,30 @@ class MaxMacs(Constraint):
 
 
 @dataclass(frozen=True)
+class MaxPeakMemory(Constraint):
+    """Peak activation memory (`nas.evaluate.graph_memory`), the SRAM a microcontroller must hold."""
+
+    limit_kb: float
+    needs: ClassVar[Needs] = "costs"
+
+    def violation(self, attrs):
+        peak = attrs[Attr.PEAK_MEMORY_KB]
+        return f"peak memory {peak:g} KiB > max {self.limit_kb:g} KiB" if peak > self.limit_kb else None
+
+
+@dataclass(frozen=True)
+class MaxWeights(Constraint):
+    """Weight memory (`nas.evaluate.graph_memory`), the flash a microcontroller must hold."""
+
+    limit_kb: float
+    needs: ClassVar[Needs] = "costs"
+
+    def violation(self, attrs):
+        weights = attrs[Attr.WEIGHTS_KB]
+        return f"weights {weights:g} KiB > max {self.limit_kb:g} KiB" if weights > self.limit_kb else None
+
+
+@dataclass(frozen=True)
 class LatencyBudget(Constraint):
     budget_ms: float
     needs: ClassVar[Needs] = "latency"
@@ -62,6 +86,10 @@ def constraints_from(config) -> tuple[Constraint, ...]:
         found.append(MaxParams(config.max_params))
     if config.max_macs is not None:
         found.append(MaxMacs(config.max_macs))
+    if config.max_peak_memory_kb is not None:
+        found.append(MaxPeakMemory(config.max_peak_memory_kb))
+    if config.max_weights_kb is not None:
+        found.append(MaxWeights(config.max_weights_kb))
     if config.latency_budget_ms is not None:
         found.append(LatencyBudget(config.latency_budget_ms))
     return tuple(found)

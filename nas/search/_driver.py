@@ -28,7 +28,15 @@ import optuna
 
 from nas._io import write_atomic
 from nas.errors import NasError, raise_if_stopped
-from nas.evaluate import CostCounter, ProxyTrainer, Trainer, TrainingRecipe
+from nas.evaluate import (
+    CostCounter,
+    Memory,
+    MemoryCounter,
+    ProxyTrainer,
+    Trainer,
+    TrainingRecipe,
+    graph_memory,
+)
 from nas.latency import ArchitectureFeaturizer, HardwareProfile, measure_latency
 from nas.plugins import loaded_plugins
 from nas.records import Attr
@@ -81,6 +89,7 @@ class BatchDriver:
         self.plugins = tuple(loaded_plugins())  # what every worker loads before a task
         self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
         self._costs = CostCounter(dataset.num_classes)
+        self._memory = MemoryCounter(dataset.num_classes)
         self.num_classes = dataset.num_classes
         self.dataset_ref = executor.put(dataset)
         self.selection = SelectionContext(
@@ -207,12 +216,19 @@ class BatchDriver:
         the size constraints: (candidate, why it is infeasible or None)."""
         handles = {self._submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
         for cand, out in list(self._as_completed(handles, "prepare")):  # all end before measuring
+            start = time.perf_counter()
+            try:  # from the exported graph, here: a few ms
+                memory = graph_memory(out["onnx"])
+            except Exception as exc:
+                self.ledger.failed(cand, f"memory: {type(exc).__name__}: {exc}")
+                continue
             cand.onnx = out["onnx"]
             cand.attrs.update(
                 {
                     Attr.PARAMS: out["params"],
                     Attr.MACS: out["macs"],
-                    Attr.PREPARE_SECONDS: round(out["seconds"], 3),
+                    **_memory_attrs(memory),
+                    Attr.PREPARE_SECONDS: round(out["seconds"] + time.perf_counter() - start, 3),
                 }
             )
             reason = first_violation(self.constraints, "costs", cand.attrs)
@@ -227,6 +243,7 @@ class BatchDriver:
             start = time.perf_counter()
             try:
                 costs = self._costs.costs(cand.arch)
+                memory = self._memory.memory(cand.arch)  # each distinct part exported once
             except Exception as exc:
                 self.ledger.failed(cand, f"prepare: {type(exc).__name__}: {exc}")
                 continue
@@ -234,6 +251,7 @@ class BatchDriver:
                 {
                     Attr.PARAMS: costs.params,
                     Attr.MACS: costs.macs,
+                    **_memory_attrs(memory),
                     Attr.PREPARE_SECONDS: round(time.perf_counter() - start, 3),
                 }
             )
@@ -406,6 +424,10 @@ class BatchDriver:
                 self.ledger.failed(cand, f"{phase}: {exc}")
                 continue
             yield cand, result
+
+
+def _memory_attrs(memory: Memory) -> dict[str, float]:
+    return {Attr.PEAK_MEMORY_KB: memory.peak_memory_kb, Attr.WEIGHTS_KB: memory.weights_kb}
 
 
 def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
