@@ -1,6 +1,6 @@
 """Small shared helpers: atomic file writes (a killed process never leaves a half file), output-path checks,
-reading JSON and trial checkpoints, and the CPU name. A bottom layer: it imports no other part of `nas`
-at module level, and torch only when a checkpoint is read."""
+reading JSON, writing and reading trial checkpoints (safetensors), and the CPU name. A bottom layer: it
+imports no other part of `nas` at module level, and torch and safetensors only for a checkpoint."""
 
 from __future__ import annotations
 
@@ -99,19 +99,36 @@ def read_json(path: str | Path, what: str) -> Any:
         raise NasError(f"{path}: not valid JSON{where}") from None
 
 
+CHECKPOINT_SUFFIX = ".safetensors"  # tensors only: reading one runs no code (a pickle could)
+
+
+def checkpoint_bytes(state_dict: dict[str, Any]) -> bytes:
+    """A state dict as safetensors bytes: each tensor on the CPU and contiguous (channels_last weights are
+    not), so the file loads anywhere with `load_checkpoint`."""
+    from safetensors.torch import save
+
+    return save({name: tensor.detach().cpu().contiguous() for name, tensor in state_dict.items()})
+
+
 def load_checkpoint(run_dir: str | Path, relative: str) -> dict[str, Any]:
-    """A trial's weights (a torch state dict) from `run_dir / relative`; a missing or damaged checkpoint
-    (truncated, overwritten) is a one-line NasError."""
+    """A trial's weights (a torch state dict) from `run_dir / relative`: safetensors, or the torch pickle an
+    older run wrote (read with `weights_only=True`, so it may hold tensors only). A missing or damaged
+    checkpoint (truncated, overwritten) is a one-line NasError."""
     import io
     import pickle
 
     import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load
 
     from nas.errors import NasError
 
     path = Path(run_dir) / relative
     try:
-        return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+        if path.suffix == CHECKPOINT_SUFFIX:
+            return load(data)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise NasError(
             f"{path}: checkpoint missing; restore it, or re-run the search in a new --out"
@@ -122,6 +139,7 @@ def load_checkpoint(run_dir: str | Path, relative: str) -> dict[str, Any]:
         ValueError,
         OSError,
         pickle.UnpicklingError,
+        SafetensorError,
     ):  # torch's words name its zip reader
         raise NasError(
             f"{path}: damaged checkpoint (truncated, or not the weights nas wrote); restore it from a "

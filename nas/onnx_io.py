@@ -3,15 +3,17 @@
 Two exporters:
 
 * the default, ``torch.onnx.export(..., dynamo=True)``: the torch.export-based exporter, whose ONNX
-  optimizer folds BatchNorm into the preceding Conv. It is what final (trained) models are exported
-  with. It takes ~0.5-3 s per model on a small CPU.
+  optimizer folds BatchNorm into the preceding Conv, at the pinned opset `EXPORT_OPSET`. It is what final
+  (trained) models are exported with. It takes ~0.5-3 s per model on a small CPU.
 * ``fast=True``: the TorchScript exporter (``dynamo=False``, opset 17, constant folding, eval mode),
   which also folds BatchNorm and takes a few tens of milliseconds. It is used only to measure the
   latency of untrained candidates, where export time would otherwise dominate.
 
-Both name the input ``"input"`` and the output ``"logits"``. The exporters' chatter (progress lines,
-"torchvision is not installed", deprecation warnings) is silenced locally; errors are not: if an
-export fails the exception propagates to the caller, which records a failed candidate.
+Both name the input ``"input"`` and the output ``"logits"``, and stamp the model with its producer (``nas``
+and its version), `MODEL_FORMAT_VERSION` as ``model_version`` and a ``doc_string`` when given. The
+exporters' chatter (progress lines, "torchvision is not installed", deprecation warnings) is silenced
+locally; errors are not: if an export fails the exception propagates to the caller, which records a
+failed candidate.
 
 `check_against_torch` runs an exported model in ONNX Runtime next to its torch module: every model nas
 writes for deployment passes it.
@@ -30,10 +32,20 @@ import onnx
 import torch
 
 from nas._io import write_atomic
+from nas._version import __version__
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+# The opset of deployment exports, pinned so a model does not change with the torch version: the dynamo
+# exporter's own default with the torch this package is tested with, and within what ONNX Runtime runs
+# from the lowest version nas allows (1.18 runs opsets up to 21).
+EXPORT_OPSET = 20
 FAST_OPSET = 17
+PRODUCER_NAME = "nas"
+# `model_version` of every model nas writes: the version of the nas model format (the input and output
+# names and the `nas.*` metadata keys with their meaning). It increases when a change would break a reader
+# of an earlier model, so a deployment can check what it reads.
+MODEL_FORMAT_VERSION = 1
 MAX_ABS_DIFF = 1e-3  # ONNX Runtime vs PyTorch logits on random input
 
 # Loggers whose warnings are noise during an export (e.g. "torchvision is not installed. Skipping
@@ -77,6 +89,7 @@ def _export_dynamo(model: torch.nn.Module, example: torch.Tensor, dynamic_batch:
         model,
         (example,),
         dynamo=True,
+        opset_version=EXPORT_OPSET,
         external_data=False,
         optimize=True,  # the onnxscript optimizer: constant folding, BatchNorm folded into Conv
         verbose=False,
@@ -130,6 +143,7 @@ def export_onnx(
     metadata: dict[str, str] | None = None,
     fast: bool = False,
     input_shape: tuple[int, ...] | None = None,
+    doc_string: str | None = None,
 ) -> bytes:
     """Export `model` (input 1x3xRxR, eval mode) to ONNX and return the serialized model bytes.
 
@@ -137,12 +151,17 @@ def export_onnx(
     is the symbolic "batch". `metadata`: stored in the model's metadata_props. `fast`: use the
     TorchScript exporter (for latency measurement of untrained candidates only). `input_shape`:
     another input shape than (1, 3, R, R), e.g. (1, C, H, W) to export a single block or stage.
+    `doc_string`: the model's description (for a searched network, its architecture summary).
     """
     shape = tuple(int(d) for d in input_shape) if input_shape else (1, 3, int(resolution), int(resolution))
     example = torch.zeros(*shape)
     exporter = _export_torchscript if fast else _export_dynamo
     with _eval_mode(model), _quiet_export(), torch.no_grad():
         proto = exporter(model, example, dynamic_batch)
+    proto.producer_name, proto.producer_version = PRODUCER_NAME, __version__
+    proto.model_version = MODEL_FORMAT_VERSION
+    if doc_string is not None:
+        proto.doc_string = doc_string
     if metadata:
         _set_metadata(proto, metadata)
     data = proto.SerializeToString()

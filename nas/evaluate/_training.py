@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nas._io import checkpoint_bytes
 from nas.builder import build_model
 from nas.space import Architecture
 
@@ -46,7 +47,7 @@ class TrainingResult:
     train_seconds: float
     eval_seconds: float
     epochs: int
-    state_dict: bytes  # torch.save of the trained weights, so export needs no retraining
+    state_dict: bytes  # the trained weights as safetensors, so export needs no retraining
     robustness: dict | None = None  # nas.validate.corrupted_accuracy, when the recipe asks for it
     resume_state: bytes | None = None  # set when training paused before the recipe's last epoch
 
@@ -87,15 +88,13 @@ class ProxyTrainer(Trainer):
             from nas.validate import corrupted_accuracy
 
             robustness = corrupted_accuracy(model, dataset, norm, seed=seed)  # same seed: same images for all
-        buffer = io.BytesIO()
-        torch.save(model.state_dict(), buffer)
         return TrainingResult(
             accuracy=accuracy,
             val_loss=val_loss,
             train_seconds=train_seconds,
             eval_seconds=time.perf_counter() - start,
             epochs=r.epochs if paused is None else min(stop_after, r.epochs),
-            state_dict=buffer.getvalue(),
+            state_dict=checkpoint_bytes(model.state_dict()),
             robustness=robustness,
             resume_state=paused,
         )

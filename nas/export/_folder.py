@@ -39,6 +39,7 @@ def write_model_folder(
         model,
         arch.resolution,
         dynamic_batch=True,
+        doc_string=f"nas architecture {arch.hash}: {arch.summary()}",
         metadata={
             "nas.preprocessing": json.dumps(preprocessing),
             "nas.architecture": arch.to_json(),

@@ -44,8 +44,9 @@ _EXPORTS = {
         "SelectionContext",
         "Selector",
     ),
-    "nas.search._study": ("load_run_study", "storage_url"),
+    "nas.search._study": ("METRIC_NAMES", "load_run_study", "open_study", "storage_url"),
     "nas.search._tasks": ("train_candidate",),
+    "nas.search._tracking": ("TRACKERS", "TrialCallback", "tracker_callbacks"),
     "nas.records": ("TrialRecord", "TrialStatus"),
 }
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

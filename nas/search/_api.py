@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from nas._io import write_json_atomic
 from nas.data import load_dataset
@@ -24,6 +24,7 @@ from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
 from nas.search._results import hypervolume, pareto_trials, write_pareto_json, write_trials_csv
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
+from nas.search._tracking import TrialCallback, tracker_callbacks
 from nas.space import load_space
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def search(
     trainer: Trainer | None = None,
     executor: Executor | None = None,
     show_progress: bool = False,
+    callbacks: Sequence[TrialCallback] = (),
     **settings: Any,
 ) -> SearchResult:
     """Run (or resume) a hardware-aware search, as `config` says; `settings` are `SearchConfig` fields (given
@@ -73,7 +75,9 @@ def search(
 
     Re-running with the same settings and run directory resumes: finished trials are kept, trials the
     previous driver left unfinished are re-run. A custom `trainer` or `executor` replaces the default
-    proxy training or the Ray workers.
+    proxy training or the Ray workers. `callbacks`: Optuna callbacks `(study, frozen_trial)`, such as
+    `optuna_integration.MLflowCallback`, called with each trial that counts toward `trials`, after the
+    trackers `track` names.
     """
     config = replace(config, **settings) if config else SearchConfig(**settings)
     started = time.perf_counter()
@@ -92,6 +96,7 @@ def search(
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
+    callbacks = [*tracker_callbacks(config.track, run_dir), *callbacks]  # a tracker's errors: before any work
     if (
         latency_mode == "predicted"
     ):  # a local profile measured on another machine: its calibrated copy for this one
@@ -183,6 +188,7 @@ def search(
             executor=executor,
             trainer=trainer,
             on_batch_end=write_outputs,
+            callbacks=callbacks,
         )
     except BaseException:  # the search never started: leave things as they were
         _abandon_start(executor if own_executor else None, lock, created)

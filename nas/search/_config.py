@@ -14,6 +14,7 @@ from nas.errors import NasError
 from nas.plugins import load_plugins
 from nas.search._samplers import SAMPLERS, is_sampler_instance, sampler_name
 from nas.search._selection import SELECTORS
+from nas.search._tracking import parse_tracker
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
@@ -196,6 +197,13 @@ class SearchConfig:
         flag="--plugin",
         metavar="MODULE",
     )
+    track: tuple[str, ...] = setting(
+        (),
+        "report every evaluated trial to an experiment tracker: mlflow, or mlflow:TRACKING_URI (needs "
+        "pip install 'hwnas[track]'); repeatable",
+        flag="--track",
+        metavar="TRACKER[:URI]",
+    )
 
     def __post_init__(self):
         _positive_int("trials", self.trials)
@@ -271,6 +279,13 @@ class SearchConfig:
         for plugin in self.plugins:
             if not isinstance(plugin, str) or not plugin.strip():
                 raise NasError(f"plugins: each is a module name or a path to a .py file, got {plugin!r}")
+        if isinstance(self.track, str):
+            raise NasError(
+                f"track: a list of trackers such as mlflow[:TRACKING_URI], got the string {self.track!r}"
+            )
+        object.__setattr__(self, "track", tuple(self.track))
+        for tracker in self.track:
+            parse_tracker(tracker)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise NasError(
                 f"seed: must be an integer from 0 to 2**32 - 1 (what the samplers accept), got {self.seed!r}"

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import optuna
 
-from nas._io import write_atomic
+from nas._io import CHECKPOINT_SUFFIX, write_atomic
 from nas.errors import NasError, raise_if_stopped
 from nas.evaluate import (
     CostCounter,
@@ -113,8 +113,10 @@ class BatchDriver:
         executor: Executor,
         trainer: Trainer | None = None,
         on_batch_end: Callable[[], None] = lambda: None,
+        callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], Any]] = (),
     ) -> "BatchDriver":
-        """The driver with the strategies `config` names: chosen here, once."""
+        """The driver with the strategies `config` names: chosen here, once. `callbacks`: called with each
+        trial that counts toward --trials (`TrialLedger`)."""
         return cls(
             config,
             study=study,
@@ -126,7 +128,7 @@ class BatchDriver:
             selector=SELECTORS.create(config.prescreen_score) if config.prescreen > 1 else None,
             constraints=constraints_from(config),
             schedule=FidelitySchedule.from_config(config, len(dataset.y_val)),
-            ledger=TrialLedger(study),
+            ledger=TrialLedger(study, callbacks=callbacks),
             on_batch_end=on_batch_end,
         )
 
@@ -372,7 +374,8 @@ class BatchDriver:
         robust_weight = self.config.robust_weight
         for cand, result in self._as_completed(handles, "train"):
             cand.resume = None
-            checkpoint = self.run_dir / "checkpoints" / f"trial_{cand.trial.number:05d}_{cand.arch.hash}.pt"
+            name = f"trial_{cand.trial.number:05d}_{cand.arch.hash}{CHECKPOINT_SUFFIX}"
+            checkpoint = self.run_dir / "checkpoints" / name
             write_atomic(checkpoint, result.state_dict)
             cand.attrs.update(
                 {

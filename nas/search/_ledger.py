@@ -4,19 +4,29 @@ Every outcome (complete, infeasible, failed, a duplicate of an evaluated archite
 stopped early at a rung) goes through `TrialLedger`, which writes the candidate's attributes to its trial,
 tells Optuna, and updates the progress. With pre-screening, a batch asks more candidates than it may
 count: the ledger records the rest as screened out once the batch's share of --trials is used.
+
+After each outcome that counts toward --trials (not a screened-out candidate, which was never evaluated),
+the ledger calls the search's callbacks with Optuna's signature `(study, frozen_trial)`, so experiment
+trackers see every evaluated trial. A callback that raises is reported in one warning naming it and is not
+called again in this run; the search goes on (the study keeps every trial, so a tracker can catch up).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any, Callable, Sequence
 
 import optuna
 from optuna.trial import TrialState
 
+from nas.errors import first_line
 from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
 from nas.search._results import trained_trials
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
+
+log = logging.getLogger(__name__)
 
 # What a duplicate does not inherit: it spent no time of its own.
 _NOT_COPIED = (
@@ -33,9 +43,15 @@ _NOT_COPIED = (
 
 
 class TrialLedger:
-    def __init__(self, study: optuna.Study, progress: Progress | None = None):
+    def __init__(
+        self,
+        study: optuna.Study,
+        progress: Progress | None = None,
+        callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], Any]] = (),
+    ):
         self.study = study
         self.progress = progress or Progress(total=0)
+        self.callbacks = list(callbacks)
         self._uncounted: int | None = None  # what is left of the batch's share of --trials (None: no limit)
 
     # --- the trial budget ------------------------------------------------------------------------
@@ -139,8 +155,27 @@ class TrialLedger:
         cand.attrs[Attr.WALL_SECONDS] = round(time.perf_counter() - cand.started, 3)
         for key, value in cand.attrs.items():
             cand.trial.set_user_attr(key, value)
-        self.study.tell(cand.trial, values=values, state=state)
+        frozen = self.study.tell(cand.trial, values=values, state=state)
         self.progress.done += status != SCREENED_OUT
         if status == COMPLETE:
             self.progress.feasible += 1
         self.progress.update(self.progress)
+        if status != SCREENED_OUT:
+            self._notify(frozen)
+
+    def _notify(self, frozen: optuna.trial.FrozenTrial) -> None:
+        for callback in list(self.callbacks):
+            try:
+                callback(self.study, frozen)
+            except Exception as exc:  # Ctrl-C and SIGTERM pass: they stop the search as anywhere else
+                self.callbacks.remove(callback)
+                log.warning(
+                    f"callback {_callback_name(callback)} failed on trial {frozen.number} "
+                    f"({type(exc).__name__}: {first_line(exc)}); not called again in this run, the search goes on"
+                )
+
+
+def _callback_name(callback: Callable) -> str:
+    """A function's or a callable object's class's qualified name, as a user would find it in their code."""
+    named = callback if hasattr(callback, "__qualname__") else type(callback)
+    return f"{getattr(named, '__module__', '?')}.{named.__qualname__}"

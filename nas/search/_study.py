@@ -1,8 +1,10 @@
-"""The Optuna study in the run directory: storage, sampler, and recovery after a killed driver."""
+"""The Optuna study in the run directory: storage, sampler, objective names, and recovery after a killed
+driver."""
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import optuna
@@ -14,6 +16,7 @@ from nas.search._samplers import build_sampler
 
 STUDY_NAME = "nas"
 DIRECTIONS = ["maximize", "minimize"]  # proxy accuracy, latency (ms)
+METRIC_NAMES = ["accuracy", "latency_ms"]  # the objectives' names, as optuna-dashboard and trackers show them
 
 # Short names of the statuses for the search's modules (TrialStatus documents each).
 COMPLETE, INFEASIBLE, FAILED = TrialStatus.COMPLETE, TrialStatus.INFEASIBLE, TrialStatus.FAILED
@@ -42,13 +45,26 @@ def open_study(run_dir: Path, sampler, population: int, seed: int) -> optuna.Stu
     # A resumed run continues the random stream instead of replaying the first generation.
     sampler_seed = seed + existing
     with _readable(run_dir):
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=STUDY_NAME,
             storage=storage,
             directions=DIRECTIONS,
             sampler=build_sampler(sampler, population, sampler_seed),  # an instance: as given
             load_if_exists=True,
         )
+        _name_objectives(study)
+    return study
+
+
+def _name_objectives(study: optuna.Study) -> None:
+    """Name the objectives (optuna-dashboard shows "accuracy" and "latency_ms", not "Objective 0/1"), for a
+    new study and for one an earlier version made without names. Optuna marks the call experimental."""
+    if not hasattr(study, "set_metric_names"):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != METRIC_NAMES:
+            study.set_metric_names(METRIC_NAMES)
 
 
 def load_run_study(run_dir: Path) -> optuna.Study:

@@ -1,8 +1,11 @@
 """`model_card.md` for one exported architecture (`RUN_DIR/export/NN_HASH/`).
 
-Built only from files in the export folder (spec.json, metrics.json, model.onnx, and when present
-slices.json and int8.json) plus the hardware profiles: the x86-cpu latency is measured here when the
-card is written; each profile with a latency model gets a prediction with its cross-validated MAPE.
+It opens with Hugging Face model-card front matter (YAML between `---` lines: library, tags, license,
+datasets, metrics and a `model-index` with the measured values), so the folder can be pushed to the Hub
+as it is and tools that read model cards find the numbers. Built only from files in the export folder
+(spec.json, metrics.json, model.onnx, and when present slices.json and int8.json) plus the hardware
+profiles: the x86-cpu latency is measured here when the card is written; each profile with a latency
+model gets a prediction with its cross-validated MAPE.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from nas.errors import NasError
 SLICES_FILE = "slices.json"
 INT8_FILE = "int8.json"
 CARD_FILE = "model_card.md"
+BUILTIN_DATASET_ID = "cifar10"  # the Hub's id of the dataset the built-in subset is drawn from
+LICENSE = "other"  # the weights belong to whoever ran the search: they choose a license before publishing
 
 
 def _read_json(path: Path) -> dict:
@@ -166,6 +171,82 @@ def _int8(result: dict) -> list[str]:
     return lines
 
 
+def _dataset_id(name: str) -> str:
+    """The dataset as the Hub names it: CIFAR-10 for the built-in subset, else the folder or file name (a full
+    path would say nothing on another machine)."""
+    return BUILTIN_DATASET_ID if name == "builtin" else Path(name).name or name
+
+
+def _front_matter(export_dir: Path, metrics: dict, slices: dict | None) -> list[str]:
+    """Hugging Face model-card metadata: `metrics` names what is measured, `model-index` holds the values
+    (proxy accuracy, deployment-trained accuracy, clean accuracy of `nas validate` and latency, when
+    known)."""
+    import yaml
+
+    dataset = str(metrics.get("dataset", "unknown"))
+    profile = str(metrics.get("profile", "unknown"))
+    values = []
+    if metrics.get("accuracy") is not None:  # nas train: the deployment-trained network
+        values.append({"type": "accuracy", "value": float(metrics["accuracy"]), "name": "accuracy (top-1)"})
+    if metrics.get("proxy_accuracy") is not None:
+        values.append(
+            {
+                "type": "accuracy",
+                "value": float(metrics["proxy_accuracy"]),
+                "name": "proxy accuracy (top-1 after the search's short training)",
+            }
+        )
+    if slices is not None and slices.get("clean_accuracy") is not None:
+        values.append(
+            {
+                "type": "accuracy",
+                "value": float(slices["clean_accuracy"]),
+                "name": f"clean accuracy (nas validate on {slices.get('data', 'its data')})",
+            }
+        )
+    if metrics.get("latency_ms") is not None:
+        values.append(
+            {
+                "type": "latency_ms",
+                "value": float(metrics["latency_ms"]),
+                "name": f"latency (ms) on {profile}",
+            }
+        )
+    data = {
+        "library_name": "onnx",
+        "pipeline_tag": "image-classification",
+        "license": LICENSE,
+        "tags": [
+            "onnx",
+            "image-classification",
+            "neural-architecture-search",
+            "hardware-aware",
+            "nas",
+            profile,
+        ],
+        "datasets": [_dataset_id(dataset)],
+        "metrics": ["accuracy"],
+    }
+    if values:
+        data["model-index"] = [
+            {
+                "name": export_dir.name,
+                "results": [
+                    {
+                        "task": {"type": "image-classification", "name": "Image Classification"},
+                        "dataset": {
+                            "name": _dataset_id(dataset),
+                            "type": _dataset_id(dataset),
+                            "split": "validation",
+                        },
+                        "metrics": values,
+                    }
+                ],
+            }
+        ]
+    return ["---", yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", ""]
+
+
 def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
     """Write `export_dir/model_card.md` and return its path. `measure=False` skips the x86-cpu measurement."""
     export_dir = Path(export_dir)
@@ -178,7 +259,10 @@ def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
         raise NasError(f"{export_dir}: missing {onnx_path.name}")
     arch, pre = spec["architecture"], spec["preprocessing"]
     training = metrics.get("training") or {}
+    slices_path, int8_path = export_dir / SLICES_FILE, export_dir / INT8_FILE
+    slices = _read_json(slices_path) if slices_path.is_file() else None
     lines = [
+        *_front_matter(export_dir, metrics, slices),
         f"# Model card: {export_dir.name}",
         "",
         f"Architecture `{spec['arch_hash']}`, trial {metrics.get('trial', '?')} of a `nas` search on the "
@@ -216,10 +300,9 @@ def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
         "It ranks candidates; it is not the accuracy of a fully trained network.",
         "",
     ]
-    slices_path, int8_path = export_dir / SLICES_FILE, export_dir / INT8_FILE
     lines += ["## Robustness slices", ""]
-    if slices_path.is_file():
-        lines += _slices(_read_json(slices_path))
+    if slices is not None:
+        lines += _slices(slices)
     else:
         lines.append(
             f"Not evaluated (no {SLICES_FILE}; run `nas validate {onnx_path} --data ... --json {slices_path}`)."

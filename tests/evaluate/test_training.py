@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
@@ -54,7 +52,9 @@ RECIPE = TrainingRecipe(epochs=6, train_subset=None, batch_size=8, lr=0.05, warm
 
 
 def _load_state(result: TrainingResult) -> dict[str, torch.Tensor]:
-    return torch.load(io.BytesIO(result.state_dict), weights_only=True)
+    from safetensors.torch import load
+
+    return load(result.state_dict)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from nas.errors import NasError
 from nas.latency import list_profiles
@@ -19,7 +20,8 @@ def test_card_without_then_with_validation_results(exported_dir, tiny_dataset_fi
     metrics = json.loads((folder / "metrics.json").read_text())
 
     text = write_model_card(folder).read_text()
-    assert text.startswith(f"# Model card: {folder.name}")
+    assert text.startswith("---\n")  # the front matter first, then the card
+    assert f"\n---\n\n# Model card: {folder.name}\n" in text
     assert (
         f"parameters: {metrics['params']:,}" in text
         and f"MACs: {metrics['macs']:,} (fvcore: convolution and linear" in text
@@ -50,6 +52,10 @@ def test_card_without_then_with_validation_results(exported_dir, tiny_dataset_fi
     (folder / "int8.json").write_text(json.dumps(result))
     text = write_model_card(folder, measure=False).read_text()
     assert "| x86-cpu | measured now" not in text
+    front = yaml.safe_load(text.split("\n---\n", 1)[0].removeprefix("---\n"))
+    measured = front["model-index"][0]["results"][0]["metrics"]
+    clean = json.loads((folder / "slices.json").read_text())["clean_accuracy"]
+    assert any(m["name"].startswith("clean accuracy (nas validate") and m["value"] == clean for m in measured)
     assert "| clean | 80 |" in text and "| jpeg@5 | 80 |" in text and "thin: n = 80 < 100" in text
     assert (
         f"clean accuracy: FP32 {100 * result['clean']['fp32']:.1f}%, INT8 {100 * result['clean']['int8']:.1f}%"
