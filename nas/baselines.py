@@ -1,10 +1,12 @@
 """Hand-designed reference networks, built from the same primitives and macro-structure as the
-`mobilenet` space (32x32 input, stem stride 2, four stages with strides 1, 2, 2, 1), and their
-evaluation with a run's own recipe, dataset and hardware profile.
+`mobilenet` space (stem stride 2, four stages with strides 1, 2, 2, 1) at the run's input resolution, and
+their evaluation with a run's own recipe, dataset and hardware profile.
 
 `nas baselines RUN_DIR` trains them exactly as the run trained its candidates and writes
 `RUN_DIR/baselines.json`, which `nas report` draws next to the Pareto front. Users write that file too:
 the command marks its own entries (`generated_by`) and replaces only those, keeping every other entry.
+With `export`, each trained baseline is also a model folder `RUN_DIR/baselines/NAME` written as
+`nas export` writes a found network, so `nas train` trains both with one recipe and one latency protocol.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _FAMILIES: dict[str, dict[str, Any]] = {
 WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0)
 MAX_WIDTH_MULTIPLIER = 4.0  # 4x the mobilenet widths: already far beyond a lightweight network
 GENERATED_BY = "nas baselines"
+EXPORT_FOLDER = "baselines"  # RUN_DIR/baselines/NAME: the exported baselines
 
 
 def check_width_multipliers(width_multipliers) -> tuple[float, ...]:
@@ -74,8 +77,8 @@ def check_width_multipliers(width_multipliers) -> tuple[float, ...]:
     return widths
 
 
-def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture]:
-    """`{family}-{multiplier}x` -> Architecture, e.g. `mobilenetv2-0.5x`."""
+def hand_designed(width_multipliers=WIDTH_MULTIPLIERS, resolution: int = 32) -> dict[str, Architecture]:
+    """`{family}-{multiplier}x` -> Architecture, e.g. `mobilenetv2-0.5x`, for `resolution`-pixel inputs."""
     width_multipliers = check_width_multipliers(width_multipliers)
     nets = {}
     for family, spec in _FAMILIES.items():
@@ -93,7 +96,7 @@ def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture
             )
             nets[f"{family}-{mult:g}x"] = Architecture(
                 space=f"baseline:{family}",
-                resolution=32,
+                resolution=int(resolution),
                 stem_channels=make_divisible(stem_width * mult),
                 stem_kernel=3,
                 stem_stride=2,
@@ -106,9 +109,12 @@ def hand_designed(width_multipliers=WIDTH_MULTIPLIERS) -> dict[str, Architecture
     return nets
 
 
-def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=None) -> list[dict[str, Any]]:
-    """Train and measure every baseline as the run did its candidates; write RUN_DIR/baselines.json, keeping
-    the entries there that this function did not generate (the user's own networks)."""
+def evaluate_baselines(
+    run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=None, *, export: bool = False
+) -> list[dict[str, Any]]:
+    """Train and measure every baseline as the run did its candidates, at the run's input resolution; write
+    RUN_DIR/baselines.json, keeping the entries there that this function did not generate (the user's own
+    networks). `export`: also write each as a model folder RUN_DIR/baselines/NAME (its path in `export`)."""
     from pathlib import Path
 
     from nas._io import read_json, write_json_atomic
@@ -141,6 +147,7 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     if mode == "predicted":  # as the search did: a local profile from another machine is its calibrated copy
         profile = local_profile(profile, calibrate=True)
     dataset = load_dataset(search["dataset"], val_fraction=search["val_fraction"], seed=search["seed"])
+    nets = hand_designed(width_multipliers, _input_resolution(config))
     own = executor is None
     executor = executor or RayExecutor(workers=search.get("workers"))
     try:
@@ -149,10 +156,10 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
             executor.submit(train_candidate, ProxyTrainer(recipe), arch, data, search["seed"]): name
             for name, arch in nets.items()
         }
-        accuracy = {}
+        trained = {}
         while handles:
             handle = executor.wait_one(list(handles))
-            accuracy[handles.pop(handle)] = executor.result(handle).accuracy
+            trained[handles.pop(handle)] = executor.result(handle)
     finally:
         if own:
             executor.close()
@@ -160,16 +167,16 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
     for name, arch in nets.items():  # latency after training: nothing else runs now
         model = build_model(arch, dataset.num_classes, seed=search["seed"])
         onnx_bytes = export_onnx(model, arch.resolution, fast=True)
-        latency = (
-            profile.predict(onnx_bytes).latency_ms
-            if mode == "predicted"
-            else measure_latency(onnx_bytes, profile.measurement).median_ms
-        )
+        if mode == "predicted":
+            latency, spread = profile.predict(onnx_bytes).latency_ms, None
+        else:
+            measured = measure_latency(onnx_bytes, profile.measurement)
+            latency, spread = measured.median_ms, measured.spread
         costs = count_costs(model, arch.resolution)
         results.append(
             {
                 "name": name,
-                "accuracy": accuracy[name],
+                "accuracy": trained[name].accuracy,
                 "latency_ms": latency,
                 "latency_source": mode,
                 "params": costs.params,
@@ -179,8 +186,73 @@ def evaluate_baselines(run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=No
                 "generated_by": GENERATED_BY,
             }
         )
+        if export:
+            folder = run_dir / EXPORT_FOLDER / name
+            _export(
+                folder, name, arch, trained[name], results[-1], spread, config, profile.name, dataset, run_dir
+            )
+            results[-1]["export"] = str(folder)
     write_json_atomic(run_dir / "baselines.json", kept + results)
     return results
+
+
+def _input_resolution(config: dict) -> int:
+    """The input size of the run's networks: its preprocessing contract's, else the space's largest, else 32."""
+    try:
+        return int(config["preprocessing"]["input_shape"][-1])
+    except (KeyError, TypeError, IndexError, ValueError):
+        pass
+    try:
+        return int(max(config["space"]["resolution"]))
+    except (KeyError, TypeError, ValueError):
+        return 32
+
+
+def _export(folder, name, arch, result, entry, spread, config, profile_name, dataset, run_dir) -> None:
+    """A trained baseline as a model folder written as `nas export` writes a found network's."""
+    import io
+
+    import torch
+
+    from nas.builder import build_model
+    from nas.evaluate import preprocessing_spec
+    from nas.export import export_network
+
+    model = build_model(arch, dataset.num_classes)
+    try:  # safetensors, as ProxyTrainer returns them; a custom trainer's torch.save bytes hold tensors only
+        from safetensors.torch import load
+
+        weights = load(result.state_dict)
+    except Exception:  # noqa: BLE001 - not safetensors: read as the torch format, tensors only
+        weights = torch.load(io.BytesIO(result.state_dict), map_location="cpu", weights_only=True)
+    model.load_state_dict(weights)
+    preprocessing = config.get("preprocessing") or preprocessing_spec(
+        dataset.mean, dataset.std, arch.resolution, dataset.classes
+    )
+    metrics = {
+        "baseline": name,
+        "profile": profile_name,
+        "dataset": dataset.name,
+        "proxy_accuracy": entry["accuracy"],
+        "accuracy_objective": "clean validation accuracy",
+        "clean_accuracy": entry["accuracy"],
+        "latency_ms": entry["latency_ms"],
+        "latency_spread": spread,
+        "latency_source": entry["latency_source"],
+        "params": entry["params"],
+        "macs": entry["macs"],
+        "training": config.get("recipe"),
+    }
+    export_network(
+        folder,
+        model,
+        arch,
+        dataset.num_classes,
+        preprocessing,
+        metrics,
+        run_dir=run_dir,
+        spec={"baseline": name},
+    )
 
 
 def _entries_to_keep(path, names: set[str]) -> list[Any]:

@@ -115,9 +115,20 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        help="deployment training: train an exported model longer (optionally distilled) and re-export it",
+        help="deployment training: train exported models on every training image (resumable) and re-export them",
     )
-    t.add_argument("export_dir", help="an exported model folder (RUN_DIR/export/NN_HASH), or its model.onnx")
+    t.add_argument(
+        "export_dir",
+        nargs="+",
+        help="exported model folders (RUN_DIR/export/NN_HASH) or their model.onnx; with --pareto, a RUN_DIR",
+    )
+    t.add_argument(
+        "--pareto", action="store_true", help="train every model of RUN_DIR/export (the exported front)"
+    )
+    t.add_argument(
+        "--workers", type=int, default=1, help="models trained in parallel, one CPU each (default: 1)"
+    )
+    t.add_argument("--quiet", action="store_true", help="no progress lines")
     t.add_argument(
         "--dataset",
         default="builtin",
@@ -143,18 +154,11 @@ def _parser() -> argparse.ArgumentParser:
         help="knowledge distillation from another exported model folder or its model.onnx "
         "(same preprocessing and classes)",
     )
-    t.add_argument(
-        "--kd-alpha",
-        type=float,
-        default=0.5,
-        help="weight of the distillation term, in [0, 1] (default: %(default)s)",
-    )
-    t.add_argument(
-        "--kd-temperature",
-        type=float,
-        default=4.0,
-        help="distillation temperature T > 0 (default: %(default)s)",
-    )
+    for flag, default, what in (
+        ("--kd-alpha", 0.5, "weight of the distillation term, in [0, 1]"),
+        ("--kd-temperature", 4.0, "distillation temperature T > 0"),
+    ):
+        t.add_argument(flag, type=float, default=default, help=f"{what} (default: %(default)s)")
     t.add_argument(
         "--out", default=None, help="output folder (default: EXPORT_DIR-deployed, next to EXPORT_DIR)"
     )
@@ -167,6 +171,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("run_dir", help="a run directory written by 'nas search'")
     b.add_argument("--widths", default="0.5,0.75,1", help="width multipliers (default: %(default)s)")
+    b.add_argument(
+        "--export",
+        action="store_true",
+        help="also write each as a model folder RUN_DIR/baselines/NAME for nas train",
+    )
     b.set_defaults(run=_baselines)
 
     r = sub.add_parser(
@@ -293,27 +302,19 @@ def _export(args) -> int:
 
 
 def _train(args) -> int:
-    from nas._io import read_json
-    from nas.export import deploy_train
+    from nas.export import train_command
+    from nas.search import RayExecutor  # started only for --workers > 1 and several models
 
     if args.out:
         check_output_path(args.out, "--out")
-    out = deploy_train(
+    settings = ("dataset", "epochs", "train_subset", "seed", "teacher", "kd_alpha", "kd_temperature", "out")
+    train_command(
         args.export_dir,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        train_subset=args.train_subset,
-        seed=args.seed,
-        teacher=args.teacher,
-        kd_alpha=args.kd_alpha,
-        kd_temperature=args.kd_temperature,
-        out=args.out,
-    )
-    m = read_json(out / "metrics.json", "metrics")
-    proxy = f" (proxy {100 * m['proxy_accuracy']:.1f}%)" if m.get("proxy_accuracy") is not None else ""
-    print(
-        f"{out / 'model.onnx'}  accuracy {100 * m['accuracy']:.1f}%{proxy}, {m['train_seconds']:.0f} s, "
-        f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}"
+        pareto=args.pareto,
+        workers=args.workers,
+        quiet=args.quiet,
+        executor_factory=RayExecutor,
+        **{name: getattr(args, name) for name in settings},
     )
     return 0
 
@@ -327,10 +328,10 @@ def _baselines(args) -> int:
         raise NasError(
             f"--widths: expected comma-separated numbers such as 0.5,1, got {args.widths!r}"
         ) from None
-    for b in evaluate_baselines(args.run_dir, widths):
+    for b in evaluate_baselines(args.run_dir, widths, export=args.export):
         print(
             f"{b['name']:<24} accuracy {b['accuracy']:.3f}  latency {b['latency_ms']:.3f} ms ({b['latency_source']})  "
-            f"params {b['params']:,}"
+            f"params {b['params']:,}{'  ' + b['export'] if 'export' in b else ''}"
         )
     print(f"written: {args.run_dir}/baselines.json (shown by: nas report {args.run_dir})")
     return 0

@@ -11,6 +11,8 @@ from nas.baselines import evaluate_baselines, hand_designed
 from nas.builder import build_model
 from nas.errors import NasError
 from nas.evaluate import count_costs
+from nas.export import deploy_train
+from nas.onnx_io import read_metadata
 from nas.report._load import _read_baselines
 from nas.search import search
 
@@ -93,3 +95,51 @@ def test_a_broken_baselines_file_is_refused_before_any_training(tmp_path):
     with pytest.raises(NasError, match="baselines.json: must be a JSON list"):
         evaluate_baselines(run_dir, (0.5,))
     assert (run_dir / "baselines.json").read_text() == '{"name": "MyNet"}'
+
+
+def test_exported_baselines_are_model_folders_that_nas_train_trains(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    run_dir = tmp_path / "run"
+    search(
+        executor=ray_executor,
+        space=str(tiny_space_file),
+        dataset=str(tiny_dataset_file),
+        trials=2,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        out=str(run_dir),
+    )
+    results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor, export=True)
+    config = json.loads((run_dir / "config.json").read_text())
+    for entry in results:
+        folder = run_dir / "baselines" / entry["name"]
+        assert entry["export"] == str(folder)
+        assert {p.name for p in folder.iterdir()} >= {
+            "model.onnx",
+            "spec.json",
+            "metrics.json",
+            "model_card.md",
+        }
+        spec, metrics = (json.loads((folder / name).read_text()) for name in ("spec.json", "metrics.json"))
+        # the space's input (16 px here), the run's preprocessing, and the run it belongs to
+        assert spec["architecture"]["resolution"] == 16 and spec["baseline"] == entry["name"]
+        assert spec["preprocessing"]["mean"] == config["preprocessing"]["mean"]
+        assert spec["exported_from"]["run_dir"] == str(run_dir.resolve())
+        assert metrics["proxy_accuracy"] == entry["accuracy"] and metrics["latency_ms"] == entry["latency_ms"]
+        assert json.loads(read_metadata(folder / "model.onnx")["nas.preprocessing"])["classes"] == [
+            "red",
+            "green",
+        ]
+
+    source = run_dir / "baselines" / results[0]["name"]
+    out = deploy_train(source, dataset=tiny_dataset_file, epochs=1)
+    assert out == source.parent / f"{source.name}-deployed"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["baseline"] == results[0]["name"] and metrics["proxy_accuracy"] == results[0]["accuracy"]
+    assert metrics["onnx_vs_torch_max_abs_diff"] <= 1e-3
+
+
+def test_baselines_match_the_input_resolution_asked_for():
+    assert {a.resolution for a in hand_designed((0.5,), resolution=16).values()} == {16}

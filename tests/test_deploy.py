@@ -1,21 +1,41 @@
-"""deploy_train: longer training of an exported architecture, with optional distillation, and re-export."""
+"""deploy_train: longer training of an exported architecture, with optional distillation, and re-export;
+resumed after a kill to the same weights; several models at once, one failing without stopping the others."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 
+from nas.cli import main
 from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, TrainingRecipe
-from nas.export import deploy_train, distillation_loss
+from nas.export import (
+    DEPLOYED_SUFFIX,
+    STATE_FILE,
+    EpochDone,
+    deploy_train,
+    distillation_loss,
+    pareto_exports,
+    train_exports,
+)
+from nas.export._checkpoint import load_state
+from nas.export._many import ProgressLines
 from nas.search._executor import Executor, TaskFailed
 from nas.space import Architecture
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class SerialExecutor(Executor):
@@ -223,3 +243,158 @@ def test_bad_settings_are_one_line_errors(tiny_exports, tmp_path, kwargs, messag
     with pytest.raises(NasError) as err:
         deploy_train(source, **{"dataset": data_file, "out": tmp_path / "x", **kwargs})
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# --- resumable deployment training ----------------------------------------------------------------
+
+KILLED_AFTER_EPOCH_1 = """
+import sys, time, torch
+torch.set_num_threads(1)
+from nas.export import deploy_train
+
+def hold(p):
+    if p.epoch == 1:  # epoch 1 is checkpointed: say so, then wait to be killed
+        print("checkpointed", flush=True)
+        time.sleep(600)
+
+deploy_train(sys.argv[1], dataset=sys.argv[2], epochs=3, out=sys.argv[3], progress=hold)
+"""
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
+
+
+def test_a_killed_training_resumes_to_the_weights_of_an_uninterrupted_one(tiny_exports, tmp_path):
+    (source, _), data_file = tiny_exports
+    straight = deploy_train(source, dataset=data_file, epochs=3, out=tmp_path / "straight")
+
+    out = tmp_path / "killed"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_AFTER_EPOCH_1, str(source), str(data_file), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "checkpointed", child.stderr.read()
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert load_state(out / STATE_FILE)["epoch"] == 1 and not (out / "model.onnx").exists()
+
+    again = subprocess.run(
+        [sys.executable, "-m", "nas", "train", str(source), "--dataset", str(data_file), "--epochs", "3"]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()  # not a terminal: one progress line per epoch, with an ETA
+    assert [line.split(": ")[1].split(",")[0] for line in lines if ": epoch " in line] == [
+        "epoch 2/3",
+        "epoch 3/3",
+    ]
+    assert all("ETA" in line and "resumed after epoch 1" in line for line in lines if ": epoch " in line)
+    assert str(out / "model.onnx") in again.stdout
+
+    expected, resumed = load_state(straight / STATE_FILE), load_state(out / STATE_FILE)
+    assert expected["epoch"] == resumed["epoch"] == 3
+    assert expected["model"].keys() == resumed["model"].keys()
+    assert all(torch.equal(expected["model"][k], resumed["model"][k]) for k in expected["model"])
+    assert read(straight, "metrics.json")["accuracy"] == read(out, "metrics.json")["accuracy"]
+
+
+def test_another_command_in_the_same_folder_is_refused_and_a_finished_one_is_not_retrained(
+    tiny_exports, tmp_path
+):
+    (source, _), data_file = tiny_exports
+    out = deploy_train(source, dataset=data_file, epochs=2, out=tmp_path / "d")
+    first = read(out, "metrics.json")
+    for kwargs, phrase in (({"epochs": 3}, "epochs 2, not 3"), ({"epochs": 2, "seed": 1}, "seed 0, not 1")):
+        with pytest.raises(NasError, match="holds the training of another command") as err:
+            deploy_train(source, dataset=data_file, out=out, **kwargs)
+        assert phrase in str(err.value) and "\n" not in str(err.value)
+    epochs_run = []
+    deploy_train(source, dataset=data_file, epochs=2, out=out, progress=epochs_run.append)
+    assert epochs_run == [] and read(out, "metrics.json")["accuracy"] == first["accuracy"]
+    assert read(out, "metrics.json")["train_seconds"] == first["train_seconds"]
+
+    (tmp_path / "other").mkdir()
+    shutil.copy(out / "spec.json", tmp_path / "other" / "spec.json")  # a model folder nas train did not write
+    with pytest.raises(NasError, match="without a nas train checkpoint"):
+        deploy_train(source, dataset=data_file, epochs=2, out=tmp_path / "other")
+
+
+def test_progress_lines_without_a_terminal():
+    stream = io.StringIO()
+    progress = ProgressLines(stream)
+    progress(EpochDone(Path("00_abc"), 3, 10, 2, 5.0))
+    assert (
+        stream.getvalue() == "00_abc-deployed: epoch 3/10, 0:05 elapsed, ETA 0:35 (resumed after epoch 2)\n"
+    )
+
+
+@pytest.fixture
+def run_copy(tiny_exports, tmp_path):
+    """The tiny run with its exports, copied: what these tests train lands next to the copies."""
+    (source, _), data_file = tiny_exports
+    run_dir = shutil.copytree(source.parent.parent, tmp_path / "run")
+    for deployed in (run_dir / "export").glob(f"*{DEPLOYED_SUFFIX}"):
+        shutil.rmtree(deployed)
+    return run_dir, data_file
+
+
+def test_pareto_trains_every_exported_model(run_copy, capsys):
+    run_dir, data_file = run_copy
+    exported = pareto_exports(run_dir)
+    assert (
+        main(["train", str(run_dir), "--pareto", "--dataset", str(data_file), "--epochs", "1", "--quiet"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    for folder in exported:
+        assert (folder.parent / f"{folder.name}{DEPLOYED_SUFFIX}" / "model.onnx").is_file()
+        assert str(folder.parent / f"{folder.name}{DEPLOYED_SUFFIX}" / "model.onnx") in out
+
+
+def test_one_failing_model_does_not_stop_the_others(run_copy, tmp_path, capsys):
+    run_dir, data_file = run_copy
+    good = pareto_exports(run_dir)[0]
+    broken = shutil.copytree(good, tmp_path / "broken")
+    (broken / "spec.json").write_text("{oops")
+    code = main(["train", str(broken), str(good), "--dataset", str(data_file), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"nas: error: {broken}: " in err and "1 of 2 models failed" in err
+    assert (good.parent / f"{good.name}{DEPLOYED_SUFFIX}" / "model.onnx").is_file()
+
+
+def test_models_train_in_parallel_as_tasks(run_copy, tmp_path, ray_executor):
+    run_dir, data_file = run_copy
+    good = pareto_exports(run_dir)[0]
+    missing = tmp_path / "missing"
+    outcomes = train_exports(
+        [good, missing], executor=ray_executor, dataset=str(data_file), epochs=1, train_subset=32
+    )
+    by_source = {o.source: o for o in outcomes}
+    assert by_source[missing].error and "exported model folder not found" in by_source[missing].error
+    assert by_source[good].error is None and (by_source[good].out / "model.onnx").is_file()
+    assert by_source[good].metrics["epochs"] == 1
+
+
+def test_bad_workers_and_out_with_several_models_are_refused(run_copy, tmp_path, capsys):
+    run_dir, data_file = run_copy
+    assert main(["train", str(run_dir), "--pareto", "--workers", "0"]) == 2
+    assert "--workers: must be an integer >= 1" in capsys.readouterr().err
+    first = pareto_exports(run_dir)[0]
+    assert main(["train", str(first), str(tmp_path / "x"), "--out", str(tmp_path / "o")]) == 2
+    assert "one output folder for 2 models" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--pareto"]) == 2
+    assert "not a nas run directory" in capsys.readouterr().err

@@ -1,19 +1,30 @@
-"""Deployable models: export a search's Pareto set (`export_run`) and train an exported architecture for
-longer, optionally distilled (`deploy_train`). Every model folder holds model.onnx, spec.json and
-metrics.json, with the exact input preprocessing recorded. `load_checkpoint` reads a search's trained
-weights, as export does."""
+"""Deployable models: export a search's Pareto set (`export_run`) and train an exported architecture on
+every training image, resumably, optionally distilled (`deploy_train`; several at once: `train_exports`).
+Every model folder holds model.onnx, spec.json and metrics.json, with the exact input preprocessing recorded.
+`load_checkpoint` reads a search's trained weights, as export does."""
 
 from nas._io import load_checkpoint
-from nas.export._deploy import DEPLOYED_SUFFIX, deploy_train, distillation_loss
+from nas.export._checkpoint import STATE_FILE
+from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, deploy_train
 from nas.export._folder import read_preprocessing
+from nas.export._many import TrainOutcome, pareto_exports, train_command, train_exports
+from nas.export._network import export_network
 from nas.export._run import ExportedModel, export_run
+from nas.export._teacher import distillation_loss
 
 __all__ = [
     "DEPLOYED_SUFFIX",
+    "STATE_FILE",
+    "EpochDone",
     "ExportedModel",
+    "TrainOutcome",
     "deploy_train",
     "distillation_loss",
+    "export_network",
     "export_run",
     "load_checkpoint",
+    "pareto_exports",
     "read_preprocessing",
+    "train_command",
+    "train_exports",
 ]

@@ -1,35 +1,83 @@
-"""Deployment training: train an exported architecture from scratch for longer, optionally distilled
-from a larger exported teacher, and re-export it (ONNX + spec.json + metrics.json).
+"""Deployment training: train an exported architecture from scratch on every training image, optionally
+distilled from a larger exported teacher, and re-export it (ONNX + spec.json + metrics.json).
 
 Training uses the one loop of `ProxyTrainer` (`nas.evaluate.fit`: the `TrainingRecipe` optimizer, warm-up +
 cosine schedule, label smoothing, augmentation, `channels_last`, seeding, `Preprocessing` and
 `evaluate_accuracy`); only the epochs, the images per epoch and the loss (knowledge distillation) differ.
 Without a teacher, `deploy_train(..., epochs=E, train_subset=S, seed=s)` trains exactly the network that
 `ProxyTrainer(TrainingRecipe(epochs=E, train_subset=S)).train(arch, dataset, s)` trains.
+
+The loop runs one epoch per `fit` call and checkpoints after each (`train_state.safetensors` in the output
+folder: weights, optimizer, schedule, epoch, the data-order generator and the RNG states). Every epoch
+starts from the checkpoint just written, so a run killed and started again continues from its last
+completed epoch and ends with the same weights as one never interrupted (same machine and thread count).
+The checkpoint names the command it belongs to; another command in the same folder is refused.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import random
 import time
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from nas._io import read_json
+from nas.builder import build_model
 from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import Preprocessing, TrainingRecipe, evaluate_accuracy, fit
-from nas.export._folder import read_preprocessing, write_model_folder
+from nas.export._checkpoint import STATE_FILE, command_identity, load_state, save_state, saved_state
+from nas.export._folder import write_model_folder
+from nas.export._teacher import Teacher, distillation_loss
 from nas.space import Architecture
 
 DEPLOYED_SUFFIX = "-deployed"
-_COPIED_METRICS = ("trial", "profile", "latency_ms", "latency_spread", "params", "macs", "macs_note")
+_COPIED_METRICS = (
+    "trial",
+    "baseline",
+    "profile",
+    "latency_ms",
+    "latency_spread",
+    "params",
+    "macs",
+    "macs_note",
+)
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    """Passed to `deploy_train`'s `progress` after each epoch is checkpointed."""
+
+    source: Path
+    epoch: int  # epochs completed, 1-based
+    epochs: int
+    first_epoch: int  # epochs already done when this call started (a resumed run)
+    seconds: float  # training seconds of this call so far
+
+    @property
+    def eta_seconds(self) -> float:
+        done = self.epoch - self.first_epoch
+        return self.seconds / done * (self.epochs - self.epoch) if done else math.nan
+
+
+def check_settings(epochs, train_subset, seed, kd_alpha, kd_temperature) -> None:
+    """The settings of a deployment training, checked before any model is read or trained."""
+    _check_int("epochs", epochs, 1)
+    if train_subset is not None:
+        _check_int("train_subset", train_subset, 1)
+    _check_int("seed", seed, 0)
+    if seed >= 2**32:
+        raise NasError(f"seed: must be below 2**32 (what torch accepts), got {seed!r}")
+    _check_real("kd_alpha", kd_alpha, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+    _check_real("kd_temperature", kd_temperature, lambda v: v > 0, "a number > 0")
 
 
 def deploy_train(
@@ -43,6 +91,7 @@ def deploy_train(
     kd_alpha: float = 0.5,
     kd_temperature: float = 4.0,
     out: str | Path | None = None,
+    progress: Callable[[EpochDone], None] | None = None,
 ) -> Path:
     """Train the architecture of `export_dir` from scratch and export it to `out`; returns `out`.
 
@@ -51,17 +100,11 @@ def deploy_train(
     `teacher`: another exported model folder, or its `.onnx` file, with the same preprocessing and
     classes; its ONNX Runtime logits on each augmented batch give the loss
     `(1 - kd_alpha) * CE_smoothed + kd_alpha * T^2 * KL(p_teacher^T || p_student^T)`.
-    `out`: default `<export_dir>-deployed` next to `export_dir` (e.g. `export/00_HASH-deployed`).
+    `out`: default `<export_dir>-deployed` next to `export_dir` (e.g. `export/00_HASH-deployed`). When it
+    holds the checkpoint of the same command, training resumes from it; of another command, it is refused.
+    `progress(EpochDone)` is called after each epoch's checkpoint is written.
     """
-    _check_int("epochs", epochs, 1)
-    if train_subset is not None:
-        _check_int("train_subset", train_subset, 1)
-    _check_int("seed", seed, 0)
-    if seed >= 2**32:
-        raise NasError(f"seed: must be below 2**32 (what torch accepts), got {seed!r}")
-    _check_real("kd_alpha", kd_alpha, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
-    _check_real("kd_temperature", kd_temperature, lambda v: v > 0, "a number > 0")
-
+    check_settings(epochs, train_subset, seed, kd_alpha, kd_temperature)
     source = Path(export_dir)
     if source.is_file() and (source.parent / "spec.json").is_file():  # its model.onnx: the folder it is in
         source = source.parent
@@ -72,7 +115,7 @@ def deploy_train(
     if out.resolve() == source.resolve():
         raise NasError(f"--out {out} is the source export folder; choose another folder")
 
-    kd = _Teacher(teacher, pre, source) if teacher is not None else None
+    kd = Teacher(teacher, pre, source) if teacher is not None else None
     data = _load_dataset(dataset, seed, pre, source)
     # The exported contract normalises with the spec's (rounded) statistics; when the dataset's own
     # statistics round to them (same dataset and split), train with the exact ones, as the search did.
@@ -83,8 +126,23 @@ def deploy_train(
     recipe = TrainingRecipe(
         epochs=int(epochs), train_subset=None if train_subset is None else int(train_subset)
     )
+    command = command_identity(arch, pre, data, recipe, int(seed), kd, float(kd_alpha), float(kd_temperature))
+    state = saved_state(out, command)
     model, train_seconds = _train(
-        arch, num_classes, data, norm, recipe, int(seed), kd, float(kd_alpha), float(kd_temperature)
+        arch,
+        num_classes,
+        data,
+        norm,
+        recipe,
+        int(seed),
+        kd,
+        float(kd_alpha),
+        float(kd_temperature),
+        out=out,
+        source=source,
+        command=command,
+        state=state,
+        progress=progress,
     )
     start = time.perf_counter()
     accuracy, val_loss = evaluate_accuracy(model, data, norm)
@@ -134,105 +192,79 @@ def _train(
     norm,
     r: TrainingRecipe,
     seed: int,
-    kd: "_Teacher | None",
+    kd: Teacher | None,
     alpha: float,
     temperature: float,
+    *,
+    out: Path,
+    source: Path,
+    command: dict,
+    state: dict | None,
+    progress: Callable[[EpochDone], None] | None,
 ) -> tuple[torch.nn.Module, float]:
-    """The shared training loop (`nas.evaluate.fit`), with an optional distillation term."""
+    """The shared training loop (`nas.evaluate.fit`) one epoch at a time, each resumed from the checkpoint
+    the epoch before wrote; an optional distillation term. Returns the model and its training seconds."""
 
     def distill(loss, logits, xb):
         return (1 - alpha) * loss + alpha * distillation_loss(logits, kd.logits(xb), temperature)
 
-    model, seconds, _ = fit(arch, num_classes, dataset, norm, r, seed, distill if kd is not None else None)
-    return model, seconds
+    path = out / STATE_FILE
+    first = 0 if state is None else int(state["epoch"])
+    total_seconds = 0.0 if state is None else float(state["train_seconds"])
+    if state is not None:
+        random.setstate(state["python_rng"])
+        np.random.set_state(state["numpy_rng"])
+    if first >= r.epochs:  # trained to the end before: only evaluation and export remain
+        model = build_model(arch, num_classes, seed=seed).to(memory_format=torch.channels_last)
+        model.load_state_dict(state["model"])
+        return model.eval(), total_seconds
+    seconds = 0.0
+    for epoch in range(first + 1, r.epochs + 1):
+        resume = None if state is None else _fit_state_bytes(state)
+        model, took, paused = fit(
+            arch,
+            num_classes,
+            dataset,
+            norm,
+            r,
+            seed,
+            distill if kd is not None else None,
+            resume=resume,
+            stop_after=epoch,
+        )
+        seconds += took
+        total_seconds += took
+        saved = {"epoch": epoch, "model": model.state_dict()} if paused is None else _fit_state(paused)
+        out.mkdir(parents=True, exist_ok=True)
+        save_state(
+            path,
+            {
+                **saved,
+                "python_rng": random.getstate(),
+                "numpy_rng": np.random.get_state(legacy=False),
+                "train_seconds": total_seconds,
+                "command": command,
+            },
+        )
+        if paused is not None:
+            state = load_state(path)  # the next epoch starts from what a resumed run would read
+        if progress is not None:
+            progress(EpochDone(source, epoch, r.epochs, first, seconds))
+    return model, total_seconds
 
 
-def distillation_loss(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """Hinton et al. (2015): T^2 * KL(softmax(teacher/T) || softmax(student/T)), averaged over the batch."""
-    t = temperature
-    return F.kl_div(
-        F.log_softmax(student_logits / t, dim=1),
-        F.log_softmax(teacher_logits / t, dim=1),
-        reduction="batchmean",
-        log_target=True,
-    ) * (t * t)
+_OWN_KEYS = ("python_rng", "numpy_rng", "train_seconds", "command")  # the rest is fit's pause state
 
 
-class _Teacher:
-    """An exported model run by ONNX Runtime on the student's normalised batches."""
-
-    def __init__(self, teacher: str | Path, student_pre: dict, student_dir: Path):
-        import onnxruntime as ort
-
-        self.onnx_path = _teacher_onnx(Path(teacher))
-        try:
-            pre = read_preprocessing(self.onnx_path)
-        except Exception:  # unreadable model or no nas metadata
-            raise NasError(
-                f"teacher {self.onnx_path}: not a nas-exported ONNX model (no readable nas.preprocessing metadata)"
-            ) from None
-        for key, label in (
-            ("mean", "mean"),
-            ("std", "std"),
-            ("input_shape", "input size"),
-            ("classes", "classes"),
-        ):
-            mine, theirs = student_pre.get(key), pre.get(key)
-            if key == "input_shape":
-                mine, theirs = list(mine or [])[-2:], list(theirs or [])[-2:]
-            elif key in ("mean", "std"):
-                mine, theirs = [float(v) for v in mine or []], [float(v) for v in theirs or []]
-            if mine != theirs:
-                raise NasError(
-                    f"teacher {self.onnx_path} has another preprocessing than student {student_dir}: "
-                    f"{label} {theirs} vs {mine}; the teacher must see exactly the student's inputs"
-                )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, torch.get_num_threads())
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.fixed_batch = self.session.get_inputs()[0].shape[0]
-        if not isinstance(self.fixed_batch, int):
-            self.fixed_batch = None
-
-    def logits(self, xb: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(xb.detach().contiguous().numpy(), dtype=np.float32)  # NCHW float32
-        if self.fixed_batch is None:
-            out = self.session.run(None, {self.input_name: x})[0]
-        else:  # a fixed-batch export: feed it in chunks of its batch size
-            if len(x) % self.fixed_batch:
-                raise NasError(
-                    f"teacher {self.onnx_path} has a fixed batch of {self.fixed_batch}; export it with a dynamic batch"
-                )
-            out = np.concatenate(
-                [
-                    self.session.run(None, {self.input_name: x[i : i + self.fixed_batch]})[0]
-                    for i in range(0, len(x), self.fixed_batch)
-                ]
-            )
-        return torch.from_numpy(out)
-
-    def accuracy(self, dataset, norm: Preprocessing, batch_size: int = 500) -> float:
-        correct = 0
-        for i in range(0, len(dataset.y_val), batch_size):
-            x = norm(torch.from_numpy(np.ascontiguousarray(dataset.x_val[i : i + batch_size])), augment=False)
-            correct += int(
-                (self.logits(x).argmax(1).numpy() == np.asarray(dataset.y_val[i : i + batch_size])).sum()
-            )
-        return correct / len(dataset.y_val)
+def _fit_state(paused: bytes) -> dict:
+    """`fit`'s pause state (bytes this process just made) as a dict."""
+    return torch.load(io.BytesIO(paused), map_location="cpu", weights_only=False)
 
 
-def _teacher_onnx(path: Path) -> Path:
-    if path.is_dir():
-        name = "model.onnx"
-        if (path / "spec.json").is_file():
-            name = read_json(path / "spec.json", "teacher spec").get("onnx", name)
-        path = path / name
-    if not path.is_file():
-        raise NasError(f"teacher not found: {path} (give an exported model folder or its model.onnx)")
-    return path
+def _fit_state_bytes(state: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({key: value for key, value in state.items() if key not in _OWN_KEYS}, buffer)
+    return buffer.getvalue()
 
 
 def _read_export(source: Path) -> tuple[dict, dict]:
