@@ -45,12 +45,15 @@ class Benchmark:
     needs: tuple[str, ...] = ()  # other benchmarks whose runs or results it reads
     data: tuple[str, ...] = ()  # paths it reads, relative to the repository root ("../shared/..." beside it)
     extra: str | None = None  # the optional-dependency group it imports (pip install -e ".[bench]")
+    accelerator: str | None = None  # "cuda": it needs a CUDA GPU, and is skipped on a machine without one
 
     def __post_init__(self) -> None:
         if self.cost not in COSTS:
             raise ValueError(f"cost must be one of {', '.join(COSTS)}, not {self.cost!r}")
         if self.extra is not None and self.extra not in EXTRAS:
             raise ValueError(f"extra must be one of {', '.join(EXTRAS)}, not {self.extra!r}")
+        if self.accelerator not in (None, "cuda"):
+            raise ValueError(f"accelerator must be None or 'cuda', not {self.accelerator!r}")
         if any(Path(p).is_absolute() for p in self.data):
             raise ValueError("data paths are relative to the repository root")
 

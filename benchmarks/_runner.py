@@ -70,7 +70,15 @@ def missing(benchmark: Benchmark) -> list[str]:
     if benchmark.extra:
         absent = [m for m in EXTRAS[benchmark.extra] if importlib.util.find_spec(m) is None]
         gone += [f"{', '.join(absent)} (pip install -e '.[{benchmark.extra}]')"] if absent else []
+    if benchmark.accelerator == "cuda" and not cuda_available():
+        gone.append("a CUDA GPU")
     return gone
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU, asked in a child process: the runner itself does not import torch."""
+    probe = [sys.executable, "-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"]
+    return subprocess.run(probe, cwd=ROOT, capture_output=True).returncode == 0
 
 
 def duration(seconds: float) -> str:
@@ -88,6 +96,7 @@ def listing(declared: dict[str, Benchmark]) -> str:
     for name in in_order(list(declared), declared):
         b = declared[name]
         needs = [*b.needs, *(p for p in b.data if p.startswith("..")), *([f"[{b.extra}]"] if b.extra else [])]
+        needs += [b.accelerator] if b.accelerator else []
         lines.append(f"{name:<22} {b.cost:<6} {duration(b.seconds):>7}  {', '.join(needs) or '-'}")
     return "\n".join(lines)
 

@@ -5,14 +5,18 @@ preprocessing every model is trained and validated with (`Preprocessing`)."""
 from nas.evaluate._costs import CostCounter, Costs, count_costs
 from nas.evaluate._memory import Memory, MemoryCounter, graph_memory
 from nas.evaluate._training import (
+    DEVICES,
     Preprocessing,
     ProxyTrainer,
     Trainer,
     TrainingRecipe,
     TrainingResult,
+    autocast_dtype,
+    describe_device,
     evaluate_accuracy,
     fit,
     preprocessing_spec,
+    resolve_device,
 )
 from nas.evaluate._zero_cost import ALL as ZERO_COST_SCORES
 from nas.evaluate._zero_cost import score_batch, zero_cost_scores
@@ -29,6 +33,10 @@ __all__ = [
     "Trainer",
     "TrainingRecipe",
     "TrainingResult",
+    "DEVICES",
+    "autocast_dtype",
+    "describe_device",
+    "resolve_device",
     "evaluate_accuracy",
     "fit",
     "preprocessing_spec",

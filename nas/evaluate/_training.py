@@ -3,12 +3,18 @@
 `Trainer` is the extension point (a custom trainer can be passed to `nas.search`); `ProxyTrainer`
 is the default: SGD with Nesterov momentum, linear warm-up then cosine decay, label smoothing,
 random-crop + flip augmentation, channels_last (about 2x faster on CPU), one thread per worker.
+
+Training runs on the CPU or on a CUDA GPU (`resolve_device`): on CUDA the data is held on the GPU, the
+forward pass runs under bf16 autocast where the GPU supports it (`autocast_dtype`), and cuDNN is asked for
+deterministic algorithms. On the CPU nothing of that applies: results are those of full-precision training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -20,7 +26,49 @@ import torch.nn.functional as F
 
 from nas._io import checkpoint_bytes
 from nas.builder import build_model
+from nas.errors import NasError
 from nas.space import Architecture
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(requested: str, gpus: float | None = None) -> str:
+    """The device training runs on, 'cpu' or 'cuda'. `gpus`: how many GPUs the workers have (a Ray cluster's
+    GPU resources); None: this process's `torch.cuda.is_available()`. `auto` is CUDA where there is a GPU;
+    `cuda` without one is a user error."""
+    if requested not in DEVICES:
+        raise NasError(f"device: unknown device {requested!r} (choose from {', '.join(DEVICES)})")
+    has_gpu = torch.cuda.is_available() if gpus is None else gpus > 0
+    if requested == "auto":
+        return "cuda" if has_gpu else "cpu"
+    if requested == "cuda" and not has_gpu:
+        raise NasError("device cuda: no CUDA GPU here or in the Ray cluster; use --device cpu (or auto)")
+    return requested
+
+
+def autocast_dtype(device: str | torch.device) -> torch.dtype | None:
+    """The mixed-precision type training and validation run under: bf16 on a CUDA GPU that supports it (no
+    loss scaling needed), else None: full precision, always on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def _autocast(device: torch.device):
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _deterministic_cuda() -> None:
+    """Ask CUDA for reproducible kernels: deterministic cuDNN convolutions, no autotuning, cuBLAS with a
+    fixed workspace, and a warning (not an error) for the few ops that have no deterministic CUDA kernel."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 @dataclass(frozen=True)
@@ -50,6 +98,7 @@ class TrainingResult:
     state_dict: bytes  # the trained weights as safetensors, so export needs no retraining
     robustness: dict | None = None  # nas.validate.corrupted_accuracy, when the recipe asks for it
     resume_state: bytes | None = None  # set when training paused before the recipe's last epoch
+    device: str | None = None  # where it trained: "cpu", or "cuda (GPU name, bf16)"
 
 
 class Trainer(ABC):
@@ -60,9 +109,12 @@ class Trainer(ABC):
 
 
 class ProxyTrainer(Trainer):
-    def __init__(self, recipe: TrainingRecipe = TrainingRecipe(), threads: int = 1):
+    """device: 'cpu' or 'cuda' (the GPU the worker was given), as `resolve_device` chose it."""
+
+    def __init__(self, recipe: TrainingRecipe = TrainingRecipe(), threads: int = 1, device: str = "cpu"):
         self.recipe = recipe
         self.threads = threads
+        self.device = device
 
     def train(
         self,
@@ -78,11 +130,21 @@ class ProxyTrainer(Trainer):
         torch.set_num_threads(self.threads)
         r = self.recipe
         norm = Preprocessing(dataset.mean, dataset.std, arch.resolution)
+        device = torch.device(getattr(self, "device", "cpu"))  # a subclass may not call this __init__
         model, train_seconds, paused = fit(
-            arch, dataset.num_classes, dataset, norm, r, seed, resume=resume, stop_after=stop_after
+            arch,
+            dataset.num_classes,
+            dataset,
+            norm,
+            r,
+            seed,
+            resume=resume,
+            stop_after=stop_after,
+            device=device,
         )
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
+        model = model.cpu()  # the corruptions and the checkpoint work on the CPU (a no-op there)
         robustness = None
         if r.robust and paused is None:
             from nas.validate import corrupted_accuracy
@@ -97,7 +159,17 @@ class ProxyTrainer(Trainer):
             state_dict=checkpoint_bytes(model.state_dict()),
             robustness=robustness,
             resume_state=paused,
+            device=describe_device(device),
         )
+
+
+def describe_device(device: str | torch.device) -> str:
+    """'cpu', or 'cuda (GPU name, bf16)': what a trial records about where it trained."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return device.type
+    precision = "bf16" if autocast_dtype(device) is not None else "fp32"
+    return f"cuda ({torch.cuda.get_device_name(device)}, {precision})"
 
 
 def fit(
@@ -111,6 +183,7 @@ def fit(
     *,
     resume: bytes | None = None,
     stop_after: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> tuple[torch.nn.Module, float, bytes | None]:
     """The one training loop (proxy and deployment training): a seeded model trained per `r`.
 
@@ -118,12 +191,19 @@ def fit(
     after epoch E of the full schedule and returns its state; `resume=` that state continues exactly where it
     paused (multi-fidelity rungs: a survivor costs `r.epochs` in all, not its rungs plus `r.epochs`).
     Returns the model in eval mode, the seconds this call's loop took, and the state when it paused (else None).
+
+    `device`: the model and the training split live there; the random draws (order, crops, flips) come from
+    the same seeded NumPy stream on every device, and the weights are initialised on the CPU, so a CUDA
+    training starts exactly where the CPU one does.
     """
-    torch.manual_seed(seed)
+    device = torch.device(device)
+    torch.manual_seed(seed)  # seeds the CUDA generators too (dropout on the GPU)
+    if device.type == "cuda":
+        _deterministic_cuda()
     rng = np.random.default_rng(seed)
-    model = build_model(arch, num_classes, seed=seed).to(memory_format=torch.channels_last)
-    x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train))
-    y_train = torch.from_numpy(np.asarray(dataset.y_train, dtype=np.int64))
+    model = build_model(arch, num_classes, seed=seed).to(device, memory_format=torch.channels_last)
+    x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train)).to(device)
+    y_train = torch.from_numpy(np.asarray(dataset.y_train, dtype=np.int64)).to(device)
     per_epoch = min(r.train_subset or len(y_train), len(y_train))
     batch_size = min(r.batch_size, per_epoch)
     steps_per_epoch = max(1, per_epoch // batch_size)
@@ -155,17 +235,20 @@ def fit(
         schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
     last_epoch = r.epochs if stop_after is None else min(stop_after, r.epochs)
     start = time.perf_counter()
     model.train()
     for _ in range(first_epoch, last_epoch):
-        order = torch.from_numpy(rng.permutation(len(y_train))[: steps_per_epoch * batch_size])
+        order = torch.from_numpy(rng.permutation(len(y_train))[: steps_per_epoch * batch_size]).to(device)
         for idx in order.view(steps_per_epoch, batch_size):
             xb = norm(x_train[idx], augment=r.augment, generator=rng)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, y_train[idx], label_smoothing=r.label_smoothing)
-            if extra_loss is not None:
-                loss = extra_loss(loss, logits, xb)
+            with _autocast(device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits, y_train[idx], label_smoothing=r.label_smoothing)
+                if extra_loss is not None:
+                    loss = extra_loss(loss, logits, xb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -182,6 +265,7 @@ def fit(
                 "schedule": schedule.state_dict(),
                 "rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             },
             buffer,
         )
@@ -195,11 +279,14 @@ def evaluate_accuracy(
     model: torch.nn.Module, dataset, norm: Preprocessing, batch_size: int = 500
 ) -> tuple[float, float]:
     model.eval()
-    x_val = torch.from_numpy(np.ascontiguousarray(dataset.x_val))
-    y_val = torch.from_numpy(np.asarray(dataset.y_val, dtype=np.int64))
+    device = next(model.parameters()).device  # the model's: the CPU, or the GPU it trained on
+    x_val = torch.from_numpy(np.ascontiguousarray(dataset.x_val)).to(device)
+    y_val = torch.from_numpy(np.asarray(dataset.y_val, dtype=np.int64)).to(device)
     correct, loss = 0, 0.0
     for i in range(0, len(y_val), batch_size):
-        logits = model(norm(x_val[i : i + batch_size], augment=False))
+        with _autocast(device):
+            logits = model(norm(x_val[i : i + batch_size], augment=False))
+        logits = logits.float()
         correct += int((logits.argmax(1) == y_val[i : i + batch_size]).sum())
         loss += float(F.cross_entropy(logits, y_val[i : i + batch_size], reduction="sum"))
     return correct / len(y_val), loss / len(y_val)
@@ -232,23 +319,24 @@ class Preprocessing:
             )
         if augment:
             x = _random_crop_flip(x, generator)
-        x = (x - self.mean) / self.std
+        x = (x - self.mean.to(x.device)) / self.std.to(x.device)  # .to: a no-op on the CPU
         return x.contiguous(memory_format=torch.channels_last)
 
 
 def _random_crop_flip(x: torch.Tensor, rng: np.random.Generator, pad: int = 4) -> torch.Tensor:
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
-    rows = torch.from_numpy(dy)[:, None] + torch.arange(h)[None, :]
-    cols = torch.from_numpy(dx)[:, None] + torch.arange(w)[None, :]
+    dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))  # drawn on the host: the same crops on every device
+    on = x.device
+    rows = torch.from_numpy(dy).to(on)[:, None] + torch.arange(h, device=on)[None, :]
+    cols = torch.from_numpy(dx).to(on)[:, None] + torch.arange(w, device=on)[None, :]
     out = padded[
-        torch.arange(n)[:, None, None, None],
-        torch.arange(3)[None, :, None, None],
+        torch.arange(n, device=on)[:, None, None, None],
+        torch.arange(3, device=on)[None, :, None, None],
         rows[:, None, :, None],
         cols[:, None, None, :],
     ]
-    flip = torch.from_numpy(rng.random(n) < 0.5)
+    flip = torch.from_numpy(rng.random(n) < 0.5).to(on)
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 

@@ -45,7 +45,7 @@ _EXPORTS = {
         "Selector",
     ),
     "nas.search._study": ("METRIC_NAMES", "load_run_study", "open_study", "storage_url"),
-    "nas.search._tasks": ("train_candidate",),
+    "nas.search._tasks": ("task_resources", "train_candidate", "training_placement"),
     "nas.search._tracking": ("TRACKERS", "TrialCallback", "tracker_callbacks"),
     "nas.records": ("TrialRecord", "TrialStatus"),
 }

@@ -17,13 +17,14 @@ from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_sp
 from nas.latency import check_space_coverage, load_profile, local_profile
 from nas.plugins import load_plugins
 from nas.records import Attr
-from nas.search._candidate import Progress
 from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
 from nas.search._driver import BatchDriver, resolve_latency_mode
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
-from nas.search._results import hypervolume, pareto_trials, write_pareto_json, write_trials_csv
+from nas.search._progress import progress_display
+from nas.search._results import write_pareto_json, write_trials_csv
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
+from nas.search._tasks import training_placement
 from nas.search._tracking import TrialCallback, tracker_callbacks
 from nas.space import load_space
 
@@ -93,6 +94,7 @@ def search(
     recipe = TrainingRecipe(
         epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None
     )
+    own_trainer = trainer is None  # the default trainer trains on the device chosen below
     trainer = trainer or ProxyTrainer(recipe)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
@@ -129,6 +131,17 @@ def search(
         raise
     except NasError as exc:  # the settings were fine: the cluster (or a local Ray) is not there
         raise NasRuntimeError(str(exc)) from None
+    try:  # where trainings run, once the cluster's GPUs are known
+        device, gpu_share = training_placement(config.device, config.gpus_per_trial, executor.gpus)
+    except BaseException:
+        if own_executor:
+            executor.close()
+        raise
+    executor.gpus_per_trial = gpu_share
+    if own_trainer:
+        trainer = ProxyTrainer(recipe, device=device)
+    # recorded in config.json: CUDA results differ numerically from the CPU's
+    training = {"device": device, "gpus_per_trial": gpu_share}
     created, lock = _Created(), None  # what this invocation makes, removed again if the start fails
     try:
         created.note(run_dir)
@@ -170,11 +183,17 @@ def search(
                     "preprocessing": context["preprocessing"],
                     "fingerprints": content,
                     "machine": machine,
+                    "training": training,
                 },
             )
         elif change is not None:  # resumed on another machine: said where, and with what
             saved["machine_changes"] = [*(saved.get("machine_changes") or []), change]
             write_json_atomic(run_dir / "config.json", saved)
+        if resuming:  # trainings that now run elsewhere (a GPU machine, or the CPU): each change is recorded
+            last = [saved.get("training") or {"device": "cpu", "gpus_per_trial": 0.0}]  # older runs: the CPU
+            if (saved.get("training_changes") or last)[-1] != training:
+                saved["training_changes"] = [*(saved.get("training_changes") or []), training]
+                write_json_atomic(run_dir / "config.json", saved)
         created.note(run_dir / "study.db")
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
@@ -194,7 +213,7 @@ def search(
         _abandon_start(executor if own_executor else None, lock, created)
         raise
     try:
-        with _progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
+        with progress_display(show_progress, study, config.trials, config.latency_budget_ms) as progress:
             driver.run(config.trials, progress)
     except (
         BaseException
@@ -287,60 +306,3 @@ class _RunLock:
 
 def _lock_run_dir(run_dir: Path) -> _RunLock:
     return _RunLock(run_dir)
-
-
-class _progress_display:
-    """A rich progress bar: trials done, feasible (trained), Pareto size, hypervolume, ETA.
-
-    The hypervolume's reference latency is the budget, else 1.1 x the slowest Pareto member so far.
-    """
-
-    def __init__(self, enabled: bool, study, total: int, budget_ms: float | None):
-        self.enabled, self.study, self.total, self.budget_ms = enabled, study, total, budget_ms
-        self._bar = None
-
-    def __enter__(self) -> Progress:
-        progress = Progress(total=self.total)
-        progress.feasible = sum(
-            t.user_attrs.get(Attr.STATUS) == COMPLETE for t in self.study.get_trials(deepcopy=False)
-        )
-        if not self.enabled:
-            return progress
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        self._bar = RichProgress(
-            TextColumn("search"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("trials"),
-            TextColumn("feasible {task.fields[feasible]}"),
-            TextColumn("pareto {task.fields[pareto]}"),
-            TextColumn("HV {task.fields[hv]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        self._bar.start()
-        task = self._bar.add_task("search", total=self.total, feasible=0, pareto=0, hv="-")
-
-        def update(p: Progress) -> None:
-            front = [(t.values[0], t.values[1]) for t in pareto_trials(self.study)]
-            reference = self.budget_ms or max((lat for _, lat in front), default=0.0) * 1.1
-            hv = f"{hypervolume(front, reference):.3g}" if front else "-"
-            self._bar.update(
-                task, completed=min(p.done, p.total), feasible=p.feasible, pareto=len(front), hv=hv
-            )
-
-        progress.update = update
-        return progress
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.stop()

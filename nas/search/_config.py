@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
 
 LATENCY_MODES = ("auto", "measured", "predicted", "device")
+TRAINING_DEVICES = ("auto", "cpu", "cuda")  # nas.evaluate.DEVICES, without importing torch here
 MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
 
 
@@ -97,6 +98,20 @@ class SearchConfig:
     )
     workers: int | None = setting(
         None, "parallel Ray workers, one CPU and one thread each (default: all CPUs)"
+    )
+    # Not part of a run's identity (a run may be extended on a GPU machine); config.json records where its
+    # trainings ran, since CUDA results differ numerically from the CPU's.
+    device: str = setting(
+        "auto",
+        "where candidates train: cpu, or cuda (the GPU Ray gives each training); auto: cuda when this machine "
+        "or the Ray cluster has a GPU, else cpu (default: %(default)s)",
+        choices=TRAINING_DEVICES,
+    )
+    gpus_per_trial: float | None = setting(
+        None,
+        "share of a GPU each training asks Ray for: 0.25 packs four trainings per GPU, 1 gives each its own "
+        "(default: 0.25 on cuda, 0 on cpu)",
+        metavar="F",
     )
     latency_budget_ms: float | None = setting(
         None, "reject candidates slower than this before training", identity=True
@@ -267,6 +282,22 @@ class SearchConfig:
         if list(self.rungs) != sorted(set(self.rungs)):
             raise NasError(f"rungs: must increase, got {list(self.rungs)}")
         SELECTORS.check(self.prescreen_score, "prescreen_score")
+        if self.device not in TRAINING_DEVICES:
+            raise NasError(
+                f"device: unknown device {self.device!r} (choose from {', '.join(TRAINING_DEVICES)})"
+            )
+        share = self.gpus_per_trial
+        if share is not None and (
+            isinstance(share, bool)
+            or not isinstance(share, (int, float))
+            or not (math.isfinite(share) and share >= 0)
+            or (share > 1 and share != int(share))
+        ):
+            raise NasError(
+                f"gpus_per_trial: a share of one GPU in [0, 1] or a whole number of GPUs, got {share!r}"
+            )
+        if share and self.device == "cpu":
+            raise NasError(f"gpus_per_trial: {share:g} GPU per training, but --device cpu trains on the CPU")
         if self.latency not in LATENCY_MODES:
             raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
         if not is_sampler_instance(self.sampler):

@@ -3,7 +3,8 @@
 `Executor` is the extension point; `RayExecutor` runs each call as a Ray task, on an embedded local
 Ray (started and stopped here) or on an existing cluster (`address`). A task that raises is not
 retried (the candidate is failed with the reason); a worker process that dies is retried by Ray up
-to `max_retries` times.
+to `max_retries` times. Each task asks for one CPU; a training also asks for `gpus_per_trial` of a GPU
+(`task_resources`), so Ray packs that many trainings per GPU and gives each its own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from nas.errors import NasError, first_line
+from nas.search._tasks import task_resources
 
 
 class TaskFailed(Exception):
@@ -23,6 +25,14 @@ class TaskFailed(Exception):
 
 class Executor(ABC):
     workers: int
+    gpus_per_trial: float = 0.0  # the GPU share a training asks for (an executor may ignore it)
+
+    @property
+    def gpus(self) -> float:
+        """The GPUs the workers have: this machine's CUDA devices, unless the executor knows better."""
+        import torch
+
+        return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
 
     @abstractmethod
     def put(self, value: Any) -> Any:
@@ -30,7 +40,8 @@ class Executor(ABC):
 
     @abstractmethod
     def submit(self, fn: Callable, *args: Any) -> Any:
-        """Start fn(*args) on a worker with one CPU; returns a handle."""
+        """Start fn(*args) on a worker with one CPU (a training: and `gpus_per_trial` of a GPU); returns a
+        handle."""
 
     @abstractmethod
     def wait_one(self, handles: list[Any]) -> Any:
@@ -51,6 +62,7 @@ class RayExecutor(Executor):
         address: str | None = None,
         max_retries: int = 2,
         object_store_mb: int = 512,
+        gpus_per_trial: float = 0.0,
     ):
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -58,6 +70,7 @@ class RayExecutor(Executor):
 
         self._ray = ray
         self.max_retries = max_retries
+        self.gpus_per_trial = gpus_per_trial
         address = address or os.environ.get("RAY_ADDRESS") or None
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray and address:
@@ -95,7 +108,7 @@ class RayExecutor(Executor):
             _keep_ray_messages_off_stdout()
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
-        self._remote: dict[Callable, Any] = {}
+        self._remote: dict[tuple[Callable, float], Any] = {}
 
     @property
     def ray(self):
@@ -105,12 +118,19 @@ class RayExecutor(Executor):
     def put(self, value):
         return self._ray.put(value)
 
+    @property
+    def gpus(self) -> float:
+        """The cluster's GPU resources (Ray counts a machine's CUDA devices when it starts there)."""
+        return float(self._ray.cluster_resources().get("GPU", 0))
+
     def submit(self, fn, *args):
-        if fn not in self._remote:
-            self._remote[fn] = self._ray.remote(
-                num_cpus=1, max_retries=self.max_retries, retry_exceptions=False
+        resources = task_resources(fn, args, self.gpus_per_trial)
+        key = (fn, resources.get("num_gpus", 0))
+        if key not in self._remote:
+            self._remote[key] = self._ray.remote(
+                **resources, max_retries=self.max_retries, retry_exceptions=False
             )(fn)
-        return self._remote[fn].remote(*args)
+        return self._remote[key].remote(*args)
 
     def wait_one(self, handles):
         ready, _ = self._ray.wait(list(handles), num_returns=1)

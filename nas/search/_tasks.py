@@ -6,9 +6,38 @@ import time
 from typing import Any, Callable, Sequence
 
 from nas.builder import build_model
-from nas.evaluate import Trainer, TrainingResult, count_costs, zero_cost_scores
+from nas.errors import NasError
+from nas.evaluate import Trainer, TrainingResult, count_costs, resolve_device, zero_cost_scores
 from nas.onnx_io import export_onnx
 from nas.space import Architecture
+
+DEFAULT_GPU_SHARE = 0.25  # proxy trainings of small networks leave a GPU mostly idle: four share one
+
+
+def training_placement(device: str, gpus_per_trial: float | None, gpus: float) -> tuple[str, float]:
+    """Where trainings run and the GPU share each asks the scheduler for: (device, share).
+
+    `gpus`: the GPUs the workers have (a Ray cluster's GPU resources). `device` as `resolve_device` takes it;
+    `gpus_per_trial` None is DEFAULT_GPU_SHARE on CUDA, 0 on the CPU. A share without a GPU to give is a user
+    error (SearchConfig refuses one with --device cpu)."""
+    resolved = resolve_device(device, gpus)
+    if gpus_per_trial is None:
+        return resolved, DEFAULT_GPU_SHARE if resolved == "cuda" else 0.0
+    if gpus_per_trial > 0 and gpus <= 0:
+        raise NasError(
+            f"--gpus-per-trial {gpus_per_trial:g}: there is no GPU here or in the Ray cluster; leave it out "
+            "(or 0) to train on the CPU"
+        )
+    return resolved, float(gpus_per_trial)
+
+
+def task_resources(fn: Callable, args: tuple, gpus_per_trial: float) -> dict[str, float]:
+    """What one task asks the scheduler for: one CPU, and a training (also when `with_plugins` runs it) its GPU
+    share. Preparing, scoring and measuring candidates stay on the CPU."""
+    task = args[1] if fn is with_plugins and len(args) > 1 else fn
+    if task is train_candidate and gpus_per_trial > 0:
+        return {"num_cpus": 1, "num_gpus": gpus_per_trial}
+    return {"num_cpus": 1}
 
 
 def with_plugins(plugins: Sequence[str], task: Callable, *args: Any) -> Any:
