@@ -6,6 +6,7 @@ A block is the body its primitive's declaration builds (`nas.space.declare_primi
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -59,9 +60,54 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
 
 
+class EfficientChannelAttention(nn.Module):
+    """ECA (Wang et al. 2020): channel attention without a bottleneck, a 1D convolution across the pooled
+    channels (kernel odd, growing with log2 of the channels) and a sigmoid gate; k parameters."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        k = int(abs((math.log2(channels) + 1) / 2))
+        k = k if k % 2 else k + 1
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(self.pool(x).flatten(1).unsqueeze(1))  # over N x 1 x C: the channels as a sequence
+        return x * self.gate(y).transpose(1, 2).unsqueeze(-1)
+
+
+class CoordinateAttention(nn.Module):
+    """Coordinate attention (Hou et al. 2021): pools along each spatial axis, a shared 1x1 conv + BN +
+    Hardswish over both, then one sigmoid gate per axis, so the attention keeps where along H and W."""
+
+    def __init__(self, channels: int, reduction: int = 32):
+        super().__init__()
+        mid = max(8, channels // reduction)
+        self.reduce = conv_bn(channels, mid, act="hardswish")
+        self.conv_h = nn.Conv2d(mid, channels, 1)
+        self.conv_w = nn.Conv2d(mid, channels, 1)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]
+        pooled_h = x.mean(3, keepdim=True)  # N x C x H x 1
+        pooled_w = x.mean(2, keepdim=True).transpose(2, 3)  # N x C x W x 1
+        y_h, y_w = torch.split(self.reduce(torch.cat([pooled_h, pooled_w], dim=2)), [h, w], dim=2)
+        return x * self.gate(self.conv_h(y_h)) * self.gate(self.conv_w(y_w.transpose(2, 3)))
+
+
+_ATTENTION: dict[object, Callable[[int], nn.Module]] = {
+    True: SqueezeExcite,
+    "eca": EfficientChannelAttention,
+    "coord": CoordinateAttention,
+}
+
+
 def optional_se(channels: int, spec: BlockSpec) -> list[nn.Module]:
-    """[SqueezeExcite] when the block asks for it, else []: spliced into a primitive's Sequential."""
-    return [SqueezeExcite(channels)] if spec.se else []
+    """The attention the block's `se` names (true: SqueezeExcite, "eca", "coord"), or [] for false: spliced
+    into a primitive's Sequential."""
+    return [_ATTENTION[spec.se](channels)] if spec.se else []
 
 
 class ChannelShuffle(nn.Module):

@@ -8,6 +8,7 @@ from nas._resources import builtin_dir
 from nas.errors import NasError
 from nas.space._architecture import Architecture, BlockSpec, StageSpec
 from nas.space._primitives import (
+    ATTENTIONS,
     BLOCK_ATTRIBUTES,
     PrimitiveDeclaration,
     declare_primitive,
@@ -26,6 +27,7 @@ __all__ = [
     "StageSpec",
     "SearchSpace",
     "StageChoices",
+    "ATTENTIONS",
     "BLOCK_ATTRIBUTES",
     "PrimitiveDeclaration",
     "declare_primitive",

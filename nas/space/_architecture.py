@@ -23,7 +23,7 @@ class BlockSpec:
     kernel: int | None = None
     expansion: float | None = None
     groups: int | None = None
-    se: bool | None = None
+    se: bool | str | None = None  # false, true (squeeze-excitation), "eca" or "coord"
     activation: str | None = None
 
     def __post_init__(self):
@@ -97,8 +97,8 @@ class Architecture:
         """A compact one-line description, one group per stage: blocks x depth @ width.
 
         e.g. `MBk3e6se*2@24 DSk5hs*1@40`: each primitive's declared short code (MB mbconv, FMB
-        fused_mbconv, DS dwsep, SB shuffle_bottleneck, SKIP skip); a stage whose layers differ lists its
-        distinct blocks joined by '/'.
+        fused_mbconv, DS dwsep, SB shuffle_bottleneck, SKIP skip), then the attention (se, eca, ca for
+        coordinate attention); a stage whose layers differ lists its distinct blocks joined by '/'.
         """
         parts = []
         for stage in self.stages:
@@ -116,7 +116,7 @@ def _block_label(block: BlockSpec) -> str:
     if block.groups not in (None, 1):
         label += f"g{block.groups}"
     if block.se:
-        label += "se"
+        label += "se" if block.se is True else {"coord": "ca"}.get(block.se, block.se)
     if block.activation is not None:
         label += {"relu": "", "relu6": "r6", "hardswish": "hs"}.get(block.activation, block.activation)
     return label

@@ -26,6 +26,9 @@ from nas.errors import NasError
 
 BLOCK_ATTRIBUTES = ("kernel", "expansion", "groups", "se", "activation")
 ACTIVATIONS = ("relu", "relu6", "hardswish")
+# The attention a block's `se` attribute may name beside false (none) and true (squeeze-excitation):
+# efficient channel attention and coordinate attention (`nas.builder.optional_se`).
+ATTENTIONS = ("eca", "coord")
 BUILTIN_MODULE = "nas.blocks"  # where the built-in primitives are declared
 
 

@@ -14,7 +14,13 @@ from typing import Any, Protocol
 
 from nas._yaml import YamlDocument
 from nas.space._architecture import Architecture, BlockSpec, StageSpec
-from nas.space._primitives import ACTIVATIONS, BLOCK_ATTRIBUTES, known_primitives, primitive_attributes
+from nas.space._primitives import (
+    ACTIVATIONS,
+    ATTENTIONS,
+    BLOCK_ATTRIBUTES,
+    known_primitives,
+    primitive_attributes,
+)
 
 _TOP_KEYS = {"name", "description", "input", "stem", "ops", "block_choices", "stages", "head"}
 _STAGE_KEYS = {"name", "stride", "depth", "width"} | {"choose", "primitive", "op"} | set(BLOCK_ATTRIBUTES)
@@ -211,12 +217,26 @@ class _Validator:
     def __init__(self, doc: YamlDocument):
         self.doc = doc
 
-    def scalar(self, fld, value, kind, *, positive=False, mult8=False, odd=False, stride=False, among=None):
+    def scalar(
+        self,
+        fld,
+        value,
+        kind,
+        *,
+        positive=False,
+        mult8=False,
+        odd=False,
+        stride=False,
+        among=None,
+        attention=False,
+    ):
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise self.doc.error(fld, f"must be an integer, got {value!r}")
         if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise self.doc.error(fld, f"must be a number, got {value!r}")
-        if kind is bool and not isinstance(value, bool):
+        if kind is bool and attention and not isinstance(value, bool) and value not in ATTENTIONS:
+            raise self.doc.error(fld, f"must be true, false, {' or '.join(ATTENTIONS)}, got {value!r}")
+        if kind is bool and not attention and not isinstance(value, bool):
             raise self.doc.error(fld, f"must be true or false, got {value!r}")
         if kind is str and not isinstance(value, str):
             raise self.doc.error(fld, f"must be a string, got {value!r}")
@@ -254,8 +274,8 @@ class _Validator:
             return tuple(float(e) for e in self.choices(fld, value, float, positive=True))
         if attr == "groups":
             return self.choices(fld, value, int, among=(1, 2, 4, 8))
-        if attr == "se":
-            return self.choices(fld, value, bool)
+        if attr == "se":  # false, true (squeeze-excitation), or another channel attention (ATTENTIONS)
+            return self.choices(fld, value, bool, attention=True)
         if attr == "activation":
             return self.choices(fld, value, str, among=ACTIVATIONS)
         return self.choices(fld, value, str, among=known_primitives())  # primitive
