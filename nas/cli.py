@@ -272,7 +272,7 @@ def _print_pareto(result) -> None:
         title=f"Pareto front ({len(result.pareto)} of {result.complete} trained; "
         f"{result.infeasible} infeasible, {result.failed} failed)"
     )
-    for column in ("trial", "accuracy", "latency ms", "spread", "params", "MACs", "architecture"):
+    for column in ("trial", "accuracy", "latency ms", "spread", "params", "MACs", "peak KiB", "architecture"):
         table.add_column(column, justify="left" if column == "architecture" else "right")
     for r in result.pareto:
         table.add_row(
@@ -282,6 +282,7 @@ def _print_pareto(result) -> None:
             "predicted" if r["latency_spread"] is None else f"{100 * r['latency_spread']:.1f}%",
             f"{r['params']:,}",
             f"{r['macs']:,}",
+            f"{r['peak_memory_kb']:,.0f}" if r.get("peak_memory_kb") is not None else "",
             r["summary"],
         )
     console = Console() if sys.stdout.isatty() else Console(width=200)

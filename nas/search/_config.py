@@ -127,11 +127,13 @@ class SearchConfig:
         "reject candidates whose peak activation memory (KiB, tensor lifetimes over the ONNX graph, batch 1) "
         "is larger, before training",
         identity=True,
+        metavar="KB",
     )
     max_weights_kb: float | None = setting(
         None,
         "reject candidates whose weights (KiB of the ONNX graph's constants) are larger, before training",
         identity=True,
+        metavar="KB",
     )
     # The defaults are the best configuration measured (the search-efficiency benchmark): random
     # proposals, 8 per trained candidate, the ones with the largest expected hypervolume improvement train,
