@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         what, code = ("terminated (SIGTERM)", TERMINATED) if terminated else ("interrupted", INTERRUPTED)
         print(
             f"nas: {what}; run the same command again to resume"
-            if args.command == "search"
+            if args.command in ("search", "train")
             else f"nas: {what}",
             file=sys.stderr,
         )

@@ -337,9 +337,7 @@ def test_progress_lines_without_a_terminal():
     stream = io.StringIO()
     progress = ProgressLines(stream)
     progress(EpochDone(Path("00_abc"), 3, 10, 2, 5.0))
-    assert (
-        stream.getvalue() == "00_abc-deployed: epoch 3/10, 0:05 elapsed, ETA 0:35 (resumed after epoch 2)\n"
-    )
+    assert stream.getvalue() == "00_abc: epoch 3/10, 0:05 elapsed, ETA 0:35 (resumed after epoch 2)\n"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any, Callable, TextIO
 
 from nas._io import read_json
 from nas.errors import NasError, NasRuntimeError, first_line
-from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
+from nas.export._deploy import EpochDone, check_settings, deploy_train
 from nas.export._run import _EXPORT_DIR
 
 
@@ -189,7 +189,7 @@ class ProgressLines:
         self.tty = self.stream.isatty()
 
     def __call__(self, p: EpochDone) -> None:
-        name = p.source.name + DEPLOYED_SUFFIX
+        name = p.source.name
         resumed = f" (resumed after epoch {p.first_epoch})" if p.first_epoch else ""
         times = f"{_clock(p.seconds)} elapsed, ETA {_clock(p.eta_seconds)}"
         if self.tty:
