@@ -54,7 +54,6 @@ _FAMILIES: dict[str, dict[str, Any]] = {
 WIDTH_MULTIPLIERS = (0.5, 0.75, 1.0)
 MAX_WIDTH_MULTIPLIER = 4.0  # 4x the mobilenet widths: already far beyond a lightweight network
 GENERATED_BY = "nas baselines"
-EXPORT_FOLDER = "baselines"  # RUN_DIR/baselines/NAME: the exported baselines
 
 
 def check_width_multipliers(width_multipliers) -> tuple[float, ...]:
@@ -122,6 +121,7 @@ def evaluate_baselines(
     from nas.data import load_dataset
     from nas.errors import NasError
     from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
+    from nas.export import BASELINES_FOLDER
     from nas.latency import load_profile, local_profile, measure_latency
     from nas.onnx_io import export_onnx
     from nas.search import RayExecutor, resolve_latency_mode, train_candidate
@@ -187,7 +187,7 @@ def evaluate_baselines(
             }
         )
         if export:
-            folder = run_dir / EXPORT_FOLDER / name
+            folder = run_dir / BASELINES_FOLDER / name
             _export(
                 folder, name, arch, trained[name], results[-1], spread, config, profile.name, dataset, run_dir
             )

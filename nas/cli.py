@@ -120,11 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "export_dir",
         nargs="+",
-        help="exported model folders (RUN_DIR/export/NN_HASH) or their model.onnx; with --pareto, a RUN_DIR",
+        help="exported model folders (RUN_DIR/export/NN_HASH) or their model.onnx; a RUN_DIR with --pareto",
     )
-    t.add_argument(
-        "--pareto", action="store_true", help="train every model of RUN_DIR/export (the exported front)"
-    )
+    t.add_argument("--pareto", action="store_true", help="train every model of RUN_DIR/export (the front)")
+    t.add_argument("--baselines", action="store_true", help="train every model of RUN_DIR/baselines")
     t.add_argument(
         "--workers", type=int, default=1, help="models trained in parallel, one CPU each (default: 1)"
     )
@@ -312,6 +311,7 @@ def _train(args) -> int:
     train_command(
         args.export_dir,
         pareto=args.pareto,
+        baselines=args.baselines,
         workers=args.workers,
         quiet=args.quiet,
         executor_factory=RayExecutor,

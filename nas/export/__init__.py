@@ -7,17 +7,26 @@ from nas._io import load_checkpoint
 from nas.export._checkpoint import STATE_FILE
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, deploy_train
 from nas.export._folder import read_preprocessing
-from nas.export._many import TrainOutcome, pareto_exports, train_command, train_exports
+from nas.export._many import (
+    BASELINES_FOLDER,
+    TrainOutcome,
+    baseline_exports,
+    pareto_exports,
+    train_command,
+    train_exports,
+)
 from nas.export._network import export_network
 from nas.export._run import ExportedModel, export_run
 from nas.export._teacher import distillation_loss
 
 __all__ = [
+    "BASELINES_FOLDER",
     "DEPLOYED_SUFFIX",
     "STATE_FILE",
     "EpochDone",
     "ExportedModel",
     "TrainOutcome",
+    "baseline_exports",
     "deploy_train",
     "distillation_loss",
     "export_network",

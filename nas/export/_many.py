@@ -14,8 +14,10 @@ from typing import Any, Callable, TextIO
 
 from nas._io import read_json
 from nas.errors import NasError, NasRuntimeError, first_line
-from nas.export._deploy import EpochDone, check_settings, deploy_train
+from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
 from nas.export._run import _EXPORT_DIR
+
+BASELINES_FOLDER = "baselines"  # RUN_DIR/baselines/NAME: hand-designed networks exported by nas baselines
 
 
 @dataclass(frozen=True)
@@ -30,22 +32,28 @@ def train_command(
     sources: list[str],
     *,
     pareto: bool,
+    baselines: bool = False,
     workers: int,
     quiet: bool,
     executor_factory: Callable[[int], Any],
     stream: TextIO | None = None,
     **settings: Any,
 ) -> list[TrainOutcome]:
-    """What `nas train` does: resolve the models (`pareto`: the one argument is a run directory), train them
+    """What `nas train` does: resolve the models (`pareto`, `baselines`: the one argument is a run directory
+    whose exported front, exported baselines or both are trained), train them
     here one after another or with `executor_factory(workers)` in parallel, print a line per model and the
     progress; raises NasRuntimeError (exit 1) when any model failed, after training all the others."""
     stream = stream or sys.stdout
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise NasError(f"--workers: must be an integer >= 1, got {workers!r}")
-    if pareto:
+    if pareto or baselines:
+        flag = "--pareto" if pareto else "--baselines"
         if len(sources) != 1:
-            raise NasError(f"--pareto: give one run directory, got {len(sources)} paths")
-        sources = pareto_exports(sources[0])
+            raise NasError(f"{flag}: give one run directory, got {len(sources)} paths")
+        run_dir = sources[0]
+        sources = (pareto_exports(run_dir) if pareto else []) + (
+            baseline_exports(run_dir) if baselines else []
+        )
     check_settings(*(settings.get(k, d) for k, d in _DEFAULTS))
     workers = parallel_workers(workers, len(sources))
     executor = executor_factory(workers) if workers > 1 else None
@@ -75,9 +83,7 @@ def train_command(
 
 def pareto_exports(run_dir: str | Path) -> list[Path]:
     """The model folders `nas export` wrote for a run (RUN_DIR/export/NN_HASH), in rank order."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise NasError(f"{run_dir}: not a nas run directory (missing config.json)")
+    run_dir = _run_dir(run_dir)
     export = run_dir / "export"
     folders = (
         sorted(p for p in export.iterdir() if p.is_dir() and _EXPORT_DIR.match(p.name))
@@ -87,6 +93,33 @@ def pareto_exports(run_dir: str | Path) -> list[Path]:
     if not folders:
         raise NasError(f"{run_dir}: no exported models in {export}; run `nas export {run_dir}` first")
     return folders
+
+
+def baseline_exports(run_dir: str | Path) -> list[Path]:
+    """The model folders `nas baselines --export` wrote for a run (RUN_DIR/baselines/NAME), by name."""
+    run_dir = _run_dir(run_dir)
+    folder = run_dir / BASELINES_FOLDER
+    models = (
+        sorted(
+            p
+            for p in folder.iterdir()
+            if (p / "spec.json").is_file() and not p.name.endswith(DEPLOYED_SUFFIX)  # not nas train's outputs
+        )
+        if folder.is_dir()
+        else []
+    )
+    if not models:
+        raise NasError(
+            f"{run_dir}: no exported baselines in {folder}; run `nas baselines {run_dir} --export` first"
+        )
+    return models
+
+
+def _run_dir(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise NasError(f"{run_dir}: not a nas run directory (missing config.json)")
+    return run_dir
 
 
 def parallel_workers(requested: int, models: int) -> int:
