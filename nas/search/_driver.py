@@ -89,7 +89,10 @@ class BatchDriver:
         self.plugins = tuple(loaded_plugins())  # what every worker loads before a task
         self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
         self._costs = CostCounter(dataset.num_classes)
-        self._memory = MemoryCounter(dataset.num_classes)
+        # Predicted latency exports nothing: memory costs an export per distinct part, paid only when a
+        # memory bound needs it (measured latency reads it from the graph the workers export anyway).
+        bounded = config.max_peak_memory_kb is not None or config.max_weights_kb is not None
+        self._memory = MemoryCounter(dataset.num_classes) if bounded else None
         self.num_classes = dataset.num_classes
         self.dataset_ref = executor.put(dataset)
         self.selection = SelectionContext(
@@ -240,12 +243,13 @@ class BatchDriver:
 
     def _counted_here(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
         """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less
-        than a worker's count of the whole network); then the size constraints."""
+        than a worker's count of the whole network), memory when a bound asks for it; then the size
+        constraints."""
         for cand in batch:
             start = time.perf_counter()
             try:
                 costs = self._costs.costs(cand.arch)
-                memory = self._memory.memory(cand.arch)  # each distinct part exported once
+                memory = self._memory.memory(cand.arch) if self._memory is not None else None  # part by part
             except Exception as exc:
                 self.ledger.failed(cand, f"prepare: {type(exc).__name__}: {exc}")
                 continue
@@ -253,7 +257,7 @@ class BatchDriver:
                 {
                     Attr.PARAMS: costs.params,
                     Attr.MACS: costs.macs,
-                    **_memory_attrs(memory),
+                    **(_memory_attrs(memory) if memory is not None else {}),
                     Attr.PREPARE_SECONDS: round(time.perf_counter() - start, 3),
                 }
             )

@@ -65,6 +65,22 @@ def test_a_peak_memory_bound_never_trains_a_candidate_over_it(
     assert all(p["peak_memory_kb"] <= BOUND_KB and p["weights_kb"] > 0 for p in pareto)
 
 
+def test_predicted_latency_without_a_memory_bound_exports_nothing_for_memory(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, x86_model_profile
+):
+    result = _search(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        trials=3,
+        latency="predicted",
+        profile=str(x86_model_profile),
+    )
+    table = _rows(result.run_dir)
+    assert table and all(r["peak_memory_kb"] == "" and r["weights_kb"] == "" for r in table)
+
+
 def test_a_weights_bound_rejects_before_training(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor):
     result = _search(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3, max_weights_kb=0.5)
     table = _rows(result.run_dir)
