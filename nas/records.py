@@ -93,6 +93,7 @@ class Attr:
     LATENCY_SECONDS = "latency_seconds"
     RUNG_SECONDS = "rung_seconds"
     TRAIN_SECONDS = "train_seconds"
+    TRAIN_DEVICE = "train_device"  # where the proxy training ran: "cpu", or "cuda (GPU name, bf16)"
     EVAL_SECONDS = "eval_seconds"
     ROBUST_SECONDS = "robust_seconds"
     WALL_SECONDS = "wall_seconds"
@@ -136,6 +137,7 @@ CSV_COLUMNS = (
     "latency_straddles_budget",
     "latency_node_id",
     "latency_host",
+    "train_device",
 )
 PARAM_PREFIX = "param:"
 
@@ -190,6 +192,7 @@ class TrialRecord:
     latency_seconds: float | None = None
     rung_seconds: float | None = None
     train_seconds: float | None = None
+    train_device: str | None = None
     eval_seconds: float | None = None
     robust_seconds: float | None = None
     wall_seconds: float | None = None

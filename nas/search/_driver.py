@@ -384,6 +384,7 @@ class BatchDriver:
             cand.attrs.update(
                 {
                     Attr.TRAIN_SECONDS: round(result.train_seconds, 3),
+                    Attr.TRAIN_DEVICE: result.device,
                     Attr.EVAL_SECONDS: round(result.eval_seconds, 3),
                     Attr.VAL_LOSS: result.val_loss,
                     Attr.EPOCHS: result.epochs,

@@ -57,6 +57,7 @@ def test_a_peak_memory_bound_never_trains_a_candidate_over_it(
     trained = [r for r in table if r["status"] == "complete"]
     rejected = [r for r in table if r["status"] == "infeasible"]
     assert trained and all(float(r["peak_memory_kb"]) <= BOUND_KB for r in trained)
+    assert all(r["train_device"] == "cpu" for r in trained)  # where each proxy training ran
     assert rejected, "the bound rejected no candidate: the test would prove nothing"
     for r in rejected:
         assert float(r["peak_memory_kb"]) > BOUND_KB and "peak memory" in r["failure_reason"]
