@@ -73,8 +73,10 @@ class RayExecutor(Executor):
         self.gpus_per_trial = gpus_per_trial
         address = address or os.environ.get("RAY_ADDRESS") or None
         self._owns_ray = not ray.is_initialized()
-        if self._owns_ray and address:
+        if address:
             _check_reachable(address)
+        if not self._owns_ray and address:
+            _check_same_cluster(ray, address)
         if self._owns_ray:
             kwargs: dict[str, Any] = dict(
                 include_dashboard=False,
@@ -203,6 +205,23 @@ def _keep_ray_messages_off_stdout() -> None:
 
     to_stderr._nas_stderr = True
     ray_worker.print_to_stdstream = to_stderr
+
+
+def _check_same_cluster(ray, address: str) -> None:
+    """A process already connected to Ray (a notebook, a host program) searches on that cluster: an address
+    naming another one is a mistake to say, not to ignore."""
+    current = ray.get_runtime_context().gcs_address
+    wanted = address.split("://", 1)[-1]
+    if address != "auto" and _host_port(wanted) != _host_port(current):
+        raise NasError(
+            f"--ray-address {address}: this process is already connected to the Ray cluster at {current}; "
+            "leave --ray-address out to search there, or run in a new process"
+        )
+
+
+def _host_port(address: str) -> tuple[str, str]:
+    host, _, port = address.rpartition(":")
+    return ("127.0.0.1" if host in ("localhost", "") else host), port
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
