@@ -333,6 +333,15 @@ def test_another_command_in_the_same_folder_is_refused_and_a_finished_one_is_not
         deploy_train(source, dataset=data_file, epochs=2, out=tmp_path / "other")
 
 
+def test_a_damaged_checkpoint_is_a_one_line_error(tiny_exports, tmp_path):
+    (source, _), data_file = tiny_exports
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / STATE_FILE).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(NasError, match="damaged training checkpoint") as err:
+        deploy_train(source, dataset=data_file, epochs=1, out=tmp_path / "d")
+    assert "\n" not in str(err.value)
+
+
 def test_progress_lines_without_a_terminal():
     stream = io.StringIO()
     progress = ProgressLines(stream)

@@ -31,18 +31,18 @@ class TrainOutcome:
 def train_command(
     sources: list[str],
     *,
-    pareto: bool,
-    baselines: bool = False,
-    workers: int,
-    quiet: bool,
     executor_factory: Callable[[int], Any],
+    pareto: bool = False,
+    baselines: bool = False,
+    workers: int = 1,
+    quiet: bool = False,
     stream: TextIO | None = None,
     **settings: Any,
 ) -> list[TrainOutcome]:
-    """What `nas train` does: resolve the models (`pareto`, `baselines`: the one argument is a run directory
-    whose exported front, exported baselines or both are trained), train them
-    here one after another or with `executor_factory(workers)` in parallel, print a line per model and the
-    progress; raises NasRuntimeError (exit 1) when any model failed, after training all the others."""
+    """What `nas train` does: resolve the models (`pareto`, `baselines`: the one source is a run directory
+    whose exported front, exported baselines or both are trained), train them here one after another or with
+    `executor_factory(workers)` in parallel, print a line per model and the progress; raises
+    NasRuntimeError (exit 1) when any model failed, after training all the others."""
     stream = stream or sys.stdout
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise NasError(f"--workers: must be an integer >= 1, got {workers!r}")
