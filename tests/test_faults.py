@@ -443,14 +443,15 @@ def test_train_accepts_the_model_file_of_an_export(tiny_run, tmp_path, tiny_data
 # --- a full disk -----------------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 200 KB file system of its own (tmpfs), for the run directory; skipped where it cannot be made."""
+    """A 160 KB file system of its own (tmpfs), for the run directory: room for config.json, not for the
+    whole run of two trials (about 170 KB); skipped where it cannot be made."""
     mount = shutil.which("mount")
     folder = tmp_path / "disk"
     folder.mkdir()
     if os.geteuid() != 0 or mount is None:
         pytest.skip("mounting a small tmpfs needs root and mount(8)")
     made = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)], capture_output=True, text=True
+        [mount, "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(folder)], capture_output=True, text=True
     )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
