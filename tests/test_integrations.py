@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 
 import onnx
 import pytest
@@ -265,6 +266,14 @@ def test_track_names_a_known_tracker(tmp_path):
         SearchConfig(track=("wandb",))
     with pytest.raises(NasError, match="got the string"):
         SearchConfig(track="mlflow")
+
+
+def test_track_mlflow_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
+    from nas.search import tracker_callbacks
+
+    monkeypatch.setitem(sys.modules, "optuna_integration", None)  # an import of it now fails
+    with pytest.raises(NasError, match=r"--track mlflow: .*pip install 'hwnas\[track\]'"):
+        tracker_callbacks(["mlflow"], tmp_path / "run")
 
 
 def test_track_mlflow_logs_every_trial_to_a_local_file_store(
