@@ -20,7 +20,7 @@ from ray import cloudpickle
 from nas.cli import _bound_local_workers, main
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, TrainingRecipe
-from nas.search import SearchConfig, load_run_study, search
+from nas.search import Executor, SearchConfig, load_run_study, search
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the trainers below travel to the Ray workers
 
@@ -240,11 +240,18 @@ def test_a_ray_that_cannot_start_leaves_no_run_directory(tmp_path, tiny_space_fi
     assert not (tmp_path / "results").exists()  # a retry with any settings is a new search
 
 
-class _NoPut:
+class _NoPut(Executor):
+    """An executor whose object store is full: the search fails while starting."""
+
     workers = 2
 
     def put(self, value):
         raise RuntimeError("object store full")
+
+    def submit(self, fn, *args):
+        raise AssertionError("nothing is submitted before the dataset is shared")
+
+    wait_one = result = submit
 
 
 def test_a_start_that_fails_removes_only_what_it_created(tmp_path, tiny_space_file, tiny_dataset_file):
