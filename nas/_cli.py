@@ -1,4 +1,5 @@
-"""Conventions every `nas` subcommand shares: exit codes, log level, signals, a closed stdout, `--json` / `--json-out`.
+"""Conventions every `nas` subcommand shares: exit codes, log level, signals, a closed stdout, `--json` / `--json-out`,
+and the argument types and output checks of the model commands (validate, quantize, select, drift).
 
 Exit codes: 0 done; 1 the command ran but failed (`NasRuntimeError`, a full disk); 2 a usage or input
 error (`NasError`, argparse); 130 Ctrl-C; 141 stdout closed by its reader (`nas spaces --json | head -1`),
@@ -12,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from nas import errors
 from nas.errors import on_stop_signal
@@ -187,3 +188,41 @@ def print_json(value: Any) -> None:
     import json
 
     print(json.dumps(value, indent=2, default=str))
+
+
+def messages(to_stdout: bool):
+    """Where the human-readable lines go: stderr when stdout carries the JSON."""
+    return (lambda line: print(line, file=sys.stderr)) if to_stdout else print
+
+
+def check_outputs(args: argparse.Namespace, *flags: str) -> tuple[bool, str | None]:
+    """Output files given on the command line can be written, checked before any model runs; returns
+    whether JSON goes to stdout, and the JSON file asked for (--json-out)."""
+    from nas._io import check_output_path
+
+    to_stdout, json_file, json_flag = json_output(args)
+    for flag in flags:
+        path, name = (json_file, json_flag) if flag == "json" else (getattr(args, flag), f"--{flag}")
+        if path:
+            check_output_path(path, name, folder=False)
+    warn_deprecated_json(args)
+    return to_stdout, json_file
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 1,3,5, got {text!r}"
+        ) from None
+
+
+def corruption_families(text: str, known: Sequence[str]) -> tuple[str, ...]:
+    """`--families`: 'all' (every family `known`: nas.validate.FAMILIES, passed in so that this shared
+    module imports no nas.validate), 'none', or a comma-separated list whose names nas.validate checks."""
+    if text == "all":
+        return tuple(known)
+    if text == "none":
+        return ()
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -27,6 +27,7 @@ from nas._cli import (
 from nas._io import check_output_path
 from nas._version import DISTRIBUTION, __version__
 from nas.cli_profile import add_profile_commands
+from nas.cli_select import add_selection_commands
 from nas.cli_validate import add_validation_commands
 from nas.errors import NasError, NasRuntimeError, Terminated, stop_signal
 from nas.search import SearchConfig, add_config_arguments, config_from_arguments
@@ -211,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.set_defaults(run=_spaces)
 
     add_validation_commands(sub)
+    add_selection_commands(sub)
     add_profile_commands(sub)
 
     p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")

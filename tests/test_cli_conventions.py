@@ -235,7 +235,7 @@ def test_resume_reads_the_settings_and_flags_change_the_others(tmp_path, tiny_sp
 
 
 def test_resume_refuses_another_identity_setting_as_any_rerun_does(tmp_path):
-    from nas.search._config import check_run_dir
+    from nas.search._run_dir import check_run_dir
 
     run_dir = _saved_run(tmp_path, epochs=2)
     config = _resume_config("--resume", run_dir, "--epochs", 3)

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first
     ("nas.evaluate",),  # costs, zero-cost scores, proxy training
     ("nas.export", "nas.search"),  # export and deployment training; the search driver
     ("nas.baselines", "nas.report"),
-    ("nas.cli_profile", "nas.cli_validate"),
+    ("nas.cli_profile", "nas.cli_select", "nas.cli_validate"),
     ("nas.cli",),
     ("nas", "nas.__main__"),  # the package's own API re-exports everything
     ("benchmarks",),

@@ -20,7 +20,7 @@ _EXPORTS = {
         "read_config_file",
     ),
     "nas.search._candidate": ("Candidate", "Progress"),
-    "nas.search._config": ("SearchConfig", "setting"),
+    "nas.search._config": ("SearchConfig",),
     "nas.search._constraints": (
         "Constraint",
         "LatencyBudget",
@@ -30,7 +30,8 @@ _EXPORTS = {
         "MaxWeights",
         "constraints_from",
     ),
-    "nas.search._driver": ("BatchDriver", "resolve_latency_mode"),
+    "nas.search._cheap_objectives": ("resolve_latency_mode",),
+    "nas.search._driver": ("BatchDriver",),
     "nas.search._device_nodes": ("DeviceMeasurer",),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
     "nas.search._fidelity": ("FidelitySchedule",),
@@ -45,6 +46,7 @@ _EXPORTS = {
     ),
     "nas.search._results": ("dominates", "hypervolume", "pareto_indices", "trained_trials"),
     "nas.search._samplers": ("SAMPLERS",),
+    "nas.search._setting": ("setting",),
     "nas.search._selection": (
         "SELECTORS",
         "EhviSelector",

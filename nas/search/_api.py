@@ -17,12 +17,14 @@ from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_sp
 from nas.latency import check_space_coverage, load_profile, local_profile
 from nas.plugins import load_plugins
 from nas.records import Attr
-from nas.search._config import SearchConfig, check_fingerprints, check_run_dir, fingerprints
-from nas.search._driver import BatchDriver, resolve_latency_mode
+from nas.search._cheap_objectives import resolve_latency_mode
+from nas.search._config import SearchConfig
+from nas.search._driver import BatchDriver
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
 from nas.search._progress import progress_display
 from nas.search._results import write_pareto_json, write_trials_csv
+from nas.search._run_dir import check_fingerprints, check_run_dir, fingerprints
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
 from nas.search._tasks import training_placement
 from nas.search._tracking import TrialCallback, tracker_callbacks

@@ -18,8 +18,10 @@ from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from nas._cli import int_list
 from nas.errors import NasError
-from nas.search._config import _BEFORE_IT_EXISTED, SearchConfig
+from nas.search._config import SearchConfig
+from nas.search._run_dir import BEFORE_IT_EXISTED
 from nas.search._samplers import SAMPLERS
 
 
@@ -37,15 +39,6 @@ def _int_or(word: str) -> Callable[[str], int | None]:
     return convert
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 1,3,5, got {text!r}"
-        ) from None
-
-
 # annotation (as written in SearchConfig) -> how a command-line word becomes a value
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "str": str,
@@ -54,7 +47,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "int | None": int,
     "float": float,
     "float | None": float,
-    "tuple[int, ...]": _int_list,
+    "tuple[int, ...]": int_list,
     "tuple[str, ...]": str,
     "str | BaseSampler": str,
 }
@@ -147,9 +140,7 @@ def read_run_settings(run_dir: str | Path) -> dict[str, Any]:
             raise TypeError
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise NasError(f"{saved_path}: unreadable run configuration; cannot resume from it") from None
-    settings: dict[str, Any] = dict(
-        _BEFORE_IT_EXISTED
-    )  # a setting added after the run started: its old value
+    settings: dict[str, Any] = dict(BEFORE_IT_EXISTED)  # a setting added after the run started: its old value
     for f in fields(SearchConfig):
         if f.name in saved and f.name not in _PER_INVOCATION:
             settings[f.name] = _value(saved_path, f, paths.get(f.name, saved[f.name]))

@@ -1,19 +1,21 @@
-"""Search settings, their validation, and the run directory's identity (so a re-run resumes, never mixes)."""
+"""`SearchConfig`: every setting of a search, declared once with `setting`, and its validation.
+
+The run directory's identity (resume or refuse) is `_run_dir`; how a field becomes a flag, `_arguments`.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import NasError
 from nas.plugins import load_plugins
 from nas.search._samplers import SAMPLERS, is_sampler_instance, sampler_name
 from nas.search._selection import SELECTORS
+from nas.search._setting import canonical_path, setting
 from nas.search._tracking import parse_tracker
 
 if TYPE_CHECKING:
@@ -22,37 +24,6 @@ if TYPE_CHECKING:
 LATENCY_MODES = ("auto", "measured", "predicted", "device")
 TRAINING_DEVICES = ("auto", "cpu", "cuda")  # nas.evaluate.DEVICES, without importing torch here
 MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
-
-
-def setting(
-    default: Any,
-    help: str,
-    *,
-    identity: bool = False,
-    path: bool = False,
-    choices: Sequence[str] | None = None,
-    metavar: str | None = None,
-    flag: str | None = None,
-    none_word: str | None = None,
-):
-    """A SearchConfig field and everything the command line and the run directory need to know about it.
-
-    help: the flag's help (`%(default)s` shows the default); identity: part of what a run is (a resume must
-    repeat it; the others, such as trials and workers, may change); path: may name a file or folder,
-    compared resolved; choices, metavar, flag: the flag's choices, value name and spelling (default:
-    --the-field-name); none_word: the word that spells None for an optional integer (such as 'all')."""
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("settings are immutable: use a tuple")
-    meta = {
-        "help": help,
-        "identity": identity,
-        "path": path,
-        "choices": choices,
-        "metavar": metavar,
-        "flag": flag,
-        "none_word": none_word,
-    }
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -347,99 +318,11 @@ class SearchConfig:
     def canonical_paths(self) -> dict[str, Any]:
         """The space, profile and dataset as absolute paths (built-in names as they are), stored in config.json
         so a resume from another folder, or with another spelling of the same path, is recognised."""
-        return {f.name: _canonical(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata["path"]}
-
-
-def _canonical(name: str, value: Any) -> Any:
-    """A path setting resolved (absolute, no `..`, links followed), decided as load_space, load_profile and
-    load_dataset decide what is a path; a built-in name unchanged."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        return value
-    path = Path(value).expanduser()
-    is_path = (
-        value != "builtin"
-        if name == "dataset"
-        else "/" in value or "\\" in value or path.suffix in (".yaml", ".yml") or path.exists()
-    )
-    return str(path.resolve()) if is_path else value
-
-
-_BEFORE_IT_EXISTED = {
-    "prescreen": 1,
-    "prescreen_score": "naswot",
-}  # whose defaults changed since they were added
-
-
-def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
-    """True when run_dir holds this same search (resume). A different search there is a user error."""
-    saved_path = run_dir / "config.json"
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NasError(f"{run_dir}: is a file, not a run directory; choose another --out")
-    if not saved_path.exists():
-        if run_dir.exists() and any(p.name != ".lock" for p in run_dir.iterdir()):
-            raise NasError(f"{run_dir}: exists and is not a nas run directory; choose another --out")
-        return False
-    try:
-        document = json.loads(saved_path.read_text())
-        saved, saved_paths = document["search"], document.get("paths")
-        saved_paths = saved_paths if isinstance(saved_paths, dict) else {}
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-        raise NasError(f"{saved_path}: unreadable run configuration; choose another --out") from None
-    # A setting added after the run was made had, in effect, its value of that time.
-    absent = {**SearchConfig().identity(), **_BEFORE_IT_EXISTED}
-    canonical = config.canonical_paths()
-    for name, value in config.identity().items():
-        before = saved.get(name, absent[name])
-        if (
-            name in canonical
-        ):  # resolved paths: as stored at the start, else (older runs) the spelling resolved here
-            before, value = saved_paths.get(name, _canonical(name, before)), canonical[name]
-        if before != value:
-            raise NasError(
-                f"{run_dir}: holds a search with {name}={before!r}, not {value!r}; "
-                "re-run with the same settings to resume, or choose another --out"
-            )
-    return True
+        return {
+            f.name: canonical_path(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata["path"]
+        }
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-
-
-def fingerprints(space, profile, dataset, latency_mode: str) -> dict[str, str]:
-    """Content hashes of what a run is made with, so a resume notices a space file, a profile or a dataset
-    that changed under the same name. For the profile only what the run uses counts: the measurement
-    protocol when measuring, the fitted model when predicting."""
-
-    def digest(value: Any) -> str:
-        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-    space_path = Path(space.path)
-    used = (
-        {"overhead_ms": profile.latency_model.overhead_ms, "weights": profile.latency_model.weights}
-        if latency_mode == "predicted"
-        else {"runtime": profile.runtime, "measurement": profile.measurement}
-    )
-    if latency_mode == "predicted" and profile.prior is not None:  # it prices kinds the device never measured
-        used["prior"] = profile.prior.to_dict()
-    return {
-        "space": hashlib.sha256(space_path.read_bytes()).hexdigest()[:16]
-        if space_path.is_file()
-        else digest(space.describe()),
-        "profile": digest(used),
-        "dataset": digest(dataset.describe()),
-    }
-
-
-def check_fingerprints(run_dir: Path, current: dict[str, str]) -> None:
-    """On resume: the same content as when the run started (runs made before fingerprints: not checked)."""
-    saved = json.loads((run_dir / "config.json").read_text()).get("fingerprints") or {}
-    for key, value in saved.items():
-        if current.get(key) != value:
-            raise NasError(
-                f"{run_dir}: the {key} changed since this run started (same name, different content); "
-                "restore it to resume, or choose another --out"
-            )

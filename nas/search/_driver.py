@@ -14,41 +14,33 @@
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
 
-The driver is composed: `Constraint` filters (`_constraints`), a `Selector` (`_selection`), the
-`FidelitySchedule` (`_fidelity`) and the `TrialLedger` (`_ledger`), which alone tells Optuna and counts
-the trial budget. `BatchDriver.from_config` builds them from a `SearchConfig`.
+The driver is composed: the cheap objectives of phases 1 and 2 (`CheapObjectives`, `_cheap_objectives`)
+with their `Constraint` filters (`_constraints`), a `Selector` (`_selection`), the `FidelitySchedule`
+(`_fidelity`) and the `TrialLedger` (`_ledger`), which alone tells Optuna and counts the trial budget.
+`BatchDriver.from_config` builds them from a `SearchConfig`.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import optuna
 
 from nas._io import CHECKPOINT_SUFFIX, write_atomic
-from nas.errors import NasError, raise_if_stopped
-from nas.evaluate import (
-    CostCounter,
-    Memory,
-    MemoryCounter,
-    ProxyTrainer,
-    Trainer,
-    TrainingRecipe,
-    graph_memory,
-)
-from nas.latency import ArchitectureFeaturizer, HardwareProfile, measure_latency
+from nas.errors import raise_if_stopped
+from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe
+from nas.latency import HardwareProfile
 from nas.plugins import loaded_plugins
 from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
+from nas.search._cheap_objectives import CheapObjectives
 from nas.search._config import SearchConfig
-from nas.search._constraints import Constraint, constraints_from, first_violation
-from nas.search._device_nodes import DeviceMeasurer, device_attrs
+from nas.search._constraints import Constraint, constraints_from
 from nas.search._executor import Executor, TaskFailed
 from nas.search._fidelity import FidelitySchedule
 from nas.search._ledger import TrialLedger
 from nas.search._selection import SELECTORS, SelectionContext, Selector
-from nas.search._tasks import prepare_candidate, score_candidate, train_candidate, with_plugins
+from nas.search._tasks import score_candidate, train_candidate, with_plugins
 from nas.space import SearchSpace
 
 
@@ -75,24 +67,21 @@ class BatchDriver:
         self.config, self.study, self.space, self.profile = config, study, space, profile
         self.executor, self.trainer, self.on_batch_end = executor, trainer, on_batch_end
         self.selector, self.schedule, self.ledger = selector, schedule, ledger
-        self.constraints = tuple(constraints)
         self.run_dir, self.seed = config.run_dir, config.seed
         self.budget = config.latency_budget_ms
         self.oversampled = config.prescreen > 1
         self.batch_size = max(config.population, 2 * executor.workers)
-        self.latency_mode = resolve_latency_mode(profile, config.latency)
-        self.device = (  # refuses here, at the start, when no device node is in the cluster
-            DeviceMeasurer.connect(executor, profile, config.device_timeout)
-            if self.latency_mode == "device"
-            else None
+        self.cheap = CheapObjectives(  # refuses here, at the start, a latency mode the profile cannot give
+            config,
+            profile=profile,
+            num_classes=dataset.num_classes,
+            constraints=constraints,
+            ledger=ledger,
+            executor=executor,
+            submit=self._submit,
+            as_completed=self._as_completed,
         )
         self.plugins = tuple(loaded_plugins())  # what every worker loads before a task
-        self._featurizer = ArchitectureFeaturizer(dataset.num_classes)
-        self._costs = CostCounter(dataset.num_classes)
-        # Predicted latency exports nothing: memory costs an export per distinct part, paid only when a
-        # memory bound needs it (measured latency reads it from the graph the workers export anyway).
-        bounded = config.max_peak_memory_kb is not None or config.max_weights_kb is not None
-        self._memory = MemoryCounter(dataset.num_classes) if bounded else None
         self.num_classes = dataset.num_classes
         self.dataset_ref = executor.put(dataset)
         self.selection = SelectionContext(
@@ -192,19 +181,13 @@ class BatchDriver:
                 ledger.failed(cand, fresh[arch_hash].attrs.get(Attr.FAILURE_REASON, "its twin failed"))
 
     def _screen(self, batch: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
-        """Phases 1 and 2: costs and latency, each followed by its constraints. To measure, the workers build,
-        count and export every candidate in parallel, and the size constraints spare the measurement; to
-        predict, the latency (cheaper) comes first and only candidates within the budget are counted, on the
-        driver. Returns the feasible candidates and, when oversampled, the infeasible ones with their
+        """Phases 1 and 2: costs and latency, each followed by its constraints, in the order of
+        `CheapObjectives.phases`. Returns the feasible candidates and, when oversampled, the infeasible ones with their
         reasons, told after training: the pool is sampled to be screened, so a constraint it violates must
         not use up the batch's share of --trials (they count only when too few candidates were feasible, so
         a search whose samples are all infeasible still ends)."""
-        if self.latency_mode in ("measured", "device"):
-            steps = (self._prepared_on_workers, self._check_latency)
-        else:
-            steps = (self._check_latency, self._counted_here)
         feasible, rejected = batch, []
-        for step in steps:
+        for step in self.cheap.phases:
             passed = []
             for cand, reason in step(feasible):
                 if reason is None:
@@ -215,109 +198,6 @@ class BatchDriver:
                     self.ledger.infeasible(cand, reason)
             feasible = passed
         return feasible, rejected
-
-    def _prepared_on_workers(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
-        """Build, params and MACs (fvcore) and the ONNX graph to measure, in parallel on the workers; then
-        the size constraints: (candidate, why it is infeasible or None)."""
-        handles = {self._submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
-        for cand, out in list(self._as_completed(handles, "prepare")):  # all end before measuring
-            start = time.perf_counter()
-            try:  # from the exported graph, here: a few ms
-                memory = graph_memory(out["onnx"])
-            except Exception as exc:
-                self.ledger.failed(cand, f"memory: {type(exc).__name__}: {exc}")
-                continue
-            cand.onnx = out["onnx"]
-            cand.attrs.update(
-                {
-                    Attr.PARAMS: out["params"],
-                    Attr.MACS: out["macs"],
-                    **_memory_attrs(memory),
-                    Attr.PREPARE_SECONDS: round(out["seconds"] + time.perf_counter() - start, 3),
-                }
-            )
-            reason = first_violation(self.constraints, "costs", cand.attrs)
-            if reason is not None:
-                cand.onnx = None
-            yield cand, reason
-
-    def _counted_here(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
-        """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less
-        than a worker's count of the whole network), memory when a bound asks for it; then the size
-        constraints."""
-        for cand in batch:
-            start = time.perf_counter()
-            try:
-                costs = self._costs.costs(cand.arch)
-                memory = self._memory.memory(cand.arch) if self._memory is not None else None  # part by part
-            except Exception as exc:
-                self.ledger.failed(cand, f"prepare: {type(exc).__name__}: {exc}")
-                continue
-            cand.attrs.update(
-                {
-                    Attr.PARAMS: costs.params,
-                    Attr.MACS: costs.macs,
-                    **(_memory_attrs(memory) if memory is not None else {}),
-                    Attr.PREPARE_SECONDS: round(time.perf_counter() - start, 3),
-                }
-            )
-            yield cand, first_violation(self.constraints, "costs", cand.attrs)
-
-    def _check_latency(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
-        """Latency (measured on the exported graph, or predicted from the parts' graph features), then the
-        latency constraints: (candidate, why it is infeasible or None)."""
-        if self.device is not None:
-            yield from self._measured_on_device(batch)
-            return
-        for cand in batch:  # the measuring phase: nothing else runs on the workers now
-            start = time.perf_counter()
-            try:
-                cand.attrs.update(self._latency(cand))
-            except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
-                self.ledger.failed(cand, f"latency: {type(exc).__name__}: {exc}")
-                continue
-            finally:
-                cand.onnx = None
-            cand.attrs[Attr.LATENCY_SECONDS] = round(time.perf_counter() - start, 3)
-            yield cand, first_violation(self.constraints, "latency", cand.attrs)
-
-    def _latency(self, cand: Candidate) -> dict[str, Any]:
-        if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
-            prediction = self.profile.predict(self._featurizer.features(cand.arch))
-            attrs = {
-                Attr.LATENCY_MS: prediction.latency_ms,
-                Attr.LATENCY_SOURCE: "predicted",
-                Attr.LATENCY_LOW_MS: prediction.low_ms,
-                Attr.LATENCY_HIGH_MS: prediction.high_ms,
-                Attr.LATENCY_EXTRAPOLATED: round(prediction.extrapolated_share, 4),
-            }
-            if self.budget is not None and prediction.straddles(self.budget):
-                attrs[Attr.LATENCY_STRADDLES_BUDGET] = (
-                    True  # verify on the device: the interval holds the budget
-                )
-            return attrs
-        m = measure_latency(cand.onnx, self.profile.measurement)
-        return {
-            Attr.LATENCY_MS: m.median_ms,
-            Attr.LATENCY_SPREAD: m.spread,
-            Attr.LATENCY_STABLE: m.stable,
-            Attr.LATENCY_ATTEMPTS: m.attempts,
-            Attr.LATENCY_SOURCE: "measured",
-        }
-
-    def _measured_on_device(self, batch: list[Candidate]) -> Iterator[tuple[Candidate, str | None]]:
-        """Every graph of the batch sent to the device node at once, measured there one at a time; then the
-        latency constraints. A measurement the device could not give fails its trial with the reason."""
-        graphs = [cand.onnx for cand in batch]
-        for cand in batch:
-            cand.onnx = None
-        for index, out, reason in self.device.measure_all(graphs):
-            cand = batch[index]
-            if out is None:
-                self.ledger.failed(cand, reason)
-                continue
-            cand.attrs.update(device_attrs(out))
-            yield cand, first_violation(self.constraints, "latency", cand.attrs)
 
     def _score(self, candidates: list[Candidate], score: str, attr: str) -> list[Candidate]:
         """The training-free `score` of each candidate, computed on the workers, stored in `attr`; its
@@ -432,24 +312,3 @@ class BatchDriver:
                 self.ledger.failed(cand, f"{phase}: {exc}")
                 continue
             yield cand, result
-
-
-def _memory_attrs(memory: Memory) -> dict[str, float]:
-    return {Attr.PEAK_MEMORY_KB: memory.peak_memory_kb, Attr.WEIGHTS_KB: memory.weights_kb}
-
-
-def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
-    """`auto`: measure on the local device, predict for a remote one; `device`: measure on the device node
-    that advertises the profile (any profile: its measurement protocol). Impossible choices are user errors."""
-    if mode == "auto":
-        mode = "measured" if profile.latency == "measured" else "predicted"
-    if mode == "measured" and profile.latency != "measured":
-        raise NasError(
-            f"profile {profile.name!r} is a remote device: its latency can only be predicted (--latency predicted)"
-        )
-    if mode == "predicted" and getattr(profile, "latency_model", None) is None:
-        raise NasError(
-            f"profile {profile.name!r} has no latency model to predict with: fit one with `nas profile fit`, "
-            "or use --latency measured"
-        )
-    return mode

@@ -6,7 +6,7 @@ import pytest
 from nas._io import write_json_atomic
 from nas.errors import NasError
 from nas.search import SearchConfig
-from nas.search._config import check_run_dir
+from nas.search._run_dir import check_run_dir
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,196 @@
+"""The cheap objectives of a batch, each followed by its constraints, before anything trains.
+
+As archai filters by cheap objectives before expensive ones: costs (params, MACs, memory) and latency
+cost milliseconds to a second per candidate, a training minutes, so a candidate a size or latency bound
+rejects is never trained. To measure latency, the workers build, count and export every candidate in
+parallel, and the size constraints spare the measurement; to predict it, the latency (cheaper still)
+comes first and only candidates within the budget are counted, here on the driver. `BatchDriver` holds a
+`CheapObjectives` and runs its `phases` in order.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator, Sequence
+
+from nas.errors import NasError
+from nas.evaluate import CostCounter, Memory, MemoryCounter, graph_memory
+from nas.latency import ArchitectureFeaturizer, HardwareProfile, measure_latency
+from nas.records import Attr
+from nas.search._candidate import Candidate
+from nas.search._config import SearchConfig
+from nas.search._constraints import Constraint, first_violation
+from nas.search._device_nodes import DeviceMeasurer, device_attrs
+from nas.search._executor import Executor
+from nas.search._ledger import TrialLedger
+from nas.search._tasks import prepare_candidate
+
+Verdicts = Iterator[tuple[Candidate, "str | None"]]  # (candidate, why it is infeasible or None)
+
+
+class CheapObjectives:
+    """Costs, memory and latency of candidates, and the constraints on them. A candidate whose costs or
+    latency cannot be had fails its trial (in the ledger) and is not yielded."""
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        *,
+        profile: HardwareProfile,
+        num_classes: int,
+        constraints: Sequence[Constraint],
+        ledger: TrialLedger,
+        executor: Executor,
+        submit: Callable[..., Any],
+        as_completed: Callable[[dict[Any, Candidate], str], Iterator[tuple[Candidate, Any]]],
+    ):
+        """submit, as_completed: the driver's way to run a task on a worker and collect it (the worker
+        loads the search's plugins first; a task that failed fails its trial)."""
+        self.profile, self.num_classes, self.seed = profile, num_classes, config.seed
+        self.constraints, self.ledger = tuple(constraints), ledger
+        self._submit, self._as_completed = submit, as_completed
+        self.budget = config.latency_budget_ms
+        self.latency_mode = resolve_latency_mode(profile, config.latency)
+        self.device = (  # refuses here, at the start, when no device node is in the cluster
+            DeviceMeasurer.connect(executor, profile, config.device_timeout)
+            if self.latency_mode == "device"
+            else None
+        )
+        self._featurizer = ArchitectureFeaturizer(num_classes)
+        self._costs = CostCounter(num_classes)
+        # Predicted latency exports nothing: memory costs an export per distinct part, paid only when a
+        # memory bound needs it (measured latency reads it from the graph the workers export anyway).
+        bounded = config.max_peak_memory_kb is not None or config.max_weights_kb is not None
+        self._memory = MemoryCounter(num_classes) if bounded else None
+
+    @property
+    def phases(self) -> tuple[Callable[[list[Candidate]], Verdicts], ...]:
+        """The cheap phases in the order that spares the most work: costs first when the workers export
+        a graph to measure anyway, latency first when it is only predicted."""
+        if self.latency_mode in ("measured", "device"):
+            return (self._prepared_on_workers, self._check_latency)
+        return (self._check_latency, self._counted_here)
+
+    def _prepared_on_workers(self, batch: list[Candidate]) -> Verdicts:
+        """Build, params and MACs (fvcore) and the ONNX graph to measure, in parallel on the workers; then
+        the size constraints."""
+        handles = {self._submit(prepare_candidate, c.arch, self.num_classes, self.seed): c for c in batch}
+        for cand, out in list(self._as_completed(handles, "prepare")):  # all end before measuring
+            start = time.perf_counter()
+            try:  # from the exported graph, here: a few ms
+                memory = graph_memory(out["onnx"])
+            except Exception as exc:
+                self.ledger.failed(cand, f"memory: {type(exc).__name__}: {exc}")
+                continue
+            cand.onnx = out["onnx"]
+            cand.attrs.update(
+                {
+                    Attr.PARAMS: out["params"],
+                    Attr.MACS: out["macs"],
+                    **_memory_attrs(memory),
+                    Attr.PREPARE_SECONDS: round(out["seconds"] + time.perf_counter() - start, 3),
+                }
+            )
+            reason = first_violation(self.constraints, "costs", cand.attrs)
+            if reason is not None:
+                cand.onnx = None
+            yield cand, reason
+
+    def _counted_here(self, batch: list[Candidate]) -> Verdicts:
+        """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less
+        than a worker's count of the whole network), memory when a bound asks for it; then the size
+        constraints."""
+        for cand in batch:
+            start = time.perf_counter()
+            try:
+                costs = self._costs.costs(cand.arch)
+                memory = self._memory.memory(cand.arch) if self._memory is not None else None  # part by part
+            except Exception as exc:
+                self.ledger.failed(cand, f"prepare: {type(exc).__name__}: {exc}")
+                continue
+            cand.attrs.update(
+                {
+                    Attr.PARAMS: costs.params,
+                    Attr.MACS: costs.macs,
+                    **(_memory_attrs(memory) if memory is not None else {}),
+                    Attr.PREPARE_SECONDS: round(time.perf_counter() - start, 3),
+                }
+            )
+            yield cand, first_violation(self.constraints, "costs", cand.attrs)
+
+    def _check_latency(self, batch: list[Candidate]) -> Verdicts:
+        """Latency (measured on the exported graph, or predicted from the parts' graph features), then the
+        latency constraints."""
+        if self.device is not None:
+            yield from self._measured_on_device(batch)
+            return
+        for cand in batch:  # the measuring phase: nothing else runs on the workers now
+            start = time.perf_counter()
+            try:
+                cand.attrs.update(self._latency(cand))
+            except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
+                self.ledger.failed(cand, f"latency: {type(exc).__name__}: {exc}")
+                continue
+            finally:
+                cand.onnx = None
+            cand.attrs[Attr.LATENCY_SECONDS] = round(time.perf_counter() - start, 3)
+            yield cand, first_violation(self.constraints, "latency", cand.attrs)
+
+    def _latency(self, cand: Candidate) -> dict[str, Any]:
+        if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
+            prediction = self.profile.predict(self._featurizer.features(cand.arch))
+            attrs = {
+                Attr.LATENCY_MS: prediction.latency_ms,
+                Attr.LATENCY_SOURCE: "predicted",
+                Attr.LATENCY_LOW_MS: prediction.low_ms,
+                Attr.LATENCY_HIGH_MS: prediction.high_ms,
+                Attr.LATENCY_EXTRAPOLATED: round(prediction.extrapolated_share, 4),
+            }
+            if self.budget is not None and prediction.straddles(self.budget):
+                attrs[Attr.LATENCY_STRADDLES_BUDGET] = (
+                    True  # verify on the device: the interval holds the budget
+                )
+            return attrs
+        m = measure_latency(cand.onnx, self.profile.measurement)
+        return {
+            Attr.LATENCY_MS: m.median_ms,
+            Attr.LATENCY_SPREAD: m.spread,
+            Attr.LATENCY_STABLE: m.stable,
+            Attr.LATENCY_ATTEMPTS: m.attempts,
+            Attr.LATENCY_SOURCE: "measured",
+        }
+
+    def _measured_on_device(self, batch: list[Candidate]) -> Verdicts:
+        """Every graph of the batch sent to the device node at once, measured there one at a time; then the
+        latency constraints. A measurement the device could not give fails its trial with the reason."""
+        graphs = [cand.onnx for cand in batch]
+        for cand in batch:
+            cand.onnx = None
+        for index, out, reason in self.device.measure_all(graphs):
+            cand = batch[index]
+            if out is None:
+                self.ledger.failed(cand, reason)
+                continue
+            cand.attrs.update(device_attrs(out))
+            yield cand, first_violation(self.constraints, "latency", cand.attrs)
+
+
+def _memory_attrs(memory: Memory) -> dict[str, float]:
+    return {Attr.PEAK_MEMORY_KB: memory.peak_memory_kb, Attr.WEIGHTS_KB: memory.weights_kb}
+
+
+def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
+    """`auto`: measure on the local device, predict for a remote one; `device`: measure on the device node
+    that advertises the profile (any profile: its measurement protocol). Impossible choices are user errors."""
+    if mode == "auto":
+        mode = "measured" if profile.latency == "measured" else "predicted"
+    if mode == "measured" and profile.latency != "measured":
+        raise NasError(
+            f"profile {profile.name!r} is a remote device: its latency can only be predicted (--latency predicted)"
+        )
+    if mode == "predicted" and getattr(profile, "latency_model", None) is None:
+        raise NasError(
+            f"profile {profile.name!r} has no latency model to predict with: fit one with `nas profile fit`, "
+            "or use --latency measured"
+        )
+    return mode

@@ -1,0 +1,84 @@
+"""The run directory's identity: a re-run with the same search resumes it, a different one is refused,
+and content changed under the same names (space, profile, dataset) is noticed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from nas.errors import NasError
+from nas.search._config import SearchConfig
+from nas.search._setting import canonical_path
+
+# Settings whose defaults changed since they were added: their value in a run made before they existed.
+BEFORE_IT_EXISTED = {"prescreen": 1, "prescreen_score": "naswot"}
+
+
+def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
+    """True when run_dir holds this same search (resume). A different search there is a user error."""
+    saved_path = run_dir / "config.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NasError(f"{run_dir}: is a file, not a run directory; choose another --out")
+    if not saved_path.exists():
+        if run_dir.exists() and any(p.name != ".lock" for p in run_dir.iterdir()):
+            raise NasError(f"{run_dir}: exists and is not a nas run directory; choose another --out")
+        return False
+    try:
+        document = json.loads(saved_path.read_text())
+        saved, saved_paths = document["search"], document.get("paths")
+        saved_paths = saved_paths if isinstance(saved_paths, dict) else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        raise NasError(f"{saved_path}: unreadable run configuration; choose another --out") from None
+    # A setting added after the run was made had, in effect, its value of that time.
+    absent = {**SearchConfig().identity(), **BEFORE_IT_EXISTED}
+    canonical = config.canonical_paths()
+    for name, value in config.identity().items():
+        before = saved.get(name, absent[name])
+        if (
+            name in canonical
+        ):  # resolved paths: as stored at the start, else (older runs) the spelling resolved here
+            before, value = saved_paths.get(name, canonical_path(name, before)), canonical[name]
+        if before != value:
+            raise NasError(
+                f"{run_dir}: holds a search with {name}={before!r}, not {value!r}; "
+                "re-run with the same settings to resume, or choose another --out"
+            )
+    return True
+
+
+def fingerprints(space, profile, dataset, latency_mode: str) -> dict[str, str]:
+    """Content hashes of what a run is made with, so a resume notices a space file, a profile or a dataset
+    that changed under the same name. For the profile only what the run uses counts: the measurement
+    protocol when measuring, the fitted model when predicting."""
+
+    def digest(value: Any) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    space_path = Path(space.path)
+    used = (
+        {"overhead_ms": profile.latency_model.overhead_ms, "weights": profile.latency_model.weights}
+        if latency_mode == "predicted"
+        else {"runtime": profile.runtime, "measurement": profile.measurement}
+    )
+    if latency_mode == "predicted" and profile.prior is not None:  # it prices kinds the device never measured
+        used["prior"] = profile.prior.to_dict()
+    return {
+        "space": hashlib.sha256(space_path.read_bytes()).hexdigest()[:16]
+        if space_path.is_file()
+        else digest(space.describe()),
+        "profile": digest(used),
+        "dataset": digest(dataset.describe()),
+    }
+
+
+def check_fingerprints(run_dir: Path, current: dict[str, str]) -> None:
+    """On resume: the same content as when the run started (runs made before fingerprints: not checked)."""
+    saved = json.loads((run_dir / "config.json").read_text()).get("fingerprints") or {}
+    for key, value in saved.items():
+        if current.get(key) != value:
+            raise NasError(
+                f"{run_dir}: the {key} changed since this run started (same name, different content); "
+                "restore it to resume, or choose another --out"
+            )
