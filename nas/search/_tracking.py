@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from nas.errors import NasError, NasRuntimeError, first_line
-from nas.search._study import METRIC_NAMES
 
 TRACKERS = ("mlflow",)
 INSTALL = "pip install 'hwnas[track]'"  # the extra with mlflow-skinny and optuna-integration
@@ -61,7 +60,14 @@ def _mlflow(uri: str | None, run_dir: Path) -> TrialCallback:
         warnings.simplefilter("ignore", FutureWarning)
         return MLflowCallback(
             tracking_uri=uri,
-            metric_name=list(METRIC_NAMES),
+            metric_name=list(_metric_names()),
             create_experiment=False,
             mlflow_kwargs={"experiment_id": experiment_id},
         )
+
+
+def _metric_names() -> tuple[str, ...]:
+    """The study's objective names (from the study module, which loads Optuna: only when tracking)."""
+    from nas.search._study import METRIC_NAMES
+
+    return METRIC_NAMES
