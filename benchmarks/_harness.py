@@ -86,10 +86,11 @@ def absolute_paths(value: Any) -> list[str]:
 
 
 def repo_path(path: str | Path) -> str:
-    """A path as results record it: relative to the repository root ("../shared/..." beside it); elsewhere
-    only its name, under "<temporary>" or "<external>" (another machine's folder means nothing here)."""
+    """A path as results record it: relative to the repository root ("../shared/..." for the shared data
+    folder beside it); elsewhere only its name, under "<temporary>" or "<external>" (another machine's
+    folder means nothing here)."""
     path = Path(path).resolve()
-    for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
+    for base, prefix in ((ROOT, ""), (ROOT.parent / "shared", "../shared/")):
         if path == base:
             return prefix.rstrip("/") or "."
         if path.is_relative_to(base):
