@@ -210,22 +210,14 @@ def _input_resolution(config: dict) -> int:
 
 def _export(folder, name, arch, result, entry, spread, config, profile_name, dataset, run_dir) -> None:
     """A trained baseline as a model folder written as `nas export` writes a found network's."""
-    import io
-
-    import torch
+    from safetensors.torch import load
 
     from nas.builder import build_model
     from nas.evaluate import preprocessing_spec
     from nas.export import export_network
 
     model = build_model(arch, dataset.num_classes)
-    try:  # safetensors, as ProxyTrainer returns them; a custom trainer's torch.save bytes hold tensors only
-        from safetensors.torch import load
-
-        weights = load(result.state_dict)
-    except Exception:  # noqa: BLE001 - not safetensors: read as the torch format, tensors only
-        weights = torch.load(io.BytesIO(result.state_dict), map_location="cpu", weights_only=True)
-    model.load_state_dict(weights)
+    model.load_state_dict(load(result.state_dict))  # safetensors bytes, as the search's checkpoints
     preprocessing = config.get("preprocessing") or preprocessing_spec(
         dataset.mean, dataset.std, arch.resolution, dataset.classes
     )

@@ -15,8 +15,8 @@ from nas.export._many import (
     train_command,
     train_exports,
 )
-from nas.export._network import export_network
-from nas.export._run import ExportedModel, export_run
+from nas.export._network import ExportedModel, export_network
+from nas.export._run import export_run
 from nas.export._teacher import distillation_loss
 
 __all__ = [

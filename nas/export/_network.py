@@ -4,14 +4,49 @@ run it belongs to, metrics.json and model_card.md, so `nas train` trains it and 
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from nas.export._folder import write_model_folder
-from nas.export._run import ExportedModel, _run_identity
 from nas.space import Architecture
 from nas.validate import write_model_card
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    directory: Path
+    onnx: Path
+    spec: Path
+    metrics: Path
+    model_card: Path
+    max_abs_diff: float
+
+
+def run_identity(run_dir: Path) -> dict[str, str]:
+    """The run an export comes from: its directory, and a hash of its config.json (written once, when the
+    search started), which stays the same when the run directory is moved or copied."""
+    digest = hashlib.sha256((run_dir / "config.json").read_bytes()).hexdigest()[:16]
+    return {"run_dir": str(run_dir.resolve()), "config_sha256": digest}
+
+
+def write_export(
+    folder: Path,
+    model: torch.nn.Module,
+    arch: Architecture,
+    num_classes: int,
+    preprocessing: dict,
+    metrics: dict,
+    spec: dict,
+) -> ExportedModel:
+    """The model folder (`write_model_folder`) and its model card, as `nas export` writes each model."""
+    onnx_path, spec_path, metrics_path, diff = write_model_folder(
+        folder, model, arch, num_classes, preprocessing, metrics, spec=spec
+    )
+    card = write_model_card(folder)  # measures x86-cpu latency of the exported model (~0.3-1 s)
+    return ExportedModel(folder, onnx_path, spec_path, metrics_path, card, diff)
 
 
 def export_network(
@@ -27,15 +62,12 @@ def export_network(
 ) -> ExportedModel:
     """Write `model` (trained weights) into `folder`. `metrics` needs what the model card reads:
     `proxy_accuracy`, `params`, `macs` (and, as an export has them, `profile`, `latency_ms`, `training`)."""
-    folder = Path(folder)
-    onnx_path, spec_path, metrics_path, diff = write_model_folder(
-        folder,
+    return write_export(
+        Path(folder),
         model.to(memory_format=torch.contiguous_format).eval(),
         arch,
         num_classes,
         preprocessing,
         metrics,
-        spec={"exported_from": _run_identity(Path(run_dir)), **(spec or {})},
+        spec={"exported_from": run_identity(Path(run_dir)), **(spec or {})},
     )
-    card = write_model_card(folder)  # measures x86-cpu latency of the exported model, as nas export does
-    return ExportedModel(folder, onnx_path, spec_path, metrics_path, card, diff)

@@ -8,32 +8,19 @@ only folders it made for the same run, so exporting into another run's export fo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas._io import load_checkpoint, read_json
 from nas.builder import build_model
 from nas.errors import NasError
-from nas.export._folder import write_model_folder
+from nas.export._network import ExportedModel, run_identity, write_export
 from nas.space import Architecture
-from nas.validate import write_model_card
 
 _EXPORT_DIR = re.compile(r"^\d\d_[0-9a-f]{12}$")
-
-
-@dataclass(frozen=True)
-class ExportedModel:
-    directory: Path
-    onnx: Path
-    spec: Path
-    metrics: Path
-    model_card: Path
-    max_abs_diff: float
 
 
 def export_run(
@@ -75,7 +62,7 @@ def export_run(
         f"{rank:02d}_{Architecture.from_dict(r['architecture']).hash}"
         for rank, r in enumerate(pareto["pareto"])
     }
-    origin = _run_identity(run_dir)
+    origin = run_identity(run_dir)
     own = _own_folders(out, run_dir, origin, current, force)
     out.mkdir(parents=True, exist_ok=True)
     for stale in sorted(
@@ -110,11 +97,11 @@ def export_run(
             ),
             "training": config.get("recipe"),
         }
-        onnx_path, spec_path, metrics_path, diff = write_model_folder(
-            target, model, arch, num_classes, preprocessing, metrics, spec={"exported_from": origin}
+        exported.append(
+            write_export(
+                target, model, arch, num_classes, preprocessing, metrics, spec={"exported_from": origin}
+            )
         )
-        card = write_model_card(target)  # measures x86-cpu latency of the exported model (~0.3-1 s)
-        exported.append(ExportedModel(target, onnx_path, spec_path, metrics_path, card, diff))
     return exported
 
 
@@ -142,13 +129,6 @@ def _check_pareto_file(path: Path, pareto: Any) -> None:
             raise NasError(
                 f"{path}: Pareto entry {i}: invalid architecture ({type(exc).__name__}); {again}"
             ) from None
-
-
-def _run_identity(run_dir: Path) -> dict[str, str]:
-    """The run an export comes from: its directory, and a hash of its config.json (written once, when the
-    search started), which stays the same when the run directory is moved or copied."""
-    digest = hashlib.sha256((run_dir / "config.json").read_bytes()).hexdigest()[:16]
-    return {"run_dir": str(run_dir.resolve()), "config_sha256": digest}
 
 
 def _own_folders(
