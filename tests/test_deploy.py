@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from _serial_executor import SerialExecutor
 
 from nas.cli import main
 from nas.data import load_dataset
@@ -33,40 +34,9 @@ from nas.export import (
 )
 from nas.export._checkpoint import load_state
 from nas.export._many import ProgressLines
-from nas.search._executor import Executor, TaskFailed
 from nas.space import Architecture
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class SerialExecutor(Executor):
-    """Runs every task in this process (no Ray start-up in a unit test)."""
-
-    workers = 1
-
-    def put(self, value):
-        return value
-
-    def submit(self, fn, *args):
-        handle = _Handle()
-        try:
-            handle.value = fn(*args)
-        except Exception as exc:  # noqa: BLE001 - mirrors RayExecutor: a task failure, not a crash
-            handle.error = f"{type(exc).__name__}: {exc}"
-        return handle
-
-    def wait_one(self, handles):
-        return handles[0]
-
-    def result(self, handle):
-        if handle.error is not None:
-            raise TaskFailed(handle.error)
-        return handle.value
-
-
-class _Handle:
-    value = None
-    error = None
 
 
 @pytest.fixture(scope="session")

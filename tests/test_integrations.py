@@ -13,6 +13,7 @@ import onnx
 import pytest
 import torch
 import yaml
+from _serial_executor import SerialExecutor
 from optuna.trial import TrialState
 
 import nas
@@ -20,7 +21,7 @@ from nas._io import load_checkpoint
 from nas.errors import NasError
 from nas.export import export_run
 from nas.onnx_io import EXPORT_OPSET, MODEL_FORMAT_VERSION, export_onnx
-from nas.search import METRIC_NAMES, Executor, SearchConfig, TaskFailed, load_run_study, open_study, search
+from nas.search import METRIC_NAMES, SearchConfig, load_run_study, open_study, search
 from nas.space import Architecture
 from nas.validate import write_model_card
 
@@ -34,36 +35,6 @@ SETTINGS = dict(
     prescreen_score="params",
     latency="predicted",
 )
-
-
-class SerialExecutor(Executor):
-    """Every task in this process: no Ray start-up for a search of three tiny trials."""
-
-    workers = 1
-
-    def put(self, value):
-        return value
-
-    def submit(self, fn, *args):
-        handle = _Handle()
-        try:
-            handle.value = fn(*args)
-        except Exception as exc:  # noqa: BLE001 - as RayExecutor: a task failure, not a crash
-            handle.error = f"{type(exc).__name__}: {exc}"
-        return handle
-
-    def wait_one(self, handles):
-        return handles[0]
-
-    def result(self, handle):
-        if handle.error is not None:
-            raise TaskFailed(handle.error)
-        return handle.value
-
-
-class _Handle:  # hashable: the driver keys its tasks by handle
-    value = None
-    error = None
 
 
 class Recorder:
