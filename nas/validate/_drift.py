@@ -6,8 +6,9 @@ known to be in-distribution) by three statistics:
 - `confidence_psi`: population stability index of the top-1 confidence histogram (10 bins at the
   reference's deciles);
 - `class_psi`: population stability index of the predicted-class rates;
-- `image_shift`: the largest |z| of the window's mean of ten per-image statistics (brightness, contrast,
-  gradient, JPEG blockiness, noise level, sharpness: see `image_features`) against the reference;
+- `image_shift`: the largest |z| of the window's mean of twelve per-image statistics (brightness, contrast,
+  gradient, JPEG blockiness, noise level, sharpness, JPEG re-encoding error, flat patches: see
+  `image_features`) against the reference;
 - `image_outliers`: the fraction of the window's images with a statistic outside the reference's central
   99% (a corruption that hits a share of the images strongly moves few means but many images).
 
@@ -29,10 +30,12 @@ normal approximation): it uses every image, not only the window means.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from nas.errors import NasError
 from nas.validate._stats import softmax, wilson_interval
@@ -51,7 +54,7 @@ class Observations:
 
     confidence: np.ndarray
     predicted: np.ndarray
-    features: np.ndarray  # N x 10 (see image_features)
+    features: np.ndarray  # N x 12 (see image_features)
 
     def take(self, index) -> Observations:
         return Observations(self.confidence[index], self.predicted[index], self.features[index])
@@ -70,13 +73,42 @@ _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)  # b
 _LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)
 
 
+GHOST_QUALITY = 60  # re-encoding quality of the JPEG statistic
+FLAT_PATCH = 4  # side of the uniform squares counted by the flat-patch statistic
+FEATURES = 12
+
+
+def jpeg_ghost(img: np.ndarray, quality: int = GHOST_QUALITY) -> float:
+    """Mean absolute change of an image re-encoded as JPEG: an image already compressed at a similar or
+    lower quality changes little (its detail is already quantised away), a camera image changes more."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(img).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as im:
+        again = np.asarray(im.convert("RGB"), np.float32)
+    return float(np.abs(again - img.astype(np.float32)).mean())
+
+
+def flat_patches(img: np.ndarray, side: int = FLAT_PATCH) -> float:
+    """Share of `side` x `side` squares with one colour exactly: an occluder (a sticker, a finger, dead
+    pixels) is flat; a camera image, with its noise and texture, almost never is."""
+    if min(img.shape[:2]) < side:
+        return 0.0
+    squares = sliding_window_view(img, (side, side), axis=(0, 1))
+    return float((squares.max(axis=(-1, -2)) == squares.min(axis=(-1, -2))).all(-1).mean())
+
+
 def image_features(images) -> np.ndarray:
     """Per image (0-255 scale): mean and standard deviation of each channel; mean absolute gradient; JPEG
     blockiness (gradient across 8-pixel block edges over the gradient elsewhere); noise level (Immerkaer's
-    estimate of the standard deviation of Gaussian noise); sharpness (mean |Laplacian| over mean gradient)."""
-    out = np.empty((len(images), 10), np.float64)
+    estimate of the standard deviation of Gaussian noise); sharpness (mean |Laplacian| over mean gradient);
+    JPEG re-encoding error (`jpeg_ghost`); share of flat squares (`flat_patches`)."""
+    out = np.empty((len(images), FEATURES), np.float64)
     for i, img in enumerate(images):
-        x = np.asarray(img, np.float32)
+        pixels = np.asarray(img, np.uint8)
+        x = pixels.astype(np.float32)
         grey = x.mean(axis=2)
         across = np.abs(np.diff(grey, axis=1))
         edges = np.zeros(across.shape[1], bool)
@@ -90,7 +122,9 @@ def image_features(images) -> np.ndarray:
             out[i, 8] = math.sqrt(math.pi / 2) / 6 * np.abs(_filter(grey, _NOISE_KERNEL)).mean()
             out[i, 9] = np.abs(_filter(grey, _LAPLACIAN)).mean() / (gradient + 1.0)
         else:
-            out[i, 8:] = 0.0
+            out[i, 8:10] = 0.0
+        out[i, 10] = jpeg_ghost(pixels)
+        out[i, 11] = flat_patches(pixels)
     return out
 
 

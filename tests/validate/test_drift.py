@@ -19,7 +19,7 @@ WINDOW = 50
 
 def _observations(rng, n, shift=0.0) -> Observations:
     confidence = np.clip(rng.beta(8, 2, n) - shift, 0.1, 1.0)
-    return Observations(confidence, rng.integers(0, 4, n), rng.normal(shift * 10, 1.0, (n, 10)))
+    return Observations(confidence, rng.integers(0, 4, n), rng.normal(shift * 10, 1.0, (n, 12)))
 
 
 def test_trend_test_sees_falling_accuracy_and_not_a_flat_one():
@@ -77,3 +77,16 @@ def test_the_drift_command_writes_json(stream, tmp_path, capsys):
     assert main(argv) == 0
     assert "accuracy trend: falling" in capsys.readouterr().out
     assert json.loads(out.read_text())["alarms"]
+
+
+def test_jpeg_and_occluded_images_stand_out_in_their_own_statistics():
+    """The re-encoding error falls for an image already saved as JPEG; flat squares appear with an occluder."""
+    from nas.validate._drift import image_features
+
+    x, _ = make_easy_images(10, size=32, seed=5)  # noisy images: no flat squares, much to lose to JPEG
+    clean = image_features(x)
+    jpeg = image_features(corrupt(x, "jpeg", 3, 0))
+    occluded = image_features(corrupt(x, "occlusion", 3, 0))
+    assert clean.shape == (20, 12)
+    assert np.all(jpeg[:, 10] < clean[:, 10])
+    assert np.all(clean[:, 11] == 0) and np.all(occluded[:, 11] > 0.05)
