@@ -64,9 +64,10 @@ class RayExecutor(Executor):
         object_store_mb: int = 512,
         gpus_per_trial: float = 0.0,
     ):
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        _use_given_ray_token(os.environ)
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
         import ray
+        from ray.exceptions import AuthenticationError
 
         self._ray = ray
         self.max_retries = max_retries
@@ -96,6 +97,8 @@ class RayExecutor(Executor):
                         object_store_memory=object_store_mb * 1024 * 1024,
                         **kwargs,
                     )
+            except AuthenticationError as exc:
+                raise NasError(_authentication_problem(address, exc)) from None
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 if address == "auto":
                     raise NasError(
@@ -104,7 +107,9 @@ class RayExecutor(Executor):
                         "--ray-address out for a local Ray"
                     ) from None
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise NasError(f"cannot start {where}: {first_line(exc)}") from None
+                # Ray reports a missing or refused token only as a failed connection, after ~20 s of retries.
+                hint = f"; {_TOKEN_HINT}" if address and isinstance(exc, ConnectionError) else ""
+                raise NasError(f"cannot start {where}: {first_line(exc)}{hint}") from None
             finally:
                 _restore_sigterm(sigterm)
             _keep_ray_messages_off_stdout()
@@ -154,6 +159,26 @@ class RayExecutor(Executor):
     def close(self):
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _use_given_ray_token(environ) -> None:
+    """Ray's own settings decide authentication; the package never turns it off. One inference: a token the
+    user gave (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH) with RAY_AUTH_MODE unset means token mode, since Ray
+    itself enables it only for a local cluster and would join an explicit address without the token."""
+    given_token = environ.get("RAY_AUTH_TOKEN") or environ.get("RAY_AUTH_TOKEN_PATH")
+    if given_token and not environ.get("RAY_AUTH_MODE"):
+        environ["RAY_AUTH_MODE"] = "token"
+
+
+_TOKEN_HINT = (
+    "a cluster with Ray token authentication needs its token in RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH "
+    "(or RAY_AUTH_MODE=token with the token in ~/.ray/auth_token)"
+)
+
+
+def _authentication_problem(address: str | None, exc: Exception) -> str:
+    where = f"the Ray cluster at {address}" if address else "a local Ray"
+    return f"cannot start {where}: {first_line(exc)}; {_TOKEN_HINT}"
 
 
 def _sigterm_handler():
