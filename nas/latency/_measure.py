@@ -3,7 +3,9 @@
 One measurement of a model:
 
 1. an ``InferenceSession`` with ``intra_op_threads`` intra-op threads, one inter-op thread, sequential
-   execution, the requested graph optimization level and exactly one execution provider;
+   execution, the requested graph optimization level and exactly one execution provider, given
+   ``provider_options`` (checked: `nas.latency._providers`); a session that fell back to another provider is
+   refused;
 2. a fixed-seed random float32 input of the model's input shape (a symbolic batch dimension becomes
    ``batch_size``; any other symbolic dimension is an error);
 3. ``warmup_runs`` untimed-for-the-result runs, whose median duration calibrates how many runs make one
@@ -25,13 +27,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nas.errors import NasError, first_line
+from nas.latency._providers import check_session_provider, provider_options_problem
 
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
@@ -58,6 +61,10 @@ def check_setting(name: str, value: Any) -> str | None:
     if name == "execution_provider":
         if not isinstance(value, str) or not value:
             return f"must be an execution provider name such as 'CPUExecutionProvider', got {value!r}"
+    elif name == "provider_options":
+        found = provider_options_problem("the execution provider", value)  # the provider's own: __post_init__
+        if found is not None:
+            return f"{found[0]}: {found[1]}" if found[0] else found[1]
     elif name == "graph_optimization":
         if value not in GRAPH_OPTIMIZATION_LEVELS:
             return f"must be one of {', '.join(GRAPH_OPTIMIZATION_LEVELS)}, got {value!r}"
@@ -80,6 +87,9 @@ class MeasurementSettings:
     """How to measure: the runtime configuration and the timing protocol (see the module docstring)."""
 
     execution_provider: str = "CPUExecutionProvider"
+    # passed to ONNX Runtime for execution_provider. Not in the repr: a run's profile fingerprint (repr-based)
+    # stays that of runs made before this field; a profile's options count there through its runtime section
+    provider_options: dict = field(default_factory=dict, repr=False)
     intra_op_threads: int = 1
     graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
     warmup_runs: int = 10
@@ -90,10 +100,13 @@ class MeasurementSettings:
     batch_size: int = 1
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            problem = check_setting(field.name, getattr(self, field.name))
+        for setting in fields(self):
+            problem = check_setting(setting.name, getattr(self, setting.name))
             if problem is not None:
-                raise NasError(f"measurement setting {field.name}: {problem}")
+                raise NasError(f"measurement setting {setting.name}: {problem}")
+        found = provider_options_problem(self.execution_provider, self.provider_options)
+        if found is not None:
+            raise NasError(f"measurement setting provider_options.{found[0]}: {found[1]}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,16 +164,19 @@ def _open_session(model: bytes | str | Path, settings: MeasurementSettings) -> A
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = _graph_optimization_level(ort, settings.graph_optimization)
     options.log_severity_level = 3  # errors only: no per-session warnings in the search log
-    providers = [settings.execution_provider]
+    providers = {"providers": [settings.execution_provider], "provider_options": [settings.provider_options]}
     if isinstance(model, (bytes, bytearray, memoryview)):
-        return ort.InferenceSession(bytes(model), sess_options=options, providers=providers)
-    path = Path(model)
-    if not path.is_file():
-        raise NasError(f"ONNX model file not found: {path}")
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as error:  # ORT's own exception types; a bad user file is a user mistake
-        raise NasError(f"{path}: not a loadable ONNX model: {first_line(error)}") from error
+        session = ort.InferenceSession(bytes(model), sess_options=options, **providers)
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise NasError(f"ONNX model file not found: {path}")
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, **providers)
+        except Exception as error:  # ORT's own exception types; a bad user file is a user mistake
+            raise NasError(f"{path}: not a loadable ONNX model: {first_line(error)}") from error
+    check_session_provider(session, settings.execution_provider)
+    return session
 
 
 _ORT_FLOAT_TYPES = {"tensor(float)": np.float32}

@@ -7,6 +7,8 @@ A profile is ``hardware_profiles/<name>.yaml`` (built-in) or any ``.yaml`` file 
     latency: measured        # measured | predicted
     runtime: {engine: onnxruntime, execution_provider: CPUExecutionProvider,
               intra_op_threads: 1, graph_optimization: all}
+    # optional, for the provider named above (checked: nas/latency/_providers.py), e.g.
+    #   provider_options: {trt_fp16_enable: true, trt_engine_cache_enable: true, trt_engine_cache_path: ...}
     measurement: {warmup_runs: 10, rounds: 5, round_ms: 50, max_spread: 0.05, max_attempts: 3}
     provenance: "..."
 
@@ -50,6 +52,7 @@ from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._measure import MeasurementSettings, check_setting
 from nas.latency._model import LatencyModel
 from nas.latency._prediction import Interval, Prior
+from nas.latency._providers import provider_options_problem
 from nas.latency._signature import SIGNATURE_KEYS
 
 LATENCY_KINDS = ("measured", "predicted")
@@ -75,7 +78,7 @@ MEASUREMENT_FORMATS = ("block_table", "unique_blocks", "onnx_measurements")
 REQUIRED_KEYS = ("name", "description", "latency", "runtime")
 MEASURED_ENGINE = "onnxruntime"
 # Runtime keys of a measured profile and the MeasurementSettings field each one sets.
-RUNTIME_KEYS = ("engine", "execution_provider", "intra_op_threads", "graph_optimization")
+RUNTIME_KEYS = ("engine", "execution_provider", "provider_options", "intra_op_threads", "graph_optimization")
 MEASUREMENT_KEYS = ("warmup_runs", "rounds", "round_ms", "max_spread", "max_attempts", "batch_size")
 
 
@@ -174,10 +177,17 @@ def _parse(doc: YamlDocument) -> HardwareProfile:
     settings.update(measurement)
 
     for key, value in settings.items():
-        problem = check_setting(key, value)
+        problem = check_setting(key, value) if key != "provider_options" else None  # below, per provider
         if problem is not None:
             section = "runtime" if key in RUNTIME_KEYS else "measurement"
             raise _fail(doc, f"{section}.{key}", problem)
+    if "provider_options" in settings:
+        provider = settings.get("execution_provider", MeasurementSettings.execution_provider)
+        found = provider_options_problem(provider, settings["provider_options"])
+        if found is not None:
+            option, problem = found
+            raise _fail(doc, "runtime.provider_options" + (f".{option}" if option else ""), problem)
+        settings["provider_options"] = dict(settings["provider_options"])
     if "round_ms" in settings:
         settings["round_ms"] = float(settings["round_ms"])
     if "max_spread" in settings:

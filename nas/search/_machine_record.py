@@ -12,8 +12,8 @@ from nas.latency import machine_signature
 
 
 def machine_record() -> dict[str, Any]:
-    """This machine: CPU model, ISA flags, cores, architecture, OS, Python, and the versions that shape its
-    latencies and results."""
+    """This machine: CPU model, ISA flags, cores, architecture, OS, Python, the execution providers of its ONNX
+    Runtime, and the versions that shape its latencies and results."""
     import onnxruntime
     import optuna
     import torch
@@ -26,6 +26,9 @@ def machine_record() -> dict[str, Any]:
         "architecture": signature["machine"],
         "os": platform.platform(),
         "python": platform.python_version(),
+        # what this ONNX Runtime build can run; the profile's provider and provider_options are in
+        # config.json's profile.measurement
+        "onnxruntime_providers": onnxruntime.get_available_providers(),
         "versions": {
             "nas": __version__,
             "torch": torch.__version__,
