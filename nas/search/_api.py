@@ -10,21 +10,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from nas._io import write_json_atomic
+from nas._io import remove_stale_temp_files, write_json_atomic
 from nas.data import load_dataset
-from nas.errors import NasError, NasRuntimeError
+from nas.errors import NasError, NasRuntimeError, Terminated
 from nas.evaluate import ProxyTrainer, Trainer, TrainingRecipe, preprocessing_spec
 from nas.latency import check_space_coverage, load_profile, local_profile
 from nas.plugins import load_plugins
 from nas.records import Attr
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
-from nas.search._driver import BatchDriver
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
 from nas.search._progress import progress_display
 from nas.search._results import write_pareto_json, write_trials_csv
-from nas.search._run_dir import check_fingerprints, check_run_dir, fingerprints
+from nas.search._run_dir import (
+    START_MARKER,
+    check_fingerprints,
+    check_run_dir,
+    clear_unfinished_start,
+    fingerprints,
+)
+from nas.search._steady_driver import driver_class
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
 from nas.search._tasks import training_placement
 from nas.search._tracking import TrialCallback, tracker_callbacks
@@ -133,6 +139,8 @@ def search(
         raise
     except NasError as exc:  # the settings were fine: the cluster (or a local Ray) is not there
         raise NasRuntimeError(str(exc)) from None
+    except SystemExit as exc:  # SIGTERM while ray.init runs: Ray's own handler calls sys.exit(SIGTERM)
+        raise _terminated_while_ray_starts(exc) from None
     try:  # where trainings run, once the cluster's GPUs are known
         device, gpu_share = training_placement(config.device, config.gpus_per_trial, executor.gpus)
     except BaseException:
@@ -150,6 +158,12 @@ def search(
         run_dir.mkdir(parents=True, exist_ok=True)
         created.note(run_dir / ".lock")
         lock = _lock_run_dir(run_dir)
+        if not resuming:  # a start killed before it finished left files that are no run yet
+            clear_unfinished_start(run_dir)
+            created.note(run_dir / START_MARKER)
+            (run_dir / START_MARKER).touch()
+        for folder in (run_dir, run_dir / "checkpoints"):  # half-written files of a killed writer
+            remove_stale_temp_files(folder)
     except BaseException:
         _abandon_start(executor if own_executor else None, lock, created)
         raise
@@ -200,7 +214,7 @@ def search(
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
         created.note(run_dir / "checkpoints")
-        driver = BatchDriver.from_config(
+        driver = driver_class(config, profile).from_config(
             config,
             study=study,
             space=space,
@@ -211,6 +225,7 @@ def search(
             on_batch_end=write_outputs,
             callbacks=callbacks,
         )
+        (run_dir / START_MARKER).unlink(missing_ok=True)  # the run exists from here on
     except BaseException:  # the search never started: leave things as they were
         _abandon_start(executor if own_executor else None, lock, created)
         raise
@@ -256,6 +271,20 @@ def _first_failures(trials, limit: int = 3) -> tuple[str, ...]:
         )[:200]
         for t in counted[:limit]
     )
+
+
+def _terminated_while_ray_starts(exc: SystemExit) -> BaseException:
+    """Ray's handler ends a SIGTERM during its start with sys.exit(15): exit code 15 without a word. It becomes
+    the CLI's Terminated (one line, exit 143), after stopping what Ray had started; any other exit stays."""
+    import signal
+
+    if exc.code != signal.SIGTERM:
+        return exc
+    with contextlib.suppress(Exception):
+        import ray
+
+        ray.shutdown()
+    return Terminated()
 
 
 class _Created:

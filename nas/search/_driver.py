@@ -13,6 +13,8 @@
    to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
+That barrier is needed only when latency is measured on this machine: otherwise `SteadyDriver`
+(`_steady_driver`) runs the same strategies without it.
 
 The driver is composed: the cheap objectives of phases 1 and 2 (`CheapObjectives`, `_cheap_objectives`)
 with their `Constraint` filters (`_constraints`), a `Selector` (`_selection`), the `FidelitySchedule`
@@ -218,86 +220,90 @@ class BatchDriver:
         """Train to the `epochs` rung and validate (see `FidelitySchedule`); the dominated stop there, the
         others resume from the state they paused in."""
         ordered = sorted(batch, key=lambda c: c.attrs[Attr.MACS], reverse=True)
-        handles = {
-            self._submit(
-                train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, epochs, c.resume
-            ): c
-            for c in ordered
-        }
+        handles = {self._submit_training(c, epochs): c for c in ordered}
         alive = []
         for cand, result in self._as_completed(handles, f"rung {epochs}"):
-            cand.resume = result.resume_state
-            cand.attrs.setdefault(Attr.RUNG_ACCURACY, {})[str(epochs)] = result.accuracy
-            cand.attrs[Attr.RUNG_SECONDS] = round(
-                cand.attrs.get(Attr.RUNG_SECONDS, 0.0) + result.train_seconds + result.eval_seconds, 3
-            )
+            self._record_rung(cand, epochs, result)
             alive.append(cand)
-        points = self.ledger.rung_points(epochs)
-        points += [(c.attrs[Attr.RUNG_ACCURACY][str(epochs)], c.attrs[Attr.LATENCY_MS]) for c in alive]
-        survivors = []
-        for cand in alive:
-            reason = self.schedule.stop_reason(
-                epochs, cand.attrs[Attr.RUNG_ACCURACY][str(epochs)], cand.attrs[Attr.LATENCY_MS], points
-            )
-            if reason is None:
-                survivors.append(cand)
-            else:
-                cand.resume = None
-                self.ledger.stopped_early(cand, reason)
-        return survivors
+        points = self.ledger.rung_points(epochs) + [_rung_point(c, epochs) for c in alive]
+        return [cand for cand in alive if not self._stops_at_rung(cand, epochs, points)]
+
+    def _record_rung(self, cand: Candidate, epochs: int, result) -> None:
+        """Keep the state the training paused in and the rung's accuracy and seconds."""
+        cand.resume = result.resume_state
+        cand.attrs.setdefault(Attr.RUNG_ACCURACY, {})[str(epochs)] = result.accuracy
+        cand.attrs[Attr.RUNG_SECONDS] = round(
+            cand.attrs.get(Attr.RUNG_SECONDS, 0.0) + result.train_seconds + result.eval_seconds, 3
+        )
+
+    def _stops_at_rung(self, cand: Candidate, epochs: int, points: list[tuple[float, float]]) -> bool:
+        """Whether `cand` is dominated at the rung among `points` (its own included): if so, it is told as
+        stopped early."""
+        accuracy, latency = _rung_point(cand, epochs)
+        reason = self.schedule.stop_reason(epochs, accuracy, latency, points)
+        if reason is None:
+            return False
+        cand.resume = None
+        self.ledger.stopped_early(cand, reason)
+        return True
 
     def _train(self, batch: list[Candidate]) -> None:
         # Largest first (MACs predict training time), so the batch does not end on one long straggler.
         batch = sorted(batch, key=lambda c: c.attrs[Attr.MACS], reverse=True)
-        handles = {
-            self._submit(
-                train_candidate, self.trainer, c.arch, self.dataset_ref, self.seed, None, c.resume
-            ): c
-            for c in batch
-        }
-        robust_weight = self.config.robust_weight
+        handles = {self._submit_training(c, None): c for c in batch}
         for cand, result in self._as_completed(handles, "train"):
-            cand.resume = None
-            name = f"trial_{cand.trial.number:05d}_{cand.arch.hash}{CHECKPOINT_SUFFIX}"
-            checkpoint = self.run_dir / "checkpoints" / name
-            write_atomic(checkpoint, result.state_dict)
+            self._finish_training(cand, result)
+
+    def _finish_training(self, cand: Candidate, result) -> None:
+        """Write the checkpoint and tell the trained candidate's objective."""
+        robust_weight = self.config.robust_weight
+        cand.resume = None
+        name = f"trial_{cand.trial.number:05d}_{cand.arch.hash}{CHECKPOINT_SUFFIX}"
+        checkpoint = self.run_dir / "checkpoints" / name
+        write_atomic(checkpoint, result.state_dict)
+        cand.attrs.update(
+            {
+                Attr.TRAIN_SECONDS: round(result.train_seconds, 3),
+                Attr.TRAIN_DEVICE: result.device,
+                Attr.EVAL_SECONDS: round(result.eval_seconds, 3),
+                Attr.VAL_LOSS: result.val_loss,
+                Attr.EPOCHS: result.epochs,
+                Attr.CLEAN_ACCURACY: result.accuracy,
+                Attr.CHECKPOINT: str(checkpoint.relative_to(self.run_dir)),
+            }
+        )
+        objective, robust = result.accuracy, result.robustness
+        if robust_weight is not None and robust is None:
+            self.ledger.failed(
+                cand,
+                "train: robust search, but the trainer measured no corrupted accuracy "
+                "(TrainingRecipe.robust is off)",
+            )
+            return
+        if robust_weight is not None:
             cand.attrs.update(
                 {
-                    Attr.TRAIN_SECONDS: round(result.train_seconds, 3),
-                    Attr.TRAIN_DEVICE: result.device,
-                    Attr.EVAL_SECONDS: round(result.eval_seconds, 3),
-                    Attr.VAL_LOSS: result.val_loss,
-                    Attr.EPOCHS: result.epochs,
-                    Attr.CLEAN_ACCURACY: result.accuracy,
-                    Attr.CHECKPOINT: str(checkpoint.relative_to(self.run_dir)),
+                    Attr.CORRUPTED_ACCURACY: robust["mean_corrupted_accuracy"],
+                    Attr.WORST_SLICE: robust["worst_slice"],
+                    Attr.WORST_SLICE_ACCURACY: robust["worst_slice_accuracy"],
+                    Attr.ROBUST_SECONDS: round(robust["seconds"], 3),
                 }
             )
-            objective, robust = result.accuracy, result.robustness
-            if robust_weight is not None and robust is None:
-                self.ledger.failed(
-                    cand,
-                    "train: robust search, but the trainer measured no corrupted accuracy "
-                    "(TrainingRecipe.robust is off)",
-                )
-                continue
-            if robust_weight is not None:
-                cand.attrs.update(
-                    {
-                        Attr.CORRUPTED_ACCURACY: robust["mean_corrupted_accuracy"],
-                        Attr.WORST_SLICE: robust["worst_slice"],
-                        Attr.WORST_SLICE_ACCURACY: robust["worst_slice_accuracy"],
-                        Attr.ROBUST_SECONDS: round(robust["seconds"], 3),
-                    }
-                )
-                objective = (1 - robust_weight) * result.accuracy + robust_weight * robust[
-                    "mean_corrupted_accuracy"
-                ]
-            self.ledger.complete(cand, objective)
+            objective = (1 - robust_weight) * result.accuracy + robust_weight * robust[
+                "mean_corrupted_accuracy"
+            ]
+        self.ledger.complete(cand, objective)
 
     # --- the workers -------------------------------------------------------------------------
     def _submit(self, task: Callable, *args: Any) -> Any:
         """Run `task(*args)` on a worker, after the worker has loaded this search's plugins."""
         return self.executor.submit(with_plugins, self.plugins, task, *args)
+
+    def _submit_training(self, cand: Candidate, epochs: int | None) -> Any:
+        """Train `cand` to the `epochs` rung (None: to the end), from the state it paused in, if any."""
+        return self._submit(
+            train_candidate, self.trainer, cand.arch, self.dataset_ref, self.seed, epochs, cand.resume
+        )
 
     def _as_completed(self, handles: dict[Any, Candidate], phase: str):
         """Yield (candidate, result) as tasks finish; a task that failed fails its trial with the reason."""
@@ -312,3 +318,8 @@ class BatchDriver:
                 self.ledger.failed(cand, f"{phase}: {exc}")
                 continue
             yield cand, result
+
+
+def _rung_point(cand: Candidate, epochs: int) -> tuple[float, float]:
+    """(accuracy at the `epochs` rung, latency) of a candidate validated there."""
+    return cand.attrs[Attr.RUNG_ACCURACY][str(epochs)], cand.attrs[Attr.LATENCY_MS]

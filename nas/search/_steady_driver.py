@@ -1,0 +1,149 @@
+"""The steady driver: no batch barrier, for searches whose latency is not measured on the training machine.
+
+`BatchDriver` waits for the slowest training of a batch before the next batch starts, because a latency
+measured here must never overlap training. A predicted latency (or one measured on a device node) has no
+such need, so `SteadyDriver` keeps `workers` trainings in flight: when one returns, its result is told at
+once, a new candidate is asked, screened by the same cheap objectives and constraints, and submitted.
+
+- Pre-screening: each free worker asks a pool of `prescreen` candidates; the `Selector` chooses the one
+  that trains (keep = 1). A pool counts toward --trials at most once, as a batch counts at most its share.
+- Multi-fidelity (ASHA-like): a candidate back from a rung is compared with every candidate validated at
+  that rung so far (told, or still in flight) and stops if dominated, else resumes at once. An early
+  arrival sees fewer rivals than it would in a batch, so it stops less often.
+- Budget: candidates asked and not yet told (in flight, or waiting for an in-flight twin) count with the
+  finished ones, so --trials is never overshot.
+- Determinism: with one worker the order of asks and tells is fixed, so a fixed seed gives the same
+  search; it is not the batch driver's search (the sampler sees each result before the next ask).
+
+It shares every strategy object with `BatchDriver` (it is one, with another `run`); `driver_class`
+chooses between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.errors import raise_if_stopped
+from nas.latency import HardwareProfile
+from nas.records import Attr
+from nas.search._candidate import Candidate, Progress
+from nas.search._cheap_objectives import resolve_latency_mode
+from nas.search._config import SearchConfig
+from nas.search._driver import BatchDriver, _rung_point
+from nas.search._executor import TaskFailed
+
+
+def driver_class(config: SearchConfig, profile: HardwareProfile) -> type[BatchDriver]:
+    """`SteadyDriver` unless latency is measured on this machine, which must never overlap training."""
+    return BatchDriver if resolve_latency_mode(profile, config.latency) == "measured" else SteadyDriver
+
+
+class SteadyDriver(BatchDriver):
+    """Keeps every worker training; asks a new candidate as soon as one frees."""
+
+    def run(self, total: int, progress: Progress) -> None:
+        self.ledger.progress = progress
+        progress.done = self.ledger.finished_count()  # the ledger adds each outcome that counts
+        progress.update(progress)
+        self._flying: dict[Any, tuple[Candidate, int]] = {}  # handle -> (candidate, index of its stage)
+        self._live: dict[str, Candidate] = {}  # arch hash -> the candidate in flight
+        self._twins: dict[str, list[Candidate]] = {}  # arch hash in flight -> candidates waiting for it
+        settled = 0
+        while True:
+            raise_if_stopped()
+            while len(self._flying) < self.executor.workers and progress.done + self._pending() < total:
+                self._start_next()
+            if not self._flying:
+                if progress.done >= total:
+                    return
+                continue  # a pool that counted nothing (every candidate screened out): ask again
+            handle = self.executor.wait_one(list(self._flying))
+            raise_if_stopped()
+            cand, stage = self._flying.pop(handle)
+            if self._advance(cand, stage, handle):
+                continue
+            self._settle(cand)
+            settled += 1
+            if settled >= self.executor.workers:  # as often as a batch would write its outputs
+                settled = 0
+                self.on_batch_end()
+
+    def _pending(self) -> int:
+        """Candidates asked whose outcome is not told yet: they will count toward --trials."""
+        return len(self._live) + sum(len(twins) for twins in self._twins.values())
+
+    # --- a free worker -----------------------------------------------------------------------------
+    def _start_next(self) -> None:
+        """Ask a pool (one candidate, or `prescreen` of them), screen it and submit the one that trains."""
+        ledger = self.ledger
+        ledger.start_batch(1 if self.oversampled else None)
+        known = ledger.known_results()
+        fresh: dict[str, Candidate] = {}
+        for cand in (self._ask() for _ in range(self.config.prescreen)):
+            arch_hash = cand.arch.hash
+            same = fresh.get(arch_hash) or self._live.get(arch_hash)
+            if arch_hash in known:
+                ledger.duplicate(cand, known[arch_hash])
+            elif same is not None and self.oversampled:  # one of them is enough to score
+                ledger.screened_out(cand, f"the same architecture as trial {same.trial.number}")
+            elif same is not None:  # in flight: its result will be this one's
+                self._twins.setdefault(arch_hash, []).append(cand)
+            else:
+                fresh[arch_hash] = cand
+        chosen, rejected = self._screen(list(fresh.values()))
+        if self.selector is not None:
+            chosen = self.selector.select(chosen, ledger.share_left, self.selection)
+        if chosen and self.oversampled:  # the chosen one takes the pool's share when it is told
+            ledger.start_batch(0)
+        for cand, reason in rejected:
+            ledger.infeasible(cand, reason)
+        ledger.start_batch(None)  # trainings told later count, whatever pool they came from
+        for cand in chosen:
+            self._live[cand.arch.hash] = cand
+            self._launch(cand, 0)
+
+    def _launch(self, cand: Candidate, stage: int) -> None:
+        """Submit `cand`'s training to the rung `stage` (past the last rung: to the end)."""
+        rungs = self.schedule.rungs
+        epochs = rungs[stage] if stage < len(rungs) else None
+        self._flying[self._submit_training(cand, epochs)] = (cand, stage)
+
+    # --- a returned training -----------------------------------------------------------------------
+    def _advance(self, cand: Candidate, stage: int, handle: Any) -> bool:
+        """Take a returned training: True if `cand` trains on (resubmitted to its next stage), False once
+        it is told (trained, stopped early or failed)."""
+        rungs = self.schedule.rungs
+        epochs = rungs[stage] if stage < len(rungs) else None
+        try:
+            result = self.executor.result(handle)
+        except TaskFailed as exc:
+            self.ledger.failed(cand, f"{'train' if epochs is None else f'rung {epochs}'}: {exc}")
+            return False
+        if epochs is None:
+            self._finish_training(cand, result)
+            return False
+        self._record_rung(cand, epochs, result)
+        if self._stops_at_rung(cand, epochs, self._rung_points(epochs)):
+            return False
+        self._launch(cand, stage + 1)
+        return True
+
+    def _rung_points(self, epochs: int) -> list[tuple[float, float]]:
+        """(accuracy, latency) at the rung of every candidate validated there so far: told or in flight."""
+        validated = [c for c in self._live.values() if str(epochs) in c.attrs.get(Attr.RUNG_ACCURACY, {})]
+        return self.ledger.rung_points(epochs) + [_rung_point(c, epochs) for c in validated]
+
+    def _settle(self, cand: Candidate) -> None:
+        """`cand` is told: it leaves the flight, and its waiting twins get its result."""
+        arch_hash = cand.arch.hash
+        del self._live[arch_hash]
+        twins = self._twins.pop(arch_hash, [])
+        if not twins:
+            return
+        known = self.ledger.known_results()
+        for twin in twins:
+            if arch_hash in known:
+                self.ledger.duplicate(twin, known[arch_hash])
+            else:  # it failed: the same architecture, the same failure
+                twin.attrs[Attr.DUPLICATE_OF] = cand.trial.number
+                self.ledger.failed(twin, cand.attrs.get(Attr.FAILURE_REASON, "its twin failed"))
