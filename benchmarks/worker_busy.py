@@ -1,0 +1,189 @@
+"""Benchmark: the share of worker time spent training, with the batch barrier (BatchDriver) and without it
+(SteadyDriver), target >= 90% without it.
+
+Two searches per driver, latency predicted by a frozen copy of the x86-cpu model (the case where the
+barrier can go):
+
+- `2 workers`: a local Ray of 2 CPUs, real proxy trainings (1 epoch of 512 images of the built-in data);
+- `16-CPU cluster`: a Ray node of 16 logical CPUs on this machine, simulated trainings: each sleeps a time
+  drawn from its architecture (15 to 45 s; the same architecture, the same time), so what is measured is
+  the scheduling, not 16 trainings sharing 2 cores. Its 16 workers are started before the search.
+
+Busy share = (sum over training tasks of the seconds inside the trainer, recorded by the worker) /
+(workers x seconds from the first training's start to the last one's end). A search's last trainings
+end one by one (the budget is spent), so the share of the phase before the last training started is
+reported too.
+
+    python benchmarks/worker_busy.py            # writes results/benchmarks/worker_busy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._harness import RUNS, Benchmark, run_main, write_result  # noqa: E402
+from benchmarks.search_efficiency import frozen_profile  # noqa: E402
+from nas.evaluate import ProxyTrainer, TrainingRecipe, TrainingResult  # noqa: E402
+
+if __name__ != "__main__":  # imported (the runner): the trainer travels to the Ray workers by value
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+BENCHMARK = Benchmark(cost="full", seconds=600)  # an estimate: no result recorded yet
+TARGET = 0.9
+SETTINGS = {"sampler": "nsga2", "population": 8, "prescreen": 1, "latency": "predicted", "seed": 0}
+
+
+class TimedTrainer(ProxyTrainer):
+    """The proxy trainer (or, `simulate`: a sleep drawn from the architecture), recording each call's
+    start and end (wall clock of this machine) in a file of `log_dir`."""
+
+    def __init__(self, recipe: TrainingRecipe, log_dir: Path, simulate: tuple[float, float] | None = None):
+        super().__init__(recipe)
+        self.log_dir, self.simulate = str(log_dir), simulate
+
+    def train(self, arch, dataset, seed, *, stop_after=None, resume=None):
+        start = time.time()
+        if self.simulate is None:
+            result = super().train(arch, dataset, seed, stop_after=stop_after, resume=resume)
+        else:
+            low, high = self.simulate
+            time.sleep(low + (high - low) * int(arch.hash[:6], 16) / 0xFFFFFF)
+            result = TrainingResult(
+                accuracy=int(arch.hash[6:12], 16) / 0xFFFFFF,
+                val_loss=1.0,
+                train_seconds=time.time() - start,
+                eval_seconds=0.0,
+                epochs=1,
+                state_dict=b"",
+                device="cpu",
+            )
+        Path(self.log_dir, f"{uuid.uuid4().hex}.json").write_text(json.dumps([start, time.time()]))
+        return result
+
+
+def busy_share(log_dir: Path, workers: int) -> dict:
+    intervals = sorted(json.loads(p.read_text()) for p in log_dir.glob("*.json"))
+    first, last_start, last_end = intervals[0][0], max(s for s, _ in intervals), max(e for _, e in intervals)
+    busy = sum(e - s for s, e in intervals)
+    before_last_start = sum(max(0.0, min(e, last_start) - s) for s, e in intervals)
+    return {
+        "trainings": len(intervals),
+        "training_phase_seconds": round(last_end - first, 1),
+        "busy_share": round(busy / (workers * (last_end - first)), 4),
+        "busy_share_before_last_start": round(before_last_start / (workers * (last_start - first)), 4),
+    }
+
+
+def run_search(name: str, driver: str, workers: int, trials: int, trainer_args: dict, profile: Path) -> dict:
+    import importlib
+
+    import nas
+    from nas.search import RayExecutor
+    from nas.search._driver import BatchDriver
+    from nas.search._steady_driver import SteadyDriver
+
+    run_dir = RUNS / "worker_busy" / f"{name}-{driver}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    log_dir = run_dir.with_name(run_dir.name + "-intervals")
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    chosen = {"batch": BatchDriver, "steady": SteadyDriver}[driver]
+    api = importlib.import_module("nas.search._api")  # `nas.search` is also the function
+    api.driver_class = lambda config, profile: chosen  # the driver under test, whatever the latency mode
+    executor = RayExecutor(workers=workers)  # the Ray this process started: its CPUs
+    start = time.perf_counter()
+    result = nas.search(
+        trials=trials,
+        profile=str(profile),
+        out=str(run_dir),
+        executor=executor,
+        trainer=TimedTrainer(log_dir=log_dir, **trainer_args),
+        **SETTINGS,
+    )
+    wall = time.perf_counter() - start
+    return {
+        "driver": chosen.__name__,
+        "trials": result.finished,
+        "complete": result.complete,
+        "search_wall_seconds": round(wall, 1),
+        **busy_share(log_dir, executor.workers),
+    }
+
+
+def start_ray(cpus: int) -> None:
+    """A Ray node of `cpus` logical CPUs, every worker process started and its imports done (a cluster
+    already running), so the first search of a scenario pays no more start-up than the second."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    ray.init(
+        address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
+    )
+
+    @ray.remote(num_cpus=1)
+    def started() -> int:
+        import nas.search._tasks  # noqa: F401 - what a training task imports first (torch included)
+
+        time.sleep(2)
+        return 0
+
+    ray.get([started.remote() for _ in range(cpus)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12, help="trials of each 2-worker search")
+    parser.add_argument("--cluster-trials", type=int, default=64, help="trials of each 16-CPU search")
+    parser.add_argument("--out", default=None, help="the result file (default: results/benchmarks/)")
+    args = parser.parse_args()
+    import ray
+
+    start = time.perf_counter()
+    profile = frozen_profile()
+    real = {"recipe": TrainingRecipe(epochs=1, train_subset=512, batch_size=64)}
+    simulated = {"recipe": TrainingRecipe(epochs=1), "simulate": (15.0, 45.0)}
+    scenarios = {}
+    for name, cpus, trials, trainer_args in (
+        ("2 workers", 2, args.trials, real),
+        ("16-CPU cluster", 16, args.cluster_trials, simulated),
+    ):
+        start_ray(cpus)
+        try:
+            scenarios[name] = [
+                run_search(name.split()[0] + "cpu", driver, cpus, trials, trainer_args, profile)
+                for driver in ("batch", "steady")
+            ]
+        finally:
+            ray.shutdown()
+    report = {
+        "settings": {**SETTINGS, "profile": "x86-cpu, predicted by a frozen copy of its model"},
+        "scenarios": {
+            "2 workers": "local Ray of 2 CPUs; real proxy trainings, 1 epoch of 512 images",
+            "16-CPU cluster": "Ray node of 16 logical CPUs on this 2-core machine; simulated trainings "
+            "(a sleep of 15-45 s drawn from the architecture)",
+        },
+        "definition": "busy_share: sum of seconds inside the trainer over training tasks / (workers x seconds "
+        "from the first training's start to the last one's end); busy_share_before_last_start: the same up "
+        "to the start of the last training (before the budget runs out)",
+        "target_busy_share": TARGET,
+        "results": scenarios,
+    }
+    write_result("worker_busy", report, started=start, out=args.out)
+    print(json.dumps(scenarios, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
