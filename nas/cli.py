@@ -26,6 +26,7 @@ from nas._cli import (
 )
 from nas._io import check_output_path
 from nas._version import DISTRIBUTION, __version__
+from nas.cli_adapt import add_adapt_command
 from nas.cli_profile import add_profile_commands
 from nas.cli_select import add_selection_commands
 from nas.cli_validate import add_validation_commands
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         what, code = ("terminated (SIGTERM)", TERMINATED) if terminated else ("interrupted", INTERRUPTED)
         print(
             f"nas: {what}; run the same command again to resume"
-            if args.command in ("search", "train")
+            if args.command in ("search", "train", "export")
             else f"nas: {what}",
             file=sys.stderr,
         )
@@ -162,6 +163,19 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--out", default=None, help="output folder (default: EXPORT_DIR-deployed, next to EXPORT_DIR)"
     )
+    t.add_argument(
+        "--init",
+        default=None,
+        help="transfer: start from the weights of a nas train or nas export folder or a checkpoint file "
+        "(matched by module path and shape); the dataset may have other classes",
+    )
+    t.add_argument(
+        "--freeze-stages",
+        type=int,
+        default=0,
+        help="with --init: freeze the stem and the first K stages (default: %(default)s)",
+    )
+    t.add_argument("--head-only", action="store_true", help="with --init: train only the head")
     t.set_defaults(run=_train)
 
     b = sub.add_parser(
@@ -213,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_validation_commands(sub)
     add_selection_commands(sub)
+    add_adapt_command(sub)
     add_profile_commands(sub)
 
     p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")
@@ -310,6 +325,7 @@ def _train(args) -> int:
     if args.out:
         check_output_path(args.out, "--out")
     settings = ("dataset", "epochs", "train_subset", "seed", "teacher", "kd_alpha", "kd_temperature", "out")
+    settings += ("init", "freeze_stages", "head_only")
     train_command(
         args.export_dir,
         pareto=args.pareto,

@@ -184,6 +184,7 @@ def fit(
     resume: bytes | None = None,
     stop_after: int | None = None,
     device: str | torch.device = "cpu",
+    prepare: Callable[[torch.nn.Module], None] | None = None,
 ) -> tuple[torch.nn.Module, float, bytes | None]:
     """The one training loop (proxy and deployment training): a seeded model trained per `r`.
 
@@ -195,13 +196,19 @@ def fit(
     `device`: the model and the training split live there; the random draws (order, crops, flips) come from
     the same seeded NumPy stream on every device, and the weights are initialised on the CPU, so a CUDA
     training starts exactly where the CPU one does.
+
+    `prepare(model)` runs on the built model before the optimizer is made (transfer: load weights trained
+    elsewhere, freeze stages); a `resume` state then replaces the weights it loaded.
     """
     device = torch.device(device)
     torch.manual_seed(seed)  # seeds the CUDA generators too (dropout on the GPU)
     if device.type == "cuda":
         _deterministic_cuda()
     rng = np.random.default_rng(seed)
-    model = build_model(arch, num_classes, seed=seed).to(device, memory_format=torch.channels_last)
+    model = build_model(arch, num_classes, seed=seed)
+    if prepare is not None:
+        prepare(model)
+    model = model.to(device, memory_format=torch.channels_last)
     x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train)).to(device)
     y_train = torch.from_numpy(np.asarray(dataset.y_train, dtype=np.int64)).to(device)
     per_epoch = min(r.train_subset or len(y_train), len(y_train))

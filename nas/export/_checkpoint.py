@@ -146,4 +146,6 @@ def _difference(saved: Any, command: dict) -> str:
         return f"dataset {saved.get('dataset_name')}, not {command['dataset_name']} (or its content changed)"
     if saved.get("teacher") != command["teacher"]:
         return "another teacher or distillation setting"
+    if saved.get("transfer") != command.get("transfer"):
+        return "another --init, --freeze-stages or --head-only"
     return "another training recipe"

@@ -31,12 +31,13 @@ import torch
 
 from nas._io import read_json
 from nas.builder import build_model
-from nas.data import load_dataset
+from nas.data import ImageDataset, load_dataset
 from nas.errors import NasError
-from nas.evaluate import Preprocessing, TrainingRecipe, evaluate_accuracy, fit
+from nas.evaluate import Preprocessing, TrainingRecipe, evaluate_accuracy, fit, preprocessing_spec
 from nas.export._checkpoint import STATE_FILE, command_identity, load_state, save_state, saved_state
 from nas.export._folder import write_model_folder
 from nas.export._teacher import Teacher, distillation_loss
+from nas.export._transfer import check_freeze, plan_transfer, read_init
 from nas.space import Architecture
 
 DEPLOYED_SUFFIX = "-deployed"
@@ -92,19 +93,30 @@ def deploy_train(
     kd_temperature: float = 4.0,
     out: str | Path | None = None,
     progress: Callable[[EpochDone], None] | None = None,
+    init: str | Path | None = None,
+    freeze_stages: int = 0,
+    head_only: bool = False,
 ) -> Path:
-    """Train the architecture of `export_dir` from scratch and export it to `out`; returns `out`.
+    """Train the architecture of `export_dir` from scratch (or from `init`) and export it to `out`.
 
-    `dataset`: a `load_dataset` source, loaded with `seed` (the search's split when it is the search's
-    dataset and seed; the builtin split is fixed). `train_subset`: images per epoch (None: all).
+    `dataset`: an `ImageDataset`, or a `load_dataset` source loaded with `seed` (the search's split when it
+    is the search's dataset and seed; the builtin split is fixed). `train_subset`: images per epoch (None: all).
     `teacher`: another exported model folder, or its `.onnx` file, with the same preprocessing and
     classes; its ONNX Runtime logits on each augmented batch give the loss
     `(1 - kd_alpha) * CE_smoothed + kd_alpha * T^2 * KL(p_teacher^T || p_student^T)`.
     `out`: default `<export_dir>-deployed` next to `export_dir` (e.g. `export/00_HASH-deployed`). When it
     holds the checkpoint of the same command, training resumes from it; of another command, it is refused.
     `progress(EpochDone)` is called after each epoch's checkpoint is written.
+    `init`: transfer (`nas.export._transfer`): start from the weights of a `nas train` or `nas export`
+    folder or a checkpoint file, matched by module path and shape; the dataset may then have other classes
+    than the export (its own classes and statistics become the model's preprocessing). `freeze_stages=K`
+    freezes the stem and the first K stages; `head_only` freezes all of them (only the head trains).
     """
     check_settings(epochs, train_subset, seed, kd_alpha, kd_temperature)
+    check_freeze(freeze_stages, head_only)
+    if init is None and (freeze_stages or head_only):
+        raise NasError("--freeze-stages and --head-only need --init (weights trained elsewhere to keep)")
+    init_weights = read_init(init) if init is not None else None
     source = Path(export_dir)
     if source.is_file() and (source.parent / "spec.json").is_file():  # its model.onnx: the folder it is in
         source = source.parent
@@ -115,8 +127,11 @@ def deploy_train(
     if out.resolve() == source.resolve():
         raise NasError(f"--out {out} is the source export folder; choose another folder")
 
+    data = _load_dataset(dataset, seed, pre, source, other_classes=init is not None)
+    if list(data.classes) != list(pre["classes"]):  # transfer to another task: its classes and statistics
+        num_classes = data.num_classes
+        pre = preprocessing_spec(data.mean, data.std, arch.resolution, data.classes)
     kd = Teacher(teacher, pre, source) if teacher is not None else None
-    data = _load_dataset(dataset, seed, pre, source)
     # The exported contract normalises with the spec's (rounded) statistics; when the dataset's own
     # statistics round to them (same dataset and split), train with the exact ones, as the search did.
     same_split = _stats_match(data, pre)
@@ -127,6 +142,13 @@ def deploy_train(
         epochs=int(epochs), train_subset=None if train_subset is None else int(train_subset)
     )
     command = command_identity(arch, pre, data, recipe, int(seed), kd, float(kd_alpha), float(kd_temperature))
+    transfer = None
+    if init_weights is not None:
+        network = build_model(arch, num_classes, seed=int(seed))
+        transfer = plan_transfer(
+            init_weights, network, data.classes, len(arch.stages), int(freeze_stages), head_only, source
+        )
+        command["transfer"] = init_weights.identity(int(freeze_stages), bool(head_only))
     state = saved_state(out, command)
     model, train_seconds = _train(
         arch,
@@ -143,6 +165,7 @@ def deploy_train(
         command=command,
         state=state,
         progress=progress,
+        prepare=None if transfer is None else transfer.prepare,
     )
     start = time.perf_counter()
     accuracy, val_loss = evaluate_accuracy(model, data, norm)
@@ -161,6 +184,7 @@ def deploy_train(
             "temperature": float(kd_temperature),
             "loss": "(1 - alpha) * CE(label smoothing) + alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))",
         },
+        "transfer": None if transfer is None else transfer.describe(),
     }
     proxy = source_metrics.get("proxy_accuracy")
     metrics = {
@@ -178,6 +202,7 @@ def deploy_train(
         "eval_seconds": eval_seconds,
         "teacher": None if kd is None else str(kd.onnx_path),
         "teacher_accuracy": None if kd is None else kd.accuracy(data, norm),
+        "transfer": training["transfer"],
         "training": training,
         **{key: source_metrics[key] for key in _COPIED_METRICS if key in source_metrics},
     }
@@ -201,6 +226,7 @@ def _train(
     command: dict,
     state: dict | None,
     progress: Callable[[EpochDone], None] | None,
+    prepare: Callable[[torch.nn.Module], None] | None = None,
 ) -> tuple[torch.nn.Module, float]:
     """The shared training loop (`nas.evaluate.fit`) one epoch at a time, each resumed from the checkpoint
     the epoch before wrote; an optional distillation term. Returns the model and its training seconds."""
@@ -231,6 +257,7 @@ def _train(
             distill if kd is not None else None,
             resume=resume,
             stop_after=epoch,
+            prepare=prepare,
         )
         seconds += took
         total_seconds += took
@@ -300,9 +327,11 @@ def _read_export(source: Path) -> tuple[dict, dict]:
     return spec, metrics
 
 
-def _load_dataset(dataset, seed: int, pre: dict, source: Path):
-    data = load_dataset(dataset, seed=seed)
-    if list(data.classes) != list(pre["classes"]):
+def _load_dataset(dataset, seed: int, pre: dict, source: Path, *, other_classes: bool = False):
+    """`dataset` (an `ImageDataset` as it is, else a `load_dataset` source); its classes must be the
+    export's unless the training transfers (`other_classes`)."""
+    data = dataset if isinstance(dataset, ImageDataset) else load_dataset(dataset, seed=seed)
+    if not other_classes and list(data.classes) != list(pre["classes"]):
         raise NasError(
             f"dataset {data.name} has classes {list(data.classes)}, but {source} was searched on "
             f"{list(pre['classes'])}"

@@ -16,6 +16,7 @@ from nas._io import read_json
 from nas.errors import NasError, NasRuntimeError, first_line
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
 from nas.export._run import _EXPORT_DIR
+from nas.export._transfer import check_freeze, read_init
 
 BASELINES_FOLDER = "baselines"  # RUN_DIR/baselines/NAME: hand-designed networks exported by nas baselines
 
@@ -55,6 +56,9 @@ def train_command(
             baseline_exports(run_dir) if baselines else []
         )
     check_settings(*(settings.get(k, d) for k, d in _DEFAULTS))
+    check_freeze(settings.get("freeze_stages", 0), settings.get("head_only", False))
+    if settings.get("init") is not None:  # a bad --init is one line before any model trains
+        read_init(settings["init"])
     workers = parallel_workers(workers, len(sources))
     executor = executor_factory(workers) if workers > 1 else None
     progress = None if quiet or executor is not None else ProgressLines(stream)
@@ -209,7 +213,20 @@ def describe_outcome(outcome: TrainOutcome) -> str:
     proxy = f" (proxy {100 * m['proxy_accuracy']:.1f}%)" if m.get("proxy_accuracy") is not None else ""
     return (
         f"{outcome.out / 'model.onnx'}  accuracy {100 * m['accuracy']:.1f}%{proxy}, {m['train_seconds']:.0f} s, "
-        f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}"
+        f"ONNX Runtime vs PyTorch max |diff| {m['onnx_vs_torch_max_abs_diff']:.1e}{_transfer_note(m)}"
+    )
+
+
+def _transfer_note(metrics: dict) -> str:
+    """What `--init` took: tensors matched and skipped (and why), and what stayed frozen."""
+    t = metrics.get("transfer")
+    if not t:
+        return ""
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(t["skipped_because"].items()))
+    frozen = f"; frozen: {', '.join(t['frozen_modules'])}" if t["frozen_modules"] else ""
+    return (
+        f"\n  init {t['init']}: {t['tensors_matched']} tensors matched, {t['tensors_skipped']} skipped"
+        f"{' (' + why + ')' if why else ''}{frozen} ({t['trainable_params']:,} parameters trained)"
     )
 
 
