@@ -6,13 +6,17 @@ RUN_DIR = results/search-mobilenet-x86-cpu-seed0
 
 .PHONY: setup demo test lint bench clean
 
+# The torch build: CUDA where an NVIDIA GPU is, CPU otherwise (scripts/torch_index.py; empty offline).
+TORCH_PIP_ARGS ?= $(shell $(PYTHON) scripts/torch_index.py)
+
 $(BIN)/nas: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip "setuptools>=77" wheel
+	$(BIN)/pip install -q -c constraints.txt $(TORCH_PIP_ARGS) torch
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	@touch $(BIN)/nas
 
-setup: $(BIN)/nas  ## create .venv with the CPU build of torch and every dependency
+setup: $(BIN)/nas  ## create .venv: torch's CUDA build with an NVIDIA GPU, else its CPU build; every dependency
 
 demo: setup  ## the default hardware-aware search on the built-in data, then export its Pareto set
 	$(BIN)/nas search

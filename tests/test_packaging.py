@@ -95,3 +95,65 @@ def _check_metadata(metadata: str) -> None:
     )
     assert not any("gpu" in r or "openvino" in r for r in default)
     assert all("example" not in value for key, value in fields if key == "Project-URL")
+
+
+# ------------------------------------------------------------------ the torch build `make setup` installs
+
+
+def _torch_index_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("torch_index", ROOT / "scripts" / "torch_index.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_nvidia_smi(folder: Path, output: str, status: int = 0) -> dict:
+    folder.mkdir()
+    tool = folder / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\ncat <<'END'\n{output}\nEND\nexit {status}\n")
+    tool.chmod(0o755)
+    # a proxy setting counts as "PyTorch's index is reachable" without touching the network
+    return {
+        **os.environ,
+        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+        "HTTPS_PROXY": "http://proxy.invalid:1",
+    }
+
+
+def _run_torch_index(env: dict) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "torch_index.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_setup_picks_the_cuda_build_the_driver_supports_where_an_nvidia_gpu_is(tmp_path):
+    if not sys.platform.startswith("linux"):
+        return  # the choice is made on Linux only; elsewhere the default wheels are the right ones
+    header = "| NVIDIA-SMI 570.86.15    Driver Version: 570.86.15    CUDA Version: 12.9     |"
+    assert _run_torch_index(_fake_nvidia_smi(tmp_path / "gpu", header)) == (
+        "--index-url https://download.pytorch.org/whl/cu128"
+    )
+    no_device = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
+    assert _run_torch_index(_fake_nvidia_smi(tmp_path / "no-driver", no_device, status=9)) == (
+        "--index-url https://download.pytorch.org/whl/cpu"
+    )
+
+
+def test_torch_build_decision_table():
+    script = _torch_index_script()
+    assert script.torch_build(None) == "cpu"
+    assert script.torch_build((13, 2)) == "cu130"
+    assert script.torch_build((12, 6)) == "cu126"
+    assert script.torch_build((11, 4)) == "cpu"  # a driver older than every CUDA build: the CPU build runs
+    gpu = lambda: (12, 8)  # noqa: E731
+    assert script.pip_arguments("linux", gpu, lambda: True).endswith("/whl/cu128")
+    assert script.pip_arguments("linux", gpu, lambda: False) == ""  # offline: pip's own sources, as before
+    assert script.pip_arguments("darwin", gpu, lambda: True) == ""
