@@ -162,7 +162,7 @@ def main() -> int:
         start_ray(cpus)
         try:
             scenarios[name] = [
-                run_search(name.split()[0] + "cpu", driver, cpus, trials, trainer_args, profile)
+                run_search(f"{cpus}-cpus", driver, cpus, trials, trainer_args, profile)
                 for driver in ("batch", "steady")
             ]
         finally:

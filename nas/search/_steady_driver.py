@@ -2,18 +2,19 @@
 
 `BatchDriver` waits for the slowest training of a batch before the next batch starts, because a latency
 measured here must never overlap training. A predicted latency (or one measured on a device node) has no
-such need, so `SteadyDriver` keeps `workers` trainings in flight: when one returns, its result is told at
-once, a new candidate is asked, screened by the same cheap objectives and constraints, and submitted.
+such need, so `SteadyDriver` keeps `workers` trainings in flight: when one returns, the next candidate (asked and
+screened by the same cheap objectives and constraints while the workers trained) is submitted at once,
+then the result is told and the candidate after it asked.
 
 - Pre-screening: each free worker asks a pool of `prescreen` candidates; the `Selector` chooses the one
   that trains (keep = 1). A pool counts toward --trials at most once, as a batch counts at most its share.
 - Multi-fidelity (ASHA-like): a candidate back from a rung is compared with every candidate validated at
   that rung so far (told, or still in flight) and stops if dominated, else resumes at once. An early
   arrival sees fewer rivals than it would in a batch, so it stops less often.
-- Budget: candidates asked and not yet told (in flight, or waiting for an in-flight twin) count with the
-  finished ones, so --trials is never overshot.
+- Budget: candidates asked and not yet told (ready, in flight, or waiting for an in-flight twin) count
+  with the finished ones, so --trials is never overshot.
 - Determinism: with one worker the order of asks and tells is fixed, so a fixed seed gives the same
-  search; it is not the batch driver's search (the sampler sees each result before the next ask).
+  search; it is not the batch driver's search (the sampler sees each result, but the last, before an ask).
 
 It shares every strategy object with `BatchDriver` (it is one, with another `run`); `driver_class`
 chooses between them.
@@ -46,20 +47,24 @@ class SteadyDriver(BatchDriver):
         progress.done = self.ledger.finished_count()  # the ledger adds each outcome that counts
         progress.update(progress)
         self._flying: dict[Any, tuple[Candidate, int]] = {}  # handle -> (candidate, index of its stage)
-        self._live: dict[str, Candidate] = {}  # arch hash -> the candidate in flight
+        self._ready: list[Candidate] = []  # screened and chosen, waiting for a free worker
+        self._live: dict[str, Candidate] = {}  # arch hash -> the candidate ready or in flight
         self._twins: dict[str, list[Candidate]] = {}  # arch hash in flight -> candidates waiting for it
         settled = 0
         while True:
             raise_if_stopped()
-            while len(self._flying) < self.executor.workers and progress.done + self._pending() < total:
-                self._start_next()
+            self._fill(total, progress)
             if not self._flying:
                 if progress.done >= total:
                     return
                 continue  # a pool that counted nothing (every candidate screened out): ask again
+            if not self._ready and progress.done + self._pending() < total:
+                self._start_next()  # the next one, screened while the workers train
             handle = self.executor.wait_one(list(self._flying))
             raise_if_stopped()
             cand, stage = self._flying.pop(handle)
+            if self._ready:  # the freed worker trains at once; telling the result can wait
+                self._launch(self._ready.pop(0), 0)
             if self._advance(cand, stage, handle):
                 continue
             self._settle(cand)
@@ -68,13 +73,23 @@ class SteadyDriver(BatchDriver):
                 settled = 0
                 self.on_batch_end()
 
+    def _fill(self, total: int, progress: Progress) -> None:
+        """Submit ready candidates, asking new ones, until every worker trains or the budget is spoken for."""
+        while len(self._flying) < self.executor.workers:
+            if self._ready:
+                self._launch(self._ready.pop(0), 0)
+            elif progress.done + self._pending() < total:
+                self._start_next()
+            else:
+                return
+
     def _pending(self) -> int:
         """Candidates asked whose outcome is not told yet: they will count toward --trials."""
         return len(self._live) + sum(len(twins) for twins in self._twins.values())
 
     # --- a free worker -----------------------------------------------------------------------------
     def _start_next(self) -> None:
-        """Ask a pool (one candidate, or `prescreen` of them), screen it and submit the one that trains."""
+        """Ask a pool (one candidate, or `prescreen` of them), screen it and make the one that trains ready."""
         ledger = self.ledger
         ledger.start_batch(1 if self.oversampled else None)
         known = ledger.known_results()
@@ -100,7 +115,7 @@ class SteadyDriver(BatchDriver):
         ledger.start_batch(None)  # trainings told later count, whatever pool they came from
         for cand in chosen:
             self._live[cand.arch.hash] = cand
-            self._launch(cand, 0)
+            self._ready.append(cand)
 
     def _launch(self, cand: Candidate, stage: int) -> None:
         """Submit `cand`'s training to the rung `stage` (past the last rung: to the end)."""
