@@ -41,7 +41,7 @@ IN_DISTRIBUTION = 2250  # the alarm's reference and held-out folds; the other 75
 FOLDS = 3
 
 
-def _train(x: np.ndarray, y: np.ndarray, mean, std, epochs: int, seed: int):
+def train_smallnet(x: np.ndarray, y: np.ndarray, mean, std, epochs: int, seed: int):
     import torch
 
     torch.manual_seed(seed)
@@ -77,7 +77,7 @@ def _train(x: np.ndarray, y: np.ndarray, mean, std, epochs: int, seed: int):
     return net.eval()
 
 
-def _export(net, folder: Path, mean, std, classes) -> Path:
+def export_smallnet(net, folder: Path, mean, std, classes) -> Path:
     import torch
 
     path = folder / "smallnet.onnx"
@@ -142,10 +142,12 @@ def main(argv=None) -> int:
     shuffled = rng.permutation(len(y))
     in_distribution, pool = shuffled[:IN_DISTRIBUTION], shuffled[IN_DISTRIBUTION:]
     t0 = time.perf_counter()
-    net = _train(data.x_train[train], data.y_train[train], data.mean, data.std, args.epochs, args.seed)
+    net = train_smallnet(
+        data.x_train[train], data.y_train[train], data.mean, data.std, args.epochs, args.seed
+    )
     train_seconds = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
-        model, source = load_candidate(_export(net, Path(tmp), data.mean, data.std, data.classes))
+        model, source = load_candidate(export_smallnet(net, Path(tmp), data.mean, data.std, data.classes))
         clean = observe(model, x)
         corrupted = {
             family: observe(model, corrupt(x[pool], family, SEVERITY, args.seed)) for family in FAMILIES

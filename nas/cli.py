@@ -26,6 +26,7 @@ from nas._cli import (
 )
 from nas._io import check_output_path
 from nas._version import DISTRIBUTION, __version__
+from nas.cli_adapt import add_adapt_command
 from nas.cli_profile import add_profile_commands
 from nas.cli_select import add_selection_commands
 from nas.cli_validate import add_validation_commands
@@ -226,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_validation_commands(sub)
     add_selection_commands(sub)
+    add_adapt_command(sub)
     add_profile_commands(sub)
 
     p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")

@@ -63,7 +63,7 @@ def add_selection_commands(sub) -> None:
     s.add_argument(
         "--html", default=None, metavar="FILE", help="write the comparison as a self-contained page"
     )
-    _add_preprocessing_flags(s)
+    add_preprocessing_flags(s)
     s.set_defaults(run=_select)
 
     d = sub.add_parser(
@@ -90,7 +90,7 @@ def add_selection_commands(sub) -> None:
         "--seed", type=int, default=0, help="seed of the reference split and bootstrap (default: 0)"
     )
     add_json_arguments(d, "the drift report", "not written")
-    _add_preprocessing_flags(d)
+    add_preprocessing_flags(d)
     d.set_defaults(run=_drift)
 
 
@@ -120,7 +120,7 @@ def _size(text: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def _add_preprocessing_flags(parser) -> None:
+def add_preprocessing_flags(parser) -> None:
     g = parser.add_argument_group(
         "preprocessing of models without nas metadata or a MODEL.preprocessing.json (fills missing fields only)"
     )
@@ -137,7 +137,7 @@ def _add_preprocessing_flags(parser) -> None:
     g.add_argument("--layout", choices=("NCHW", "NHWC"), default=None, help="input layout (default: NCHW)")
 
 
-def _preprocessing_flags(args):
+def preprocessing_flags(args):
     from nas.validate import PreprocessingFlags
 
     return PreprocessingFlags(
@@ -177,7 +177,7 @@ def _select(args) -> int:
         seed=args.seed,
         max_images=args.max_images,
         profile=None if args.no_latency else args.profile,
-        preprocessing=_preprocessing_flags(args),
+        preprocessing=preprocessing_flags(args),
     )
     _show(report, to_stdout)
     say = messages(to_stdout)
@@ -203,7 +203,7 @@ def _drift(args) -> int:
         alpha=args.alpha,
         bootstrap=args.bootstrap,
         seed=args.seed,
-        preprocessing=_preprocessing_flags(args),
+        preprocessing=preprocessing_flags(args),
     )
     _show(report, to_stdout)
     if json_file:

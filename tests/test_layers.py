@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first
     ("nas.export", "nas.search"),  # export and deployment training; the search driver
     ("nas.baselines", "nas.report"),
     ("nas.cli_profile", "nas.cli_select", "nas.cli_validate"),
+    ("nas.cli_adapt",),  # nas adapt: the deployment trainer around nas.validate, with nas select's flags
     ("nas.cli",),
     ("nas", "nas.__main__"),  # the package's own API re-exports everything
     ("benchmarks",),

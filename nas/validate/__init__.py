@@ -9,10 +9,22 @@ Choosing among candidates (nas exports and off-the-shelf ONNX classifiers) and w
 from nas.validate import compare_candidates, drift_report
 compare_candidates(["a/model.onnx", "mobilenet.onnx"], manifest="prod.csv").write_html("select.html")
 drift_report("a/model.onnx", "prod.csv", time_column="timestamp", window=200).print()
+
+Fine-tune or replace (`nas adapt`, which adds the deployment trainer): `failing_slices`, `adaptation_set`,
+`decide` and `AdaptationReport`.
 """
 
+from nas.validate._adapt import (
+    AdaptationReport,
+    adaptation_set,
+    check_disjoint,
+    decide,
+    evaluation_pool,
+    failing_slices,
+    training_conditions,
+)
 from nas.validate._candidates import PreprocessingFlags, load_candidate
-from nas.validate._card import write_model_card
+from nas.validate._card import ADAPT_FILE, write_model_card
 from nas.validate._corruptions import FAMILIES, GROUPS, SEVERITIES, corrupt
 from nas.validate._drift import DriftMonitor, Observations, accuracy_trend, observe
 from nas.validate._drift_report import DriftReport, drift_report
@@ -26,6 +38,14 @@ from nas.validate._slices import SliceReport, evaluate_slices, load_slice_report
 from nas.validate._stats import expected_calibration_error, mcnemar_exact, wilson_interval
 
 __all__ = [
+    "ADAPT_FILE",
+    "AdaptationReport",
+    "adaptation_set",
+    "check_disjoint",
+    "decide",
+    "evaluation_pool",
+    "failing_slices",
+    "training_conditions",
     "PreprocessingFlags",
     "load_candidate",
     "DriftMonitor",

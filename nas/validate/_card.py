@@ -3,7 +3,7 @@
 It opens with Hugging Face model-card front matter (YAML between `---` lines: library, tags, license,
 datasets, metrics and a `model-index` with the measured values), so the folder can be pushed to the Hub
 as it is and tools that read model cards find the numbers. Built only from files in the export folder
-(spec.json, metrics.json, model.onnx, and when present slices.json and int8.json) plus the hardware
+(spec.json, metrics.json, model.onnx, and when present slices.json, int8.json and adaptation.json) plus the hardware
 profiles: the x86-cpu latency is measured here when the card is written; each profile with a latency
 model gets a prediction with its cross-validated MAPE.
 """
@@ -17,6 +17,7 @@ from nas.errors import NasError
 
 SLICES_FILE = "slices.json"
 INT8_FILE = "int8.json"
+ADAPT_FILE = "adaptation.json"  # written by `nas adapt` into the fine-tuned model's folder
 CARD_FILE = "model_card.md"
 BUILTIN_DATASET_ID = "cifar10"  # the Hub's id of the dataset the built-in subset is drawn from
 LICENSE = "other"  # the weights belong to whoever ran the search: they choose a license before publishing
@@ -171,6 +172,26 @@ def _int8(result: dict) -> list[str]:
     return lines
 
 
+def _adaptation(report: dict) -> list[str]:
+    """What `nas adapt` fine-tuned this model on and what it decided, per failing slice."""
+    d, t = report["decision"], report["training"]["summary"]
+    lines = [
+        f"Fine-tuned from `{report['model']}` by `nas adapt` on {t['train_images']} training images, each "
+        f"clean and under {', '.join(t['conditions']) or 'no corruption'}, plus {t['hard_examples']} hard "
+        "examples, disjoint from the evaluation images. Gap closed per failing slice (share of the gap to "
+        "the original model's clean accuracy):",
+        "",
+    ]
+    for r in d["slices"]:
+        switch = (
+            f"; switching to {r['switch_to']}: {100 * r['switch_closed']:.0f}%" if "switch_to" in r else ""
+        )
+        lines.append(f"- {r['slice']}: fine-tuning {100 * r['fine_tune_closed']:.0f}%{switch}")
+    lines += ["", f"Recommendation: **{d['recommendation']}**.", ""]
+    lines += [f"- {e}" for e in d["evidence"]]
+    return lines
+
+
 def _dataset_id(name: str) -> str:
     """The dataset as the Hub names it: CIFAR-10 for the built-in subset, else the folder or file name (a full
     path would say nothing on another machine)."""
@@ -312,6 +333,9 @@ def write_model_card(export_dir: str | Path, *, measure: bool = True) -> Path:
         lines += _int8(_read_json(int8_path))
     else:
         lines.append(f"Not quantized (no {INT8_FILE}; run `nas quantize {onnx_path} --data ...`).")
+    adaptation_path = export_dir / ADAPT_FILE
+    if adaptation_path.is_file():
+        lines += ["", "## Adaptation", "", *_adaptation(_read_json(adaptation_path))]
     lines += [
         "",
         "## Limitations",

@@ -133,3 +133,25 @@ def build_selection_fixtures(root: Path) -> Path:
         "timestamp": np.arange(len(y)),
     }
     return write_manifest(root, x, y, extra=extra)
+
+
+def tiny_export(folder: Path, data: Path) -> Path:
+    """An export folder (model.onnx with nas metadata, spec.json, metrics.json) of a tiny untrained
+    architecture for the classes and statistics of the npz `data`, as `nas export` lays one out."""
+    from nas.builder import build_model
+    from nas.data import load_dataset
+    from nas.evaluate import preprocessing_spec
+    from nas.export._folder import write_model_folder
+    from nas.space import Architecture, BlockSpec, StageSpec
+
+    block = BlockSpec("mbconv", kernel=3, expansion=2, se=False, activation="relu")
+    arch = Architecture(
+        "tiny", 16, 8, 3, 1, "relu", (StageSpec("a", 1, 8, (block,)), StageSpec("b", 2, 16, (block,))), 16,
+        "relu", 0.0,
+    )  # fmt: skip
+    ds = load_dataset(data)
+    pre = preprocessing_spec(ds.mean, ds.std, arch.resolution, ds.classes)
+    metrics = {"trial": 0, "proxy_accuracy": 0.5, "params": 1, "macs": 1}
+    model = build_model(arch, ds.num_classes, seed=0).eval()
+    write_model_folder(folder, model, arch, ds.num_classes, pre, metrics)
+    return folder
