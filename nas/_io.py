@@ -17,7 +17,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Write via a temp file in the same folder, fsync, then os.replace."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(
             fd, 0o666 & ~_umask()
@@ -32,6 +32,23 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
             os.unlink(tmp_name)
         raise
     return path
+
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Remove the temp files `write_atomic` left in `folder` when its process was killed mid-write (SIGKILL, a
+    power cut: no clean-up ran). Only for a folder this process alone writes now (a run directory under its
+    lock): another writer's temp file would be removed under it. Returns what was removed."""
+    removed = []
+    for path in Path(folder).glob(f".*{_TEMP_SUFFIX}"):
+        name = path.name[1 : -len(_TEMP_SUFFIX)]  # ".NAME.RANDOM.tmp" -> "NAME.RANDOM"
+        if "." in name and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _umask() -> int:

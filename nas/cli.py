@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         what, code = ("terminated (SIGTERM)", TERMINATED) if terminated else ("interrupted", INTERRUPTED)
         print(
             f"nas: {what}; run the same command again to resume"
-            if args.command in ("search", "train")
+            if args.command in ("search", "train", "export")
             else f"nas: {what}",
             file=sys.stderr,
         )

@@ -4,6 +4,10 @@ traceback, the documented exit code, and nothing finished is lost."""
 
 from __future__ import annotations
 
+import csv
+import importlib
+import io
+import itertools
 import json
 import os
 import re
@@ -11,16 +15,20 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from _serial_executor import SerialExecutor
 from ray import cloudpickle
 
 from nas.cli import _bound_local_workers, main
-from nas.errors import NasError
+from nas.errors import NasError, on_stop_signal
 from nas.evaluate import ProxyTrainer, TrainingRecipe
 from nas.search import Executor, SearchConfig, load_run_study, search
+from nas.search import _api as search_api  # where a stop is put in the preparation
+from nas.search import _cheap_objectives as cheap_objectives  # where latency is measured
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the trainers below travel to the Ray workers
 
@@ -63,74 +71,84 @@ def _completed_now(run_dir: Path) -> bool:
         return False
 
 
-# --- signals ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_training_exits_cleanly_and_the_same_command_resumes(
-    sig, code, tmp_path, tiny_space_file, tiny_dataset_file
+# --- real signals: one search, stopped twice ------------------------------------------------------
+def _ray_starting(pid: int) -> bool:
+    """A gcs_server child of `pid`: its ray.init is starting a local Ray (which takes seconds more)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if name.startswith("gcs_server") and int(fields[1]) == pid:
+            return True
+    return False
+
+
+def test_sigterm_while_ray_starts_then_ctrl_c_in_training_then_the_same_command_finishes(
+    tmp_path, tiny_space_file, tiny_dataset_file
 ):
+    """Real signals to a real `nas search`, once in preparation (Ray starting), once in training. The other
+    points are stopped in this process below (cheaper, and exactly where they are meant)."""
     run_dir = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "nas",
-        "search",
-        "--space",
-        str(tiny_space_file),
-        "--dataset",
-        str(tiny_dataset_file),
-        "--trials",
-        "8",
-        "--population",
-        "2",
-        "--workers",
-        "2",
-        "--epochs",
-        "2",
-        "--train-subset",
-        "64",
-        "--prescreen",
-        "1",
-        "--out",
-        str(run_dir),
-        "--quiet",
-    ]
-    # SIGINT's default action, even where this test runs as a background job (which ignores SIGINT).
-    driver = subprocess.Popen(
-        command,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.time() + 240
-    while not _completed_now(run_dir):  # one trained, the rest of its batch still training
-        assert driver.poll() is None, f"the search ended early: {driver.stderr.read()[-2000:]}"
-        assert time.time() < deadline, "no trial trained in time"
-        time.sleep(0.1)
-    driver.send_signal(sig)
+    command = [sys.executable, "-m", "nas", "search", "--space", str(tiny_space_file)]
+    command += ["--dataset", str(tiny_dataset_file), "--trials", "4", "--population", "2", "--workers", "2"]
+    command += ["--epochs", "2", "--train-subset", "64", "--prescreen", "1", "--out", str(run_dir), "--quiet"]
+
+    def start():  # SIGINT's default action, even where this test runs as a background job (which ignores it)
+        return subprocess.Popen(
+            command,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+    def wait_for(driver, ready, what):
+        deadline = time.time() + 240
+        while not ready():
+            assert driver.poll() is None, f"the search ended early: {driver.stderr.read()[-2000:]}"
+            assert time.time() < deadline, f"{what} did not happen in time"
+            time.sleep(0.05)
+
+    # 1. SIGTERM while ray.init runs (Ray's own handler is in place then): 143, one line, no run directory.
+    driver = start()
+    wait_for(driver, lambda: _ray_starting(driver.pid) or run_dir.exists(), "a Ray start")
+    driver.send_signal(signal.SIGTERM)
     out, err = driver.communicate(timeout=120)
-    assert driver.returncode == code, err[-2000:]
-    assert one_line_after_signal(err, "nas: ") and "SIGTERM received" not in err and "Pareto front" not in out
-    assert (run_dir / "trials.csv").is_file() and (
-        run_dir / "pareto.json"
-    ).is_file()  # written on the way out
+    assert driver.returncode == 143, err[-2000:]
+    assert one_line_after_signal(err, "nas: terminated (SIGTERM); run the same command again to resume")
+    assert not run_dir.exists() or json.loads((run_dir / "config.json").read_text())  # none, or a whole one
+
+    # 2. Ctrl-C with one trial trained and the rest of its batch training: 130, what finished is written.
+    driver = start()
+    wait_for(driver, lambda: _completed_now(run_dir), "a trained trial")
+    driver.send_signal(signal.SIGINT)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-2000:]
+    assert one_line_after_signal(err, "nas: interrupted; run the same command again to resume")
+    assert (
+        "Pareto front" not in out
+        and (run_dir / "trials.csv").is_file()
+        and (run_dir / "pareto.json").is_file()
+    )
     before = completed(run_dir)
     assert before
 
+    # 3. The same command finishes the search; nothing that had finished changed.
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     after = completed(run_dir)
-    assert all(after.get(n) == v for n, v in before.items()), (
-        "a trial completed before the signal changed or vanished"
+    assert all(after.get(n) == v for n, v in before.items()), "a trial completed before the stop changed"
+    assert (
+        sum(
+            t.user_attrs.get("status") in ("complete", "infeasible", "failed")
+            for t in load_run_study(run_dir).get_trials(deepcopy=False)
+        )
+        == 4
     )
-    counted = [
-        t
-        for t in load_run_study(run_dir).get_trials(deepcopy=False)
-        if t.user_attrs.get("status") in ("complete", "infeasible", "failed")
-    ]
-    assert len(counted) == 8
 
 
 # --- damaged run files -----------------------------------------------------------------------------
@@ -151,7 +169,7 @@ def tiny_run(tmp_path_factory, tiny_space_file, tiny_dataset_file, ray_executor)
     return run_dir
 
 
-def same_search(run_dir, space, data):
+def same_search(run_dir, space, data, trials: int = 2):
     return [
         "search",
         "--space",
@@ -159,7 +177,7 @@ def same_search(run_dir, space, data):
         "--dataset",
         str(data),
         "--trials",
-        "2",
+        str(trials),
         "--population",
         "2",
         "--epochs",
@@ -217,6 +235,336 @@ def test_export_of_a_run_stopped_before_its_first_batch_ended_says_to_resume(tin
     assert main(["export", str(run_dir)]) == 2
     err = one_line(capsys.readouterr().err)
     assert "not a nas run directory" not in err and "resume" in err
+
+
+# --- stops at named points, in this process ---------------------------------------------------------
+# A stop is raised where a signal would land, by what the CLI's handler runs on SIGINT / SIGTERM
+# (nas.errors.on_stop_signal), inside `nas search` run in this process on the SerialExecutor: every point
+# deterministically, in about a second each. A kill (SIGKILL) is the same in a forked copy of this process.
+STOPPED = {
+    signal.SIGINT: (130, "nas: interrupted; run the same command again to resume\n"),
+    signal.SIGTERM: (143, "nas: terminated (SIGTERM); run the same command again to resume\n"),
+}
+
+
+@pytest.fixture
+def serial_search(monkeypatch):
+    """`nas search` in this process, every task on the SerialExecutor (no Ray)."""
+    module = importlib.import_module("nas.search")  # the package (nas.search, the attribute, is the function)
+    real = module.search
+    monkeypatch.setattr(module, "search", lambda config, **kw: real(config, executor=SerialExecutor(), **kw))
+
+
+@pytest.fixture(scope="module")
+def serial_run(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> Path:
+    """A finished run of `same_search` (two trials, one batch), made on the SerialExecutor."""
+    run_dir = tmp_path_factory.mktemp("stops") / "run"
+    search(
+        executor=SerialExecutor(),
+        space=str(tiny_space_file),
+        dataset=str(tiny_dataset_file),
+        trials=2,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        prescreen=1,
+        out=str(run_dir),
+    )
+    return run_dir
+
+
+def stop_when_called(patch, owner, name: str, signum: int, nth: int = 1) -> None:
+    """`owner.name` is stopped by `signum` on its `nth` call (`patch`: a monkeypatch)."""
+    real, calls = getattr(owner, name), itertools.count(1)
+
+    def stopping(*args, **kwargs):
+        if next(calls) == nth:
+            on_stop_signal(signum, None)
+        return real(*args, **kwargs)
+
+    patch.setattr(owner, name, stopping)
+
+
+def stop_while_writing(patch, name: str, signum: int | None) -> None:
+    """Every atomic write of a file whose name starts with `name` is stopped (`signum`; None: SIGKILL) once
+    its bytes are in the temp file, before the rename: where a write that is not atomic leaves half a file."""
+    real = os.fsync
+
+    def fsync(fd):
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).name.startswith(f".{name}"):
+            os.kill(os.getpid(), signal.SIGKILL) if signum is None else on_stop_signal(signum, None)
+        return real(fd)
+
+    patch.setattr(os, "fsync", fsync)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_whole(run_dir: Path) -> None:
+    """No temp file of an interrupted write is left, and every file a reader opens parses."""
+    assert not [p.name for p in run_dir.rglob("*.tmp")], "a temp file of an interrupted write is left"
+    json.loads((run_dir / "config.json").read_text())
+    if (run_dir / "pareto.json").exists():
+        assert isinstance(json.loads((run_dir / "pareto.json").read_text())["pareto"], list)
+    if (run_dir / "trials.csv").exists():
+        rows = list(csv.DictReader(io.StringIO((run_dir / "trials.csv").read_text())))
+        assert all(row["number"] for row in rows)
+
+
+def _fake_ray_start(signum: int):
+    def start(*args, **kwargs):
+        if signum == signal.SIGTERM:
+            sys.exit(signal.SIGTERM)  # what Ray's own handler, in place while ray.init runs, does on SIGTERM
+        on_stop_signal(signum, None)
+
+    return start
+
+
+def _stop_ray_start(patch, signum: int) -> None:
+    """The search starts its own Ray (not the SerialExecutor), and the signal lands while it starts."""
+    patch.setattr(importlib.import_module("nas.search"), "search", search_api.search)
+    patch.setattr(search_api, "RayExecutor", _fake_ray_start(signum))
+
+
+PREPARATION = {  # a point before the first batch -> how a stop is put there
+    "space": lambda patch, signum: stop_when_called(patch, search_api, "load_space", signum),
+    "profile": lambda patch, signum: stop_when_called(patch, search_api, "load_profile", signum),
+    "dataset": lambda patch, signum: stop_when_called(patch, search_api, "load_dataset", signum),
+    "ray start": lambda patch, signum: _stop_ray_start(patch, signum),
+    "study": lambda patch, signum: stop_when_called(patch, search_api, "open_study", signum),  # after config
+    "dataset to workers": lambda patch, signum: stop_when_called(patch, SerialExecutor, "put", signum),
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("point", list(PREPARATION))
+def test_a_stop_in_preparation_leaves_no_run_directory_and_a_resumed_one_as_it_was(
+    point,
+    signum,
+    serial_run,
+    tmp_path,
+    tiny_space_file,
+    tiny_dataset_file,
+    serial_search,
+    monkeypatch,
+    capsys,
+):
+    code, line = STOPPED[signum]
+    new = tmp_path / "new" / "run"
+    resumed = shutil.copytree(serial_run, tmp_path / "resumed")
+    before = files_of(resumed)
+    for run_dir, trials in ((new, 2), (resumed, 4)):
+        with monkeypatch.context() as patch:
+            PREPARATION[point](patch, signum)
+            assert main(same_search(run_dir, tiny_space_file, tiny_dataset_file, trials)) == code
+        assert capsys.readouterr().err == line
+    assert not (tmp_path / "new").exists(), "a stopped start left (part of) a run directory"
+    assert files_of(resumed) == before
+
+
+def test_stops_in_latency_training_and_writing_lose_nothing_and_the_same_command_resumes(
+    serial_run, tmp_path, tiny_space_file, tiny_dataset_file, serial_search, monkeypatch, capsys
+):
+    """The second batch of a run, stopped at each point in turn; each time the same command goes on."""
+    run_dir = shutil.copytree(serial_run, tmp_path / "run")
+    command = same_search(run_dir, tiny_space_file, tiny_dataset_file, trials=4)
+    points = [  # (point, signal, how the stop is put there)
+        (
+            "latency",
+            signal.SIGTERM,
+            lambda m: stop_when_called(m, cheap_objectives, "measure_latency", signal.SIGTERM),
+        ),
+        (
+            "training",
+            signal.SIGINT,
+            lambda m: stop_when_called(m, ProxyTrainer, "train", signal.SIGINT, nth=2),
+        ),
+        ("a checkpoint write", signal.SIGTERM, lambda m: stop_while_writing(m, "trial_", signal.SIGTERM)),
+        (
+            "the pareto.json write",
+            signal.SIGINT,
+            lambda m: stop_while_writing(m, "pareto.json", signal.SIGINT),
+        ),
+    ]
+    kept = completed(run_dir)
+    assert len(kept) == 2
+    for point, signum, put_stop in points:
+        pareto_before = (run_dir / "pareto.json").read_bytes()
+        with monkeypatch.context() as patch:
+            put_stop(patch)
+            assert main(command) == STOPPED[signum][0], point
+        assert capsys.readouterr().err == STOPPED[signum][1], point
+        assert_whole(run_dir)
+        now = completed(run_dir)
+        assert all(now.get(n) == v for n, v in kept.items()), f"{point}: a finished trial changed or vanished"
+        kept = now
+    assert (
+        run_dir / "pareto.json"
+    ).read_bytes() == pareto_before  # its write was stopped: the old one, whole
+    assert len(kept) == 4  # the batch was told before its outputs were written
+
+    assert main(command) == 0
+    assert completed(run_dir) == kept and assert_whole(run_dir) is None
+    front = {r["trial"] for r in json.loads((run_dir / "pareto.json").read_text())["pareto"]}
+    assert front and front <= set(kept)
+
+
+def test_a_stop_while_exporting_keeps_the_earlier_export_whole(serial_run, tmp_path, monkeypatch, capsys):
+    run_dir = shutil.copytree(serial_run, tmp_path / "run")
+    assert main(["export", str(run_dir)]) == 0
+    export = run_dir / "export"
+    stale = export / "07_0123456789ab"  # this run's model of an earlier front: removed, but only at the end
+    shutil.copytree(next(export.iterdir()), stale)
+    before = files_of(export)
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        stop_while_writing(patch, "model.onnx", signal.SIGTERM)
+        assert main(["export", str(run_dir)]) == 143
+    assert capsys.readouterr().err == STOPPED[signal.SIGTERM][1]
+    after = files_of(export)
+    assert after.keys() == before.keys() and not [p for p in export.rglob("*.tmp")]
+    # spec.json, written first, may be new (the same content); a full export then removes the stale folder
+    # (tests/test_export.py)
+    assert all(after[name] == before[name] for name in after if not name.endswith("spec.json"))
+
+
+# --- kills (SIGKILL) at named points, in a forked copy of this process ---------------------------------
+def killed(argv: list[str], put_kill) -> None:
+    """`nas argv` in a forked child that SIGKILLs itself where `put_kill(patch)` says; waits for it."""
+    child = os.fork()
+    if child == 0:  # never returns into pytest
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                put_kill(patch)
+                main(argv)
+        finally:
+            os._exit(99)
+    deadline = time.time() + 120
+    while not (status := os.waitpid(child, os.WNOHANG))[0]:
+        if time.time() > deadline:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            pytest.fail("the forked search did not end in 120 s")
+        time.sleep(0.05)
+    assert os.WIFSIGNALED(status[1]) and os.WTERMSIG(status[1]) == signal.SIGKILL, "not killed where meant"
+
+
+def _kill_when_called(patch, owner, name: str) -> None:
+    real = getattr(owner, name)
+
+    def killing(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+
+    patch.setattr(owner, name, killing)
+
+
+def test_a_start_killed_half_way_is_no_run_yet_and_a_retry_with_other_settings_starts(
+    tmp_path, tiny_space_file, tiny_dataset_file, serial_search, capsys
+):
+    run_dir = tmp_path / "run"
+    command = same_search(run_dir, tiny_space_file, tiny_dataset_file)
+    killed(command, lambda patch: _kill_when_called(patch, search_api, "open_study"))  # config.json written
+    assert (run_dir / ".starting").is_file()  # the mark of a start that did not finish
+    assert json.loads((run_dir / "config.json").read_text())["search"]["seed"] == 0
+    with pytest.MonkeyPatch.context() as patch:  # the retry stopped once it has started (no training needed)
+        stop_when_called(patch, ProxyTrainer, "train", signal.SIGINT)
+        assert main([*command, "--seed", "1"]) == 130, capsys.readouterr().err
+    assert json.loads((run_dir / "config.json").read_text())["search"]["seed"] == 1
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".lock",
+        "checkpoints",
+        "config.json",
+        "pareto.json",
+        "study.db",
+        "trials.csv",
+    ]
+
+
+def test_kills_in_latency_and_while_writing_lose_nothing_and_the_same_command_resumes(
+    serial_run, tmp_path, tiny_space_file, tiny_dataset_file, serial_search
+):
+    run_dir = shutil.copytree(serial_run, tmp_path / "run")
+    command = same_search(run_dir, tiny_space_file, tiny_dataset_file, trials=4)
+    kept, pareto_before = completed(run_dir), (run_dir / "pareto.json").read_bytes()
+    killed(command, lambda patch: _kill_when_called(patch, cheap_objectives, "measure_latency"))
+    assert completed(run_dir) == kept
+    killed(command, lambda patch: stop_while_writing(patch, "pareto.json", None))
+    assert (run_dir / "pareto.json").read_bytes() == pareto_before  # the old one, whole
+    assert [p.name.split(".")[1] for p in run_dir.glob(".*.tmp")] == ["pareto"]  # what a kill leaves
+    assert len(completed(run_dir)) == 4 and all(completed(run_dir)[n] == v for n, v in kept.items())
+
+    assert main(command) == 0
+    assert_whole(run_dir)  # the temp file of the killed write is gone too
+    assert {r["trial"] for r in json.loads((run_dir / "pareto.json").read_text())["pareto"]} <= set(
+        completed(run_dir)
+    )
+
+
+# --- a worker killed while it trains -------------------------------------------------------------------
+def _is_ray_worker(pid: int) -> bool:
+    try:
+        return "ray" in Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return False
+
+
+class KilledOnce(ProxyTrainer):
+    """Each candidate's first training writes its worker's pid to `folder`, then waits to be killed there."""
+
+    def __init__(self, folder: str):
+        super().__init__(TrainingRecipe(epochs=1, train_subset=32))
+        self.folder = folder
+
+    def train(self, arch, dataset, seed):
+        pid_file = Path(self.folder) / f"{arch.hash}.pid"
+        if not pid_file.exists():
+            part = pid_file.with_suffix(".part")  # the test reads whole pids only
+            part.write_text(str(os.getpid()))
+            os.replace(part, pid_file)
+            time.sleep(120)  # killed here
+        return super().train(arch, dataset, seed)
+
+
+def test_a_worker_killed_mid_training_is_retried_and_the_search_finishes(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+):
+    """SIGKILL to the worker process (as the OOM killer sends): Ray retries the task on a new worker; a
+    worker killed every time fails its trial with the reason (tests/search/test_driver.py)."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    done, killed_pids = threading.Event(), []
+
+    def killer():
+        while not done.is_set():
+            for pid_file in pids.glob("*.pid"):
+                pid = int(pid_file.read_text())
+                if pid not in killed_pids and _is_ray_worker(pid):
+                    killed_pids.append(pid)
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        result = search(
+            executor=ray_executor,
+            trainer=KilledOnce(str(pids)),
+            space=str(tiny_space_file),
+            dataset=str(tiny_dataset_file),
+            trials=2,
+            population=2,
+            prescreen=1,
+            out=str(tmp_path / "run"),
+        )
+    finally:
+        done.set()
+        thread.join()
+    assert len(killed_pids) == len(list(pids.glob("*.pid"))) >= 1
+    assert result.finished == 2 and result.complete == 2 and result.failed == 0
+    assert len(completed(result.run_dir)) == 2 and result.pareto
 
 
 # --- a start that fails leaves nothing behind --------------------------------------------------------

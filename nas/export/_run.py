@@ -65,10 +65,6 @@ def export_run(
     origin = run_identity(run_dir)
     own = _own_folders(out, run_dir, origin, current, force)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in sorted(
-        own - current
-    ):  # this run's exports of an earlier front (a resumed search moves the front)
-        shutil.rmtree(out / stale)
     preprocessing = pareto["preprocessing"]
     num_classes = len(preprocessing["classes"])
     exported = []
@@ -102,6 +98,10 @@ def export_run(
                 target, model, arch, num_classes, preprocessing, metrics, spec={"exported_from": origin}
             )
         )
+    # This run's exports of an earlier front (a resumed search moves the front) go last: an export stopped
+    # half-way (Ctrl-C, a kill) leaves the earlier models in place, never fewer than it found.
+    for stale in sorted(own - current):
+        shutil.rmtree(out / stale)
     return exported
 
 

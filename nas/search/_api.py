@@ -275,16 +275,10 @@ def _first_failures(trials, limit: int = 3) -> tuple[str, ...]:
 
 def _terminated_while_ray_starts(exc: SystemExit) -> BaseException:
     """Ray's handler ends a SIGTERM during its start with sys.exit(15): exit code 15 without a word. It becomes
-    the CLI's Terminated (one line, exit 143), after stopping what Ray had started; any other exit stays."""
+    the CLI's Terminated (one line, exit 143; what Ray had started stops at exit); any other exit stays."""
     import signal
 
-    if exc.code != signal.SIGTERM:
-        return exc
-    with contextlib.suppress(Exception):
-        import ray
-
-        ray.shutdown()
-    return Terminated()
+    return Terminated() if exc.code == signal.SIGTERM else exc
 
 
 class _Created:

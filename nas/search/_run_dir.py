@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nas._io import remove_stale_temp_files
 from nas.errors import NasError
 from nas.search._config import SearchConfig
 from nas.search._setting import canonical_path
@@ -15,12 +16,21 @@ from nas.search._setting import canonical_path
 # Settings whose defaults changed since they were added: their value in a run made before they existed.
 BEFORE_IT_EXISTED = {"prescreen": 1, "prescreen_score": "naswot"}
 
+# Present while a new search makes its run directory (config.json, study.db, checkpoints/), removed once the
+# search runs: found by a later start, it marks a start that was killed (SIGKILL, a power cut) before it could
+# roll back, whose files are no run yet.
+START_MARKER = ".starting"
+# What a start makes before the marker goes (besides the lock): the only names `clear_unfinished_start` removes.
+_START_FILES = ("config.json", "study.db", "study.db-journal", "study.db-wal", "study.db-shm")
+
 
 def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
     """True when run_dir holds this same search (resume). A different search there is a user error."""
     saved_path = run_dir / "config.json"
     if run_dir.exists() and not run_dir.is_dir():
         raise NasError(f"{run_dir}: is a file, not a run directory; choose another --out")
+    if (run_dir / START_MARKER).is_file():  # a start killed half-way: a new search (cleared under the lock)
+        return False
     if not saved_path.exists():
         if run_dir.exists() and any(p.name != ".lock" for p in run_dir.iterdir()):
             raise NasError(f"{run_dir}: exists and is not a nas run directory; choose another --out")
@@ -82,3 +92,20 @@ def check_fingerprints(run_dir: Path, current: dict[str, str]) -> None:
                 f"{run_dir}: the {key} changed since this run started (same name, different content); "
                 "restore it to resume, or choose another --out"
             )
+
+
+def clear_unfinished_start(run_dir: Path) -> bool:
+    """Remove what a killed start left (see START_MARKER): its config.json, study.db, empty checkpoints/ and
+    the marker; nothing else. Call it holding the run's lock. Returns whether there was such a start."""
+    if not (run_dir / START_MARKER).is_file():
+        return False
+    for name in _START_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    remove_stale_temp_files(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir():
+        remove_stale_temp_files(checkpoints)
+        if not any(checkpoints.iterdir()):
+            checkpoints.rmdir()
+    (run_dir / START_MARKER).unlink()
+    return True
