@@ -119,3 +119,37 @@ def test_atomic_writes_honour_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(before)
     assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [mode, mode]
+
+
+def test_a_bundle_over_a_measured_bundle_is_refused_and_its_measurements_stay(
+    tmp_path, tiny_space_file, capsys
+):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text('{"format": "nas-bundle/1", "models": []}')
+    (bundle / "measurements.csv").write_text("model,latency_ms\nnetworks/a.onnx,1.5\n")
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    assert main(["profile", "bundle", "--space", str(tiny_space_file), "--out", str(bundle)]) == 2
+    assert "exists and is not empty" in one_line_error(capsys)
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+
+
+@pytest.mark.parametrize("bad", [["--families", "bogus"], ["--severities", "9"]])
+def test_validate_checks_its_arguments_before_loading_torch_or_onnx_runtime(bad, tmp_path):
+    """An argument error is said at once: no heavy import (seconds) comes before it. In a fresh interpreter,
+    as this one has imported them already."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from nas.cli import main; code = main(sys.argv[1:]); "
+        "print(code, *[m for m in ('torch', 'onnxruntime', 'optuna', 'ray') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "validate", str(tmp_path / "model.onnx"), *bad],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.split() == ["2"], done.stdout + done.stderr  # exit 2, and none of them imported
+    assert done.stderr.startswith("nas: error: ") and done.stderr.count("\n") == 1
