@@ -67,7 +67,10 @@ class RayExecutor(Executor):
         _use_given_ray_token(os.environ)
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
         import ray
-        from ray.exceptions import AuthenticationError
+        from ray import exceptions as ray_exceptions
+
+        # Ray before 2.52 has no token authentication (nor this exception)
+        AuthenticationError = getattr(ray_exceptions, "AuthenticationError", ())
 
         self._ray = ray
         self.max_retries = max_retries
