@@ -32,6 +32,7 @@ _EXPORTS = {
     ),
     "nas.search._cheap_objectives": ("resolve_latency_mode",),
     "nas.search._driver": ("BatchDriver",),
+    "nas.search._steady_driver": ("SteadyDriver", "driver_class"),
     "nas.search._device_nodes": ("DeviceMeasurer",),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
     "nas.search._fidelity": ("FidelitySchedule",),
