@@ -4,6 +4,8 @@ checkpoint, and bad transfers are one line with nothing written."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +18,7 @@ from nas.data import load_dataset
 from nas.errors import NasError
 from nas.evaluate import preprocessing_spec
 from nas.export import STATE_FILE, deploy_train
-from nas.export._checkpoint import load_state
-from nas.export._folder import write_model_folder
+from nas.export._checkpoint import load_state, save_state
 from nas.export._transfer import plan_transfer, read_init
 from nas.space import Architecture, BlockSpec, StageSpec
 
@@ -42,17 +43,29 @@ class Interrupted(Exception):
 
 @pytest.fixture(scope="module")
 def tasks(tmp_path_factory):
-    """An exported architecture of a 2-class task, trained 1 epoch there (the source), and a 3-class task."""
+    """An architecture exported for a 2-class task, weights of it from elsewhere (a nas train folder's
+    checkpoint, BatchNorm statistics not at their initial values), and a 3-class task."""
     root = tmp_path_factory.mktemp("transfer")
     x, y = make_easy_images(n_per_class=30)
     np.savez(root / "a.npz", x=x, y=y, classes=np.array(["red", "green"]))
     x, y = make_easy_images(n_per_class=30, classes=3, seed=1)
     np.savez(root / "b.npz", x=x, y=y, classes=np.array(["r", "g", "b"]))
     data = load_dataset(root / "a.npz")
-    pre = preprocessing_spec(data.mean, data.std, ARCH.resolution, data.classes)
-    export = root / "export"
-    write_model_folder(export, build_model(ARCH, 2, seed=0).eval(), ARCH, 2, pre, {"trial": 0})
-    source = deploy_train(export, dataset=root / "a.npz", epochs=1, out=root / "source")
+    spec = {
+        "architecture": ARCH.to_dict(),
+        "num_classes": 2,
+        "preprocessing": preprocessing_spec(data.mean, data.std, ARCH.resolution, data.classes),
+    }
+    export, source = root / "export", root / "source"
+    for folder in (export, source):  # what nas train reads of a model folder
+        folder.mkdir()
+        (folder / "spec.json").write_text(json.dumps(spec))
+        (folder / "metrics.json").write_text("{}")
+    weights = build_model(ARCH, 2, seed=1).state_dict()
+    for name in weights:
+        if name.endswith("running_mean"):
+            weights[name] = torch.randn_like(weights[name])
+    save_state(source / STATE_FILE, {"model": weights})
     return root, export, source
 
 
