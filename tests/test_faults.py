@@ -512,19 +512,22 @@ def _is_ray_worker(pid: int) -> bool:
 
 
 class KilledOnce(ProxyTrainer):
-    """Each candidate's first training writes its worker's pid to `folder`, then waits to be killed there."""
+    """The search's first training writes its worker's pid to `folder`/victim.pid, then waits to be killed
+    there; every other training (its retry included) trains."""
 
     def __init__(self, folder: str):
         super().__init__(TrainingRecipe(epochs=1, train_subset=32))
         self.folder = folder
 
     def train(self, arch, dataset, seed):
-        pid_file = Path(self.folder) / f"{arch.hash}.pid"
-        if not pid_file.exists():
-            part = pid_file.with_suffix(".part")  # the test reads whole pids only
-            part.write_text(str(os.getpid()))
-            os.replace(part, pid_file)
-            time.sleep(120)  # killed here
+        folder = Path(self.folder)
+        try:  # exclusive, and kept: of all trainings (two start at once, then the retry) one is the victim
+            os.close(os.open(folder / "claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return super().train(arch, dataset, seed)
+        (folder / "victim.part").write_text(str(os.getpid()))
+        os.replace(folder / "victim.part", folder / "victim.pid")  # the test reads a whole pid only
+        time.sleep(120)  # killed here
         return super().train(arch, dataset, seed)
 
 
@@ -538,10 +541,10 @@ def test_a_worker_killed_mid_training_is_retried_and_the_search_finishes(
     done, killed_pids = threading.Event(), []
 
     def killer():
-        while not done.is_set():
-            for pid_file in pids.glob("*.pid"):
-                pid = int(pid_file.read_text())
-                if pid not in killed_pids and _is_ray_worker(pid):
+        while not done.is_set() and not killed_pids:
+            if (pids / "victim.pid").exists():
+                pid = int((pids / "victim.pid").read_text())
+                if _is_ray_worker(pid):
                     killed_pids.append(pid)
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
@@ -562,7 +565,7 @@ def test_a_worker_killed_mid_training_is_retried_and_the_search_finishes(
     finally:
         done.set()
         thread.join()
-    assert len(killed_pids) == len(list(pids.glob("*.pid"))) >= 1
+    assert len(killed_pids) == 1, "no training was killed"
     assert result.finished == 2 and result.complete == 2 and result.failed == 0
     assert len(completed(result.run_dir)) == 2 and result.pareto
 
