@@ -112,7 +112,7 @@ def test_adapt_fine_tunes_a_trained_export_into_a_new_folder(tmp_path, capsys):
     x, y = make_easy_images(300, seed=6)
     np.savez(tmp_path / "d.npz", x=x, y=y, classes=np.array(["red", "green"]))
     source = deploy_train(tiny_export(tmp_path / "export", tmp_path / "d.npz"), dataset=tmp_path / "d.npz",
-                          epochs=10, out=tmp_path / "model")  # fmt: skip
+                          epochs=5, out=tmp_path / "model")  # fmt: skip
     before = snapshot(source)
     argv = ["adapt", str(source), "--data", str(tmp_path / "d.npz"), "--families", "color_cast,contrast",
             "--severities", "5", "--epochs", "1", "--min-gap", "0", "--no-latency", "--html",
