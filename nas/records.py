@@ -140,6 +140,25 @@ CSV_COLUMNS = (
     "train_device",
 )
 PARAM_PREFIX = "param:"
+# A fact about another device of the fleet (--budget PROFILE=MS): the attribute, "@", the profile's name.
+FLEET_SEPARATOR = "@"
+FLEET_ATTRS = ("latency_ms", "latency_low_ms", "latency_high_ms")
+
+
+def fleet_key(attr: str, profile: str) -> str:
+    """The user_attrs key and trials.csv column of `attr` on the fleet device `profile`: latency_ms@jetson-tx2."""
+    return f"{attr}{FLEET_SEPARATOR}{profile}"
+
+
+def is_fleet_key(key: str) -> bool:
+    return key.partition(FLEET_SEPARATOR)[0] in FLEET_ATTRS and FLEET_SEPARATOR in key
+
+
+def fleet_order(key: str) -> tuple[str, int]:
+    """Fleet columns by device, then latency, low, high."""
+    attr, _, profile = key.partition(FLEET_SEPARATOR)
+    return profile, FLEET_ATTRS.index(attr)
+
 
 # Statuses whose reason is stored as infeasible_reason (the others store a failure_reason).
 _INFEASIBLE_KINDS = (TrialStatus.INFEASIBLE, TrialStatus.SCREENED_OUT, TrialStatus.STOPPED_EARLY)
@@ -246,7 +265,15 @@ class TrialRecord:
             for k, v in row.items()
             if k.startswith(PARAM_PREFIX) and v != ""
         }
-        return cls(number=int(row["number"]), state=row["state"], status=status, sampled=sampled, **fields)
+        fleet = {k: float(v) for k, v in row.items() if is_fleet_key(k) and v != ""}
+        return cls(
+            number=int(row["number"]),
+            state=row["state"],
+            status=status,
+            sampled=sampled,
+            extra=fleet,
+            **fields,
+        )
 
     @classmethod
     def from_pareto_entry(cls, entry: Mapping[str, Any]) -> TrialRecord:
@@ -272,6 +299,7 @@ class TrialRecord:
             corrupted_accuracy=entry.get("corrupted_accuracy"),
             checkpoint=entry.get("checkpoint"),
             architecture=entry.get("architecture"),
+            extra={k: v for k, v in entry.items() if is_fleet_key(k)},
         )
 
     # --- writers -------------------------------------------------------------------------------------
@@ -291,6 +319,7 @@ class TrialRecord:
         row.update(number=self.number, state=self.state, status=self.status.value if self.status else "")
         failure = self.failure_reason if self.failure_reason is not None else self.infeasible_reason
         row["failure_reason"] = _cell(failure)
+        row.update(self.fleet_latencies)
         row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(self.sampled.items())})
         return row
 
@@ -313,6 +342,7 @@ class TrialRecord:
             "corrupted_accuracy": self.corrupted_accuracy,
             "checkpoint": self.checkpoint,
             "architecture": self.architecture,
+            **self.fleet_latencies,
         }
 
     def _memory_entry(self) -> dict[str, float]:
@@ -321,6 +351,11 @@ class TrialRecord:
         return {k: v for k, v in memory.items() if v is not None}
 
     # --- derived facts -------------------------------------------------------------------------------
+
+    @property
+    def fleet_latencies(self) -> dict[str, float]:
+        """latency_ms@PROFILE (and its interval) for each other device of the fleet, by key."""
+        return {k: self.extra[k] for k in sorted(filter(is_fleet_key, self.extra), key=fleet_order)}
 
     @property
     def reason(self) -> str:

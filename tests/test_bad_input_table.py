@@ -2610,6 +2610,68 @@ CASES = [
         2,
         'the following arguments are required: --profile',
     ),
+    # --budget PROFILE=MS (issue 17 point 4): a fleet of devices in one search
+    (
+        'search-budget-no-ms',
+        [*S, '--budget', 'jetson-tx2'],
+        2,
+        "budgets: expected PROFILE=MS (e.g. jetson-tx2=8), got 'jetson-tx2'",
+    ),
+    (
+        'search-budget-ms-text',
+        [*S, '--budget', 'jetson-tx2=fast'],
+        2,
+        "budgets: 'jetson-tx2=fast': MS must be a number of milliseconds, got 'fast'",
+    ),
+    (
+        'search-budget-zero',
+        [*S, '--budget', 'jetson-tx2=0'],
+        2,
+        'budgets: jetson-tx2: must be a positive finite number of milliseconds, got 0.0',
+    ),
+    (
+        'search-budget-negative',
+        [*S, '--budget', 'jetson-tx2=-8'],
+        2,
+        'budgets: jetson-tx2: must be a positive finite number of milliseconds, got -8.0',
+    ),
+    (
+        'search-budget-nan',
+        [*S, '--budget', 'jetson-tx2=nan'],
+        2,
+        'budgets: jetson-tx2: must be a positive finite number of milliseconds, got nan',
+    ),
+    (
+        'search-budget-duplicate',
+        [*S, '--budget', 'jetson-tx2=8', '--budget', 'jetson-tx2=9'],
+        2,
+        "budgets: profile 'jetson-tx2' is given more than one budget",
+    ),
+    (
+        'search-budget-no-profile',
+        [*S, '--budget', '=8'],
+        2,
+        "budgets: a profile name or path is required, got ''",
+    ),
+    ('search-budget-unknown-profile', [*S, '--budget', 'no-such-board=8'], 2, 'budgets: no-such-board: '),
+    (
+        'search-budget-uncovered-space',
+        [*S, '--budget', 'jetson-tx2=8'],
+        2,
+        'the profile jetson-tx2 has never measured',
+    ),
+    (
+        'search-budget-and-latency-budget',
+        [*S, '--budget', 'x86-cpu=3', '--latency-budget-ms', '2'],
+        2,
+        'budgets: x86-cpu is the search\'s profile: its budget is latency_budget_ms (2 ms)',
+    ),
+    (
+        'search-profile-twice',
+        [*S, '--profile', 'x86-cpu', '--profile', 'jetson-tx2'],
+        2,
+        'argument --profile: given more than once',
+    ),
 ]
 
 

@@ -139,8 +139,12 @@ def _pareto_section(run: RunData, out: Path) -> str:
 
 def _table_section(run: RunData, out: Path) -> str:
     exported = (run.run_dir / "export").is_dir()
-    headers = ["trial", "accuracy", "latency (ms)", "params", "MACs", "summary"] + (
-        ["ONNX", "model card"] if exported else []
+    fleet = sorted({k for t in run.pareto for k in t.fleet_latencies if k.startswith("latency_ms@")})
+    headers = (
+        ["trial", "accuracy", "latency (ms)"]
+        + [f"on {key.partition('@')[2]} (ms, predicted)" for key in fleet]  # --budget's other devices
+        + ["params", "MACs", "summary"]
+        + (["ONNX", "model card"] if exported else [])
     )
     rows = []
     for t in run.pareto:
@@ -148,6 +152,7 @@ def _table_section(run: RunData, out: Path) -> str:
             (str(t.number), t.number),
             (f"{t.accuracy:.4f}", t.accuracy),
             (H.fmt_ms(t.latency_ms), t.latency_ms),
+            *((H.fmt_ms(t.extra.get(key)), t.extra.get(key) or 0) for key in fleet),
             (H.fmt_int(t.params), t.params or 0),
             (H.fmt_int(t.macs), t.macs or 0),
             t.summary,
@@ -174,7 +179,7 @@ def _table_section(run: RunData, out: Path) -> str:
         "<h2>Pareto-optimal networks</h2>\n<p class=\"note\">Click a column header to sort. "
         + note
         + "</p>\n"
-        + H.table(headers, rows, sortable=True, numeric=(0, 1, 2, 3, 4), css_id="pareto-table")
+        + H.table(headers, rows, sortable=True, numeric=tuple(range(5 + len(fleet))), css_id="pareto-table")
     )
 
 

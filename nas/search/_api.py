@@ -19,6 +19,7 @@ from nas.plugins import load_plugins
 from nas.records import Attr
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
+from nas.search._constraints import fold_objective_budget, load_budget_profile
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
 from nas.search._progress import progress_display
@@ -98,6 +99,13 @@ def search(
     )  # a user error before anything is written or started
     if latency_mode == "predicted":
         check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
+    config = fold_objective_budget(config, profile.name)
+    for (
+        name
+    ) in config.budget_by_profile:  # the fleet's devices, predicted: refused as the objective's would be
+        device = load_budget_profile(name)
+        resolve_latency_mode(device, "predicted")
+        check_space_coverage(space, device, allow_extrapolation=config.allow_extrapolation)
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
     recipe = TrainingRecipe(
         epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None

@@ -62,6 +62,19 @@ def flag_of(f: Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
+class _OneProfile(argparse.Action):
+    """--profile once: a second one would silently replace the first; the other devices of a fleet are
+    constraints, each with its budget (--budget PROFILE=MS)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if hasattr(namespace, self.dest):
+            parser.error(
+                f"argument {option_string}: given more than once; the search optimises the latency on one "
+                "profile, add the other devices with --budget PROFILE=MS"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per SearchConfig field. A flag not given is absent from the parsed namespace (so a config
     file's value stands); `config_from_arguments` fills in the rest."""
@@ -79,6 +92,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(
                 flag_of(f),
+                action=_OneProfile if f.name == "profile" else "store",
                 type=_converter(f),
                 choices=meta["choices"],
                 metavar=meta["metavar"],
@@ -218,6 +232,8 @@ def _value(path: Path, f: Field, value: Any) -> Any:
         if "None" in kind:
             return None
         raise NasError(f"{path}: {f.name}: a value is required")
+    if f.name == "budgets" and isinstance(value, dict):  # {profile: ms}: SearchConfig checks the values
+        return value
     if kind == "tuple[str, ...]":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):

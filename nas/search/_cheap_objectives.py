@@ -19,7 +19,7 @@ from nas.latency import ArchitectureFeaturizer, HardwareProfile, measure_latency
 from nas.records import Attr
 from nas.search._candidate import Candidate
 from nas.search._config import SearchConfig
-from nas.search._constraints import Constraint, first_violation
+from nas.search._constraints import Constraint, first_violation, latency_violation
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
 from nas.search._executor import Executor
 from nas.search._ledger import TrialLedger
@@ -134,7 +134,7 @@ class CheapObjectives:
             finally:
                 cand.onnx = None
             cand.attrs[Attr.LATENCY_SECONDS] = round(time.perf_counter() - start, 3)
-            yield cand, first_violation(self.constraints, "latency", cand.attrs)
+            yield cand, latency_violation(self.constraints, cand, self._featurizer)  # with the fleet's
 
     def _latency(self, cand: Candidate) -> dict[str, Any]:
         if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
@@ -172,7 +172,7 @@ class CheapObjectives:
                 self.ledger.failed(cand, reason)
                 continue
             cand.attrs.update(device_attrs(out))
-            yield cand, first_violation(self.constraints, "latency", cand.attrs)
+            yield cand, latency_violation(self.constraints, cand, self._featurizer)  # with the fleet's
 
 
 def _memory_attrs(memory: Memory) -> dict[str, float]:

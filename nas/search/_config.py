@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from nas.errors import NasError
 from nas.plugins import load_plugins
@@ -86,6 +86,16 @@ class SearchConfig:
     )
     latency_budget_ms: float | None = setting(
         None, "reject candidates slower than this before training", identity=True
+    )
+    budgets: tuple[str, ...] = setting(
+        (),
+        "PROFILE=MS: reject candidates whose latency on PROFILE, predicted by its model, is over MS before "
+        "training, so the result runs within budget on every device of a fleet; the search's own --profile "
+        "is the same as --latency-budget-ms; repeatable (the API also takes a mapping, e.g. "
+        "{'jetson-tx2': 8.0})",
+        identity=True,
+        flag="--budget",
+        metavar="PROFILE=MS",
     )
     max_params: int | None = setting(
         None, "reject candidates with more parameters before training", identity=True
@@ -219,6 +229,7 @@ class SearchConfig:
             raise NasError(
                 f"latency_budget_ms: must be a positive finite number of milliseconds, got {self.latency_budget_ms}"
             )
+        object.__setattr__(self, "budgets", canonical_budgets(self.budgets))
         if isinstance(self.device_timeout, bool) or not (
             isinstance(self.device_timeout, (int, float))
             and math.isfinite(self.device_timeout)
@@ -296,6 +307,11 @@ class SearchConfig:
             )
 
     @property
+    def budget_by_profile(self) -> dict[str, float]:
+        """--budget as {profile: milliseconds}."""
+        return dict(_split_budget(budget) for budget in self.budgets)
+
+    @property
     def run_dir(self) -> Path:
         if self.out:
             return Path(self.out)
@@ -321,6 +337,41 @@ class SearchConfig:
         return {
             f.name: canonical_path(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata["path"]
         }
+
+
+def canonical_budgets(budgets: Any) -> tuple[str, ...]:
+    """--budget as `PROFILE=MS` strings sorted by profile, one spelling per budget (a run's identity compares
+    them), from a mapping or from `PROFILE=MS` strings; malformed, non-positive or repeated ones refused."""
+    if isinstance(budgets, str):
+        raise NasError(f"budgets: a list of PROFILE=MS or a mapping, got the string {budgets!r}")
+    if isinstance(budgets, Mapping):
+        pairs = [(name, _budget_ms(name, ms)) for name, ms in budgets.items()]
+    else:
+        pairs = [_split_budget(budget) for budget in budgets]
+    names = [name for name, _ in pairs]
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise NasError(f"budgets: a profile name or path is required, got {name!r}")
+        if names.count(name) > 1:
+            raise NasError(f"budgets: profile {name!r} is given more than one budget")
+    return tuple(f"{name}={ms!r}" for name, ms in sorted(pairs))
+
+
+def _split_budget(budget: Any) -> tuple[str, float]:
+    if not isinstance(budget, str) or "=" not in budget:
+        raise NasError(f"budgets: expected PROFILE=MS (e.g. jetson-tx2=8), got {budget!r}")
+    name, _, ms = budget.rpartition("=")
+    try:
+        value = float(ms)
+    except ValueError:
+        raise NasError(f"budgets: {budget!r}: MS must be a number of milliseconds, got {ms!r}") from None
+    return name, _budget_ms(name, value)
+
+
+def _budget_ms(name: Any, ms: Any) -> float:
+    if isinstance(ms, bool) or not (isinstance(ms, (int, float)) and math.isfinite(ms) and ms > 0):
+        raise NasError(f"budgets: {name}: must be a positive finite number of milliseconds, got {ms!r}")
+    return float(ms)
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:

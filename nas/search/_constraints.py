@@ -1,5 +1,9 @@
 """Constraint filters: the cheap objectives (size, memory, latency) reject a candidate before any training.
 
+A fleet (`--budget PROFILE=MS` for another device than the search's profile) adds one `DeviceBudget` per
+device: its latency is predicted by that profile's model (`latency_violation` records it as
+`latency_ms@PROFILE`), so the result runs within budget on every device.
+
 Each constraint reads one cheap objective (`needs`: "costs" for params, MACs, peak activation memory and
 weight memory; "latency") from the candidate's attributes and says why the candidate violates it, or
 None. The driver applies the costs constraints right after counting the costs and the latency
@@ -8,11 +12,14 @@ constraints right after the latency, so a rejected candidate costs nothing more.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Sequence
 
-from nas.records import Attr
+from nas.errors import NasError
+from nas.latency import HardwareProfile, load_profile
+from nas.records import Attr, fleet_key
 
 Needs = Literal["costs", "latency"]
 
@@ -79,6 +86,53 @@ class LatencyBudget(Constraint):
         )
 
 
+@dataclass(frozen=True)
+class DeviceBudget(Constraint):
+    """A budget on another device of the fleet, whose latency its profile's model predicts."""
+
+    profile: HardwareProfile
+    budget_ms: float
+    needs: ClassVar[Needs] = "latency"
+
+    def latency_attrs(self, features: Any) -> dict[str, Any]:
+        """latency_ms@PROFILE and its prediction interval (when the model gives one) for these graph features."""
+        prediction = self.profile.predict(features)
+        attrs = {fleet_key(Attr.LATENCY_MS, self.profile.name): prediction.latency_ms}
+        if prediction.low_ms is not None:
+            attrs[fleet_key(Attr.LATENCY_LOW_MS, self.profile.name)] = prediction.low_ms
+            attrs[fleet_key(Attr.LATENCY_HIGH_MS, self.profile.name)] = prediction.high_ms
+        return attrs
+
+    def violation(self, attrs):
+        latency = attrs[fleet_key(Attr.LATENCY_MS, self.profile.name)]
+        if latency <= self.budget_ms:
+            return None
+        return f"latency on {self.profile.name} {latency:.3f} ms (predicted) > budget {self.budget_ms:g} ms"
+
+
+def load_budget_profile(name: str) -> HardwareProfile:
+    """The profile a --budget names; an unknown one is a user error naming the budget."""
+    try:
+        return load_profile(name)
+    except NasError as exc:
+        raise NasError(f"budgets: {name}: {exc}") from None
+
+
+def fold_objective_budget(config, objective: str):
+    """The config with a --budget on the search's own profile (`objective`, its name) moved to
+    latency_budget_ms, which it is the same as; giving both is a user error."""
+    budgets = config.budget_by_profile
+    if objective not in budgets:
+        return config
+    if config.latency_budget_ms is not None:
+        raise NasError(
+            f"budgets: {objective} is the search's profile: its budget is latency_budget_ms "
+            f"({config.latency_budget_ms:g} ms); give one of --budget {objective}=MS and --latency-budget-ms"
+        )
+    budget_ms = budgets.pop(objective)
+    return dataclasses.replace(config, latency_budget_ms=budget_ms, budgets=budgets)
+
+
 def constraints_from(config) -> tuple[Constraint, ...]:
     """The constraints a `SearchConfig` sets, in the order they are checked."""
     found: list[Constraint] = []
@@ -92,7 +146,20 @@ def constraints_from(config) -> tuple[Constraint, ...]:
         found.append(MaxWeights(config.max_weights_kb))
     if config.latency_budget_ms is not None:
         found.append(LatencyBudget(config.latency_budget_ms))
+    for name, budget_ms in config.budget_by_profile.items():  # the objective's own: fold_objective_budget
+        found.append(DeviceBudget(load_budget_profile(name), budget_ms))
     return tuple(found)
+
+
+def latency_violation(constraints: Sequence[Constraint], cand: Any, featurizer: Any) -> str | None:
+    """The fleet's latencies of `cand` (a `Candidate`) recorded in its attributes, from its graph features
+    (`featurizer`: an `ArchitectureFeaturizer`); then the first violated latency constraint."""
+    fleet = [c for c in constraints if isinstance(c, DeviceBudget)]
+    if fleet:
+        features = featurizer.features(cand.arch)
+        for budget in fleet:
+            cand.attrs.update(budget.latency_attrs(features))
+    return first_violation(constraints, "latency", cand.attrs)
 
 
 def first_violation(constraints: Sequence[Constraint], needs: Needs, attrs: dict[str, Any]) -> str | None:

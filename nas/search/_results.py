@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas._io import write_atomic, write_json_atomic
-from nas.records import CSV_COLUMNS, PARAM_PREFIX, TrialRecord
+from nas.records import CSV_COLUMNS, PARAM_PREFIX, TrialRecord, fleet_order, is_fleet_key
 
 
 def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -67,8 +67,11 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 def write_trials_csv(study: optuna.Study, path: Path) -> None:
     rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
     param_columns = sorted({k for r in rows for k in r if k.startswith(PARAM_PREFIX)})
+    fleet_columns = sorted(
+        {k for r in rows for k in r if is_fleet_key(k)}, key=fleet_order
+    )  # latency_ms@PROFILE, ...
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS) + param_columns, restval="")
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS) + fleet_columns + param_columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, buffer.getvalue())

@@ -68,6 +68,8 @@ def test_config_file_settings_and_flags_override_them(tmp_path):
         ("allow_extrapolation: maybe\n", "allow_extrapolation: expected true or false"),
         ("- trials\n", "a config file is a mapping"),
         ("trials: [1\n", "not valid YAML"),
+        ("budgets: {jetson-tx2: 0}\n", "budgets: jetson-tx2: must be a positive finite number"),
+        ("budgets: [jetson-tx2]\n", "budgets: expected PROFILE=MS"),
     ],
 )
 def test_a_bad_config_file_is_one_line_naming_the_file_and_the_key(tmp_path, capsys, text, message):
@@ -99,3 +101,24 @@ def test_the_api_reads_the_same_config_files(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text("trials: 7\nsampler: tpe\n")
     assert load_config_file(path, trials=9) == SearchConfig(trials=9, sampler="tpe")
+
+
+def test_budgets_from_flags_a_config_file_and_a_run_to_resume(tmp_path, capsys):
+    flags = parse("--budget", "raspberry-pi-4=40", "--budget", "jetson-tx2=8")
+    assert flags.budget_by_profile == {"jetson-tx2": 8.0, "raspberry-pi-4": 40.0}
+    mapping, listed = tmp_path / "mapping.yaml", tmp_path / "listed.yaml"
+    mapping.write_text("budgets: {raspberry-pi-4: 40, jetson-tx2: 8}\n")
+    listed.write_text("budgets: [jetson-tx2=8, raspberry-pi-4=40]\n")
+    assert parse("--config", mapping) == parse("--config", listed) == flags
+    assert parse("--config", mapping, "--budget", "jetson-tx2=5").budgets == ("jetson-tx2=5.0",)  # flags win
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"search": flags.to_dict(), "paths": {}}))
+    assert parse("--resume", run_dir).budgets == flags.budgets
+
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["search", "--profile", "x86-cpu", "--profile", "jetson-tx2"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--profile: given more than once" in err and "--budget PROFILE=MS" in err

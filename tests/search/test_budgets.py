@@ -1,0 +1,151 @@
+"""--budget PROFILE=MS: a fleet of devices in one search, each a latency constraint predicted by its profile."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from nas.errors import NasError
+from nas.evaluate import ProxyTrainer, TrainingRecipe
+from nas.records import TrialRecord
+from nas.report import load_run
+from nas.report._report import _table_section
+from nas.search import SearchConfig, search
+from tests._serial_executor import SerialExecutor
+
+FAST = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=32, batch_size=32))
+DEVICE = "jetson-tx2"
+# The tiny space's candidates are predicted at 1.2 to 2.6 ms on the jetson-tx2: this budget splits them.
+SPLIT_MS = 1.7
+
+
+def _search(tmp_path, space, data, profile, **settings):
+    defaults = dict(
+        space=str(space),
+        dataset=str(data),
+        profile=str(profile),
+        latency="predicted",
+        allow_extrapolation=True,  # the shipped device profiles never measured some of the tiny space's kinds
+        trials=6,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        out=str(tmp_path / "run"),
+        sampler="random",
+        prescreen=1,
+        prescreen_score="naswot",
+    )
+    return search(executor=SerialExecutor(), trainer=FAST, **{**defaults, **settings})
+
+
+def _rows(run_dir):
+    with open(run_dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_fleet_budget_rejects_before_training_and_is_recorded(
+    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile
+):
+    result = _search(
+        tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: SPLIT_MS}
+    )
+    rows = _rows(result.run_dir)
+    column = f"latency_ms@{DEVICE}"
+    assert all(r[column] for r in rows), "every candidate records its latency on the fleet's device"
+    assert all(
+        float(r[f"latency_low_ms@{DEVICE}"]) <= float(r[column]) <= float(r[f"latency_high_ms@{DEVICE}"])
+        for r in rows
+    )
+    trained = [r for r in rows if r["status"] == "complete"]
+    rejected = [r for r in rows if r["status"] == "infeasible"]
+    assert trained and rejected, "the budget must split the candidates, or the test proves nothing"
+    assert all(float(r[column]) <= SPLIT_MS for r in trained)
+    for r in rejected:
+        assert float(r[column]) > SPLIT_MS and not r["train_seconds"]
+        assert f"latency on {DEVICE}" in r["failure_reason"] and "budget 1.7 ms" in r["failure_reason"]
+    assert result.pareto and all(p[column] <= SPLIT_MS for p in result.pareto)
+    saved = json.loads((result.run_dir / "config.json").read_text())["search"]
+    assert saved["budgets"] == [f"{DEVICE}=1.7"] and saved["latency_budget_ms"] is None
+    assert TrialRecord.from_row(rows[0]).fleet_latencies[column] == float(rows[0][column])
+
+    run = load_run(result.run_dir)  # the report's Pareto table shows the device's column
+    assert run.pareto[0].fleet_latencies[column] == result.pareto[0][column]
+    table = _table_section(run, tmp_path)
+    assert f"on {DEVICE} (ms, predicted)" in table
+
+    with pytest.raises(NasError, match="holds a search with budgets="):  # part of what the run is
+        _search(tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: 2.0})
+
+
+def test_a_budget_on_the_searchs_own_profile_is_its_latency_budget(
+    tmp_path, tiny_space_file, tiny_dataset_file
+):
+    result = _search(
+        tmp_path, tiny_space_file, tiny_dataset_file, DEVICE, trials=2, budgets=[f"{DEVICE}=1.7"]
+    )
+    saved = json.loads((result.run_dir / "config.json").read_text())["search"]
+    assert saved["latency_budget_ms"] == 1.7 and saved["budgets"] == []
+    assert not any(k.startswith("latency_ms@") for k in _rows(result.run_dir)[0])
+    with pytest.raises(NasError, match="give one of --budget jetson-tx2=MS and --latency-budget-ms"):
+        _search(
+            tmp_path / "both",
+            tiny_space_file,
+            tiny_dataset_file,
+            DEVICE,
+            latency_budget_ms=2.0,
+            budgets={DEVICE: 1.7},
+        )
+    assert not (tmp_path / "both").exists()
+
+
+@pytest.mark.parametrize(
+    "budgets, message",
+    [
+        ({"no-such-device": 3.0}, "budgets: no-such-device: "),
+        (
+            {"raspberry-pi-4": 40.0},
+            "raspberry-pi-4 has never measured",
+        ),  # the coverage rule, as for --profile
+    ],
+)
+def test_a_budget_the_fleet_cannot_predict_is_refused_before_anything_is_written(
+    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets, message
+):
+    with pytest.raises(NasError, match=message):
+        _search(
+            tmp_path,
+            tiny_space_file,
+            tiny_dataset_file,
+            x86_model_profile,
+            budgets=budgets,
+            allow_extrapolation=False,
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def test_budgets_have_one_spelling_whatever_form_they_are_given_in():
+    as_mapping = SearchConfig(budgets={"raspberry-pi-4": 40, "jetson-tx2": 8})
+    as_flags = SearchConfig(budgets=("jetson-tx2=8", "raspberry-pi-4=40.0"))
+    assert as_mapping.budgets == as_flags.budgets == ("jetson-tx2=8.0", "raspberry-pi-4=40.0")
+    assert as_mapping.identity()["budgets"] == ["jetson-tx2=8.0", "raspberry-pi-4=40.0"]
+    assert as_flags.budget_by_profile == {"jetson-tx2": 8.0, "raspberry-pi-4": 40.0}
+    assert SearchConfig().identity()["budgets"] == []  # a run from before --budget resumes as it was
+
+
+@pytest.mark.parametrize(
+    "budgets, message",
+    [
+        (("jetson-tx2",), "expected PROFILE=MS"),
+        (("jetson-tx2=fast",), "MS must be a number of milliseconds"),
+        (("jetson-tx2=0",), "jetson-tx2: must be a positive finite number of milliseconds"),
+        ({"jetson-tx2": float("nan")}, "must be a positive finite number"),
+        ({"jetson-tx2": True}, "must be a positive finite number"),
+        (("jetson-tx2=8", "jetson-tx2=9"), "'jetson-tx2' is given more than one budget"),
+        ("jetson-tx2=8", "a list of PROFILE=MS or a mapping"),
+    ],
+)
+def test_malformed_budgets_are_refused(budgets, message):
+    with pytest.raises(NasError, match=message):
+        SearchConfig(budgets=budgets)
