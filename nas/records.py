@@ -142,7 +142,7 @@ CSV_COLUMNS = (
 PARAM_PREFIX = "param:"
 # A fact about another device of the fleet (--budget PROFILE=MS): the attribute, "@", the profile's name.
 FLEET_SEPARATOR = "@"
-FLEET_ATTRS = ("latency_ms", "latency_low_ms", "latency_high_ms")
+FLEET_ATTRS = ("latency_ms", "latency_source", "latency_low_ms", "latency_high_ms")
 
 
 def fleet_key(attr: str, profile: str) -> str:
@@ -265,7 +265,7 @@ class TrialRecord:
             for k, v in row.items()
             if k.startswith(PARAM_PREFIX) and v != ""
         }
-        fleet = {k: float(v) for k, v in row.items() if is_fleet_key(k) and v != ""}
+        fleet = {k: _literal(v) for k, v in row.items() if is_fleet_key(k) and v != ""}
         return cls(
             number=int(row["number"]),
             state=row["state"],

@@ -142,7 +142,7 @@ def _table_section(run: RunData, out: Path) -> str:
     fleet = sorted({k for t in run.pareto for k in t.fleet_latencies if k.startswith("latency_ms@")})
     headers = (
         ["trial", "accuracy", "latency (ms)"]
-        + [f"on {key.partition('@')[2]} (ms, predicted)" for key in fleet]  # --budget's other devices
+        + [f"on {key.partition('@')[2]} (ms)" for key in fleet]  # --budget's other devices
         + ["params", "MACs", "summary"]
         + (["ONNX", "model card"] if exported else [])
     )

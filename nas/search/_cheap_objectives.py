@@ -19,7 +19,13 @@ from nas.latency import ArchitectureFeaturizer, HardwareProfile, measure_latency
 from nas.records import Attr
 from nas.search._candidate import Candidate
 from nas.search._config import SearchConfig
-from nas.search._constraints import Constraint, first_violation, latency_violation
+from nas.search._constraints import (
+    Constraint,
+    first_violation,
+    latency_violation,
+    measure_fleet,
+    with_device_nodes,
+)
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
 from nas.search._executor import Executor
 from nas.search._ledger import TrialLedger
@@ -56,6 +62,8 @@ class CheapObjectives:
             if self.latency_mode == "device"
             else None
         )
+        if self.device is not None:  # the fleet's devices (--budget) with a node are measured there too
+            self.constraints = with_device_nodes(self.constraints, executor, config.device_timeout)
         self._featurizer = ArchitectureFeaturizer(num_classes)
         self._costs = CostCounter(num_classes)
         # Predicted latency exports nothing: memory costs an export per distinct part, paid only when a
@@ -166,10 +174,11 @@ class CheapObjectives:
         graphs = [cand.onnx for cand in batch]
         for cand in batch:
             cand.onnx = None
+        fleet_failures = measure_fleet(self.constraints, batch, graphs)
         for index, out, reason in self.device.measure_all(graphs):
             cand = batch[index]
-            if out is None:
-                self.ledger.failed(cand, reason)
+            if out is None or index in fleet_failures:
+                self.ledger.failed(cand, reason or fleet_failures[index])
                 continue
             cand.attrs.update(device_attrs(out))
             yield cand, latency_violation(self.constraints, cand, self._featurizer)  # with the fleet's

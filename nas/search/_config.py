@@ -89,8 +89,9 @@ class SearchConfig:
     )
     budgets: tuple[str, ...] = setting(
         (),
-        "PROFILE=MS: reject candidates whose latency on PROFILE, predicted by its model, is over MS before "
-        "training, so the result runs within budget on every device of a fleet; the search's own --profile "
+        "reject candidates whose latency on PROFILE (measured on its device node with --latency device, "
+        "else predicted by its model) is over MS before training, so the result runs within budget on every "
+        "device of a fleet; the search's own --profile "
         "is the same as --latency-budget-ms; repeatable (the API also takes a mapping, e.g. "
         "{'jetson-tx2': 8.0})",
         identity=True,

@@ -1,8 +1,9 @@
 """Constraint filters: the cheap objectives (size, memory, latency) reject a candidate before any training.
 
 A fleet (`--budget PROFILE=MS` for another device than the search's profile) adds one `DeviceBudget` per
-device: its latency is predicted by that profile's model (`latency_violation` records it as
-`latency_ms@PROFILE`), so the result runs within budget on every device.
+device, so the result runs within budget on every device: its latency is measured on the device's node
+when --latency device finds one (`with_device_nodes`, `measure_fleet`), else predicted by that profile's
+model (`latency_violation`), and recorded as `latency_ms@PROFILE`.
 
 Each constraint reads one cheap objective (`needs`: "costs" for params, MACs, peak activation memory and
 weight memory; "latency") from the candidate's attributes and says why the candidate violates it, or
@@ -92,22 +93,34 @@ class DeviceBudget(Constraint):
 
     profile: HardwareProfile
     budget_ms: float
+    measurer: Any = None  # a DeviceMeasurer when --latency device finds the device's node in the cluster
     needs: ClassVar[Needs] = "latency"
 
     def latency_attrs(self, features: Any) -> dict[str, Any]:
         """latency_ms@PROFILE and its prediction interval (when the model gives one) for these graph features."""
         prediction = self.profile.predict(features)
-        attrs = {fleet_key(Attr.LATENCY_MS, self.profile.name): prediction.latency_ms}
+        attrs = {
+            fleet_key(Attr.LATENCY_MS, self.profile.name): prediction.latency_ms,
+            fleet_key(Attr.LATENCY_SOURCE, self.profile.name): "predicted",
+        }
         if prediction.low_ms is not None:
             attrs[fleet_key(Attr.LATENCY_LOW_MS, self.profile.name)] = prediction.low_ms
             attrs[fleet_key(Attr.LATENCY_HIGH_MS, self.profile.name)] = prediction.high_ms
         return attrs
 
+    def measured_attrs(self, out: dict[str, Any]) -> dict[str, Any]:
+        """latency_ms@PROFILE from a `measure_on_device` result on the device's node."""
+        return {
+            fleet_key(Attr.LATENCY_MS, self.profile.name): out["median_ms"],
+            fleet_key(Attr.LATENCY_SOURCE, self.profile.name): "device",
+        }
+
     def violation(self, attrs):
         latency = attrs[fleet_key(Attr.LATENCY_MS, self.profile.name)]
         if latency <= self.budget_ms:
             return None
-        return f"latency on {self.profile.name} {latency:.3f} ms (predicted) > budget {self.budget_ms:g} ms"
+        source = attrs.get(fleet_key(Attr.LATENCY_SOURCE, self.profile.name), "predicted")
+        return f"latency on {self.profile.name} {latency:.3f} ms ({source}) > budget {self.budget_ms:g} ms"
 
 
 def load_budget_profile(name: str) -> HardwareProfile:
@@ -151,10 +164,46 @@ def constraints_from(config) -> tuple[Constraint, ...]:
     return tuple(found)
 
 
+def with_device_nodes(constraints: Sequence[Constraint], executor: Any, timeout_s: float) -> tuple:
+    """The constraints, each fleet budget whose device has a node (`nas-device:PROFILE`) in the executor's
+    Ray cluster measured there (--latency device); the others stay predicted."""
+    from nas.search._device_nodes import DeviceMeasurer
+
+    ray = getattr(executor, "ray", None)
+    found = []
+    for constraint in constraints:
+        if isinstance(constraint, DeviceBudget) and ray is not None:
+            profile = constraint.profile
+            measurer = DeviceMeasurer(ray, profile.name, profile.measurement, timeout_s)
+            if measurer.nodes():
+                constraint = dataclasses.replace(constraint, measurer=measurer)
+        found.append(constraint)
+    return tuple(found)
+
+
+def measure_fleet(constraints: Sequence[Constraint], batch: Sequence[Any], graphs: Sequence[bytes]) -> dict:
+    """Each graph (of the `Candidate` of the same index) measured on the fleet's device nodes, recorded in the
+    candidate's attributes; returns {index: why a device could not measure it} (that trial fails)."""
+    failures: dict[int, str] = {}
+    for budget in constraints:
+        if isinstance(budget, DeviceBudget) and budget.measurer is not None:
+            for index, out, reason in budget.measurer.measure_all(graphs):
+                if out is None:
+                    failures.setdefault(index, f"on {budget.profile.name}: {reason}")
+                else:
+                    batch[index].attrs.update(budget.measured_attrs(out))
+    return failures
+
+
 def latency_violation(constraints: Sequence[Constraint], cand: Any, featurizer: Any) -> str | None:
-    """The fleet's latencies of `cand` (a `Candidate`) recorded in its attributes, from its graph features
-    (`featurizer`: an `ArchitectureFeaturizer`); then the first violated latency constraint."""
-    fleet = [c for c in constraints if isinstance(c, DeviceBudget)]
+    """The fleet's latencies of `cand` (a `Candidate`) not measured on a device node predicted from its
+    graph features (`featurizer`: an `ArchitectureFeaturizer`) into its attributes; then the first violated
+    latency constraint."""
+    fleet = [
+        c
+        for c in constraints
+        if isinstance(c, DeviceBudget) and fleet_key(Attr.LATENCY_MS, c.profile.name) not in cand.attrs
+    ]
     if fleet:
         features = featurizer.features(cand.arch)
         for budget in fleet:

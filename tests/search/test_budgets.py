@@ -1,18 +1,27 @@
-"""--budget PROFILE=MS: a fleet of devices in one search, each a latency constraint predicted by its profile."""
+"""--budget PROFILE=MS: a fleet of devices in one search, each a latency constraint (predicted, or measured on
+its device node)."""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
+from types import SimpleNamespace
 
+import optuna
 import pytest
 
+from nas.builder import build_model
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, TrainingRecipe
+from nas.latency import ArchitectureFeaturizer, load_profile
+from nas.onnx_io import export_onnx
 from nas.records import TrialRecord
 from nas.report import load_run
 from nas.report._report import _table_section
 from nas.search import SearchConfig, search
+from nas.search._constraints import DeviceBudget, latency_violation, measure_fleet, with_device_nodes
+from nas.space import load_space
 from tests._serial_executor import SerialExecutor
 
 FAST = ProxyTrainer(TrainingRecipe(epochs=1, train_subset=32, batch_size=32))
@@ -54,6 +63,7 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
     rows = _rows(result.run_dir)
     column = f"latency_ms@{DEVICE}"
     assert all(r[column] for r in rows), "every candidate records its latency on the fleet's device"
+    assert {r[f"latency_source@{DEVICE}"] for r in rows} == {"predicted"}
     assert all(
         float(r[f"latency_low_ms@{DEVICE}"]) <= float(r[column]) <= float(r[f"latency_high_ms@{DEVICE}"])
         for r in rows
@@ -64,7 +74,10 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
     assert all(float(r[column]) <= SPLIT_MS for r in trained)
     for r in rejected:
         assert float(r[column]) > SPLIT_MS and not r["train_seconds"]
-        assert f"latency on {DEVICE}" in r["failure_reason"] and "budget 1.7 ms" in r["failure_reason"]
+        assert (
+            f"latency on {DEVICE}" in r["failure_reason"]
+            and "(predicted) > budget 1.7 ms" in r["failure_reason"]
+        )
     assert result.pareto and all(p[column] <= SPLIT_MS for p in result.pareto)
     saved = json.loads((result.run_dir / "config.json").read_text())["search"]
     assert saved["budgets"] == [f"{DEVICE}=1.7"] and saved["latency_budget_ms"] is None
@@ -73,7 +86,7 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
     run = load_run(result.run_dir)  # the report's Pareto table shows the device's column
     assert run.pareto[0].fleet_latencies[column] == result.pareto[0][column]
     table = _table_section(run, tmp_path)
-    assert f"on {DEVICE} (ms, predicted)" in table
+    assert f"on {DEVICE} (ms)" in table
 
     with pytest.raises(NasError, match="holds a search with budgets="):  # part of what the run is
         _search(tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: 2.0})
@@ -149,3 +162,49 @@ def test_budgets_have_one_spelling_whatever_form_they_are_given_in():
 def test_malformed_budgets_are_refused(budgets, message):
     with pytest.raises(NasError, match=message):
         SearchConfig(budgets=budgets)
+
+
+class _Ref:
+    def __init__(self, value):
+        self.value = value
+
+
+class InProcessRay:
+    """The Ray calls a DeviceMeasurer makes, run in this process, with one live node advertising `resource`."""
+
+    def __init__(self, resource):
+        self.resource = resource
+
+    def remote(self, **options):
+        return lambda fn: SimpleNamespace(remote=lambda *args: _Ref(fn(*args)))
+
+    def wait(self, refs, num_returns, timeout):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return ref.value
+
+    def nodes(self):
+        return [{"Alive": True, "Resources": {self.resource: 1}}]
+
+
+def test_with_a_device_node_the_fleets_device_is_measured_there_and_a_refused_graph_fails_its_trial(
+    tiny_space_file,
+):
+    space = load_space(tiny_space_file)
+    archs = [space.sample(optuna.create_study().ask()) for _ in range(2)]
+    batch = [SimpleNamespace(arch=arch, attrs={}) for arch in archs]
+    graphs = [export_onnx(build_model(archs[0], 2), 16, fast=True), b"not an onnx graph"]
+    budget = DeviceBudget(load_profile(DEVICE), 1000.0)
+    absent = with_device_nodes([budget], SimpleNamespace(ray=InProcessRay("nas-device:pixel-3")), 5.0)
+    assert absent == (budget,), "no node for the device: it stays predicted"
+
+    present = with_device_nodes([budget], SimpleNamespace(ray=InProcessRay(f"nas-device:{DEVICE}")), 5.0)
+    failures = measure_fleet(present, batch, graphs)
+    assert list(failures) == [1] and failures[1].startswith(f"on {DEVICE}: device: ")
+    measured = batch[0].attrs
+    assert measured[f"latency_source@{DEVICE}"] == "device" and measured[f"latency_ms@{DEVICE}"] > 0
+    assert latency_violation(present, batch[0], ArchitectureFeaturizer(2)) is None
+    assert measured[f"latency_source@{DEVICE}"] == "device", "a measured latency is not predicted over"
+    tight = (replace(present[0], budget_ms=measured[f"latency_ms@{DEVICE}"] / 2),)
+    assert "(device) > budget" in latency_violation(tight, batch[0], ArchitectureFeaturizer(2))
