@@ -89,7 +89,8 @@ class LatencyBudget(Constraint):
 
 @dataclass(frozen=True)
 class DeviceBudget(Constraint):
-    """A budget on another device of the fleet, whose latency its profile's model predicts."""
+    """A budget on another device of the fleet: its latency measured on the device's node (`measurer`), else
+    predicted by its profile's model."""
 
     profile: HardwareProfile
     budget_ms: float
