@@ -288,13 +288,17 @@ def _print_pareto(result) -> None:
         title=f"Pareto front ({len(result.pareto)} of {result.complete} trained; "
         f"{result.infeasible} infeasible, {result.failed} failed)"
     )
-    for column in ("trial", "accuracy", "latency ms", "spread", "params", "MACs", "peak KiB", "architecture"):
+    fleet = sorted({k for r in result.pareto for k in r if k.startswith("latency_ms@")})  # --budget devices
+    for column in ("trial", "accuracy", "latency ms", *(f"ms on {k.partition('@')[2]}" for k in fleet)):
+        table.add_column(column, justify="right")
+    for column in ("spread", "params", "MACs", "peak KiB", "architecture"):
         table.add_column(column, justify="left" if column == "architecture" else "right")
     for r in result.pareto:
         table.add_row(
             str(r["trial"]),
             f"{r['accuracy']:.3f}",
             f"{r['latency_ms']:.3f}",
+            *(f"{r[k]:.3f}" if r.get(k) is not None else "" for k in fleet),
             "predicted" if r["latency_spread"] is None else f"{100 * r['latency_spread']:.1f}%",
             f"{r['params']:,}",
             f"{r['macs']:,}",

@@ -12,6 +12,7 @@ import optuna
 import pytest
 
 from nas.builder import build_model
+from nas.cli import _print_pareto
 from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, TrainingRecipe
 from nas.latency import ArchitectureFeaturizer, load_profile
@@ -55,7 +56,7 @@ def _rows(run_dir):
 
 
 def test_a_fleet_budget_rejects_before_training_and_is_recorded(
-    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile
+    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, capsys
 ):
     result = _search(
         tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: SPLIT_MS}
@@ -87,6 +88,8 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
     assert run.pareto[0].fleet_latencies[column] == result.pareto[0][column]
     table = _table_section(run, tmp_path)
     assert f"on {DEVICE} (ms)" in table
+    _print_pareto(result)  # the table `nas search` ends with
+    assert f"ms on {DEVICE}" in capsys.readouterr().out
 
     with pytest.raises(NasError, match="holds a search with budgets="):  # part of what the run is
         _search(tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: 2.0})
