@@ -55,11 +55,17 @@ def _rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.parametrize("latency", ["predicted", "measured"])  # the steady driver, the batch driver
 def test_a_fleet_budget_rejects_before_training_and_is_recorded(
-    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, capsys
+    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, capsys, latency
 ):
     result = _search(
-        tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: SPLIT_MS}
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        x86_model_profile,
+        budgets={DEVICE: SPLIT_MS},
+        latency=latency,
     )
     rows = _rows(result.run_dir)
     column = f"latency_ms@{DEVICE}"
@@ -92,7 +98,14 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
     assert f"ms on {DEVICE}" in capsys.readouterr().out
 
     with pytest.raises(NasError, match="holds a search with budgets="):  # part of what the run is
-        _search(tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, budgets={DEVICE: 2.0})
+        _search(
+            tmp_path,
+            tiny_space_file,
+            tiny_dataset_file,
+            x86_model_profile,
+            budgets={DEVICE: 2.0},
+            latency=latency,
+        )
 
 
 def test_a_budget_on_the_searchs_own_profile_is_its_latency_budget(
