@@ -45,6 +45,8 @@ def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file
         "64",
         "--workers",
         "2",
+        "--prescreen",
+        "3",
         "--out",
         run_dir,
     )
@@ -52,8 +54,8 @@ def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file
     assert "Pareto front" in done.stdout
     with open(run_dir / "trials.csv") as f:
         table = list(csv.DictReader(f))
-    # The default pre-screens: 8 candidates sampled per trained one, the others recorded as screened out; every
-    # trained one has the NASWOT score of EHVI's accuracy model.
+    # Pre-screening: 3 candidates sampled per trained one, the others recorded as screened out; every trained
+    # one has the NASWOT score of EHVI's accuracy model.
     assert sum(r["status"] != "screened_out" for r in table) == 6 and any(
         r["status"] == "screened_out" for r in table
     )

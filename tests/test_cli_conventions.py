@@ -319,34 +319,38 @@ def test_machine_record_names_cpu_os_python_and_versions():
     assert record["versions"]["nas"] == nas.__version__
 
 
-def test_search_records_the_machine_and_resume_checks_it(tmp_path, tiny_space_file, tiny_dataset_file):
+def test_search_records_the_machine_and_resume_checks_it(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, monkeypatch, capsys
+):
+    """In process (the session's Ray), from another working directory: what `--resume` reads is the run's."""
     run_dir = tmp_path / "run"
-    first = nas_command(
-        *("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--out", run_dir),
-        *("--trials", 2, "--population", 2, "--prescreen", 1, "--epochs", 1, "--train-subset", 32),
-        *("--workers", 1, "--quiet"),
-    )
-    assert first.returncode == 0, first.stderr[-2000:]
+    first = [*("search", "--space", tiny_space_file, "--dataset", tiny_dataset_file, "--out", run_dir)]
+    first += [*("--trials", 2, "--population", 2, "--prescreen", 1, "--epochs", 1, "--train-subset", 32)]
+    assert main([*map(str, first), "--workers", "1", "--quiet"]) == 0, capsys.readouterr().err[-2000:]
     document = json.loads((run_dir / "config.json").read_text())
     assert document["machine"]["cpu"] and document["machine"]["versions"]["nas"] == nas.__version__
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    more = nas_command("--quiet", "search", "--resume", run_dir, "--trials", 3, cwd=elsewhere)
-    assert more.returncode == 0, more.stderr[-2000:]
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["--quiet", "search", "--resume", str(run_dir), "--trials", "3"]) == 0, (
+        capsys.readouterr().err
+    )
     assert len((run_dir / "trials.csv").read_text().strip().splitlines()) - 1 == 3
 
-    changed = nas_command("search", "--resume", run_dir, "--epochs", 2, cwd=elsewhere)
-    assert changed.returncode == 2 and "holds a search with epochs=1, not 2" in one_line(changed.stderr)
+    assert main(["search", "--resume", str(run_dir), "--epochs", "2"]) == 2
+    assert "holds a search with epochs=1, not 2" in one_line(capsys.readouterr().err)
 
     document["machine"]["cpu"] = "Another CPU"
     (run_dir / "config.json").write_text(json.dumps(document))
-    refused = nas_command("search", "--resume", run_dir, cwd=elsewhere)
-    assert refused.returncode == 2 and "--allow-machine-change" in one_line(refused.stderr)
+    assert main(["search", "--resume", str(run_dir)]) == 2
+    assert "--allow-machine-change" in one_line(capsys.readouterr().err)
     assert json.loads((run_dir / "config.json").read_text()) == document  # refused: nothing changed
 
-    allowed = nas_command("-q", "search", "--resume", run_dir, "--allow-machine-change", cwd=elsewhere)
-    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert main(["-q", "search", "--resume", str(run_dir), "--allow-machine-change"]) == 0, (
+        capsys.readouterr().err
+    )
     changes = json.loads((run_dir / "config.json").read_text())["machine_changes"]
     assert len(changes) == 1 and changes[0]["cpu_changed"] and changes[0]["latency"] == "measured"
 

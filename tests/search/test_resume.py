@@ -44,6 +44,8 @@ def test_sigkill_then_same_command_resumes(tmp_path, tiny_space_file, tiny_datas
         "3",
         "--train-subset",
         "64",
+        "--prescreen",
+        "2",
         "--out",
         str(run_dir),
         "--quiet",
