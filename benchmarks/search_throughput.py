@@ -1,7 +1,7 @@
 """Benchmark: the default search end to end.
 
 Records trials per hour and the fraction of worker time spent outside training (export, latency
-measurement, Ray start-up, bookkeeping and idle workers at phase boundaries), target < 15%.
+measurement, Ray start-up, bookkeeping and idle workers at phase boundaries), target <= 10% (issue 18).
 
     python benchmarks/search_throughput.py            # writes results/benchmarks/search_throughput.json
 """
@@ -37,11 +37,12 @@ def main() -> int:
 
     run_dir = RUNS / "search_throughput"
     shutil.rmtree(run_dir, ignore_errors=True)
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     # The engine's own overhead with the default settings, written out so a later change of the package's
     # defaults cannot change what this measures (pre-screening's cost: benchmarks/search_efficiency.py).
     result = nas.search(trials=args.trials, workers=args.workers, out=str(run_dir), **ENGINE_SETTINGS)
     wall = time.perf_counter() - start
+    first_ask, last_tell = ask_and_tell_span(run_dir)
     exported = nas.export_run(run_dir)
     with open(run_dir / "trials.csv") as f:
         rows = list(csv.DictReader(f))
@@ -67,7 +68,7 @@ def main() -> int:
         "trials_per_hour": round(result.finished / wall * 3600, 1),
         "train_seconds": round(train, 1),
         "fraction_outside_training": round(1 - train / worker_seconds, 4),
-        "target_fraction_outside_training": 0.15,
+        "target_fraction_outside_training": 0.10,
         "definition": "1 - (sum of training-loop seconds over trials) / (search wall time x workers); "
         "everything else counts as outside training: validation, build, fvcore, ONNX export, "
         "latency measurement (workers idle), Ray start-up, dataset loading, bookkeeping, idle workers",
@@ -75,6 +76,8 @@ def main() -> int:
             "validation": round(evaluate, 1),
             "prepare (build + fvcore + ONNX export, on workers)": round(total("prepare_seconds"), 1),
             "latency measurement (driver, workers idle)": round(total("latency_seconds"), 1),
+            "start-up before the first ask (Ray, dataset, study; wall)": round(first_ask - started_at, 1),
+            "after the last tell (outputs, Ray shut-down; wall)": round(started_at + wall - last_tell, 1),
         },
         "pareto": [
             {k: p[k] for k in ("trial", "accuracy", "latency_ms", "params", "macs", "summary")}
@@ -100,6 +103,17 @@ def main() -> int:
         )
     )
     return 0
+
+
+def ask_and_tell_span(run_dir) -> tuple[float, float]:
+    """(epoch seconds) when the first trial was asked and the last one told, by the study's clock."""
+    from nas.search import load_run_study
+
+    trials = load_run_study(run_dir).get_trials(deepcopy=False)
+    return (
+        min(t.datetime_start.timestamp() for t in trials if t.datetime_start),
+        max(t.datetime_complete.timestamp() for t in trials if t.datetime_complete),
+    )
 
 
 if __name__ == "__main__":

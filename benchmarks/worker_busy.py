@@ -12,7 +12,8 @@ barrier can go):
 Busy share = (sum over training tasks of the seconds inside the trainer, recorded by the worker) /
 (workers x seconds from the first training's start to the last one's end). A search's last trainings
 end one by one (the budget is spent), so the share of the phase before the last training started is
-reported too.
+reported too, and the seconds from the first training's start to the start of the `workers`-th (how long
+the driver took to give every worker its first candidate).
 
     python benchmarks/worker_busy.py            # writes results/benchmarks/worker_busy.json
 """
@@ -83,6 +84,8 @@ def busy_share(log_dir: Path, workers: int) -> dict:
         "training_phase_seconds": round(last_end - first, 1),
         "busy_share": round(busy / (workers * (last_end - first)), 4),
         "busy_share_before_last_start": round(before_last_start / (workers * (last_start - first)), 4),
+        # how fast the driver screens at the start: every worker training from then on
+        "seconds_to_fill_the_workers": round(intervals[min(workers, len(intervals)) - 1][0] - first, 1),
     }
 
 

@@ -19,7 +19,8 @@ That barrier is needed only when latency is measured on this machine: otherwise 
 The driver is composed: the cheap objectives of phases 1 and 2 (`CheapObjectives`, `_cheap_objectives`)
 with their `Constraint` filters (`_constraints`), a `Selector` (`_selection`), the `FidelitySchedule`
 (`_fidelity`) and the `TrialLedger` (`_ledger`), which alone tells Optuna and counts the trial budget.
-`BatchDriver.from_config` builds them from a `SearchConfig`.
+`BatchDriver.from_config` builds them from a `SearchConfig`. While a driver runs, the study commits to
+SQLite's write-ahead log (`fast_commits`, `_study`): a trial is about 50 commits.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from nas.search._executor import Executor, TaskFailed
 from nas.search._fidelity import FidelitySchedule
 from nas.search._ledger import TrialLedger
 from nas.search._selection import SELECTORS, SelectionContext, Selector
+from nas.search._study import fast_commits
 from nas.search._tasks import score_candidate, train_candidate, with_plugins
 from nas.space import SearchSpace
 
@@ -127,6 +129,12 @@ class BatchDriver:
         )
 
     def run(self, total: int, progress: Progress) -> None:
+        """Search until `total` trials count toward --trials, the study committing fast meanwhile."""
+        with fast_commits(self.study):
+            self._search(total, progress)
+
+    def _search(self, total: int, progress: Progress) -> None:
+        """Batches: ask, screen, train, tell (see the module's docstring)."""
         self.ledger.progress = progress
         while True:
             raise_if_stopped()

@@ -16,7 +16,7 @@ then the result is told and the candidate after it asked.
 - Determinism: with one worker the order of asks and tells is fixed, so a fixed seed gives the same
   search; it is not the batch driver's search (the sampler sees each result, but the last, before an ask).
 
-It shares every strategy object with `BatchDriver` (it is one, with another `run`); `driver_class`
+It shares every strategy object with `BatchDriver` (it is one, with another `_search`); `driver_class`
 chooses between them.
 """
 
@@ -42,7 +42,7 @@ def driver_class(config: SearchConfig, profile: HardwareProfile) -> type[BatchDr
 class SteadyDriver(BatchDriver):
     """Keeps every worker training; asks a new candidate as soon as one frees."""
 
-    def run(self, total: int, progress: Progress) -> None:
+    def _search(self, total: int, progress: Progress) -> None:
         self.ledger.progress = progress
         progress.done = self.ledger.finished_count()  # the ledger adds each outcome that counts
         progress.update(progress)
