@@ -2697,6 +2697,9 @@ def install_guards(setattr) -> None:
         ("nas.export._deploy", "_train"),
         ("nas.latency._machine", "calibrate_profile"),
     ):
+        package = importlib.import_module(module.rpartition(".")[0])
+        # resolve a lazy re-export first, so that a row cannot cache the guard in its place
+        getattr(package, name, None)
         setattr(importlib.import_module(module), name, stop)
 
 
