@@ -113,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export into a folder that holds other exports too (they are left as they are)",
     )
+    e.add_argument(
+        "--format",
+        dest="export_format",
+        default="onnx",
+        metavar="{onnx,tflite}",
+        help="tflite: also model.tflite (LiteRT, NHWC input) beside each model.onnx; needs the litert extra",
+    )
     e.set_defaults(run=_export)
 
     t = sub.add_parser(
@@ -317,8 +324,10 @@ def _export(args) -> int:
 
     if args.out:
         check_output_path(args.out, "--out")
-    for model in export_run(args.run_dir, args.out, force=args.force):
+    for model in export_run(args.run_dir, args.out, force=args.force, export_format=args.export_format):
         print(f"{model.onnx}  (ONNX Runtime vs PyTorch max |diff| {model.max_abs_diff:.1e})")
+        if model.tflite:
+            print(f"{model.tflite}  (LiteRT vs PyTorch max |diff| {model.tflite_max_abs_diff:.1e})")
     return 0
 
 

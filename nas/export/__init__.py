@@ -1,12 +1,14 @@
 """Deployable models: export a search's Pareto set (`export_run`) and train an exported architecture on
 every training image, resumably, optionally distilled (`deploy_train`; several at once: `train_exports`).
-Every model folder holds model.onnx, spec.json and metrics.json, with the exact input preprocessing recorded.
+Every model folder holds model.onnx, spec.json and metrics.json, with the exact input preprocessing recorded
+(and model.tflite with `export_format="tflite"`, from the optional litert extra).
 `load_checkpoint` reads a search's trained weights, as export does."""
 
 from nas._io import load_checkpoint
 from nas.export._checkpoint import STATE_FILE
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, deploy_train
 from nas.export._folder import read_preprocessing
+from nas.export._litert import EXPORT_FORMATS, TFLITE_NAME
 from nas.export._many import (
     BASELINES_FOLDER,
     TrainOutcome,
@@ -22,7 +24,9 @@ from nas.export._teacher import distillation_loss
 __all__ = [
     "BASELINES_FOLDER",
     "DEPLOYED_SUFFIX",
+    "EXPORT_FORMATS",
     "STATE_FILE",
+    "TFLITE_NAME",
     "EpochDone",
     "ExportedModel",
     "TrainOutcome",

@@ -1,6 +1,7 @@
 """One trained network (not from a search's Pareto set, such as a hand-designed baseline) as a model
 folder exactly as `nas export` writes one: model.onnx with its preprocessing metadata, spec.json naming the
-run it belongs to, metrics.json and model_card.md, so `nas train` trains it and the card measures it."""
+run it belongs to, metrics.json and model_card.md, so `nas train` trains it and the card measures it; with
+the tflite format, model.tflite beside them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import torch
 
+from nas._io import read_json, write_atomic, write_json_atomic
 from nas.export._folder import write_model_folder
+from nas.export._litert import TFLITE_NAME, check_export_format, convert_tflite, tflite_spec
 from nas.space import Architecture
 from nas.validate import write_model_card
 
@@ -23,6 +26,8 @@ class ExportedModel:
     metrics: Path
     model_card: Path
     max_abs_diff: float
+    tflite: Path | None = None  # with the tflite format
+    tflite_max_abs_diff: float | None = None
 
 
 def run_identity(run_dir: Path) -> dict[str, str]:
@@ -40,13 +45,42 @@ def write_export(
     preprocessing: dict,
     metrics: dict,
     spec: dict,
+    export_format: str = "onnx",
 ) -> ExportedModel:
-    """The model folder (`write_model_folder`) and its model card, as `nas export` writes each model."""
+    """The model folder (`write_model_folder`) and its model card, as `nas export` writes each model.
+
+    With `export_format="tflite"` the LiteRT model is converted and checked first (a failure writes nothing)
+    and written beside model.onnx; without it, a model.tflite of an earlier export is removed, as it would
+    no longer match the folder's spec.
+    """
+    tflite = convert_tflite(model, arch.resolution) if check_export_format(export_format) else None
+    if tflite is not None:
+        spec = {**spec, "tflite": tflite_spec(preprocessing, arch.resolution, tflite.converter)}
     onnx_path, spec_path, metrics_path, diff = write_model_folder(
         folder, model, arch, num_classes, preprocessing, metrics, spec=spec
     )
+    tflite_path = folder / TFLITE_NAME
+    if tflite is None:
+        tflite_path.unlink(missing_ok=True)
+    else:
+        write_atomic(tflite_path, tflite.data)
+        written = read_json(metrics_path, "metrics file")
+        extra = {
+            "tflite_vs_torch_max_abs_diff": tflite.max_abs_diff,
+            "tflite_conversion_s": round(tflite.seconds, 1),
+        }
+        write_json_atomic(metrics_path, {**written, **extra})
     card = write_model_card(folder)  # measures x86-cpu latency of the exported model (~0.3-1 s)
-    return ExportedModel(folder, onnx_path, spec_path, metrics_path, card, diff)
+    return ExportedModel(
+        folder,
+        onnx_path,
+        spec_path,
+        metrics_path,
+        card,
+        diff,
+        tflite_path if tflite else None,
+        tflite.max_abs_diff if tflite else None,
+    )
 
 
 def export_network(
@@ -59,9 +93,11 @@ def export_network(
     *,
     run_dir: str | Path,
     spec: dict | None = None,
+    export_format: str = "onnx",
 ) -> ExportedModel:
     """Write `model` (trained weights) into `folder`. `metrics` needs what the model card reads:
-    `proxy_accuracy`, `params`, `macs` (and, as an export has them, `profile`, `latency_ms`, `training`)."""
+    `proxy_accuracy`, `params`, `macs` (and, as an export has them, `profile`, `latency_ms`, `training`).
+    `export_format="tflite"`: model.tflite too (needs the litert extra)."""
     return write_export(
         Path(folder),
         model.to(memory_format=torch.contiguous_format).eval(),
@@ -70,4 +106,5 @@ def export_network(
         preprocessing,
         metrics,
         spec={"exported_from": run_identity(Path(run_dir)), **(spec or {})},
+        export_format=export_format,
     )

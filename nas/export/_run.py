@@ -1,4 +1,5 @@
-"""Pareto set -> deployable files: a trained ONNX model (dynamic batch), its spec JSON and its metrics.
+"""Pareto set -> deployable files: a trained ONNX model (dynamic batch), its spec JSON and its metrics (and,
+with the tflite format, a LiteRT model beside it).
 
 The exact input preprocessing travels with every model (ONNX metadata and spec JSON), so the model can
 be run on new images without reading this code. Each export is checked against PyTorch in ONNX Runtime.
@@ -17,6 +18,7 @@ from typing import Any
 from nas._io import load_checkpoint, read_json
 from nas.builder import build_model
 from nas.errors import NasError
+from nas.export._litert import check_export_format
 from nas.export._network import ExportedModel, run_identity, write_export
 from nas.space import Architecture
 
@@ -24,12 +26,13 @@ _EXPORT_DIR = re.compile(r"^\d\d_[0-9a-f]{12}$")
 
 
 def export_run(
-    run_dir: str | Path, out: str | Path | None = None, *, force: bool = False
+    run_dir: str | Path, out: str | Path | None = None, *, force: bool = False, export_format: str = "onnx"
 ) -> list[ExportedModel]:
     """Export every Pareto-optimal architecture of a finished (or running) search.
 
     `out` may hold other exports (another run's, or folders of unknown origin) only with `force`; they are
-    never removed or replaced.
+    never removed or replaced. `export_format="tflite"`: a LiteRT model.tflite beside each model.onnx (needs
+    the litert extra).
     """
     run_dir = Path(run_dir)
     pareto_path, config_path = run_dir / "pareto.json", run_dir / "config.json"
@@ -64,6 +67,8 @@ def export_run(
     }
     origin = run_identity(run_dir)
     own = _own_folders(out, run_dir, origin, current, force)
+    # The converter imported (or its absence told in one line) before anything is written.
+    check_export_format(export_format)
     out.mkdir(parents=True, exist_ok=True)
     preprocessing = pareto["preprocessing"]
     num_classes = len(preprocessing["classes"])
@@ -95,7 +100,14 @@ def export_run(
         }
         exported.append(
             write_export(
-                target, model, arch, num_classes, preprocessing, metrics, spec={"exported_from": origin}
+                target,
+                model,
+                arch,
+                num_classes,
+                preprocessing,
+                metrics,
+                spec={"exported_from": origin},
+                export_format=export_format,
             )
         )
     # This run's exports of an earlier front (a resumed search moves the front) go last: an export stopped
