@@ -4,6 +4,8 @@ driver."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import shutil
 import warnings
 import weakref
 from pathlib import Path
@@ -83,6 +85,9 @@ def fast_commits(study: optuna.Study):
     engine.dispose()  # the pooled connections were opened without it
     try:
         yield
+    except Exception as exc:  # Optuna wraps SQLAlchemy's error, which wraps sqlite3's
+        _raise_if_disk_full(exc, Path(engine.url.database))
+        raise
     finally:
         sqlalchemy.event.remove(engine, "connect", _use_write_ahead_log)
         engine.dispose()
@@ -90,6 +95,27 @@ def fast_commits(study: optuna.Study):
             connection.exec_driver_sql("PRAGMA busy_timeout = 200")  # a reader holds it: leave the log
             connection.exec_driver_sql("PRAGMA journal_mode = DELETE")
         engine.dispose()
+
+
+# Below this much free space, SQLite's "disk I/O error" is the log or its index failing to grow.
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _raise_if_disk_full(exc: Exception, database: Path) -> None:
+    """In WAL mode SQLite reports a full disk as "disk I/O error" (the -wal or -shm file cannot grow), not as
+    "database or disk is full": say ENOSPC when that file system really has (almost) no room left."""
+    causes, cause = [], exc
+    while cause is not None and len(causes) < 8:
+        causes.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    if not any("disk I/O error" in text for text in causes):
+        return
+    try:
+        free = shutil.disk_usage(database.parent).free
+    except OSError:
+        return
+    if free < _NEARLY_FULL_BYTES:
+        raise OSError(errno.ENOSPC, "no space left for the study database", str(database)) from exc
 
 
 def _use_write_ahead_log(dbapi_connection, _record) -> None:
