@@ -16,7 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from nas import errors
-from nas.errors import on_stop_signal
+from nas.errors import exception_chain, on_stop_signal
 
 DONE, FAILED, USAGE, INTERRUPTED, CLOSED_PIPE, TERMINATED = 0, 1, 2, 130, 141, 143
 
@@ -107,14 +107,15 @@ def disk_full(exc: BaseException) -> str | None:
     disk; None otherwise."""
     import errno
 
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return exc.filename if isinstance(exc.filename, str) and exc.filename else "a file being written"
-        if "database or disk is full" in str(exc):
+    for cause in exception_chain(exc):
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return (
+                cause.filename
+                if isinstance(cause.filename, str) and cause.filename
+                else "a file being written"
+            )
+        if "database or disk is full" in str(cause):
             return "the study database"
-        exc = exc.__cause__ or exc.__context__
     return None
 
 

@@ -5,6 +5,10 @@ into exit code 2, and its subclass `NasRuntimeError` (the input was fine, the wo
 1; anything else is a bug and is allowed to raise with its traceback.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+
 
 class NasError(Exception):
     """A user-facing error: bad input, a missing file, an impossible setting."""
@@ -22,6 +26,15 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first non-empty line of an exception's message (libraries append tracebacks), or its type name."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return (lines[0] if lines else type(error).__name__)[:limit]
+
+
+def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc` and what caused it, outermost first (a library wraps an OS or database error in its own)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 class Terminated(KeyboardInterrupt):

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.errors import NasError, first_line
+from nas.errors import NasError, exception_chain, first_line
 from nas.records import Attr, TrialStatus
 from nas.search._samplers import build_sampler
 
@@ -104,11 +104,7 @@ _NEARLY_FULL_BYTES = 1 << 20
 def _raise_if_disk_full(exc: Exception, database: Path) -> None:
     """In WAL mode SQLite reports a full disk as "disk I/O error" (the -wal or -shm file cannot grow), not as
     "database or disk is full": say ENOSPC when that file system really has (almost) no room left."""
-    causes, cause = [], exc
-    while cause is not None and len(causes) < 8:
-        causes.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    if not any("disk I/O error" in text for text in causes):
+    if not any("disk I/O error" in str(cause) for cause in exception_chain(exc)):
         return
     try:
         free = shutil.disk_usage(database.parent).free
