@@ -1,0 +1,75 @@
+"""The headline benchmark's own logic: which networks it trains, how it interleaves latency rounds, and how
+it decides the issue's target at a latency level."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # plain `pytest` does not put the repository root on the path
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.headline import (  # noqa: E402
+    RandomChoices,
+    interleaved_orders,
+    level_ms,
+    spread,
+    target_at_level,
+)
+
+
+def _point(name, group, accuracy, latency_ms):
+    return {"name": name, "group": group, "accuracy": accuracy, "latency_ms": latency_ms}
+
+
+def test_spread_keeps_both_ends_and_spaces_the_rest():
+    assert spread(list(range(10)), 4, key=lambda v: v) == [0, 3, 6, 9]
+    assert spread([3, 1, 2], 5, key=lambda v: v) == [1, 2, 3]
+    assert spread([5, 9, 7], 1, key=lambda v: v) == [9]
+
+
+def test_every_round_measures_every_model_once_and_rounds_start_elsewhere():
+    orders = interleaved_orders(6, 3)
+    assert all(sorted(order) == list(range(6)) for order in orders)
+    assert [order[0] for order in orders] == [0, 2, 4]
+
+
+def test_target_met_by_accuracy_gain_at_equal_or_lower_latency():
+    points = [
+        _point("b-slow", "baseline", 0.70, 0.09),
+        _point("b-fast", "baseline", 0.60, 0.06),
+        _point("f1", "found", 0.725, 0.085),
+        _point("f2", "found", 0.80, 0.20),  # more accurate but slower than the baseline: not counted
+    ]
+    level = target_at_level(points, 0.09)
+    assert level["baseline"] == "b-slow"
+    assert level["best_found_at_equal_or_lower_latency"] == "f1"
+    assert level["accuracy_gain_points"] == 2.5
+    assert level["target_met"] is True
+
+
+def test_target_met_by_speed_and_missed_when_neither_holds():
+    points = [_point("b", "baseline", 0.70, 0.09), _point("f", "found", 0.70, 0.06)]
+    met = target_at_level(points, 0.1)
+    assert met["speedup"] == 1.5 and met["accuracy_gain_points"] == 0.0 and met["target_met"] is True
+    points[1]["latency_ms"] = 0.08  # 1.125x faster, equal accuracy
+    assert target_at_level(points, 0.1)["target_met"] is False
+
+
+def test_no_baseline_within_the_level_is_no_verdict():
+    level = target_at_level([_point("b", "baseline", 0.7, 0.09), _point("f", "found", 0.9, 0.01)], 0.05)
+    assert level["target_met"] is None and level["baseline"] is None
+
+
+def test_random_choices_are_seeded():
+    a, b = RandomChoices(1), RandomChoices(1)
+    draws = [a.suggest_categorical("x", [1, 2, 3, 4]) for _ in range(20)]
+    assert draws == [b.suggest_categorical("x", [1, 2, 3, 4]) for _ in range(20)]
+    assert len(set(draws)) > 1
+
+
+def test_a_level_is_milliseconds_or_a_models_measured_latency():
+    points = [_point("mobilenetv2-0.5x", "baseline", 0.6, 0.081)]
+    assert level_ms(points, "mobilenetv2-0.5x") == 0.081
+    assert level_ms(points, "0.1") == 0.1
