@@ -1,15 +1,20 @@
-"""count_costs: parameters and MACs (fvcore), without side effects on the model."""
+"""count_costs: parameters and MACs as fvcore counts them (directly for the built-in networks, equal to
+fvcore on every primitive and attention), without side effects on the model."""
 
 from __future__ import annotations
+
+import itertools
 
 import optuna
 import pytest
 import torch
 from torch import nn
 
+from nas.blocks import build_block, conv_bn
 from nas.builder import build_model
 from nas.evaluate import CostCounter, Costs, count_costs
-from nas.space import load_space
+from nas.evaluate._costs import _directly_countable, _fvcore_macs
+from nas.space import BlockSpec, load_space, primitive_attributes
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -159,3 +164,74 @@ def test_each_part_is_counted_once():
     first = counter.costs(arch)
     parts = len(counter)
     assert counter.costs(arch) == first and len(counter) == parts and parts <= arch.depth + 2
+
+
+def _spec(primitive: str, kernel: int, expansion: float, se, act: str) -> BlockSpec:
+    """A BlockSpec with only the attributes the primitive uses (others None, as the space makes them)."""
+    values = {"kernel": kernel, "expansion": expansion, "groups": 2, "se": se, "activation": act}
+    used = primitive_attributes(primitive)
+    return BlockSpec(primitive=primitive, **{k: v for k, v in values.items() if k in used})
+
+
+BLOCKS = [
+    (_spec(primitive, kernel, expansion, se, act), c_in, c_out, stride)
+    for primitive, kernel, expansion, se, act, (c_in, c_out, stride) in itertools.product(
+        ["mbconv", "fused_mbconv", "dwsep", "shuffle_bottleneck", "skip"],
+        [3, 5],
+        [1.0, 6.0],
+        [False, True, "eca", "coord"],
+        ["relu", "hardswish"],
+        [(16, 16, 1), (24, 40, 2)],
+    )
+][::9]  # every primitive, attention, kernel, expansion and shape appears (tested below)
+
+
+def test_the_blocks_cover_every_primitive_and_attention():
+    assert {s.primitive for s, *_ in BLOCKS} == {
+        "mbconv",
+        "fused_mbconv",
+        "dwsep",
+        "shuffle_bottleneck",
+        "skip",
+    }
+    assert {s.se for s, *_ in BLOCKS if s.primitive == "mbconv"} == {False, True, "eca", "coord"}
+    assert {s.se for s, *_ in BLOCKS if s.primitive == "shuffle_bottleneck"} == {False, True, "eca", "coord"}
+
+
+@pytest.mark.parametrize("spec, c_in, c_out, stride", BLOCKS)
+def test_direct_count_equals_fvcore_on_every_primitive_and_attention(spec, c_in, c_out, stride):
+    block = build_block(spec, c_in, c_out, stride).eval()
+    example = torch.zeros(1, c_in, 12, 12)
+    assert _directly_countable(block)
+    assert count_costs(block, 12, input_shape=example.shape).macs == _fvcore_macs(block, example)
+
+
+def test_direct_count_equals_fvcore_on_whole_networks_stems_and_heads():
+    from nas.baselines import hand_designed
+
+    archs = _sampled("mobilenet", 2) + _sampled("fbnet", 1) + list(hand_designed((0.5,)).values())
+    for arch in archs:
+        model = build_model(arch, 10, seed=0).eval()
+        example = torch.zeros(1, 3, arch.resolution, arch.resolution)
+        assert _directly_countable(model)
+        assert count_costs(model, arch.resolution).macs == _fvcore_macs(model, example), arch.summary()
+    stem = conv_bn(3, 16, 3, 2, act="hardswish").eval()
+    assert count_costs(stem, 32).macs == _fvcore_macs(stem, torch.zeros(1, 3, 32, 32))
+
+
+class _Bilinear(nn.Module):
+    """A plugin's module whose forward multiplies outside any conv or linear module."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(8, 8))
+
+    def forward(self, x):
+        return torch.matmul(x, self.weight)
+
+
+def test_a_module_it_does_not_know_is_counted_by_fvcore():
+    model = nn.Sequential(nn.Conv2d(3, 8, 1, bias=False), _Bilinear())
+    assert not _directly_countable(model)
+    # conv 8 x 8 x 8 outputs x 3 inputs, matmul (1 x 8 x 8 x 8) @ (8 x 8): 512 x 8
+    assert count_costs(model, 8).macs == 8 * 64 * 3 + 512 * 8
