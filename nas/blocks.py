@@ -1,7 +1,8 @@
 """The built-in primitives, one declaration each, declared exactly as a user's primitive is.
 
 Each function builds the block's body from (c_in, c_out, stride, spec); the search space decides the
-attributes (kernel, expansion, groups, se, activation). This module imports torch only when a block
+attributes (kernel, expansion, groups, se, activation); a pruned block's `spec.expanded` replaces the inner
+channel count its expansion gives. This module imports torch only when a block
 is built, so the search space reads these declarations without torch. The layers they are made of
 (`conv_bn`, `SqueezeExcite`, ...) live in `nas.builder` and are re-exported here on first use.
 """
@@ -32,7 +33,7 @@ def mbconv(c_in, c_out, stride, spec):
 
     from nas.builder import conv_bn, make_divisible, optional_se
 
-    mid = make_divisible(c_in * spec.expansion)
+    mid = spec.expanded or make_divisible(c_in * spec.expansion)
     expand = [conv_bn(c_in, mid, act=spec.activation)] if spec.expansion != 1 else []
     mid = mid if expand else c_in
     return nn.Sequential(
@@ -54,7 +55,7 @@ def fused_mbconv(c_in, c_out, stride, spec):
         return nn.Sequential(
             conv_bn(c_in, c_out, spec.kernel, stride, act=spec.activation), *optional_se(c_out, spec)
         )
-    mid = make_divisible(c_in * spec.expansion)
+    mid = spec.expanded or make_divisible(c_in * spec.expansion)
     return nn.Sequential(
         conv_bn(c_in, mid, spec.kernel, stride, act=spec.activation),
         *optional_se(mid, spec),
@@ -89,7 +90,7 @@ def shuffle_bottleneck(c_in, c_out, stride, spec):
 
     g = spec.groups
     mid = int(round(c_in * spec.expansion))
-    mid += (-mid) % g
+    mid = spec.expanded or mid + (-mid) % g
     shuffle = [ChannelShuffle(g)] if g > 1 else []
     return nn.Sequential(
         conv_bn(c_in, mid, groups=g, act=spec.activation),

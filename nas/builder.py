@@ -47,9 +47,10 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 class SqueezeExcite(nn.Module):
     """MobileNetV3 squeeze-excitation: channel attention with a hard-sigmoid gate."""
 
-    def __init__(self, channels: int, reduction: int = 4):
+    def __init__(self, channels: int, reduction: int = 4, sized_for: int | None = None):
         super().__init__()
-        hidden = make_divisible(channels / reduction)
+        self.sized_for = sized_for or channels
+        hidden = make_divisible(self.sized_for / reduction)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, hidden, 1)
         self.act = nn.ReLU(inplace=True)
@@ -64,9 +65,10 @@ class EfficientChannelAttention(nn.Module):
     """ECA (Wang et al. 2020): channel attention without a bottleneck, a 1D convolution across the pooled
     channels (kernel odd, growing with log2 of the channels) and a sigmoid gate; k parameters."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, sized_for: int | None = None):
         super().__init__()
-        k = int(abs((math.log2(channels) + 1) / 2))
+        self.sized_for = sized_for or channels
+        k = int(abs((math.log2(self.sized_for) + 1) / 2))
         k = k if k % 2 else k + 1
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
@@ -81,9 +83,10 @@ class CoordinateAttention(nn.Module):
     """Coordinate attention (Hou et al. 2021): pools along each spatial axis, a shared 1x1 conv + BN +
     Hardswish over both, then one sigmoid gate per axis, so the attention keeps where along H and W."""
 
-    def __init__(self, channels: int, reduction: int = 32):
+    def __init__(self, channels: int, reduction: int = 32, sized_for: int | None = None):
         super().__init__()
-        mid = max(8, channels // reduction)
+        self.sized_for = sized_for or channels
+        mid = max(8, self.sized_for // reduction)
         self.reduce = conv_bn(channels, mid, act="hardswish")
         self.conv_h = nn.Conv2d(mid, channels, 1)
         self.conv_w = nn.Conv2d(mid, channels, 1)
@@ -106,8 +109,9 @@ _ATTENTION: dict[object, Callable[[int], nn.Module]] = {
 
 def optional_se(channels: int, spec: BlockSpec) -> list[nn.Module]:
     """The attention the block's `se` names (true: SqueezeExcite, "eca", "coord"), or [] for false: spliced
-    into a primitive's Sequential."""
-    return [_ATTENTION[spec.se](channels)] if spec.se else []
+    into a primitive's Sequential. Its inner layers are sized for `spec.attention_width` when a pruning
+    left fewer channels than it was built for (`sized_for`), else for `channels`."""
+    return [_ATTENTION[spec.se](channels, sized_for=spec.attention_width)] if spec.se else []
 
 
 class ChannelShuffle(nn.Module):
@@ -152,14 +156,12 @@ class Network(nn.Module):
         self.stem = conv_bn(
             3, arch.stem_channels, arch.stem_kernel, arch.stem_stride, act=arch.stem_activation
         )
-        stages, c_in = [], arch.stem_channels
-        for stage in arch.stages:
-            blocks = []
-            for i, block in enumerate(stage.blocks):
-                blocks.append(build_block(block, c_in, stage.width, stage.stride if i == 0 else 1))
-                c_in = stage.width
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        stages: list[list[Primitive]] = [[] for _ in arch.stages]
+        c_in = arch.stem_channels
+        for index, block, c_in, c_out, stride in block_layout(arch):
+            stages[index].append(build_block(block, c_in, c_out, stride))
+            c_in = c_out
+        self.stages = nn.Sequential(*(nn.Sequential(*blocks) for blocks in stages))
         if arch.head_width:
             self.head = conv_bn(c_in, arch.head_width, act=arch.head_activation)
             c_in = arch.head_width
@@ -184,6 +186,17 @@ def build_model(arch: Architecture, num_classes: int, seed: int | None = None) -
     return Network(arch, num_classes)
 
 
+def block_layout(arch: Architecture):
+    """(stage index, block, c_in, c_out, stride) of every block in order: the one statement of how channels
+    flow. A block outputs its stage's width, unless a pruning left it fewer (`block.channels`)."""
+    c_in = arch.stem_channels
+    for index, stage in enumerate(arch.stages):
+        for i, block in enumerate(stage.blocks):
+            c_out = block.channels or stage.width
+            yield index, block, c_in, c_out, stage.stride if i == 0 else 1
+            c_in = c_out
+
+
 def _out_size(size: int, stride: int) -> int:
     return -(-size // stride)  # every part pads k // 2 with odd kernels: ceil(size / stride)
 
@@ -205,17 +218,15 @@ def network_parts(
     ]
     size = _out_size(size, arch.stem_stride)
     c_in = channels
-    for stage in arch.stages:
-        for i, block in enumerate(stage.blocks):
-            stride = stage.stride if i == 0 else 1
-            parts.append(
-                (
-                    ("block", block, c_in, stage.width, stride, size),
-                    lambda b=block, c=c_in, w=stage.width, s=stride: build_block(b, c, w, s),
-                    (1, c_in, size, size),
-                )
+    for _, block, c_in, c_out, stride in block_layout(arch):
+        parts.append(
+            (
+                ("block", block, c_in, c_out, stride, size),
+                lambda b=block, c=c_in, w=c_out, s=stride: build_block(b, c, w, s),
+                (1, c_in, size, size),
             )
-            size, c_in = _out_size(size, stride), stage.width
+        )
+        size, c_in = _out_size(size, stride), c_out
 
     def head(c=c_in):
         conv = conv_bn(c, arch.head_width, act=arch.head_activation) if arch.head_width else nn.Identity()

@@ -25,11 +25,35 @@ class BlockSpec:
     groups: int | None = None
     se: bool | str | None = None  # false, true (squeeze-excitation), "eca" or "coord"
     activation: str | None = None
+    # Channel counts a structured pruning left (`nas prune`); None in every sampled block, and then absent
+    # from the JSON, so unpruned architectures keep their hash. `channels`: the block's output channels
+    # (instead of its stage's width); `expanded`: its inner channels (instead of those its expansion gives);
+    # `attention_width`: the channel count its attention's inner layers were sized for (the unpruned one).
+    channels: int | None = None
+    expanded: int | None = None
+    attention_width: int | None = None
 
     def __post_init__(self):
         # 6 and 6.0 are the same expansion; keep one spelling so equal blocks hash equally.
         if self.expansion is not None:
             object.__setattr__(self, "expansion", float(self.expansion))
+        for name in PRUNED_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise ValueError(f"{name}: must be a positive integer channel count, got {value!r}")
+            if value is not None:
+                object.__setattr__(self, name, int(value))
+
+    @property
+    def pruned(self) -> bool:
+        return any(getattr(self, name) is not None for name in PRUNED_FIELDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: v for k, v in data.items() if k not in PRUNED_FIELDS or v is not None}
+
+
+PRUNED_FIELDS = ("channels", "expanded", "attention_width")
 
 
 @dataclass(frozen=True)
@@ -58,7 +82,15 @@ class Architecture:
     dropout: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for stage, spec in zip(data["stages"], self.stages):
+            stage["blocks"] = [block.to_dict() for block in spec.blocks]
+        return data
+
+    @property
+    def pruned(self) -> bool:
+        """Some block has channel counts a pruning left (see `BlockSpec.channels`)."""
+        return any(block.pruned for stage in self.stages for block in stage.blocks)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Architecture":
@@ -98,12 +130,15 @@ class Architecture:
 
         e.g. `MBk3e6se*2@24 DSk5hs*1@40`: each primitive's declared short code (MB mbconv, FMB
         fused_mbconv, DS dwsep, SB shuffle_bottleneck, SKIP skip), then the attention (se, eca, ca for
-        coordinate attention); a stage whose layers differ lists its distinct blocks joined by '/'.
+        coordinate attention); a stage whose layers differ lists its distinct blocks joined by '/'. A pruned
+        block shows its inner channels (`x96`), a pruned stage the output channels of each block (`@16,24`).
         """
         parts = []
         for stage in self.stages:
             kinds = "/".join(dict.fromkeys(_block_label(b) for b in stage.blocks)) or "-"
-            parts.append(f"{kinds}*{stage.depth}@{stage.width}")
+            widths = [block.channels or stage.width for block in stage.blocks]
+            width = stage.width if set(widths) <= {stage.width} else ",".join(map(str, widths))
+            parts.append(f"{kinds}*{stage.depth}@{width}")
         return " ".join(parts)
 
 
@@ -119,4 +154,6 @@ def _block_label(block: BlockSpec) -> str:
         label += "se" if block.se is True else {"coord": "ca"}.get(block.se, block.se)
     if block.activation is not None:
         label += {"relu": "", "relu6": "r6", "hardswish": "hs"}.get(block.activation, block.activation)
+    if block.expanded is not None:
+        label += f"x{block.expanded}"
     return label

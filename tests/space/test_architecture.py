@@ -141,6 +141,9 @@ def _variants(arch: Architecture):
         "groups": 2,
         "se": False,
         "activation": "relu",
+        "channels": 16,  # the channel counts a pruning leaves
+        "expanded": 40,
+        "attention_width": 48,
     }
     for name, value in block_changes.items():
         stages = list(arch.stages)
