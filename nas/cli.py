@@ -28,6 +28,7 @@ from nas._io import check_output_path
 from nas._version import DISTRIBUTION, __version__
 from nas.cli_adapt import add_adapt_command
 from nas.cli_profile import add_profile_commands
+from nas.cli_prune import add_prune_command
 from nas.cli_select import add_selection_commands
 from nas.cli_validate import add_validation_commands
 from nas.errors import NasError, NasRuntimeError, Terminated, stop_signal
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         what, code = ("terminated (SIGTERM)", TERMINATED) if terminated else ("interrupted", INTERRUPTED)
         print(
             f"nas: {what}; run the same command again to resume"
-            if args.command in ("search", "train", "export")
+            if args.command in ("search", "train", "export", "prune")
             else f"nas: {what}",
             file=sys.stderr,
         )
@@ -235,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     add_validation_commands(sub)
     add_selection_commands(sub)
     add_adapt_command(sub)
+    add_prune_command(sub)
     add_profile_commands(sub)
 
     p = sub.add_parser("profiles", help="list the built-in hardware profiles and their latency error")

@@ -20,6 +20,7 @@ from nas.export._many import (
 from nas.export._network import ExportedModel, export_network
 from nas.export._run import export_run
 from nas.export._teacher import distillation_loss
+from nas.export._transfer import read_init
 
 __all__ = [
     "BASELINES_FOLDER",
@@ -37,6 +38,7 @@ __all__ = [
     "export_run",
     "load_checkpoint",
     "pareto_exports",
+    "read_init",
     "read_preprocessing",
     "train_command",
     "train_exports",

@@ -1,0 +1,78 @@
+"""`nas prune EXPORT_DIR --latency-ms X`: cut a trained network's channels to a latency target on a
+hardware profile, fine-tune and re-export it (`nas.prune`)."""
+
+from __future__ import annotations
+
+from nas._cli import add_json_arguments, check_outputs, messages, print_json
+
+
+def add_prune_command(sub) -> None:
+    p = sub.add_parser(
+        "prune",
+        help="remove whole channels of an exported model until it meets a latency target, fine-tune, re-export",
+        description="Cut whole channels (filters, with every layer that shares them) from EXPORT_DIR's trained "
+        "network until its latency on --profile is at most --latency-ms, each step the cut that costs the "
+        "least calibration loss per millisecond the profile's latency model says it saves; then fine-tune "
+        "--epochs epochs and export it (ONNX checked against PyTorch) into --out. The latency is predicted "
+        "(with its interval) on a predicted profile and measured with ONNX Runtime on x86-cpu. The same "
+        "command again resumes; EXPORT_DIR is only read.",
+    )
+    p.add_argument("export_dir", help="an exported model folder (nas export or nas train) or its model.onnx")
+    p.add_argument("--latency-ms", type=float, required=True, help="the latency target in milliseconds")
+    p.add_argument("--profile", default="x86-cpu", help="hardware profile (default: %(default)s)")
+    p.add_argument(
+        "--latency",
+        default="auto",
+        choices=("auto", "predicted", "measured"),
+        help="auto: measured on a measured profile (x86-cpu), else predicted (default: %(default)s)",
+    )
+    p.add_argument("--out", default=None, help="output folder (default: EXPORT_DIR-pruned-PROFILE-Xms)")
+    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (default: %(default)s)")
+    p.add_argument("--train-subset", type=int, default=None, help="images per epoch (default: all)")
+    p.add_argument(
+        "--dataset", default="builtin", help="'builtin', an image folder or an .npz (default: %(default)s)"
+    )
+    p.add_argument(
+        "--calibration-images",
+        type=int,
+        default=512,
+        help="training images on which each cut's loss is measured (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, calibration images and training")
+    add_json_arguments(p, "the pruning record", "not written: OUT/prune.json is")
+    p.set_defaults(run=_prune_command)
+
+
+def _prune_command(args) -> int:
+    from nas._io import read_json
+    from nas.prune import PRUNE_FILE, prune_export
+
+    to_stdout, json_file = check_outputs(args, "json")
+    say = messages(to_stdout)
+    out = prune_export(
+        args.export_dir,
+        args.latency_ms,
+        profile=args.profile,
+        latency=args.latency,
+        out=args.out,
+        epochs=args.epochs,
+        train_subset=args.train_subset,
+        dataset=args.dataset,
+        seed=args.seed,
+        calibration_images=args.calibration_images,
+        progress=say,
+    )
+    record = read_json(out / PRUNE_FILE, "prune record")
+    before, after = record["latency_before"], record["latency_after"]
+    say(
+        f"pruned model: {out} ({before['latency_ms']:.4g} -> {after['latency_ms']:.4g} ms {after['how']}, "
+        f"{len(record['steps'])} cuts; accuracy {record['accuracy_before']:.3f} -> {record['accuracy_cut']:.3f} "
+        f"cut -> {record.get('accuracy_fine_tuned', float('nan')):.3f} fine-tuned)"
+    )
+    if json_file:
+        from nas._io import write_json_atomic
+
+        write_json_atomic(json_file, record)
+    if to_stdout:
+        print_json(record)
+    return 0
