@@ -54,9 +54,20 @@ def add_profile_commands(sub) -> None:
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=_measure)
 
-    f = ps.add_parser("fit", help="fit a profile from measurements.csv (any ONNX graphs: blocks or networks)")
-    f.add_argument(
-        "--measurements", required=True, help="CSV with columns model,latency_ms (model relative to the CSV)"
+    f = ps.add_parser(
+        "fit",
+        help="fit a profile from measurements.csv (any ONNX graphs: blocks or networks), or calibrate the "
+        "profile of a search from its device measurements (--from-run)",
+    )
+    source = f.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--measurements", help="CSV with columns model,latency_ms (model relative to the CSV)"
+    )
+    source.add_argument(
+        "--from-run",
+        metavar="RUN_DIR",
+        help="a search run with --latency hybrid (or device): its profile's model calibrated on the "
+        "latencies measured on the device node, as the search refitted it",
     )
     _profile_output_arguments(f, name_help="profile name")
     f.add_argument(
@@ -190,6 +201,14 @@ def _fit(args) -> int:
 
     target = _profile_target(args.name, args.out, args.force)
     check_output_path(target, "--out", folder=False)
+    if args.from_run is not None:
+        from nas.search import profile_from_run
+
+        profile = profile_from_run(args.from_run, args.name)
+        if args.description:
+            profile["description"] = args.description
+        _print_validation(write_profile(profile, target), profile["validation"], "leave-one-out")
+        return 0
     profile = fit_profile(
         args.measurements,
         args.name,

@@ -69,7 +69,7 @@ class Attr:
     PEAK_MEMORY_KB = "peak_memory_kb"  # peak activation memory (KiB, ONNX tensor lifetimes, batch 1)
     WEIGHTS_KB = "weights_kb"  # weight memory (KiB of the graph's constants)
     LATENCY_MS = "latency_ms"
-    LATENCY_SOURCE = "latency_source"  # "measured" (here), "device" (on a device node) or "predicted"
+    LATENCY_SOURCE = "latency_source"  # "measured" (here), "device" (a device node), "predicted", "fallback"
     LATENCY_SPREAD = "latency_spread"  # measured: relative spread of the repeats
     LATENCY_STABLE = "latency_stable"
     LATENCY_ATTEMPTS = "latency_attempts"
@@ -79,6 +79,8 @@ class Attr:
     LATENCY_HIGH_MS = "latency_high_ms"
     LATENCY_EXTRAPOLATED = "latency_extrapolated"  # predicted: share of the latency outside the table's range
     LATENCY_STRADDLES_BUDGET = "latency_straddles_budget"  # predicted: the interval holds the budget
+    LATENCY_PREDICTED_MS = "latency_predicted_ms"  # hybrid: the online model's, before measuring
+    LATENCY_CALIBRATED_ON = "latency_calibrated_on"  # hybrid: device measurements that model was refitted on
     PRESCREEN_SCORE = "prescreen_score"
     NASWOT = "naswot"
     RUNG_ACCURACY = "rung_accuracy"  # multi-fidelity: {"epochs": accuracy} at each rung reached
@@ -138,6 +140,8 @@ CSV_COLUMNS = (
     "latency_node_id",
     "latency_host",
     "train_device",
+    "latency_predicted_ms",
+    "latency_calibrated_on",
 )
 PARAM_PREFIX = "param:"
 # A fact about another device of the fleet (--budget PROFILE=MS): the attribute, "@", the profile's name.
@@ -197,6 +201,8 @@ class TrialRecord:
     latency_high_ms: float | None = None
     latency_extrapolated: float | None = None
     latency_straddles_budget: bool | None = None
+    latency_predicted_ms: float | None = None
+    latency_calibrated_on: int | None = None
     prescreen_score: float | None = None
     naswot: float | None = None
     rung_accuracy: dict[str, float] | None = None

@@ -2237,7 +2237,19 @@ CASES = [
         'profile-fit-no-measurements',
         ['profile', 'fit', '--name', 'dev'],
         2,
-        'the following arguments are required: --measurements',
+        'one of the arguments --measurements --from-run is required',
+    ),
+    (
+        'profile-fit-from-run-and-measurements',
+        ['profile', 'fit', '--measurements', '{R}/a.csv', '--from-run', '{R}/run-not-nas', '--name', 'd'],
+        2,
+        'argument --from-run: not allowed with argument --measurements',
+    ),
+    (
+        'profile-fit-from-run-not-a-run',
+        ['profile', 'fit', '--from-run', '{R}/run-not-nas', '--name', 'dev'],
+        2,
+        '--from-run {R}/run-not-nas: not a nas run directory (no config.json and study.db)',
     ),
     (
         'profile-fit-no-name',

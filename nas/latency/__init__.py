@@ -11,6 +11,7 @@ from nas.latency._bundle import measure_bundle, write_bundle
 from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
 from nas.latency._device import DEVICE_RESOURCE_PREFIX, device_resource, measure_on_device
+from nas.latency._device_calibration import calibrated_profile
 from nas.latency._features import COLUMNS, FEATURES, GraphFeatures, NodeFeatures
 from nas.latency._graph import graph_features
 from nas.latency._hardware_profile import HardwareProfile
@@ -72,6 +73,7 @@ __all__ = [
     "block_features",
     "block_table_samples",
     "calibrate_profile",
+    "calibrated_profile",
     "check_space_coverage",
     "conformal_interval",
     "cross_validate",

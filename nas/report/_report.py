@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from nas.records import TrialStatus
 from nas.report import _html as H
 from nas.report._breakdown import Breakdown, breakdown_figure, latency_breakdown
+from nas.report._calibration import calibration_figure, calibration_points, relative_errors
 from nas.report._figures import (
     allocation_figure,
     allocation_groups,
@@ -19,7 +20,7 @@ from nas.report._figures import (
 )
 from nas.report._load import BASELINES_FORMAT, RunData, load_run
 
-FIGURES = ("pareto.png", "progress.png", "allocation.png", "latency_breakdown.png")
+FIGURES = ("pareto.png", "progress.png", "calibration.png", "allocation.png", "latency_breakdown.png")
 MACS_NOTE = (
     "MACs and params are counted by fvcore: one multiply-accumulate of a convolution or linear layer counts "
     "once; element-wise operations (activations, residual adds, the squeeze-excitation multiply) count zero, "
@@ -51,6 +52,7 @@ def write_report(
         _pareto_section(run, out),
         _table_section(run, out),
         _progress_section(run, out),
+        _calibration_section(run, out),
         _allocation_section(run, out),
         _breakdown_section(breakdown, out),
         _footer(),
@@ -195,6 +197,33 @@ def _progress_section(run: RunData, out: Path) -> str:
         "pause as a gap). Compare hypervolumes of runs only with the same reference latency."
     )
     return "<h2>Search progress</h2>\n" + save_figure(fig, out, "progress.png", "search progress", caption)
+
+
+def _calibration_section(run: RunData, out: Path) -> str:
+    """A hybrid search's online calibration; nothing for a run without predictions checked on a device."""
+    points = calibration_points(run.trials)
+    fallback = sum(t.latency_source == "fallback" for t in run.trials)
+    if not points:
+        return ""
+    errors = relative_errors(points)
+    half = len(errors) // 2
+    caption = (
+        "Each trained candidate was predicted by the profile's model, refitted on every device measurement "
+        "before it, then measured on the device: a held-out prediction. Left: predicted against measured "
+        "(on the line: exact). Right: each prediction's error, in the order of the measurements, and the "
+        f"running MAPE. MAPE of the first {len(errors) - half} predictions {errors[: len(errors) - half].mean():.1f}%"
+        + (f", of the last {half} {errors[len(errors) - half :].mean():.1f}%" if half else "")
+        + "."
+        + (
+            f" {fallback} trial(s) kept their prediction: the device node had left (latency_source fallback)."
+            if fallback
+            else ""
+        )
+    )
+    figure = calibration_figure(points, run.profile_name)
+    return "<h2>Latency model calibration</h2>\n" + save_figure(
+        figure, out, "calibration.png", "latency model calibration", caption
+    )
 
 
 def _allocation_section(run: RunData, out: Path) -> str:

@@ -34,6 +34,7 @@ _EXPORTS = {
     "nas.search._driver": ("BatchDriver",),
     "nas.search._steady_driver": ("SteadyDriver", "driver_class"),
     "nas.search._device_nodes": ("DeviceMeasurer",),
+    "nas.search._hybrid": ("HybridLatency", "OnlineCalibration", "calibration_samples", "profile_from_run"),
     "nas.search._executor": ("Executor", "RayExecutor", "TaskFailed"),
     "nas.search._fidelity": ("FidelitySchedule",),
     "nas.search._ledger": ("TrialLedger",),

@@ -20,6 +20,7 @@ from nas.records import Attr
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
 from nas.search._constraints import fold_objective_budget, load_budget_profile
+from nas.search._device_nodes import device_present
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
 from nas.search._progress import progress_display
@@ -97,7 +98,7 @@ def search(
     latency_mode = resolve_latency_mode(
         profile, config.latency
     )  # a user error before anything is written or started
-    if latency_mode == "predicted":
+    if latency_mode in ("predicted", "hybrid"):
         check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
     config = fold_objective_budget(config, profile.name)
     for (
@@ -115,6 +116,8 @@ def search(
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
     callbacks = [*tracker_callbacks(config.track, run_dir), *callbacks]  # a tracker's errors: before any work
+    if resuming and config.latency == "auto":  # an auto run goes on in the mode it started in
+        latency_mode = _recorded_latency_mode(run_dir) or latency_mode
     if (
         latency_mode == "predicted"
     ):  # a local profile measured on another machine: its calibrated copy for this one
@@ -151,6 +154,12 @@ def search(
         raise _terminated_while_ray_starts(exc) from None
     try:  # where trainings run, once the cluster's GPUs are known
         device, gpu_share = training_placement(config.device, config.gpus_per_trial, executor.gpus)
+        if not resuming and config.latency == "auto":  # hybrid when the cluster has the profile's device
+            present = device_present(executor, profile.name)
+            if resolve_latency_mode(profile, "auto", device_node=present) == "hybrid":
+                latency_mode = "hybrid"
+                check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
+                content = fingerprints(space, profile, dataset, latency_mode)
     except BaseException:
         if own_executor:
             executor.close()
@@ -206,6 +215,7 @@ def search(
                     "recipe": getattr(trainer, "recipe", None) and trainer.recipe.to_dict(),
                     "preprocessing": context["preprocessing"],
                     "fingerprints": content,
+                    "latency_mode": latency_mode,  # what --latency resolved to (auto: hybrid, measured, ...)
                     "machine": machine,
                     "training": training,
                 },
@@ -222,8 +232,9 @@ def search(
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
         created.note(run_dir / "checkpoints")
-        driver = driver_class(config, profile).from_config(
-            config,
+        run_config = replace(config, latency=latency_mode)  # auto resolved, for the driver's strategies
+        driver = driver_class(run_config, profile).from_config(
+            run_config,
             study=study,
             space=space,
             profile=profile,
@@ -264,6 +275,11 @@ def search(
         seconds=time.perf_counter() - started,
         first_failures=_first_failures(trials),
     )
+
+
+def _recorded_latency_mode(run_dir: Path) -> str | None:
+    """The latency mode a run started in (config.json; None for a run from before it was recorded)."""
+    return json.loads((run_dir / "config.json").read_text()).get("latency_mode")
 
 
 def _first_failures(trials, limit: int = 3) -> tuple[str, ...]:

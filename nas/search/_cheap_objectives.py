@@ -28,6 +28,7 @@ from nas.search._constraints import (
 )
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
 from nas.search._executor import Executor
+from nas.search._hybrid import HybridLatency, prediction_attrs
 from nas.search._ledger import TrialLedger
 from nas.search._tasks import prepare_candidate
 
@@ -57,14 +58,28 @@ class CheapObjectives:
         self._submit, self._as_completed = submit, as_completed
         self.budget = config.latency_budget_ms
         self.latency_mode = resolve_latency_mode(profile, config.latency)
-        self.device = (  # refuses here, at the start, when no device node is in the cluster
-            DeviceMeasurer.connect(executor, profile, config.device_timeout)
-            if self.latency_mode == "device"
+        measurer = (  # refuses here, at the start, when no device node is in the cluster
+            DeviceMeasurer.connect(executor, profile, config.device_timeout, self.latency_mode)
+            if self.latency_mode in ("device", "hybrid")
             else None
         )
+        self.device = measurer if self.latency_mode == "device" else None
         if self.device is not None:  # the fleet's devices (--budget) with a node are measured there too
             self.constraints = with_device_nodes(self.constraints, executor, config.device_timeout)
         self._featurizer = ArchitectureFeaturizer(num_classes)
+        self.hybrid = (  # refits from the device measurements a resumed run already has
+            HybridLatency(
+                profile,
+                measurer,
+                self._featurizer,
+                num_classes=num_classes,
+                seed=config.seed,
+                budget_ms=self.budget,
+                trials=ledger.study.get_trials(deepcopy=False),
+            )
+            if self.latency_mode == "hybrid"
+            else None
+        )
         self._costs = CostCounter(num_classes)
         # Predicted latency exports nothing: memory costs an export per distinct part, paid only when a
         # memory bound needs it (measured latency reads it from the graph the workers export anyway).
@@ -145,20 +160,10 @@ class CheapObjectives:
             yield cand, latency_violation(self.constraints, cand, self._featurizer)  # with the fleet's
 
     def _latency(self, cand: Candidate) -> dict[str, Any]:
+        if self.hybrid is not None:  # predicted by the model as the device's measurements refitted it
+            return self.hybrid.predicted_attrs(cand)
         if self.latency_mode == "predicted":  # the exported graph's features, composed from cached parts
-            prediction = self.profile.predict(self._featurizer.features(cand.arch))
-            attrs = {
-                Attr.LATENCY_MS: prediction.latency_ms,
-                Attr.LATENCY_SOURCE: "predicted",
-                Attr.LATENCY_LOW_MS: prediction.low_ms,
-                Attr.LATENCY_HIGH_MS: prediction.high_ms,
-                Attr.LATENCY_EXTRAPOLATED: round(prediction.extrapolated_share, 4),
-            }
-            if self.budget is not None and prediction.straddles(self.budget):
-                attrs[Attr.LATENCY_STRADDLES_BUDGET] = (
-                    True  # verify on the device: the interval holds the budget
-                )
-            return attrs
+            return prediction_attrs(self.profile.predict(self._featurizer.features(cand.arch)), self.budget)
         m = measure_latency(cand.onnx, self.profile.measurement)
         return {
             Attr.LATENCY_MS: m.median_ms,
@@ -167,6 +172,24 @@ class CheapObjectives:
             Attr.LATENCY_ATTEMPTS: m.attempts,
             Attr.LATENCY_SOURCE: "measured",
         }
+
+    def confirm(self, chosen: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+        """The candidates chosen for training, each measured on the device node in a hybrid search (the
+        model refitted on it), then the latency constraints again: (those that still train, the rejected
+        with the reason). A candidate the device could not measure fails its trial. Other modes: as they are."""
+        if self.hybrid is None or not chosen:
+            return chosen, []
+        kept, rejected = [], []
+        for cand, failure in self.hybrid.measure(chosen):
+            if failure is not None:
+                self.ledger.failed(cand, failure)
+                continue
+            reason = first_violation(self.constraints, "latency", cand.attrs)
+            if reason is None:
+                kept.append(cand)
+            else:
+                rejected.append((cand, reason))
+        return kept, rejected
 
     def _measured_on_device(self, batch: list[Candidate]) -> Verdicts:
         """Every graph of the batch sent to the device node at once, measured there one at a time; then the
@@ -188,18 +211,22 @@ def _memory_attrs(memory: Memory) -> dict[str, float]:
     return {Attr.PEAK_MEMORY_KB: memory.peak_memory_kb, Attr.WEIGHTS_KB: memory.weights_kb}
 
 
-def resolve_latency_mode(profile: HardwareProfile, mode: str) -> str:
-    """`auto`: measure on the local device, predict for a remote one; `device`: measure on the device node
-    that advertises the profile (any profile: its measurement protocol). Impossible choices are user errors."""
+def resolve_latency_mode(profile: HardwareProfile, mode: str, device_node: bool = False) -> str:
+    """`auto`: hybrid when a device node advertises the profile (`device_node`) and the profile has a model,
+    else measure on the local device and predict for a remote one; `device`: measure on the device node
+    that advertises the profile (any profile: its measurement protocol); `hybrid`: predict, and measure on
+    that node what trains (`_hybrid`). Impossible choices are user errors."""
+    if mode == "auto" and device_node and getattr(profile, "latency_model", None) is not None:
+        mode = "hybrid"
     if mode == "auto":
         mode = "measured" if profile.latency == "measured" else "predicted"
     if mode == "measured" and profile.latency != "measured":
         raise NasError(
             f"profile {profile.name!r} is a remote device: its latency can only be predicted (--latency predicted)"
         )
-    if mode == "predicted" and getattr(profile, "latency_model", None) is None:
+    if mode in ("predicted", "hybrid") and getattr(profile, "latency_model", None) is None:
         raise NasError(
             f"profile {profile.name!r} has no latency model to predict with: fit one with `nas profile fit`, "
-            "or use --latency measured"
+            f"or use --latency {'device' if mode == 'hybrid' else 'measured'}"
         )
     return mode

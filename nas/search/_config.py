@@ -21,7 +21,7 @@ from nas.search._tracking import parse_tracker
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
 
-LATENCY_MODES = ("auto", "measured", "predicted", "device")
+LATENCY_MODES = ("auto", "measured", "predicted", "device", "hybrid")
 TRAINING_DEVICES = ("auto", "cpu", "cuda")  # nas.evaluate.DEVICES, without importing torch here
 MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
 
@@ -42,17 +42,19 @@ class SearchConfig:
     )
     latency: str = setting(
         "auto",
-        "'measured' on this machine with ONNX Runtime, 'predicted' by the profile's latency model, or "
+        "'measured' on this machine with ONNX Runtime, 'predicted' by the profile's latency model, "
         "'device': measured on the Ray node advertising the resource nas-device:PROFILE (a board that joined "
-        "the cluster, see docs/devices.md); auto: measured for the local profile, predicted for remote "
+        "the cluster, see docs/devices.md), or 'hybrid': predicted by the profile's model, the candidates "
+        "that train measured on that node and the model refitted on them as the search goes; auto: hybrid "
+        "when such a node is in the cluster, else measured for the local profile, predicted for remote "
         "devices (default: %(default)s)",
         identity=True,
         choices=LATENCY_MODES,
     )
     device_timeout: float = setting(
         120.0,
-        "--latency device: seconds a measurement waits for a device node that left to come back before its "
-        "trial fails (default: %(default)s)",
+        "--latency device or hybrid: seconds a measurement waits for a device node that left to come back "
+        "before its trial fails (hybrid: keeps its predicted latency, marked fallback) (default: %(default)s)",
         metavar="SECONDS",
     )
     dataset: str = setting(

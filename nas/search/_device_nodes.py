@@ -50,6 +50,14 @@ def start_command(resource: str) -> str:
     return f"ray start --address=HEAD:PORT --num-cpus=0 --resources='{{\"{resource}\": 1}}'"
 
 
+def device_present(executor: Any, profile_name: str) -> bool:
+    """Whether the executor is Ray's and a live node of its cluster advertises `nas-device:<profile>`."""
+    ray = getattr(executor, "ray", None)
+    if ray is None:
+        return False
+    return bool(DeviceMeasurer(ray, profile_name, MeasurementSettings(), timeout_s=0).nodes())
+
+
 def device_attrs(out: dict[str, Any]) -> dict[str, Any]:
     """A trial's latency facts from a `measure_on_device` result."""
     return {
@@ -87,21 +95,22 @@ class DeviceMeasurer:
         )(measure_chunk)
 
     @classmethod
-    def connect(cls, executor: Any, profile: Any, timeout_s: float) -> "DeviceMeasurer":
+    def connect(cls, executor: Any, profile: Any, timeout_s: float, mode: str = "device") -> "DeviceMeasurer":
         """The measurer for `profile`'s device nodes in the executor's Ray cluster; a user error when the
-        executor is not Ray's or no node advertises the resource (said in one line, with the fix)."""
+        executor is not Ray's or no node advertises the resource (said in one line, with the fix). `mode`:
+        the --latency that asks for it, as the message names it."""
         from nas.search._executor import RayExecutor
 
         if not isinstance(executor, RayExecutor):
             raise NasError(
-                f"--latency device measures on Ray nodes: it needs the Ray executor, not {type(executor).__name__}"
+                f"--latency {mode} measures on Ray nodes: it needs the Ray executor, not {type(executor).__name__}"
             )
         measurer = cls(executor.ray, profile.name, profile.measurement, timeout_s)
         if (
             not measurer.nodes()
         ):  # the settings are fine, the cluster lacks the device: exit 1, like no cluster
             raise NasRuntimeError(
-                f"--latency device: no Ray node advertises {measurer.resource!r}; on the device run "
+                f"--latency {mode}: no Ray node advertises {measurer.resource!r}; on the device run "
                 f"`{start_command(measurer.resource)}` and pass --ray-address HEAD:PORT"
             )
         return measurer

@@ -177,6 +177,8 @@ class BatchDriver:
         to_train, rejected = self._screen(list(fresh.values()))
         if self.selector is not None:
             to_train = self.selector.select(to_train, ledger.share_left, self.selection)
+        to_train, late = self.cheap.confirm(to_train)  # hybrid: measured on the device before it trains
+        rejected = [*rejected, *late]
         for epochs in self.schedule.rungs:
             to_train = self._rung(to_train, epochs)
         self._train(to_train)

@@ -108,6 +108,8 @@ class SteadyDriver(BatchDriver):
         chosen, rejected = self._screen(list(fresh.values()))
         if self.selector is not None:
             chosen = self.selector.select(chosen, ledger.share_left, self.selection)
+        chosen, late = self.cheap.confirm(chosen)  # hybrid: measured on the device before it trains
+        rejected = [*rejected, *late]
         if chosen and self.oversampled:  # the chosen one takes the pool's share when it is told
             ledger.start_batch(0)
         for cand, reason in rejected:
