@@ -33,8 +33,8 @@ from nas.latency._prediction import (
     Predictor,
     Prior,
     conformal_interval,
-    fit_prior,
 )
+from nas.latency._prior import fit_prior
 from nas.latency._profile_lookup import builtin_profile_names, list_profiles, load_profile
 from nas.latency._profiles import write_profile
 from nas.latency._signature import machine_signature, user_profile_dir
@@ -100,10 +100,10 @@ __all__ = [
 
 # Building blocks of fitting and few-shot transfer, for the benchmarks that study them.
 from nas.latency._calibrate import fit_sections, measurement_samples  # noqa: E402
-from nas.latency._fewshot import fit_few_shot_predictions, model_arrays  # noqa: E402
+from nas.latency._fewshot import fit_few_shot_predictions, held_out_few_shot, model_arrays  # noqa: E402
 from nas.latency._machine import calibrate_model, leave_one_out  # noqa: E402
-from nas.latency._model import fit_matrix  # noqa: E402
-from nas.latency._prediction import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
+from nas.latency._model import fit_matrix, held_out_matrix  # noqa: E402
+from nas.latency._prior import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
 
 __all__ += [
     "MIN_HIDDEN",
@@ -112,6 +112,8 @@ __all__ += [
     "fit_few_shot_predictions",
     "fit_matrix",
     "fit_sections",
+    "held_out_few_shot",
+    "held_out_matrix",
     "kind_family",
     "leave_one_out",
     "measurement_samples",

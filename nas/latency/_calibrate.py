@@ -28,7 +28,8 @@ from nas.latency._model import (
     held_out_predictions,
 )
 from nas.latency._op_kinds import KINDS
-from nas.latency._prediction import conformal_interval, fit_prior
+from nas.latency._prediction import conformal_interval
+from nas.latency._prior import fit_prior
 from nas.latency._profile_lookup import load_profile
 
 REQUIRED = ("model", "latency_ms")
@@ -114,16 +115,82 @@ def fit_sections(
 def prior_section(
     model: LatencyModel, coverage: Coverage, samples: list[tuple[Any, float]], prior_reference: str
 ) -> dict[str, Any]:
-    """``{"prior": ...}`` from the reference profile for the kinds `coverage` lacks (empty when none)."""
+    """``{"prior": ...}`` from the reference profile, and the latency-corpus devices beside it, for the
+    kinds `coverage` lacks (empty when none)."""
+    from nas.latency._profile_lookup import corpus_profiles
+
     reference = load_profile(prior_reference)
+    also = [
+        (p.name, p.latency_model, p.predictor.coverage) for p in corpus_profiles() if p.name != reference.name
+    ]
     prior = fit_prior(
-        model, coverage, samples, reference.predictor.model, reference.predictor.coverage, reference.name
+        model,
+        coverage,
+        samples,
+        reference.predictor.model,
+        reference.predictor.coverage,
+        reference.name,
+        also=also,
     )
     return {"prior": prior.to_dict()} if prior is not None else {}
 
 
 FEW_SHOT_BELOW = 30  # fewer measured graphs than this: a few-shot fit (the corpus devices as the prior)
 FEW_SHOT_MIN = 5
+# Up to this many measured graphs, the direct fit and the few-shot fit are both cross-validated on the same
+# folds and the lower held-out MAPE wins: a device unlike every corpus device needs the direct fit, one like
+# them gains from the prior. Above it the data speaks for itself (and a few-shot fit gains nothing).
+FEW_SHOT_COMPARE_MAX = 300
+
+
+def _corpus_kinds(corpus: list[HardwareProfile]) -> Coverage:
+    return Coverage(kinds={k: {"nodes": 0} for p in corpus for k in p.predictor.coverage.kinds})
+
+
+def _corpus_prior(samples: list[tuple[Any, float]], source: str) -> list[HardwareProfile]:
+    """The latency-corpus profiles, the few-shot prior. Every kind of the measured graphs must be one the
+    corpus devices measured: the combination has nothing else to learn from, and the prior would count
+    such a kind twice."""
+    from nas.latency._profile_lookup import corpus_profiles
+
+    corpus = corpus_profiles()
+    if not corpus:
+        raise NasError(
+            "a few-shot fit needs the latency-corpus profiles (hardware_profiles/corpus/), which this "
+            "installation lacks"
+        )
+    known = _corpus_kinds(corpus)
+    unknown = sorted({k for features, _ in samples for k in known.uncovered_kinds(features)})
+    if unknown:
+        raise NasError(
+            f"{source}: the measured graphs hold node kinds no latency-corpus device measured "
+            f"({', '.join(unknown)}), so a few-shot fit cannot learn them; measure at least "
+            f"{FEW_SHOT_BELOW} graphs for a direct fit (nas profile bundle)"
+        )
+    return corpus
+
+
+def compare_with_few_shot(
+    samples: list[tuple[Any, float]], direct_held_out: np.ndarray, folds: int, seed: int, source: str
+) -> dict[str, Any] | None:
+    """Both fits' held-out MAPE on the same folds and the one chosen (the lower), or None when a few-shot
+    fit is impossible (no corpus profiles, or kinds they never measured)."""
+    from nas.latency._fewshot import held_out_few_shot
+
+    try:
+        corpus = _corpus_prior(samples, source)
+    except NasError:
+        return None
+    q = np.array([[p.latency_model.predict(features) for p in corpus] for features, _ in samples])
+    measured = np.asarray([latency for _, latency in samples])
+    few_shot = error_metrics(held_out_few_shot(q, measured, folds, seed), measured)["mape"]
+    direct = error_metrics(direct_held_out, measured)["mape"]
+    return {
+        "direct_mape": direct,
+        "few_shot_mape": few_shot,
+        "chosen": "few-shot" if few_shot < direct else "direct",
+        "data": f"{folds}-fold cross-validation of both fits on the same folds (seed {seed})",
+    }
 
 
 def few_shot_fit(
@@ -134,22 +201,8 @@ def few_shot_fit(
     the measured graphs must be one the corpus devices measured: the combination has nothing else to
     learn from, and the prior would count such a kind twice."""
     from nas.latency._fewshot import fit_few_shot
-    from nas.latency._profile_lookup import corpus_profiles
 
-    corpus = corpus_profiles()
-    if not corpus:
-        raise NasError(
-            "a few-shot fit needs the latency-corpus profiles (hardware_profiles/corpus/), which this "
-            "installation lacks"
-        )
-    known = Coverage(kinds={k: {"nodes": 0} for p in corpus for k in p.predictor.coverage.kinds})
-    unknown = sorted({k for features, _ in samples for k in known.uncovered_kinds(features)})
-    if unknown:
-        raise NasError(
-            f"{source}: the measured graphs hold node kinds no latency-corpus device measured "
-            f"({', '.join(unknown)}), so a few-shot fit cannot learn them; measure at least "
-            f"{FEW_SHOT_BELOW} graphs for a direct fit (nas profile bundle)"
-        )
+    corpus = _corpus_prior(samples, source)
     fit = fit_few_shot({p.name: p.latency_model for p in corpus}, samples)
     used = {name: a for name, a in fit.coefficients.items() if a > 0}
     data = (
@@ -161,6 +214,7 @@ def few_shot_fit(
         "data": data,
         "few_shot": {"coefficients": used, "extra_overhead_ms": fit.extra_overhead_ms},
     }
+    known = _corpus_kinds(corpus)
     coverage = Coverage(
         kinds={k: {"nodes": 0} for k in KINDS if known.covers(k)},
         source="the kinds the latency-corpus devices measured (few-shot prior)",
@@ -186,10 +240,13 @@ def fit_profile(
 ) -> dict[str, Any]:
     """A profile dict (see `write_profile`) fitted on every row, with k-fold cross-validated error,
     coverage, interval and (for a predicted profile) a prior from `prior_reference`. With fewer than
-    `FEW_SHOT_BELOW` rows (or `few_shot`), a few-shot fit (`few_shot_fit`) instead."""
+    `FEW_SHOT_BELOW` rows (or `few_shot`), a few-shot fit (`few_shot_fit`) instead; up to
+    `FEW_SHOT_COMPARE_MAX` rows (`few_shot` None), whichever of the two cross-validates better
+    (`compare_with_few_shot`, recorded as ``validation.selection``)."""
     csv_path = Path(csv_path)
     samples = measurement_samples(csv_path)
-    few_shot = len(samples) < FEW_SHOT_BELOW if few_shot is None else few_shot
+    automatic = few_shot is None
+    few_shot = len(samples) < FEW_SHOT_BELOW if automatic else few_shot
     if few_shot and len(samples) < FEW_SHOT_MIN:
         raise NasError(
             f"{csv_path}: {len(samples)} measurements are too few even for a few-shot fit "
@@ -214,16 +271,11 @@ def fit_profile(
         f"({meta.get('machine', '?')}, host {meta.get('host', '?')}) at {meta.get('measured', 'an unrecorded date')}; "
         f"bundle of space {meta.get('bundle', {}).get('space', '?')} seed {meta.get('bundle', {}).get('seed', '?')}."
     )
-    if few_shot:
-        model, validation, sections = few_shot_fit(samples, str(csv_path))
-        if latency == "predicted" and prior_reference is not None:
-            sections.update(
-                prior_section(model, Coverage.from_dict(sections["coverage"]), samples, prior_reference)
-            )
-    else:
+    selection = None
+    if not few_shot:
         model = fit_latency_model(samples)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
-        validation, sections, _ = fit_sections(
+        validation, sections, held_out = fit_sections(
             samples,
             model,
             folds,
@@ -231,6 +283,17 @@ def fit_profile(
             data,
             prior_reference=prior_reference if latency == "predicted" else None,
         )
+        if automatic and len(samples) <= FEW_SHOT_COMPARE_MAX:
+            selection = compare_with_few_shot(samples, held_out, folds, seed, str(csv_path))
+            few_shot = selection is not None and selection["chosen"] == "few-shot"
+    if few_shot:
+        model, validation, sections = few_shot_fit(samples, str(csv_path))
+        if latency == "predicted" and prior_reference is not None:
+            sections.update(
+                prior_section(model, Coverage.from_dict(sections["coverage"]), samples, prior_reference)
+            )
+    if selection is not None:
+        validation["selection"] = selection
     profile = {
         "name": name,
         "description": description

@@ -57,7 +57,7 @@ import numpy as np
 
 from nas.errors import NasError
 from nas.latency._features import COLUMNS, GraphFeatures
-from nas.latency._model import LatencyModel, _check_samples, fit_matrix, nnls  # noqa: F401 (fit_matrix: re-exported)
+from nas.latency._model import LatencyModel, _check_samples, fit_matrix, fold_splits, nnls  # noqa: F401 (fit_matrix: re-exported)
 
 RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 NESTED_LOO_MAX_K = 30
@@ -194,6 +194,19 @@ def fit_few_shot_predictions(
         interval_log_halfwidth=conformal_quantile(residuals, coverage),
         nested=nested,
     )
+
+
+def held_out_few_shot(q: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each network's few-shot prediction by the fit on the other folds (`fold_splits`: the folds of the
+    direct fit's cross-validation), so the two fits' held-out errors compare on the same splits."""
+    q = np.asarray(q, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    predicted = np.empty(len(y))
+    for held_out in fold_splits(len(y), folds, seed):
+        mask = np.ones(len(y), dtype=bool)
+        mask[held_out] = False
+        predicted[held_out] = fit_few_shot_predictions(q[mask], y[mask]).predict(q[held_out])
+    return predicted
 
 
 # ------------------------------------------------------------------------------------------- public API

@@ -292,24 +292,36 @@ def error_metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict
     }
 
 
+def fold_splits(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    """The k folds of `n` samples (seeded shuffle) that every held-out estimate in the package uses, so
+    two models' held-out errors compare on the same splits."""
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise NasError(f"folds must be an integer >= 2, got {folds!r}")
+    if folds > n:
+        raise NasError(f"cannot make {folds} folds out of {n} samples")
+    return np.array_split(np.random.default_rng(seed).permutation(n), folds)
+
+
+def held_out_matrix(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """`held_out_predictions` on a feature matrix (rows over `COLUMNS`) and latencies (ms)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    predicted = np.empty(len(y))
+    for held_out in fold_splits(len(y), folds, seed):
+        mask = np.ones(len(y), dtype=bool)
+        mask[held_out] = False
+        model = fit_matrix(x[mask], y[mask])
+        weights = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
+        predicted[held_out] = model.overhead_ms + x[held_out] @ weights
+    return predicted
+
+
 def held_out_predictions(
     samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0
 ) -> np.ndarray:
     """Each sample's prediction by the model fitted on the other folds (k-fold, seeded shuffle)."""
     features, y = _check_samples(samples)
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
-        raise NasError(f"folds must be an integer >= 2, got {folds!r}")
-    if folds > len(y):
-        raise NasError(f"cannot make {folds} folds out of {len(y)} samples")
-    order = np.random.default_rng(seed).permutation(len(y))
-    predicted = np.empty(len(y))
-    for held_out in np.array_split(order, folds):
-        mask = np.ones(len(y), dtype=bool)
-        mask[held_out] = False
-        model = fit_latency_model([(features[i], float(y[i])) for i in np.flatnonzero(mask)])
-        for i in held_out:
-            predicted[i] = model.predict(features[i])
-    return predicted
+    return held_out_matrix(np.stack([f.vector(COLUMNS) for f in features]), y, folds, seed)
 
 
 def cross_validate(
@@ -325,9 +337,8 @@ def cross_validate(
     if predicted is None:
         predicted = held_out_predictions(samples, folds, seed)
     y = np.asarray([float(s[1]) for s in samples])
-    order = np.random.default_rng(seed).permutation(len(y))
     fold_mape = [
-        float(np.mean(np.abs(predicted[f] - y[f]) / y[f]) * 100) for f in np.array_split(order, folds)
+        float(np.mean(np.abs(predicted[f] - y[f]) / y[f]) * 100) for f in fold_splits(len(y), folds, seed)
     ]
     metrics = error_metrics(predicted, y)
     metrics.update({"folds": folds, "seed": seed, "fold_mape": fold_mape})

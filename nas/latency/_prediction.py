@@ -22,14 +22,14 @@ table, whole networks for a bundle); `LatencyPrediction.level` says which covera
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
-from nas.latency._features import FEATURES, GraphFeatures
+from nas.latency._features import FEATURES
 from nas.latency._model import LatencyModel, _features
 
 LEVEL = 0.9  # the nominal coverage of every interval the package reports
@@ -112,17 +112,25 @@ class Prior:
     scale: float
     interval: Interval
     weights: dict[str, float]  # "kind.feature" -> ms per unit, only kinds outside the device's coverage
+    # kinds that several reference devices measured: (those kinds, {reference: coefficient}) each
+    combinations: tuple[tuple[tuple[str, ...], dict[str, float]], ...] = ()
 
     def kinds(self) -> set[str]:
         return {column.partition(".")[0] for column in self.weights}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "reference": self.reference,
             "scale": self.scale,
             "interval": self.interval.to_dict(),
             "weights": dict(sorted(self.weights.items())),
         }
+        if self.combinations:
+            out["combinations"] = [
+                {"kinds": list(kinds), "coefficients": dict(coefficients)}
+                for kinds, coefficients in self.combinations
+            ]
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> "Prior":
@@ -141,139 +149,32 @@ class Prior:
             weights = LatencyModel(overhead_ms=0.0, weights=dict(data["weights"] or {})).weights
         except (NasError, TypeError, ValueError) as error:
             raise NasError(f"weights: {error}") from None
+        combinations = []
+        for index, entry in enumerate(data.get("combinations") or []):
+            coefficients = entry.get("coefficients") if isinstance(entry, dict) else None
+            kinds = entry.get("kinds") if isinstance(entry, dict) else None
+            if not (
+                isinstance(kinds, list)
+                and isinstance(coefficients, dict)
+                and all(
+                    isinstance(c, (int, float)) and not isinstance(c, bool) and c >= 0
+                    for c in coefficients.values()
+                )
+            ):
+                raise NasError(
+                    f"combinations[{index}]: must be a mapping with kinds (a list) and coefficients "
+                    f"(reference -> non-negative number), got {entry!r}"
+                )
+            combinations.append(
+                (tuple(str(k) for k in kinds), {str(n): float(c) for n, c in coefficients.items()})
+            )
         return cls(
-            reference=str(data["reference"]), scale=float(data["scale"]), interval=interval, weights=weights
+            reference=str(data["reference"]),
+            scale=float(data["scale"]),
+            interval=interval,
+            weights=weights,
+            combinations=tuple(combinations),
         )
-
-
-def fit_prior(
-    device: LatencyModel,
-    device_coverage: Coverage,
-    samples: Sequence[tuple[GraphFeatures, float]],
-    reference: LatencyModel,
-    reference_coverage: Coverage,
-    reference_name: str,
-    level: float = LEVEL,
-) -> Prior | None:
-    """The prior for the kinds `device_coverage` lacks and `reference_coverage` has (see the module
-    docstring); None when the reference adds no kind. `samples`: the (features, latency) the device
-    model was fitted on.
-
-    The scale is the median device/reference ratio over the fitted graphs, on the kinds both measured.
-    Its interval comes from hiding what the device did measure (`hidden_family_ratios`): for each family
-    of kinds, the model and scale are refitted without the graphs that use it, and those graphs'
-    extrapolated part is compared with what the measurement leaves for it. With too few such graphs, the
-    spread of the per-graph ratios stands in (narrower: it sees no unmeasured kind)."""
-    extra = [k for k in reference_coverage.kinds if not device_coverage.covers(k)]
-    if not extra:
-        return None
-    scale = _scale(device, [g for g, _ in samples], reference, reference_coverage)
-    if scale is None:
-        raise NasError(
-            f"cannot learn a scale from the reference {reference_name!r}: fewer than 2 graphs that both "
-            "devices price"
-        )
-    hidden = hidden_family_ratios(samples, reference, reference_coverage)
-    if len(hidden) >= 10:
-        spread = conformal_interval(
-            hidden,
-            level,
-            f"measured/predicted of the extrapolated part of {len(hidden)} "
-            "graphs, each predicted with one family of its kinds hidden",
-        )
-    else:
-        ratios = _ratios(device, [g for g, _ in samples], reference, reference_coverage)
-        spread = conformal_interval(
-            np.asarray(ratios) / scale,
-            level,
-            f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the "
-            "scale (too few graphs to hide a family of kinds)",
-        )
-    # the point estimate stays inside its own interval, even where hidden families were all cheaper (or
-    # dearer) than priced: the scale comes from every graph, the spread from the hidden ones
-    spread = replace(spread, low=min(spread.low, 1.0), high=max(spread.high, 1.0))
-    weights = {
-        column: scale * weight
-        for column, weight in reference.weights.items()
-        if column.partition(".")[0] in extra and weight > 0
-    }
-    return Prior(reference=reference_name, scale=scale, interval=spread, weights=weights)
-
-
-def _ratios(
-    device: LatencyModel,
-    graphs: Sequence[GraphFeatures],
-    reference: LatencyModel,
-    reference_coverage: Coverage,
-) -> list[float]:
-    """Per graph: device time / reference time over the kinds the reference measured (overheads out)."""
-    ratios = []
-    for graph in graphs:
-        mine, theirs = device.breakdown(graph), reference.breakdown(graph)
-        shared = [kind for kind in graph.kinds if reference_coverage.covers(kind)]
-        mine_ms, theirs_ms = sum(mine.get(k, 0.0) for k in shared), sum(theirs.get(k, 0.0) for k in shared)
-        if mine_ms > 0 and theirs_ms > 0:
-            ratios.append(mine_ms / theirs_ms)
-    return ratios
-
-
-def _scale(
-    device: LatencyModel, graphs, reference: LatencyModel, reference_coverage: Coverage
-) -> float | None:
-    ratios = _ratios(device, graphs, reference, reference_coverage)
-    return float(np.exp(np.median(np.log(ratios)))) if len(ratios) >= 2 else None
-
-
-def kind_family(kind: str) -> str:
-    """A kind without its spatial bucket (conv_dense_k3_l -> conv_dense_k3): what a device measures or not."""
-    head, _, bucket = kind.rpartition("_")
-    return head if kind.startswith("conv_") and bucket in ("s", "m", "l") and kind != "conv_input" else kind
-
-
-MIN_KEPT, MIN_HIDDEN, MIN_SHARE = 30, 5, 0.25
-
-
-def hidden_family_ratios(
-    samples: Sequence[tuple[GraphFeatures, float]], reference: LatencyModel, reference_coverage: Coverage
-) -> list[float]:
-    """For each family of kinds the device measured (with at least `MIN_HIDDEN` graphs using it and
-    `MIN_KEPT` not), refit without the graphs using it and price them with the prior: the ratio of
-    what the measurement leaves for the extrapolated part (measured - the model's covered part) to
-    the prior's price of it, for every hidden graph where the prior prices at least `MIN_SHARE` of
-    the prediction (floored at 0.05: a measurement below the covered part alone)."""
-    from nas.latency._model import fit_latency_model
-
-    families = sorted({kind_family(k) for graph, _ in samples for k in graph.kinds})
-    ratios: list[float] = []
-    for family in families:
-        uses = [any(kind_family(k) == family for k in graph.kinds) for graph, _ in samples]
-        kept = [sample for sample, used in zip(samples, uses) if not used]
-        hidden = [sample for sample, used in zip(samples, uses) if used]
-        if len(kept) < MIN_KEPT or len(hidden) < MIN_HIDDEN:
-            continue
-        if not all(
-            reference_coverage.covers(k)
-            for graph, _ in hidden
-            for k in graph.kinds
-            if kind_family(k) == family
-        ):
-            continue  # the reference cannot price this family either
-        try:
-            model = fit_latency_model(kept)
-        except RuntimeError:  # NNLS did not converge on what is left: this family cannot be tested
-            continue
-        scale = _scale(model, [g for g, _ in kept], reference, reference_coverage)
-        if scale is None:
-            continue
-        matrix = _matrix(
-            {c: scale * w for c, w in reference.weights.items() if kind_family(c.partition(".")[0]) == family}
-        )
-        for graph, measured in hidden:
-            covered = model.predict(graph)
-            extrapolated = sum(float(matrix[k] @ v) for k, v in graph.kinds.items() if k in matrix)
-            if extrapolated > 0 and extrapolated >= MIN_SHARE * (covered + extrapolated):
-                ratios.append(max(measured - covered, 0.05 * extrapolated) / extrapolated)
-    return ratios
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -291,3 +292,28 @@ def test_few_measurements_give_a_few_shot_profile_with_a_leave_one_out_error(tmp
         == 2
     )
     assert "no latency-corpus device measured" in capsys.readouterr().err
+
+
+def test_a_direct_fit_and_a_few_shot_fit_compete_on_the_same_folds():
+    """With enough measurements both fits are cross-validated on the same folds and the lower held-out
+    error wins: a device that runs 1.3x a latency-corpus device is best placed among the corpus devices;
+    one whose cost is a kind no corpus device weighs alone is learnt only by the direct fit."""
+    import optuna
+
+    from nas.latency import ArchitectureFeaturizer, LatencyModel, held_out_predictions, load_profile
+    from nas.latency._calibrate import compare_with_few_shot
+    from nas.space import load_space
+
+    space, device = load_space("fbnet"), load_profile("xeon-gold-6226")
+    featurizer = ArchitectureFeaturizer(num_classes=100)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    graphs = [featurizer.features(space.sample(study.ask())) for _ in range(40)]
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.05, len(graphs)))  # a real device's 5% scatter
+    like_corpus = [(f, 1.3 * device.latency_model.predict(f) * e) for f, e in zip(graphs, noise)]
+    alien_model = LatencyModel(overhead_ms=0.2, weights={"conv_depthwise_k5_l.count": 0.3})
+    alien = [(f, alien_model.predict(f) * e) for f, e in zip(graphs, noise)]
+    for samples, winner in ((like_corpus, "few-shot"), (alien, "direct")):
+        held_out = held_out_predictions(samples, 5, 0)
+        choice = compare_with_few_shot(samples, held_out, 5, 0, "test.csv")
+        assert choice["chosen"] == winner, choice
+        assert choice["few_shot_mape" if winner == "few-shot" else "direct_mape"] < 10

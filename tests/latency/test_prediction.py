@@ -21,7 +21,7 @@ from nas.latency import (
     load_profile,
 )
 from nas.latency._features import FEATURES
-from nas.latency._prediction import hidden_family_ratios, kind_family
+from nas.latency._prior import hidden_family_ratios, kind_family
 
 
 def node(kind: str, macs: float, name: str = "n") -> NodeFeatures:
@@ -69,6 +69,49 @@ def test_fit_prior_scales_the_reference_and_prices_only_what_the_device_lacks():
     assert prior.weights == pytest.approx({"conv_dense_k7_l.macs": 6e-6})
     assert prior.interval.low <= 1 <= prior.interval.high
     assert Prior.from_dict(prior.to_dict()) == prior
+
+
+def test_a_kind_several_references_measured_is_priced_by_the_devices_the_device_resembles():
+    """The device runs 2x reference B on every kind; the main reference A has other relative costs. The
+    kind the device lacks and both references measured is priced as 2x B's price (the combination),
+    not as A's price times the one scale; the kind only A measured still costs A's price times it."""
+    a = LatencyModel(
+        overhead_ms=0.0,
+        weights={
+            "conv_pointwise_l.macs": 1e-6,
+            "conv_depthwise_k3_l.macs": 1e-6,
+            "conv_dense_k3_l.macs": 1e-6,
+            "conv_dense_k7_l.macs": 2e-6,
+        },
+    )
+    b = LatencyModel(
+        overhead_ms=0.0,
+        weights={
+            "conv_pointwise_l.macs": 1e-6,
+            "conv_depthwise_k3_l.macs": 4e-6,
+            "conv_dense_k3_l.macs": 5e-6,
+        },
+    )
+    device = LatencyModel(
+        overhead_ms=0.0, weights={"conv_pointwise_l.macs": 2e-6, "conv_depthwise_k3_l.macs": 8e-6}
+    )
+    mixes = [(1e5, 1e4), (2e5, 5e4), (3e5, 1e4), (5e5, 8e4), (1e5, 9e4)]
+    samples = [(graph(conv_pointwise_l=p, conv_depthwise_k3_l=d), 2e-6 * p + 8e-6 * d) for p, d in mixes]
+    everything = Coverage.of(
+        [graph(conv_pointwise_l=1.0, conv_depthwise_k3_l=1.0, conv_dense_k3_l=1.0, conv_dense_k7_l=1.0)]
+    )
+    b_coverage = Coverage.of([graph(conv_pointwise_l=1.0, conv_depthwise_k3_l=1.0, conv_dense_k3_l=1.0)])
+    device_coverage = Coverage.of([g for g, _ in samples])
+    prior = fit_prior(device, device_coverage, samples, a, everything, "a", also=[("b", b, b_coverage)])
+    assert prior.weights["conv_dense_k3_l.macs"] == pytest.approx(2 * 5e-6, rel=1e-6)
+    assert prior.weights["conv_dense_k7_l.macs"] == pytest.approx(prior.scale * 2e-6)  # only A measured it
+    assert prior.combinations and prior.combinations[0][0] == ("conv_dense_k3_l",)
+    assert Prior.from_dict(prior.to_dict()) == prior
+    alone = fit_prior(device, device_coverage, samples, a, everything, "a")
+    assert (
+        alone.weights["conv_dense_k3_l.macs"] == pytest.approx(alone.scale * 1e-6) and not alone.combinations
+    )
+    assert alone.scale * 1e-6 < 0.5 * 2 * 5e-6  # A alone prices the kind far below the device's cost
 
 
 def test_prediction_adds_the_prior_and_widens_the_interval_with_the_share_extrapolated():
