@@ -43,7 +43,7 @@ from nas.search._executor import Executor, TaskFailed
 from nas.search._fidelity import FidelitySchedule
 from nas.search._ledger import TrialLedger
 from nas.search._selection import SELECTORS, SelectionContext, Selector
-from nas.search._study import fast_commits
+from nas.search._study import fast_commits, save_trials
 from nas.search._tasks import score_candidate, train_candidate, with_plugins
 from nas.space import SearchSpace
 
@@ -153,6 +153,7 @@ class BatchDriver:
         trial.set_user_attr(Attr.ARCH_HASH, arch.hash)
         trial.set_user_attr(Attr.SUMMARY, arch.summary())
         trial.set_user_attr(Attr.ARCHITECTURE, arch.to_dict())
+        save_trials(self.study)  # parameters and architecture in one commit: re-queued if the driver dies
         return Candidate(trial, arch)
 
     def _run_batch(self, batch: list[Candidate], keep: int) -> None:

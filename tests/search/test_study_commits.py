@@ -10,7 +10,7 @@ import sqlite3
 import optuna
 
 from nas.search import open_study, storage_url
-from nas.search._study import _ENGINES, fast_commits
+from nas.search._study import _ENGINES, fast_commits, save_trials
 
 
 def journal_mode(run_dir) -> str:
@@ -57,17 +57,19 @@ def test_a_driver_killed_with_commits_in_the_log_loses_none_of_them(tmp_path):
             with fast_commits(study):
                 for number in range(3):
                     study.ask().set_user_attr("number", number)
+                    save_trials(study)  # as the driver does once a candidate is sampled
+                study.ask().set_user_attr("number", "unsaved")  # sampled when the kill came: not a candidate
                 os.kill(os.getpid(), signal.SIGKILL)
         finally:
             os._exit(99)
     _, status = os.waitpid(child, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, "not killed where meant"
     assert (tmp_path / "study.db-wal").is_file()  # the commits were in the log only
-    assert attrs_of_trials(tmp_path) == [{"number": n} for n in range(3)]
+    assert attrs_of_trials(tmp_path) == [{"number": n} for n in range(3)] + [{}]
     study = open_study(tmp_path, "random", 2, 0)  # the resume goes on from there
     with fast_commits(study):
-        study.ask().set_user_attr("number", 3)
-    assert attrs_of_trials(tmp_path) == [{"number": n} for n in range(4)]
+        study.ask().set_user_attr("number", 4)  # saved when the driver stops
+    assert attrs_of_trials(tmp_path) == [{"number": n} for n in range(3)] + [{}, {"number": 4}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
 
 
