@@ -238,6 +238,23 @@ def test_every_latency_is_measured_on_the_device_node(tmp_path, cluster, tiny_sp
     # it started), so a training or export task placed there would have failed its trial.
 
 
+def test_auto_with_the_device_node_present_is_hybrid(tmp_path, cluster, tiny_space_file, tiny_dataset_file):
+    """The default --latency auto finds the node: the pool is predicted, what trains is measured there."""
+    run = tmp_path / "run"
+    command = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 2, "--latency", "auto")
+    command[command.index("--prescreen") + 1] = "2"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=cluster.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "config.json").read_text())["latency_mode"] == "hybrid"
+    trials = rows(run)
+    trained = [t for t in trials if t["status"] == "complete"]
+    assert trained and all(
+        t["latency_source"] == "device" and t["latency_node_id"] == cluster.device_id for t in trained
+    )
+    assert [t["latency_calibrated_on"] for t in trained] == [str(i) for i in range(len(trained))]
+    assert {t["latency_source"] for t in trials if t["status"] == "screened_out"} <= {"predicted"}
+
+
 def test_no_device_node_for_the_profile_is_refused_at_start(
     tmp_path, cluster, tiny_space_file, tiny_dataset_file
 ):
