@@ -18,9 +18,12 @@ $(BIN)/nas: pyproject.toml constraints.txt
 
 setup: $(BIN)/nas  ## create .venv: torch's CUDA build with an NVIDIA GPU, else its CPU build; every dependency
 
-demo: setup  ## the default hardware-aware search on the built-in data, then export its Pareto set
+demo: setup  ## the default hardware-aware search on the built-in data, its Pareto set exported, the HTML report
 	$(BIN)/nas search
 	$(BIN)/nas export $(RUN_DIR)
+	$(BIN)/nas report $(RUN_DIR)
+	@echo "open the report above in a browser; to train a network of the front fully (here the most accurate):"
+	@echo "  $(BIN)/nas train $$(ls -d $(RUN_DIR)/export/[0-9]*/ | tail -1 | sed 's:/$$::') --epochs 30"
 
 # Tests and benchmarks start only embedded local Rays of their own: they run them without token auth
 # (no ~/.ray/auth_token written). The demo, like any user, gets Ray's own setting.

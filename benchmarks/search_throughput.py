@@ -70,11 +70,11 @@ def main() -> int:
         "fraction_outside_training": round(1 - train / worker_seconds, 4),
         "target_fraction_outside_training": 0.10,
         "definition": "1 - (sum of training-loop seconds over trials) / (search wall time x workers); "
-        "everything else counts as outside training: validation, build, fvcore, ONNX export, "
+        "everything else counts as outside training: validation, build, cost counts, ONNX export, "
         "latency measurement (workers idle), Ray start-up, dataset loading, bookkeeping, idle workers",
         "breakdown_seconds": {
             "validation": round(evaluate, 1),
-            "prepare (build + fvcore + ONNX export, on workers)": round(total("prepare_seconds"), 1),
+            "prepare (build + cost counts + ONNX export, on workers)": round(total("prepare_seconds"), 1),
             "latency measurement (driver, workers idle)": round(total("latency_seconds"), 1),
             "start-up before the first ask (Ray, dataset, study; wall)": round(first_ask - started_at, 1),
             "after the last tell (outputs, Ray shut-down; wall)": round(started_at + wall - last_tell, 1),
