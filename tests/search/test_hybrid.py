@@ -110,7 +110,7 @@ def _search(tmp_path, space, data, profile, **settings):
         dataset=str(data),
         profile=str(profile),
         latency="hybrid",
-        trials=6,
+        trials=5,
         population=2,
         epochs=1,
         train_subset=32,
@@ -192,7 +192,7 @@ def test_a_hybrid_search_predicts_the_pool_measures_what_trains_and_refits(
     assert "Latency model calibration" in section and (report / "calibration.png").stat().st_size > 0
 
     # resumed with more trials, the model starts refitted on every measurement the run already has
-    more = _search(tmp_path, tiny_space_file, tiny_dataset_file, perturbed_profile, trials=8)
+    more = _search(tmp_path, tiny_space_file, tiny_dataset_file, perturbed_profile, trials=6)
     later = [r for r in _rows(more.run_dir) if r["status"] == "complete" and not r["duplicate_of"]]
     assert [int(r["latency_calibrated_on"]) for r in later] == list(range(len(later)))
     assert len(later) > len(trained)
@@ -211,7 +211,7 @@ def test_a_device_that_leaves_leaves_its_candidates_their_prediction_marked_fall
 
     device.measure = leaves_after_two
     result = _search(
-        tmp_path, tiny_space_file, tiny_dataset_file, perturbed_profile, device_timeout=0.01, trials=5
+        tmp_path, tiny_space_file, tiny_dataset_file, perturbed_profile, device_timeout=0.01, trials=4
     )
     trained = [r for r in _rows(result.run_dir) if r["status"] == "complete" and not r["duplicate_of"]]
     sources = [r["latency_source"] for r in trained]
