@@ -38,7 +38,7 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 # The opset of deployment exports, pinned so a model does not change with the torch version: the dynamo
 # exporter's own default with the torch this package is tested with, and within what ONNX Runtime runs
-# from the lowest version nas allows (1.18 runs opsets up to 21).
+# from the lowest version nas allows (1.19, which `.ci/lowest` runs these exports on).
 EXPORT_OPSET = 20
 FAST_OPSET = 17
 PRODUCER_NAME = "nas"
@@ -122,6 +122,19 @@ def _export_torchscript(
     return onnx.load_from_string(buffer.getvalue())
 
 
+# Node metadata the exporter adds that names files on the exporting machine (its Python stack traces):
+# a shipped model must not carry the user's paths, and the same network exports to the same bytes anywhere.
+_MACHINE_METADATA = ("pkg.torch.onnx.stack_trace",)
+
+
+def _strip_stack_traces(proto: onnx.ModelProto) -> None:
+    for node in proto.graph.node:
+        kept = [entry for entry in node.metadata_props if entry.key not in _MACHINE_METADATA]
+        if len(kept) != len(node.metadata_props):
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+
+
 def _set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
     existing = {entry.key: entry for entry in proto.metadata_props}
     for key, value in metadata.items():
@@ -158,6 +171,7 @@ def export_onnx(
     exporter = _export_torchscript if fast else _export_dynamo
     with _eval_mode(model), _quiet_export(), torch.no_grad():
         proto = exporter(model, example, dynamic_batch)
+    _strip_stack_traces(proto)
     proto.producer_name, proto.producer_version = PRODUCER_NAME, __version__
     proto.model_version = MODEL_FORMAT_VERSION
     if doc_string is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -145,6 +146,16 @@ def test_metadata_round_trip(exported, tmp_path):
     path.write_bytes(exported["dynamo"])
     assert read_metadata(path) == {"arch": "small", "trial": "7"}
     assert read_metadata(str(path)) == {"arch": "small", "trial": "7"}
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "fast"])
+def test_an_export_names_no_file_of_the_exporting_machine(exported, exporter):
+    """The exporter records Python stack traces (paths of this machine) per node; a model one ships must
+    not carry them, and the same network must export to the same bytes on any machine."""
+    data = exported[exporter]
+    keys = {p.key for node in onnx.load_from_string(data).graph.node for p in node.metadata_props}
+    assert not any("stack_trace" in key for key in keys)
+    assert str(Path(__file__).resolve().parents[1]).encode() not in data  # the checkout's path
 
 
 def test_no_metadata_means_empty(model):
