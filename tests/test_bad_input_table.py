@@ -591,7 +591,7 @@ CASES = [
         'search-latency-unknown',
         [*S, '--latency', 'fast'],
         2,
-        "argument --latency: invalid choice: 'fast' (choose from 'auto', 'measured', 'predicted', 'device')",
+        "argument --latency: invalid choice: 'fast' (choose from 'auto', 'measured', 'predicted', 'device', 'hybrid')",
     ),
     (
         'search-prescreen-score-unknown',

@@ -189,7 +189,15 @@ def test_writers_reproduce_the_saved_files(saved_run, tmp_path):
     write_pareto_json(study, tmp_path / "pareto.json", {"run": "saved"})
     assert (tmp_path / "pareto.json").read_bytes() == (SAVED / "pareto.json").read_bytes()
     # trials.csv gained the memory and device columns since the saved file was written: the rest is byte for byte.
-    added = ["peak_memory_kb", "weights_kb", "latency_node_id", "latency_host", "train_device"]
+    added = [
+        "peak_memory_kb",
+        "weights_kb",
+        "latency_node_id",
+        "latency_host",
+        "train_device",
+        "latency_predicted_ms",
+        "latency_calibrated_on",
+    ]
     saved_columns, saved_rows = _read_csv(SAVED / "trials.csv")
     columns, rows = _read_csv(tmp_path / "trials.csv")
     assert [c for c in columns if c not in added] == saved_columns and set(added) <= set(columns)
