@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from nas._resources import builtin_dir
@@ -25,10 +26,18 @@ def _builtin_paths() -> dict[str, Path]:
 
 
 def corpus_profiles() -> list[HardwareProfile]:
-    """The devices of the latency corpus (whole networks measured end to end): the prior of a few-shot fit."""
+    """The devices of the latency corpus (whole networks measured end to end): the prior of a few-shot fit
+    and references of a profile's prior. Read once per process while the files stay as they are (a fit
+    asks for them up to three times, about 0.4 s each)."""
     folder = builtin_dir("hardware_profiles") / CORPUS
     paths = sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES) if folder.is_dir() else []
-    return [read_profile(path) for path in paths]
+    return list(_read_profiles(tuple((path, path.stat().st_mtime_ns) for path in paths)))
+
+
+@lru_cache(maxsize=4)
+def _read_profiles(files: tuple[tuple[Path, int], ...]) -> tuple[HardwareProfile, ...]:
+    """Profiles (immutable) of (path, modification time) pairs: a changed file is read again."""
+    return tuple(read_profile(path) for path, _ in files)
 
 
 def builtin_profile_names() -> list[str]:
