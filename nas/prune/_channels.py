@@ -7,21 +7,33 @@ is applied its effect is known twice, cheaply: the architecture it leaves (to pr
 and the loss without those channels (zeroing the group's batch-norm outputs is removing them: every
 activation maps 0 to 0 and no convolution has a bias).
 
-Only groups inside the built-in primitives are cut, never a grouped (not depthwise) convolution's channels
-(its groups must stay equal), the channels an ECA attention runs its 1D convolution along, nor an
-attention's inner layers (the spec keeps the width they were sized for, `BlockSpec.attention_width`), and
-never a cut that would add or remove a shortcut: a block has an identity path exactly when stride 1 and
-equal channel counts, so the rebuilt network would differ.
+A grouped (not depthwise) convolution keeps its groups equal: a cut removes the same positions from
+every group (`_periodic`), as torch-pruning's grouped-convolution handler assumes. Inside a
+`shuffle_bottleneck` the channel shuffle reorders the inner channels, which torch-pruning's graph
+passes through unchanged; the indices after the shuffle are mapped here (`_shuffled`), and the positions
+are chosen so that the grouped convolution after the shuffle loses the same positions in every group too.
+
+Only groups inside the built-in primitives are cut, never the channels an ECA attention runs its 1D
+convolution along, nor an attention's inner layers (the spec keeps the width they were sized for,
+`BlockSpec.attention_width`), and never a cut that would add or remove a shortcut: a block has an
+identity path exactly when stride 1 and equal channel counts, so the rebuilt network would differ.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from nas.builder import CoordinateAttention, EfficientChannelAttention, SqueezeExcite, block_layout
+from nas.builder import (
+    ChannelShuffle,
+    CoordinateAttention,
+    EfficientChannelAttention,
+    SqueezeExcite,
+    block_layout,
+)
 from nas.space import Architecture
 
 BUILTIN_PRIMITIVES = frozenset({"mbconv", "fused_mbconv", "dwsep", "shuffle_bottleneck", "skip"})
@@ -55,6 +67,7 @@ class ChannelPruner:
         self.names = {module: name for name, module in model.named_modules()}
         self._inner = _attention_inner_layers(model)
         self._foreign = _foreign_modules(model, arch)
+        self._after_shuffle = _after_shuffle(model)
         self._base = arch  # the architecture as given: what `architecture` describes changes against
         self._base_widths = self._widths()
 
@@ -68,10 +81,16 @@ class ChannelPruner:
                 continue
             root = group[0].dep.target.module
             before = len(group[0].idxs)
-            order = torch.argsort(self.importance(group)).tolist()  # least important first
+            period = self._period(group, before)
+            if period is None:
+                continue
+            importance = self.importance(group)
             for after in _steps(before):
-                cut_group = self.graph.get_pruning_group(
-                    root, group[0].dep.handler, sorted(order[: before - after])
+                if (before - after) % period:
+                    continue
+                removed = _periodic(importance, period, before - after)
+                cut_group = self._shuffled(
+                    self.graph.get_pruning_group(root, group[0].dep.handler, removed), before
                 )
                 arch = self.architecture(_channels_after(cut_group, self.graph))
                 if arch is not None:
@@ -150,11 +169,73 @@ class ChannelPruner:
             module = item.dep.target.module
             if module in self._foreign:
                 return False
-            if isinstance(module, nn.Conv2d) and 1 < module.groups < module.in_channels:
-                return False
             if isinstance(module, nn.Conv1d):  # ECA's convolution runs along the channels: they stay
                 return False
         return True
+
+    def _period(self, group, channels: int) -> int | None:
+        """How many equal segments of the group's channels a cut removes the same positions from: the
+        least common multiple of its grouped convolutions' groups, squared for the inner channels of a
+        shuffle (the grouped convolutions on both sides see them in another order); None when the
+        channels do not split so."""
+        period = 1
+        for item in group:
+            module = item.dep.target.module
+            if isinstance(module, nn.Conv2d) and 1 < module.groups < module.in_channels:
+                inner = module in self._after_shuffle and self._is_inner(item)
+                period = math.lcm(period, module.groups**2 if inner else module.groups)
+        return period if channels % period == 0 else None
+
+    def _is_inner(self, item) -> bool:
+        """`item` (after a shuffle) prunes the shuffled inner channels, not the block's output channels."""
+        module = item.dep.target.module
+        last_conv = self._after_shuffle[module][1]
+        return module is not last_conv or not self.graph.is_out_channel_pruning_fn(item.dep.handler)
+
+    def _shuffled(self, group, channels: int):
+        """`group` with the indices of the layers after a channel shuffle mapped through it (torch-pruning
+        passes them through unchanged); a group without a shuffle is returned as it is."""
+        from torch_pruning._helpers import GroupItem
+
+        for index, item in enumerate(group):
+            module = item.dep.target.module
+            if module in self._after_shuffle and self._is_inner(item):
+                groups = self._after_shuffle[module][0]
+                group[index] = GroupItem(item.dep, sorted(_shuffle(i, groups, channels) for i in item.idxs))
+        return group
+
+
+def _periodic(importance: torch.Tensor, period: int, removed: int) -> list[int]:
+    """`removed` channel indices, the same positions in each of `period` equal segments: the positions of
+    least summed importance."""
+    channels = importance.numel()
+    width = channels // period
+    per_position = importance.reshape(period, width).sum(dim=0)
+    positions = torch.argsort(per_position).tolist()[: removed // period]
+    return sorted(segment * width + p for segment in range(period) for p in positions)
+
+
+def _shuffle(index: int, groups: int, channels: int) -> int:
+    """Where `ChannelShuffle(groups)` moves channel `index` of `channels`."""
+    per_group = channels // groups
+    return (index % per_group) * groups + index // per_group
+
+
+def _after_shuffle(model: nn.Module) -> dict[nn.Module, tuple[int, nn.Module]]:
+    """Every module after a `ChannelShuffle` in a block's body -> (the shuffle's groups, the body's last
+    convolution)."""
+    found = {}
+    for body in (m for m in model.modules() if isinstance(m, nn.Sequential)):
+        units = list(body)
+        shuffles = [i for i, unit in enumerate(units) if isinstance(unit, ChannelShuffle)]
+        if not shuffles:
+            continue
+        last = _conv_units(body)[-1]
+        groups = units[shuffles[0]].groups
+        for unit in units[shuffles[0] + 1 : -1]:  # the depthwise convolution, the attention
+            found.update({module: (groups, last) for module in unit.modules()})
+        found[last] = (groups, last)  # its inputs only: its outputs (and batch norm) are the block's
+    return found
 
 
 def _steps(before: int) -> list[int]:

@@ -17,6 +17,9 @@ PRIMITIVES = [
     BlockSpec("fused_mbconv", 3, 1.0, None, False, "relu"),
     BlockSpec("dwsep", 5, None, None, False, "relu"),
     BlockSpec("shuffle_bottleneck", 3, 3.0, 1, False, "relu"),
+    BlockSpec("shuffle_bottleneck", 3, 3.0, 2, False, "relu"),
+    BlockSpec("shuffle_bottleneck", 5, 1.0, 2, False, "relu"),
+    BlockSpec("shuffle_bottleneck", 3, 2.0, 4, True, "relu"),
     BlockSpec("skip"),
 ]
 ATTENTIONS = [True, "coord"]
@@ -48,7 +51,7 @@ def _logits(model, x):
 @pytest.mark.parametrize(
     "block",
     PRIMITIVES + [replace(PRIMITIVES[0], se=se) for se in ATTENTIONS],
-    ids=lambda b: f"{b.primitive}-e{b.expansion}-{b.se}",
+    ids=lambda b: f"{b.primitive}-e{b.expansion}-g{b.groups}-{b.se}",
 )
 def test_every_cut_rebuilds_from_its_spec_and_masking_predicts_it(block):
     from nas.prune._channels import ChannelPruner
@@ -102,12 +105,20 @@ def test_a_cut_that_would_add_a_shortcut_is_not_offered():
     assert {c.after for c in trunk} == {24}  # 32 -> 24, and neither 16 nor (three quarters) 24 -> ... 16
 
 
-def test_grouped_convolutions_are_left_whole():
+def test_grouped_convolutions_lose_the_same_positions_in_every_group():
     from nas.prune._channels import ChannelPruner
 
-    arch = small(replace(PRIMITIVES[5], groups=2))
+    arch = small(PRIMITIVES[6])  # shuffle_bottleneck, groups 2: a shuffle between its grouped 1x1s
     model = build_model(arch, num_classes=10, seed=0)
+    grouped = []
     for cut in ChannelPruner(model, arch).cuts():
         for item in cut.group:
             module = item.dep.target.module
-            assert not (isinstance(module, torch.nn.Conv2d) and 1 < module.groups < module.in_channels)
+            if isinstance(module, torch.nn.Conv2d) and 1 < module.groups < module.in_channels:
+                out = cut.group._DG.is_out_channel_pruning_fn(item.dep.handler)
+                size = (module.out_channels if out else module.in_channels) // module.groups
+                per_group = [sorted(i % size for i in item.idxs if i // size == g) for g in range(2)]
+                assert per_group[0] == per_group[1] and per_group[0], (cut.name, item.idxs)
+                grouped.append(cut.name)
+    inner = {name for name in grouped if name.endswith(("body.0.0", "body.2.0"))}
+    assert inner and set(grouped) - inner  # the inner (shuffled) channels and the blocks' outputs
