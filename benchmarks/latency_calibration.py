@@ -1,11 +1,13 @@
 """Benchmark: the shipped `x86-cpu` model on this machine, before and after calibration here.
 
 The shipped model was fitted on another machine. This measures 80 random `mobilenet` networks here
-(seed 1) with the profile's protocol, in one pass, and splits them alternately: it calibrates on 40 as
-`nas profile calibrate` does (also on the first 10 and 20 of them), and checks every model on the other
-40: MAPE, share within +-10%, Kendall tau, and the 90% interval's coverage. Interleaving matters on a
-shared virtual machine, whose speed can drift by tens of percent within minutes. Run it with nothing
-else on the CPU (latency measurements).
+(seed 1) and their blocks with the profile's protocol, in one pass, and splits the networks alternately:
+it calibrates on 40 as `nas profile calibrate --networks-only` does (also on the first 10 and 20 of
+them), on the 40 and the blocks they introduced as `nas profile calibrate` does, and fits a model afresh
+on those graphs (no prior) for comparison; it checks every model on the other 40 networks: MAPE, share
+within +-10%, Kendall tau, and the 90% interval's coverage. Interleaving matters on a shared virtual
+machine, whose speed can drift by tens of percent within minutes. Run it with nothing else on the CPU
+(latency measurements).
 
     .venv/bin/python benchmarks/latency_calibration.py [--runs 3]   # writes results/benchmarks/latency_calibration.json
 """
@@ -13,6 +15,7 @@ else on the CPU (latency measurements).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -24,15 +27,16 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
-from nas.latency import (  # noqa: E402  # noqa: E402  # noqa: E402
-    calibrate_model,
+from nas.latency import (  # noqa: E402
+    bundle_groups,
+    calibrated_with_held_out,
     conformal_interval,
     error_metrics,
-    leave_one_out,
+    fit_latency_model,
     load_profile,
     machine_signature,
     measure_bundle,
-    measurement_samples,  # noqa: E402
+    measurement_samples,
     write_bundle,
 )
 
@@ -40,12 +44,24 @@ BENCHMARK = Benchmark(cost="cheap", seconds=99)  # latency_calibration.json "sec
 NETWORKS = 40
 
 
-def measured(folder: Path, settings) -> tuple[list, list]:
-    """80 random networks measured in one pass, split alternately: the calibration and evaluation networks
-    are measured interleaved, so a drift of the machine's speed during the run hits both alike."""
-    bundle = write_bundle("mobilenet", folder / "bundle", networks=2 * NETWORKS, seed=1, blocks=False)
+def measured(folder: Path, settings) -> tuple[list, list, list]:
+    """80 random networks and their blocks measured in one pass; the networks split alternately into
+    calibration and evaluation ones, so a drift of the machine's speed during the run hits both alike.
+    Returns (calibration networks, [(block, index of the calibration network that introduced it)],
+    evaluation networks): blocks first seen in an evaluation network are measured (in order, for the
+    same drift) but unused; coverage blocks (not from any network) get a group of their own."""
+    bundle = write_bundle("mobilenet", folder / "bundle", networks=2 * NETWORKS, seed=1, blocks=True)
+    kinds = [entry["kind"] for entry in json.loads((bundle / "bundle.json").read_text())["models"]]
     samples = measurement_samples(measure_bundle(bundle, settings))
-    return samples[0::2], samples[1::2]
+    calibration, blocks, evaluation = [], [], []
+    for kind, group, sample in zip(kinds, bundle_groups(bundle), samples, strict=True):
+        if kind == "network":
+            (calibration if group % 2 == 0 else evaluation).append(sample)
+        elif group >= 2 * NETWORKS:  # a coverage block: no network introduced it
+            blocks.append((sample, group))
+        elif group % 2 == 0:
+            blocks.append((sample, group // 2))
+    return calibration, blocks, evaluation
 
 
 def scores(model, samples, interval=None) -> dict:
@@ -58,22 +74,38 @@ def scores(model, samples, interval=None) -> dict:
     return result
 
 
+def calibrated_row(profile, subset: list, evaluation: list, networks: int, groups=None) -> dict:
+    """Calibrate on `subset` (its first `networks` are networks) as `calibrate_profile` does; the
+    interval from the held-out networks only, each predicted without its group (its own blocks)."""
+    model, held_out = calibrated_with_held_out(profile.latency_model, subset, groups)
+    truth = np.array([y for _, y in subset])
+    is_network = np.arange(len(subset)) < networks
+    interval = conformal_interval(truth[is_network] / held_out[is_network])
+    return {
+        "networks": networks,
+        "graphs": len(subset),
+        "held_out_mape": error_metrics(held_out[is_network], truth[is_network])["mape"],
+        "interval": [interval.low, interval.high],
+        "interval_level": interval.level,
+        **scores(model, evaluation, interval),
+    }
+
+
 def one_run(profile) -> dict:
     with tempfile.TemporaryDirectory(prefix="nas-bench-calibration-") as folder:
-        calibration, evaluation = measured(Path(folder), profile.measurement)
+        calibration, blocks, evaluation = measured(Path(folder), profile.measurement)
     rows = {"shipped": {"networks": 0, **scores(profile.latency_model, evaluation)}}
     for n in (10, 20, NETWORKS):
-        subset = calibration[:n]
-        loo = leave_one_out(profile.latency_model, subset)
-        interval = conformal_interval(np.array([y for _, y in subset]) / loo)
-        model = calibrate_model(profile.latency_model, subset)
-        rows[f"calibrated on {n}"] = {
-            "networks": n,
-            "loo_mape": error_metrics(loo, [y for _, y in subset])["mape"],
-            "interval": [interval.low, interval.high],
-            "interval_level": interval.level,
-            **scores(model, evaluation, interval),
-        }
+        rows[f"calibrated on {n}"] = calibrated_row(profile, calibration[:n], evaluation, n)
+    groups = list(range(NETWORKS)) + [group for _, group in blocks]
+    graphs = calibration + [sample for sample, _ in blocks]
+    rows[f"calibrated on {NETWORKS} + blocks"] = calibrated_row(profile, graphs, evaluation, NETWORKS, groups)
+    direct = fit_latency_model(graphs)
+    rows[f"fitted afresh on {NETWORKS} + blocks"] = {
+        "networks": NETWORKS,
+        "graphs": len(graphs),
+        **scores(direct, evaluation),
+    }
     return rows
 
 

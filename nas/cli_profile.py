@@ -113,6 +113,11 @@ def add_profile_commands(sub) -> None:
     )
     c.add_argument("--networks", type=int, default=40, help="networks to measure (default: %(default)s)")
     c.add_argument(
+        "--networks-only",
+        action="store_true",
+        help="measure the networks only, not their blocks (faster; the blocks tell each operator's cost)",
+    )
+    c.add_argument(
         "--out",
         default=None,
         help="profile file to write (default: the user's profile folder, "
@@ -271,16 +276,25 @@ def _calibrate(args) -> int:
             print(f"measured {done}/{total}", file=sys.stderr)
 
     path = calibrate_profile(
-        profile, space=args.space, networks=args.networks, out=args.out, progress=progress
+        profile,
+        space=args.space,
+        networks=args.networks,
+        blocks=not args.networks_only,
+        out=args.out,
+        progress=progress,
     )
-    _print_validation(path, load_profile(path).validation, "leave-one-out")
+    _print_validation(path, load_profile(path).validation, "held-out networks'")
     return 0
 
 
 def _predict(args) -> int:
     from nas.latency import load_profile, local_profile, predict_models
 
-    rows = predict_models(local_profile(load_profile(args.profile)), args.models)
+    profile = local_profile(load_profile(args.profile))
+    rows = predict_models(profile, args.models)
+    if profile.energy is not None:  # a profile fitted on energy measurements too (jetson-tx2)
+        for row in rows:
+            row["energy"] = profile.predict_energy(row["model"]).to_dict()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

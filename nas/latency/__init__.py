@@ -7,7 +7,7 @@ Importing it does not import torch: `ArchitectureFeaturizer` (which traces torch
 from nas._io import cpu_model
 from nas._lazy import lazy_exports
 from nas.latency._block_samples import block_features, block_table_samples
-from nas.latency._bundle import measure_bundle, write_bundle
+from nas.latency._bundle import bundle_groups, measure_bundle, write_bundle
 from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
 from nas.latency._device import DEVICE_RESOURCE_PREFIX, device_resource, measure_on_device
@@ -48,6 +48,7 @@ __all__ = [
     "validate_on_measurements",
     "predict_models",
     "measure_bundle",
+    "bundle_groups",
     "fit_profile",
     "builtin_profile_names",
     "BUILTIN_PROFILES",
@@ -101,7 +102,7 @@ __all__ = [
 # Building blocks of fitting and few-shot transfer, for the benchmarks that study them.
 from nas.latency._calibrate import fit_sections, measurement_samples  # noqa: E402
 from nas.latency._fewshot import fit_few_shot_predictions, held_out_few_shot, model_arrays  # noqa: E402
-from nas.latency._machine import calibrate_model, leave_one_out  # noqa: E402
+from nas.latency._machine import calibrate_model, calibrated_with_held_out, leave_one_out  # noqa: E402
 from nas.latency._model import fit_matrix, held_out_matrix  # noqa: E402
 from nas.latency._prior import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
 
@@ -109,6 +110,7 @@ __all__ += [
     "MIN_HIDDEN",
     "MIN_KEPT",
     "calibrate_model",
+    "calibrated_with_held_out",
     "fit_few_shot_predictions",
     "fit_matrix",
     "fit_sections",

@@ -149,6 +149,24 @@ def _parts_with_input_shapes(model, resolution: int):
     ]
 
 
+def bundle_groups(bundle_dir: str | Path) -> list[int]:
+    """A group per manifest entry: a network's index for the network and the blocks it introduced
+    (`write_bundle` lists each network, then its blocks not seen before), and a group of its own for each
+    coverage block; held-out estimates leave a network out with its blocks (`calibrated_with_held_out`)."""
+    entries = read_json(Path(bundle_dir) / MANIFEST, "bundle manifest")["models"]
+    networks = sum(entry["kind"] == "network" for entry in entries)
+    groups, network, extra = [], -1, networks
+    for entry in entries:
+        if entry["kind"] == "network":
+            network += 1
+        if entry.get("covers") or network < 0:
+            groups.append(extra)
+            extra += 1
+        else:
+            groups.append(network)
+    return groups
+
+
 def measure_bundle(
     bundle_dir: str | Path,
     settings: MeasurementSettings = MeasurementSettings(),

@@ -6,14 +6,16 @@ A model fitted on one CPU predicts that CPU. ONNX Runtime picks different kernel
 that change kernels, ONNX Runtime version, execution provider). Predicting with a local profile
 (``latency: measured``) on a machine whose signature differs uses a calibrated copy from the user's
 profile folder when there is one; otherwise it refuses, or `calibrate_profile` measures a few random
-networks here and refits:
+networks and their blocks here and refits:
 
 **Calibration** keeps the shipped model as the prior: every weight is multiplied by a fitted factor and
 the overhead refitted (`calibrate_model`), by relative-error NNLS whose factors are pulled toward the
 median measured/predicted ratio (a ridge row of weight `STRENGTH` each), so a weight the few networks
 hardly exercise keeps the shipped relative cost. (One factor per kind family instead did worse on the
-networks measured here: `benchmarks/latency_calibration.py`.) Its error is leave-one-out over the
-measured networks, and its interval is conformal on those leave-one-out ratios.
+networks measured here: `benchmarks/latency_calibration.py`.) The blocks tell each operator's cost on
+this machine, which a few whole networks cannot separate. Its error is over the measured networks, each
+held out with the blocks it introduced (`calibrated_with_held_out`), and its interval is conformal on
+those held-out ratios.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from nas._io import read_json
 from nas.errors import NasError
-from nas.latency._bundle import measure_bundle, write_bundle
-from nas.latency._model import LatencyModel, error_metrics, nnls
+from nas.latency._bundle import MANIFEST, bundle_groups, measure_bundle, write_bundle
+from nas.latency._model import LatencyModel, error_metrics, fold_splits, nnls
 from nas.latency._prediction import conformal_interval
 from nas.latency._signature import (  # noqa: F401 (SIGNATURE_KEYS, user_profile_dir: re-exported)
     SIGNATURE_KEYS,
@@ -108,18 +111,52 @@ def leave_one_out(
     )
 
 
+HELD_OUT_FOLDS = 10  # above this many samples, held-out predictions come from 10 folds, not one per sample
+LEAVE_ONE_OUT_MAX = 60
+
+
+def calibrated_with_held_out(
+    prior: LatencyModel,
+    samples: Sequence[tuple[Any, float]],
+    groups: Sequence[int] | None = None,
+    strength: float = STRENGTH,
+) -> tuple[LatencyModel, np.ndarray]:
+    """The calibration on every sample, and each sample's prediction by a calibration that did not see
+    its group (`groups[i]`: default, each sample its own). A network and the blocks it introduced form
+    one group, so a held-out network is predicted without its own blocks' measurements, as a new
+    network would be. Leave-one-group-out up to `LEAVE_ONE_OUT_MAX` groups, else `HELD_OUT_FOLDS` folds
+    of groups (`fold_splits`), so hundreds of bundle graphs stay seconds."""
+    model = calibrate_model(prior, samples, strength)
+    group_of = np.asarray(range(len(samples)) if groups is None else groups)
+    names = np.unique(group_of)
+    folds = (
+        [names[i : i + 1] for i in range(len(names))]
+        if len(names) <= LEAVE_ONE_OUT_MAX
+        else [names[f] for f in fold_splits(len(names), HELD_OUT_FOLDS, seed=0)]
+    )
+    predicted = np.empty(len(samples))
+    for fold in folds:
+        held_out = np.isin(group_of, fold)
+        kept = [s for s, out in zip(samples, held_out) if not out]
+        fold_model = calibrate_model(prior, kept, strength)
+        predicted[held_out] = [fold_model.predict(samples[j][0]) for j in np.flatnonzero(held_out)]
+    return model, predicted
+
+
 def calibrate_profile(
     profile,
     *,
     space: str = "mobilenet",
     networks: int = 40,
+    blocks: bool = True,
     seed: int = 1,
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Measure `networks` random networks of `space` here with the profile's protocol, calibrate its model
-    (`calibrate_model`) and write the calibrated profile (default: the user's profile folder, named for
-    this machine). Returns its path."""
+    """Measure `networks` random networks of `space` (and, with `blocks`, their blocks) here with the
+    profile's protocol, calibrate its model (`calibrate_model`) and write the calibrated profile (default:
+    the user's profile folder, named for this machine). Its error and interval are the networks' held out
+    with their blocks (`calibrated_with_held_out`). Returns its path."""
     from nas.latency._calibrate import measurement_samples  # imported here: _profiles imports this module
     from nas.latency._profiles import write_profile
 
@@ -130,23 +167,33 @@ def calibrate_profile(
     here = machine_signature(profile.measurement.execution_provider)
     target = Path(out) if out is not None else calibrated_path(profile, here)
     with tempfile.TemporaryDirectory(prefix="nas-calibrate-") as folder:
-        bundle = write_bundle(space, Path(folder) / "bundle", networks=networks, seed=seed, blocks=False)
+        bundle = write_bundle(space, Path(folder) / "bundle", networks=networks, seed=seed, blocks=blocks)
         samples = measurement_samples(
             measure_bundle(bundle, profile.measurement, progress or (lambda d, t: None))
         )
-    model = calibrate_model(profile.latency_model, samples)
-    predicted = leave_one_out(profile.latency_model, samples)
-    measured = np.asarray([latency for _, latency in samples])
-    shipped = error_metrics([profile.latency_model.predict(f) for f, _ in samples], measured)
-    data = f"leave-one-out over {len(samples)} random {space} networks measured here"
+        groups = bundle_groups(bundle)
+        kinds = [entry["kind"] for entry in read_json(bundle / MANIFEST, "bundle manifest")["models"]]
+    model, held_out = calibrated_with_held_out(profile.latency_model, samples, groups)
+    is_network = np.array([kind == "network" for kind in kinds])
+    predicted = held_out[is_network]
+    measured = np.asarray([latency for _, latency in samples])[is_network]
+    shipped = error_metrics(
+        [profile.latency_model.predict(f) for (f, _), net in zip(samples, is_network) if net], measured
+    )
+    how = "leave-one-out" if len(set(groups)) <= LEAVE_ONE_OUT_MAX else f"{HELD_OUT_FOLDS}-fold"
+    also = (
+        f", calibrated with their {len(samples) - networks} blocks (held out with their network)"
+        if blocks
+        else ""
+    )
+    data = f"{how} over {networks} random {space} networks measured here{also}"
     raw = {key: value for key, value in profile.raw.items() if key not in ("measurements", "prior")}
     raw.update(
         {
             "description": f"{profile.description} (calibrated here: {here['cpu']})",
             "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} "
-            f"from {len(samples)} "
-            f"random {space} networks (seed {seed}); before calibration the model's MAPE on them was "
-            f"{shipped['mape']:.1f}%.",
+            f"from {networks} random {space} networks (seed {seed}){' and their blocks' if blocks else ''}; "
+            f"before calibration the model's MAPE on those networks was {shipped['mape']:.1f}%.",
             "machine": here,
             "model": model.to_dict(),
             "validation": {**error_metrics(predicted, measured), "data": data},

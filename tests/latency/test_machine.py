@@ -19,7 +19,8 @@ from nas.latency import (
     machine_signature,
     user_profile_dir,
 )
-from nas.latency._machine import calibrate_model, calibrated_path, leave_one_out
+from nas.latency import _machine as machine_module
+from nas.latency._machine import calibrate_model, calibrated_path, calibrated_with_held_out, leave_one_out
 from nas.latency._signature import signature_differences
 from tests.latency.test_prediction import graph
 
@@ -68,6 +69,34 @@ def test_calibration_recovers_per_family_multipliers_and_the_overhead():
     ratio = [pulled.weights[c] / prior.weights[c] for c in prior.weights]
     assert ratio[0] == pytest.approx(ratio[1], rel=1e-3)
     assert np.allclose(leave_one_out(prior, samples, strength=1e-6), [y for _, y in samples], rtol=1e-3)
+
+
+def test_held_out_predictions_leave_out_a_whole_group(monkeypatch):
+    prior = LatencyModel(
+        overhead_ms=0.1, weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 1e-6}
+    )
+    rng = np.random.default_rng(1)
+    samples = [
+        (
+            graph(
+                conv_pointwise_l=float(rng.uniform(1e5, 1e6)),
+                conv_depthwise_k3_l=float(rng.uniform(1e4, 2e5)),
+            ),
+            float(rng.uniform(0.5, 2.0)),
+        )
+        for _ in range(12)
+    ]
+    groups = [i // 3 for i in range(12)]  # four "networks", each with two of its blocks
+    model, held_out = calibrated_with_held_out(prior, samples, groups)
+    assert model.weights == calibrate_model(prior, samples).weights
+    without_first = calibrate_model(prior, samples[3:])
+    assert held_out[:3] == pytest.approx([without_first.predict(f) for f, _ in samples[:3]])
+    # without groups: leave-one-out; above LEAVE_ONE_OUT_MAX groups: folds of groups, same answer shape
+    assert calibrated_with_held_out(prior, samples)[1] == pytest.approx(leave_one_out(prior, samples))
+    monkeypatch.setattr(machine_module, "LEAVE_ONE_OUT_MAX", 2)
+    monkeypatch.setattr(machine_module, "HELD_OUT_FOLDS", 2)
+    folded = calibrated_with_held_out(prior, samples, groups)[1]
+    assert folded.shape == (12,) and not np.allclose(folded, held_out)
 
 
 def signed_copy(tmp_path, machine):
@@ -120,11 +149,15 @@ def test_calibrate_measures_here_and_writes_a_profile_for_this_machine(tmp_path,
         )
         == 0
     )
-    assert "leave-one-out MAPE" in capsys.readouterr().out
+    assert "held-out networks' MAPE" in capsys.readouterr().out
     calibrated = load_profile(out)
+    # the error is over the 6 networks, each held out with the blocks it introduced
     assert calibrated.machine == machine_signature() and calibrated.validation["n"] == 6
+    assert "blocks (held out with their network)" in calibrated.validation["data"]
     assert calibrated.interval is not None and calibrated.coverage == other.coverage
-    assert "before calibration the model's MAPE on them was" in calibrated.provenance
+    assert (
+        "and their blocks; before calibration the model's MAPE on those networks was" in calibrated.provenance
+    )
     assert local_profile(calibrated) is calibrated
 
 
