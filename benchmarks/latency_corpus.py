@@ -7,13 +7,17 @@ tests/latency/test_fewshot.py), FBNet networks by `ArchitectureFeaturizer(num_cl
 cached under results/benchmark-runs/latency_corpus/.
 
 Per device (corpus column): noise floor (LightGBM on 10,000 NB201 networks, MAPE on the rest), the
-graph model (`fit_latency_model`'s relative-error NNLS) fitted on 100 and on all-but-holdout networks;
-few-shot (`nas.latency._fewshot`): leave-one-device-out and leave-one-hardware-out with k = 10 and
-k = 100 measured networks, predicting all the others; and at k = 100 what `nas profile fit` does (the
-direct and the few-shot fit cross-validated on the same folds, the better one kept: `package_fit`),
-which the k = 100 targets are checked on.
+graph model (`fit_latency_model`'s relative-error NNLS) fitted on 100 and on all-but-holdout networks,
+and where it is biased (`conv_count_probe`); few-shot (`nas.latency._fewshot`): leave-one-device-out
+with k = 10 and k = 100 measured networks and leave-one-hardware-out with k = 10, predicting all the
+others; and at k = 100 what `nas profile fit` does (the direct and the few-shot fit cross-validated on
+the same folds, the better one kept: `package_fit`), which the k = 100 targets are checked on. The
+graph a device ran (`REPRESENTATIONS`: every `none` edge run as ``x * 0``, or zeros constant-folded) is
+chosen per device: for a prior device on all its networks, for the held-out one on its k measured
+networks only (cross-validation), and recorded.
 
     .venv/bin/python benchmarks/latency_corpus.py [--data ../shared/data/latency_corpus] [--draws 20]
+        [--devices pixel3,silver_4210r]   # a subset (all stay in the prior): writes a subset result
 
 writes results/benchmarks/latency_corpus.json and prints a table. See docs/latency-corpus.md.
 """
@@ -31,6 +35,17 @@ import numpy as np
 if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks._corpus_fits import (  # noqa: E402
+    conv_count_probe,
+    device_class,
+    few_shot,
+    graph_model,
+    hardware,
+    kinds_present,
+    noise_floor,
+    package_fit,
+    prior_predictions,
+)
 from benchmarks._harness import RUNS, SHARED_DATA, Benchmark, repo_path, run_main, write_result  # noqa: E402
 
 BENCHMARK = Benchmark(
@@ -41,22 +56,6 @@ BENCHMARK = Benchmark(
 )
 CACHE = RUNS / "latency_corpus"
 DEFAULT_DATA = SHARED_DATA / "latency_corpus"
-GPUS = ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp")
-PHONES = ("pixel2", "pixel3", "samsung_a50", "samsung_s7", "essential_ph_1")
-CPUS = ("gold_6226", "gold_6240", "silver_4114", "silver_4210r")
-
-
-def hardware(column: str) -> str:
-    """The hardware a corpus column was measured on: batch-size variants of one GPU are one hardware."""
-    for gpu in GPUS:
-        if column.startswith(gpu + "_") and column[len(gpu) + 1 :].isdigit():
-            return gpu
-    return column
-
-
-def device_class(column: str) -> str:
-    h = hardware(column)
-    return "gpu" if h in GPUS else "phone" if h in PHONES else "cpu" if h in CPUS else "unknown"
 
 
 def read_corpus(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -114,265 +113,10 @@ def fbnet_features(layer_strs: list[str], refresh: bool = False) -> np.ndarray:
     return x
 
 
-# ------------------------------------------------------------------------------------------- metrics
-
-
-def rank(values: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (as Spearman's rho needs: several phone columns are whole ms)."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(values)]])
-    average = (starts + ends - 1) / 2.0
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat(average, ends - starts)
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho; 0 (no ranking information) when either sequence is constant."""
-    a, b = np.asarray(a), np.asarray(b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return float(np.corrcoef(rank(a), rank(b))[0, 1])
-
-
-def mape(p: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.abs(p - y) / y) * 100)
-
-
-def kendall_sample(p: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0) -> float:
-    from nas.latency import kendall_tau
-
-    idx = np.random.default_rng(seed).permutation(len(y))[:n]
-    return kendall_tau(p[idx], y[idx])
-
-
-def summary(values) -> dict:
-    v = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(v.mean()),
-        "std": float(v.std()),
-        "min": float(v.min()),
-        "max": float(v.max()),
-        "n": int(len(v)),
-    }
-
-
-# ------------------------------------------------------------------------------------------- analyses
-
-
-def noise_floor(inputs: np.ndarray, y: np.ndarray, train: int, seed: int = 0) -> dict:
-    """LightGBM (log latency, L2) on `train` random networks, MAPE / Spearman on the rest."""
-    import lightgbm as lgb
-
-    order = np.random.default_rng(seed).permutation(len(y))
-    tr, te = order[:train], order[train:]
-    params = dict(
-        objective="regression",
-        learning_rate=0.05,
-        num_leaves=63,
-        min_data_in_leaf=10,
-        num_threads=1,
-        verbose=-1,
-        seed=seed,
-    )
-    booster = lgb.train(params, lgb.Dataset(inputs[tr], np.log(y[tr])), num_boost_round=600)
-    p = np.exp(booster.predict(inputs[te]))
-    return {
-        "learner": "lightgbm",
-        "train": int(len(tr)),
-        "test": int(len(te)),
-        "mape": mape(p, y[te]),
-        "spearman": spearman(p, y[te]),
-    }
-
-
-def conv_presence_probe(
-    x: np.ndarray, y: np.ndarray, cells_convolve: np.ndarray, holdout: int, seed: int = 0
-) -> dict:
-    """Where the linear graph model is biased: its all-but-`holdout` MAPE with the `eager` features, and with
-    one more column, 1 when the cells hold any convolution (a fixed cost paid once when convolutions run,
-    which a per-node linear model cannot express). Relative-error NNLS as `fit_matrix`."""
-    from nas.latency import nnls
-
-    order = np.random.default_rng(seed).permutation(len(y))
-    test, rest = order[:holdout], order[holdout:]
-
-    def held_out_mape(inputs: np.ndarray) -> float:
-        design = np.hstack([np.ones((len(y), 1)), inputs])
-        scale = np.abs(design[rest] / y[rest, None]).max(axis=0)
-        scale[scale == 0] = 1.0
-        w = nnls(design[rest] / y[rest, None] / scale, np.ones(len(rest)))
-        return mape(design[test] @ (w / scale), y[test])
-
-    return {
-        "eager": held_out_mape(x),
-        "eager_plus_cells_convolve": held_out_mape(np.hstack([x, cells_convolve[:, None].astype(float)])),
-        "networks_with_convolving_cells": int(cells_convolve.sum()),
-    }
-
-
-def graph_model(
-    x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, draws: int = 5, seed: int = 0
-) -> dict:
-    """The package's model (relative-error NNLS) fitted on `small` networks and on all but `holdout`."""
-    from nas.latency import COLUMNS, fit_matrix
-
-    def predict(model, rows):
-        w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
-        return model.overhead_ms + rows @ w
-
-    out = {}
-    order = np.random.default_rng(seed).permutation(len(y))
-    test, rest = order[:holdout], order[holdout:]
-    model = fit_matrix(x[rest], y[rest])
-    p = predict(model, x[test])
-    out["all_but_holdout"] = {
-        "train": int(len(rest)),
-        "test": int(len(test)),
-        "mape": mape(p, y[test]),
-        "spearman": spearman(p, y[test]),
-        "kendall": kendall_sample(p, y[test]),
-    }
-    rows = []
-    for d in range(draws):
-        pick = np.random.default_rng(seed + 1 + d).permutation(rest)[:small]
-        model = fit_matrix(x[pick], y[pick])
-        p = predict(model, x[test])
-        rows.append((mape(p, y[test]), spearman(p, y[test]), kendall_sample(p, y[test])))
-    rows = np.array(rows)
-    out[f"fit_{small}"] = {
-        "train": small,
-        "test": int(len(test)),
-        "draws": draws,
-        "mape": summary(rows[:, 0]),
-        "spearman": summary(rows[:, 1]),
-        "kendall": summary(rows[:, 2]),
-    }
-    return out
-
-
-def prior_predictions(x: np.ndarray, latency: np.ndarray) -> tuple[list, np.ndarray]:
-    """Each device's model fitted on all networks (the prior of the others), and its predictions."""
-    from nas.latency import fit_matrix, model_arrays
-
-    models = [fit_matrix(x, latency[:, d]) for d in range(latency.shape[1])]
-    overheads, weights = model_arrays(models)
-    return models, overheads[None, :] + x @ weights.T
-
-
-def few_shot(
-    predictions: np.ndarray,
-    latency: np.ndarray,
-    devices: list[str],
-    target: int,
-    k: int,
-    draws: int,
-    exclude_hardware: bool,
-    seed: int = 0,
-) -> dict:
-    """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
-    networks, predict every other network."""
-    from nas.latency import fit_few_shot_predictions
-
-    prior = [
-        d
-        for d in range(len(devices))
-        if d != target and not (exclude_hardware and hardware(devices[d]) == hardware(devices[target]))
-    ]
-    y = latency[:, target]
-    q_all = predictions[:, prior]
-    rows, covered, widths, loo_mapes, nested = [], [], [], [], []
-    for draw in range(draws):
-        rng = np.random.default_rng([seed, target, k, draw])
-        order = rng.permutation(len(y))
-        meas, rest = order[:k], order[k:]
-        fit = fit_few_shot_predictions(q_all[meas], y[meas])
-        p = fit.predict(q_all[rest])
-        q = fit.interval_log_halfwidth
-        inside = (y[rest] >= p * np.exp(-q)) & (y[rest] <= p * np.exp(q))
-        rows.append((spearman(p, y[rest]), mape(p, y[rest]), kendall_sample(p, y[rest], seed=draw)))
-        covered.append(float(inside.mean()))
-        widths.append(float(np.exp(q)))
-        loo_mapes.append(mape(fit.loo_predictions, y[meas]))
-        nested.append(fit.nested)
-    rows = np.array(rows)
-    return {
-        "k": k,
-        "draws": draws,
-        "prior_devices": [devices[d] for d in prior],
-        "spearman": summary(rows[:, 0]),
-        "mape": summary(rows[:, 1]),
-        "kendall": summary(rows[:, 2]),
-        "loo_mape_estimate": summary(loo_mapes),
-        "nested_loo": bool(all(nested)),
-        "interval_coverage": summary(covered),
-        "interval_factor": summary(widths),
-    }
-
-
-def package_fit(
-    x: np.ndarray,
-    predictions: np.ndarray,
-    latency: np.ndarray,
-    devices: list[str],
-    target: int,
-    k: int,
-    draws: int,
-    folds: int = 5,
-    seed: int = 0,
-) -> dict:
-    """What `nas profile fit` does with k measurements of the held-out device (k >= 30): the direct fit
-    and the few-shot fit cross-validated on the same folds, the lower held-out MAPE chosen
-    (`compare_with_few_shot`), its interval split-conformal on its held-out ratios (as the profile
-    records it). Same draws of k networks as `few_shot`."""
-    from nas.latency import (
-        COLUMNS,
-        conformal_interval,
-        fit_few_shot_predictions,
-        fit_matrix,
-        held_out_few_shot,
-        held_out_matrix,
-    )
-
-    prior = [d for d in range(len(devices)) if d != target]
-    y = latency[:, target]
-    q_all = predictions[:, prior]
-    rows, covered, chosen = [], [], []
-    for draw in range(draws):
-        order = np.random.default_rng([seed, target, k, draw]).permutation(len(y))
-        meas, rest = order[:k], order[k:]
-        direct_held = held_out_matrix(x[meas], y[meas], folds, seed)
-        few_held = held_out_few_shot(q_all[meas], y[meas], folds, seed)
-        if mape(few_held, y[meas]) < mape(direct_held, y[meas]):
-            fit = fit_few_shot_predictions(q_all[meas], y[meas])
-            p, held, name = fit.predict(q_all[rest]), fit.loo_predictions, "few-shot"
-        else:
-            model = fit_matrix(x[meas], y[meas])
-            w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
-            p, held, name = model.overhead_ms + x[rest] @ w, direct_held, "direct"
-        interval = conformal_interval(y[meas] / np.maximum(held, 1e-9))
-        inside = (y[rest] >= p * interval.low) & (y[rest] <= p * interval.high)
-        rows.append((spearman(p, y[rest]), mape(p, y[rest]), kendall_sample(p, y[rest], seed=draw)))
-        covered.append(float(inside.mean()))
-        chosen.append(name)
-    rows = np.array(rows)
-    return {
-        "k": k,
-        "draws": draws,
-        "chosen": {name: chosen.count(name) for name in sorted(set(chosen))},
-        "spearman": summary(rows[:, 0]),
-        "mape": summary(rows[:, 1]),
-        "kendall": summary(rows[:, 2]),
-        "interval_coverage": summary(covered),
-    }
-
-
 # ------------------------------------------------------------------------------------------- main
 
 
+REPRESENTATIONS = ("eager", "fold")  # the graphs a corpus device may have run (docs/latency-corpus.md)
 HELP_REFERENCE = {"pixel2": 0.802, "gold_6226": 0.989, "titan_rtx_256": 0.987}
 FLOOR_TRAIN = 10_000
 
@@ -386,6 +130,22 @@ def nb201_onehot(archs: list[str]) -> np.ndarray:
         for e, op in enumerate(ops):
             out[n, e * len(nb201.OPS) + nb201.OPS.index(op)] = 1
     return out
+
+
+def selected_devices(option: str | None, devices: list[str]) -> list[str]:
+    """The corpus columns named by --devices (all when None); an unknown name is a usage error."""
+    from benchmarks._harness import BenchmarkError
+
+    if option is None:
+        return list(devices)
+    names = [n.strip() for n in option.split(",") if n.strip()]
+    unknown = [n for n in names if n not in devices]
+    if unknown or not names:
+        raise BenchmarkError(
+            f"--devices: unknown corpus column(s) {', '.join(unknown) or '(none given)'}; "
+            f"columns: {', '.join(devices)}"
+        )
+    return names
 
 
 def fbnet_onehot(layer_strs: list[str]) -> np.ndarray:
@@ -408,6 +168,12 @@ def main() -> int:
     parser.add_argument("--draws-100", type=int, default=3, help="random draws at k=100")
     parser.add_argument("--refresh-features", action="store_true")
     parser.add_argument(
+        "--devices",
+        default=None,
+        help="comma-separated corpus columns to analyse and hold out (default: all; every column stays "
+        "in the prior); a subset run writes results/benchmark-runs/latency_corpus/subset.json",
+    )
+    parser.add_argument(
         "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
     )
     args = parser.parse_args()
@@ -425,6 +191,9 @@ def main() -> int:
     start = time.time()
     timings = {}
     archs, devices, latency = read_corpus(args.data / "nasbench201_latency_ms.csv")
+    targets_run = selected_devices(args.devices, devices)
+    if args.output is None and len(targets_run) < len(devices):
+        args.output = CACHE / "subset.json"
     features = {"eager": nb201_features(archs, args.refresh_features)}
     fold_cache = CACHE / "nb201_features_fold.npy"
     if fold_cache.is_file() and not args.refresh_features:
@@ -443,6 +212,8 @@ def main() -> int:
     cells_convolve = np.array(["conv" in a for a in archs])
     per_device = {}
     for d, name in enumerate(devices):
+        if name not in targets_run:
+            continue
         y = latency[:, d]
         entry = {
             "hardware": hardware(name),
@@ -453,7 +224,7 @@ def main() -> int:
         entry["graph_model"] = {
             sem: graph_model(features[sem], y, holdout) for sem in ("eager", "absent", "fold")
         }
-        entry["conv_presence_probe"] = conv_presence_probe(features["eager"], y, cells_convolve, holdout)
+        entry["conv_count_probe"] = conv_count_probe(features["eager"], y, cells_convolve, holdout)
         per_device[name] = entry
         print(
             f"  {name}: floor {entry['noise_floor']['mape']:.2f}%  graph(eager, all) "
@@ -463,6 +234,8 @@ def main() -> int:
     fb_onehot = fbnet_onehot(fb_archs)
     fbnet = {}
     for d, name in enumerate(fb_devices):
+        if name not in targets_run:
+            continue
         y = fb_latency[:, d]
         fbnet[name] = {
             "noise_floor": noise_floor(np.hstack([fb_onehot, fb_x]), y, 4000),
@@ -470,79 +243,50 @@ def main() -> int:
         }
     timings["per_device_s"] = time.time() - t
 
-    # 2. few-shot, leave one device / one hardware out
+    # 2. few-shot, leave one device / one hardware out; the graph each device ran chosen per device
     t = time.time()
-    prior = {sem: prior_predictions(features[sem], latency)[1] for sem in ("eager", "fold")}
+    reps = {name: features[name] for name in REPRESENTATIONS}
+    prior, prior_reps = prior_predictions(reps, latency)
     lodo, loho = {}, {}
     for d, name in enumerate(devices):
+        if name not in targets_run:
+            continue
         lodo[name] = {
-            "k10": few_shot(prior["eager"], latency, devices, d, 10, args.draws, False),
-            "k100": few_shot(prior["eager"], latency, devices, d, 100, args.draws_100, False),
-            "k100_package": package_fit(
-                features["eager"], prior["eager"], latency, devices, d, 100, args.draws_100
-            ),
+            "k10": few_shot(prior, latency, devices, d, 10, args.draws, False),
+            "k100": few_shot(prior, latency, devices, d, 100, args.draws_100, False),
+            "k100_package": package_fit(reps, prior, latency, devices, d, 100, args.draws_100),
         }
         if hardware(name) != name:
-            loho[name] = {
-                "k10": few_shot(prior["eager"], latency, devices, d, 10, args.draws, True),
-                "k100": few_shot(prior["eager"], latency, devices, d, 100, args.draws_100, True),
-            }
-        print(f"  few-shot {name}: k=10 spearman {lodo[name]['k10']['spearman']['mean']:.3f}", flush=True)
-    pixel3 = devices.index("pixel3") if "pixel3" in devices else None
-    fold_rows = {}
-    if pixel3 is not None:
-        fold_rows["pixel3"] = {
-            "k10": few_shot(prior["fold"], latency, devices, pixel3, 10, args.draws, False),
-            "k100": few_shot(prior["fold"], latency, devices, pixel3, 100, args.draws_100, False),
-        }
+            loho[name] = {"k10": few_shot(prior, latency, devices, d, 10, args.draws, True)}
+        print(
+            f"  few-shot {name}: k=10 spearman {lodo[name]['k10']['spearman']['mean']:.3f} "
+            f"{lodo[name]['k10']['representation']}; k=100 package MAPE "
+            f"{lodo[name]['k100_package']['mape']['mean']:.2f} {lodo[name]['k100_package']['representation']}",
+            flush=True,
+        )
     timings["few_shot_s"] = time.time() - t
 
     # 3. targets
-    def dev_ok(name):
-        return device_class(name) in ("phone", "cpu")
-
-    spearmans = {n: lodo[n]["k10"]["spearman"]["mean"] for n in devices}
-    # k = 100: what `nas profile fit` does with 100 measurements (the better of a direct and a few-shot fit)
-    ratio = {
-        n: lodo[n]["k100_package"]["mape"]["mean"] / per_device[n]["noise_floor"]["mape"] for n in devices
-    }
-    coverage = {n: lodo[n]["k100_package"]["interval_coverage"]["mean"] for n in devices}
-    coverage10 = {n: lodo[n]["k10"]["interval_coverage"]["mean"] for n in devices}
-    phone_cpu = [n for n in devices if dev_ok(n)]
-    targets = {
-        "help_reference": {
-            n: {"help": v, "ours": spearmans.get(n), "met": spearmans.get(n, 0) >= v}
-            for n, v in HELP_REFERENCE.items()
-        },
-        "mean_spearman_phone_cpu": {
-            "value": float(np.mean([spearmans[n] for n in phone_cpu])),
-            "target": 0.95,
-            "met": bool(np.mean([spearmans[n] for n in phone_cpu]) >= 0.95),
-        },
-        "mean_spearman_phone_cpu_pixel3_fold_features": _mean_with(spearmans, phone_cpu, fold_rows),
-        "mean_spearman_phone_cpu_without_pixel3": {
-            "value": float(np.mean([spearmans[n] for n in phone_cpu if n != "pixel3"])),
-            "target": 0.95,
-            "met": bool(np.mean([spearmans[n] for n in phone_cpu if n != "pixel3"]) >= 0.95),
-        },
-        "mape_k100_vs_floor_phone_cpu": {n: {"ratio": ratio[n], "met": ratio[n] <= 1.2} for n in phone_cpu},
-        "coverage_k100_85_95": {
-            n: {"coverage": coverage[n], "met": 0.85 <= coverage[n] <= 0.95} for n in devices
-        },
-        "coverage_k10_85_95": {
-            n: {"coverage": coverage10[n], "met": 0.85 <= coverage10[n] <= 0.95} for n in devices
-        },
-    }
+    targets = check_targets(lodo, per_device, list(lodo))
     timings["total_s"] = time.time() - start
     report = {
         "threads": 1,
         "data": repo_path(args.data),
+        "devices": list(lodo),
+        "nb201_kinds_present": kinds_present(features["eager"]),
         "features": {
             "nb201": "benchmarks/nb201.py network_matrix: 'eager' (zero='mul', no CSE: every edge run, "
-            "none = x*0, as the corpus devices ran them), 'absent' (none edges left out, exported "
+            "none = x*0, as PyTorch's NB201 code runs them), 'absent' (none edges left out, exported "
             "graph after CSE/DCE), 'fold' (none absent and zero propagated; constant-output "
             "networks have no features)",
             "fbnet": "ArchitectureFeaturizer(num_classes=100)",
+        },
+        "representations": {
+            "candidates": list(REPRESENTATIONS),
+            "prior_devices": dict(zip(devices, prior_reps)),
+            "held_out_device": "chosen per draw on the k measured networks only: leave-one-out MAPE of "
+            "the few-shot fit (k=10, k=100 few_shot), or 5-fold MAPE over every (representation, "
+            "direct / few-shot) pair (k100_package)",
         },
         "method": "nas.latency._fewshot.fit_few_shot_predictions (see its docstring)",
         "timings_s": timings,
@@ -550,25 +294,47 @@ def main() -> int:
             "per_device": per_device,
             "leave_one_device_out": lodo,
             "leave_one_hardware_out": loho,
-            "pixel3_fold_features": fold_rows,
         },
         "fbnet": fbnet,
         "targets": targets,
     }
     write_result("latency_corpus", report, started=started, out=args.output)
     print_table(report)
-    for key in (
-        "mean_spearman_phone_cpu",
-        "mean_spearman_phone_cpu_pixel3_fold_features",
-        "mean_spearman_phone_cpu_without_pixel3",
-    ):
-        print(f"{key}: {targets[key]['value']:.3f} (target 0.95)")
+    for key in ("mean_spearman_phone_cpu", "mean_spearman_phone_cpu_without_pixel3"):
+        if targets[key]["value"] is not None:
+            print(f"{key}: {targets[key]['value']:.3f} (target 0.95)")
     return 0
 
 
-def _mean_with(spearmans: dict, names: list, fold_rows: dict) -> dict:
-    values = [fold_rows[n]["k10"]["spearman"]["mean"] if n in fold_rows else spearmans[n] for n in names]
-    return {"value": float(np.mean(values)), "target": 0.95, "met": bool(np.mean(values) >= 0.95)}
+def check_targets(lodo: dict, per_device: dict, names: list[str]) -> dict:
+    """The issue's targets over the analysed devices (a subset run checks its subset only)."""
+
+    def mean_of(values: list) -> dict:
+        value = float(np.mean(values)) if values else None
+        return {"value": value, "target": 0.95, "met": value is not None and value >= 0.95}
+
+    spearmans = {n: lodo[n]["k10"]["spearman"]["mean"] for n in names}
+    # k = 100: what `nas profile fit` does with 100 measurements (the better of a direct and a few-shot fit)
+    ratio = {n: lodo[n]["k100_package"]["mape"]["mean"] / per_device[n]["noise_floor"]["mape"] for n in names}
+    coverage = {n: lodo[n]["k100_package"]["interval_coverage"]["mean"] for n in names}
+    coverage10 = {n: lodo[n]["k10"]["interval_coverage"]["mean"] for n in names}
+    phone_cpu = [n for n in names if device_class(n) in ("phone", "cpu")]
+    return {
+        "help_reference": {
+            n: {"help": v, "ours": spearmans[n], "met": spearmans[n] >= v}
+            for n, v in HELP_REFERENCE.items()
+            if n in spearmans
+        },
+        "mean_spearman_phone_cpu": mean_of([spearmans[n] for n in phone_cpu]),
+        "mean_spearman_phone_cpu_without_pixel3": mean_of([spearmans[n] for n in phone_cpu if n != "pixel3"]),
+        "mape_k100_vs_floor_phone_cpu": {n: {"ratio": ratio[n], "met": ratio[n] <= 1.2} for n in phone_cpu},
+        "coverage_k100_85_95": {
+            n: {"coverage": coverage[n], "met": 0.85 <= coverage[n] <= 0.95} for n in names
+        },
+        "coverage_k10_85_95": {
+            n: {"coverage": coverage10[n], "met": 0.85 <= coverage10[n] <= 0.95} for n in names
+        },
+    }
 
 
 def print_table(report: dict) -> None:
@@ -590,13 +356,9 @@ def print_table(report: dict) -> None:
             f"{entry['graph_model']['eager']['all_but_holdout']['mape']:6.2f} "
             f"{entry['graph_model']['absent']['all_but_holdout']['mape']:6.2f}  "
             + ", ".join(f"{n} x{c}" for n, c in p["chosen"].items())
-        )
-    for name, f in nb["pixel3_fold_features"].items():
-        print(
-            f"{name + ' (fold)':15s} {'phone':5s} "
-            f"{f['k10']['spearman']['mean']:7.3f} {f['k10']['spearman']['std']:5.3f} "
-            f"{'':7s} {f['k100']['mape']['mean']:7.2f} {'':6s} {'':5s} {f['k100']['interval_coverage']['mean']:6.3f} "
-            f"{f['k10']['interval_coverage']['mean']:6.3f}"
+            + " / "
+            + ", ".join(f"{n} x{c}" for n, c in p["representation"].items())
+            + f"; k=10: {', '.join(f'{n} x{c}' for n, c in f['k10']['representation'].items())}"
         )
 
 

@@ -1,0 +1,355 @@
+"""The fits and metrics of benchmarks/latency_corpus.py: noise floor, the graph model and where it is
+biased, the graph each device ran, few-shot leave-one-device-out and what `nas profile fit` does at
+k = 100. Pure numpy over feature matrices (rows: networks, columns: `nas.latency.COLUMNS`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+GPUS = ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp")
+PHONES = ("pixel2", "pixel3", "samsung_a50", "samsung_s7", "essential_ph_1")
+CPUS = ("gold_6226", "gold_6240", "silver_4114", "silver_4210r")
+
+
+def hardware(column: str) -> str:
+    """The hardware a corpus column was measured on: batch-size variants of one GPU are one hardware."""
+    for gpu in GPUS:
+        if column.startswith(gpu + "_") and column[len(gpu) + 1 :].isdigit():
+            return gpu
+    return column
+
+
+def device_class(column: str) -> str:
+    h = hardware(column)
+    return "gpu" if h in GPUS else "phone" if h in PHONES else "cpu" if h in CPUS else "unknown"
+
+
+# ------------------------------------------------------------------------------------------- metrics
+
+
+def rank(values: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (as Spearman's rho needs: several phone columns are whole ms)."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(values)]])
+    average = (starts + ends - 1) / 2.0
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho; 0 (no ranking information) when either sequence is constant."""
+    a, b = np.asarray(a), np.asarray(b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(np.corrcoef(rank(a), rank(b))[0, 1])
+
+
+def mape(p: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.abs(p - y) / y) * 100)
+
+
+def kendall_sample(p: np.ndarray, y: np.ndarray, n: int = 2000, seed: int = 0) -> float:
+    from nas.latency import kendall_tau
+
+    idx = np.random.default_rng(seed).permutation(len(y))[:n]
+    return kendall_tau(p[idx], y[idx])
+
+
+def summary(values) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(len(v)),
+    }
+
+
+# ------------------------------------------------------------------------------------------- analyses
+
+
+def noise_floor(inputs: np.ndarray, y: np.ndarray, train: int, seed: int = 0) -> dict:
+    """LightGBM (log latency, L2) on `train` random networks, MAPE / Spearman on the rest."""
+    import lightgbm as lgb
+
+    order = np.random.default_rng(seed).permutation(len(y))
+    tr, te = order[:train], order[train:]
+    params = dict(
+        objective="regression",
+        learning_rate=0.05,
+        num_leaves=63,
+        min_data_in_leaf=10,
+        num_threads=1,
+        verbose=-1,
+        seed=seed,
+    )
+    booster = lgb.train(params, lgb.Dataset(inputs[tr], np.log(y[tr])), num_boost_round=600)
+    p = np.exp(booster.predict(inputs[te]))
+    return {
+        "learner": "lightgbm",
+        "train": int(len(tr)),
+        "test": int(len(te)),
+        "mape": mape(p, y[te]),
+        "spearman": spearman(p, y[te]),
+    }
+
+
+def conv_count_probe(
+    x: np.ndarray,
+    y: np.ndarray,
+    cells_convolve: np.ndarray,
+    holdout: int,
+    small: int = 100,
+    draws: int = 3,
+    seed: int = 0,
+) -> dict:
+    """Where the linear graph model is biased on some CPUs: its held-out MAPE with the `eager` features
+    alone, with one column "the cells hold a convolution" (NB201-only), and with the general column it
+    stands for, log(1 + convolution nodes of the graph) (a cost concave in the number of convolutions,
+    computable from any graph's per-kind node counts: `conv_nodes`); fitted on all but `holdout` and on
+    `small` networks (`draws` draws). Relative-error NNLS as `fit_matrix`."""
+    from nas.latency import nnls
+
+    order = np.random.default_rng(seed).permutation(len(y))
+    test, rest = order[:holdout], order[holdout:]
+    count = conv_nodes(x)
+
+    def held_out_mape(inputs: np.ndarray, train: np.ndarray) -> float:
+        design = np.hstack([np.ones((len(y), 1)), inputs])
+        scale = np.abs(design[train] / y[train, None]).max(axis=0)
+        scale[scale == 0] = 1.0
+        w = nnls(design[train] / y[train, None] / scale, np.ones(len(train)))
+        return mape(design[test] @ (w / scale), y[test])
+
+    variants = {
+        "eager": x,
+        "eager_plus_cells_convolve": np.hstack([x, cells_convolve[:, None].astype(float)]),
+        "eager_plus_log_conv_nodes": np.hstack([x, np.log1p(count)[:, None]]),
+    }
+    picks = [np.random.default_rng(seed + 1 + d).permutation(rest)[:small] for d in range(draws)]
+    return {
+        name: {
+            "all_but_holdout": held_out_mape(inputs, rest),
+            f"fit_{small}": float(np.mean([held_out_mape(inputs, pick) for pick in picks])),
+        }
+        for name, inputs in variants.items()
+    } | {"networks_with_convolving_cells": int(cells_convolve.sum())}
+
+
+def conv_nodes(x: np.ndarray) -> np.ndarray:
+    """Convolution nodes of each graph (rows over `COLUMNS`): the sum of every conv kind's count."""
+    from nas.latency import COLUMNS
+
+    columns = [i for i, c in enumerate(COLUMNS) if c.startswith("conv_") and c.endswith(".count")]
+    return x[:, columns].sum(axis=1)
+
+
+def kinds_present(x: np.ndarray) -> dict:
+    """Per kind: in how many graphs it occurs (a per-kind once-per-graph cost needs a kind that occurs in
+    some graphs and not in others)."""
+    from nas.latency import COLUMNS
+
+    out = {}
+    for i, column in enumerate(COLUMNS):
+        kind, _, feature = column.partition(".")
+        if feature == "count" and (x[:, i] > 0).any():
+            out[kind] = int((x[:, i] > 0).sum())
+    return out
+
+
+def graph_model(
+    x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, draws: int = 5, seed: int = 0
+) -> dict:
+    """The package's model (relative-error NNLS) fitted on `small` networks and on all but `holdout`."""
+    from nas.latency import COLUMNS, fit_matrix
+
+    def predict(model, rows):
+        w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
+        return model.overhead_ms + rows @ w
+
+    out = {}
+    order = np.random.default_rng(seed).permutation(len(y))
+    test, rest = order[:holdout], order[holdout:]
+    model = fit_matrix(x[rest], y[rest])
+    p = predict(model, x[test])
+    out["all_but_holdout"] = {
+        "train": int(len(rest)),
+        "test": int(len(test)),
+        "mape": mape(p, y[test]),
+        "spearman": spearman(p, y[test]),
+        "kendall": kendall_sample(p, y[test]),
+    }
+    rows = []
+    for d in range(draws):
+        pick = np.random.default_rng(seed + 1 + d).permutation(rest)[:small]
+        model = fit_matrix(x[pick], y[pick])
+        p = predict(model, x[test])
+        rows.append((mape(p, y[test]), spearman(p, y[test]), kendall_sample(p, y[test])))
+    rows = np.array(rows)
+    out[f"fit_{small}"] = {
+        "train": small,
+        "test": int(len(test)),
+        "draws": draws,
+        "mape": summary(rows[:, 0]),
+        "spearman": summary(rows[:, 1]),
+        "kendall": summary(rows[:, 2]),
+    }
+    return out
+
+
+def prior_predictions(representations: dict, latency: np.ndarray) -> tuple[dict, list[str]]:
+    """Each device's model fitted on all networks with the representation of the graphs it ran (the one
+    its fit explains best, `graph_ran`), applied to every representation (name -> feature matrix): the
+    prior a held-out device is combined from, for each graph it may have run. Also: each device's
+    representation."""
+    from nas.latency import model_arrays
+
+    fitted = [graph_ran(representations, latency[:, d]) for d in range(latency.shape[1])]
+    overheads, weights = model_arrays([model for _, model in fitted])
+    predictions = {name: overheads[None, :] + rows @ weights.T for name, rows in representations.items()}
+    return predictions, [name for name, _ in fitted]
+
+
+def graph_ran(representations: dict, y: np.ndarray):
+    """(name, model): the representation whose relative-error fit on all of a device's networks has the
+    lowest MAPE (with 15,625 networks and ~50 weights, in-sample is held-out to within noise)."""
+    from nas.latency import COLUMNS, fit_matrix
+
+    best = None
+    for name, x in representations.items():
+        model = fit_matrix(x, y)
+        p = model.overhead_ms + x @ np.array([model.weights.get(c, 0.0) for c in COLUMNS])
+        error = mape(p, y)
+        if best is None or error < best[0]:
+            best = (error, name, model)
+    return best[1], best[2]
+
+
+def choose_representation(fits: dict, y: np.ndarray) -> str:
+    """The representation whose few-shot fit has the lowest leave-one-out MAPE on the k measured
+    networks (only those: the held-out networks never take part in the choice)."""
+    return min(fits, key=lambda name: mape(fits[name].loo_predictions, y))
+
+
+def few_shot(
+    predictions: dict,
+    latency: np.ndarray,
+    devices: list[str],
+    target: int,
+    k: int,
+    draws: int,
+    exclude_hardware: bool,
+    seed: int = 0,
+) -> dict:
+    """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
+    networks, predict every other network. `predictions`: representation -> prior predictions; per draw
+    the representation is chosen by leave-one-out on the k networks (`choose_representation`)."""
+    from nas.latency import fit_few_shot_predictions
+
+    prior = [
+        d
+        for d in range(len(devices))
+        if d != target and not (exclude_hardware and hardware(devices[d]) == hardware(devices[target]))
+    ]
+    y = latency[:, target]
+    rows, covered, widths, loo_mapes, nested, chosen = [], [], [], [], [], []
+    for draw in range(draws):
+        rng = np.random.default_rng([seed, target, k, draw])
+        order = rng.permutation(len(y))
+        meas, rest = order[:k], order[k:]
+        fits = {name: fit_few_shot_predictions(q[meas][:, prior], y[meas]) for name, q in predictions.items()}
+        name = choose_representation(fits, y[meas])
+        fit = fits[name]
+        p = fit.predict(predictions[name][rest][:, prior])
+        q = fit.interval_log_halfwidth
+        inside = (y[rest] >= p * np.exp(-q)) & (y[rest] <= p * np.exp(q))
+        rows.append((spearman(p, y[rest]), mape(p, y[rest]), kendall_sample(p, y[rest], seed=draw)))
+        covered.append(float(inside.mean()))
+        widths.append(float(np.exp(q)))
+        loo_mapes.append(mape(fit.loo_predictions, y[meas]))
+        nested.append(fit.nested)
+        chosen.append(name)
+    rows = np.array(rows)
+    return {
+        "k": k,
+        "draws": draws,
+        "prior_devices": [devices[d] for d in prior],
+        "representation": {name: chosen.count(name) for name in sorted(set(chosen))},
+        "spearman": summary(rows[:, 0]),
+        "mape": summary(rows[:, 1]),
+        "kendall": summary(rows[:, 2]),
+        "loo_mape_estimate": summary(loo_mapes),
+        "nested_loo": bool(all(nested)),
+        "interval_coverage": summary(covered),
+        "interval_factor": summary(widths),
+    }
+
+
+def package_fit(
+    xs: dict,
+    predictions: dict,
+    latency: np.ndarray,
+    devices: list[str],
+    target: int,
+    k: int,
+    draws: int,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict:
+    """What `nas profile fit` does with k measurements of the held-out device (k >= 30): the direct fit
+    and the few-shot fit cross-validated on the same folds, the lower held-out MAPE chosen
+    (`compare_with_few_shot`), its interval split-conformal on its held-out ratios (as the profile
+    records it). `xs` / `predictions`: representation -> features / prior predictions; the choice is
+    made over every (representation, fit) pair on the same folds of the k networks. Same draws of k
+    networks as `few_shot`."""
+    from nas.latency import (
+        COLUMNS,
+        conformal_interval,
+        fit_few_shot_predictions,
+        fit_matrix,
+        held_out_few_shot,
+        held_out_matrix,
+    )
+
+    prior = [d for d in range(len(devices)) if d != target]
+    y = latency[:, target]
+    rows, covered, chosen = [], [], []
+    for draw in range(draws):
+        order = np.random.default_rng([seed, target, k, draw]).permutation(len(y))
+        meas, rest = order[:k], order[k:]
+        held = {}
+        for rep, x in xs.items():
+            held[(rep, "direct")] = held_out_matrix(x[meas], y[meas], folds, seed)
+            held[(rep, "few-shot")] = held_out_few_shot(
+                predictions[rep][meas][:, prior], y[meas], folds, seed
+            )
+        rep, name = min(held, key=lambda key: mape(held[key], y[meas]))
+        if name == "few-shot":
+            q_all = predictions[rep][:, prior]
+            fit = fit_few_shot_predictions(q_all[meas], y[meas])
+            p, loo = fit.predict(q_all[rest]), fit.loo_predictions
+        else:
+            model = fit_matrix(xs[rep][meas], y[meas])
+            w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
+            p, loo = model.overhead_ms + xs[rep][rest] @ w, held[(rep, name)]
+        interval = conformal_interval(y[meas] / np.maximum(loo, 1e-9))
+        inside = (y[rest] >= p * interval.low) & (y[rest] <= p * interval.high)
+        rows.append((spearman(p, y[rest]), mape(p, y[rest]), kendall_sample(p, y[rest], seed=draw)))
+        covered.append(float(inside.mean()))
+        chosen.append((name, rep))
+    rows = np.array(rows)
+    return {
+        "k": k,
+        "draws": draws,
+        "chosen": {n: [c[0] for c in chosen].count(n) for n in sorted({c[0] for c in chosen})},
+        "representation": {r: [c[1] for c in chosen].count(r) for r in sorted({c[1] for c in chosen})},
+        "spearman": summary(rows[:, 0]),
+        "mape": summary(rows[:, 1]),
+        "kendall": summary(rows[:, 2]),
+        "interval_coverage": summary(covered),
+    }

@@ -1,0 +1,86 @@
+"""benchmarks/latency_corpus.py's choice of the graph a device ran: made per device on its own
+measured networks only, and recorded (synthetic devices, no ../shared data needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.latency._features import COLUMNS
+
+USED = [
+    COLUMNS.index(c) for c in ("conv_dense_k3_l.count", "conv_pointwise_m.count", "add.count", "pool.macs")
+]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:  # plain `pytest` does not put the repository root on the path
+        sys.path.insert(0, root)
+    from benchmarks import _corpus_fits
+
+    return _corpus_fits
+
+
+def _representations(rng: np.random.Generator, n: int = 200) -> dict:
+    """Two graphs per network: 'fold' drops part of the 'eager' nodes (differently per network)."""
+    eager = np.zeros((n, len(COLUMNS)))
+    eager[:, USED] = rng.integers(1, 30, size=(n, len(USED))) * np.array([1, 1, 1, 1e5])
+    fold = eager.copy()
+    fold[:, USED] *= rng.integers(0, 2, size=(n, len(USED)))
+    return {"eager": eager, "fold": fold}
+
+
+def _latency(rng, x: np.ndarray) -> np.ndarray:
+    w = np.zeros(len(COLUMNS))
+    w[USED] = rng.uniform(0.05, 0.2, len(USED)) * np.array([1, 1, 1, 1e-5])
+    return 0.3 + x @ w
+
+
+def test_each_device_is_fitted_on_the_graph_it_ran(corpus):
+    rng = np.random.default_rng(0)
+    reps = _representations(rng)
+    latency = np.stack(
+        [_latency(rng, reps["eager"]) for _ in range(4)] + [_latency(rng, reps["fold"])], axis=1
+    )
+    predictions, ran = corpus.prior_predictions(reps, latency)
+    assert ran == ["eager"] * 4 + ["fold"]
+    assert set(predictions) == {"eager", "fold"} and predictions["fold"].shape == latency.shape
+
+
+def test_the_held_out_device_chooses_its_graph_on_its_k_networks_and_says_which(corpus):
+    rng = np.random.default_rng(1)
+    reps = _representations(rng)
+    latency = np.stack(
+        [_latency(rng, reps["eager"]) for _ in range(5)] + [_latency(rng, reps["fold"])], axis=1
+    )
+    devices = [f"dev{i}" for i in range(6)]
+    prior, _ = corpus.prior_predictions(reps, latency)
+    folded = corpus.few_shot(prior, latency, devices, 5, 12, 2, False)
+    assert folded["representation"] == {"fold": 2}
+    package = corpus.package_fit(reps, prior, latency, devices, 5, 40, 1)
+    assert package["representation"] == {"fold": 1} and package["mape"]["mean"] < 1.0
+    assert corpus.few_shot(prior, latency, devices, 0, 12, 2, False)["representation"] == {"eager": 2}
+
+
+def test_devices_option(corpus):
+    from benchmarks._harness import BenchmarkError
+    from benchmarks.latency_corpus import selected_devices
+
+    assert selected_devices(None, ["a", "b"]) == ["a", "b"]
+    assert selected_devices("b, a", ["a", "b"]) == ["b", "a"]
+    with pytest.raises(BenchmarkError, match="unknown corpus column"):
+        selected_devices("a,pixel9", ["a", "b"])
+
+
+def test_conv_nodes_sums_every_convolution_kind(corpus):
+    x = np.zeros((2, len(COLUMNS)))
+    x[0, COLUMNS.index("conv_dense_k3_l.count")] = 3
+    x[0, COLUMNS.index("conv_input.count")] = 1
+    x[0, COLUMNS.index("add.count")] = 5
+    x[1, COLUMNS.index("conv_pointwise_m.macs")] = 1e6
+    assert corpus.conv_nodes(x).tolist() == [4.0, 0.0]
