@@ -305,6 +305,8 @@ def _predict(args) -> int:
                 else "  (the profile records no interval)"
             )
             print(f"{row['latency_ms']:10.4f} ms{interval}  {row['model']}")
+            if "energy" in row:
+                print(_energy_line(row["energy"]))
             if row["uncovered_kinds"]:
                 print(
                     f"{'':13} extrapolated: {100 * row['extrapolated_share']:.0f}% of it is node kinds this device "
@@ -316,6 +318,17 @@ def _predict(args) -> int:
                     f"e.g. {row['out_of_range'][0]}"
                 )
     return 0
+
+
+def _energy_line(energy: dict) -> str:
+    interval = (
+        f"  [{energy['low_mj']:.4f}, {energy['high_mj']:.4f}] mJ ({100 * energy['level']:.0f}% interval)"
+        if energy["low_mj"] is not None
+        else ""
+    )
+    share = energy["extrapolated_share"]
+    extrapolated = f", {100 * share:.0f}% extrapolated (latency x power)" if share > 0 else ""
+    return f"{energy['energy_mj']:10.4f} mJ{interval}  energy per inference{extrapolated}"
 
 
 def _validate(args) -> int:

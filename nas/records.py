@@ -81,6 +81,10 @@ class Attr:
     LATENCY_STRADDLES_BUDGET = "latency_straddles_budget"  # predicted: the interval holds the budget
     LATENCY_PREDICTED_MS = "latency_predicted_ms"  # hybrid: the online model's, before measuring
     LATENCY_CALIBRATED_ON = "latency_calibrated_on"  # hybrid: device measurements that model was refitted on
+    ENERGY_MJ = "energy_mj"  # predicted energy per inference (a profile with an energy model)
+    ENERGY_LOW_MJ = "energy_low_mj"  # its prediction interval
+    ENERGY_HIGH_MJ = "energy_high_mj"
+    ENERGY_EXTRAPOLATED = "energy_extrapolated"  # share of it priced by the energy model's prior
     PRESCREEN_SCORE = "prescreen_score"
     NASWOT = "naswot"
     RUNG_ACCURACY = "rung_accuracy"  # multi-fidelity: {"epochs": accuracy} at each rung reached
@@ -142,6 +146,10 @@ CSV_COLUMNS = (
     "train_device",
     "latency_predicted_ms",
     "latency_calibrated_on",
+    "energy_mj",
+    "energy_low_mj",
+    "energy_high_mj",
+    "energy_extrapolated",
 )
 PARAM_PREFIX = "param:"
 # A fact about another device of the fleet (--budget PROFILE=MS): the attribute, "@", the profile's name.
@@ -203,6 +211,10 @@ class TrialRecord:
     latency_straddles_budget: bool | None = None
     latency_predicted_ms: float | None = None
     latency_calibrated_on: int | None = None
+    energy_mj: float | None = None
+    energy_low_mj: float | None = None
+    energy_high_mj: float | None = None
+    energy_extrapolated: float | None = None
     prescreen_score: float | None = None
     naswot: float | None = None
     rung_accuracy: dict[str, float] | None = None
@@ -300,6 +312,10 @@ class TrialRecord:
             macs=entry.get("macs"),
             peak_memory_kb=entry.get("peak_memory_kb"),
             weights_kb=entry.get("weights_kb"),
+            energy_mj=entry.get("energy_mj"),
+            energy_low_mj=(entry.get("energy_interval_mj") or (None, None))[0],
+            energy_high_mj=(entry.get("energy_interval_mj") or (None, None))[1],
+            energy_extrapolated=entry.get("energy_extrapolated"),
             summary=entry.get("summary"),
             clean_accuracy=entry.get("clean_accuracy"),
             corrupted_accuracy=entry.get("corrupted_accuracy"),
@@ -343,6 +359,7 @@ class TrialRecord:
             "params": self.params,
             "macs": self.macs,
             **self._memory_entry(),
+            **self._energy_entry(),
             "summary": self.summary,
             "clean_accuracy": self.clean_accuracy,
             "corrupted_accuracy": self.corrupted_accuracy,
@@ -355,6 +372,17 @@ class TrialRecord:
         """The memory costs where recorded (a run made before they existed keeps its pareto.json as it was)."""
         memory = {"peak_memory_kb": self.peak_memory_kb, "weights_kb": self.weights_kb}
         return {k: v for k, v in memory.items() if v is not None}
+
+    def _energy_entry(self) -> dict[str, Any]:
+        """The predicted energy and its interval where recorded (a profile with an energy model)."""
+        if self.energy_mj is None:
+            return {}
+        interval = None if self.energy_low_mj is None else [self.energy_low_mj, self.energy_high_mj]
+        return {
+            "energy_mj": self.energy_mj,
+            "energy_interval_mj": interval,
+            "energy_extrapolated": self.energy_extrapolated,
+        }
 
     # --- derived facts -------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class HardwareProfile:
     interval: Interval | None = None  # held-out measured/predicted ratio bounds
     prior: Prior | None = None  # prices for kinds the device never measured
     machine: dict | None = None  # signature of the machine that measured it (nas.latency._signature)
+    energy: Any = None  # an `EnergySection` where its measurements include energy (nas.latency._energy)
 
     @cached_property
     def predictor(self) -> Predictor:
@@ -51,6 +52,27 @@ class HardwareProfile:
     def predict(self, model_or_features: Any) -> LatencyPrediction:
         """Predicted latency of one network (ONNX bytes, path, or `GraphFeatures`), with its interval."""
         return self.predictor.predict(model_or_features)
+
+    @cached_property
+    def energy_predictor(self) -> Predictor:
+        """The energy model with its coverage, interval and prior (`nas.latency._energy`)."""
+        from nas.latency._energy import energy_predictor
+
+        if self.energy is None:
+            raise NasError(
+                f"profile {self.name!r} has no energy model: only a profile fitted on energy measurements "
+                "(an energy column in its block table, such as jetson-tx2's) predicts energy"
+            )
+        predictor = self.predictor
+        return energy_predictor(
+            self.name, self.energy, predictor.model, predictor.coverage, self.interval, self.prior
+        )
+
+    def predict_energy(self, model_or_features: Any):
+        """Predicted energy per inference (mJ) of one network, with its interval: an `EnergyPrediction`."""
+        from nas.latency._energy import EnergyPrediction
+
+        return EnergyPrediction.of(self.energy_predictor.predict(model_or_features))
 
     def describe(self) -> dict:
         """A JSON-friendly summary (for `nas profiles`, run metadata, reports)."""
@@ -87,6 +109,10 @@ class HardwareProfile:
             described["interval"] = self.interval.to_dict()
         if self.machine is not None:
             described["machine"] = dict(self.machine)
+        if self.energy is not None:
+            described["energy"] = {
+                k: v for k, v in self.energy.to_dict().items() if k not in ("model", "coverage")
+            }
         if self.prior is not None:
             described["prior"] = {
                 "reference": self.prior.reference,

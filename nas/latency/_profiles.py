@@ -48,6 +48,7 @@ import yaml
 from nas._yaml import YamlDocument
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
+from nas.latency._energy import EnergySection
 from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._measure import MeasurementSettings, check_setting
 from nas.latency._model import LatencyModel
@@ -70,8 +71,10 @@ TOP_LEVEL_KEYS = (
     "interval",
     "prior",
     "machine",
+    "energy",
 )
-MODEL_SECTIONS = ("validation", "measurements", "coverage", "interval", "prior")  # need a model beside them
+# need a model beside them
+MODEL_SECTIONS = ("validation", "measurements", "coverage", "interval", "prior", "energy")
 VALIDATION_METRICS = ("mape", "within_10pct", "kendall_tau", "n")
 MEASUREMENTS_KEYS = ("path", "format", "latency_column", "rows", "provenance", "license")
 MEASUREMENT_FORMATS = ("block_table", "unique_blocks", "onnx_measurements")
@@ -222,6 +225,7 @@ def _parse(doc: YamlDocument) -> HardwareProfile:
             ("coverage", Coverage.from_dict),
             ("interval", Interval.from_dict),
             ("prior", Prior.from_dict),
+            ("energy", EnergySection.from_dict),
         )
         if data.get(key) is not None
     }

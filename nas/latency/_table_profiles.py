@@ -155,8 +155,33 @@ def builtin_table_specs(folder: str | Path | None = None) -> dict[str, dict]:
             provenance=data["provenance"],
             data_provenance=measurements.get("provenance", ""),
             license=measurements.get("license", ""),
+            energy=_energy_spec(data),
         )
     return specs
+
+
+def _energy_spec(data: dict) -> dict | None:
+    """The energy column and its provenance a profile's ``energy.measurements`` records (None: no energy)."""
+    energy = data.get("energy")
+    measurements = energy.get("measurements") if isinstance(energy, dict) else None
+    if not isinstance(measurements, dict) or not measurements.get("column"):
+        return None
+    return {"column": measurements["column"], "provenance": measurements.get("provenance", "")}
+
+
+def add_energy_section(
+    profile: dict, table_path: str | Path, column: str, *, provenance: str = "", device: str | None = None
+) -> dict:
+    """`profile` (an `import_block_table` dict) with an ``energy`` section fitted on the table's energy
+    `column` as its latency model was fitted on the latency column (`nas.latency._energy`)."""
+    from nas.latency._energy import energy_section, table_energies
+
+    path = Path(table_path).resolve()
+    rows = read_unique_blocks_table(path, device) if device is not None else read_block_table(path)
+    section = energy_section(
+        rows, table_energies(path, column), source=path.name, column=column, provenance=provenance
+    )
+    return {**profile, "energy": section}
 
 
 class _BuiltinSpecs(Mapping):
@@ -206,5 +231,13 @@ def generate_builtin_profiles(
             license=spec["license"],
             data_provenance=spec["data_provenance"],
         )
+        if spec.get("energy"):
+            profile = add_energy_section(
+                profile,
+                folder / "data" / spec["table"],
+                spec["energy"]["column"],
+                provenance=spec["energy"]["provenance"],
+                device=spec["device"],
+            )
         written.append(write_profile(profile, folder / f"{name}.yaml"))
     return written

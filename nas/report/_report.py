@@ -98,7 +98,7 @@ def _header(run: RunData) -> str:
             "constraints",
             ", ".join(
                 f"{k} {s[k]:g}"
-                for k in ("latency_budget_ms", "max_params", "max_macs")
+                for k in ("latency_budget_ms", "max_params", "max_macs", "max_energy_mj")
                 if s.get(k) is not None
             )
             or "none",
@@ -139,12 +139,22 @@ def _pareto_section(run: RunData, out: Path) -> str:
     )
 
 
+def _energy_cell(trial) -> str:
+    if trial.energy_mj is None:
+        return ""
+    if trial.energy_low_mj is None:
+        return f"{trial.energy_mj:.2f}"
+    return f"{trial.energy_mj:.2f} ({trial.energy_low_mj:.2f}-{trial.energy_high_mj:.2f})"
+
+
 def _table_section(run: RunData, out: Path) -> str:
     exported = (run.run_dir / "export").is_dir()
     fleet = sorted({k for t in run.pareto for k in t.fleet_latencies if k.startswith("latency_ms@")})
+    energy = any(t.energy_mj is not None for t in run.pareto)  # a profile with an energy model
     headers = (
         ["trial", "accuracy", "latency (ms)"]
         + [f"on {key.partition('@')[2]} (ms)" for key in fleet]  # --budget's other devices
+        + (["energy (mJ, 90% interval)"] if energy else [])
         + ["params", "MACs", "summary"]
         + (["ONNX", "model card"] if exported else [])
     )
@@ -155,6 +165,7 @@ def _table_section(run: RunData, out: Path) -> str:
             (f"{t.accuracy:.4f}", t.accuracy),
             (H.fmt_ms(t.latency_ms), t.latency_ms),
             *((H.fmt_ms(t.extra.get(key)), t.extra.get(key) or 0) for key in fleet),
+            *([(_energy_cell(t), t.energy_mj or 0)] if energy else []),
             (H.fmt_int(t.params), t.params or 0),
             (H.fmt_int(t.macs), t.macs or 0),
             t.summary,

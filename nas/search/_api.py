@@ -19,7 +19,7 @@ from nas.plugins import load_plugins
 from nas.records import Attr
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
-from nas.search._constraints import fold_objective_budget, load_budget_profile
+from nas.search._constraints import check_energy, fold_objective_budget, load_budget_profile
 from nas.search._device_nodes import device_present
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
@@ -100,6 +100,7 @@ def search(
     )  # a user error before anything is written or started
     if latency_mode in ("predicted", "hybrid"):
         check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
+    check_energy(space, profile, config)  # --max-energy-mj, and the energy model's coverage
     config = fold_objective_budget(config, profile.name)
     for (
         name

@@ -119,6 +119,13 @@ class SearchConfig:
         identity=True,
         metavar="KB",
     )
+    max_energy_mj: float | None = setting(
+        None,
+        "reject candidates whose predicted energy per inference (mJ, the profile's energy model, e.g. "
+        "jetson-tx2's) is larger, before training; refused on a profile without an energy model",
+        identity=True,
+        metavar="MJ",
+    )
     # The defaults are the best configuration measured (the search-efficiency benchmark): random
     # proposals, 8 per trained candidate, the ones with the largest expected hypervolume improvement train,
     # in batches of 4.
@@ -217,6 +224,13 @@ class SearchConfig:
         for name in ("max_params", "max_macs"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
+        energy = self.max_energy_mj
+        if energy is not None and (
+            isinstance(energy, bool)
+            or not isinstance(energy, (int, float))
+            or not (math.isfinite(energy) and energy > 0)
+        ):
+            raise NasError(f"max_energy_mj: must be a positive finite number of millijoules, got {energy!r}")
         for name in ("max_peak_memory_kb", "max_weights_kb"):
             value = getattr(self, name)
             if value is not None and not (

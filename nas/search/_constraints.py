@@ -124,6 +124,59 @@ class DeviceBudget(Constraint):
         return f"latency on {self.profile.name} {latency:.3f} ms ({source}) > budget {self.budget_ms:g} ms"
 
 
+@dataclass(frozen=True)
+class EnergyCost(Constraint):
+    """Energy per inference predicted by the profile's energy model (`nas.latency._energy`): recorded for
+    every candidate of a profile that has one, a bound with `limit_mj` (--max-energy-mj)."""
+
+    profile: HardwareProfile
+    limit_mj: float | None = None
+    needs: ClassVar[Needs] = "latency"
+
+    def energy_attrs(self, features: Any) -> dict[str, Any]:
+        prediction = self.profile.predict_energy(features)
+        attrs = {
+            Attr.ENERGY_MJ: prediction.energy_mj,
+            Attr.ENERGY_EXTRAPOLATED: prediction.extrapolated_share,
+        }
+        if prediction.low_mj is not None:
+            attrs.update({Attr.ENERGY_LOW_MJ: prediction.low_mj, Attr.ENERGY_HIGH_MJ: prediction.high_mj})
+        return attrs
+
+    def violation(self, attrs):
+        energy = attrs.get(Attr.ENERGY_MJ)
+        if self.limit_mj is None or energy is None or energy <= self.limit_mj:
+            return None
+        return f"energy {energy:.3f} mJ > max {self.limit_mj:g} mJ"
+
+
+def energy_constraints(config, profile: HardwareProfile | None = None) -> tuple[Constraint, ...]:
+    """An `EnergyCost` when the search's profile has an energy model; --max-energy-mj on a profile without
+    one is a user error."""
+    profile = profile if profile is not None else load_profile(config.profile)
+    if profile.energy is None:
+        if config.max_energy_mj is not None:
+            raise NasError(
+                f"max_energy_mj: profile {profile.name!r} has no energy model (only a profile fitted on energy "
+                "measurements has one, such as jetson-tx2)"
+            )
+        return ()
+    return (EnergyCost(profile, config.max_energy_mj),)
+
+
+def check_energy(space, profile: HardwareProfile, config) -> None:
+    """Refuse before anything runs: --max-energy-mj without an energy model, or a space producing kinds the
+    energy data never measured (unless --allow-extrapolation and the energy prior prices them), with the
+    latency coverage's one-line refusal."""
+    from types import SimpleNamespace
+
+    from nas.latency import check_space_coverage
+
+    if energy_constraints(config, profile):
+        energy = SimpleNamespace(predictor=profile.energy_predictor, name=f"{profile.name} (energy model)")
+        check_space_coverage(space, energy, allow_extrapolation=config.allow_extrapolation)
+
+
 def load_budget_profile(name: str) -> HardwareProfile:
     """The profile a --budget names; an unknown one is a user error naming the budget."""
     try:
@@ -162,6 +215,7 @@ def constraints_from(config) -> tuple[Constraint, ...]:
         found.append(LatencyBudget(config.latency_budget_ms))
     for name, budget_ms in config.budget_by_profile.items():  # the objective's own: fold_objective_budget
         found.append(DeviceBudget(load_budget_profile(name), budget_ms))
+    found.extend(energy_constraints(config))
     return tuple(found)
 
 
@@ -209,6 +263,8 @@ def latency_violation(constraints: Sequence[Constraint], cand: Any, featurizer: 
         features = featurizer.features(cand.arch)
         for budget in fleet:
             cand.attrs.update(budget.latency_attrs(features))
+    for energy in (c for c in constraints if isinstance(c, EnergyCost) and Attr.ENERGY_MJ not in cand.attrs):
+        cand.attrs.update(energy.energy_attrs(featurizer.features(cand.arch)))
     return first_violation(constraints, "latency", cand.attrs)
 
 
