@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import optuna
 import pytest
@@ -83,3 +84,20 @@ def test_a_bad_energy_section_is_one_line_naming_the_field(tmp_path):
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(NasError, match=r"bad.yaml:\d+: energy.power_w.median: must be a positive number"):
         load_profile(str(path))
+
+
+def test_profile_predict_prints_energy_where_the_profile_has_it(tmp_path, capsys, x86_model_profile):
+    from nas.cli import main
+    from nas.latency._block_samples import build_block_module
+    from nas.latency._tables import BlockConfig
+    from nas.onnx_io import export_onnx
+
+    module, shape = build_block_module(BlockConfig("conv_block", 3, 3.0, 1, 1, 16, 16, 32, 32))
+    path = tmp_path / "block.onnx"
+    path.write_bytes(export_onnx(module, 0, fast=True, input_shape=shape))
+    assert main(["profile", "predict", "--profile", "jetson-tx2", str(path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    energy = row["energy"]
+    assert energy["low_mj"] < energy["energy_mj"] < energy["high_mj"] and energy["extrapolated_share"] == 0
+    assert main(["profile", "predict", "--profile", str(x86_model_profile), str(path), "--json"]) == 0
+    assert "energy" not in json.loads(capsys.readouterr().out)[0]  # x86-cpu has none
