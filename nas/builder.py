@@ -170,11 +170,48 @@ class Network(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(arch.dropout)
         self.classifier = nn.Linear(c_in, num_classes)
+        if arch.exits:  # only then: a network without exits keeps its modules and state_dict keys
+            self.exits = nn.ModuleDict(
+                {name: ExitHead(stage_channels(arch)[name], num_classes) for name in arch.exits}
+            )
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The final exit's logits (the whole network; early-exit heads, if any, are not run)."""
         x = self.pool(self.head(self.stages(self.stem(x))))
         return self.classifier(self.dropout(torch.flatten(x, 1)))
+
+    def forward_exits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The logits of every exit, earliest first, the final exit last (joint training, calibration)."""
+        outputs = []
+        x = self.stem(x)
+        for spec, stage in zip(self.arch.stages, self.stages):
+            x = stage(x)
+            if spec.name in self.arch.exits:
+                outputs.append(self.exits[spec.name](x))
+        x = self.pool(self.head(x))
+        outputs.append(self.classifier(self.dropout(torch.flatten(x, 1))))
+        return outputs
+
+
+class ExitHead(nn.Module):
+    """An early exit: global average pool + linear classifier on a stage's output."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+
+def stage_channels(arch: Architecture) -> dict[str, int]:
+    """Each stage's output channels (its last block's)."""
+    channels = {}
+    for index, _, _, c_out, _ in block_layout(arch):
+        channels[arch.stages[index].name] = c_out
+    return channels
 
 
 def build_model(arch: Architecture, num_classes: int, seed: int | None = None) -> Network:

@@ -366,6 +366,7 @@ class TrialRecord:
             "checkpoint": self.checkpoint,
             "architecture": self.architecture,
             **self.fleet_latencies,
+            **({"exits": self.extra["exits"]} if "exits" in self.extra else {}),  # early exits (nas.search)
         }
 
     def _memory_entry(self) -> dict[str, float]:

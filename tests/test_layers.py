@@ -29,10 +29,11 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first
     ("nas.errors",),
     ("nas._*",),  # top-level private modules (_io, _lazy, _resources, ...): shared helpers for any layer
     ("nas.records",),  # the typed trial record
-    ("nas.space", "nas.data", "nas.onnx_io", "nas.plugins"),
+    ("nas.space", "nas.data", "nas.onnx_io", "nas.plugins", "nas.runtime"),  # runtime: no torch
     ("nas.builder",),  # networks from architectures, and the layers primitives are made of
     ("nas.blocks",),  # the built-in primitives, declared once each
     ("nas.latency",),
+    ("nas.exits",),  # early exits: joint loss, calibration, segments and their expected latency
     ("nas.validate",),  # validates exported models; torch robustness used inside training
     ("nas.evaluate",),  # costs, zero-cost scores, proxy training
     ("nas.export", "nas.search"),  # export and deployment training; the search driver

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from nas._io import checkpoint_bytes
 from nas.builder import build_model
 from nas.errors import NasError
+from nas.exits import DEFAULT_MAX_DROP, calibrate_network, joint_exit_loss
 from nas.space import Architecture
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -99,6 +100,7 @@ class TrainingResult:
     robustness: dict | None = None  # nas.validate.corrupted_accuracy, when the recipe asks for it
     resume_state: bytes | None = None  # set when training paused before the recipe's last epoch
     device: str | None = None  # where it trained: "cpu", or "cuda (GPU name, bf16)"
+    exits: dict | None = None  # early exits: nas.exits.Calibration.to_dict(); `accuracy` is the cascade's
 
 
 class Trainer(ABC):
@@ -111,10 +113,19 @@ class Trainer(ABC):
 class ProxyTrainer(Trainer):
     """device: 'cpu' or 'cuda' (the GPU the worker was given), as `resolve_device` chose it."""
 
-    def __init__(self, recipe: TrainingRecipe = TrainingRecipe(), threads: int = 1, device: str = "cpu"):
+    def __init__(
+        self,
+        recipe: TrainingRecipe = TrainingRecipe(),
+        threads: int = 1,
+        device: str = "cpu",
+        exit_max_drop: float = DEFAULT_MAX_DROP,
+    ):
+        """exit_max_drop: for a network with early exits, the accuracy points its calibrated cascade may
+        lose against its final exit (the accuracy returned is then the cascade's)."""
         self.recipe = recipe
         self.threads = threads
         self.device = device
+        self.exit_max_drop = exit_max_drop
 
     def train(
         self,
@@ -144,6 +155,12 @@ class ProxyTrainer(Trainer):
         )
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
+        exits = None
+        if arch.exits and paused is None:
+            calibration = calibrate_network(
+                model, dataset, norm, getattr(self, "exit_max_drop", DEFAULT_MAX_DROP)
+            )
+            accuracy, exits = calibration.cascade_accuracy, calibration.to_dict()
         model = model.cpu()  # the corruptions and the checkpoint work on the CPU (a no-op there)
         robustness = None
         if r.robust and paused is None:
@@ -160,6 +177,7 @@ class ProxyTrainer(Trainer):
             robustness=robustness,
             resume_state=paused,
             device=describe_device(device),
+            exits=exits,
         )
 
 
@@ -252,8 +270,13 @@ def fit(
         for idx in order.view(steps_per_epoch, batch_size):
             xb = norm(x_train[idx], augment=r.augment, generator=rng)
             with _autocast(device):
-                logits = model(xb)
-                loss = F.cross_entropy(logits, y_train[idx], label_smoothing=r.label_smoothing)
+                if hasattr(model, "exits"):  # early exits: all of them trained jointly (nas.exits)
+                    outputs = model.forward_exits(xb)
+                    logits = outputs[-1]
+                    loss = joint_exit_loss(outputs, y_train[idx], r.label_smoothing)
+                else:
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits, y_train[idx], label_smoothing=r.label_smoothing)
                 if extra_loss is not None:
                     loss = extra_loss(loss, logits, xb)
             optimizer.zero_grad(set_to_none=True)

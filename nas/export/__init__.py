@@ -7,6 +7,7 @@ Every model folder holds model.onnx, spec.json and metrics.json, with the exact 
 from nas._io import load_checkpoint
 from nas.export._checkpoint import STATE_FILE
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, deploy_train
+from nas.export._exits import add_exit_segments, export_cascade
 from nas.export._folder import read_preprocessing
 from nas.export._litert import EXPORT_FORMATS, TFLITE_NAME
 from nas.export._many import (
@@ -31,9 +32,11 @@ __all__ = [
     "EpochDone",
     "ExportedModel",
     "TrainOutcome",
+    "add_exit_segments",
     "baseline_exports",
     "deploy_train",
     "distillation_loss",
+    "export_cascade",
     "export_network",
     "export_run",
     "load_checkpoint",

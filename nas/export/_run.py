@@ -18,6 +18,7 @@ from typing import Any
 from nas._io import load_checkpoint, read_json
 from nas.builder import build_model
 from nas.errors import NasError
+from nas.export._exits import add_exit_segments
 from nas.export._litert import check_export_format
 from nas.export._network import ExportedModel, run_identity, write_export
 from nas.space import Architecture
@@ -110,6 +111,8 @@ def export_run(
                 export_format=export_format,
             )
         )
+        if arch.exits and record.get("exits"):  # early exits: the segments and the search's thresholds
+            add_exit_segments(target, model, arch, record["exits"], record["exits"].get("expected_latency"))
     # This run's exports of an earlier front (a resumed search moves the front) go last: an export stopped
     # half-way (Ctrl-C, a kill) leaves the earlier models in place, never fewer than it found.
     for stale in sorted(own - current):

@@ -80,11 +80,29 @@ class Architecture:
     head_width: int | None
     head_activation: str
     dropout: float
+    # Stages followed by an early-exit head (pool + linear), in network order; the head after the last stage
+    # is always the final exit. Empty (and then absent from the JSON, so the hash is unchanged) by default.
+    exits: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "exits", tuple(self.exits))
+        names = [stage.name for stage in self.stages]
+        for name in self.exits:
+            if name not in names[:-1]:
+                raise ValueError(
+                    f"exits: {name!r} is not a stage before the last one ({', '.join(names[:-1])})"
+                )
+        if list(self.exits) != sorted(set(self.exits), key=names.index):
+            raise ValueError(f"exits: stages must be distinct and in network order, got {list(self.exits)}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for stage, spec in zip(data["stages"], self.stages):
             stage["blocks"] = [block.to_dict() for block in spec.blocks]
+        if self.exits:
+            data["exits"] = list(self.exits)
+        else:
+            del data["exits"]
         return data
 
     @property
@@ -139,7 +157,8 @@ class Architecture:
             widths = [block.channels or stage.width for block in stage.blocks]
             width = stage.width if set(widths) <= {stage.width} else ",".join(map(str, widths))
             parts.append(f"{kinds}*{stage.depth}@{width}")
-        return " ".join(parts)
+        exits = f" exits@{','.join(self.exits)}" if self.exits else ""
+        return " ".join(parts) + exits
 
 
 def _block_label(block: BlockSpec) -> str:

@@ -22,7 +22,7 @@ from nas.space._primitives import (
     primitive_attributes,
 )
 
-_TOP_KEYS = {"name", "description", "input", "stem", "ops", "block_choices", "stages", "head"}
+_TOP_KEYS = {"name", "description", "input", "stem", "ops", "block_choices", "stages", "head", "exits"}
 _STAGE_KEYS = {"name", "stride", "depth", "width"} | {"choose", "primitive", "op"} | set(BLOCK_ATTRIBUTES)
 _BLOCK_KEYS = {"choose", "primitive", "op"} | set(BLOCK_ATTRIBUTES)
 
@@ -55,6 +55,7 @@ class SearchSpace:
     head_width: tuple[int | None, ...] = (None,)
     head_activation: str = "relu"
     dropout: float = 0.0
+    exits: dict[str, tuple[bool, ...]] = field(default_factory=dict, hash=False)  # stage -> exit head there?
 
     def sample(self, trial: Suggester) -> Architecture:
         """Draw one architecture; only choices with more than one value become trial parameters."""
@@ -80,6 +81,7 @@ class SearchSpace:
             head_width=pick("head.width", self.head_width),
             head_activation=self.head_activation,
             dropout=self.dropout,
+            exits=tuple(name for name, choices in self.exits.items() if pick(f"exits.{name}", choices)),
         )
 
     def _pick_block(self, pick: "_Picker", stage: StageChoices, prefix: str) -> BlockSpec:
@@ -102,6 +104,8 @@ class SearchSpace:
             depth_options = sum(per_block ** (d if stage.choose == "per_layer" else 1) for d in stage.depth)
             choices *= depth_options * len(stage.width)
         choices *= len(self.resolution) * len(self.head_width) * len(self.stem["channels"])
+        for options in self.exits.values():
+            choices *= len(options)
         return {
             "name": self.name,
             "description": self.description,
@@ -180,6 +184,7 @@ def parse_space(path: Path) -> SearchSpace:
     dropout = head.get("dropout", 0.0)
     if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
         raise doc.error(("head", "dropout"), f"must be a number in [0, 1), got {dropout!r}")
+    exits = _exits(doc, v, data.get("exits"), [s.name for s in stages])
     return SearchSpace(
         name=name,
         description=str(data.get("description", "")),
@@ -193,7 +198,18 @@ def parse_space(path: Path) -> SearchSpace:
             ("head", "activation"), head.get("activation", "relu"), str, among=ACTIVATIONS
         ),
         dropout=float(dropout),
+        exits=exits,
     )
+
+
+def _exits(doc: YamlDocument, v: "_Validator", data: Any, stage_names: list[str]) -> dict[str, tuple]:
+    """`exits: {stage: false | true | [false, true]}`: an exit head after that stage (a list: a search
+    choice). Only stages before the last may carry one (the head after the last is the final exit)."""
+    if data is None:
+        return {}
+    _reject_unknown(doc, ("exits",), data, set(stage_names[:-1]))
+    exits = {name: v.choices(("exits", name), data[name], bool) for name in stage_names if name in data}
+    return {name: choices for name, choices in exits.items() if choices != (False,)}
 
 
 def _require(doc: YamlDocument, fld: tuple[Any, ...], data: dict, kind: type | None = None) -> Any:

@@ -38,6 +38,9 @@ def slice_table(report: dict):
             notes.append("worst")
         if s["thin"]:
             notes.append(f"thin: {s['thin_reason']}")
+        if "exits" in s:  # early exits: the share leaving at each exit
+            rates = "/".join(f"{100 * r:.0f}" for r in s["exits"]["rates"])
+            notes.append(f"exits {rates}% (cascade {_pct(s['exits']['cascade_accuracy'])}%)")
         table.add_row(
             s["name"],
             str(s["n"]),

@@ -19,6 +19,7 @@ from nas._io import read_json, write_json_atomic
 from nas.errors import NasError
 from nas.validate._corruptions import FAMILIES, check_family, check_severity, corrupt
 from nas.validate._data import EvalImages, evaluation_images, read_user_slices
+from nas.validate._exit_rates import SliceExits
 from nas.validate._onnx import OnnxClassifier
 from nas.validate._stats import slice_statistics
 
@@ -47,6 +48,7 @@ class SliceReport:
     seed: int
     slices: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    exits: dict | None = None  # a model with early exits: its stages, thresholds, cumulative latencies
 
     @property
     def clean(self) -> dict:
@@ -79,6 +81,7 @@ class SliceReport:
             "worst_slice_accuracy": self.worst["accuracy"],
             "thin_slices": [s["name"] for s in self.slices if s["thin"]],
             "seconds": round(self.seconds, 3),
+            **({"exits": self.exits} if self.exits is not None else {}),
             "slices": self.slices,
         }
 
@@ -177,11 +180,28 @@ def evaluate_slices(
                     folder=str(Path(user_slices) / user.name),
                 )
             )
+    exits = SliceExits.open(onnx_path, threads=threads)
+    if exits is not None:  # early exits: where each slice's images leave the cascade
+        report.exits = exits.describe()
+        _add_exit_rates(report, exits, data, families, severities, seed, user_slices, model)
     clean = report.clean["accuracy"]
     for s in report.slices:
         s["drop"] = clean - s["accuracy"]
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _add_exit_rates(report, exits, data, families, severities, seed, user_slices, model) -> None:
+    """Each slice's exit rates, from the same images as its accuracy (corruptions redrawn with the seed)."""
+    pre, by_name = model.preprocessing, {s["name"]: s for s in report.slices}
+    by_name["clean"]["exits"] = exits.for_slice(data.images, data.labels, pre)
+    for family in families:
+        for severity in severities:
+            x = corrupt(data.images, family, severity, seed)
+            by_name[f"{family}@{severity}"]["exits"] = exits.for_slice(x, data.labels, pre)
+    if user_slices is not None:
+        for user in read_user_slices(user_slices, model.classes):
+            by_name[f"user:{user.name}"]["exits"] = exits.for_slice(user.images, user.labels, pre)
 
 
 def load_slice_report(path: str | Path) -> dict:

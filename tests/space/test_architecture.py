@@ -121,6 +121,7 @@ def _variants(arch: Architecture):
         "head_width": 512,
         "head_activation": "relu",
         "dropout": 0.2,
+        "exits": ("s2",),  # an early exit after s2
     }
     for name, value in top.items():
         yield f"top.{name}", dataclasses.replace(arch, **{name: value})
