@@ -4,7 +4,8 @@
    family of node kinds its table measured (e.g. every depthwise 5x5 convolution), the blocks using the
    family are held out; the model, coverage, interval and prior (from the `x86-cpu` reference) are
    fitted on the other blocks, and the held-out blocks are predicted: MAPE with the prior, MAPE with the
-   family priced at zero (what a model without a prior does), and the share inside the 90% interval.
+   family priced at zero (what a model without a prior does), the share inside the 90% interval, and
+   which of the prior's rules priced the family (sibling, combination or scale: `nas.latency._prior`).
 2. Interval coverage. Outer 5-fold split of each table: the interval is fitted on the training folds
    only (by their own inner cross-validation) and checked on the outer held-out blocks.
 3. Two networks of the kind a user tried on the Raspberry Pi 4: the largest network of fused-MBConv k7
@@ -92,6 +93,7 @@ def hidden_kinds(name: str, samples: list) -> list[dict]:
         results.append(
             {
                 **row,
+                "priced_by": _rule(predictor.prior, family),
                 "mape_with_prior": error_metrics(with_prior, measured)["mape"],
                 "mape_priced_at_zero": error_metrics(np.maximum(at_zero, 1e-9), measured)["mape"],
                 "kendall_tau_with_prior": error_metrics(with_prior, measured)["kendall_tau"],
@@ -100,6 +102,17 @@ def hidden_kinds(name: str, samples: list) -> list[dict]:
             }
         )
     return results
+
+
+def _rule(prior: Prior | None, family: str) -> str:
+    """Which of the prior's rules (`nas.latency._prior`) priced the hidden family."""
+    if prior is None:
+        return "none"
+    if any(kind_family(k) == family for kinds, _, _ in prior.siblings for k in kinds):
+        return "sibling"
+    if any(kind_family(k) == family for kinds, _ in prior.combinations for k in kinds):
+        return "combination"
+    return "scale"
 
 
 def interval_coverage(name: str, samples: list, folds: int = 5, seed: int = 1) -> dict:
@@ -241,8 +254,10 @@ def main() -> int:
             "hidden_kinds": hidden_kinds(name, samples),
             "interval": interval_coverage(name, samples),
         }
+    tested = [row for device in devices.values() for row in device["hidden_kinds"] if "skipped" not in row]
     result = {
         "reference": REFERENCE,
+        "hidden_kinds_within_25pct": f"{sum(row['mape_with_prior'] <= 25 for row in tested)} of {len(tested)}",
         "devices": devices,
         "user_networks": user_networks(),
         "prediction_cost": prediction_cost(),
@@ -259,9 +274,9 @@ def main() -> int:
                 )
             else:
                 print(
-                    f"  hide {row['family']:<22} MAPE {row['mape_with_prior']:6.1f}% with prior, "
-                    f"{row['mape_priced_at_zero']:6.1f}% at zero; {100 * row['inside_interval']:.0f}% inside interval "
-                    f"({row['hidden_blocks']} blocks)"
+                    f"  hide {row['family']:<22} MAPE {row['mape_with_prior']:6.1f}% with prior "
+                    f"({row['priced_by']}), {row['mape_priced_at_zero']:6.1f}% at zero; "
+                    f"{100 * row['inside_interval']:.0f}% inside interval ({row['hidden_blocks']} blocks)"
                 )
     for row in result["user_networks"][1:]:
         p = row["pi4"]
@@ -270,6 +285,7 @@ def main() -> int:
             f"[{p['low_ms']:.2f}, {p['high_ms']:.2f}] ({100 * p['extrapolated_share']:.0f}% extrapolated), "
             f"x86 here {row['x86_measured_ms_here']:.3f} ms, implied {row['pi4_implied_gmacs_per_s']:.2f} GMAC/s"
         )
+    print(f"hidden kinds within 25% MAPE: {result['hidden_kinds_within_25pct']}")
     print(f"Pi 4 measured blocks: {result['user_networks'][0]['pi4_measured_blocks_gmacs_per_s']}")
     print(f"prediction cost: {result['prediction_cost']['ms_per_prediction']:.3f} ms per architecture")
     return 0

@@ -4,16 +4,17 @@
 share of it that is extrapolated. Three pieces of data from the profile make it up:
 
 * the device's `LatencyModel` prices the node kinds the device measured (its `Coverage`);
-* a `Prior` prices the kinds it never measured, from a **reference device** that did (by default the
-  local x86 CPU, whose bundle measures every kind a built-in space produces). A device's cost of a
-  kind is taken as the reference's cost times one device-level ``scale``, learnt from what both
-  measured: the median, over the graphs the device was fitted on, of the device's modelled time over
-  the reference's on the kinds both measured (overheads left out). The prior's interval is measured
-  by hiding families of kinds the device did measure (`hidden_family_ratios`). A kind neither device
-  measured is never priced: predicting a graph with it is an error naming the kind;
+* a `Prior` prices the kinds it never measured, from **reference devices** that did (the local x86
+  CPU, whose bundle measures every kind a built-in space produces, and the latency-corpus devices):
+  through a sibling kind the device measured (same convolution, other kernel size), a non-negative
+  combination of the references' prices, or the main reference's price times one device-level
+  ``scale`` (`nas.latency._prior` says which, and why). It also prices a kind measured in fewer than
+  `MIN_NODES` nodes whose weights all came out zero (`unidentified_kinds`). The prior's intervals are
+  measured by hiding families of kinds the device did measure (`hidden_family_ratios`). A kind no
+  device measured is never priced: predicting a graph with it is an error naming the kind;
 * an `Interval` (split conformal on ``log(measured / predicted)`` of held-out predictions from the
-  profile's cross-validation) bounds the covered part; the extrapolated part adds the prior's
-  interval, so the interval grows with the share extrapolated.
+  profile's cross-validation) bounds the covered part; each extrapolated kind adds the interval of the
+  prior's rule that priced it, so the interval grows with the share extrapolated.
 
 The interval is calibrated on the kind of graphs the profile was fitted on (single blocks for a block
 table, whole networks for a bundle); `LatencyPrediction.level` says which coverage it promises.
@@ -28,11 +29,24 @@ from typing import Any, Sequence
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency._coverage import Coverage
+from nas.latency._coverage import INFERRED, Coverage
 from nas.latency._features import FEATURES
 from nas.latency._model import LatencyModel, _features
 
 LEVEL = 0.9  # the nominal coverage of every interval the package reports
+# A kind measured in fewer nodes than this whose weights all came out zero is not known to be free (its
+# cost may have gone to a kind it always occurs with): the prior prices it, as if unmeasured.
+MIN_NODES = 5
+
+
+def unidentified_kinds(model: LatencyModel, coverage: Coverage) -> set[str]:
+    """Kinds `coverage` holds with fewer than `MIN_NODES` nodes and no non-zero weight in `model`."""
+    priced = {column.partition(".")[0] for column, weight in model.weights.items() if weight > 0}
+    return {
+        kind
+        for kind, entry in coverage.kinds.items()
+        if entry.get("nodes", 0) < MIN_NODES and kind not in priced and coverage.source != INFERRED
+    }
 
 
 def _positive(value: Any) -> bool:
@@ -106,7 +120,7 @@ def conformal_interval(ratios: Sequence[float], level: float = LEVEL, data: str 
 
 @dataclass(frozen=True)
 class Prior:
-    """Prices for the kinds a device never measured: ``scale`` x a reference device's weights."""
+    """Prices for the kinds a device never measured, from reference devices (`nas.latency._prior`)."""
 
     reference: str
     scale: float
@@ -114,6 +128,15 @@ class Prior:
     weights: dict[str, float]  # "kind.feature" -> ms per unit, only kinds outside the device's coverage
     # kinds that several reference devices measured: (those kinds, {reference: coefficient}) each
     combinations: tuple[tuple[tuple[str, ...], dict[str, float]], ...] = ()
+    # kinds priced through a sibling family the device measured: (those kinds, the siblings, the ratio)
+    siblings: tuple[tuple[tuple[str, ...], tuple[str, ...], float], ...] = ()
+    sibling_interval: Interval | None = None  # for the kinds priced through a sibling (else `interval`)
+
+    def interval_of(self, kind: str) -> Interval:
+        """The interval of the rule that priced `kind`."""
+        if self.sibling_interval is not None and any(kind in kinds for kinds, _, _ in self.siblings):
+            return self.sibling_interval
+        return self.interval
 
     def kinds(self) -> set[str]:
         return {column.partition(".")[0] for column in self.weights}
@@ -129,6 +152,13 @@ class Prior:
             out["combinations"] = [
                 {"kinds": list(kinds), "coefficients": dict(coefficients)}
                 for kinds, coefficients in self.combinations
+            ]
+        if self.sibling_interval is not None:
+            out["sibling_interval"] = self.sibling_interval.to_dict()
+        if self.siblings:
+            out["siblings"] = [
+                {"kinds": list(kinds), "measured_on": list(families), "ratio": ratio}
+                for kinds, families, ratio in self.siblings
             ]
         return out
 
@@ -168,12 +198,31 @@ class Prior:
             combinations.append(
                 (tuple(str(k) for k in kinds), {str(n): float(c) for n, c in coefficients.items()})
             )
+        sibling_interval = None
+        if data.get("sibling_interval") is not None:
+            try:
+                sibling_interval = Interval.from_dict(data["sibling_interval"])
+            except NasError as error:
+                raise NasError(f"sibling_interval.{error}") from None
+        siblings = []
+        for index, entry in enumerate(data.get("siblings") or []):
+            kinds = entry.get("kinds") if isinstance(entry, dict) else None
+            families = entry.get("measured_on") if isinstance(entry, dict) else None
+            ratio = entry.get("ratio") if isinstance(entry, dict) else None
+            if not (isinstance(kinds, list) and isinstance(families, list) and _positive(ratio)):
+                raise NasError(
+                    f"siblings[{index}]: must be a mapping with kinds (a list), measured_on (a list) and "
+                    f"ratio (a positive number), got {entry!r}"
+                )
+            siblings.append((tuple(map(str, kinds)), tuple(map(str, families)), float(ratio)))
         return cls(
             reference=str(data["reference"]),
             scale=float(data["scale"]),
             interval=interval,
             weights=weights,
             combinations=tuple(combinations),
+            siblings=tuple(siblings),
+            sibling_interval=sibling_interval,
         )
 
 
@@ -229,6 +278,15 @@ class Predictor:
         self.prior = prior
         prior_weights = prior.weights if prior is not None else {}
         self._prior_matrix = _matrix(prior_weights)
+        # measured, but too thinly to know their cost: the prior prices them where it can
+        self._unidentified = frozenset(unidentified_kinds(model, self.coverage) & set(self._prior_matrix))
+        self._prior_intervals = {k: prior.interval_of(k) for k in self._prior_matrix} if prior else {}
+
+    def _extrapolated_kinds(self, features) -> list[str]:
+        uncovered = self.coverage.uncovered_kinds(features)
+        if not self._unidentified:
+            return uncovered
+        return uncovered + [k for k in features.kinds if k in self._unidentified and k not in uncovered]
 
     def unpriced(self, kinds) -> list[str]:
         """Of `kinds`, those neither the device nor the prior's reference measured."""
@@ -245,16 +303,19 @@ class Predictor:
                 "nor on its prior's reference device; measure them (nas profile bundle/measure)"
             )
         covered = self.model.predict(features)
-        extrapolated = sum(
-            float(self._prior_matrix[k] @ features.kinds[k]) for k in uncovered if k in self._prior_matrix
-        )
+        priced = {
+            k: float(self._prior_matrix[k] @ features.kinds[k])
+            for k in self._extrapolated_kinds(features)
+            if k in self._prior_matrix
+        }
+        extrapolated = sum(priced.values())
         low = high = level = None
         if self.interval is not None:
             low, high, level = covered * self.interval.low, covered * self.interval.high, self.interval.level
-            if extrapolated > 0:
-                low += extrapolated * self.prior.interval.low
-                high += extrapolated * self.prior.interval.high
-                level = min(level, self.prior.interval.level)
+            for kind, ms in priced.items():
+                interval = self._prior_intervals.get(kind, self.prior.interval)
+                low, high = low + ms * interval.low, high + ms * interval.high
+                level = min(level, interval.level)
         return LatencyPrediction(
             latency_ms=covered + extrapolated,
             low_ms=low,
@@ -269,7 +330,7 @@ class Predictor:
         """Predicted ms per kind plus "overhead" (kinds priced by the prior included); sums to `predict`."""
         features = _features(model_or_features)
         parts = self.model.breakdown(features)
-        for kind in self.coverage.uncovered_kinds(features):
+        for kind in self._extrapolated_kinds(features):
             if kind in self._prior_matrix:
                 parts[kind] = float(self._prior_matrix[kind] @ features.kinds[kind])
         return parts

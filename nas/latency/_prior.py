@@ -1,10 +1,24 @@
 """The prior: prices for the node kinds a device never measured, learnt from reference devices that did.
 
-See `nas.latency._prediction` for how a prediction uses it. A kind only the main reference (the local
-x86 CPU, whose bundle measures every kind a built-in space produces) measured costs its price there
-times one device-level scale; a kind that several references measured (the x86 CPU and the
-latency-corpus devices) costs a non-negative combination of their prices, fitted on what the device and
-all of them measured, so a GPU board is priced by the devices it resembles rather than by a CPU.
+See `nas.latency._prediction` for how a prediction uses it. Three rules, the first that applies:
+
+1. **Sibling.** A convolution kind whose family differs from one the device measured only in kernel size
+   (`conv_depthwise_k5` when the device measured `conv_depthwise_k3`; dense k3/k5/k7 likewise) costs
+   the main reference's price times the device/reference time ratio on those sibling families: the same
+   operator and kernel routine, so the device's cost relative to the reference carries over better than
+   a ratio over everything. The main reference is the local x86 CPU, whose bundle measures every kind a
+   built-in space produces in networks and single blocks, so its per-kind costs are the best separated.
+2. **Combination.** A kind that several references measured (the x86 CPU and the latency-corpus devices)
+   costs a non-negative combination of their prices, fitted on what the device and all of them measured,
+   so a GPU board is priced by the devices it resembles rather than by a CPU.
+3. **Scale.** A kind only the main reference measured costs its price there times one device-level scale.
+
+A kind the device measured in fewer than `MIN_NODES` nodes whose fitted weights all came out zero is
+priced by the prior as well (`unidentified_kinds`): so few nodes cannot tell "free" from "its cost went
+to another kind" (the flatten of two head blocks says nothing about a channel shuffle).
+
+None of these rules was chosen per device or per kind: they hold for every device and kind, and the
+benchmark (`benchmarks/latency_prior.py`) checks them by hiding kinds the devices did measure.
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ from nas.errors import NasError
 from nas.latency._coverage import Coverage
 from nas.latency._features import GraphFeatures
 from nas.latency._model import LatencyModel
-from nas.latency._prediction import LEVEL, Prior, _matrix, conformal_interval
+from nas.latency._prediction import LEVEL, Interval, Prior, _matrix, conformal_interval, unidentified_kinds
 
 # A device that measured kinds, as a source of prices: (name, model, coverage).
 Reference = tuple[str, LatencyModel, Coverage]
@@ -34,21 +48,28 @@ def fit_prior(
     level: float = LEVEL,
     also: Sequence[Reference] = (),
 ) -> Prior | None:
-    """The prior for the kinds `device_coverage` lacks and a reference has (see the module docstring);
-    None when no reference adds a kind. `samples`: the (features, latency) the device model was fitted on.
-    `also`: more reference devices (the latency-corpus devices), after the main one.
+    """The prior for the kinds `device_coverage` lacks (or leaves unidentified) and a reference has, by
+    the module docstring's rules; None when no reference adds a kind. `samples`: the (features, latency)
+    the device model was fitted on. `also`: more reference devices (the latency-corpus devices), after
+    the main one. ``scale`` is the median device/reference ratio over the fitted graphs on the kinds both
+    measured (overheads out).
 
-    A kind only the main reference measured costs its price there times the scale, the median
-    device/reference ratio over the fitted graphs on the kinds both measured. A kind several references
-    measured costs a non-negative combination of their prices, fitted on the kinds the device and all of
-    them measured (`_combination`): a device is priced by the devices it resembles. The interval comes
-    from hiding what the device did measure (`hidden_family_ratios`, same method): for each family of
-    kinds, the model and prices are refitted without the graphs that use it, and those graphs'
-    extrapolated part is compared with what the measurement leaves for it. With too few such graphs, the
-    spread of the per-graph ratios stands in (narrower: it sees no unmeasured kind)."""
+    The intervals come from hiding what the device did measure (`hidden_family_ratios_by_rule`, same
+    rules): for each family of kinds, the model and prices are refitted without the graphs that use it,
+    and those graphs' extrapolated part is compared with what the measurement leaves for it. Kinds
+    priced through a sibling take the conformal interval of the hidden families priced that way (when 10
+    ratios measure it); the others take that of the hidden families priced by a reference rule (all of
+    them when fewer than 10), widened to the spread of the per-graph device/reference ratio around the
+    scale, so that a device whose relative costs vary widely is not promised a narrow price."""
     references = [(reference_name, reference, reference_coverage), *also]
+    unidentified = unidentified_kinds(device, device_coverage)
     extra = sorted(
-        {k for _, _, coverage in references for k in coverage.kinds if not device_coverage.covers(k)}
+        {
+            k
+            for _, _, coverage in references
+            for k in coverage.kinds
+            if not device_coverage.covers(k) or k in unidentified
+        }
     )
     if not extra:
         return None
@@ -59,33 +80,59 @@ def fit_prior(
             f"cannot learn a scale from the reference {reference_name!r}: fewer than 2 graphs that both "
             "devices price"
         )
-    weights, combinations = _prices(device, graphs, references, extra)
-    hidden = hidden_family_ratios(samples, reference, reference_coverage, also)
+    weights, combinations, siblings = _prices(device, graphs, references, extra)
+    by_rule = hidden_family_ratios_by_rule(samples, reference, reference_coverage, also)
+    # kinds priced by a reference rule take the interval of hidden families priced that way (every hidden
+    # family when fewer than 10 such ratios), never narrower than the spread of the device/reference
+    # ratio over the fitted graphs (how far one scale can be off); kinds priced through a sibling take
+    # that of the sibling rule when 10 ratios measure it
+    ratios = _ratios(device, graphs, reference, reference_coverage)
+    spread = conformal_interval(
+        np.asarray(ratios) / scale,
+        level,
+        f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the scale",
+    )
+    hidden = (
+        by_rule["reference"] if len(by_rule["reference"]) >= 10 else by_rule["sibling"] + by_rule["reference"]
+    )
     if len(hidden) >= 10:
-        spread = conformal_interval(
+        measured = conformal_interval(
             hidden,
             level,
-            f"measured/predicted of the extrapolated part of {len(hidden)} "
-            "graphs, each predicted with one family of its kinds hidden",
+            f"measured/predicted of the extrapolated part of {len(hidden)} graphs, each predicted with one "
+            f"family of its kinds hidden; widened to the {spread.data}",
         )
-    else:
-        ratios = _ratios(device, graphs, reference, reference_coverage)
-        spread = conformal_interval(
-            np.asarray(ratios) / scale,
-            level,
-            f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the "
-            "scale (too few graphs to hide a family of kinds)",
+        spread = replace(
+            measured,
+            low=min(measured.low, spread.low),
+            high=max(measured.high, spread.high),
+            level=min(measured.level, spread.level),
         )
-    # the point estimate stays inside its own interval, even where hidden families were all cheaper (or
-    # dearer) than priced: the prices come from every graph, the spread from the hidden ones
-    spread = replace(spread, low=min(spread.low, 1.0), high=max(spread.high, 1.0))
+    sibling_spread = None
+    if siblings and len(by_rule["sibling"]) >= 10:
+        sibling_spread = _holding_one(
+            conformal_interval(
+                by_rule["sibling"],
+                level,
+                f"measured/predicted of the extrapolated part of {len(by_rule['sibling'])} graphs, each "
+                "predicted with one family of its kinds hidden and priced through a sibling family",
+            )
+        )
     return Prior(
         reference=reference_name,
         scale=scale,
-        interval=spread,
+        interval=_holding_one(spread),
         weights=weights,
         combinations=tuple(combinations),
+        siblings=tuple(siblings),
+        sibling_interval=sibling_spread,
     )
+
+
+def _holding_one(spread: Interval) -> Interval:
+    """The point estimate stays inside its own interval, even where hidden families were all cheaper
+    (or dearer) than priced: the prices come from every graph, the spread from the hidden ones."""
+    return replace(spread, low=min(spread.low, 1.0), high=max(spread.high, 1.0))
 
 
 def _ratios(
@@ -144,22 +191,66 @@ def _combination(
     return {name: float(a) for (name, _, _), a in zip(pool, coefficients) if a > 0}
 
 
+def sibling_families(family: str, measured) -> list[str]:
+    """The families of `measured` that differ from `family` only in kernel size (conv_depthwise_k5 ->
+    conv_depthwise_k3, conv_depthwise_k7; the same for dense convolutions): the same operator."""
+    if not family.startswith(("conv_dense_k", "conv_depthwise_k")):
+        return []
+    head = family.rpartition("_k")[0]
+    return sorted({f for f in measured if f != family and f.rpartition("_k")[0] == head})
+
+
+def _family_time(model: LatencyModel, graphs: Sequence[GraphFeatures], families: Sequence[str]) -> float:
+    """The model's milliseconds on the kinds of `families`, summed over `graphs`."""
+    wanted = set(families)
+    return sum(
+        ms for graph in graphs for kind, ms in model.breakdown(graph).items() if kind_family(kind) in wanted
+    )
+
+
+def _add_prices(weights: dict[str, float], model: LatencyModel, kinds, coefficient: float) -> None:
+    wanted = set(kinds)
+    for column, w in model.weights.items():
+        if column.partition(".")[0] in wanted and w > 0:
+            weights[column] = weights.get(column, 0.0) + coefficient * w
+
+
 def _prices(
     device: LatencyModel,
     graphs: Sequence[GraphFeatures],
     references: Sequence[Reference],
     kinds: Sequence[str],
-) -> tuple[dict[str, float], list[tuple[tuple[str, ...], dict[str, float]]]]:
-    """The prior's weights for `kinds` (each priced by the references that measured it, `_combination`),
-    and the combinations of several references used. A pool whose combination the graphs cannot tell
-    falls back to its first reference alone."""
-    pools: dict[tuple[int, ...], list[str]] = {}
+) -> tuple[
+    dict[str, float],
+    list[tuple[tuple[str, ...], dict[str, float]]],
+    list[tuple[tuple[str, ...], tuple[str, ...], float]],
+]:
+    """The prior's weights for `kinds` (the module docstring's rules, in order), the combinations of
+    several references used, and the sibling transfers used: (kinds, sibling families, ratio). A pool
+    whose combination the graphs cannot tell falls back to its first reference alone."""
+    _, main, main_coverage = references[0]
+    measured = {kind_family(k) for graph in graphs for k in graph.kinds}
+    by_family: dict[str, list[str]] = {}
     for kind in kinds:
+        by_family.setdefault(kind_family(kind), []).append(kind)
+    weights: dict[str, float] = {}
+    siblings = []
+    rest = []
+    for family, family_kinds in sorted(by_family.items()):
+        sources = sibling_families(family, measured)
+        theirs = _family_time(main, graphs, sources) if sources else 0.0
+        mine = _family_time(device, graphs, sources) if theirs > 0 else 0.0
+        if mine > 0 and all(main_coverage.covers(k) for k in family_kinds):
+            _add_prices(weights, main, family_kinds, mine / theirs)
+            siblings.append((tuple(sorted(family_kinds)), tuple(sources), mine / theirs))
+        else:
+            rest.extend(family_kinds)
+    pools: dict[tuple[int, ...], list[str]] = {}
+    for kind in rest:
         pool = tuple(i for i, (_, _, coverage) in enumerate(references) if coverage.covers(kind))
         if pool:
             pools.setdefault(pool, []).append(kind)
     models = {name: model for name, model, _ in references}
-    weights: dict[str, float] = {}
     combinations = []
     for pool, pool_kinds in pools.items():
         coefficients = _combination(device, graphs, [references[i] for i in pool])
@@ -167,14 +258,11 @@ def _prices(
             coefficients = _combination(device, graphs, [references[pool[0]]])
         if coefficients is None:
             continue
-        wanted = set(pool_kinds)
         for name, a in coefficients.items():
-            for column, w in models[name].weights.items():
-                if column.partition(".")[0] in wanted and w > 0:
-                    weights[column] = weights.get(column, 0.0) + a * w
+            _add_prices(weights, models[name], pool_kinds, a)
         if len(coefficients) > 1 or len(pool) > 1:
             combinations.append((tuple(sorted(pool_kinds)), coefficients))
-    return weights, combinations
+    return weights, combinations, siblings
 
 
 def kind_family(kind: str) -> str:
@@ -192,17 +280,29 @@ def hidden_family_ratios(
     reference_coverage: Coverage,
     also: Sequence[Reference] = (),
 ) -> list[float]:
+    """Every ratio of `hidden_family_ratios_by_rule`, whichever rule priced it."""
+    by_rule = hidden_family_ratios_by_rule(samples, reference, reference_coverage, also)
+    return [ratio for ratios in by_rule.values() for ratio in ratios]
+
+
+def hidden_family_ratios_by_rule(
+    samples: Sequence[tuple[GraphFeatures, float]],
+    reference: LatencyModel,
+    reference_coverage: Coverage,
+    also: Sequence[Reference] = (),
+) -> dict[str, list[float]]:
     """For each family of kinds the device measured (with at least `MIN_HIDDEN` graphs using it and
     `MIN_KEPT` not), refit without the graphs using it and price them with the prior (`_prices`, the
-    main reference first, then `also`): the ratio of what the measurement leaves for the extrapolated
-    part (measured - the model's covered part) to the prior's price of it, for every hidden graph where
-    the prior prices at least `MIN_SHARE` of the prediction (floored at 0.05: a measurement below the
-    covered part alone)."""
+    main reference first, then `also`; kinds the refit leaves unidentified are priced too): the ratio
+    of what the measurement leaves for the extrapolated part (measured - the model's covered part) to
+    the prior's price of it, for every hidden graph where the prior prices at least `MIN_SHARE` of the
+    prediction (floored at 0.05: a measurement below the covered part alone). Keyed by the rule that
+    priced the hidden family: "sibling" or "reference" (a combination or the scale)."""
     from nas.latency._model import fit_latency_model
 
     references = [("reference", reference, reference_coverage), *also]
     families = sorted({kind_family(k) for graph, _ in samples for k in graph.kinds})
-    ratios: list[float] = []
+    ratios: dict[str, list[float]] = {"sibling": [], "reference": []}
     for family in families:
         uses = [any(kind_family(k) == family for k in graph.kinds) for graph, _ in samples]
         kept = [sample for sample, used in zip(samples, uses) if not used]
@@ -219,10 +319,17 @@ def hidden_family_ratios(
         kept_graphs = [g for g, _ in kept]
         if _scale(model, kept_graphs, reference, reference_coverage) is None:
             continue
-        matrix = _matrix(_prices(model, kept_graphs, references, family_kinds)[0])
+        unidentified = unidentified_kinds(model, Coverage.of(kept_graphs))
+        priced = sorted(
+            {*family_kinds, *(k for graph, _ in hidden for k in graph.kinds if k in unidentified)}
+        )
+        weights, _, siblings = _prices(model, kept_graphs, references, priced)
+        by_sibling = {k for kinds, _, _ in siblings for k in kinds}
+        rule = "sibling" if set(family_kinds) <= by_sibling else "reference"
+        matrix = _matrix(weights)
         for graph, measured in hidden:
             covered = model.predict(graph)
             extrapolated = sum(float(matrix[k] @ v) for k, v in graph.kinds.items() if k in matrix)
             if extrapolated > 0 and extrapolated >= MIN_SHARE * (covered + extrapolated):
-                ratios.append(max(measured - covered, 0.05 * extrapolated) / extrapolated)
+                ratios[rule].append(max(measured - covered, 0.05 * extrapolated) / extrapolated)
     return ratios

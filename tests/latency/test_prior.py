@@ -1,0 +1,139 @@
+"""The prior's rules: a kind priced through its measured sibling, a thinly measured zero-weight kind
+priced rather than free, and each extrapolated kind bounded by the interval of the rule that priced it."""
+
+import numpy as np
+import pytest
+
+from nas.errors import NasError
+from nas.latency import (
+    Coverage,
+    GraphFeatures,
+    Interval,
+    LatencyModel,
+    NodeFeatures,
+    Predictor,
+    Prior,
+    fit_prior,
+)
+from nas.latency._features import FEATURES
+from nas.latency._prediction import MIN_NODES, unidentified_kinds
+from nas.latency._prior import hidden_family_ratios_by_rule, sibling_families
+
+
+def graph(**macs: float) -> GraphFeatures:
+    """A graph with one node per kind: count 1 and its MACs."""
+    nodes = []
+    for kind, m in macs.items():
+        vector = np.zeros(len(FEATURES))
+        vector[FEATURES.index("count")], vector[FEATURES.index("macs")] = 1, m
+        nodes.append(NodeFeatures(name=kind, op_type="Conv", kind=kind, features=vector))
+    return GraphFeatures.from_nodes(nodes)
+
+
+def test_siblings_are_the_same_convolution_with_another_kernel_size():
+    measured = {"conv_depthwise_k3", "conv_depthwise_k5", "conv_pointwise", "conv_dense_k3"}
+    assert sibling_families("conv_depthwise_k7", measured) == ["conv_depthwise_k3", "conv_depthwise_k5"]
+    assert sibling_families("conv_dense_k7", measured) == ["conv_dense_k3"]
+    assert sibling_families("conv_grouped", measured) == []  # another operator: no sibling
+    assert sibling_families("add", measured) == []
+
+
+def test_a_kind_with_a_measured_sibling_costs_the_siblings_ratio_not_the_devices_overall_scale():
+    """The device is 2x the reference on 1x1 convolutions and 8x on 3x3 depthwise ones. Its unmeasured
+    5x5 depthwise kind is priced at 8x the reference (the sibling's ratio), where the overall scale (the
+    median ratio over graphs, pulled toward 2x by the 1x1 convolutions) would price it far lower."""
+    reference = LatencyModel(
+        overhead_ms=0.0,
+        weights={
+            "conv_pointwise_l.macs": 1e-6,
+            "conv_depthwise_k3_l.macs": 1e-6,
+            "conv_depthwise_k5_l.macs": 3e-6,
+        },
+    )
+    device = LatencyModel(
+        overhead_ms=0.0, weights={"conv_pointwise_l.macs": 2e-6, "conv_depthwise_k3_l.macs": 8e-6}
+    )
+    mixes = [(1e6, 1e4), (2e6, 5e4), (3e6, 1e4), (5e6, 8e4), (1e6, 9e4)]
+    samples = [
+        (
+            graph(conv_pointwise_l=p, conv_depthwise_k3_l=d),
+            device.predict(graph(conv_pointwise_l=p, conv_depthwise_k3_l=d)),
+        )
+        for p, d in mixes
+    ]
+    everything = Coverage.of([graph(conv_pointwise_l=1.0, conv_depthwise_k3_l=1.0, conv_depthwise_k5_l=1.0)])
+    prior = fit_prior(device, Coverage.of([g for g, _ in samples]), samples, reference, everything, "ref")
+    assert prior.weights == pytest.approx({"conv_depthwise_k5_l.macs": 8 * 3e-6})
+    assert prior.scale < 3  # the overall ratio would have priced it at less than 3x
+    assert prior.siblings == ((("conv_depthwise_k5_l",), ("conv_depthwise_k3",), pytest.approx(8.0)),)
+    assert Prior.from_dict(prior.to_dict()) == prior
+
+
+def test_a_thinly_measured_kind_with_zero_weight_is_priced_by_the_prior_not_free():
+    """`memory` occurs in two graphs and its weight came out zero: too few nodes to call it free, so the
+    prior prices it. `activation_relu`, at zero over many nodes, is trusted to be free (fused)."""
+    model = LatencyModel(overhead_ms=0.0, weights={"conv_pointwise_l.macs": 1e-6})
+    coverage = Coverage.of(
+        [graph(conv_pointwise_l=1.0, activation_relu=1.0) for _ in range(MIN_NODES)]
+        + [graph(conv_pointwise_l=1.0, memory=1.0)] * 2
+    )
+    assert unidentified_kinds(model, coverage) == {"memory"}
+    prior = Prior(
+        "ref", 2.0, Interval(0.9, 0.5, 3.0, 100), {"memory.macs": 1e-6, "conv_dense_k7_l.macs": 1e-6}
+    )
+    predictor = Predictor("dev", model, coverage, Interval(0.9, 0.9, 1.1, 100), prior)
+    prediction = predictor.predict(graph(conv_pointwise_l=1e6, memory=1e6, activation_relu=1e6))
+    assert prediction.latency_ms == pytest.approx(2.0) and prediction.extrapolated_ms == pytest.approx(1.0)
+    assert prediction.uncovered == ()  # measured, so not "never measured"; but not priced at zero either
+
+
+def test_each_extrapolated_kind_takes_the_interval_of_the_rule_that_priced_it():
+    model = LatencyModel(overhead_ms=0.0, weights={"conv_pointwise_l.macs": 1e-6})
+    prior = Prior(
+        "ref",
+        2.0,
+        Interval(0.9, 0.2, 5.0, 100),
+        {"conv_depthwise_k7_l.macs": 1e-6, "conv_dense_k7_l.macs": 1e-6},
+        siblings=((("conv_depthwise_k7_l",), ("conv_depthwise_k3",), 4.0),),
+        sibling_interval=Interval(0.9, 0.8, 1.25, 50),
+    )
+    predictor = Predictor(
+        "dev", model, Coverage.of([graph(conv_pointwise_l=1.0)]), Interval(0.9, 0.9, 1.1, 100), prior
+    )
+    by_sibling = predictor.predict(graph(conv_pointwise_l=1e6, conv_depthwise_k7_l=1e6))
+    assert (by_sibling.low_ms, by_sibling.high_ms) == pytest.approx((0.9 + 0.8, 1.1 + 1.25))
+    by_scale = predictor.predict(graph(conv_pointwise_l=1e6, conv_dense_k7_l=1e6))
+    assert (by_scale.low_ms, by_scale.high_ms) == pytest.approx((0.9 + 0.2, 1.1 + 5.0))
+    assert Prior.from_dict(prior.to_dict()) == prior
+    with pytest.raises(NasError, match=r"siblings\[0\]"):
+        Prior.from_dict({**prior.to_dict(), "siblings": [{"kinds": ["x"], "measured_on": [], "ratio": -1}]})
+
+
+def test_hidden_families_are_scored_under_the_rule_that_priced_them():
+    """Depthwise 3x3 and 5x5 are siblings: hiding either prices it through the other. The device is 3x
+    the reference on 1x1 and 6x on depthwise convolutions, so the sibling rule is exact."""
+    reference = LatencyModel(
+        overhead_ms=0.0,
+        weights={
+            "conv_pointwise_l.macs": 1e-6,
+            "conv_depthwise_k3_l.macs": 4e-6,
+            "conv_depthwise_k5_l.macs": 9e-6,
+        },
+    )
+    rng = np.random.default_rng(2)
+    samples = []
+    for i in range(90):
+        kinds = {"conv_pointwise_l": float(rng.uniform(1e5, 1e6))}
+        if i % 3:
+            kinds["conv_depthwise_k3_l" if i % 3 == 1 else "conv_depthwise_k5_l"] = float(
+                rng.uniform(1e4, 1e5)
+            )
+        features = graph(**kinds)
+        pointwise = reference.predict(graph(conv_pointwise_l=kinds["conv_pointwise_l"]))
+        samples.append((features, 3 * pointwise + 6 * (reference.predict(features) - pointwise)))
+    by_rule = hidden_family_ratios_by_rule(
+        samples,
+        reference,
+        Coverage.of([graph(conv_pointwise_l=1, conv_depthwise_k3_l=1, conv_depthwise_k5_l=1)]),
+    )
+    assert len(by_rule["sibling"]) >= 10 and np.allclose(by_rule["sibling"], 1.0, rtol=1e-3)
