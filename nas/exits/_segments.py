@@ -134,14 +134,15 @@ def expected_latency(shares, segment_ms, segment_low_ms=None, segment_high_ms=No
     return ExpectedLatency(expected, tuple(cumulative), tuple(shares), low, high)
 
 
-def segment_latencies(graphs: list[bytes], profile) -> list[dict]:
-    """Each segment's latency on `profile`: measured here with ONNX Runtime by the profile's protocol when the
-    profile is measured, else predicted by its model with the 90% interval."""
+def segment_latencies(graphs: list[bytes], profile, mode: str | None = None) -> list[dict]:
+    """Each segment's latency on `profile`: `mode` "measured", here with ONNX Runtime by the profile's
+    protocol, or "predicted" by its model with the interval (None: as the profile's latency is had)."""
     from nas.latency import measure_latency
 
+    mode = mode or profile.latency
     out = []
     for graph in graphs:
-        if profile.latency == "measured":
+        if mode == "measured":
             m = measure_latency(graph, profile.measurement)
             out.append({"latency_ms": m.median_ms, "low_ms": None, "high_ms": None, "spread": m.spread})
         else:
@@ -150,9 +151,11 @@ def segment_latencies(graphs: list[bytes], profile) -> list[dict]:
     return out
 
 
-def cascade_latency(network: nn.Module, resolution: int, shares, profile) -> ExpectedLatency:
+def cascade_latency(
+    network: nn.Module, resolution: int, shares, profile, mode: str | None = None
+) -> ExpectedLatency:
     """Export the segments of `network` and return its expected latency on `profile` under `shares`."""
-    per = segment_latencies(export_segments(network, resolution), profile)
+    per = segment_latencies(export_segments(network, resolution), profile, mode)
     has_interval = all(s["low_ms"] is not None for s in per)
     return expected_latency(
         shares,

@@ -113,7 +113,7 @@ def search(
         epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None
     )
     own_trainer = trainer is None  # the default trainer trains on the device chosen below
-    trainer = trainer or ProxyTrainer(recipe)
+    trainer = trainer or ProxyTrainer(recipe, exit_max_drop=config.exit_max_drop)
     run_dir = config.run_dir
     resuming = check_run_dir(config, run_dir)
     callbacks = [*tracker_callbacks(config.track, run_dir), *callbacks]  # a tracker's errors: before any work
@@ -167,7 +167,7 @@ def search(
         raise
     executor.gpus_per_trial = gpu_share
     if own_trainer:
-        trainer = ProxyTrainer(recipe, device=device)
+        trainer = ProxyTrainer(recipe, device=device, exit_max_drop=config.exit_max_drop)
     # recorded in config.json: CUDA results differ numerically from the CPU's
     training = {"device": device, "gpus_per_trial": gpu_share}
     created, lock = _Created(), None  # what this invocation makes, removed again if the start fails

@@ -27,6 +27,7 @@ from nas.search._constraints import (
     with_device_nodes,
 )
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
+from nas.search._exits import exit_segment_attrs
 from nas.search._executor import Executor
 from nas.search._hybrid import HybridLatency, prediction_attrs
 from nas.search._ledger import TrialLedger
@@ -151,6 +152,11 @@ class CheapObjectives:
             start = time.perf_counter()
             try:
                 cand.attrs.update(self._latency(cand))
+                cand.attrs.update(  # early exits: each segment's latency too (nas.search._exits)
+                    exit_segment_attrs(
+                        cand.arch, self.num_classes, self.profile, self.latency_mode, self.seed
+                    )
+                )
             except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
                 self.ledger.failed(cand, f"latency: {type(exc).__name__}: {exc}")
                 continue

@@ -156,6 +156,12 @@ class SearchConfig:
         "JPEG at severity 3 on 500 validation images), e.g. 0.5 (default: clean accuracy only)",
         identity=True,
     )
+    exit_max_drop: float = setting(
+        0.5,
+        "early exits (a space with `exits`): accuracy points the calibrated cascade may lose against its "
+        "final exit; its expected latency is then the latency objective (default: %(default)s)",
+        identity=True,
+    )
     prescreen: int = setting(
         8,
         "pre-screening: sample K candidates per trained one and train only the chosen ones "
@@ -259,6 +265,12 @@ class SearchConfig:
             isinstance(self.robust_weight, (int, float)) and 0 <= self.robust_weight <= 1
         ):
             raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
+        if isinstance(self.exit_max_drop, bool) or not (
+            isinstance(self.exit_max_drop, (int, float)) and 0 <= self.exit_max_drop <= 100
+        ):
+            raise NasError(
+                f"exit_max_drop: must be a number of accuracy points in [0, 100], got {self.exit_max_drop!r}"
+            )
         _positive_int("prescreen", self.prescreen)
         if (
             self.prescreen > MAX_PRESCREEN

@@ -40,6 +40,7 @@ from nas.search._cheap_objectives import CheapObjectives
 from nas.search._config import SearchConfig
 from nas.search._constraints import Constraint, constraints_from
 from nas.search._executor import Executor, TaskFailed
+from nas.search._exits import expected_latency_attrs
 from nas.search._fidelity import FidelitySchedule
 from nas.search._ledger import TrialLedger
 from nas.search._selection import SELECTORS, SelectionContext, Selector
@@ -284,6 +285,12 @@ class BatchDriver:
             }
         )
         objective, robust = result.accuracy, result.robustness
+        if getattr(result, "exits", None) is not None:  # early exits: the expected latency is the objective
+            try:
+                cand.attrs.update(expected_latency_attrs(cand.attrs, result.exits))
+            except ValueError as exc:
+                self.ledger.failed(cand, f"latency: {exc}")
+                return
         if robust_weight is not None and robust is None:
             self.ledger.failed(
                 cand,

@@ -55,6 +55,18 @@ def test_expected_latency_weighs_the_latency_up_to_each_exit():
         expected_latency([0.5, 0.3], [1.0, 2.0])
 
 
+def test_segments_are_measured_by_the_profiles_protocol(cascade):
+    from nas.exits import cascade_latency
+    from nas.latency import load_profile
+
+    _, model, arch, _, _ = cascade
+    got = cascade_latency(model, arch.resolution, [0.5, 0.25, 0.25], load_profile("x86-cpu"))
+    assert len(got.cumulative_ms) == 3 and all(ms > 0 for ms in got.cumulative_ms)
+    assert list(got.cumulative_ms) == sorted(got.cumulative_ms)  # each exit costs the segments before it
+    assert got.expected_ms == pytest.approx(sum(s * c for s, c in zip(got.shares, got.cumulative_ms)))
+    assert got.low_ms is None  # measured: no prediction interval
+
+
 def test_joint_loss_weighs_exits_by_depth():
     assert exit_weights(3) == [1 / 3, 2 / 3, 1.0]
     labels = torch.tensor([0, 1])
