@@ -3,9 +3,10 @@
 `--latency device` sends each candidate's ONNX graph to a Ray task pinned to the node that advertises
 `nas-device:x86-cpu` (here a second Ray node on this machine). This benchmark measures the same random
 networks of the mobilenet space twice with the x86-cpu protocol: in this process, one after another, and
-through a device node (all submitted at once, measured there one at a time, as the search does), and
-reports the throughput ratio. Target: through the device node >= 90% of the in-process throughput
-(transfer and scheduling overhead under 10%). Run it on a quiet machine: both sides share its CPUs.
+through a device node (all submitted at once, without their weights, which the node fills back, measured
+there one at a time, as the search does), and reports the throughput ratio and the bytes sent. Target:
+through the device node >= 90% of the in-process throughput (transfer and scheduling overhead under 10%).
+Run it on a quiet machine: both sides share its CPUs.
 
     python benchmarks/device_node.py               # ~1 min; writes results/benchmarks/device_node.json
     python benchmarks/device_node.py --graphs 4 --out /tmp/device_node.json   # a quick check
@@ -184,6 +185,8 @@ def main() -> int:
         "device_node_seconds": round(device_s, 3),
         "device_node_measuring_seconds": round(measure_s, 3),  # inside the tasks: the rest is overhead
         "overhead_share": round(overhead, 4),  # transfer and scheduling: device pass minus measuring
+        "graph_megabytes": round(sum(map(len, models)) / 1e6, 2),  # the graphs with their weights
+        "sent_megabytes": round(sum(len(_sent(m)) for m in models) / 1e6, 2),  # what goes to the node
         "throughput_ratio": round(ratio, 4),
         "target_ratio": 0.9,
         "meets_target": ratio >= 0.9,
@@ -202,6 +205,14 @@ def main() -> int:
         )
     )
     return 0
+
+
+def _sent(graph: bytes) -> bytes:
+    """The bytes of what the device node receives for `graph` (`strip_weights`)."""
+    from nas.latency import WeightlessGraph, strip_weights
+
+    sent = strip_weights(graph)
+    return sent.skeleton if isinstance(sent, WeightlessGraph) else sent
 
 
 def _in_process(models: list[bytes], settings) -> tuple[list[dict], float]:

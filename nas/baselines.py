@@ -11,12 +11,15 @@ With `export`, each trained baseline is also a model folder `RUN_DIR/baselines/N
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from typing import Any
 
 from nas.blocks import make_divisible
 from nas.space import Architecture, BlockSpec, StageSpec
+
+log = logging.getLogger(__name__)
 
 # (stage width, depth, stride, block) per stage; widths are scaled by the width multiplier.
 _FAMILIES: dict[str, dict[str, Any]] = {
@@ -124,7 +127,7 @@ def evaluate_baselines(
     from nas.export import BASELINES_FOLDER
     from nas.latency import load_profile, local_profile, measure_latency
     from nas.onnx_io import export_onnx
-    from nas.search import RayExecutor, resolve_latency_mode, train_candidate
+    from nas.search import RayExecutor, latencies_as_the_run, resolve_latency_mode, train_candidate
 
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
@@ -148,8 +151,8 @@ def evaluate_baselines(
         profile = local_profile(profile, calibrate=True)
     dataset = load_dataset(search["dataset"], val_fraction=search["val_fraction"], seed=search["seed"])
     nets = hand_designed(width_multipliers, _input_resolution(config))
-    own = executor is None
-    executor = executor or RayExecutor(workers=search.get("workers"))
+    own = executor is None  # on the run's cluster: its device node, if any, measures them
+    executor = executor or RayExecutor(workers=search.get("workers"), address=search.get("ray_address"))
     try:
         data = executor.put(dataset)
         handles = {
@@ -160,25 +163,32 @@ def evaluate_baselines(
         while handles:
             handle = executor.wait_one(list(handles))
             trained[handles.pop(handle)] = executor.result(handle)
+        # latency after training, nothing else runs now; a device run's from its device (or says why not)
+        as_the_run = latencies_as_the_run(run_dir, config, profile, executor, list(nets.values()))
     finally:
         if own:
             executor.close()
+    if as_the_run is not None:
+        log.warning(as_the_run[1])
     results = []
-    for name, arch in nets.items():  # latency after training: nothing else runs now
+    for index, (name, arch) in enumerate(nets.items()):
         model = build_model(arch, dataset.num_classes, seed=search["seed"])
-        onnx_bytes = export_onnx(model, arch.resolution, fast=True)
-        if mode == "predicted":
-            latency, spread = profile.predict(onnx_bytes).latency_ms, None
+        if as_the_run is not None:
+            latency, spread = as_the_run[0][index]["latency_ms"], as_the_run[0][index]["latency_spread"]
+            source = as_the_run[0][index]["latency_source"]
+        elif mode == "predicted":
+            onnx_bytes = export_onnx(model, arch.resolution, fast=True)
+            latency, spread, source = profile.predict(onnx_bytes).latency_ms, None, mode
         else:
-            measured = measure_latency(onnx_bytes, profile.measurement)
-            latency, spread = measured.median_ms, measured.spread
+            measured = measure_latency(export_onnx(model, arch.resolution, fast=True), profile.measurement)
+            latency, spread, source = measured.median_ms, measured.spread, mode
         costs = count_costs(model, arch.resolution)
         results.append(
             {
                 "name": name,
                 "accuracy": trained[name].accuracy,
                 "latency_ms": latency,
-                "latency_source": mode,
+                "latency_source": source,
                 "params": costs.params,
                 "macs": costs.macs,
                 "summary": arch.summary(),

@@ -10,7 +10,14 @@ from nas.latency._block_samples import block_features, block_table_samples
 from nas.latency._bundle import bundle_groups, measure_bundle, write_bundle
 from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
-from nas.latency._device import DEVICE_RESOURCE_PREFIX, device_resource, measure_on_device
+from nas.latency._device import (
+    DEVICE_RESOURCE_PREFIX,
+    WeightlessGraph,
+    device_resource,
+    full_graph,
+    measure_on_device,
+    strip_weights,
+)
 from nas.latency._device_calibration import calibrated_profile
 from nas.latency._features import COLUMNS, FEATURES, GraphFeatures, NodeFeatures
 from nas.latency._graph import graph_features
@@ -57,6 +64,9 @@ __all__ = [
     "DEVICE_RESOURCE_PREFIX",
     "device_resource",
     "measure_on_device",
+    "strip_weights",
+    "full_graph",
+    "WeightlessGraph",
     "COLUMNS",
     "Coverage",
     "FEATURES",

@@ -31,7 +31,7 @@ from nas.search._exits import exit_segment_attrs
 from nas.search._executor import Executor
 from nas.search._hybrid import HybridLatency, prediction_attrs
 from nas.search._ledger import TrialLedger
-from nas.search._tasks import prepare_candidate
+from nas.search._tasks import export_untrained, prepare_candidate
 
 Verdicts = Iterator[tuple[Candidate, "str | None"]]  # (candidate, why it is infeasible or None)
 
@@ -65,7 +65,7 @@ class CheapObjectives:
             else None
         )
         self.device = measurer if self.latency_mode == "device" else None
-        if self.device is not None:  # the fleet's devices (--budget) with a node are measured there too
+        if measurer is not None:  # the fleet's devices (--budget) with a node are measured there too
             self.constraints = with_device_nodes(self.constraints, executor, config.device_timeout)
         self._featurizer = ArchitectureFeaturizer(num_classes)
         self.hybrid = (  # refits from the device measurements a resumed run already has
@@ -73,9 +73,9 @@ class CheapObjectives:
                 profile,
                 measurer,
                 self._featurizer,
-                num_classes=num_classes,
-                seed=config.seed,
+                export=self._exported_on_workers,
                 budget_ms=self.budget,
+                fleet=self.constraints,
                 trials=ledger.study.get_trials(deepcopy=False),
             )
             if self.latency_mode == "hybrid"
@@ -119,6 +119,12 @@ class CheapObjectives:
             if reason is not None:
                 cand.onnx = None
             yield cand, reason
+
+    def _exported_on_workers(self, cands: Sequence[Candidate]) -> Iterator[tuple[Candidate, bytes]]:
+        """(candidate, its untrained ONNX graph), exported in parallel on the workers; a candidate whose
+        export failed fails its trial and is left out."""
+        handles = {self._submit(export_untrained, c.arch, self.num_classes, self.seed): c for c in cands}
+        yield from self._as_completed(handles, "export")
 
     def _counted_here(self, batch: list[Candidate]) -> Verdicts:
         """Params and MACs on the driver, fvcore counting each distinct part of the networks once (far less

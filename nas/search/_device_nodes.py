@@ -6,6 +6,10 @@ candidate's ONNX graph goes to a task that asks for that resource and no CPU: Ra
 a time per device (the count is 1), and nothing that asks for a CPU (building, exporting, training) is
 ever scheduled there.
 
+Each graph travels without its weights (`nas.latency.strip_weights`: the shapes decide the latency,
+and the weights are most of the bytes), in chunks of CHUNK per task, all submitted at once: the device
+measures one chunk while the next ones arrive.
+
 Faults: a device node that leaves mid-search leaves its measurements pending; they wait up to `timeout_s`
 for a node with the resource to come back, then their trials fail with a one-line reason. The absence is
 remembered across batches, so a search whose device is gone fails each later measurement at once instead
@@ -19,11 +23,21 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from nas.errors import NasError, NasRuntimeError, first_line, raise_if_stopped
-from nas.latency import MeasurementSettings, device_resource, measure_on_device
+from nas.latency import (
+    MeasurementSettings,
+    WeightlessGraph,
+    device_resource,
+    full_graph,
+    measure_on_device,
+    strip_weights,
+)
 from nas.records import Attr
 
-# How often the driver looks for the device node while measurements are pending (seconds).
+# How often the driver wakes while measurements are pending (seconds), to notice a stop; and how often it
+# then asks the cluster whether the device node is still there (at most a quarter of the timeout): each
+# question costs the head and the driver some CPU, which on one machine is taken from the measurement.
 _POLL_S = 0.5
+_NODE_CHECK_S = 2.0
 # Graphs measured by one task: each task's scheduling wakes Ray's processes, which on a small device (or
 # one machine standing in for it) take CPU from the measurement; a few graphs per task keep that rare.
 CHUNK = 8
@@ -31,15 +45,16 @@ CHUNK = 8
 
 def measure_chunk(
     measure: Callable[[bytes, MeasurementSettings], dict],
-    graphs: Sequence[bytes],
+    graphs: Sequence[WeightlessGraph | bytes],
     settings: MeasurementSettings,
 ) -> list[tuple[dict | None, str | None]]:
-    """What a device task runs: each graph measured in turn; a graph the runtime refuses is that graph's
-    one-line reason, not the chunk's (a process that dies takes the chunk with it, and Ray retries it)."""
+    """What a device task runs: each graph (its weights filled back) measured in turn; a graph the runtime
+    refuses is that graph's one-line reason, not the chunk's (a process that dies takes the chunk with it,
+    and Ray retries it)."""
     out: list[tuple[dict | None, str | None]] = []
     for graph in graphs:
         try:
-            out.append((measure(graph, settings), None))
+            out.append((measure(full_graph(graph), settings), None))
         except Exception as exc:  # noqa: BLE001 - the graph's failure, reported with its trial
             out.append((None, f"device: {type(exc).__name__}: {first_line(exc)}"))
     return out
@@ -131,15 +146,16 @@ class DeviceMeasurer:
             for index in range(len(graphs)):
                 yield index, None, self._gone_reason()
             return
-        pending = {
-            self._task.remote(self._measure, graphs[start : start + CHUNK], self.settings): list(
-                range(start, min(start + CHUNK, len(graphs)))
-            )
+        pending = {  # each chunk submitted as soon as its graphs are stripped: the first starts at once
+            self._task.remote(
+                self._measure, [strip_weights(g) for g in graphs[start : start + CHUNK]], self.settings
+            ): list(range(start, min(start + CHUNK, len(graphs))))
             for start in range(0, len(graphs), CHUNK)
         }
+        check_s, checked = min(_NODE_CHECK_S, max(self.timeout_s / 4, 0.1)), time.monotonic()
         while pending:
             raise_if_stopped()
-            ready, _ = self._ray.wait(list(pending), num_returns=1, timeout=_POLL_S)
+            ready, _ = self._ray.wait(list(pending), num_returns=1, timeout=min(_POLL_S, check_s))
             for ref in ready:
                 indices = pending.pop(ref)
                 outcomes, reason = self._result(ref)
@@ -147,7 +163,10 @@ class DeviceMeasurer:
                     indices, outcomes or [(None, reason)] * len(indices)
                 ):
                     yield index, result, graph_reason
-            if ready or not self._device_gone_too_long():
+            if ready or time.monotonic() - checked < check_s:
+                continue
+            checked = time.monotonic()
+            if not self._device_gone_too_long():
                 continue
             for ref in pending:  # the device left and did not come back: give its measurements up
                 self._ray.cancel(ref, force=False)

@@ -2,7 +2,9 @@
 
 A pool of candidates is screened by the profile's latency model (milliseconds each, no export). The
 candidates chosen for training (so every member of the Pareto front, which is made of trained
-candidates) are exported and measured on the device node (`DeviceMeasurer`), and each measurement
+candidates) are exported on the workers and measured on the device node (`DeviceMeasurer`), and on the
+node of every other device of the fleet (`--budget`) that has one, whose budget then judges the
+measurement instead of the prediction. Each measurement on the search's own device
 refits the model (`OnlineCalibration`): the profile's model is the prior, every weight times a fitted
 multiplier and the overhead refitted (`nas.latency.calibrate_model`), so a few measurements correct a
 model fitted on another machine, or a wrong one, without forgetting what the prior knew of kinds the
@@ -12,19 +14,22 @@ device measurements that model was refitted on (`latency_calibrated_on`), which 
 error as the search went on a prospective, held-out error.
 
 Faults: a device node that leaves falls back to the prediction after `--device-timeout`: the trial
-trains with the predicted latency, marked `latency_source = fallback`. A graph the device cannot measure
+trains with the predicted latency, marked `latency_source = fallback` (`latency_source@PROFILE` for a
+fleet device). A graph the device cannot measure
 while its node is alive fails its trial with the reason, as with `--latency device`.
 
 A resumed run refits from the device measurements of its trials (`calibration_samples`), in trial
-order, so it predicts as the interrupted driver would have; `profile_from_run` saves that calibration
-as a profile (`nas profile fit --from-run RUN_DIR`).
+order, so it predicts as the interrupted driver would have (the prior model is in the run's fingerprints:
+a resume with another one is refused); `profile_from_run` saves that calibration as a profile (`nas
+profile fit --from-run RUN_DIR`), and `latencies_as_the_run` gives other networks (`nas baselines`)
+their latency from the run's device.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from nas._io import read_json
 from nas.errors import NasError
@@ -36,7 +41,7 @@ from nas.latency import (
     calibrated_profile,
     conformal_interval,
 )
-from nas.records import Attr
+from nas.records import Attr, fleet_key
 from nas.search._candidate import Candidate
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
 
@@ -98,14 +103,19 @@ class HybridLatency:
         measurer: DeviceMeasurer,
         featurizer: Any,
         *,
-        num_classes: int,
-        seed: int,
+        export: Callable[[Sequence[Candidate]], Iterable[tuple[Candidate, bytes]]],
         budget_ms: float | None,
+        fleet: Sequence[Any] = (),
         trials: Iterable[Any] = (),
     ):
-        """trials: the study's trials so far (a resumed run refits from their device measurements)."""
-        self.measurer, self.featurizer = measurer, featurizer
-        self.num_classes, self.seed, self.budget_ms = num_classes, seed, budget_ms
+        """export: the candidates' untrained ONNX graphs, as the workers export them to measure
+        (`export_untrained`); a candidate it cannot export is left out (its trial failed there). fleet: the
+        search's constraints, of which the budgets whose device has a node (`DeviceBudget.measurer`) are
+        measured there too. trials: the study's trials so far (a resumed run refits from their device
+        measurements)."""
+        self.measurer, self.featurizer, self.export = measurer, featurizer, export
+        self.budget_ms = budget_ms
+        self.fleet = [c for c in fleet if getattr(c, "measurer", None) is not None]
         self.calibration = OnlineCalibration(profile)
         for features, measured_ms in calibration_samples(trials, featurizer):
             self.calibration.add(features, measured_ms)
@@ -119,30 +129,47 @@ class HybridLatency:
         return attrs
 
     def measure(self, chosen: Sequence[Candidate]) -> list[tuple[Candidate, str | None]]:
-        """Export the chosen candidates and measure them on the device, each measurement refitting the
-        model; (candidate, why its trial fails or None) in their order. A device gone for --device-timeout
-        leaves each its prediction, marked `fallback`."""
+        """Export the chosen candidates and measure them on the device (and on the fleet's device nodes),
+        each measurement refitting the model; (candidate, why its trial fails or None) in their order,
+        less those that could not be exported. A device gone for --device-timeout leaves each its
+        prediction, marked `fallback`."""
+        exported = list(self.export(chosen))
+        order = {id(cand): i for i, cand in enumerate(chosen)}
+        exported.sort(key=lambda item: order[id(item[0])])
+        cands, graphs = [cand for cand, _ in exported], [graph for _, graph in exported]
         outcomes: dict[int, str | None] = {}
-        graphs: dict[int, bytes] = {}
-        for index, cand in enumerate(chosen):
-            try:
-                graphs[index] = _export(cand.arch, self.num_classes, self.seed)
-            except Exception as exc:  # noqa: BLE001 - the candidate's failure, reported with its trial
-                outcomes[index] = f"export: {type(exc).__name__}: {exc}"
-        order = sorted(graphs)
-        for position, out, reason in self.measurer.measure_all([graphs[i] for i in order]):
-            index = order[position]
-            cand = chosen[index]
+        for budget in self.fleet:  # the other devices first, as with --latency device
+            for index, out, reason in budget.measurer.measure_all(graphs):
+                failure = self._outcome(cands[index], out, reason, budget.measurer, budget.profile.name)
+                if out is not None:
+                    self._drop_prediction(cands[index], budget.profile.name)
+                    cands[index].attrs.update(budget.measured_attrs(out))
+                if failure is not None:
+                    outcomes.setdefault(index, f"on {budget.profile.name}: {failure}")
+        for index, out, reason in self.measurer.measure_all(graphs):
+            failure = self._outcome(cands[index], out, reason, self.measurer, None)
             if out is not None:
-                self._record(cand, out)
-                outcomes[index] = None
-            elif self.measurer.nodes():  # the device is there and could not measure this graph
-                outcomes[index] = reason
-            else:
-                cand.attrs[Attr.LATENCY_SOURCE] = FALLBACK
-                log.warning(f"trial {cand.trial.number}: predicted latency kept ({reason})")
-                outcomes[index] = None
-        return [(cand, outcomes[i]) for i, cand in enumerate(chosen)]
+                self._record(cands[index], out)
+            outcomes.setdefault(index, failure)
+        return [(cand, outcomes[i]) for i, cand in enumerate(cands)]
+
+    @staticmethod
+    def _outcome(cand: Candidate, out: Any, reason: str | None, measurer: DeviceMeasurer, fleet: str | None):
+        """Why the candidate's trial fails (a graph the device refused while its node is there), or None: a
+        measurement, or a device gone for --device-timeout whose prediction stands, marked `fallback`."""
+        if out is not None:
+            return None
+        if measurer.nodes():
+            return reason
+        cand.attrs[fleet_key(Attr.LATENCY_SOURCE, fleet) if fleet else Attr.LATENCY_SOURCE] = FALLBACK
+        where = f" on {fleet}" if fleet else ""
+        log.warning(f"trial {cand.trial.number}: predicted latency{where} kept ({reason})")
+        return None
+
+    @staticmethod
+    def _drop_prediction(cand: Candidate, profile_name: str) -> None:
+        for key in (Attr.LATENCY_LOW_MS, Attr.LATENCY_HIGH_MS):
+            cand.attrs.pop(fleet_key(key, profile_name), None)
 
     def _record(self, cand: Candidate, out: dict[str, Any]) -> None:
         for key in _PREDICTION_ONLY:
@@ -222,9 +249,58 @@ def _measured(trial: Any) -> bool:
     return trial.user_attrs.get(Attr.LATENCY_SOURCE) == DEVICE
 
 
-def _export(arch: Any, num_classes: int, seed: int) -> bytes:
-    """The untrained network's ONNX graph, as the workers export it to measure (fast exporter)."""
-    from nas.builder import build_model
-    from nas.onnx_io import export_onnx
+def latencies_as_the_run(
+    run_dir: str | Path, config: dict[str, Any], profile: HardwareProfile, executor: Any, archs: Sequence[Any]
+) -> tuple[list[dict[str, Any]], str] | None:
+    """The latencies of `archs` (untrained, exported as the search exports them) from the source of a run
+    whose latency came from a device node (`--latency device` or `hybrid`; None for other runs): measured
+    on a node that advertises the profile in the executor's cluster now; else, with the line that says so,
+    predicted by the profile's model calibrated on the run's device measurements, or, for a profile with
+    no model, measured here. Returns ([{latency_ms, latency_spread, latency_source, latency_host}], that
+    line)."""
+    from nas.latency import ArchitectureFeaturizer, device_resource, measure_latency
+    from nas.search._device_nodes import device_present
+    from nas.search._study import load_run_study
+    from nas.search._tasks import export_untrained
 
-    return export_onnx(build_model(arch, num_classes, seed=seed), arch.resolution, fast=True)
+    if config.get("latency_mode") not in (DEVICE, "hybrid"):
+        return None
+    classes = len(config["preprocessing"]["classes"])
+
+    def graphs() -> list[bytes]:
+        return [export_untrained(arch, classes, config["search"]["seed"]) for arch in archs]
+
+    why = f"no Ray node advertises {device_resource(profile.name)!r} now"
+    if device_present(executor, profile.name):
+        timeout_s = config["search"]["device_timeout"]
+        measurer = DeviceMeasurer(executor.ray, profile.name, profile.measurement, timeout_s)
+        found = sorted(measurer.measure_all(graphs()), key=lambda item: item[0])
+        failed = [reason for _, out, reason in found if out is None]
+        if not failed:
+            hosts = ", ".join(sorted({out["host"] for _, out, _ in found}))
+            line = f"latency: measured on the device node {measurer.resource!r} (host {hosts}), as the run's"
+            return [_entry(out["median_ms"], out["spread"], DEVICE, out["host"]) for _, out, _ in found], line
+        why = f"the device node could not measure them: {failed[0]}"
+    if profile.latency_model is None:
+        line = f"latency: measured on this machine, not on the run's device ({why})"
+        measured = [measure_latency(graph, profile.measurement) for graph in graphs()]
+        return [_entry(m.median_ms, m.spread, "measured", None) for m in measured], line
+    featurizer = ArchitectureFeaturizer(classes)
+    calibration = OnlineCalibration(profile)
+    for features, measured_ms in calibration_samples(load_run_study(Path(run_dir)).get_trials(), featurizer):
+        calibration.add(features, measured_ms)
+    line = (
+        f"latency: predicted by {profile.name}'s model calibrated on the run's {len(calibration.samples)} "
+        f"device measurements, not measured on the device ({why})"
+    )
+    predicted = [calibration.predict(featurizer.features(arch)).latency_ms for arch in archs]
+    return [_entry(ms, None, "predicted", None) for ms in predicted], line
+
+
+def _entry(latency_ms: float, spread: float | None, source: str, host: str | None) -> dict[str, Any]:
+    return {
+        "latency_ms": latency_ms,
+        "latency_spread": spread,
+        "latency_source": source,
+        "latency_host": host,
+    }

@@ -68,19 +68,30 @@ def fingerprints(space, profile, dataset, latency_mode: str) -> dict[str, str]:
 
     space_path = Path(space.path)
     used = (
-        {"overhead_ms": profile.latency_model.overhead_ms, "weights": profile.latency_model.weights}
+        _model_used(profile)
         if latency_mode == "predicted"
         else {"runtime": profile.runtime, "measurement": profile.measurement}
     )
-    if latency_mode == "predicted" and profile.prior is not None:  # it prices kinds the device never measured
-        used["prior"] = profile.prior.to_dict()
-    return {
+    content = {
         "space": hashlib.sha256(space_path.read_bytes()).hexdigest()[:16]
         if space_path.is_file()
         else digest(space.describe()),
         "profile": digest(used),
         "dataset": digest(dataset.describe()),
     }
+    if latency_mode == "hybrid":  # the prior its online calibration refits: another one would mix two
+        content["latency_model"] = digest(_model_used(profile))
+    return content
+
+
+def _model_used(profile) -> dict[str, Any]:
+    """What of a profile's latency model a prediction uses: its weights, overhead and prior (which prices
+    the kinds the device never measured)."""
+    model = profile.latency_model
+    used = {"overhead_ms": model.overhead_ms, "weights": model.weights}
+    if profile.prior is not None:
+        used["prior"] = profile.prior.to_dict()
+    return used
 
 
 def check_fingerprints(run_dir: Path, current: dict[str, str]) -> None:

@@ -56,13 +56,20 @@ def prepare_candidate(arch: Architecture, num_classes: int, seed: int) -> dict[s
     start = time.perf_counter()
     model = build_model(arch, num_classes, seed=seed)
     costs = count_costs(model, arch.resolution)
-    onnx_bytes = export_onnx(model, arch.resolution, fast=True)
+    onnx_bytes = export_untrained(arch, num_classes, seed, model)
     return {
         "params": costs.params,
         "macs": costs.macs,
         "onnx": onnx_bytes,
         "seconds": time.perf_counter() - start,
     }
+
+
+def export_untrained(arch: Architecture, num_classes: int, seed: int, model: Any = None) -> bytes:
+    """The untrained network's ONNX graph, to measure its latency (the fast exporter); `model`: the network
+    already built from these arguments, if any."""
+    model = model if model is not None else build_model(arch, num_classes, seed=seed)
+    return export_onnx(model, arch.resolution, fast=True)
 
 
 def score_candidate(

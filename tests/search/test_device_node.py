@@ -196,6 +196,8 @@ def search_command(cluster, space, dataset, out: Path, trials: int, *extra: str)
         "2",
         "--prescreen",
         "1",
+        "--latency-budget-ms",  # the device node here is this busy machine: no budget from the model
+        "none",
         "--epochs",
         "1",
         "--train-subset",
@@ -253,6 +255,11 @@ def test_auto_with_the_device_node_present_is_hybrid(tmp_path, cluster, tiny_spa
     )
     assert [t["latency_calibrated_on"] for t in trained] == [str(i) for i in range(len(trained))]
     assert {t["latency_source"] for t in trials if t["status"] == "screened_out"} <= {"predicted"}
+
+
+def trained_sources(run: Path) -> list[str]:
+    """latency_source of each trained trial, in trial order."""
+    return [t["latency_source"] for t in rows(run) if t["status"] == "complete"]
 
 
 def test_no_device_node_for_the_profile_is_refused_at_start(
@@ -319,22 +326,49 @@ def test_a_crashing_measurement_is_retried_once_then_fails_with_its_reason(tmp_p
 def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
     tmp_path, cluster, tiny_space_file, tiny_dataset_file
 ):
-    run = tmp_path / "run"
+    """Two searches on the device when it is killed: --latency device fails the trials it measured there,
+    --latency hybrid (started first, on the same cluster) keeps their predictions, marked."""
+    run, hybrid_run = tmp_path / "run", tmp_path / "hybrid"
     command = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 6, "--device-timeout", "3")
-    search = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env
+    hybrid_command = search_command(  # more trials than it will reach: stopped once one fell back
+        cluster, tiny_space_file, tiny_dataset_file, hybrid_run, 500, "--device-timeout", "3"
     )
-    try:
-        deadline = time.time() + 180
-        while sum(t["status"] == "complete" for t in rows(run)) < 2:  # the first batch is written
-            assert search.poll() is None and time.time() < deadline, search.communicate()[1][-3000:]
+    hybrid_command[hybrid_command.index("device")] = "hybrid"
+    hybrid_command[hybrid_command.index("--prescreen") + 1] = "2"
+
+    def start(c):
+        return subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env)
+
+    def wait_for(what, process, done, seconds=240):
+        deadline = time.time() + seconds
+        while not done():
+            assert process.poll() is None, f"{what} ended: {process.communicate()[1][-3000:]}"
+            assert time.time() < deadline, f"{what}: not within {seconds} s"
             time.sleep(0.1)
+
+    hybrid = start(hybrid_command)
+    search = None
+    try:
+        wait_for("hybrid", hybrid, lambda: any(t["status"] == "complete" for t in rows(hybrid_run)))
+        search = start(command)  # the hybrid search goes on measuring on the device meanwhile
+        wait_for("device", search, lambda: sum(t["status"] == "complete" for t in rows(run)) >= 2)
         first_device = cluster.device_id
         cluster.kill_device()
         _, stderr = search.communicate(timeout=180)  # it ends: never waits for the device forever
+        wait_for("hybrid", hybrid, lambda: "fallback" in trained_sources(hybrid_run))
+        hybrid.terminate()  # it would go on predicting; what it did once the device left is written
+        hybrid.communicate(timeout=60)
     finally:
-        if search.poll() is None:
-            search.kill()
+        for s in (search, hybrid):
+            if s is not None and s.poll() is None:
+                s.kill()
+    sources = trained_sources(hybrid_run)
+    assert sources[0] == "device" and "fallback" in sources, sources
+    for t in (t for t in rows(hybrid_run) if t["status"] == "complete"):
+        if t["latency_source"] == "fallback":  # trained with the prediction the model made before measuring
+            assert t["latency_ms"] == t["latency_predicted_ms"] and t["latency_node_id"] == ""
+        else:
+            assert t["latency_node_id"] == first_device
     trials = rows(run)
     failed = [t for t in trials if t["status"] == "failed"]
     assert failed, trials

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from nas.errors import NasError
 from nas.evaluate import ProxyTrainer, TrainingRecipe, TrainingResult
 from nas.latency import ArchitectureFeaturizer, graph_features, load_profile
 from nas.report import load_run
@@ -41,15 +42,19 @@ class QuickTrainer(ProxyTrainer):
 FAST = QuickTrainer(TrainingRecipe(epochs=1, train_subset=32, batch_size=32))
 
 
-@pytest.fixture(scope="module")
-def perturbed_profile(x86_model_profile, tmp_path_factory):
+def doubled_profile(x86_model_profile, folder):
     """The x86 model with every weight doubled: the prior a hybrid search must correct."""
     raw = yaml.safe_load(x86_model_profile.read_text())
     raw["name"] = "x86-doubled"
     raw["model"]["weights"] = {column: 2 * w for column, w in raw["model"]["weights"].items()}
-    path = tmp_path_factory.mktemp("profiles") / "x86-doubled.yaml"
+    path = folder / "x86-doubled.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+@pytest.fixture(scope="module")
+def perturbed_profile(x86_model_profile, tmp_path_factory):
+    return doubled_profile(x86_model_profile, tmp_path_factory.mktemp("profiles"))
 
 
 class _Ref:
@@ -93,15 +98,19 @@ class FakeDevice:
         return [{"Alive": True, "Resources": {self.resource: 1}}] if self.present else []
 
 
-@pytest.fixture
-def device(monkeypatch, x86_model_profile):
-    fake = FakeDevice(x86_model_profile, "nas-device:x86-doubled")
+def connect_to(monkeypatch, fake):
+    """Searches find `fake`'s device node (its Ray calls run in this process)."""
 
     def connect(cls, executor, profile, timeout_s, mode="device"):
         return cls(fake, profile.name, profile.measurement, timeout_s, measure=fake.measure)
 
     monkeypatch.setattr(DeviceMeasurer, "connect", classmethod(connect))
     return fake
+
+
+@pytest.fixture
+def device(monkeypatch, x86_model_profile):
+    return connect_to(monkeypatch, FakeDevice(x86_model_profile, "nas-device:x86-doubled"))
 
 
 def _search(tmp_path, space, data, profile, **settings):
@@ -229,3 +238,17 @@ def test_auto_is_hybrid_when_the_cluster_has_the_profiles_device(x86_model_profi
     assert device_present(SimpleNamespace(ray=here), "x86-cpu")
     assert not device_present(SimpleNamespace(ray=here), "jetson-tx2")
     assert not device_present(SerialExecutor(), "x86-cpu")
+
+
+def test_a_resume_with_another_prior_model_is_refused(
+    tmp_path, tiny_space_file, tiny_dataset_file, perturbed_profile, device
+):
+    """The calibration refits the prior on the run's measurements: another prior would mix two models."""
+    profile = tmp_path / "x86-doubled.yaml"
+    profile.write_text(perturbed_profile.read_text())
+    _search(tmp_path, tiny_space_file, tiny_dataset_file, profile, trials=2)
+    raw = yaml.safe_load(profile.read_text())
+    raw["model"]["weights"] = {column: 1.5 * w for column, w in raw["model"]["weights"].items()}
+    profile.write_text(yaml.safe_dump(raw))
+    with pytest.raises(NasError, match="the latency_model changed since this run started"):
+        _search(tmp_path, tiny_space_file, tiny_dataset_file, profile, trials=3)
