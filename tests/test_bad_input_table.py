@@ -219,6 +219,12 @@ def build_fixtures(root: Path) -> None:
     wb("nometa.onnx", identity(None))
     wb("badmeta.onnx", identity({"nas.preprocessing": "{not json"}))
     wb("partmeta.onnx", identity({"nas.preprocessing": json.dumps({"classes": ["a", "b"]})}))
+    cascade = {"segments": ["exit_segment_0.onnx", "exit_segment_1.onnx"], "thresholds": [0.5]}
+    exits_pre = {"nas.preprocessing": json.dumps(pre)}
+    wb("exits-missing.onnx", identity({**exits_pre, "nas.exits": json.dumps(cascade)}))
+    wb("exits-junk.onnx", identity({**exits_pre, "nas.exits": "{junk"}))
+    w("space-exits-last.yaml", TINY_SPACE + "exits: {b: true}\n")
+    w("space-exits-word.yaml", TINY_SPACE + "exits: {a: maybe}\n")
 
     # calibration bundles
     (root / "bundle-empty").mkdir()
@@ -715,6 +721,36 @@ CASES = [
         [*S, '--space', '{R}/space-stride.yaml'],
         2,
         '{R}/space-stride.yaml:12: stages[0].stride: stride must be 1 or 2, got 7',
+    ),
+    (
+        'search-space-exits-last-stage',
+        [*S, '--space', '{R}/space-exits-last.yaml'],
+        2,
+        '{R}/space-exits-last.yaml:15: exits.b: unknown field (allowed: a)',
+    ),
+    (
+        'search-space-exits-not-bool',
+        [*S, '--space', '{R}/space-exits-word.yaml'],
+        2,
+        "{R}/space-exits-word.yaml:15: exits.a: must be true or false, got 'maybe'",
+    ),
+    (
+        'search-exit-max-drop-negative',
+        [*S, '--exit-max-drop', '-1'],
+        2,
+        'exit_max_drop: must be a number of accuracy points in [0, 100], got -1.0',
+    ),
+    (
+        'search-exit-max-drop-nan',
+        [*S, '--exit-max-drop', 'nan'],
+        2,
+        'exit_max_drop: must be a number of accuracy points in [0, 100], got nan',
+    ),
+    (
+        'search-exit-max-drop-text',
+        [*S, '--exit-max-drop', 'abc'],
+        2,
+        "argument --exit-max-drop: invalid float value",
     ),
     ('search-space-binary', [*S, '--space', '{R}/binary.yaml'], 2, '{R}/binary.yaml: not a UTF-8 text file'),
     (
@@ -1601,6 +1637,18 @@ CASES = [
         ['validate', '{R}/partmeta.onnx'],
         2,
         "{R}/partmeta.onnx: metadata 'nas.preprocessing' lacks field 'input_name'",
+    ),
+    (
+        'validate-exits-missing-segment',
+        ['validate', '{R}/exits-missing.onnx'],
+        2,
+        '{R}/exits-missing.onnx: segment exit_segment_0.onnx named in its nas.exits metadata is missing',
+    ),
+    (
+        'validate-exits-junk-metadata',
+        ['validate', '{R}/exits-junk.onnx'],
+        2,
+        '{R}/exits-junk.onnx: metadata nas.exits is not valid (segments, thresholds)',
     ),
     (
         'validate-model-text-file',

@@ -142,6 +142,7 @@ def evaluate_slices(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NasError(f"seed must be a non-negative integer, got {seed!r}")
     model = OnnxClassifier(onnx_path, threads=threads)
+    exits = SliceExits.open(onnx_path, threads=threads)  # early exits: a broken cascade fails here, first
     data = evaluation_images(
         dataset_or_source,
         model.classes,
@@ -180,7 +181,6 @@ def evaluate_slices(
                     folder=str(Path(user_slices) / user.name),
                 )
             )
-    exits = SliceExits.open(onnx_path, threads=threads)
     if exits is not None:  # early exits: where each slice's images leave the cascade
         report.exits = exits.describe()
         _add_exit_rates(report, exits, data, families, severities, seed, user_slices, model)
