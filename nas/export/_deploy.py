@@ -34,7 +34,9 @@ from nas.builder import build_model
 from nas.data import ImageDataset, load_dataset
 from nas.errors import NasError
 from nas.evaluate import Preprocessing, TrainingRecipe, evaluate_accuracy, fit, preprocessing_spec
+from nas.exits import DEFAULT_MAX_DROP, calibrate_network, cascade_latency
 from nas.export._checkpoint import STATE_FILE, command_identity, load_state, save_state, saved_state
+from nas.export._exits import add_exit_segments
 from nas.export._folder import write_model_folder
 from nas.export._teacher import Teacher, distillation_loss
 from nas.export._transfer import check_freeze, plan_transfer, read_init
@@ -207,7 +209,21 @@ def deploy_train(
         **{key: source_metrics[key] for key in _COPIED_METRICS if key in source_metrics},
     }
     _export(model, arch, num_classes, pre, metrics, training, out)
+    if arch.exits:  # early exits: calibrated again on this training's validation split, segments beside
+        _add_exits(model, arch, data, norm, out)
     return out
+
+
+def _add_exits(model, arch: Architecture, data, norm, out: Path) -> None:
+    """The cascade of a deployed network with exits, its expected latency measured on x86-cpu (as the model
+    card measures the whole network's)."""
+    from nas.latency import load_profile
+
+    calibration = calibrate_network(model, data, norm, DEFAULT_MAX_DROP)
+    expected = cascade_latency(
+        model, arch.resolution, calibration.shares, load_profile("x86-cpu"), "measured"
+    )
+    add_exit_segments(out, model, arch, calibration.to_dict(), expected.to_dict())
 
 
 def _train(
