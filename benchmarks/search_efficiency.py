@@ -53,8 +53,16 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
         "prescreen": 1,
         "prescreen_score": "naswot",
         "rungs": (),
+        "latency_budget_ms": None,
     },
-    "nsga2": {"sampler": "nsga2", "population": 8, "prescreen": 1, "prescreen_score": "naswot", "rungs": ()},
+    "nsga2": {
+        "sampler": "nsga2",
+        "population": 8,
+        "prescreen": 1,
+        "prescreen_score": "naswot",
+        "rungs": (),
+        "latency_budget_ms": None,
+    },
     "nsga2+rungs": {
         "sampler": "nsga2",
         "population": 8,
@@ -62,6 +70,7 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
         "prescreen_score": "naswot",
         "rungs": (1, 2),
         "stop_margin": 0,
+        "latency_budget_ms": None,
     },
     "nsga2+rungs+prescreen": {
         "sampler": "nsga2",
@@ -70,6 +79,7 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
         "prescreen_score": "naswot",
         "rungs": (1, 2),
         "stop_margin": 0,
+        "latency_budget_ms": None,
     },
     # The hypervolume counts nothing slower than the reference latency: the budget a user would set.
     "random+budget": {
@@ -106,12 +116,22 @@ METHODS = {  # explicit settings, so a later change of the package's defaults ca
         "rungs": (),
         "latency_budget_ms": REFERENCE_LATENCY_MS,
     },
+    # The package's defaults: the budget derived from the (frozen) profile's model, 0.51 ms on this space.
+    "random+autobudget+ehvi8+batch4": {
+        "sampler": "random",
+        "population": 4,
+        "prescreen": 8,
+        "prescreen_score": "ehvi",
+        "rungs": (),
+        "latency_budget_ms": "auto",
+    },
     "random+ehvi8+batch4": {
         "sampler": "random",
         "population": 4,
         "prescreen": 8,
         "prescreen_score": "ehvi",
         "rungs": (),
+        "latency_budget_ms": None,
     },  # the same without a latency budget: EHVI's reference is the slowest seen
     "tpe+budget": {
         "sampler": "tpe",
@@ -433,8 +453,8 @@ def summarize(methods: list[str], seeds: list[int], args) -> None:
             (
                 m
                 for m in methods
-                if all(
-                    summary[m]["config"].get(k) == v
+                if all(  # by the method's settings: a run records its auto budget as the number
+                    json.loads(json.dumps({**SearchConfig().to_dict(), **METHODS[m]}))[k] == v
                     for k, v in json.loads(json.dumps(SearchConfig().to_dict())).items()
                     if k
                     in ("sampler", "population", "prescreen", "prescreen_score", "rungs", "latency_budget_ms")

@@ -81,6 +81,7 @@ def build_fixtures(root: Path) -> None:
 
     # search spaces
     w("tiny.yaml", TINY_SPACE)
+    w("budget-word.yaml", "latency_budget_ms: fast\n")
     w("space-syntax.yaml", "name: bad\nstem: {channels: 8\nstages: [\n")
     w("space-unknown.yaml", TINY_SPACE + "colour: blue\n")
     w("space-width.yaml", TINY_SPACE.replace("width: [8, 16]", "width: [12, 16]"))
@@ -398,6 +399,24 @@ CASES = [
         "argument --latency-budget-ms: invalid float value: ''",
     ),
     ('search-latency-budget-inf', [*S, '--latency-budget-ms', 'inf'], 2, 'latency_budget_ms'),
+    (
+        'search-latency-budget-misspelt-none',
+        [*S, '--latency-budget-ms', 'nnoe'],
+        2,
+        "argument --latency-budget-ms: invalid float value: 'nnoe'",
+    ),
+    (
+        'search-latency-budget-config-word',
+        [*S, '--config', '{R}/budget-word.yaml'],
+        2,
+        "{R}/budget-word.yaml: latency_budget_ms: expected a number of milliseconds, 'auto' or 'none', got 'fast'",
+    ),
+    (
+        'search-latency-budget-none-and-own-budget',
+        [*S, '--latency-budget-ms', 'none', '--budget', 'x86-cpu=0.5'],
+        2,
+        "budgets: x86-cpu is the search's profile: its budget is latency_budget_ms (none); give one of",
+    ),
     ('search-latency-budget-overflow', [*S, '--latency-budget-ms', '1e400'], 2, 'latency_budget_ms'),
     (
         'search-max-params-negative',

@@ -20,6 +20,7 @@ from nas.records import Attr
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
 from nas.search._constraints import check_energy, fold_objective_budget, load_budget_profile
+from nas.search._default_budget import budget_for_run, budget_record, resolve_latency_budget
 from nas.search._device_nodes import device_present
 from nas.search._executor import Executor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
@@ -109,6 +110,7 @@ def search(
         resolve_latency_mode(device, "predicted")
         check_space_coverage(space, device, allow_extrapolation=config.allow_extrapolation)
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    config, auto_budget = resolve_latency_budget(config, space, profile, dataset.num_classes, config.run_dir)
     recipe = TrainingRecipe(
         epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None
     )
@@ -217,6 +219,12 @@ def search(
                     "preprocessing": context["preprocessing"],
                     "fingerprints": content,
                     "latency_mode": latency_mode,  # what --latency resolved to (auto: hybrid, measured, ...)
+                    # the auto budget: its number, its rule, what it is checked on
+                    **(
+                        {"latency_budget": budget_record(config.latency_budget_ms, latency_mode)}
+                        if auto_budget
+                        else {}
+                    ),
                     "machine": machine,
                     "training": training,
                 },
@@ -233,7 +241,9 @@ def search(
         study = open_study(run_dir, config.sampler, config.population, config.seed)
         recovered = recover_interrupted(study)
         created.note(run_dir / "checkpoints")
-        run_config = replace(config, latency=latency_mode)  # auto resolved, for the driver's strategies
+        run_config = budget_for_run(  # auto resolved, for the driver's strategies
+            replace(config, latency=latency_mode), auto_budget, latency_mode
+        )
         driver = driver_class(run_config, profile).from_config(
             run_config,
             study=study,

@@ -39,6 +39,23 @@ def _int_or(word: str) -> Callable[[str], int | None]:
     return convert
 
 
+def _number_or(word: str, keep: str) -> Callable[[str], float | str | None]:
+    """A number, `word` (such as 'none') for None, or the word `keep` (such as 'auto') as it is."""
+
+    def convert(text: str) -> float | str | None:
+        if text.lower() in (word, keep):
+            return None if text.lower() == word else keep
+        try:
+            return float(text)
+        except ValueError:  # argparse: `invalid float value: 'x'`; a config file: this message
+            raise ValueError(
+                f"expected a number of milliseconds, {keep!r} or {word!r}, got {text!r}"
+            ) from None
+
+    convert.__name__ = "float"  # the type argparse names in its message
+    return convert
+
+
 # annotation (as written in SearchConfig) -> how a command-line word becomes a value
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "str": str,
@@ -47,6 +64,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "int | None": int,
     "float": float,
     "float | None": float,
+    "float | str | None": float,  # with a none_word: `_number_or`
     "tuple[int, ...]": int_list,
     "tuple[str, ...]": str,
     "str | BaseSampler": str,
@@ -55,7 +73,11 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
 
 def _converter(f: Field) -> Callable[[str], Any]:
     word = f.metadata.get("none_word")
-    return _int_or(word) if word and f.type == "int | None" else _CONVERTERS[f.type]
+    if word and f.type == "int | None":
+        return _int_or(word)
+    if word and f.type == "float | str | None":  # latency_budget_ms: a number, auto or none
+        return _number_or(word, f.default)
+    return _CONVERTERS[f.type]
 
 
 def flag_of(f: Field) -> str:

@@ -21,14 +21,15 @@ from nas.search._candidate import Candidate
 from nas.search._config import SearchConfig
 from nas.search._constraints import (
     Constraint,
+    DeviceBudget,
     first_violation,
     latency_violation,
     measure_fleet,
     with_device_nodes,
 )
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
-from nas.search._exits import exit_segment_attrs
 from nas.search._executor import Executor
+from nas.search._exits import exit_segment_attrs
 from nas.search._hybrid import HybridLatency, prediction_attrs
 from nas.search._ledger import TrialLedger
 from nas.search._tasks import export_untrained, prepare_candidate
@@ -91,9 +92,26 @@ class CheapObjectives:
     def phases(self) -> tuple[Callable[[list[Candidate]], Verdicts], ...]:
         """The cheap phases in the order that spares the most work: costs first when the workers export
         a graph to measure anyway, latency first when it is only predicted."""
-        if self.latency_mode in ("measured", "device"):
+        if self.latency_mode == "measured":  # budgets on a prediction first: they spare the rest
+            return (self._predicted_budgets, self._prepared_on_workers, self._check_latency)
+        if self.latency_mode == "device":
             return (self._prepared_on_workers, self._check_latency)
         return (self._check_latency, self._counted_here)
+
+    def _predicted_budgets(self, batch: list[Candidate]) -> Verdicts:
+        """The budgets checked on a profile's predicted latency (`DeviceBudget` without a device node), before
+        the workers export and this machine measures: a candidate they reject costs neither."""
+        predicted = [c for c in self.constraints if isinstance(c, DeviceBudget) and c.measurer is None]
+        for cand in batch:
+            if not predicted:
+                yield cand, None
+                continue
+            try:
+                reason = latency_violation(predicted, cand, self._featurizer)
+            except Exception as exc:
+                self.ledger.failed(cand, f"latency: {type(exc).__name__}: {exc}")
+                continue
+            yield cand, reason
 
     def _prepared_on_workers(self, batch: list[Candidate]) -> Verdicts:
         """Build, params and MACs (fvcore) and the ONNX graph to measure, in parallel on the workers; then

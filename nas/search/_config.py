@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 LATENCY_MODES = ("auto", "measured", "predicted", "device", "hybrid")
 TRAINING_DEVICES = ("auto", "cpu", "cuda")  # nas.evaluate.DEVICES, without importing torch here
 MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
+AUTO_BUDGET = "auto"  # latency_budget_ms derived from the profile's model and the space (_default_budget)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class SearchConfig:
         identity=True,
         path=True,
     )
-    trials: int = setting(24, "candidates to evaluate, infeasible ones included (default: %(default)s)")
+    trials: int = setting(20, "candidates to evaluate, infeasible ones included (default: %(default)s)")
     epochs: int = setting(4, "proxy training epochs per candidate (default: %(default)s)", identity=True)
     train_subset: int | None = setting(
         2500, "training images per epoch, or 'all' (default: %(default)s)", identity=True, none_word="all"
@@ -86,8 +87,15 @@ class SearchConfig:
         "(default: 0.25 on cuda, 0 on cpu)",
         metavar="F",
     )
-    latency_budget_ms: float | None = setting(
-        None, "reject candidates slower than this before training", identity=True
+    # 'auto' is resolved when the search starts (`resolve_latency_budget`): a run records the number.
+    latency_budget_ms: float | str | None = setting(
+        AUTO_BUDGET,
+        "reject candidates slower than this on the profile before training; auto: the 80th percentile of "
+        "the profile's predicted latency over the space (mobilenet on x86-cpu: 0.51 ms; none without a "
+        "latency model); none: no budget (default: %(default)s)",
+        identity=True,
+        metavar="MS",
+        none_word="none",
     )
     budgets: tuple[str, ...] = setting(
         (),
@@ -246,11 +254,15 @@ class SearchConfig:
                 and value > 0
             ):
                 raise NasError(f"{name}: must be a positive finite number of KiB, got {value!r}")
-        if self.latency_budget_ms is not None and not (
-            math.isfinite(self.latency_budget_ms) and self.latency_budget_ms > 0
+        budget = self.latency_budget_ms
+        if budget not in (None, AUTO_BUDGET) and (
+            isinstance(budget, bool)
+            or not isinstance(budget, (int, float))
+            or not (math.isfinite(budget) and budget > 0)
         ):
             raise NasError(
-                f"latency_budget_ms: must be a positive finite number of milliseconds, got {self.latency_budget_ms}"
+                f"latency_budget_ms: must be a positive finite number of milliseconds, got {budget!r} (or "
+                "'auto': derived from the profile; none: no budget)"
             )
         object.__setattr__(self, "budgets", canonical_budgets(self.budgets))
         if isinstance(self.device_timeout, bool) or not (

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Sequence
 from nas.errors import NasError
 from nas.latency import HardwareProfile, load_profile
 from nas.records import Attr, fleet_key
+from nas.search._config import AUTO_BUDGET
 
 Needs = Literal["costs", "latency"]
 
@@ -191,10 +192,11 @@ def fold_objective_budget(config, objective: str):
     budgets = config.budget_by_profile
     if objective not in budgets:
         return config
-    if config.latency_budget_ms is not None:
+    if config.latency_budget_ms != AUTO_BUDGET:  # given (a number, or none): two budgets for one profile
+        given = "none" if config.latency_budget_ms is None else f"{config.latency_budget_ms:g} ms"
         raise NasError(
             f"budgets: {objective} is the search's profile: its budget is latency_budget_ms "
-            f"({config.latency_budget_ms:g} ms); give one of --budget {objective}=MS and --latency-budget-ms"
+            f"({given}); give one of --budget {objective}=MS and --latency-budget-ms"
         )
     budget_ms = budgets.pop(objective)
     return dataclasses.replace(config, latency_budget_ms=budget_ms, budgets=budgets)
@@ -202,6 +204,8 @@ def fold_objective_budget(config, objective: str):
 
 def constraints_from(config) -> tuple[Constraint, ...]:
     """The constraints a `SearchConfig` sets, in the order they are checked."""
+    if config.latency_budget_ms == AUTO_BUDGET:  # a number only once the search starts
+        raise ValueError("latency_budget_ms 'auto': resolve it first (nas.search._default_budget)")
     found: list[Constraint] = []
     if config.max_params is not None:
         found.append(MaxParams(config.max_params))

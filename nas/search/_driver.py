@@ -36,9 +36,10 @@ from nas.latency import HardwareProfile
 from nas.plugins import loaded_plugins
 from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
-from nas.search._cheap_objectives import CheapObjectives
-from nas.search._config import SearchConfig
+from nas.search._cheap_objectives import CheapObjectives, resolve_latency_mode
+from nas.search._config import AUTO_BUDGET, SearchConfig
 from nas.search._constraints import Constraint, constraints_from
+from nas.search._default_budget import budget_for_run, resolve_latency_budget
 from nas.search._executor import Executor, TaskFailed
 from nas.search._exits import expected_latency_attrs
 from nas.search._fidelity import FidelitySchedule
@@ -114,6 +115,9 @@ class BatchDriver:
     ) -> "BatchDriver":
         """The driver with the strategies `config` names: chosen here, once. `callbacks`: called with each
         trial that counts toward --trials (`TrialLedger`)."""
+        if config.latency_budget_ms == AUTO_BUDGET:  # nas.search resolves it first; a driver built alone here
+            config, auto = resolve_latency_budget(config, space, profile, dataset.num_classes)
+            config = budget_for_run(config, auto, resolve_latency_mode(profile, config.latency))
         return cls(
             config,
             study=study,

@@ -51,9 +51,12 @@ def check_run_dir(config: SearchConfig, run_dir: Path) -> bool:
         ):  # resolved paths: as stored at the start, else (older runs) the spelling resolved here
             before, value = saved_paths.get(name, canonical_path(name, before)), canonical[name]
         if before != value:
+            hint = ""
+            if name == "latency_budget_ms":  # the default is derived from the profile: say the run's own
+                hint = f" (its budget: --latency-budget-ms {'none' if before is None else before})"
             raise NasError(
                 f"{run_dir}: holds a search with {name}={before!r}, not {value!r}; "
-                "re-run with the same settings to resume, or choose another --out"
+                f"re-run with the same settings to resume{hint}, or choose another --out"
             )
     return True
 

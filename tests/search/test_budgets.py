@@ -66,6 +66,7 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
         x86_model_profile,
         budgets={DEVICE: SPLIT_MS},
         latency=latency,
+        latency_budget_ms=None,  # the fleet's budget alone: the default one would reject candidates too
     )
     rows = _rows(result.run_dir)
     column = f"latency_ms@{DEVICE}"
@@ -105,6 +106,7 @@ def test_a_fleet_budget_rejects_before_training_and_is_recorded(
             x86_model_profile,
             budgets={DEVICE: 2.0},
             latency=latency,
+            latency_budget_ms=None,
         )
 
 

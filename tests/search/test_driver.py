@@ -33,6 +33,7 @@ def run(tmp_path, space, data, executor, **settings):
         sampler="nsga2",
         prescreen=1,
         prescreen_score="naswot",
+        latency_budget_ms=None,
     )
     return search(executor=executor, trainer=settings.pop("trainer", FAST), **{**defaults, **settings})
 

@@ -128,6 +128,7 @@ def run(folder, space, data, profile, executor, **settings):
         sampler="nsga2",
         prescreen=1,
         prescreen_score="naswot",
+        latency_budget_ms=None,
         seed=0,
     )
     return search(executor=executor, trainer=settings.pop("trainer", FAST), **{**defaults, **settings})

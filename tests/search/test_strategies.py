@@ -65,7 +65,7 @@ class Context:
 def test_constraints_come_from_the_config_and_name_what_they_reject():
     config = SearchConfig(max_params=10, max_macs=20, latency_budget_ms=1.5)
     assert constraints_from(config) == (MaxParams(10), MaxMacs(20), LatencyBudget(1.5))
-    assert constraints_from(SearchConfig()) == ()
+    assert constraints_from(SearchConfig(latency_budget_ms=None)) == ()
     attrs = {"params": 11, "macs": 30, "latency_ms": 2.0}
     assert first_violation(constraints_from(config), "costs", attrs) == "params 11 > max 10"
     assert first_violation(constraints_from(config), "latency", attrs) == "latency 2.000 ms > budget 1.5 ms"
