@@ -87,8 +87,8 @@ def fit_prior(
     # ratio over the fitted graphs (how far one scale can be off); kinds priced through a sibling take
     # that of the sibling rule when 10 ratios measure it
     ratios = _ratios(device, graphs, reference, reference_coverage)
-    spread = conformal_interval(
-        np.asarray(ratios) / scale,
+    spread = conformal_interval(  # floored as the hidden ratios are: a price at most 20x too high
+        np.maximum(np.asarray(ratios) / scale, HIDDEN_FLOOR),
         level,
         f"device/reference time ratio over {len(ratios)} fitted graphs, relative to the scale",
     )
@@ -272,6 +272,7 @@ def kind_family(kind: str) -> str:
 
 
 MIN_KEPT, MIN_HIDDEN, MIN_SHARE = 30, 5, 0.25
+HIDDEN_FLOOR = 0.05  # a measurement below the covered part alone: the ratio counts as 0.05, not 0 or less
 
 
 def hidden_family_ratios(
@@ -295,14 +296,17 @@ def hidden_family_ratios_by_rule(
     `MIN_KEPT` not), refit without the graphs using it and price them with the prior (`_prices`, the
     main reference first, then `also`; kinds the refit leaves unidentified are priced too): the ratio
     of what the measurement leaves for the extrapolated part (measured - the model's covered part) to
-    the prior's price of it, for every hidden graph where the prior prices at least `MIN_SHARE` of the
-    prediction (floored at 0.05: a measurement below the covered part alone). Keyed by the rule that
+    the prior's price of it (floored at `HIDDEN_FLOOR`: a measurement below the covered part alone), for every
+    hidden graph where the kinds the prior priced make at least `MIN_SHARE` of the device's own
+    prediction (by the model fitted on every sample: not by the prior's price, which would drop the
+    graphs it underprices). Keyed by the rule that
     priced the hidden family: "sibling" or "reference" (a combination or the scale)."""
     from nas.latency._model import fit_latency_model
 
     references = [("reference", reference, reference_coverage), *also]
     families = sorted({kind_family(k) for graph, _ in samples for k in graph.kinds})
     ratios: dict[str, list[float]] = {"sibling": [], "reference": []}
+    full = fit_latency_model(samples)  # the device's own price of a hidden family, for MIN_SHARE
     for family in families:
         uses = [any(kind_family(k) == family for k in graph.kinds) for graph, _ in samples]
         kept = [sample for sample, used in zip(samples, uses) if not used]
@@ -330,6 +334,7 @@ def hidden_family_ratios_by_rule(
         for graph, measured in hidden:
             covered = model.predict(graph)
             extrapolated = sum(float(matrix[k] @ v) for k, v in graph.kinds.items() if k in matrix)
-            if extrapolated > 0 and extrapolated >= MIN_SHARE * (covered + extrapolated):
-                ratios[rule].append(max(measured - covered, 0.05 * extrapolated) / extrapolated)
+            own = full.breakdown(graph)
+            if extrapolated > 0 and sum(own.get(k, 0.0) for k in matrix) >= MIN_SHARE * full.predict(graph):
+                ratios[rule].append(max(measured - covered, HIDDEN_FLOOR * extrapolated) / extrapolated)
     return ratios

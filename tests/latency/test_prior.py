@@ -137,3 +137,23 @@ def test_hidden_families_are_scored_under_the_rule_that_priced_them():
         Coverage.of([graph(conv_pointwise_l=1, conv_depthwise_k3_l=1, conv_depthwise_k5_l=1)]),
     )
     assert len(by_rule["sibling"]) >= 10 and np.allclose(by_rule["sibling"], 1.0, rtol=1e-3)
+
+
+def test_a_hidden_family_the_prior_underprices_still_counts_toward_its_interval():
+    """The device runs depthwise convolutions 10x dearer, relative to the reference, than 1x1 ones. Hidden,
+    they are priced at a tenth of their cost, a small share of the prediction: the graphs still count
+    (their share is the device's own), so the interval learns the 10x."""
+    reference = LatencyModel(
+        overhead_ms=0.0, weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 1e-6}
+    )
+    rng = np.random.default_rng(3)
+    samples = []
+    for i in range(60):
+        kinds = {"conv_pointwise_l": float(rng.uniform(4e5, 6e5))}
+        if i % 3 == 0:
+            kinds["conv_depthwise_k3_l"] = float(rng.uniform(2e4, 4e4))
+        latency = 3e-6 * kinds["conv_pointwise_l"] + 30e-6 * kinds.get("conv_depthwise_k3_l", 0.0)
+        samples.append((graph(**kinds), latency))
+    coverage = Coverage.of([graph(conv_pointwise_l=1, conv_depthwise_k3_l=1)])
+    ratios = hidden_family_ratios_by_rule(samples, reference, coverage)["reference"]
+    assert len(ratios) >= 10 and np.allclose(ratios, 10.0, rtol=1e-3)
