@@ -21,8 +21,10 @@ the driver took to give every worker its first candidate).
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
+import random
 import shutil
 import sys
 import time
@@ -93,6 +95,26 @@ def busy_share(log_dir: Path, workers: int) -> dict:
         "busy_share_before_last_start": round(before_last_start / (workers * (last_start - first)), 4),
         # how fast the driver screens at the start: every worker training from then on
         "seconds_to_fill_the_workers": round(intervals[min(workers, len(intervals)) - 1][0] - first, 1),
+        **share_bounds([e - s for s, e in intervals], workers),
+    }
+
+
+def share_bounds(durations: list[float], workers: int, draws: int = 2000) -> dict:
+    """The busy share these trainings would give with no time between them, started as each worker frees:
+    in an order that does not know their durations (the mean over random orders: what a driver that cannot
+    predict a training's length reaches on average, the end of the search included), and longest first."""
+
+    def share(order: list[float]) -> float:
+        free = [0.0] * workers
+        for duration in order:
+            heapq.heapreplace(free, free[0] + duration)
+        return sum(order) / (workers * max(free))
+
+    rng = random.Random(0)
+    shuffled = [share(rng.sample(durations, len(durations))) for _ in range(draws)]
+    return {
+        "busy_share_bound_durations_unknown": round(sum(shuffled) / draws, 4),
+        "busy_share_bound_longest_first": round(share(sorted(durations, reverse=True)), 4),
     }
 
 
@@ -186,7 +208,10 @@ def main() -> int:
         },
         "definition": "busy_share: sum of seconds inside the trainer over training tasks / (workers x seconds "
         "from the first training's start to the last one's end); busy_share_before_last_start: the same up "
-        "to the start of the last training (before the budget runs out)",
+        "to the start of the last training (before the budget runs out); busy_share_bound_durations_unknown: "
+        "the same trainings back to back, started as each worker frees, in random orders (mean of 2000): what a "
+        "driver that cannot predict a training's length reaches on average with no time between trainings; "
+        "busy_share_bound_longest_first: the same, longest first",
         "target_busy_share": TARGET,
         "results": scenarios,
     }
