@@ -58,6 +58,13 @@ class SearchResult:
         return {**self.__dict__, "run_dir": str(self.run_dir)}
 
 
+def _stderr(message: str) -> None:
+    """A line the user of `nas search` sees (with its progress), such as the budget the search derived."""
+    import sys
+
+    print(f"search: {message}", file=sys.stderr, flush=True)
+
+
 def _calibration_progress(profile):
     """A one-line counter on stderr while a profile is calibrated for this machine (minutes, once)."""
     import sys
@@ -110,7 +117,14 @@ def search(
         resolve_latency_mode(device, "predicted")
         check_space_coverage(space, device, allow_extrapolation=config.allow_extrapolation)
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-    config, auto_budget = resolve_latency_budget(config, space, profile, dataset.num_classes, config.run_dir)
+    config, auto_budget = resolve_latency_budget(
+        config,
+        space,
+        profile,
+        dataset.num_classes,
+        config.run_dir,
+        say=_stderr if show_progress else log.info,
+    )
     recipe = TrainingRecipe(
         epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None
     )

@@ -17,7 +17,7 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -84,12 +84,13 @@ def resolve_latency_budget(
     profile: HardwareProfile,
     num_classes: int,
     run_dir: Path | None = None,
+    say: Callable[[str], None] = log.info,
 ) -> tuple[SearchConfig, bool]:
     """`config` with its latency budget as a number (or None), and whether it is the auto budget.
 
     Auto: the budget recorded when the run in `run_dir` started (a resume keeps it, whatever the profile's
-    model became), else derived now and said once. A number equal to the one an auto run recorded (as
-    `--resume` reads it from config.json) is that run's auto budget."""
+    model became), else derived now and told to `say` in one line. A number equal to the one an auto run
+    recorded (as `--resume` reads it from config.json) is that run's auto budget."""
     recorded = _recorded(run_dir)
     if config.latency_budget_ms != AUTO_BUDGET:
         auto = recorded is not None and config.latency_budget_ms == recorded
@@ -98,12 +99,12 @@ def resolve_latency_budget(
         return dataclasses.replace(config, latency_budget_ms=recorded), True
     budget = default_budget_ms(space, profile, num_classes)
     if budget is None:
-        log.info(
+        say(
             f"no latency budget: profile {profile.name} has no latency model to derive one from "
             "(--latency-budget-ms MS sets one)"
         )
     else:
-        log.info(
+        say(
             f"latency budget {budget:g} ms, as {profile.name}'s model predicts: its {QUANTILE * 100:.0f}th "
             f"percentile over the space {space.name} (--latency-budget-ms MS sets another, none: no budget)"
         )
