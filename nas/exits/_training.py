@@ -4,8 +4,8 @@ The loss is a weighted sum of each exit's cross-entropy, with weights growing wi
 (the final one last) weighs k / K. The final exit keeps weight 1, the loss it has without exits, so the
 network it ends is trained as hard as the same network without exits (the accuracy bound is measured
 against it); the early exits add a smaller pull on the shared stages, smallest for the earliest, whose
-features serve every later exit too (equal weights let the shallow heads bend the early stages toward
-their own, easier, linear task).
+features serve every later exit too (with equal weights the shallow heads would pull on the early stages
+as hard as the final exit does). The choice is a design argument, not a measured comparison of weightings.
 """
 
 from __future__ import annotations
