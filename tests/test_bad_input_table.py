@@ -82,6 +82,7 @@ def build_fixtures(root: Path) -> None:
     # search spaces
     w("tiny.yaml", TINY_SPACE)
     w("budget-word.yaml", "latency_budget_ms: fast\n")
+    w("space-eca.yaml", TINY_SPACE.replace("se: [false, true]", "se: [false, eca]"))
     w("space-syntax.yaml", "name: bad\nstem: {channels: 8\nstages: [\n")
     w("space-unknown.yaml", TINY_SPACE + "colour: blue\n")
     w("space-width.yaml", TINY_SPACE.replace("width: [8, 16]", "width: [12, 16]"))
@@ -410,6 +411,12 @@ CASES = [
         [*S, '--config', '{R}/budget-word.yaml'],
         2,
         "{R}/budget-word.yaml: latency_budget_ms: expected a number of milliseconds, 'auto' or 'none', got 'fast'",
+    ),
+    (
+        'search-latency-budget-auto-unpriced-space',
+        [*S, '--space', '{R}/space-eca.yaml'],
+        2,
+        "latency_budget_ms: the default budget is predicted by the model of profile x86-cpu, which cannot price",
     ),
     (
         'search-latency-budget-none-and-own-budget',

@@ -72,7 +72,7 @@ def _percentile_ms(space: SearchSpace, profile: HardwareProfile, num_classes: in
         ]
     except NasError as exc:
         raise NasError(
-            f"latency_budget_ms: the default budget is predicted by profile {profile.name!r}'s model, which "
+            f"latency_budget_ms: the default budget is predicted by the model of profile {profile.name}, which "
             f"cannot price space {space.name!r} ({first_line(exc)}); give --latency-budget-ms MS, or none"
         ) from None
     return float(f"{np.quantile(latencies, QUANTILE):.2g}")
