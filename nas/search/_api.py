@@ -106,6 +106,11 @@ def search(
     latency_mode = resolve_latency_mode(
         profile, config.latency
     )  # a user error before anything is written or started
+    if space.exits and latency_mode in ("device", "hybrid"):  # nas.search._exits measures segments here
+        raise NasError(
+            f"--latency {latency_mode}: space {space.name} has early exits, whose expected latency needs each "
+            "segment measured here or predicted; use --latency measured or predicted"
+        )
     if latency_mode in ("predicted", "hybrid"):
         check_space_coverage(space, profile, allow_extrapolation=config.allow_extrapolation)
     check_energy(space, profile, config)  # --max-energy-mj, and the energy model's coverage

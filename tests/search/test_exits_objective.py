@@ -48,6 +48,25 @@ def test_the_latency_objective_of_a_candidate_with_exits_is_its_expected_latency
         assert entry["accuracy"] == pytest.approx(exits["cascade_accuracy"])
 
 
+@pytest.mark.parametrize("latency", ["device", "hybrid"])
+def test_a_search_that_cannot_measure_segments_is_refused_before_it_starts(
+    tmp_path, x86_model_profile, latency
+):
+    from nas.errors import NasError
+
+    space = tmp_path / "space.yaml"
+    space.write_text(EXITS_SPACE)
+    with pytest.raises(NasError, match=f"--latency {latency}: space tiny-exits has early exits"):
+        search(
+            executor=SerialExecutor(),
+            space=str(space),
+            profile=str(x86_model_profile),
+            latency=latency,
+            out=str(tmp_path / "run"),
+        )
+    assert not (tmp_path / "run").exists()
+
+
 def _segments(run_dir, trial: int) -> tuple[list[float], list[list[float]]]:
     """Each segment's predicted latency and interval, as the trial recorded them before training."""
     import optuna
