@@ -24,9 +24,20 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
 
 from benchmarks._harness import PROFILES, Benchmark, run_main, write_result  # noqa: E402
 from nas.builder import build_model  # noqa: E402
-from nas.latency import BUILTIN_PROFILES, block_features, graph_features, import_block_table, read_block_table  # noqa: E402
-from nas.latency._energy import EnergySection  # noqa: E402
-from nas.latency._table_profiles import add_energy_section  # noqa: E402
+from nas.latency import (  # noqa: E402
+    BUILTIN_PROFILES,
+    EnergySection,
+    add_energy_section,
+    block_features,
+    block_table_samples,
+    error_metrics,
+    fold_splits,
+    graph_features,
+    held_out_predictions,
+    import_block_table,
+    read_block_table,
+    table_energies,
+)
 from nas.onnx_io import export_onnx  # noqa: E402
 from nas.space import load_space  # noqa: E402
 
@@ -172,18 +183,12 @@ def main() -> dict:
 
 
 def _tx2_energies(data: Path) -> dict[int, float]:
-    from nas.latency._energy import table_energies
-
     return table_energies(data / "jetson-tx2_fbnet_blocks.csv", "energy_mJ")
 
 
 def energy_table(data: Path, spec: dict) -> dict:
     """The energy model's cross-validated error on one table, and a baseline on the same folds: the held-out
     latency prediction times the median power (energy / latency) of the training folds."""
-    from nas.latency import block_table_samples
-    from nas.latency._energy import table_energies
-    from nas.latency._model import error_metrics, fold_splits, held_out_predictions
-
     table = data / spec["table"]
     column = spec["energy"]["column"]
     profile = import_block_table(

@@ -133,6 +133,14 @@ __all__ += [
 ]
 
 
+# Energy per inference, for profiles whose data measured it (nas.latency._energy), and what fits it.
+from nas.latency._energy import EnergyPrediction, EnergySection  # noqa: E402
+from nas.latency._energy_fit import add_energy_section, table_energies  # noqa: E402
+from nas.latency._model import fold_splits  # noqa: E402
+
+__all__ += ["EnergyPrediction", "EnergySection", "add_energy_section", "fold_splits", "table_energies"]
+
+
 # Torch-backed names load on first use, so the rest of nas.latency stays importable without torch.
 _lazy_all, __getattr__ = lazy_exports(
     "nas.latency", {"nas.latency._arch_features": ("ArchitectureFeaturizer",)}, globals()

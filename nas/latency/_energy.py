@@ -21,6 +21,8 @@ device's median power (``power_w``: measured energy over measured latency of the
 marked extrapolated; its interval is the latency interval (or the prior's) times the spread of that
 power (``power_w.low/high`` over the median). A kind neither prices is an error naming it. The search
 refuses a space whose kinds the energy data lacks unless ``--allow-extrapolation``, as for latency.
+
+Fitting the section from a table: `nas.latency._energy_fit`.
 """
 
 from __future__ import annotations
@@ -28,15 +30,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
 from nas.latency._model import LatencyModel
-from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior, conformal_interval
+from nas.latency._prediction import Interval, LatencyPrediction, Predictor, Prior
 
 ENERGY_COLUMN = "energy_mJ"  # the block-table column (HW-NAS-Bench's per-device files)
 UNIQUE_BLOCKS_ENERGY = {"edgegpu": "edgegpu_energy_mJ"}  # measured energy columns of the unique-blocks file
@@ -253,105 +252,3 @@ def energy_predictor(
             weights={c: w * power.median for c, w in weights.items()},
         )
     return Predictor(f"{name} (energy)", energy.model, energy.coverage, energy.interval, prior)
-
-
-def energy_section(
-    rows: list,
-    energies: dict[int, float],
-    *,
-    source: str,
-    column: str,
-    provenance: str = "",
-    dataset: str | None = None,
-    folds: int = 5,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The ``energy`` section dict from block-table rows and each row's measured energy (by line).
-
-    Rows without an energy value, or with energy or latency 0 (the source's identity skips), are left
-    out; one sample per block configuration, as for latency."""
-    from nas.latency._block_samples import block_table_samples
-    from nas.latency._calibrate import fit_sections
-    from nas.latency._model import fit_latency_model
-
-    measured = [r for r in rows if r.line in energies and energies[r.line] > 0 and r.latency_ms > 0]
-    if len(measured) < 2:
-        raise NasError(f"{source}: {column}: fewer than 2 rows with a positive energy")
-    as_energy = [dataclasses.replace(r, latency_ms=energies[r.line]) for r in measured]
-    samples = block_table_samples(as_energy, dataset)
-    latency_samples = dict(
-        zip(_configs(measured, dataset), (s[1] for s in block_table_samples(measured, dataset)))
-    )
-    energy_by_config = dict(zip(_configs(measured, dataset), (s[1] for s in samples)))
-    watts = np.array([energy_by_config[c] / latency_samples[c] for c in energy_by_config])
-    model = fit_latency_model(samples)
-    data = (
-        f"{folds}-fold cross-validation (seed {seed}) over the {len(samples)} block configurations of "
-        f"{source} with a measured {column}; one sample per configuration. Relative error of each held-out "
-        "block's energy, measured on its own, overhead included."
-    )
-    validation, sections, _ = fit_sections(samples, model, folds, seed, data, prior_reference=None)
-    median = float(np.median(watts))
-    spread = conformal_interval(watts / median)
-    power = Power(
-        median=median,
-        low=median * spread.low,
-        high=median * spread.high,
-        level=spread.level,
-        n=len(watts),
-        data=f"{column} / latency_ms of the same {len(watts)} block configurations",
-    )
-    return EnergySection(
-        model=model,
-        coverage=Coverage.from_dict(sections["coverage"]),
-        interval=Interval.from_dict(sections["interval"]),
-        power=power,
-        validation=validation,
-        measurements={
-            "column": column,
-            "rows": len(measured),
-            "units": "millijoules per image, batch 1",
-            "provenance": provenance,
-        },
-    ).to_dict()
-
-
-def _configs(rows: list, dataset: str | None) -> list:
-    """The block configurations of `block_table_samples(rows, dataset)`, in its order."""
-    from nas.latency._table_profiles import _sample_configs
-
-    return _sample_configs(rows, dataset)
-
-
-def table_energies(path: str | Path, column: str) -> dict[int, float]:
-    """Each data line's energy in `column` of a CSV table (line numbers as `BlockRow.line`); an empty
-    cell is no measurement. A missing column or a value that is not a finite number >= 0 is a
-    `NasError` naming the file, the line and the column."""
-    import csv
-
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if column not in (reader.fieldnames or []):
-                raise NasError(f"{path}:1: no energy column {column!r}")
-            out = {}
-            for values in reader:
-                text = (values.get(column) or "").strip()
-                if text == "":
-                    continue
-                try:
-                    value = float(text)
-                except ValueError:
-                    value = math.nan
-                if not math.isfinite(value) or value < 0:
-                    raise NasError(
-                        f"{path}:{reader.line_num}: {column}: must be a finite number of millijoules >= 0, "
-                        f"got {text!r}"
-                    )
-                out[reader.line_num] = value
-    except FileNotFoundError:
-        raise NasError(f"latency table not found: {path}") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise NasError(f"{path}: cannot read the table: {error}") from None
-    return out

@@ -169,21 +169,6 @@ def _energy_spec(data: dict) -> dict | None:
     return {"column": measurements["column"], "provenance": measurements.get("provenance", "")}
 
 
-def add_energy_section(
-    profile: dict, table_path: str | Path, column: str, *, provenance: str = "", device: str | None = None
-) -> dict:
-    """`profile` (an `import_block_table` dict) with an ``energy`` section fitted on the table's energy
-    `column` as its latency model was fitted on the latency column (`nas.latency._energy`)."""
-    from nas.latency._energy import energy_section, table_energies
-
-    path = Path(table_path).resolve()
-    rows = read_unique_blocks_table(path, device) if device is not None else read_block_table(path)
-    section = energy_section(
-        rows, table_energies(path, column), source=path.name, column=column, provenance=provenance
-    )
-    return {**profile, "energy": section}
-
-
 class _BuiltinSpecs(Mapping):
     """`BUILTIN_PROFILES`: the specs of `builtin_table_specs()`, read on first use."""
 
@@ -214,6 +199,7 @@ def generate_builtin_profiles(
     `folder`: default the built-in hardware_profiles folder. Returns the written paths.
     """
     from nas._resources import builtin_dir
+    from nas.latency._energy_fit import add_energy_section
     from nas.latency._profiles import write_profile
 
     folder = Path(folder) if folder is not None else builtin_dir("hardware_profiles")

@@ -46,8 +46,7 @@ def test_kinds_the_energy_data_lacks_cost_their_latency_times_the_median_power()
 
 def test_the_energy_model_is_fitted_exactly_as_the_latency_model(tmp_path):
     """Energy = 6 x latency on every row: the energy model must be 6 x the latency model, 6 W throughout."""
-    from nas.latency._energy import EnergySection
-    from nas.latency._table_profiles import add_energy_section
+    from nas.latency import EnergySection, add_energy_section
 
     source = load_profile("jetson-tx2").measurements["path"]
     with open(source, newline="") as handle:

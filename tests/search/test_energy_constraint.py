@@ -22,12 +22,18 @@ def test_the_energy_bound_must_be_a_positive_number(value):
 
 
 def test_a_profile_with_energy_records_it_and_one_without_refuses_a_bound():
-    reported = [c for c in constraints_from(SearchConfig(profile="jetson-tx2")) if isinstance(c, EnergyCost)]
+    reported = [
+        c
+        for c in constraints_from(SearchConfig(profile="jetson-tx2", latency_budget_ms=None))
+        if isinstance(c, EnergyCost)
+    ]
     assert len(reported) == 1 and reported[0].limit_mj is None  # recorded, bounding nothing
     assert reported[0].violation({"energy_mj": 1e9}) is None
-    assert not [c for c in constraints_from(SearchConfig()) if isinstance(c, EnergyCost)]
+    assert not [
+        c for c in constraints_from(SearchConfig(latency_budget_ms=None)) if isinstance(c, EnergyCost)
+    ]
     with pytest.raises(NasError, match="max_energy_mj: profile 'x86-cpu' has no energy model"):
-        constraints_from(SearchConfig(max_energy_mj=5))
+        constraints_from(SearchConfig(max_energy_mj=5, latency_budget_ms=None))
     assert SearchConfig(max_energy_mj=5).identity()["max_energy_mj"] == 5
 
 
