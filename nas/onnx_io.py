@@ -26,7 +26,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import onnx
 import torch
@@ -83,7 +83,9 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def _export_dynamo(model: torch.nn.Module, example: torch.Tensor, dynamic_batch: bool) -> onnx.ModelProto:
+def _export_dynamo(
+    model: torch.nn.Module, example: torch.Tensor, dynamic_batch: bool, outputs: Sequence[str]
+) -> onnx.ModelProto:
     dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
     program = torch.onnx.export(
         model,
@@ -94,7 +96,7 @@ def _export_dynamo(model: torch.nn.Module, example: torch.Tensor, dynamic_batch:
         optimize=True,  # the onnxscript optimizer: constant folding, BatchNorm folded into Conv
         verbose=False,
         input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
+        output_names=list(outputs),
         dynamic_shapes=dynamic_shapes,
     )
     if program is None:  # pragma: no cover - only when f is given, which we never do
@@ -103,10 +105,10 @@ def _export_dynamo(model: torch.nn.Module, example: torch.Tensor, dynamic_batch:
 
 
 def _export_torchscript(
-    model: torch.nn.Module, example: torch.Tensor, dynamic_batch: bool
+    model: torch.nn.Module, example: torch.Tensor, dynamic_batch: bool, outputs: Sequence[str]
 ) -> onnx.ModelProto:
     buffer = io.BytesIO()
-    dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    dynamic_axes = {name: {0: "batch"} for name in (INPUT_NAME, *outputs)} if dynamic_batch else None
     torch.onnx.export(
         model,
         (example,),
@@ -116,7 +118,7 @@ def _export_torchscript(
         do_constant_folding=True,
         training=torch.onnx.TrainingMode.EVAL,
         input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
+        output_names=list(outputs),
         dynamic_axes=dynamic_axes,
     )
     return onnx.load_from_string(buffer.getvalue())
@@ -157,6 +159,7 @@ def export_onnx(
     fast: bool = False,
     input_shape: tuple[int, ...] | None = None,
     doc_string: str | None = None,
+    output_names: Sequence[str] = (OUTPUT_NAME,),
 ) -> bytes:
     """Export `model` (input 1x3xRxR, eval mode) to ONNX and return the serialized model bytes.
 
@@ -165,12 +168,13 @@ def export_onnx(
     TorchScript exporter (for latency measurement of untrained candidates only). `input_shape`:
     another input shape than (1, 3, R, R), e.g. (1, C, H, W) to export a single block or stage.
     `doc_string`: the model's description (for a searched network, its architecture summary).
+    `output_names`: the outputs' names, for a module that returns several (an early-exit segment).
     """
     shape = tuple(int(d) for d in input_shape) if input_shape else (1, 3, int(resolution), int(resolution))
     example = torch.zeros(*shape)
     exporter = _export_torchscript if fast else _export_dynamo
     with _eval_mode(model), _quiet_export(), torch.no_grad():
-        proto = exporter(model, example, dynamic_batch)
+        proto = exporter(model, example, dynamic_batch, output_names)
     _strip_stack_traces(proto)
     proto.producer_name, proto.producer_version = PRODUCER_NAME, __version__
     proto.model_version = MODEL_FORMAT_VERSION

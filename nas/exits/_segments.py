@@ -8,16 +8,13 @@ segment k only on images no earlier exit took, so an image leaving at exit k cos
 
 from __future__ import annotations
 
-import io
 import math
-import warnings
 from dataclasses import dataclass
 
-import onnx
 import torch
 from torch import nn
 
-from nas.onnx_io import FAST_OPSET, INPUT_NAME
+from nas.onnx_io import INPUT_NAME, export_onnx
 
 SEGMENT_NAME = "exit_segment_{}.onnx"
 
@@ -61,40 +58,26 @@ def split_segments(network: nn.Module) -> list[nn.Module]:
 
 def export_segments(network: nn.Module, resolution: int) -> list[bytes]:
     """ONNX graphs of the segments (dynamic batch, input `input`; outputs `features` and `logits`, the last
-    `logits`), exported as the search exports candidates (TorchScript exporter, batch norm folded)."""
+    `logits`), exported as the search exports candidates (`export_onnx(fast=True)`, batch norm folded)."""
     graphs = []
     x = torch.zeros(1, 3, resolution, resolution)
     network.eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's, as the search's
+    with torch.no_grad():
         for segment in split_segments(network):
-            outputs = ["features", "logits"] if isinstance(segment, _Segment) else ["logits"]
-            buffer = io.BytesIO()
-            torch.onnx.export(
-                segment,
-                (x,),
-                buffer,
-                dynamo=False,
-                opset_version=FAST_OPSET,
-                do_constant_folding=True,
-                training=torch.onnx.TrainingMode.EVAL,
-                input_names=[INPUT_NAME],
-                output_names=outputs,
-                dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]},
+            outputs = ("features", "logits") if isinstance(segment, _Segment) else ("logits",)
+            graphs.append(
+                export_onnx(
+                    segment,
+                    resolution,
+                    fast=True,
+                    dynamic_batch=True,
+                    input_shape=tuple(x.shape),
+                    output_names=outputs,
+                )
             )
-            graphs.append(_without_stack_traces(buffer.getvalue()))
             if isinstance(segment, _Segment):
                 x = segment(x)[0]
     return graphs
-
-
-def _without_stack_traces(data: bytes) -> bytes:
-    proto = onnx.load_from_string(data)
-    for node in proto.graph.node:
-        kept = [e for e in node.metadata_props if e.key != "pkg.torch.onnx.stack_trace"]
-        del node.metadata_props[:]
-        node.metadata_props.extend(kept)
-    return proto.SerializeToString()
 
 
 @dataclass(frozen=True)
