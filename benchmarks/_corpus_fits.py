@@ -230,10 +230,20 @@ def graph_ran(representations: dict, y: np.ndarray):
     return best[1], best[2]
 
 
-def choose_representation(fits: dict, y: np.ndarray) -> str:
+def choose_representation(fits: dict, y: np.ndarray, ran_by: dict | None = None) -> str:
     """The representation whose few-shot fit has the lowest leave-one-out MAPE on the k measured
-    networks (only those: the held-out networks never take part in the choice)."""
-    return min(fits, key=lambda name: mape(fits[name].loo_predictions, y))
+    networks (only those: the held-out networks never take part in the choice). With `ran_by`
+    (representation -> how many prior devices ran it): the most probable one instead, prior odds
+    1 + that count, times the likelihood of the k leave-one-out log residuals under a normal model
+    (``mean(r^2) ** (-k / 2)``)."""
+    if ran_by is None:
+        return min(fits, key=lambda name: mape(fits[name].loo_predictions, y))
+
+    def log_posterior(name: str) -> float:
+        r = np.log(y / np.maximum(fits[name].loo_predictions, 1e-9))
+        return float(np.log1p(ran_by.get(name, 0)) - len(y) / 2 * np.log(np.mean(r**2)))
+
+    return max(fits, key=log_posterior)
 
 
 def few_shot(
@@ -245,10 +255,12 @@ def few_shot(
     draws: int,
     exclude_hardware: bool,
     seed: int = 0,
+    ran: list[str] | None = None,
 ) -> dict:
     """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
     networks, predict every other network. `predictions`: representation -> prior predictions; per draw
-    the representation is chosen by leave-one-out on the k networks (`choose_representation`)."""
+    the representation is chosen by leave-one-out on the k networks (`choose_representation`; `ran`:
+    the representation each device ran, for the prior over them)."""
     from nas.latency import fit_few_shot_predictions
 
     prior = [
@@ -263,7 +275,8 @@ def few_shot(
         order = rng.permutation(len(y))
         meas, rest = order[:k], order[k:]
         fits = {name: fit_few_shot_predictions(q[meas][:, prior], y[meas]) for name, q in predictions.items()}
-        name = choose_representation(fits, y[meas])
+        ran_by = None if ran is None else {r: sum(ran[d] == r for d in prior) for r in predictions}
+        name = choose_representation(fits, y[meas], ran_by)
         fit = fits[name]
         p = fit.predict(predictions[name][rest][:, prior])
         q = fit.interval_log_halfwidth

@@ -174,6 +174,13 @@ def main() -> int:
         "in the prior); a subset run writes results/benchmark-runs/latency_corpus/subset.json",
     )
     parser.add_argument(
+        "--graph-choice",
+        choices=("loo", "prior"),
+        default="loo",
+        help="how a held-out device's graph is chosen from k networks in the few-shot fits: lowest "
+        "leave-one-out MAPE, or most probable given how many prior devices ran each graph",
+    )
+    parser.add_argument(
         "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
     )
     args = parser.parse_args()
@@ -247,17 +254,18 @@ def main() -> int:
     t = time.time()
     reps = {name: features[name] for name in REPRESENTATIONS}
     prior, prior_reps = prior_predictions(reps, latency)
+    ran = prior_reps if args.graph_choice == "prior" else None
     lodo, loho = {}, {}
     for d, name in enumerate(devices):
         if name not in targets_run:
             continue
         lodo[name] = {
-            "k10": few_shot(prior, latency, devices, d, 10, args.draws, False),
-            "k100": few_shot(prior, latency, devices, d, 100, args.draws_100, False),
+            "k10": few_shot(prior, latency, devices, d, 10, args.draws, False, ran=ran),
+            "k100": few_shot(prior, latency, devices, d, 100, args.draws_100, False, ran=ran),
             "k100_package": package_fit(reps, prior, latency, devices, d, 100, args.draws_100),
         }
         if hardware(name) != name:
-            loho[name] = {"k10": few_shot(prior, latency, devices, d, 10, args.draws, True)}
+            loho[name] = {"k10": few_shot(prior, latency, devices, d, 10, args.draws, True, ran=ran)}
         print(
             f"  few-shot {name}: k=10 spearman {lodo[name]['k10']['spearman']['mean']:.3f} "
             f"{lodo[name]['k10']['representation']}; k=100 package MAPE "
@@ -283,6 +291,7 @@ def main() -> int:
         },
         "representations": {
             "candidates": list(REPRESENTATIONS),
+            "graph_choice": args.graph_choice,
             "prior_devices": dict(zip(devices, prior_reps)),
             "held_out_device": "chosen per draw on the k measured networks only: leave-one-out MAPE of "
             "the few-shot fit (k=10, k=100 few_shot), or 5-fold MAPE over every (representation, "

@@ -84,3 +84,17 @@ def test_conv_nodes_sums_every_convolution_kind(corpus):
     x[0, COLUMNS.index("add.count")] = 5
     x[1, COLUMNS.index("conv_pointwise_m.macs")] = 1e6
     assert corpus.conv_nodes(x).tolist() == [4.0, 0.0]
+
+
+def test_with_a_prior_over_graphs_a_slightly_better_fit_does_not_move_a_device_off_the_common_graph(corpus):
+    from types import SimpleNamespace
+
+    y = np.linspace(1.0, 10.0, 10)
+    fits = {
+        "eager": SimpleNamespace(loo_predictions=y * 1.05),
+        "fold": SimpleNamespace(loo_predictions=y * 1.045),
+    }
+    assert corpus.choose_representation(fits, y) == "fold"  # lowest leave-one-out MAPE
+    assert corpus.choose_representation(fits, y, {"eager": 23, "fold": 0}) == "eager"
+    fits["eager"] = SimpleNamespace(loo_predictions=y * 1.5)  # the 10 networks reject 'eager'
+    assert corpus.choose_representation(fits, y, {"eager": 23, "fold": 0}) == "fold"
