@@ -10,6 +10,7 @@ Run it on a quiet machine: both sides share its CPUs.
 
     python benchmarks/device_node.py               # ~1 min; writes results/benchmarks/device_node.json
     python benchmarks/device_node.py --graphs 4 --out /tmp/device_node.json   # a quick check
+    python benchmarks/device_node.py --with-weights-too   # + passes that send the graphs with their weights
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ class TwoNodeCluster:
             )
         ]  # fmt: skip
         self._wait_for_port()
+        device_env = {**env, "RAY_num_workers_soft_limit": "1"}  # as docs/devices.md starts a device node
         self.nodes.append(
             subprocess.Popen(
                 [*common, f"--address={self.address}", f"--resources={json.dumps({resource: 1})}",
                  "--object-store-memory=100000000"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=device_env, start_new_session=True,
             )
         )  # fmt: skip
 
@@ -128,6 +130,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="alternating passes each way (default: 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the result here instead of results/benchmarks/device_node.json")
+    parser.add_argument(
+        "--with-weights-too",
+        action="store_true",
+        help="a third kind of pass, alternating with the others: the same graphs sent to the node with their "
+        "weights (8 per task, all at once), to compare the time outside the measuring in one run; each device "
+        "pass then follows an in-process pass (twice as many of those)",
+    )
     args = parser.parse_args()
     if args.graphs < 1:
         raise BenchmarkError(f"--graphs: must be at least 1, got {args.graphs}")
@@ -151,13 +160,22 @@ def main() -> int:
             if time.time() > deadline:
                 raise BenchmarkError(f"no node advertised {resource} within 60 s")
             time.sleep(0.3)
-        list(measurer.measure_all(models[:1]))  # the device node's worker process starts once, before timing
+        list(measurer.measure_all(models[:1]))  # the device node's worker process starts before timing
         # Alternating passes, with the cluster's processes running during both kinds: they share this
         # machine's cores, and its speed drifts between passes; each figure is the median over the passes.
-        local_passes, device_passes, measuring_passes = [], [], []
+        local_passes, device_passes, measuring_passes, weighted = [], [], [], []
+        with_weights = (
+            DeviceMeasurer(ray, PROFILE, settings, timeout_s=60.0, weightless=False)
+            if args.with_weights_too
+            else None
+        )
         for _ in range(args.repeats):
             local, seconds = _in_process(models, settings)
             local_passes.append(seconds)
+            if with_weights is not None:  # each device pass follows an in-process one, as a search's follow
+                # trainings: the node's idle worker process is gone by then, and each pass starts a new one
+                weighted.append(_with_weights_pass(with_weights, models))
+                local_passes.append(_in_process(models, settings)[1])
             start = time.perf_counter()
             remote = sorted(measurer.measure_all(models), key=lambda item: item[0])
             device_passes.append(time.perf_counter() - start)
@@ -185,6 +203,9 @@ def main() -> int:
         "device_node_seconds": round(device_s, 3),
         "device_node_measuring_seconds": round(measure_s, 3),  # inside the tasks: the rest is overhead
         "overhead_share": round(overhead, 4),  # transfer and scheduling: device pass minus measuring
+        "overhead_seconds": round(
+            statistics.median(d - m for d, m in zip(device_passes, measuring_passes)), 3
+        ),
         "graph_megabytes": round(sum(map(len, models)) / 1e6, 2),  # the graphs with their weights
         "sent_megabytes": round(sum(len(_sent(m)) for m in models) / 1e6, 2),  # what goes to the node
         "throughput_ratio": round(ratio, 4),
@@ -195,6 +216,14 @@ def main() -> int:
             "device_node": sorted(out["median_ms"] for _, out, _ in remote)[len(remote) // 2],
         },
     }
+    if weighted:  # (pass seconds, seconds measuring) of each pass that sent the graphs with their weights
+        body["with_weights"] = {
+            "passes_seconds": [round(w, 3) for w, _ in weighted],
+            "measuring_seconds": [round(m, 3) for _, m in weighted],
+            "overhead_seconds": round(statistics.median(w - m for w, m in weighted), 3),
+            "overhead_share": round(statistics.median((w - m) / w for w, m in weighted), 4),
+            "throughput_ratio": round(in_process_s / statistics.median(w for w, _ in weighted), 4),
+        }
     write_result("device_node", body, started=started, out=args.out)
     print(
         json.dumps(
@@ -205,6 +234,15 @@ def main() -> int:
         )
     )
     return 0
+
+
+def _with_weights_pass(measurer, models: list[bytes]) -> tuple[float, float]:
+    """(pass seconds, seconds measuring) of the graphs sent with their weights (`measurer`: weightless=False)."""
+    start = time.perf_counter()
+    outs = [out for _, out, _ in measurer.measure_all(models)]
+    if any(out is None for out in outs):
+        raise BenchmarkError("a measurement of a graph sent with its weights failed on the device node")
+    return time.perf_counter() - start, sum(out["seconds"] for out in outs)
 
 
 def _sent(graph: bytes) -> bytes:

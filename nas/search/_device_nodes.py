@@ -60,9 +60,15 @@ def measure_chunk(
     return out
 
 
+# In the device node's environment: keep one idle worker process there. A node with no CPUs keeps none
+# (Ray's soft limit is its CPU count), so each batch's measurements would start a new Python process and
+# import ONNX Runtime again (about 1-5 s here, more on a board).
+KEEP_WORKER = "RAY_num_workers_soft_limit=1"
+
+
 def start_command(resource: str) -> str:
     """The command that makes a machine a device node of the cluster at HEAD:PORT."""
-    return f"ray start --address=HEAD:PORT --num-cpus=0 --resources='{{\"{resource}\": 1}}'"
+    return f"{KEEP_WORKER} ray start --address=HEAD:PORT --num-cpus=0 --resources='{{\"{resource}\": 1}}'"
 
 
 def device_present(executor: Any, profile_name: str) -> bool:
@@ -97,14 +103,17 @@ class DeviceMeasurer:
         settings: MeasurementSettings,
         timeout_s: float,
         measure: Callable[[bytes, MeasurementSettings], dict] = measure_on_device,
+        weightless: bool = True,
     ):
-        """measure: what runs on the device for each graph (`measure_on_device`)."""
+        """measure: what runs on the device for each graph (`measure_on_device`). weightless: send each graph
+        without its weights (`strip_weights`); False sends them as they are (to compare, in a benchmark)."""
         self._ray = ray
         self.resource = device_resource(profile_name)
         self.settings = settings
         self.timeout_s = timeout_s
         self._absent_since: float | None = None  # when the last device node was seen leaving
         self._measure = measure
+        self._send = strip_weights if weightless else (lambda graph: graph)
         self._task = ray.remote(
             num_cpus=0, resources={self.resource: 1}, max_retries=1, retry_exceptions=False
         )(measure_chunk)
@@ -148,7 +157,7 @@ class DeviceMeasurer:
             return
         pending = {  # each chunk submitted as soon as its graphs are stripped: the first starts at once
             self._task.remote(
-                self._measure, [strip_weights(g) for g in graphs[start : start + CHUNK]], self.settings
+                self._measure, [self._send(g) for g in graphs[start : start + CHUNK]], self.settings
             ): list(range(start, min(start + CHUNK, len(graphs))))
             for start in range(0, len(graphs), CHUNK)
         }
