@@ -60,6 +60,7 @@ def main() -> int:
             workers=args.workers,
             device=device,
             gpus_per_trial=args.gpus_per_trial if device == "cuda" else None,
+            latency_budget_ms=None,  # every sampled candidate trains, as before the default budget
             out=str(run_dir),
             **SETTINGS,
         )

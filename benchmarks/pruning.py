@@ -1,9 +1,10 @@
 """Benchmark: prune a larger found network to latency X, against the network a search at budget X finds.
 
 Proxy scale (the shared 2-core machine; say so beside every number): the built-in CIFAR-10 subset (5,000
-training, 1,000 validation images), the `make demo` search (`mobilenet` space, 24 trials of 4 epochs x
-2,500 images, x86-cpu), latency predicted by the x86-cpu model for this machine for both arms
-(deterministic under load; the run's measured latencies had spreads up to 28% on the loaded machine).
+training, 1,000 validation images), the search `make demo` ran before its default budget (`mobilenet`
+space, no latency budget, 24 trials of 4 epochs x 2,500 images, x86-cpu), latency predicted by the x86-cpu
+model for this machine for both arms (deterministic under load; the run's measured latencies had spreads
+up to 28% on the loaded machine).
 
 1. The larger network L: the search's most accurate Pareto network. X = FRACTION x its predicted latency.
 2. The searched network S: a second search with the first one's settings and `--latency-budget-ms X`
@@ -18,7 +19,7 @@ training, 1,000 validation images), the `make demo` search (`mobilenet` space, 2
 
 Target (issue 22): the pruned network within 1 point of, or better than, the searched one (S).
 
-    make demo                               # the search, once: results/search-mobilenet-x86-cpu-seed0
+    nas search --latency-budget-ms none --trials 24   # the search, once: results/search-mobilenet-x86-cpu-seed0
     python benchmarks/pruning.py --fresh    # -> results/benchmarks/pruning.json (without --fresh: resumes)
 """
 
@@ -115,7 +116,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not (SEARCH / "pareto.json").is_file():
         raise SystemExit(
-            f"{repo_path(SEARCH)}: run `make demo` first (the search this benchmark prunes from)"
+            f"{repo_path(SEARCH)}: run `nas search --latency-budget-ms none --trials 24` first "
+            "(the search this benchmark prunes from)"
         )
     started = time.perf_counter()
     work = RUNS / "pruning"

@@ -32,6 +32,7 @@ def main() -> int:
     start = time.perf_counter()
     result = nas.search(
         trials=12,
+        latency_budget_ms=None,
         robust_weight=0.5,
         out=str(run_dir),
         sampler="nsga2",
