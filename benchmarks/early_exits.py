@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import time
@@ -207,6 +208,7 @@ def main(argv=None) -> int:
     graphs = {"without_exits": plain_onnx}
     for k in range(len(EXITS) + 1):
         graphs[f"segment_{k}"] = (folder / f"exit_segment_{k}.onnx").read_bytes()
+    load_before = os.getloadavg()  # the cores' load when measuring starts: the numbers below depend on it
     per = _interleaved(graphs, args.rounds, settings)
     segments = [f"segment_{k}" for k in range(len(EXITS) + 1)]
     ratios = [
@@ -226,7 +228,7 @@ def main(argv=None) -> int:
     reduction = 1 - statistics.median(ratios)
     body = {
         "scale": "proxy: built-in CIFAR-10 subset (5,000 train / 1,000 validation images), shared 2-core machine",
-        "under_load": "latencies measured while other engineers' jobs ran on the same 2 cores; read the ratios",
+        "load_average_before_measuring": [round(x, 2) for x in load_before],  # 1, 5, 15 min; 2 cores
         "architecture": exits_arch.summary(),
         "exits_after": list(EXITS),
         "loss_weights": exit_weights(len(EXITS) + 1),
@@ -255,8 +257,9 @@ def main(argv=None) -> int:
         "target": {
             "max_drop_points": 0.5,
             "min_reduction": 0.25,
-            "met_vs_own_final_exit": calibration.drop_points <= 0.5 and reduction >= 0.25,
-            "met_vs_network_without_exits": drop_vs_plain <= 0.5 and reduction >= 0.25,
+            # the calibration's bound is counted in images; 1e-9 absorbs the float of 100 * (a - b)
+            "met_vs_own_final_exit": calibration.drop_points <= 0.5 + 1e-9 and reduction >= 0.25,
+            "met_vs_network_without_exits": drop_vs_plain <= 0.5 + 1e-9 and reduction >= 0.25,
         },
         "cpu_seconds": round(time.process_time() - cpu0, 1),
         "rerun_quietly": "python benchmarks/early_exits.py --rounds 21",
