@@ -69,6 +69,10 @@ class CheapObjectives:
         if measurer is not None:  # the fleet's devices (--budget) with a node are measured there too
             self.constraints = with_device_nodes(self.constraints, executor, config.device_timeout)
         self._featurizer = ArchitectureFeaturizer(num_classes)
+        if self.latency_mode == "hybrid":  # ... and, in hybrid mode, their models refitted as they are
+            self.constraints = HybridLatency.calibrated_fleet(
+                self.constraints, ledger.study.get_trials(deepcopy=False), self._featurizer
+            )
         self.hybrid = (  # refits from the device measurements a resumed run already has
             HybridLatency(
                 profile,

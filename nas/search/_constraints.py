@@ -91,16 +91,19 @@ class LatencyBudget(Constraint):
 @dataclass(frozen=True)
 class DeviceBudget(Constraint):
     """A budget on another device of the fleet: its latency measured on the device's node (`measurer`), else
-    predicted by its profile's model."""
+    predicted by its profile's model (in hybrid mode, that model as refitted on the node's measurements so
+    far: `calibration`)."""
 
     profile: HardwareProfile
     budget_ms: float
     measurer: Any = None  # a DeviceMeasurer when --latency device finds the device's node in the cluster
+    calibration: Any = None  # hybrid, with a node: the device's OnlineCalibration (nas.search._hybrid)
     needs: ClassVar[Needs] = "latency"
 
     def latency_attrs(self, features: Any) -> dict[str, Any]:
         """latency_ms@PROFILE and its prediction interval (when the model gives one) for these graph features."""
-        prediction = self.profile.predict(features)
+        predictor = self.calibration if self.calibration is not None else self.profile
+        prediction = predictor.predict(features)
         attrs = {
             fleet_key(Attr.LATENCY_MS, self.profile.name): prediction.latency_ms,
             fleet_key(Attr.LATENCY_SOURCE, self.profile.name): "predicted",

@@ -4,14 +4,15 @@ A pool of candidates is screened by the profile's latency model (milliseconds ea
 candidates chosen for training (so every member of the Pareto front, which is made of trained
 candidates) are exported on the workers and measured on the device node (`DeviceMeasurer`), and on the
 node of every other device of the fleet (`--budget`) that has one, whose budget then judges the
-measurement instead of the prediction. Each measurement on the search's own device
-refits the model (`OnlineCalibration`): the profile's model is the prior, every weight times a fitted
-multiplier and the overhead refitted (`nas.latency.calibrate_model`), so a few measurements correct a
-model fitted on another machine, or a wrong one, without forgetting what the prior knew of kinds the
-measurements hardly exercise. A trained candidate's latency (its objective) is the measurement; its
-trial also records what the model predicted before measuring it (`latency_predicted_ms`) and how many
-device measurements that model was refitted on (`latency_calibrated_on`), which makes the prediction
-error as the search went on a prospective, held-out error.
+measurement instead of the prediction. Each measurement on a device refits that device's model
+(`OnlineCalibration`; a fleet device's then screens the next pools for its budget): the profile's model
+is the prior, every weight times a fitted multiplier and the overhead refitted
+(`nas.latency.calibrate_model`), so a few measurements correct a model fitted on another machine, or a
+wrong one, without forgetting what the prior knew of kinds the measurements hardly exercise. A trained
+candidate's latency (its objective) is the measurement; its trial also records what the model predicted
+before measuring it (`latency_predicted_ms`) and how many device measurements that model was refitted on
+(`latency_calibrated_on`), which makes the prediction error as the search went on a prospective,
+held-out error.
 
 Faults: a device node that leaves falls back to the prediction after `--device-timeout`: the trial
 trains with the predicted latency, marked `latency_source = fallback` (`latency_source@PROFILE` for a
@@ -27,6 +28,7 @@ their latency from the run's device.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -43,6 +45,7 @@ from nas.latency import (
 )
 from nas.records import Attr, fleet_key
 from nas.search._candidate import Candidate
+from nas.search._constraints import DeviceBudget
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,22 @@ class HybridLatency:
         attrs[Attr.LATENCY_CALIBRATED_ON] = len(self.calibration.samples)
         return attrs
 
+    @staticmethod
+    def calibrated_fleet(constraints: Sequence[Any], trials: Iterable[Any], featurizer: Any) -> tuple:
+        """The search's constraints with an `OnlineCalibration` on each fleet budget whose device has a node,
+        refitted from the measurements a resumed run already has there: its pool candidates are then
+        predicted by that device's model as its measurements correct it, as the search's own device is."""
+        trials = list(trials)
+        fleet = []
+        for constraint in constraints:
+            if isinstance(constraint, DeviceBudget) and constraint.measurer is not None:
+                calibration = OnlineCalibration(constraint.profile)
+                for features, measured_ms in calibration_samples(trials, featurizer, constraint.profile.name):
+                    calibration.add(features, measured_ms)
+                constraint = dataclasses.replace(constraint, calibration=calibration)
+            fleet.append(constraint)
+        return tuple(fleet)
+
     def measure(self, chosen: Sequence[Candidate]) -> list[tuple[Candidate, str | None]]:
         """Export the chosen candidates and measure them on the device (and on the fleet's device nodes),
         each measurement refitting the model; (candidate, why its trial fails or None) in their order,
@@ -144,6 +163,8 @@ class HybridLatency:
                 if out is not None:
                     self._drop_prediction(cands[index], budget.profile.name)
                     cands[index].attrs.update(budget.measured_attrs(out))
+                    if budget.calibration is not None:  # that device's model refitted, as the own one is
+                        budget.calibration.add(self.featurizer.features(cands[index].arch), out["median_ms"])
                 if failure is not None:
                     outcomes.setdefault(index, f"on {budget.profile.name}: {failure}")
         for index, out, reason in self.measurer.measure_all(graphs):
@@ -193,18 +214,23 @@ def prediction_attrs(prediction: LatencyPrediction, budget_ms: float | None) -> 
     return attrs
 
 
-def calibration_samples(trials: Iterable[Any], featurizer: Any) -> list[tuple[Any, float]]:
+def calibration_samples(
+    trials: Iterable[Any], featurizer: Any, fleet: str | None = None
+) -> list[tuple[Any, float]]:
     """(GraphFeatures, measured ms) of every trial measured on the device node (one per architecture: a
-    duplicate repeats its original's), in trial order. `trials`: Optuna FrozenTrials."""
+    duplicate repeats its original's), in trial order; `fleet`: on that fleet device's node instead.
+    `trials`: Optuna FrozenTrials."""
     from nas.space import Architecture
 
+    source_key = fleet_key(Attr.LATENCY_SOURCE, fleet) if fleet else Attr.LATENCY_SOURCE
+    latency_key = fleet_key(Attr.LATENCY_MS, fleet) if fleet else Attr.LATENCY_MS
     samples = []
     for trial in sorted(trials, key=lambda t: t.number):
         attrs = trial.user_attrs
-        if attrs.get(Attr.LATENCY_SOURCE) != DEVICE or attrs.get(Attr.DUPLICATE_OF) is not None:
+        if attrs.get(source_key) != DEVICE or attrs.get(Attr.DUPLICATE_OF) is not None:
             continue
         arch = Architecture.from_dict(attrs[Attr.ARCHITECTURE])
-        samples.append((featurizer.features(arch), float(attrs[Attr.LATENCY_MS])))
+        samples.append((featurizer.features(arch), float(attrs[latency_key])))
     return samples
 
 

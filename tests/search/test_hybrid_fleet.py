@@ -1,6 +1,7 @@
 """--latency hybrid with a fleet (`--budget OTHER=MS`) whose other device has a node: the candidates chosen
 for training are measured there too, before they train, and a measurement over that budget makes them
-infeasible; the node leaving keeps the prediction, marked `fallback`. In process, with fake nodes."""
+infeasible, and that device's model is refitted on them; the node leaving keeps the prediction, marked
+`fallback`. In process, with fake nodes."""
 
 from __future__ import annotations
 
@@ -107,3 +108,44 @@ def test_the_fleet_device_measures_what_trains_and_its_budget_rejects_by_the_mea
     )
     assert all(float(r[latency]) <= 0.06 for r in rows if r["status"] == "complete")
     assert {r[source] for r in rows if r["status"] == "screened_out"} <= {"predicted"}
+    # the fleet device's model is refitted on its measurements: the first pool is predicted by its profile's
+    # model (the search's own device's latency, here), the later ones as SLOWER times it
+    predicted = [float(r[latency]) / float(r["latency_ms"]) for r in rows if r[source] == "predicted"]
+    assert min(predicted) == pytest.approx(1.0, rel=0.02) and max(predicted) > 2.0
+
+
+def test_a_resumed_run_refits_each_device_from_its_own_measurements(tiny_space_file):
+    import optuna
+
+    from nas.search._hybrid import calibration_samples
+    from nas.space import load_space
+
+    arch = load_space(str(tiny_space_file)).sample(optuna.create_study().ask())
+
+    def trial(number, **attrs):
+        return SimpleNamespace(number=number, user_attrs={"architecture": arch.to_dict(), **attrs})
+
+    trials = [
+        trial(
+            2,
+            latency_source="device",
+            latency_ms=1.0,
+            **{f"latency_source@{FLEET}": "device", f"latency_ms@{FLEET}": 3.0},
+        ),
+        trial(
+            1,
+            latency_source="predicted",
+            latency_ms=0.5,
+            **{f"latency_source@{FLEET}": "device", f"latency_ms@{FLEET}": 1.5},
+        ),
+        trial(
+            3,
+            latency_source="device",
+            latency_ms=2.0,
+            **{f"latency_source@{FLEET}": "fallback", f"latency_ms@{FLEET}": 9.0},
+        ),
+        trial(4, latency_source="device", latency_ms=7.0, duplicate_of=2),
+    ]
+    features = SimpleNamespace(features=lambda a: a.hash)
+    assert [ms for _, ms in calibration_samples(trials, features)] == [1.0, 2.0]
+    assert [ms for _, ms in calibration_samples(trials, features, FLEET)] == [1.5, 3.0]
