@@ -32,7 +32,7 @@ class FleetNodes(FakeDevice):
     it); each measurement runs in this process with the function of the node its resource names."""
 
     def __init__(self, truth_profile):
-        super().__init__(truth_profile, "nas-device:x86-model")
+        super().__init__(truth_profile, "nas-device:x86-cpu")  # the search's profile (x86-model.yaml's name)
         self.fleet_resource, self.fleet_present, self.fleet_measured = f"nas-device:{FLEET}", True, 0
 
     def fleet_measure(self, graph, settings):
@@ -149,3 +149,32 @@ def test_a_resumed_run_refits_each_device_from_its_own_measurements(tiny_space_f
     features = SimpleNamespace(features=lambda a: a.hash)
     assert [ms for _, ms in calibration_samples(trials, features)] == [1.0, 2.0]
     assert [ms for _, ms in calibration_samples(trials, features, FLEET)] == [1.5, 3.0]
+
+
+def test_a_fleet_device_that_leaves_leaves_its_prediction_marked_fallback(
+    tmp_path, tiny_space_file, tiny_dataset_file, x86_model_profile, fleet_profile, nodes
+):
+    measure = nodes.fleet_measure
+
+    def leaves_after_two(graph, settings):
+        if nodes.fleet_measured >= 2:
+            nodes.fleet_present = False
+            raise RuntimeError("the node is gone")
+        return measure(graph, settings)
+
+    nodes.fleet_measure = leaves_after_two
+    result = _fleet_search(
+        tmp_path,
+        tiny_space_file,
+        tiny_dataset_file,
+        x86_model_profile,
+        fleet_profile,
+        nodes,
+        1.0,  # a budget no candidate exceeds: every chosen one trains
+        trials=4,
+        device_timeout=0.01,
+    )
+    trained = [r for r in _rows(result.run_dir) if r["status"] == "complete" and not r["duplicate_of"]]
+    fleet_sources = [r[f"latency_source@{FLEET}"] for r in trained]
+    assert fleet_sources[:2] == ["device", "device"] and set(fleet_sources[2:]) == {"fallback"}
+    assert len(fleet_sources) > 2 and {r["latency_source"] for r in trained} == {"device"}
