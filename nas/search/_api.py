@@ -122,13 +122,9 @@ def search(
         resolve_latency_mode(device, "predicted")
         check_space_coverage(space, device, allow_extrapolation=config.allow_extrapolation)
     dataset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    budget_said: list[str] = []  # told once the cluster is up: an error before it stays one line
     config, auto_budget = resolve_latency_budget(
-        config,
-        space,
-        profile,
-        dataset.num_classes,
-        config.run_dir,
-        say=_stderr if show_progress else log.info,
+        config, space, profile, dataset.num_classes, config.run_dir, say=budget_said.append
     )
     recipe = TrainingRecipe(
         epochs=config.epochs, train_subset=config.train_subset, robust=config.robust_weight is not None
@@ -187,6 +183,8 @@ def search(
             executor.close()
         raise
     executor.gpus_per_trial = gpu_share
+    for line in budget_said:
+        (_stderr if show_progress else log.info)(line)
     if own_trainer:
         trainer = ProxyTrainer(recipe, device=device, exit_max_drop=config.exit_max_drop)
     # recorded in config.json: CUDA results differ numerically from the CPU's
