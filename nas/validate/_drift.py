@@ -38,7 +38,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nas.errors import NasError
-from nas.validate._stats import softmax, wilson_interval
+from nas.runtime import softmax
+from nas.validate._stats import wilson_interval
 
 STATISTICS = ("confidence_psi", "class_psi", "image_shift", "image_outliers")
 OUTLIER_QUANTILES = (0.005, 0.995)

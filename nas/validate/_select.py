@@ -18,12 +18,13 @@ import numpy as np
 
 from nas._io import write_json_atomic
 from nas.errors import NasError, first_line
+from nas.runtime import softmax
 from nas.validate._candidates import PreprocessingFlags, candidate_names, load_candidate
 from nas.validate._corruptions import check_family, check_severity, corrupt
 from nas.validate._data import evaluation_images, read_user_slices
 from nas.validate._manifest import manifest_slices, read_manifest
 from nas.validate._slices import THIN_HALF_WIDTH, THIN_N, _thin_reason
-from nas.validate._stats import mcnemar_exact, slice_statistics, softmax
+from nas.validate._stats import mcnemar_exact, slice_statistics
 
 ALPHA = 0.05
 

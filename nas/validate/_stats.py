@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from nas.runtime import softmax
+
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 ECE_BINS = 15
 
@@ -38,12 +40,6 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
         if mask.any():
             ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
     return float(ece)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def slice_statistics(
