@@ -14,7 +14,8 @@ others; and at k = 100 what `nas profile fit` does (the direct and the few-shot 
 the same folds, the better one kept: `package_fit`), which the k = 100 targets are checked on. The
 graph a device ran (`REPRESENTATIONS`: every `none` edge run as ``x * 0``, or zeros constant-folded) is
 chosen per device: for a prior device on all its networks, for the held-out one on its k measured
-networks only (cross-validation), and recorded.
+networks only (`--graph-choice prior`, the default: the most probable graph given the k networks
+and how many prior devices ran each), and recorded.
 
     .venv/bin/python benchmarks/latency_corpus.py [--data ../shared/data/latency_corpus] [--draws 20]
         [--devices pixel3,silver_4210r]   # a subset (all stay in the prior): writes a subset result
@@ -176,9 +177,9 @@ def main() -> int:
     parser.add_argument(
         "--graph-choice",
         choices=("loo", "prior"),
-        default="loo",
-        help="how a held-out device's graph is chosen from k networks in the few-shot fits: lowest "
-        "leave-one-out MAPE, or most probable given how many prior devices ran each graph",
+        default="prior",
+        help="how a held-out device's graph is chosen from k networks in the few-shot fits: most "
+        "probable given how many prior devices ran each graph (default), or lowest leave-one-out MAPE",
     )
     parser.add_argument(
         "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
@@ -293,9 +294,11 @@ def main() -> int:
             "candidates": list(REPRESENTATIONS),
             "graph_choice": args.graph_choice,
             "prior_devices": dict(zip(devices, prior_reps)),
-            "held_out_device": "chosen per draw on the k measured networks only: leave-one-out MAPE of "
-            "the few-shot fit (k=10, k=100 few_shot), or 5-fold MAPE over every (representation, "
-            "direct / few-shot) pair (k100_package)",
+            "held_out_device": "chosen per draw on the k measured networks only (k=10, k=100 few_shot): "
+            "with graph_choice 'prior' the most probable graph, prior odds 1 + the prior devices that "
+            "ran it times the normal likelihood of the few-shot fit's leave-one-out log residuals; with "
+            "'loo' the lowest leave-one-out MAPE; k100_package: 5-fold MAPE over every "
+            "(representation, direct / few-shot) pair",
         },
         "method": "nas.latency._fewshot.fit_few_shot_predictions (see its docstring)",
         "timings_s": timings,
