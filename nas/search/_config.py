@@ -1,4 +1,4 @@
-"""`SearchConfig`: every setting of a search, declared once with `setting`, and its validation.
+"""`SearchConfig`: every setting of a search, declared once with `setting`; its validation is `_config_checks`.
 
 The run directory's identity (resume or refuse) is `_run_dir`; how a field becomes a flag, `_arguments`.
 """
@@ -6,25 +6,25 @@ The run directory's identity (resume or refuse) is `_run_dir`; how a field becom
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from nas.errors import NasError
-from nas.plugins import load_plugins
-from nas.search._samplers import SAMPLERS, is_sampler_instance, sampler_name
+from nas.search._config_checks import (  # noqa: F401  (re-exported: where the other modules import them)
+    AUTO_BUDGET,
+    LATENCY_MODES,
+    MAX_PRESCREEN,
+    TRAINING_DEVICES,
+    canonical_budgets,
+    check_config,
+    split_budget,
+)
+from nas.search._samplers import SAMPLERS, sampler_name
 from nas.search._selection import SELECTORS
 from nas.search._setting import canonical_path, setting
-from nas.search._tracking import parse_tracker
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
-
-LATENCY_MODES = ("auto", "measured", "predicted", "device", "hybrid")
-TRAINING_DEVICES = ("auto", "cpu", "cuda")  # nas.evaluate.DEVICES, without importing torch here
-MAX_PRESCREEN = 64  # --prescreen 100000 asked hundreds of thousands of trials before training one
-AUTO_BUDGET = "auto"  # latency_budget_ms derived from the profile's model and the space (_default_budget)
 
 
 @dataclass(frozen=True)
@@ -228,129 +228,12 @@ class SearchConfig:
     )
 
     def __post_init__(self):
-        _positive_int("trials", self.trials)
-        _positive_int("epochs", self.epochs)
-        _positive_int("population", self.population, minimum=2)
-        if self.train_subset is not None:
-            _positive_int("train_subset", self.train_subset)
-        if self.workers is not None:
-            _positive_int("workers", self.workers)
-        for name in ("max_params", "max_macs"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        energy = self.max_energy_mj
-        if energy is not None and (
-            isinstance(energy, bool)
-            or not isinstance(energy, (int, float))
-            or not (math.isfinite(energy) and energy > 0)
-        ):
-            raise NasError(f"max_energy_mj: must be a positive finite number of millijoules, got {energy!r}")
-        for name in ("max_peak_memory_kb", "max_weights_kb"):
-            value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and value > 0
-            ):
-                raise NasError(f"{name}: must be a positive finite number of KiB, got {value!r}")
-        budget = self.latency_budget_ms
-        if budget not in (None, AUTO_BUDGET) and (
-            isinstance(budget, bool)
-            or not isinstance(budget, (int, float))
-            or not (math.isfinite(budget) and budget > 0)
-        ):
-            raise NasError(
-                f"latency_budget_ms: must be a positive finite number of milliseconds, got {budget!r} (or "
-                "'auto': derived from the profile; none: no budget)"
-            )
-        object.__setattr__(self, "budgets", canonical_budgets(self.budgets))
-        if isinstance(self.device_timeout, bool) or not (
-            isinstance(self.device_timeout, (int, float))
-            and math.isfinite(self.device_timeout)
-            and self.device_timeout > 0
-        ):
-            raise NasError(
-                f"device_timeout: must be a positive number of seconds, got {self.device_timeout!r}"
-            )
-        if self.robust_weight is not None and not (
-            isinstance(self.robust_weight, (int, float)) and 0 <= self.robust_weight <= 1
-        ):
-            raise NasError(f"robust_weight: must be a number in [0, 1], got {self.robust_weight!r}")
-        if isinstance(self.exit_max_drop, bool) or not (
-            isinstance(self.exit_max_drop, (int, float)) and 0 <= self.exit_max_drop <= 100
-        ):
-            raise NasError(
-                f"exit_max_drop: must be a number of accuracy points in [0, 100], got {self.exit_max_drop!r}"
-            )
-        _positive_int("prescreen", self.prescreen)
-        if (
-            self.prescreen > MAX_PRESCREEN
-        ):  # each sampled candidate is a study trial plus its costs and latency
-            raise NasError(
-                f"prescreen: at most {MAX_PRESCREEN} candidates sampled per trained one (each costs a "
-                f"study trial, its costs and latency before any training), got {self.prescreen}"
-            )
-        _positive_int("stop_dominated_by", self.stop_dominated_by)
-        if self.stop_margin is not None and not (
-            isinstance(self.stop_margin, (int, float))
-            and not isinstance(self.stop_margin, bool)
-            and 0 <= self.stop_margin < 1
-        ):
-            raise NasError(f"stop_margin: must be an accuracy difference in [0, 1), got {self.stop_margin!r}")
-        object.__setattr__(self, "rungs", tuple(self.rungs))
-        for rung in self.rungs:
-            if isinstance(rung, bool) or not isinstance(rung, int) or not 0 < rung < self.epochs:
-                raise NasError(
-                    f"rungs: each rung is a number of epochs below --epochs ({self.epochs}), got {rung!r}"
-                )
-        if list(self.rungs) != sorted(set(self.rungs)):
-            raise NasError(f"rungs: must increase, got {list(self.rungs)}")
-        SELECTORS.check(self.prescreen_score, "prescreen_score")
-        if self.device not in TRAINING_DEVICES:
-            raise NasError(
-                f"device: unknown device {self.device!r} (choose from {', '.join(TRAINING_DEVICES)})"
-            )
-        share = self.gpus_per_trial
-        if share is not None and (
-            isinstance(share, bool)
-            or not isinstance(share, (int, float))
-            or not (math.isfinite(share) and share >= 0)
-            or (share > 1 and share != int(share))
-        ):
-            raise NasError(
-                f"gpus_per_trial: a share of one GPU in [0, 1] or a whole number of GPUs, got {share!r}"
-            )
-        if share and self.device == "cpu":
-            raise NasError(f"gpus_per_trial: {share:g} GPU per training, but --device cpu trains on the CPU")
-        if self.latency not in LATENCY_MODES:
-            raise NasError(f"latency: unknown mode {self.latency!r} (choose from {', '.join(LATENCY_MODES)})")
-        if not is_sampler_instance(self.sampler):
-            if self.sampler not in SAMPLERS.names() and self.plugins:  # a plugin may register it
-                load_plugins(self.plugins)
-            SAMPLERS.check(self.sampler, "sampler")
-        if isinstance(self.plugins, str):
-            raise NasError(f"plugins: a list of module names, got the string {self.plugins!r}")
-        object.__setattr__(self, "plugins", tuple(self.plugins))
-        for plugin in self.plugins:
-            if not isinstance(plugin, str) or not plugin.strip():
-                raise NasError(f"plugins: each is a module name or a path to a .py file, got {plugin!r}")
-        if isinstance(self.track, str):
-            raise NasError(
-                f"track: a list of trackers such as mlflow[:TRACKING_URI], got the string {self.track!r}"
-            )
-        object.__setattr__(self, "track", tuple(self.track))
-        for tracker in self.track:
-            parse_tracker(tracker)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise NasError(
-                f"seed: must be an integer from 0 to 2**32 - 1 (what the samplers accept), got {self.seed!r}"
-            )
+        check_config(self)
 
     @property
     def budget_by_profile(self) -> dict[str, float]:
         """--budget as {profile: milliseconds}."""
-        return dict(_split_budget(budget) for budget in self.budgets)
+        return dict(split_budget(budget) for budget in self.budgets)
 
     @property
     def run_dir(self) -> Path:
@@ -378,43 +261,3 @@ class SearchConfig:
         return {
             f.name: canonical_path(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata["path"]
         }
-
-
-def canonical_budgets(budgets: Any) -> tuple[str, ...]:
-    """--budget as `PROFILE=MS` strings sorted by profile, one spelling per budget (a run's identity compares
-    them), from a mapping or from `PROFILE=MS` strings; malformed, non-positive or repeated ones refused."""
-    if isinstance(budgets, str):
-        raise NasError(f"budgets: a list of PROFILE=MS or a mapping, got the string {budgets!r}")
-    if isinstance(budgets, Mapping):
-        pairs = [(name, _budget_ms(name, ms)) for name, ms in budgets.items()]
-    else:
-        pairs = [_split_budget(budget) for budget in budgets]
-    names = [name for name, _ in pairs]
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise NasError(f"budgets: a profile name or path is required, got {name!r}")
-        if names.count(name) > 1:
-            raise NasError(f"budgets: profile {name!r} is given more than one budget")
-    return tuple(f"{name}={ms!r}" for name, ms in sorted(pairs))
-
-
-def _split_budget(budget: Any) -> tuple[str, float]:
-    if not isinstance(budget, str) or "=" not in budget:
-        raise NasError(f"budgets: expected PROFILE=MS (e.g. jetson-tx2=8), got {budget!r}")
-    name, _, ms = budget.rpartition("=")
-    try:
-        value = float(ms)
-    except ValueError:
-        raise NasError(f"budgets: {budget!r}: MS must be a number of milliseconds, got {ms!r}") from None
-    return name, _budget_ms(name, value)
-
-
-def _budget_ms(name: Any, ms: Any) -> float:
-    if isinstance(ms, bool) or not (isinstance(ms, (int, float)) and math.isfinite(ms) and ms > 0):
-        raise NasError(f"budgets: {name}: must be a positive finite number of milliseconds, got {ms!r}")
-    return float(ms)
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
