@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [  # lowest first
     ("nas.evaluate",),  # costs, zero-cost scores, proxy training
     ("nas.export", "nas.search"),  # export and deployment training; the search driver
     ("nas.baselines", "nas.report", "nas.prune"),  # nas.prune: cut to a latency target, fine-tune, re-export
-    ("nas.cli_profile", "nas.cli_select", "nas.cli_validate", "nas.cli_prune"),
+    ("nas.cli_profile", "nas.cli_select", "nas.cli_validate", "nas.cli_prune", "nas.cli_train"),
     ("nas.cli_adapt",),  # nas adapt: the deployment trainer around nas.validate, with nas select's flags
     ("nas.cli",),
     ("nas", "nas.__main__"),  # the package's own API re-exports everything
