@@ -11,6 +11,7 @@ from nas.records import TrialStatus
 from nas.report import _html as H
 from nas.report._breakdown import Breakdown, breakdown_figure, latency_breakdown
 from nas.report._calibration import calibration_figure, calibration_points, relative_errors
+from nas.report._exits import exits_section
 from nas.report._figures import (
     allocation_figure,
     allocation_groups,
@@ -51,6 +52,7 @@ def write_report(
         _header(run),
         _pareto_section(run, out),
         _table_section(run, out),
+        exits_section(run),  # "" for a run without exits
         _progress_section(run, out),
         _calibration_section(run, out),
         _allocation_section(run, out),

@@ -29,7 +29,7 @@ from nas.search._constraints import (
 )
 from nas.search._device_nodes import DeviceMeasurer, device_attrs
 from nas.search._executor import Executor
-from nas.search._exits import exit_segment_attrs
+from nas.search._exits import exit_segment_attrs, screening_attrs
 from nas.search._hybrid import HybridLatency, prediction_attrs
 from nas.search._ledger import TrialLedger
 from nas.search._tasks import export_untrained, prepare_candidate
@@ -87,6 +87,10 @@ class CheapObjectives:
             else None
         )
         self._costs = CostCounter(num_classes)
+        # The fleet's budgets judged on a prediction: a candidate with exits has its segments predicted there too.
+        self._fleet = [
+            c.profile for c in self.constraints if isinstance(c, DeviceBudget) and c.measurer is None
+        ]
         # Predicted latency exports nothing: memory costs an export per distinct part, paid only when a
         # memory bound needs it (measured latency reads it from the graph the workers export anyway).
         bounded = config.max_peak_memory_kb is not None or config.max_weights_kb is not None
@@ -107,7 +111,7 @@ class CheapObjectives:
         the workers export and this machine measures: a candidate they reject costs neither."""
         predicted = [c for c in self.constraints if isinstance(c, DeviceBudget) and c.measurer is None]
         for cand in batch:
-            if not predicted:
+            if not predicted or cand.arch.exits:  # early exits: judged on the segments, in the latency phase
                 yield cand, None
                 continue
             try:
@@ -182,9 +186,13 @@ class CheapObjectives:
                 cand.attrs.update(self._latency(cand))
                 cand.attrs.update(  # early exits: each segment's latency too (nas.search._exits)
                     exit_segment_attrs(
-                        cand.arch, self.num_classes, self.profile, self.latency_mode, self.seed
+                        cand.arch, self.num_classes, self.profile, self.latency_mode, self.seed, self._fleet
                     )
                 )
+                if cand.arch.exits:  # what pre-screening ranks it by (nas.search._exits)
+                    cand.attrs.update(
+                        screening_attrs(cand.attrs, self.ledger.study.get_trials(deepcopy=False))
+                    )
             except Exception as exc:  # a graph ORT cannot run is a failed candidate, not a crash
                 self.ledger.failed(cand, f"latency: {type(exc).__name__}: {exc}")
                 continue

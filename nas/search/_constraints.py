@@ -22,6 +22,7 @@ from nas.errors import NasError
 from nas.latency import HardwareProfile, load_profile
 from nas.records import Attr, fleet_key
 from nas.search._config import AUTO_BUDGET
+from nas.search._exits import budget_latency
 
 Needs = Literal["costs", "latency"]
 
@@ -82,10 +83,8 @@ class LatencyBudget(Constraint):
     needs: ClassVar[Needs] = "latency"
 
     def violation(self, attrs):
-        latency = attrs[Attr.LATENCY_MS]
-        return (
-            f"latency {latency:.3f} ms > budget {self.budget_ms:g} ms" if latency > self.budget_ms else None
-        )
+        latency, what = budget_latency(attrs)  # early exits: the expected latency, or its bound
+        return f"{what} {latency:.3f} ms > budget {self.budget_ms:g} ms" if latency > self.budget_ms else None
 
 
 @dataclass(frozen=True)
@@ -121,11 +120,12 @@ class DeviceBudget(Constraint):
         }
 
     def violation(self, attrs):
-        latency = attrs[fleet_key(Attr.LATENCY_MS, self.profile.name)]
+        # early exits: the expected latency, or its bound
+        latency, what = budget_latency(attrs, self.profile.name)
         if latency <= self.budget_ms:
             return None
         source = attrs.get(fleet_key(Attr.LATENCY_SOURCE, self.profile.name), "predicted")
-        return f"latency on {self.profile.name} {latency:.3f} ms ({source}) > budget {self.budget_ms:g} ms"
+        return f"{what} on {self.profile.name} {latency:.3f} ms ({source}) > budget {self.budget_ms:g} ms"
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
 from nas.search._cheap_objectives import CheapObjectives, resolve_latency_mode
 from nas.search._config import AUTO_BUDGET, SearchConfig
-from nas.search._constraints import Constraint, constraints_from
+from nas.search._constraints import Constraint, constraints_from, first_violation
 from nas.search._default_budget import budget_for_run, resolve_latency_budget
 from nas.search._executor import Executor, TaskFailed
 from nas.search._exits import expected_latency_attrs
@@ -291,9 +291,13 @@ class BatchDriver:
         objective, robust = result.accuracy, result.robustness
         if getattr(result, "exits", None) is not None:  # early exits: the expected latency is the objective
             try:
-                cand.attrs.update(expected_latency_attrs(cand.attrs, result.exits))
+                cand.attrs.update(expected_latency_attrs(cand.attrs, result.exits, self.budget))
             except ValueError as exc:
                 self.ledger.failed(cand, f"latency: {exc}")
+                return
+            reason = first_violation(self.cheap.constraints, "latency", cand.attrs)  # judged on it now
+            if reason is not None:
+                self.ledger.infeasible(cand, reason)
                 return
         if robust_weight is not None and robust is None:
             self.ledger.failed(

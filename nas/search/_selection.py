@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from nas.errors import NasError
 from nas.records import Attr
+from nas.search._exits import screening_latency
 from nas.search._registry import Registry
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ SELECTORS: Registry[Selector] = Registry("score")
 
 def latency_bands(candidates: Sequence[Candidate], count: int) -> list[list[Candidate]]:
     """`candidates` sorted by latency, split into `count` bands of (nearly) equal size."""
-    ordered = sorted(candidates, key=lambda c: c.attrs[Attr.LATENCY_MS])
+    ordered = sorted(candidates, key=screening_latency)
     return [ordered[i * len(ordered) // count : (i + 1) * len(ordered) // count] for i in range(count)]
 
 
@@ -138,11 +139,9 @@ class EhviSelector(Selector):
                 f"{ctx.run_dir}: a trained trial has no NASWOT score (the run was started by an older nas, "
                 "whose EHVI did not use it): resume it with that version or start a new run directory"
             )
-        reference = ctx.budget_ms or max(
-            [t[1] for t in trained] + [c.attrs[Attr.LATENCY_MS] for c in feasible]
-        )
+        reference = ctx.budget_ms or max([t[1] for t in trained] + [screening_latency(c) for c in feasible])
         pool = [
-            (c.attrs[Attr.LATENCY_MS], c.attrs[Attr.PARAMS], c.attrs[Attr.MACS], c.attrs[Attr.NASWOT])
+            (screening_latency(c), c.attrs[Attr.PARAMS], c.attrs[Attr.MACS], c.attrs[Attr.NASWOT])
             for c in feasible
         ]
         pool, trained = finite_last_score(pool, trained)
