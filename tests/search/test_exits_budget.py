@@ -67,9 +67,18 @@ def _architecture(space, with_a: bool):
     return space.sample(Draw())
 
 
+@pytest.mark.parametrize(
+    "latency, fleet",
+    [
+        ("predicted", False),  # the steady driver, --latency-budget-ms on the search's own latency
+        ("measured", True),  # the batch driver, a budget checked on another profile's prediction (as auto's)
+    ],
+)
 def test_a_budget_trains_what_its_expected_latency_fits_and_rejects_what_it_does_not(
-    tmp_path, tiny_dataset_file, x86_model_profile
+    tmp_path, tiny_dataset_file, x86_model_profile, latency, fleet
 ):
+    """Judged on predictions alone (a fleet budget is predicted in a measured search too): the outcome does
+    not depend on this machine's speed."""
     space_file = tmp_path / "space.yaml"
     space_file.write_text(SPACE)
     space, profile = load_space(space_file), load_profile(x86_model_profile)
@@ -83,6 +92,13 @@ def test_a_budget_trains_what_its_expected_latency_fits_and_rejects_what_it_does
     too_slow = expected_latency(SHARES[late.exits], segments[late.exits]).expected_ms
     budget = (max(fits, segments[late.exits][0]) + min(whole, too_slow)) / 2
     assert segments[both.exits][0] < budget < whole and fits < budget < too_slow  # what the test needs
+    device = tmp_path / "x86-model-copy.yaml"  # the same model under another name: a fleet device
+    device.write_text(x86_model_profile.read_text().replace("name: x86-cpu", "name: x86-copy", 1))
+    budgets = (
+        {"budgets": {str(device): budget}, "latency_budget_ms": None}
+        if fleet
+        else {"latency_budget_ms": budget}
+    )
     result = search(
         executor=SerialExecutor(),
         trainer=KnownExitRates(),
@@ -90,13 +106,14 @@ def test_a_budget_trains_what_its_expected_latency_fits_and_rejects_what_it_does
         dataset=str(tiny_dataset_file),
         trials=4,
         population=2,
-        latency="predicted",
+        latency=latency,
         profile=str(x86_model_profile),
-        latency_budget_ms=budget,
         out=str(tmp_path / "run"),
         sampler="random",
         prescreen=1,
+        **budgets,
     )
+    on = "@x86-copy" if fleet else ""
     rows = list(csv.DictReader((result.run_dir / "trials.csv").open()))
     by_exits = {}
     for row in rows:
@@ -105,12 +122,16 @@ def test_a_budget_trains_what_its_expected_latency_fits_and_rejects_what_it_does
     assert set(by_exits) == {"a,b", "b"}, rows
     trained = by_exits["a,b"]  # over the budget as a whole network, within it as expected
     assert trained["status"] == "complete"
-    assert float(trained["latency_ms"]) == pytest.approx(fits) and float(trained["latency_ms"]) < budget
+    assert (
+        float(trained[f"latency_ms{on}"]) == pytest.approx(fits)
+        and float(trained[f"latency_ms{on}"]) < budget
+    )
     rejected = by_exits["b"]  # within the budget up to its first exit, over it as expected
     assert rejected["status"] == "infeasible" and rejected["accuracy"] == ""
     assert rejected["failure_reason"].startswith("expected latency (whole network ")
-    assert f"{too_slow:.3f} ms > budget {budget:g} ms" in rejected["failure_reason"]
-    assert float(rejected["latency_ms"]) == pytest.approx(too_slow)
+    assert f"{' on x86-copy' if fleet else ''} {too_slow:.3f} ms" in rejected["failure_reason"]
+    assert rejected["failure_reason"].endswith(f" > budget {budget:g} ms")
+    assert float(rejected[f"latency_ms{on}"]) == pytest.approx(too_slow)
     assert [entry["trial"] for entry in result.pareto] == [int(trained["number"])]
 
 
