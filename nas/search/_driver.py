@@ -235,8 +235,7 @@ class BatchDriver:
     def _rung(self, batch: list[Candidate], epochs: int) -> list[Candidate]:
         """Train to the `epochs` rung and validate (see `FidelitySchedule`); the dominated stop there, the
         others resume from the state they paused in."""
-        ordered = sorted(batch, key=lambda c: c.attrs[Attr.MACS], reverse=True)
-        handles = {self._submit_training(c, epochs): c for c in ordered}
+        handles = {self._submit_training(c, epochs): c for c in longest_first(batch)}
         alive = []
         for cand, result in self._as_completed(handles, f"rung {epochs}"):
             self._record_rung(cand, epochs, result)
@@ -264,9 +263,7 @@ class BatchDriver:
         return True
 
     def _train(self, batch: list[Candidate]) -> None:
-        # Largest first (MACs predict training time), so the batch does not end on one long straggler.
-        batch = sorted(batch, key=lambda c: c.attrs[Attr.MACS], reverse=True)
-        handles = {self._submit_training(c, None): c for c in batch}
+        handles = {self._submit_training(c, None): c for c in longest_first(batch)}
         for cand, result in self._as_completed(handles, "train"):
             self._finish_training(cand, result)
 
@@ -344,6 +341,12 @@ class BatchDriver:
                 self.ledger.failed(cand, f"{phase}: {exc}")
                 continue
             yield cand, result
+
+
+def longest_first(cands: Sequence[Candidate]) -> list[Candidate]:
+    """The order trainings start in: largest MACs first (MACs predict training time), so that the last to
+    start are short and the workers finish together instead of waiting for one long straggler."""
+    return sorted(cands, key=lambda c: c.attrs[Attr.MACS], reverse=True)
 
 
 def _rung_point(cand: Candidate, epochs: int) -> tuple[float, float]:

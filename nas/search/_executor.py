@@ -1,7 +1,8 @@
 """Where evaluations run. Parallelism wraps the evaluators; it does not change them.
 
 `Executor` is the extension point; `RayExecutor` runs each call as a Ray task, on an embedded local
-Ray (started and stopped here) or on an existing cluster (`address`). A task that raises is not
+Ray (started and stopped here) or on an existing cluster (`address`), and starts every worker's imports
+as soon as Ray is up (`warm_up`). A task that raises is not
 retried (the candidate is failed with the reason); a worker process that dies is retried by Ray up
 to `max_retries` times. Each task asks for one CPU; a training also asks for `gpus_per_trial` of a GPU
 (`task_resources`), so Ray packs that many trainings per GPU and gives each its own.
@@ -16,7 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from nas.errors import NasError, first_line
-from nas.search._tasks import task_resources
+from nas.search._tasks import task_resources, warm_up
 
 
 class TaskFailed(Exception):
@@ -119,6 +120,9 @@ class RayExecutor(Executor):
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers, cluster_cpus) if workers else cluster_cpus
         self._remote: dict[tuple[Callable, float], Any] = {}
+        # Each worker imports torch and the package (seconds) now, while the driver opens the study and asks
+        # the first candidates; nothing waits for these tasks (a failed import fails the first real task).
+        self.warming = [self.submit(warm_up) for _ in range(self.workers)]
 
     @property
     def ray(self):

@@ -13,6 +13,9 @@ then the result is told and the candidate after it asked.
   arrival sees fewer rivals than it would in a batch, so it stops less often.
 - Budget: candidates asked and not yet told (ready, in flight, or waiting for an in-flight twin) count
   with the finished ones, so --trials is never overshot.
+- The last round: once no more trials are left than workers, they are asked together (one pool of
+  `prescreen` per trial, chosen as a batch's are) and start longest first by MACs as workers free, so the
+  search does not end on a long training started last (`longest_first`).
 - Determinism: with one worker the order of asks and tells is fixed, so a fixed seed gives the same
   search; it is not the batch driver's search (the sampler sees each result, but the last, before an ask).
 
@@ -30,7 +33,7 @@ from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
-from nas.search._driver import BatchDriver, _rung_point
+from nas.search._driver import BatchDriver, _rung_point, longest_first
 from nas.search._executor import TaskFailed
 
 
@@ -59,7 +62,7 @@ class SteadyDriver(BatchDriver):
                     return
                 continue  # a pool that counted nothing (every candidate screened out): ask again
             if not self._ready and progress.done + self._pending() < total:
-                self._start_next()  # the next one, screened while the workers train
+                self._start_next(total, progress)  # the next one, screened while the workers train
             handle = self.executor.wait_one(list(self._flying))
             raise_if_stopped()
             cand, stage = self._flying.pop(handle)
@@ -79,7 +82,7 @@ class SteadyDriver(BatchDriver):
             if self._ready:
                 self._launch(self._ready.pop(0), 0)
             elif progress.done + self._pending() < total:
-                self._start_next()
+                self._start_next(total, progress)
             else:
                 return
 
@@ -88,13 +91,16 @@ class SteadyDriver(BatchDriver):
         return len(self._live) + sum(len(twins) for twins in self._twins.values())
 
     # --- a free worker -----------------------------------------------------------------------------
-    def _start_next(self) -> None:
-        """Ask a pool (one candidate, or `prescreen` of them), screen it and make the one that trains ready."""
+    def _start_next(self, total: int, progress: Progress) -> None:
+        """Ask a pool (one candidate, or `prescreen` of them), screen it and make the one that trains ready;
+        in the last round (no more trials left than workers), the pools of every trial left at once."""
+        left = total - progress.done - self._pending()
+        keep = left if left <= self.executor.workers else 1
         ledger = self.ledger
-        ledger.start_batch(1 if self.oversampled else None)
+        ledger.start_batch(keep if self.oversampled else None)
         known = ledger.known_results()
         fresh: dict[str, Candidate] = {}
-        for cand in (self._ask() for _ in range(self.config.prescreen)):
+        for cand in (self._ask() for _ in range(keep * self.config.prescreen)):
             arch_hash = cand.arch.hash
             same = fresh.get(arch_hash) or self._live.get(arch_hash)
             if arch_hash in known:
@@ -110,14 +116,14 @@ class SteadyDriver(BatchDriver):
             chosen = self.selector.select(chosen, ledger.share_left, self.selection)
         chosen, late = self.cheap.confirm(chosen)  # hybrid: measured on the device before it trains
         rejected = [*rejected, *late]
-        if chosen and self.oversampled:  # the chosen one takes the pool's share when it is told
-            ledger.start_batch(0)
+        if self.oversampled:  # the chosen take their share when they are told; the rejected fill the rest
+            ledger.start_batch(ledger.share_left - len(chosen))
         for cand, reason in rejected:
             ledger.infeasible(cand, reason)
         ledger.start_batch(None)  # trainings told later count, whatever pool they came from
         for cand in chosen:
             self._live[cand.arch.hash] = cand
-            self._ready.append(cand)
+        self._ready = longest_first([*self._ready, *chosen])
 
     def _launch(self, cand: Candidate, stage: int) -> None:
         """Submit `cand`'s training to the rung `stage` (past the last rung: to the end)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable, Sequence
 
@@ -38,6 +39,13 @@ def task_resources(fn: Callable, args: tuple, gpus_per_trial: float) -> dict[str
     if task is train_candidate and gpus_per_trial > 0:
         return {"num_cpus": 1, "num_gpus": gpus_per_trial}
     return {"num_cpus": 1}
+
+
+def warm_up() -> int:
+    """Nothing but this module's imports (torch and the package: seconds), run once on each worker as Ray
+    starts, so that they happen while the driver prepares the search instead of delaying the first tasks.
+    Returns the worker's process id."""
+    return os.getpid()
 
 
 def with_plugins(plugins: Sequence[str], task: Callable, *args: Any) -> Any:

@@ -232,6 +232,33 @@ def test_rungs_stop_the_dominated_against_what_validated_so_far(
         assert not r["train_seconds"] and "1-epoch rung" in r["failure_reason"]
 
 
+class OrderClockExecutor(ClockExecutor):
+    """A ClockExecutor that records which architecture each training was submitted for, in order."""
+
+    def __init__(self, workers: int, durations=(1.0,)):
+        super().__init__(workers, durations)
+        self.trained: list[str] = []
+
+    def submit(self, fn, *args):
+        if args[1] is train_candidate:
+            self.trained.append(args[3].hash)
+        return super().submit(fn, *args)
+
+
+def test_the_last_round_is_asked_together_and_starts_longest_first(
+    fast_dir, tiny_space_file, tiny_dataset_file, x86_model_profile
+):
+    executor = OrderClockExecutor(workers=3, durations=(3.0, 1.0, 2.0))
+    result = run(fast_dir, tiny_space_file, tiny_dataset_file, x86_model_profile, executor, trials=9, seed=1)
+    table = {int(r["number"]): r for r in rows(result.run_dir)}
+    assert result.finished == 9 and len(table) == 9
+    last_round = {
+        table[n]["arch_hash"]: int(table[n]["macs"]) for n in (6, 7, 8) if table[n]["train_seconds"]
+    }
+    started = [last_round[h] for h in executor.trained if h in last_round]
+    assert len(set(started)) == 3 and started == sorted(started, reverse=True)
+
+
 def test_same_seed_one_worker_same_search(fast_dir, tiny_space_file, tiny_dataset_file, x86_model_profile):
     def trials(out):
         result = run(
