@@ -47,6 +47,17 @@ def exit_rows(trials: list[TrialRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+def trained_over_budget(run: RunData) -> list[TrialRecord]:
+    """Candidates with exits trained, then infeasible on their expected latency (duplicates left out)."""
+    return [
+        t
+        for t in run.trials
+        if t.status is TrialStatus.INFEASIBLE
+        and t.duplicate_of is None
+        and isinstance(t.extra.get(EXITS), dict)
+    ]
+
+
 def exits_section(run: RunData) -> str:
     """The section's HTML, or "" when no Pareto-optimal network has exits."""
     rows = exit_rows(run.pareto)
@@ -79,13 +90,7 @@ def exits_section(run: RunData) -> str:
         ]
         for r in rows
     ]
-    over = [
-        t
-        for t in run.trials
-        if t.status is TrialStatus.INFEASIBLE
-        and t.duplicate_of is None
-        and isinstance(t.extra.get(EXITS), dict)
-    ]
+    over = trained_over_budget(run)
     note = (
         "An image leaves at the first exit whose confidence (largest softmax probability) reaches that exit's "
         "threshold (2 closes an exit); the thresholds were calibrated on the validation split so the cascade "

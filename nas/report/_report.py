@@ -11,7 +11,7 @@ from nas.records import TrialStatus
 from nas.report import _html as H
 from nas.report._breakdown import Breakdown, breakdown_figure, latency_breakdown
 from nas.report._calibration import calibration_figure, calibration_points, relative_errors
-from nas.report._exits import exits_section
+from nas.report._exits import exits_section, trained_over_budget
 from nas.report._figures import (
     allocation_figure,
     allocation_groups,
@@ -133,11 +133,22 @@ def _pareto_section(run: RunData, out: Path) -> str:
         "proxy accuracy); the green step line is the Pareto front (the best accuracy reachable at each "
         "latency). Infeasible, failed and interrupted trials were never trained, so they have no accuracy: "
         "those with a measured latency sit in the strip below the plot (infeasible ones rejected by a "
-        f"size constraint were never measured). {H.esc(note)}{budget}{baselines} "
+        f"size constraint were never measured).{_exits_caveat(run)} {H.esc(note)}{budget}{baselines} "
         f"Format: {H.esc(BASELINES_FORMAT)}"
     )
     return "<h2>Accuracy-latency Pareto front</h2>\n" + save_figure(
         fig, out, "pareto.png", "Pareto front", caption
+    )
+
+
+def _exits_caveat(run: RunData) -> str:
+    """What the caption says of candidates with exits trained, then infeasible (nothing when there are none)."""
+    over = trained_over_budget(run)
+    if not over:
+        return ""
+    return (
+        f" Except {len(over)} with early exits: trained, then infeasible on their expected latency (shown at it; "
+        "see Early exits)."
     )
 
 

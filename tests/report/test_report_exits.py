@@ -92,6 +92,9 @@ def test_the_report_shows_each_front_networks_exits(exits_run, tmp_path):
         f"1 trained candidate(s) with exits were infeasible on their expected latency (trial {number + 1})"
         in html
     )
+    assert (
+        "Except 1 with early exits: trained, then infeasible on their expected latency" in html
+    )  # the figure
 
 
 def test_a_run_without_exits_gets_no_exit_section(tiny_run, tmp_path):
