@@ -14,8 +14,8 @@ when that bound is over a budget; after training it is judged on its expected la
 
 Pre-screening (`screening_latency`) cannot use the bound (it would favour every candidate with exits): it
 estimates the expected latency as the whole network's latency times the mean ratio expected / whole of
-the candidates with exits trained so far in the run, and uses the whole network's latency, an upper
-bound, until one has trained.
+the candidates with exits trained so far in the run, and uses the whole network's latency until one has
+trained (what a cascade costs when no image leaves early, but for the segments' own call overheads).
 """
 
 from __future__ import annotations
