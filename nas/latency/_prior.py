@@ -8,10 +8,13 @@ See `nas.latency._prediction` for how a prediction uses it. Three rules, the fir
    operator and kernel routine, so the device's cost relative to the reference carries over better than
    a ratio over everything. The main reference is the local x86 CPU, whose bundle measures every kind a
    built-in space produces in networks and single blocks, so its per-kind costs are the best separated.
-2. **Combination.** A kind that several references measured (the x86 CPU and the latency-corpus devices)
-   costs a non-negative combination of their prices, fitted on what the device and all of them measured,
-   so a GPU board is priced by the devices it resembles rather than by a CPU.
-3. **Scale.** A kind only the main reference measured costs its price there times one device-level scale.
+2. **Combination.** A kind the references measured costs a non-negative combination of their prices and
+   of a per-node cost (`PER_NODE`: a reference that charges 1 ms for every node of any kind), fitted on
+   what the device and all of them measured: a GPU board is priced by the devices it resembles rather
+   than by a CPU, and a device that pays a fixed cost per node (a kernel launch, an operator dispatch)
+   pays it for the kinds it never ran too, which no reference's per-kind prices carry over.
+3. **Scale.** A kind whose combination the graphs cannot tell costs the main reference's price times one
+   device-level scale.
 
 A kind the device measured in fewer than `MIN_NODES` nodes whose fitted weights all came out zero is
 priced by the prior as well (`unidentified_kinds`): so few nodes cannot tell "free" from "its cost went
@@ -32,10 +35,18 @@ from nas.errors import NasError
 from nas.latency._coverage import Coverage
 from nas.latency._features import GraphFeatures
 from nas.latency._model import LatencyModel
+from nas.latency._op_kinds import KINDS
 from nas.latency._prediction import LEVEL, Interval, Prior, _matrix, conformal_interval, unidentified_kinds
 
 # A device that measured kinds, as a source of prices: (name, model, coverage).
 Reference = tuple[str, LatencyModel, Coverage]
+# The per-node reference: 1 ms for each node of every kind. Its coefficient in a combination is the
+# device's fixed cost per node beyond what the real references' prices explain.
+PER_NODE: Reference = (
+    "per-node",
+    LatencyModel(overhead_ms=0.0, weights={f"{kind}.count": 1.0 for kind in KINDS}),
+    Coverage(kinds={kind: {"nodes": 0} for kind in KINDS}, source="every kind, 1 ms per node"),
+)
 
 
 def fit_prior(
@@ -226,9 +237,11 @@ def _prices(
     list[tuple[tuple[str, ...], tuple[str, ...], float]],
 ]:
     """The prior's weights for `kinds` (the module docstring's rules, in order), the combinations of
-    several references used, and the sibling transfers used: (kinds, sibling families, ratio). A pool
-    whose combination the graphs cannot tell falls back to its first reference alone."""
+    several references used, and the sibling transfers used: (kinds, sibling families, ratio). Every
+    pool of references that measured a kind is combined with `PER_NODE`; a pool whose combination the
+    graphs cannot tell falls back to its first reference alone."""
     _, main, main_coverage = references[0]
+    references = [*references, PER_NODE]
     measured = {kind_family(k) for graph in graphs for k in graph.kinds}
     by_family: dict[str, list[str]] = {}
     for kind in kinds:
@@ -248,7 +261,7 @@ def _prices(
     pools: dict[tuple[int, ...], list[str]] = {}
     for kind in rest:
         pool = tuple(i for i, (_, _, coverage) in enumerate(references) if coverage.covers(kind))
-        if pool:
+        if len(pool) > 1:  # a real reference besides PER_NODE
             pools.setdefault(pool, []).append(kind)
     models = {name: model for name, model, _ in references}
     combinations = []

@@ -74,7 +74,8 @@ def test_fit_prior_scales_the_reference_and_prices_only_what_the_device_lacks():
 def test_a_kind_several_references_measured_is_priced_by_the_devices_the_device_resembles():
     """The device runs 2x reference B on every kind; the main reference A has other relative costs. The
     kind the device lacks and both references measured is priced as 2x B's price (the combination),
-    not as A's price times the one scale; the kind only A measured still costs A's price times it."""
+    not as A's price times the one scale; the kind only A measured costs a combination of A's price
+    and the per-node cost (`PER_NODE`), fitted on the same graphs."""
     a = LatencyModel(
         overhead_ms=0.0,
         weights={
@@ -104,14 +105,16 @@ def test_a_kind_several_references_measured_is_priced_by_the_devices_the_device_
     device_coverage = Coverage.of([g for g, _ in samples])
     prior = fit_prior(device, device_coverage, samples, a, everything, "a", also=[("b", b, b_coverage)])
     assert prior.weights["conv_dense_k3_l.macs"] == pytest.approx(2 * 5e-6, rel=1e-6)
-    assert prior.weights["conv_dense_k7_l.macs"] == pytest.approx(prior.scale * 2e-6)  # only A measured it
-    assert prior.combinations and prior.combinations[0][0] == ("conv_dense_k3_l",)
+    assert "conv_dense_k3_l.count" not in prior.weights  # B explains it all: no cost per node
+    assert prior.combinations[0] == (("conv_dense_k3_l",), {"b": pytest.approx(2.0)})
+    k7, by_a = prior.combinations[1]  # only A measured it: A and the per-node cost
+    assert k7 == ("conv_dense_k7_l",) and set(by_a) <= {"a", "per-node"}
+    assert prior.weights["conv_dense_k7_l.macs"] == pytest.approx(by_a["a"] * 2e-6)
     assert Prior.from_dict(prior.to_dict()) == prior
     alone = fit_prior(device, device_coverage, samples, a, everything, "a")
-    assert (
-        alone.weights["conv_dense_k3_l.macs"] == pytest.approx(alone.scale * 1e-6) and not alone.combinations
-    )
-    assert alone.scale * 1e-6 < 0.5 * 2 * 5e-6  # A alone prices the kind far below the device's cost
+    assert alone.combinations[0][0] == ("conv_dense_k3_l", "conv_dense_k7_l")
+    one_node = graph(conv_dense_k3_l=1e5)  # A alone prices the kind far below the device's cost
+    assert LatencyModel(0.0, alone.weights).predict(one_node) < 0.5 * 2 * 5e-6 * 1e5
 
 
 def test_prediction_adds_the_prior_and_widens_the_interval_with_the_share_extrapolated():

@@ -69,6 +69,37 @@ def test_a_kind_with_a_measured_sibling_costs_the_siblings_ratio_not_the_devices
     assert Prior.from_dict(prior.to_dict()) == prior
 
 
+def test_a_device_that_pays_a_cost_per_node_pays_it_for_a_kind_it_never_measured():
+    """The device costs 2x the reference per MAC plus 0.05 ms per node (a kernel launch). Its unmeasured
+    `memory` kind is priced the same way: 2x the reference's price and 0.05 ms per node, where one
+    scale (the median ratio, above 2 because of the launches) would charge no launch and too much per
+    MAC."""
+    reference = LatencyModel(
+        overhead_ms=0.0,
+        weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 4e-6, "memory.macs": 1e-6},
+    )
+    device = LatencyModel(
+        overhead_ms=0.0,
+        weights={
+            "conv_pointwise_l.macs": 2e-6,
+            "conv_pointwise_l.count": 0.05,
+            "conv_depthwise_k3_l.macs": 8e-6,
+            "conv_depthwise_k3_l.count": 0.05,
+        },
+    )
+    mixes = [(1e5, 1e4), (2e5, 5e4), (3e5, 1e4), (5e5, 8e4), (1e5, 9e4), (4e4, 2e4)]
+    graphs = [graph(conv_pointwise_l=p, conv_depthwise_k3_l=d) for p, d in mixes]
+    samples = [(g, device.predict(g)) for g in graphs]
+    everything = Coverage.of([graph(conv_pointwise_l=1.0, conv_depthwise_k3_l=1.0, memory=1.0)])
+    prior = fit_prior(device, Coverage.of(graphs), samples, reference, everything, "ref")
+    assert prior.weights == pytest.approx({"memory.macs": 2e-6, "memory.count": 0.05}, rel=1e-6)
+    assert prior.scale > 2.1  # one scale would have charged more per MAC and nothing per node
+    assert prior.combinations == (
+        (("memory",), {"ref": pytest.approx(2.0), "per-node": pytest.approx(0.05)}),
+    )
+    assert Prior.from_dict(prior.to_dict()) == prior
+
+
 def test_a_thinly_measured_kind_with_zero_weight_is_priced_by_the_prior_not_free():
     """`memory` occurs in two graphs and its weight came out zero: too few nodes to call it free, so the
     prior prices it. `activation_relu`, at zero over many nodes, is trusted to be free (fused)."""
