@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from nas.errors import NasError
-from nas.latency._features import GraphFeatures, shape_fields
+from nas.latency._features import FEATURES, GraphFeatures, shape_fields
 from nas.latency._op_kinds import KINDS
 
+COUNT = FEATURES.index("count")
 INFERRED = (
     "inferred from the model's non-zero weights (the profile records no coverage; refit it to record one)"
 )
@@ -41,8 +42,10 @@ class Coverage:
                 for name, value in zip(shape_fields(node.kind), node.shape):
                     low, high = entry.get(name, (value, value))
                     entry[name] = (min(low, value), max(high, value))
-            for kind in graph.kinds:  # graphs composed without per-node detail still count their kinds
-                kinds.setdefault(kind, {"nodes": 0})
+            for kind, vector in graph.kinds.items():
+                entry = kinds.setdefault(kind, {"nodes": 0})
+                if not graph.nodes:  # composed without per-node detail: its `count` feature counts them
+                    entry["nodes"] += int(round(vector[COUNT]))
         ordered = {
             k: {f: list(v) if isinstance(v, tuple) else v for f, v in kinds[k].items()}
             for k in KINDS

@@ -6,7 +6,7 @@ import pytest
 
 from nas.blocks import build_block, conv_bn
 from nas.errors import NasError
-from nas.latency import Coverage, graph_features
+from nas.latency import Coverage, GraphFeatures, graph_features
 from nas.latency._features import conv_shape
 from nas.onnx_io import export_onnx
 from nas.space import BlockSpec
@@ -34,6 +34,19 @@ def test_coverage_records_kinds_node_counts_and_ranges():
     assert pointwise["nodes"] == 2 and pointwise["c_in"] == [16, 32] and pointwise["c_out"] == [24, 48]
     assert pointwise["height"] == [8, 8] and pointwise["kernel"] == [1, 1]
     assert coverage.kinds["conv_depthwise_k3_m"]["stride"] == [1, 2]
+
+
+def test_composed_graphs_without_node_detail_count_nodes_from_their_count_feature():
+    """Features composed from parts carry no per-node detail; their `count` feature still says how many
+    nodes of each kind they hold, so a kind measured in thousands of composed networks is not "thinly
+    measured" (which would let the prior re-price a kind the device measured at zero)."""
+    block = features_of(
+        build_block(BlockSpec("dwsep", 3, None, None, False, "relu"), 16, 24, 1), (1, 16, 8, 8)
+    )
+    composed = GraphFeatures(kinds=block.kinds)
+    assert not composed.nodes
+    coverage = Coverage.of([composed, composed])
+    assert coverage.kinds == {k: {"nodes": 2 * Coverage.of([block]).kinds[k]["nodes"]} for k in block.kinds}
 
 
 def test_uncovered_kinds_and_out_of_range_nodes_are_named():
