@@ -7,7 +7,14 @@ barrier can go):
 - `2 workers`: a local Ray of 2 CPUs, real proxy trainings (1 epoch of 512 images of the built-in data);
 - `16-CPU cluster`: a Ray node of 16 logical CPUs on this machine, simulated trainings: each sleeps a time
   drawn from its architecture (15 to 45 s; the same architecture, the same time), so what is measured is
-  the scheduling, not 16 trainings sharing 2 cores. Its 16 workers are started before the search.
+  the scheduling, not 16 trainings sharing 2 cores. Its 16 workers are started before the search. The
+  time is drawn from the architecture's hash: nothing the driver knows predicts it;
+- `16-CPU cluster, durations from MACs` (the steady driver only): the same node, each sleep as long as a
+  real training of that network would be relative to the others, as far as its MACs tell: log seconds
+  linear in log MACs with the slope and the residual spread that the 24 trainings of
+  `search_throughput.py` (2026-12-01) have (0.46, 0.36), a median of 20 s at the space's median MACs, the
+  residual drawn from the hash. It shows what the steady driver's last round, started longest first by
+  MACs, does when MACs predict training time as well as they do for real trainings.
 
 Busy share = (sum over training tasks of the seconds inside the trainer, recorded by the worker) /
 (workers x seconds from the first training's start to the last one's end). A search's last trainings
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import math
 import os
 import random
 import shutil
@@ -30,6 +38,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from statistics import NormalDist
 
 if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks package from the root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
@@ -43,7 +52,7 @@ if __name__ != "__main__":  # imported (the runner): the trainer travels to the 
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-BENCHMARK = Benchmark(cost="full", seconds=680)  # worker_busy.json benchmark_seconds
+BENCHMARK = Benchmark(cost="full", seconds=708)  # a run under load, 2026-12-02 (the MACs scenario added)
 TARGET = 0.9
 SETTINGS = {
     "sampler": "nsga2",
@@ -55,21 +64,43 @@ SETTINGS = {
 }
 
 
-class TimedTrainer(ProxyTrainer):
-    """The proxy trainer (or, `simulate`: a sleep drawn from the architecture), recording each call's
-    start and end (wall clock of this machine) in a file of `log_dir`."""
+# Simulated training seconds from MACs: log-linear, fitted on search_throughput.py's 24 trainings (see above)
+MACS_EXPONENT, MACS_RESIDUAL_SIGMA = 0.46, 0.36
+MEDIAN_SECONDS, MEDIAN_MACS = 20.0, 6.36e6  # the median MACs of 256 uniform draws of the mobilenet space
 
-    def __init__(self, recipe: TrainingRecipe, log_dir: Path, simulate: tuple[float, float] | None = None):
+
+def simulated_seconds(arch, num_classes: int, simulate: tuple[float, float] | str) -> float:
+    """How long a simulated training sleeps: (low, high): uniform in it by the architecture's hash; "macs": from
+    the network's MACs, with a residual drawn from the hash (the same architecture, the same time)."""
+    if simulate != "macs":
+        low, high = simulate
+        return low + (high - low) * int(arch.hash[:6], 16) / 0xFFFFFF
+    from nas.builder import build_model
+    from nas.evaluate import count_costs
+
+    macs = count_costs(build_model(arch, num_classes, seed=0), arch.resolution).macs
+    residual = NormalDist().inv_cdf((int(arch.hash[:6], 16) + 0.5) / 0x1000000) * MACS_RESIDUAL_SIGMA
+    return MEDIAN_SECONDS * (macs / MEDIAN_MACS) ** MACS_EXPONENT * math.exp(residual)
+
+
+class TimedTrainer(ProxyTrainer):
+    """The proxy trainer (or, `simulate`: a sleep, see `simulated_seconds`), recording each call's start and
+    end (wall clock of this machine) in a file of `log_dir`."""
+
+    def __init__(
+        self, recipe: TrainingRecipe, log_dir: Path, simulate: tuple[float, float] | str | None = None
+    ):
         super().__init__(recipe)
         self.log_dir, self.simulate = str(log_dir), simulate
 
     def train(self, arch, dataset, seed, *, stop_after=None, resume=None):
-        start = time.time()
         if self.simulate is None:
+            start = time.time()
             result = super().train(arch, dataset, seed, stop_after=stop_after, resume=resume)
         else:
-            low, high = self.simulate
-            time.sleep(low + (high - low) * int(arch.hash[:6], 16) / 0xFFFFFF)
+            seconds = simulated_seconds(arch, dataset.num_classes, self.simulate)
+            start = time.time()
+            time.sleep(seconds)
             result = TrainingResult(
                 accuracy=int(arch.hash[6:12], 16) / 0xFFFFFF,
                 val_loss=1.0,
@@ -102,7 +133,9 @@ def busy_share(log_dir: Path, workers: int) -> dict:
 def share_bounds(durations: list[float], workers: int, draws: int = 2000) -> dict:
     """The busy share these trainings would give with no time between them, started as each worker frees:
     in an order that does not know their durations (the mean over random orders: what a driver that cannot
-    predict a training's length reaches on average, the end of the search included), and longest first."""
+    predict a training's length reaches on average, the end of the search included), in such orders with
+    the last `workers` longest first (the steady driver's last round with a perfect estimate), and all
+    longest first."""
 
     def share(order: list[float]) -> float:
         free = [0.0] * workers
@@ -110,10 +143,17 @@ def share_bounds(durations: list[float], workers: int, draws: int = 2000) -> dic
             heapq.heapreplace(free, free[0] + duration)
         return sum(order) / (workers * max(free))
 
+    def last_round_longest_first(order: list[float]) -> list[float]:
+        head = len(order) - min(workers, len(order))
+        return order[:head] + sorted(order[head:], reverse=True)
+
     rng = random.Random(0)
-    shuffled = [share(rng.sample(durations, len(durations))) for _ in range(draws)]
+    orders = [rng.sample(durations, len(durations)) for _ in range(draws)]
     return {
-        "busy_share_bound_durations_unknown": round(sum(shuffled) / draws, 4),
+        "busy_share_bound_durations_unknown": round(sum(map(share, orders)) / draws, 4),
+        "busy_share_bound_last_round_longest_first": round(
+            sum(share(last_round_longest_first(o)) for o in orders) / draws, 4
+        ),
         "busy_share_bound_longest_first": round(share(sorted(durations, reverse=True)), 4),
     }
 
@@ -186,16 +226,25 @@ def main() -> int:
     profile = frozen_profile()
     real = {"recipe": TrainingRecipe(epochs=1, train_subset=512, batch_size=64)}
     simulated = {"recipe": TrainingRecipe(epochs=1), "simulate": (15.0, 45.0)}
+    from_macs = {"recipe": TrainingRecipe(epochs=1), "simulate": "macs"}
     scenarios = {}
-    for name, cpus, trials, trainer_args in (
-        ("2 workers", 2, args.trials, real),
-        ("16-CPU cluster", 16, args.cluster_trials, simulated),
+    for name, cpus, trials, trainer_args, drivers in (
+        ("2 workers", 2, args.trials, real, ("batch", "steady")),
+        ("16-CPU cluster", 16, args.cluster_trials, simulated, ("batch", "steady")),
+        ("16-CPU cluster, durations from MACs", 16, args.cluster_trials, from_macs, ("steady",)),
     ):
         start_ray(cpus)
         try:
             scenarios[name] = [
-                run_search(f"{cpus}-cpus", driver, cpus, trials, trainer_args, profile)
-                for driver in ("batch", "steady")
+                run_search(
+                    f"{cpus}-cpus" + ("-macs" if trainer_args is from_macs else ""),
+                    driver,
+                    cpus,
+                    trials,
+                    trainer_args,
+                    profile,
+                )
+                for driver in drivers
             ]
         finally:
             ray.shutdown()
@@ -204,14 +253,18 @@ def main() -> int:
         "scenarios": {
             "2 workers": "local Ray of 2 CPUs; real proxy trainings, 1 epoch of 512 images",
             "16-CPU cluster": "Ray node of 16 logical CPUs on this 2-core machine; simulated trainings "
-            "(a sleep of 15-45 s drawn from the architecture)",
+            "(a sleep of 15-45 s drawn from the architecture's hash)",
+            "16-CPU cluster, durations from MACs": "the same node; simulated trainings whose log seconds are "
+            f"linear in log MACs (slope {MACS_EXPONENT}, residual sd {MACS_RESIDUAL_SIGMA}, as the trainings of "
+            f"search_throughput.py), {MEDIAN_SECONDS:g} s at {MEDIAN_MACS / 1e6:g} M MACs; steady driver only",
         },
         "definition": "busy_share: sum of seconds inside the trainer over training tasks / (workers x seconds "
         "from the first training's start to the last one's end); busy_share_before_last_start: the same up "
         "to the start of the last training (before the budget runs out); busy_share_bound_durations_unknown: "
         "the same trainings back to back, started as each worker frees, in random orders (mean of 2000): what a "
         "driver that cannot predict a training's length reaches on average with no time between trainings; "
-        "busy_share_bound_longest_first: the same, longest first",
+        "busy_share_bound_last_round_longest_first: the same orders with the last `workers` trainings longest "
+        "first; busy_share_bound_longest_first: the same, all longest first",
         "target_busy_share": TARGET,
         "results": scenarios,
     }

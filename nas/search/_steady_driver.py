@@ -117,7 +117,7 @@ class SteadyDriver(BatchDriver):
         chosen, late = self.cheap.confirm(chosen)  # hybrid: measured on the device before it trains
         rejected = [*rejected, *late]
         if self.oversampled:  # the chosen take their share when they are told; the rejected fill the rest
-            ledger.start_batch(ledger.share_left - len(chosen))
+            ledger.start_batch(max(0, ledger.share_left - len(chosen)))
         for cand, reason in rejected:
             ledger.infeasible(cand, reason)
         ledger.start_batch(None)  # trainings told later count, whatever pool they came from
