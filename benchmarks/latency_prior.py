@@ -53,7 +53,7 @@ from nas.latency import (  # noqa: E402  # noqa: E402
 from nas.onnx_io import export_onnx  # noqa: E402
 from nas.space import Architecture, load_space  # noqa: E402
 
-BENCHMARK = Benchmark(cost="cheap", seconds=35)  # latency_prior.json "seconds"
+BENCHMARK = Benchmark(cost="cheap", seconds=36)  # latency_prior.json "benchmark_seconds"
 REFERENCE = "x86-cpu"
 
 
