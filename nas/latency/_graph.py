@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import onnx
 from onnx import shape_inference
 
@@ -94,6 +95,72 @@ def _shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...] | None]:
     return shapes
 
 
+def _inferred(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(proto, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as error:  # onnx raises InferenceError / ValidationError
+        raise NasError(f"{label}: ONNX shape inference failed: {first_line(error)}") from None
+
+
+_SHAPE_VALUE_OPS = frozenset(
+    {"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Div", "Mul", "Add", "Sub", "Cast", "Floor"}
+)
+_MAX_SHAPE_VALUE = 16  # elements: a shape vector, never a weight
+
+
+def _fold_shape_values(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `proto` whose shape arithmetic (Shape -> Gather -> Div -> Concat -> Reshape, as a graph
+    exported with a dynamic batch computes a channel shuffle's shape) is replaced by the constants it equals
+    once the batch is fixed. ONNX's data propagation covers only some operators (not Div), which left such a
+    Reshape's output shape unknown. Only the shapes are taken from the copy: the node walk stays on
+    `proto`, where these computations are ignored as shape values anyway."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    folded = onnx.ModelProto()
+    folded.CopyFrom(proto)
+    values = {
+        init.name: numpy_helper.to_array(init)
+        for init in folded.graph.initializer
+        if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+        and math.prod(init.dims) <= _MAX_SHAPE_VALUE
+    }
+    for _ in range(len(folded.graph.node)):
+        shapes = _shapes(_inferred(folded, "graph"))
+        found = False
+        for node in folded.graph.node:
+            outputs = [o for o in node.output if o]
+            if not outputs or all(o in values for o in outputs):
+                continue
+            inputs = [i for i in node.input if i]
+            if node.op_type == "Shape" and shapes.get(node.input[0]) is not None:
+                full = shapes[node.input[0]]
+                start, end = _attribute(node, "start", 0), _attribute(node, "end", len(full))
+                values[outputs[0]] = np.array(full[start:end], dtype=np.int64)
+            elif (node.op_type == "Constant" or (node.op_type in _SHAPE_VALUE_OPS and inputs)) and all(
+                i in values for i in inputs
+            ):
+                results = [
+                    np.asarray(r) for r in ReferenceEvaluator(node).run(None, {i: values[i] for i in inputs})
+                ]
+                if not all(r.dtype.kind in "iu" and r.size <= _MAX_SHAPE_VALUE for r in results):
+                    continue  # a weight or a float constant: not shape arithmetic
+                values.update(zip(outputs, results))
+            else:
+                continue
+            found = True
+        if not found:
+            break
+        computed = {name for name in values if name not in {init.name for init in folded.graph.initializer}}
+        kept = [node for node in folded.graph.node if not any(o in computed for o in node.output)]
+        del folded.graph.node[:]
+        folded.graph.node.extend(kept)
+        folded.graph.initializer.extend(
+            numpy_helper.from_array(values[name], name) for name in sorted(computed)
+        )
+    return folded
+
+
 def _attribute(node: onnx.NodeProto, name: str, default):
     for attr in node.attribute:
         if attr.name == name:
@@ -123,11 +190,10 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
         raise NasError(f"batch_size must be a positive integer, got {batch_size!r}")
     proto, label = _load(model)
     _fix_batch(proto, label, batch_size)
-    try:
-        proto = shape_inference.infer_shapes(proto, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as error:  # onnx raises InferenceError / ValidationError
-        raise NasError(f"{label}: ONNX shape inference failed: {first_line(error)}") from None
+    proto = _inferred(proto, label)
     shapes = _shapes(proto)
+    if any(shapes.get(o, ()) is None for node in proto.graph.node for o in node.output if o):
+        shapes = {**shapes, **_shapes(_inferred(_fold_shape_values(proto), label))}
 
     kinds = op_kinds()
     static: set[str] = {init.name for init in proto.graph.initializer}  # constants and shape values

@@ -210,3 +210,21 @@ def test_block_features_add_up_to_the_exported_two_block_network():
     assert set(one.kinds) == {"conv_grouped_m", "conv_depthwise_k3_m", "activation_relu", "memory", "add"}
     np.testing.assert_allclose(two.vector(), (one + one).vector(), rtol=1e-9)
     assert len(two.nodes) == 2 * len(one.nodes)
+
+
+def test_a_channel_shuffle_exported_with_a_dynamic_batch_has_the_static_exports_features():
+    """Its Reshape's shape is Shape -> Gather -> Div -> Concat, which ONNX's data propagation does not
+    follow (Div); an early-exit segment is always exported that way."""
+    spec = BlockSpec("shuffle_bottleneck", kernel=3, expansion=3, groups=2, se=False, activation="relu")
+    torch.manual_seed(0)
+    block = build_block(spec, 16, 16, 1).eval()
+    static = graph_features(export_onnx(block, 0, fast=True, input_shape=(1, 16, 8, 8)))
+    dynamic = export_onnx(block, 0, fast=True, input_shape=(1, 16, 8, 8), dynamic_batch=True)
+    assert any(node.op_type == "Div" for node in onnx.load_from_string(dynamic).graph.node)
+    features = graph_features(dynamic)
+    assert set(features.kinds) == set(static.kinds)
+    for kind in static.kinds:  # the shape vectors are constants of the static export only: params of memory
+        expected = {k: v for k, v in feature(static, kind).items() if (kind, k) != ("memory", "params")}
+        assert {
+            k: v for k, v in feature(features, kind).items() if (kind, k) != ("memory", "params")
+        } == expected
