@@ -108,7 +108,7 @@ _SHAPE_VALUE_OPS = frozenset(
 _MAX_SHAPE_VALUE = 16  # elements: a shape vector, never a weight
 
 
-def _fold_shape_values(proto: onnx.ModelProto) -> onnx.ModelProto:
+def _fold_shape_values(proto: onnx.ModelProto, label: str) -> onnx.ModelProto:
     """A copy of `proto` whose shape arithmetic (Shape -> Gather -> Div -> Concat -> Reshape, as a graph
     exported with a dynamic batch computes a channel shuffle's shape) is replaced by the constants it equals
     once the batch is fixed. ONNX's data propagation covers only some operators (not Div), which left such a
@@ -125,18 +125,19 @@ def _fold_shape_values(proto: onnx.ModelProto) -> onnx.ModelProto:
         if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
         and math.prod(init.dims) <= _MAX_SHAPE_VALUE
     }
+    not_shapes: set[str] = set()  # first outputs of nodes that gave a float or a weight: not evaluated again
     for _ in range(len(folded.graph.node)):
-        shapes = _shapes(_inferred(folded, "graph"))
-        found = False
+        shapes = _shapes(_inferred(folded, label))
+        fresh: dict[str, np.ndarray] = {}  # the values folded in this pass
         for node in folded.graph.node:
             outputs = [o for o in node.output if o]
-            if not outputs or all(o in values for o in outputs):
+            if not outputs or outputs[0] in not_shapes or all(o in values for o in outputs):
                 continue
             inputs = [i for i in node.input if i]
             if node.op_type == "Shape" and shapes.get(node.input[0]) is not None:
                 full = shapes[node.input[0]]
                 start, end = _attribute(node, "start", 0), _attribute(node, "end", len(full))
-                values[outputs[0]] = np.array(full[start:end], dtype=np.int64)
+                fresh[outputs[0]] = np.array(full[start:end], dtype=np.int64)
             elif (node.op_type == "Constant" or (node.op_type in _SHAPE_VALUE_OPS and inputs)) and all(
                 i in values for i in inputs
             ):
@@ -144,20 +145,16 @@ def _fold_shape_values(proto: onnx.ModelProto) -> onnx.ModelProto:
                     np.asarray(r) for r in ReferenceEvaluator(node).run(None, {i: values[i] for i in inputs})
                 ]
                 if not all(r.dtype.kind in "iu" and r.size <= _MAX_SHAPE_VALUE for r in results):
-                    continue  # a weight or a float constant: not shape arithmetic
-                values.update(zip(outputs, results))
-            else:
-                continue
-            found = True
-        if not found:
+                    not_shapes.add(outputs[0])  # a weight or a float constant: not shape arithmetic
+                    continue
+                fresh.update(zip(outputs, results))
+            values.update(fresh)  # later nodes of this pass may use them
+        if not fresh:
             break
-        computed = {name for name in values if name not in {init.name for init in folded.graph.initializer}}
-        kept = [node for node in folded.graph.node if not any(o in computed for o in node.output)]
+        kept = [node for node in folded.graph.node if not any(o in fresh for o in node.output)]
         del folded.graph.node[:]
         folded.graph.node.extend(kept)
-        folded.graph.initializer.extend(
-            numpy_helper.from_array(values[name], name) for name in sorted(computed)
-        )
+        folded.graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in fresh.items())
     return folded
 
 
@@ -193,7 +190,7 @@ def graph_features(model: bytes | str | Path | onnx.ModelProto, batch_size: int 
     proto = _inferred(proto, label)
     shapes = _shapes(proto)
     if any(shapes.get(o, ()) is None for node in proto.graph.node for o in node.output if o):
-        shapes = {**shapes, **_shapes(_inferred(_fold_shape_values(proto), label))}
+        shapes = {**shapes, **_shapes(_inferred(_fold_shape_values(proto, label), label))}
 
     kinds = op_kinds()
     static: set[str] = {init.name for init in proto.graph.initializer}  # constants and shape values
