@@ -56,11 +56,10 @@ def exit_segment_attrs(
 def _segment_attrs(graphs: list[bytes], profile, mode: str, fleet_name: str | None) -> dict[str, Any]:
     from nas.exits import segment_latencies
 
-    key = (lambda k: fleet_key(k, fleet_name)) if fleet_name else (lambda k: k)
     per = segment_latencies(graphs, profile, mode)
-    attrs: dict[str, Any] = {key(EXIT_SEGMENT_MS): [s["latency_ms"] for s in per]}
+    attrs: dict[str, Any] = {_on(EXIT_SEGMENT_MS, fleet_name): [s["latency_ms"] for s in per]}
     if all(s["low_ms"] is not None for s in per):
-        attrs[key(EXIT_SEGMENT_INTERVAL)] = [[s["low_ms"], s["high_ms"]] for s in per]
+        attrs[_on(EXIT_SEGMENT_INTERVAL, fleet_name)] = [[s["low_ms"], s["high_ms"]] for s in per]
     return attrs
 
 
@@ -68,14 +67,15 @@ def budget_latency(attrs: dict[str, Any], profile_name: str | None = None) -> tu
     """(the latency a budget judges, what it is): the expected latency of a trained candidate with exits,
     the latency up to its first exit before training (a lower bound of the expected one), else the latency.
     `profile_name`: of that fleet device (`latency_ms@PROFILE`)."""
-    key = (lambda k: fleet_key(k, profile_name)) if profile_name else (lambda k: k)
-    latency = attrs[key(Attr.LATENCY_MS)]
+    latency = attrs[_on(Attr.LATENCY_MS, profile_name)]
     if EXITS in attrs:
-        return latency, f"expected latency (whole network {attrs[key(LATENCY_WHOLE_MS)]:.3f} ms)"
-    if key(EXIT_SEGMENT_MS) in attrs:
-        return attrs[key(EXIT_SEGMENT_MS)][
-            0
-        ], f"latency up to the first exit (whole network {latency:.3f} ms)"
+        return (
+            latency,
+            f"expected latency (whole network {attrs[_on(LATENCY_WHOLE_MS, profile_name)]:.3f} ms)",
+        )
+    if _on(EXIT_SEGMENT_MS, profile_name) in attrs:
+        first = attrs[_on(EXIT_SEGMENT_MS, profile_name)][0]
+        return first, f"latency up to the first exit (whole network {latency:.3f} ms)"
     return latency, "latency"
 
 
@@ -89,25 +89,30 @@ def expected_latency_attrs(attrs: dict[str, Any], exits: dict, budget_ms: float 
         raise ValueError("early exits: the candidate's segments were not measured before training")
     out: dict[str, Any] = {}
     for name in [None] + [k.partition("@")[2] for k in attrs if k.startswith(f"{EXIT_SEGMENT_MS}@")]:
-        key = (lambda k: fleet_key(k, name)) if name else (lambda k: k)
-        interval = attrs.get(key(EXIT_SEGMENT_INTERVAL))
+        interval = attrs.get(_on(EXIT_SEGMENT_INTERVAL, name))
         expected = expected_latency(
             exits["shares"],
-            attrs[key(EXIT_SEGMENT_MS)],
+            attrs[_on(EXIT_SEGMENT_MS, name)],
             [low for low, _ in interval] if interval else None,
             [high for _, high in interval] if interval else None,
         )
         if name is None:
             out[EXITS] = {**exits, "expected_latency": expected.to_dict()}
-        out[key(LATENCY_WHOLE_MS)] = attrs[key(Attr.LATENCY_MS)]
-        out[key(Attr.LATENCY_MS)] = expected.expected_ms
+        out[_on(LATENCY_WHOLE_MS, name)] = attrs[_on(Attr.LATENCY_MS, name)]
+        out[_on(Attr.LATENCY_MS, name)] = expected.expected_ms
         if expected.low_ms is not None:
-            out[key(Attr.LATENCY_LOW_MS)], out[key(Attr.LATENCY_HIGH_MS)] = expected.low_ms, expected.high_ms
+            out[_on(Attr.LATENCY_LOW_MS, name)] = expected.low_ms
+            out[_on(Attr.LATENCY_HIGH_MS, name)] = expected.high_ms
     if budget_ms is not None and out.get(Attr.LATENCY_LOW_MS) is not None:  # the usual marking, anew
         out[Attr.LATENCY_STRADDLES_BUDGET] = (
             out[Attr.LATENCY_LOW_MS] <= budget_ms <= out[Attr.LATENCY_HIGH_MS]
         )
     return out
+
+
+def _on(attr: str, profile: str | None) -> str:
+    """`attr`'s key on the fleet device `profile` (`latency_ms@PROFILE`), or on the search's profile (None)."""
+    return fleet_key(attr, profile) if profile else attr
 
 
 def screening_latency(cand) -> float:
