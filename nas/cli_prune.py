@@ -39,6 +39,17 @@ def add_prune_command(sub) -> None:
         help="training images on which each cut's loss is measured (default: %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the split, calibration images and training")
+    p.add_argument(
+        "--distill",
+        action="store_true",
+        help="fine-tune with knowledge distillation from the network before the cut (EXPORT_DIR's model.onnx); "
+        "its forward pass adds compute to every training step",
+    )
+    for flag, default, what in (  # nas.prune.DEFAULT_KD_*, written out: building the parser imports no torch
+        ("--kd-alpha", 0.5, "with --distill: weight of the distillation term, in [0, 1]"),
+        ("--kd-temperature", 4.0, "with --distill: distillation temperature T > 0"),
+    ):
+        p.add_argument(flag, type=float, default=default, help=f"{what} (default: %(default)s)")
     add_json_arguments(p, "the pruning record", "not written: OUT/prune.json is")
     p.set_defaults(run=_prune_command)
 
@@ -60,6 +71,9 @@ def _prune_command(args) -> int:
         dataset=args.dataset,
         seed=args.seed,
         calibration_images=args.calibration_images,
+        distill=args.distill,
+        kd_alpha=args.kd_alpha,
+        kd_temperature=args.kd_temperature,
         progress=say,
     )
     record = read_json(out / PRUNE_FILE, "prune record")

@@ -2874,6 +2874,18 @@ CASES = [
         'EXPORT_DIR {R}/export-ok: no torch weights',
     ),
     (
+        'prune-kd-alpha-over-one',
+        ['prune', '{R}/export-ok', '--latency-ms', '1', '--distill', '--kd-alpha', '2'],
+        2,
+        'kd_alpha: must be a number in [0, 1], got 2.0',
+    ),
+    (
+        'prune-kd-temperature-zero',
+        ['prune', '{R}/export-ok', '--latency-ms', '1', '--distill', '--kd-temperature', '0'],
+        2,
+        'kd_temperature: must be a number > 0, got 0.0',
+    ),
+    (
         'search-profile-twice',
         [*S, '--profile', 'x86-cpu', '--profile', 'jetson-tx2'],
         2,

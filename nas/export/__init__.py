@@ -6,7 +6,7 @@ Every model folder holds model.onnx, spec.json and metrics.json, with the exact 
 
 from nas._io import load_checkpoint
 from nas.export._checkpoint import STATE_FILE
-from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, deploy_train
+from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
 from nas.export._exits import add_exit_segments, export_cascade
 from nas.export._folder import read_preprocessing
 from nas.export._litert import EXPORT_FORMATS, TFLITE_NAME
@@ -20,7 +20,7 @@ from nas.export._many import (
 )
 from nas.export._network import ExportedModel, export_network
 from nas.export._run import export_run
-from nas.export._teacher import distillation_loss
+from nas.export._teacher import distillation_loss, teacher_onnx
 from nas.export._transfer import read_init
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "TrainOutcome",
     "add_exit_segments",
     "baseline_exports",
+    "check_settings",
     "deploy_train",
     "distillation_loss",
     "export_cascade",
@@ -43,6 +44,7 @@ __all__ = [
     "pareto_exports",
     "read_init",
     "read_preprocessing",
+    "teacher_onnx",
     "train_command",
     "train_exports",
 ]

@@ -3,9 +3,11 @@
 What `--out` holds: `prune.json` (the command, every cut, the latency before and after), `cut/` (the cut
 network before fine-tuning: spec.json with its pruned architecture, metrics.json, weights.safetensors) and,
 beside them, the fine-tuned model exactly as `nas train` writes one (model.onnx checked against PyTorch,
-spec.json, metrics.json with a `pruning` entry, train_state.safetensors) and its model card. The same
-command again resumes (the cut is deterministic; the fine-tuning resumes from its last epoch); any other
-content in `--out` is refused, and the source folder is only read.
+spec.json, metrics.json with a `pruning` entry, train_state.safetensors) and its model card. With `distill`
+the fine-tuning also learns from the network before the cut (knowledge distillation: `nas train --teacher`'s
+loss, the source's model.onnx as teacher), the standard recovery after pruning. The same command again
+resumes (the cut is deterministic; the fine-tuning resumes from its last epoch); any other content in
+`--out` is refused, and the source folder is only read.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from nas.space import Architecture
 PRUNE_FILE = "prune.json"
 CUT_FOLDER = "cut"
 WEIGHTS_FILE = "weights.safetensors"
+DEFAULT_KD_ALPHA = 0.5  # the weights `nas train --teacher` uses by default
+DEFAULT_KD_TEMPERATURE = 4.0
 
 
 def default_out(source: Path, latency_ms: float, profile: str) -> Path:
@@ -45,6 +49,9 @@ def prune_export(
     dataset="builtin",
     seed: int = 0,
     calibration_images: int = 512,
+    distill: bool = False,
+    kd_alpha: float = DEFAULT_KD_ALPHA,
+    kd_temperature: float = DEFAULT_KD_TEMPERATURE,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Cut `export_dir` (a `nas export` or `nas train` folder) until its latency on `profile` is at most
@@ -52,14 +59,20 @@ def prune_export(
     output folder. The latency is predicted by the profile's model (with its interval) on a predicted
     profile, measured with ONNX Runtime on a measured one (x86-cpu); `calibration_images` training images
     measure each cut's loss. `latency="predicted"` judges a measured profile by its model for this machine
-    (as `nas search --latency predicted`)."""
+    (as `nas search --latency predicted`). `distill`: fine-tune with the loss
+    `(1 - kd_alpha) * CE + kd_alpha * T^2 * KL` against the source network's logits (T = `kd_temperature`);
+    the teacher's forward pass adds its compute to every training step."""
     from nas.data import load_dataset
-    from nas.export import deploy_train, read_init
+    from nas.export import check_settings, deploy_train, read_init
     from nas.latency import load_profile
 
     say = progress or (lambda message: None)
     _check_settings(latency_ms, epochs, train_subset, seed, calibration_images)
+    if not isinstance(distill, bool):
+        raise NasError(f"distill: must be True or False, got {distill!r}")
+    check_settings(epochs, train_subset, seed, kd_alpha, kd_temperature)
     source = _source(export_dir)
+    teacher = _teacher(source) if distill else None
     spec, arch, num_classes, pre = _read_spec(source)
     hardware = load_profile(profile)
     judge = _judge(hardware, _latency_mode(latency, hardware), num_classes)
@@ -91,6 +104,12 @@ def prune_export(
         "seed": int(seed),
         "calibration_images": int(calibration_images),
     }
+    if teacher is not None:  # absent without distillation: records of plain fine-tuning stay the same command
+        command["distill"] = {
+            "teacher": "EXPORT_DIR",
+            "alpha": float(kd_alpha),
+            "temperature": float(kd_temperature),
+        }
     record = _previous(out, command)
     if record is not None and record.get("finished"):
         say(f"{out}: already pruned and fine-tuned by this command; nothing to do")
@@ -112,6 +131,9 @@ def prune_export(
         train_subset=train_subset,
         seed=seed,
         init=cut / WEIGHTS_FILE,
+        teacher=teacher,
+        kd_alpha=kd_alpha,
+        kd_temperature=kd_temperature,
         out=out,
         progress=epoch_done,
     )
@@ -288,11 +310,26 @@ def _previous(out: Path, command: dict) -> dict | None:
     if not isinstance(record, dict) or "command" not in record:
         raise NasError(f"--out {out}: holds other files (not a nas prune output); choose another --out")
     if record["command"] != command:
-        differ = sorted(k for k in command if record["command"].get(k) != command[k])
+        differ = sorted(
+            k for k in {**record["command"], **command} if record["command"].get(k) != command.get(k)
+        )
         raise NasError(
             f"--out {out}: holds a prune of another command (differs in {', '.join(differ)}); choose another --out"
         )
     return record
+
+
+def _teacher(source: Path) -> Path:
+    """The source's model.onnx, the teacher of a distilled fine-tuning (checked before anything is cut)."""
+    from nas.export import teacher_onnx
+
+    try:
+        return teacher_onnx(source)
+    except NasError:
+        raise NasError(
+            f"EXPORT_DIR {source}: --distill needs its model.onnx (the network before the cut is the teacher); "
+            "not found"
+        ) from None
 
 
 def _source(export_dir) -> Path:

@@ -128,3 +128,34 @@ def test_measured_latency_is_measured_once_the_estimate_meets_the_target():
     assert [s.latency_ms for s in outcome.steps][:-1] == sorted(
         [s.latency_ms for s in outcome.steps][:-1], reverse=True
     )
+
+
+def test_distilled_fine_tuning_learns_from_the_network_before_the_cut(
+    trained_folder, tiny_dataset_file, x86_model_profile, tmp_path
+):
+    """--distill: the source's model.onnx is the teacher of the fine-tuning, recorded in the command and in
+    the model's training record; a source without model.onnx is refused before anything is cut or written."""
+    from nas.errors import NasError
+    from nas.evaluate import preprocessing_spec
+    from nas.export._folder import write_model_folder
+    from nas.latency import load_profile
+    from nas.prune import PRUNE_FILE, prune_export
+
+    arch = small(PRIMITIVES[0])
+    target = round(0.97 * load_profile(x86_model_profile).predict(_features(arch)).latency_ms, 6)
+    settings = dict(profile=str(x86_model_profile), latency="predicted", epochs=1, train_subset=32)
+    settings.update(dataset=str(tiny_dataset_file), calibration_images=32, distill=True, kd_alpha=0.7)
+    with pytest.raises(NasError, match="--distill needs its model.onnx"):
+        prune_export(trained_folder, target, out=tmp_path / "refused", **settings)
+    assert not (tmp_path / "refused").exists()
+
+    pre = preprocessing_spec((0.5,) * 3, (0.25,) * 3, 16, ("red", "green"))
+    model = build_model(arch, num_classes=2, seed=0).eval()
+    write_model_folder(trained_folder, model, arch, 2, pre, {"proxy_accuracy": 0.5, "accuracy": 0.5})
+    out = prune_export(trained_folder, target, out=tmp_path / "distilled", **settings)
+    command = json.loads((out / PRUNE_FILE).read_text())["command"]
+    assert command["distill"] == {"teacher": "EXPORT_DIR", "alpha": 0.7, "temperature": 4.0}
+    training = json.loads((out / "metrics.json").read_text())["training"]["knowledge_distillation"]
+    assert Path(training["teacher"]) == trained_folder / "model.onnx" and training["alpha"] == 0.7
+    with pytest.raises(NasError, match="holds a prune of another command .*distill"):
+        prune_export(trained_folder, target, out=out, **{**settings, "distill": False})
