@@ -8,26 +8,15 @@ the fine-tuned model is a new export folder (the input is never touched).
 
 from __future__ import annotations
 
-import math
 import time
-from numbers import Integral, Real
 from pathlib import Path
 
+from nas._checks import check_integer, check_number
 from nas._cli import add_json_arguments, check_outputs, corruption_families, int_list, messages, print_json
 from nas.cli_select import add_preprocessing_flags, preprocessing_flags
 from nas.errors import NasError
 
 ADAPTED_SUFFIX = "-adapted"
-
-
-def _check_number(flag: str, value, ok, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or not ok(value):
-        raise NasError(f"{flag}: must be {what}, got {value!r}")
-
-
-def _check_integer(flag: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise NasError(f"{flag}: must be an integer >= {minimum}, got {value!r}")
 
 
 def _source_folder(model) -> Path:
@@ -54,13 +43,13 @@ def _check_out(out: Path, source: Path) -> None:
 
 
 def _check_settings(epochs, train_subset, min_gap, max_families, max_clean_loss, seed) -> None:
-    _check_integer("--epochs", epochs, 1)
+    check_integer("--epochs", epochs, 1)
     if train_subset is not None:
-        _check_integer("--train-subset", train_subset, 1)
-    _check_integer("--max-families", max_families, 1)
-    _check_integer("--seed", seed, 0)
-    _check_number("--min-gap", min_gap, lambda v: 0 <= v < 1, "a number in [0, 1)")
-    _check_number("--max-clean-loss", max_clean_loss, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+        check_integer("--train-subset", train_subset, 1)
+    check_integer("--max-families", max_families, 1)
+    check_integer("--seed", seed, 0)
+    check_number("--min-gap", min_gap, lambda v: 0 <= v < 1, "a number in [0, 1)")
+    check_number("--max-clean-loss", max_clean_loss, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def adapt(

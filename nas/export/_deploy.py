@@ -22,13 +22,13 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from nas._checks import check_integer, check_number
 from nas._io import read_json
 from nas.builder import build_model
 from nas.data import ImageDataset, load_dataset
@@ -73,14 +73,14 @@ class EpochDone:
 
 def check_settings(epochs, train_subset, seed, kd_alpha, kd_temperature) -> None:
     """The settings of a deployment training, checked before any model is read or trained."""
-    _check_int("epochs", epochs, 1)
+    check_integer("epochs", epochs, 1)
     if train_subset is not None:
-        _check_int("train_subset", train_subset, 1)
-    _check_int("seed", seed, 0)
+        check_integer("train_subset", train_subset, 1)
+    check_integer("seed", seed, 0)
     if seed >= 2**32:
         raise NasError(f"seed: must be below 2**32 (what torch accepts), got {seed!r}")
-    _check_real("kd_alpha", kd_alpha, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
-    _check_real("kd_temperature", kd_temperature, lambda v: v > 0, "a number > 0")
+    check_number("kd_alpha", kd_alpha, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+    check_number("kd_temperature", kd_temperature, lambda v: v > 0, "a number > 0")
 
 
 def deploy_train(
@@ -368,13 +368,3 @@ def _export(
     write_model_folder(
         out, model, arch, num_classes, pre, metrics, metadata={"nas.training": json.dumps(training)}
     )
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_real(name: str, value, ok, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or not ok(value):
-        raise NasError(f"{name}: must be {what}, got {value!r}")

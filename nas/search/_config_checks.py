@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Mapping
 
+from nas._checks import check_integer, check_number
 from nas.errors import NasError
 from nas.plugins import load_plugins
 from nas.search._samplers import SAMPLERS, is_sampler_instance
@@ -128,10 +129,7 @@ def _check_extensions(config: SearchConfig) -> None:
 
 
 def _positive_number(name: str, value: Any, what: str, hint: str = "") -> None:
-    if isinstance(value, bool) or not (
-        isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-    ):
-        raise NasError(f"{name}: must be {what}, got {value!r}{hint}")
+    check_number(name, value, lambda v: v > 0, what, hint, types=(int, float))  # into config.json
 
 
 def canonical_budgets(budgets: Any) -> tuple[str, ...]:
@@ -170,5 +168,4 @@ def _budget_ms(name: Any, ms: Any) -> float:
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise NasError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+    check_integer(name, value, minimum, types=int)  # into config.json
