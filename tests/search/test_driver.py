@@ -535,3 +535,20 @@ def test_a_sampler_instance_searches_and_resumes_by_its_class_name(
     assert resumed.finished == 3
     with pytest.raises(NasError, match="sampler='TPESampler', not 'tpe'"):
         run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=4, population=2, sampler="tpe")
+
+
+def test_trainings_start_longest_first_by_the_latency_measured_here_else_by_macs():
+    from nas.records import Attr
+    from nas.search._candidate import Candidate
+    from nas.search._driver import longest_first
+
+    def cand(name, macs, latency_ms, source):
+        return Candidate(trial=name, arch=None, attrs={Attr.MACS: macs, Attr.LATENCY_MS: latency_ms,
+                                                         Attr.LATENCY_SOURCE: source})  # fmt: skip
+
+    measured = [cand("few MACs, slow", 2e6, 0.35, "measured"), cand("many MACs, fast", 4e7, 0.12, "measured")]
+    assert [c.trial for c in longest_first(measured)] == ["few MACs, slow", "many MACs, fast"]
+    # another device's latency (predicted, or a device node's) says nothing about training here
+    for source in ("predicted", "device"):
+        mixed = [measured[0], cand("many MACs, fast", 4e7, 0.12, source)]
+        assert [c.trial for c in longest_first(mixed)] == ["many MACs, fast", "few MACs, slow"]
