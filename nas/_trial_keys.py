@@ -69,6 +69,7 @@ class Attr:
     LATENCY_STRADDLES_BUDGET = "latency_straddles_budget"  # predicted: the interval holds the budget
     LATENCY_PREDICTED_MS = "latency_predicted_ms"  # hybrid: the online model's, before measuring
     LATENCY_CALIBRATED_ON = "latency_calibrated_on"  # hybrid: device measurements that model was refitted on
+    LATENCY_WHOLE_MS = "latency_whole_ms"  # early exits: every image to the final exit (latency_ms: expected)
     ENERGY_MJ = "energy_mj"  # predicted energy per inference (a profile with an energy model)
     ENERGY_LOW_MJ = "energy_low_mj"  # its prediction interval
     ENERGY_HIGH_MJ = "energy_high_mj"
@@ -138,11 +139,12 @@ CSV_COLUMNS = (
     "energy_low_mj",
     "energy_high_mj",
     "energy_extrapolated",
+    "latency_whole_ms",
 )
 PARAM_PREFIX = "param:"
 # A fact about another device of the fleet (--budget PROFILE=MS): the attribute, "@", the profile's name.
 FLEET_SEPARATOR = "@"
-FLEET_ATTRS = ("latency_ms", "latency_source", "latency_low_ms", "latency_high_ms")
+FLEET_ATTRS = ("latency_ms", "latency_source", "latency_low_ms", "latency_high_ms", "latency_whole_ms")
 
 
 def fleet_key(attr: str, profile: str) -> str:
@@ -155,6 +157,6 @@ def is_fleet_key(key: str) -> bool:
 
 
 def fleet_order(key: str) -> tuple[str, int]:
-    """Fleet columns by device, then latency, low, high."""
+    """Fleet columns by device, then latency, low, high, whole network."""
     attr, _, profile = key.partition(FLEET_SEPARATOR)
     return profile, FLEET_ATTRS.index(attr)

@@ -70,6 +70,7 @@ class TrialRecord:
     latency_straddles_budget: bool | None = None
     latency_predicted_ms: float | None = None
     latency_calibrated_on: int | None = None
+    latency_whole_ms: float | None = None
     energy_mj: float | None = None
     energy_low_mj: float | None = None
     energy_high_mj: float | None = None
@@ -167,6 +168,7 @@ class TrialRecord:
             latency_low_ms=interval[0] if interval else None,
             latency_high_ms=interval[1] if interval else None,
             latency_extrapolated=entry.get("latency_extrapolated"),
+            latency_whole_ms=entry.get("latency_whole_ms"),
             params=entry.get("params"),
             macs=entry.get("macs"),
             peak_memory_kb=entry.get("peak_memory_kb"),
@@ -215,6 +217,7 @@ class TrialRecord:
             "latency_spread": self.latency_spread,
             "latency_interval_ms": interval,
             "latency_extrapolated": self.latency_extrapolated,
+            **({"latency_whole_ms": self.latency_whole_ms} if self.latency_whole_ms is not None else {}),
             "params": self.params,
             "macs": self.macs,
             **self._memory_entry(),

@@ -14,7 +14,7 @@ from nas.records import TrialRecord, TrialStatus
 from nas.report import _html as H
 from nas.report._load import RunData
 
-EXITS, WHOLE = "exits", "latency_whole_ms"  # the trial attributes nas.search._exits records
+EXITS = "exits"  # the trial attribute nas.search._exits records (with TrialRecord.latency_whole_ms)
 
 
 def exit_rows(trials: list[TrialRecord]) -> list[dict[str, Any]]:
@@ -26,7 +26,7 @@ def exit_rows(trials: list[TrialRecord]) -> list[dict[str, Any]]:
         if not isinstance(exits, dict) or "shares" not in exits:
             continue
         expected = exits.get("expected_latency") or {}
-        whole = t.extra.get(WHOLE)
+        whole = t.latency_whole_ms
         rows.append(
             {
                 "trial": t.number,

@@ -28,7 +28,6 @@ from nas.records import Attr, fleet_key
 EXIT_SEGMENT_MS = "exit_segment_ms"  # each segment's latency (ms), before training
 EXIT_SEGMENT_INTERVAL = "exit_segment_interval_ms"  # predicted: each segment's [low, high]
 EXITS = "exits"  # the calibration (thresholds, shares, accuracies) and the expected latency
-LATENCY_WHOLE_MS = "latency_whole_ms"  # the whole network's latency, every image to the final exit
 SCREENING_MS = "exit_screening_ms"  # the latency pre-screening saw: an estimate of the expected latency
 
 
@@ -71,7 +70,7 @@ def budget_latency(attrs: dict[str, Any], profile_name: str | None = None) -> tu
     if EXITS in attrs:
         return (
             latency,
-            f"expected latency (whole network {attrs[_on(LATENCY_WHOLE_MS, profile_name)]:.3f} ms)",
+            f"expected latency (whole network {attrs[_on(Attr.LATENCY_WHOLE_MS, profile_name)]:.3f} ms)",
         )
     if _on(EXIT_SEGMENT_MS, profile_name) in attrs:
         first = attrs[_on(EXIT_SEGMENT_MS, profile_name)][0]
@@ -98,7 +97,7 @@ def expected_latency_attrs(attrs: dict[str, Any], exits: dict, budget_ms: float 
         )
         if name is None:
             out[EXITS] = {**exits, "expected_latency": expected.to_dict()}
-        out[_on(LATENCY_WHOLE_MS, name)] = attrs[_on(Attr.LATENCY_MS, name)]
+        out[_on(Attr.LATENCY_WHOLE_MS, name)] = attrs[_on(Attr.LATENCY_MS, name)]
         out[_on(Attr.LATENCY_MS, name)] = expected.expected_ms
         if expected.low_ms is not None:
             out[_on(Attr.LATENCY_LOW_MS, name)] = expected.low_ms
@@ -127,10 +126,10 @@ def screening_attrs(attrs: dict[str, Any], trials: Iterable[Any]) -> dict[str, A
     if EXIT_SEGMENT_MS not in attrs:
         return {}
     ratios = [
-        t.user_attrs[Attr.LATENCY_MS] / t.user_attrs[LATENCY_WHOLE_MS]
+        t.user_attrs[Attr.LATENCY_MS] / t.user_attrs[Attr.LATENCY_WHOLE_MS]
         for t in trials
         if EXITS in t.user_attrs
-        and t.user_attrs.get(LATENCY_WHOLE_MS)
+        and t.user_attrs.get(Attr.LATENCY_WHOLE_MS)
         and t.user_attrs.get(Attr.DUPLICATE_OF) is None
     ]
     return {SCREENING_MS: attrs[Attr.LATENCY_MS] * (fmean(ratios) if ratios else 1.0)}

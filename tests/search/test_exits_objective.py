@@ -3,6 +3,8 @@ latency (the calibrated shares times the latency up to each exit), recorded for 
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from nas.evaluate import ProxyTrainer, TrainingRecipe
@@ -46,6 +48,11 @@ def test_the_latency_objective_of_a_candidate_with_exits_is_its_expected_latency
         assert exits["expected_latency"]["expected_ms"] == pytest.approx(want.expected_ms)
         assert entry["latency_interval_ms"] == pytest.approx([want.low_ms, want.high_ms])  # summed alike
         assert entry["accuracy"] == pytest.approx(exits["cascade_accuracy"])
+        assert entry["latency_whole_ms"] > 0  # every image to the final exit (the exit heads not counted)
+    with open(result.run_dir / "trials.csv") as f:
+        table = {int(r["number"]): r for r in csv.DictReader(f)}
+    for entry in result.pareto:
+        assert float(table[entry["trial"]]["latency_whole_ms"]) == pytest.approx(entry["latency_whole_ms"])
 
 
 @pytest.mark.parametrize("latency", ["device", "hybrid"])
