@@ -4,6 +4,7 @@ runs the steps that produce the trained models and their measurements)."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from benchmarks._harness import ROOT, portable, read_json, repo_path, results_dir
@@ -45,6 +46,32 @@ def target_at_level(points: list[dict], level_ms: float) -> dict:
     }
 
 
+def paired_levels(points: list[dict], levels: list[str]) -> list[dict | None]:
+    """The target at each level named by a model, on latencies paired by round: each model's latency is the
+    level model's median times the median over rounds of (its round / the level model's same round). The
+    rounds interleave the models, so a round slowed by the machine slows every model in it alike: the ratio
+    cancels that, while the median and the fastest round of each model depend on which rounds were slow.
+    A level given in milliseconds has no model to pair with (None)."""
+    out: list[dict | None] = []
+    for level in levels:
+        named = [p for p in points if p["name"] == level]
+        if not named:
+            out.append(None)
+            continue
+        reference = named[0]["latency"]["x86-cpu"]
+        paired = []
+        for p in points:
+            rounds = p["latency"]["x86-cpu"]["rounds_ms"]
+            ratio = statistics.median(m / r for m, r in zip(rounds, reference["rounds_ms"]))
+            paired.append(
+                {**p, "latency_ms": round(reference["latency_ms"] * ratio, 5), "paired_ratio": ratio}
+            )
+        row = target_at_level(paired, reference["latency_ms"])
+        ratios = {p["name"]: round(p["paired_ratio"], 3) for p in paired}
+        out.append({**row, "latency_ratio_to_level_model": ratios})
+    return out
+
+
 def level_ms(points: list[dict], level: str) -> float:
     """A latency level given in milliseconds, or as a trained model's name (its measured latency)."""
     named = [p["latency_ms"] for p in points if p["name"] == level]
@@ -69,6 +96,7 @@ def result_body(points, run, search_npz, args, clock) -> dict:
     # estimates its latency on a quiet machine, and the verdict is given for both estimates
     quiet = [{**p, "latency_ms": p["latency"]["x86-cpu"]["min_ms"]} for p in points]
     levels_quiet = [target_at_level(quiet, level_ms(quiet, v)) for v in args.levels.split(",")]
+    levels_paired = paired_levels(points, args.levels.split(","))
     train_cpu_s = sum(p["train_seconds"] for p in points)
     proxy_cpu_s = search_training_seconds(run)
     body = {
@@ -123,6 +151,7 @@ def result_body(points, run, search_npz, args, clock) -> dict:
             "each level",
             "levels": levels,
             "levels_by_fastest_round": levels_quiet,
+            "levels_by_paired_rounds": levels_paired,
             "kendall_tau": round(tau, 3),
             "kendall_tau_n": len(tau_points),
             "kendall_tau_target": TARGET_TAU,

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # plain `pytest` does not put the repository root on the path
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._headline_report import level_ms, target_at_level  # noqa: E402
+from benchmarks._headline_report import level_ms, paired_levels, target_at_level  # noqa: E402
 from benchmarks.headline import RandomChoices, interleaved_orders, spread  # noqa: E402
 
 
@@ -68,3 +68,21 @@ def test_a_level_is_milliseconds_or_a_models_measured_latency():
     points = [_point("mobilenetv2-0.5x", "baseline", 0.6, 0.081)]
     assert level_ms(points, "mobilenetv2-0.5x") == 0.081
     assert level_ms(points, "0.1") == 0.1
+
+
+def test_paired_rounds_judge_a_model_by_its_rounds_against_the_same_rounds_of_the_level_model():
+    def point(name, group, accuracy, rounds):
+        ordered = sorted(rounds)
+        median = ordered[len(ordered) // 2]
+        latency = {"x86-cpu": {"latency_ms": median, "rounds_ms": rounds}}
+        return {"name": name, "group": group, "accuracy": accuracy, "latency_ms": median, "latency": latency}
+
+    baseline = point("base", "baseline", 0.50, [1.0, 2.0, 2.0, 1.0, 2.0])  # median 2.0: slow rounds 2, 3, 5
+    # the found model was fast in round 2 (a round slow for the baseline only): its median (1.1) is below the
+    # baseline's, but in 4 of 5 shared rounds it took 1.1x the baseline's time
+    found = point("found", "found", 0.53, [1.1, 1.1, 2.2, 1.1, 2.2])
+    assert target_at_level([baseline, found], 2.0)["target_met"]  # by medians: +3 points, and faster
+    [row, none] = paired_levels([baseline, found], ["base", "0.5"])
+    assert row["latency_ratio_to_level_model"] == {"base": 1.0, "found": 1.1}
+    assert row["best_found_at_equal_or_lower_latency"] is None and not row["target_met"]
+    assert none is None  # a level in milliseconds names no model to pair with
