@@ -9,9 +9,14 @@ measurement against another taken later, for:
 
 - `median`: the protocol's statistic, pass 1 against pass 3 and pass 2 against pass 4;
 - `fastest round`: the smallest round median of the same session, pass 1 against pass 3;
-- the smaller of two sessions (passes 1 and 2 against passes 3 and 4), for both statistics.
+- the smaller of two sessions (passes 1 and 2 against passes 3 and 4), for both statistics;
+- `paired with a reference`: two more passes in which a reference network (the median of the 40 by pass 1)
+  is measured right before and right after each network, and each network's median is divided by the
+  geometric mean of those two: a slow phase of the machine that spans the three measurements (under a
+  second) cancels, as it does between models measured in the same interleaved round
+  (benchmarks/headline.py). Reported as the ratio times the reference's median over both passes.
 
-Run it with nothing else on the CPU (latency measurements); about 40 s.
+Run it with nothing else on the CPU (latency measurements); about 90 s.
 
     .venv/bin/python benchmarks/measurement_agreement.py   # writes results/benchmarks/measurement_agreement.json
 """
@@ -33,7 +38,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
 from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
 from nas.latency import error_metrics, load_profile, measure_latency, write_bundle  # noqa: E402
 
-BENCHMARK = Benchmark(cost="cheap", seconds=40)  # measurement_agreement.json benchmark_seconds
+BENCHMARK = Benchmark(cost="cheap", seconds=90)  # measurement_agreement.json benchmark_seconds
 NETWORKS = 40
 PASSES = 4
 
@@ -43,9 +48,27 @@ def agreement(first, second) -> dict:
     return error_metrics(np.asarray(second), np.asarray(first))
 
 
+def paired_pass(paths, reference, settings) -> list[tuple[float, float]]:
+    """(median, reference's geometric mean before and after) for each network, in one pass."""
+    out = []
+    for path in paths:
+        before = measure_latency(reference, settings).median_ms
+        median = measure_latency(path, settings).median_ms
+        after = measure_latency(reference, settings).median_ms
+        out.append((median, (before * after) ** 0.5))
+    return out
+
+
+def paired_latencies(paired) -> list[np.ndarray]:
+    """Each pass's medians over the reference's adjacent ones, times the reference's median over both."""
+    scale = float(np.median([ref for one in paired for _, ref in one]))
+    return [np.array([median / ref * scale for median, ref in one]) for one in paired]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=NETWORKS)
+    parser.add_argument("--out", default=None, help="the result file (default: results/benchmarks/)")
     args = parser.parse_args()
     start = time.perf_counter()
     settings = load_profile("x86-cpu").measurement
@@ -56,6 +79,8 @@ def main() -> int:
         entries = json.loads((bundle / "bundle.json").read_text())["models"]
         paths = [bundle / e["path"] for e in entries if e["kind"] == "network"]
         passes = [[measure_latency(path, settings) for path in paths] for _ in range(PASSES)]
+        reference = paths[int(np.argsort([m.median_ms for m in passes[0]])[len(paths) // 2])]
+        paired = [paired_pass(paths, reference, settings) for _ in range(2)]
     median = np.array([[m.median_ms for m in row] for row in passes])
     fastest = np.array([[min(m.round_medians_ms) for m in row] for row in passes])
     rows = {
@@ -65,6 +90,7 @@ def main() -> int:
         "fastest round, pass 2 vs 4": agreement(fastest[1], fastest[3]),
         "median, smaller of 2 sessions": agreement(median[:2].min(0), median[2:].min(0)),
         "fastest round, smaller of 2 sessions": agreement(fastest[:2].min(0), fastest[2:].min(0)),
+        "paired with a reference, pass 5 vs 6": agreement(*paired_latencies(paired)),
     }
     for name, row in rows.items():
         print(
@@ -73,15 +99,17 @@ def main() -> int:
         )
     result = {
         "networks": len(paths),
-        "passes": PASSES,
+        "passes": PASSES + 2,
         "protocol": settings.to_dict(),
         "definition": "each row scores the later measurement of the same 40 networks against the earlier one "
         "(MAPE, share within +-10%, Kendall tau); 'median': the protocol's median of round medians; 'fastest "
         "round': the smallest round median of the same session; 'smaller of 2 sessions': per network the "
-        "smaller value of passes 1 and 2 against that of passes 3 and 4",
+        "smaller value of passes 1 and 2 against that of passes 3 and 4; 'paired with a reference': passes 5 and 6, "
+        "each network's median over the geometric mean of the reference network's measured right before and "
+        "after it, times the reference's median over both passes",
         "agreement": rows,
     }
-    write_result("measurement_agreement", result, started=start)
+    write_result("measurement_agreement", result, started=start, out=args.out)
     return 0
 
 
