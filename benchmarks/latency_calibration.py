@@ -27,6 +27,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
+from benchmarks._paired import paired_latencies, paired_pass, reference_network  # noqa: E402
 from nas.latency import (  # noqa: E402
     bundle_groups,
     calibrated_with_held_out,
@@ -45,14 +46,15 @@ BENCHMARK = Benchmark(cost="full", seconds=300)  # --runs 2; latency_calibration
 NETWORKS = 40
 
 
-def measured(folder: Path, settings) -> tuple[list, list, list, list]:
+def measured(folder: Path, settings) -> tuple[list, list, list, list, list]:
     """80 random networks and their blocks measured in one pass; the networks split alternately into
     calibration and evaluation ones, so a drift of the machine's speed during the run hits both alike.
     Returns (calibration networks, [(block, index of the calibration network that introduced it)],
     evaluation networks, the evaluation networks measured again after the pass): blocks first seen in an
     evaluation network are measured (in order, for the same drift) but unused; coverage blocks (not from
     any network) get a group of their own. The second measurement is the measurements' own agreement,
-    the best any model of them can do."""
+    the best any model of them can do. Last, two passes over the evaluation networks paired with a
+    reference network (`benchmarks/_paired.py`): measurements from which the machine's slow phases cancel."""
     bundle = write_bundle("mobilenet", folder / "bundle", networks=2 * NETWORKS, seed=1, blocks=True)
     entries = json.loads((bundle / "bundle.json").read_text())["models"]
     samples = measurement_samples(measure_bundle(bundle, settings))
@@ -68,7 +70,9 @@ def measured(folder: Path, settings) -> tuple[list, list, list, list]:
         elif group % 2 == 0:
             blocks.append((sample, group // 2))
     remeasured = [measure_latency(path, settings).median_ms for path in again]
-    return calibration, blocks, evaluation, remeasured
+    reference = reference_network(again, [y for _, y in evaluation])
+    paired = paired_latencies([paired_pass(again, reference, settings) for _ in range(2)])
+    return calibration, blocks, evaluation, remeasured, paired
 
 
 def scores(model, samples, interval=None) -> dict:
@@ -100,10 +104,12 @@ def calibrated_row(profile, subset: list, evaluation: list, networks: int, group
 
 def one_run(profile) -> dict:
     with tempfile.TemporaryDirectory(prefix="nas-bench-calibration-") as folder:
-        calibration, blocks, evaluation, remeasured = measured(Path(folder), profile.measurement)
+        calibration, blocks, evaluation, remeasured, paired = measured(Path(folder), profile.measurement)
     first = [y for _, y in evaluation]
+    paired_truth = [(features, float(y)) for (features, _), y in zip(evaluation, np.mean(paired, axis=0))]
     rows = {
         "measured again": {"networks": NETWORKS, **error_metrics(remeasured, first)},
+        "paired, measured again": {"networks": NETWORKS, **error_metrics(paired[1], paired[0])},
         "shipped": {"networks": 0, **scores(profile.latency_model, evaluation)},
     }
     for n in (10, 20, NETWORKS):
@@ -111,6 +117,9 @@ def one_run(profile) -> dict:
     groups = list(range(NETWORKS)) + [group for _, group in blocks]
     graphs = calibration + [sample for sample, _ in blocks]
     rows[f"calibrated on {NETWORKS} + blocks"] = calibrated_row(profile, graphs, evaluation, NETWORKS, groups)
+    rows[f"calibrated on {NETWORKS} + blocks, vs paired"] = calibrated_row(
+        profile, graphs, paired_truth, NETWORKS, groups
+    )
     direct = fit_latency_model(graphs)
     rows[f"fitted afresh on {NETWORKS} + blocks"] = {
         "networks": NETWORKS,
@@ -148,7 +157,10 @@ def main() -> int:
         "evaluation": f"{NETWORKS} random mobilenet networks measured here with the profile's protocol, interleaved "
         "with the calibration networks and their blocks (one bundle of 80 networks, seed 1, split alternately), "
         "per run; 'measured again': those networks measured a second time after the pass, scored against the "
-        "first measurement (the measurements' own agreement)",
+        "first measurement (the measurements' own agreement); 'paired': the evaluation networks measured in two "
+        "more passes, each between two measurements of a reference network and divided by their geometric "
+        "mean (benchmarks/_paired.py), so that the machine's slow phases cancel; 'vs paired': a model scored "
+        "against the mean of those two passes",
         "runs": runs,
     }
     write_result("latency_calibration", result, started=start)

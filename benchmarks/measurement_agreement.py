@@ -36,6 +36,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
+from benchmarks._paired import paired_latencies, paired_pass, reference_network  # noqa: E402
 from nas.latency import error_metrics, load_profile, measure_latency, write_bundle  # noqa: E402
 
 BENCHMARK = Benchmark(cost="cheap", seconds=90)  # measurement_agreement.json benchmark_seconds
@@ -46,23 +47,6 @@ PASSES = 4
 def agreement(first, second) -> dict:
     """`second` scored as a prediction of `first`: MAPE, share within +-10%, Kendall tau."""
     return error_metrics(np.asarray(second), np.asarray(first))
-
-
-def paired_pass(paths, reference, settings) -> list[tuple[float, float]]:
-    """(median, reference's geometric mean before and after) for each network, in one pass."""
-    out = []
-    for path in paths:
-        before = measure_latency(reference, settings).median_ms
-        median = measure_latency(path, settings).median_ms
-        after = measure_latency(reference, settings).median_ms
-        out.append((median, (before * after) ** 0.5))
-    return out
-
-
-def paired_latencies(paired) -> list[np.ndarray]:
-    """Each pass's medians over the reference's adjacent ones, times the reference's median over both."""
-    scale = float(np.median([ref for one in paired for _, ref in one]))
-    return [np.array([median / ref * scale for median, ref in one]) for one in paired]
 
 
 def main() -> int:
@@ -79,7 +63,7 @@ def main() -> int:
         entries = json.loads((bundle / "bundle.json").read_text())["models"]
         paths = [bundle / e["path"] for e in entries if e["kind"] == "network"]
         passes = [[measure_latency(path, settings) for path in paths] for _ in range(PASSES)]
-        reference = paths[int(np.argsort([m.median_ms for m in passes[0]])[len(paths) // 2])]
+        reference = reference_network(paths, [m.median_ms for m in passes[0]])
         paired = [paired_pass(paths, reference, settings) for _ in range(2)]
     median = np.array([[m.median_ms for m in row] for row in passes])
     fastest = np.array([[min(m.round_medians_ms) for m in row] for row in passes])
