@@ -9,6 +9,7 @@ from nas.prune._command import (
     DEFAULT_KD_ALPHA,
     DEFAULT_KD_TEMPERATURE,
     PRUNE_FILE,
+    WEIGHTS_FILE,
     default_out,
     prune_export,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_KD_ALPHA",
     "DEFAULT_KD_TEMPERATURE",
     "PRUNE_FILE",
+    "WEIGHTS_FILE",
     "default_out",
     "prune_export",
 ]
