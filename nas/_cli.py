@@ -145,6 +145,17 @@ def restore_signals(previous: dict) -> None:
             signal.signal(key, value)
 
 
+def add_format_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--format onnx|tflite for every command that writes model folders (`nas.export`'s formats)."""
+    parser.add_argument(
+        "--format",
+        dest="export_format",
+        default="onnx",
+        metavar="{onnx,tflite}",
+        help=f"tflite: also model.tflite (LiteRT, NHWC input) beside {what}; needs the litert extra",
+    )
+
+
 def add_json_arguments(parser: argparse.ArgumentParser, what: str, default_file: str) -> None:
     """`--json`: the result as JSON on stdout (the human-readable lines go to stderr); `--json-out FILE`: the
     same JSON written to a file. `--json FILE` is the older spelling of `--json-out FILE`, still accepted

@@ -112,11 +112,17 @@ def hand_designed(width_multipliers=WIDTH_MULTIPLIERS, resolution: int = 32) -> 
 
 
 def evaluate_baselines(
-    run_dir, width_multipliers=WIDTH_MULTIPLIERS, executor=None, *, export: bool = False
+    run_dir,
+    width_multipliers=WIDTH_MULTIPLIERS,
+    executor=None,
+    *,
+    export: bool = False,
+    export_format: str = "onnx",
 ) -> list[dict[str, Any]]:
     """Train and measure every baseline as the run did its candidates, at the run's input resolution; write
     RUN_DIR/baselines.json, keeping the entries there that this function did not generate (the user's own
-    networks). `export`: also write each as a model folder RUN_DIR/baselines/NAME (its path in `export`)."""
+    networks). `export`: also write each as a model folder RUN_DIR/baselines/NAME (its path in `export`),
+    with model.tflite too when `export_format` is "tflite"."""
     from pathlib import Path
 
     from nas._io import read_json, write_json_atomic
@@ -124,7 +130,7 @@ def evaluate_baselines(
     from nas.data import load_dataset
     from nas.errors import NasError
     from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
-    from nas.export import BASELINES_FOLDER
+    from nas.export import BASELINES_FOLDER, check_export_format
     from nas.latency import load_profile, local_profile, measure_latency
     from nas.onnx_io import export_onnx
     from nas.search import RayExecutor, latencies_as_the_run, resolve_latency_mode, train_candidate
@@ -134,6 +140,9 @@ def evaluate_baselines(
         from nas.errors import NasError
 
         raise NasError(f"{run_dir}: not a nas run directory (not a folder)")
+    if export_format != "onnx" and not export:
+        raise NasError(f"--format {export_format}: it formats the model folders of --export; add --export")
+    check_export_format(export_format)  # the litert extra, before any training
     nets = hand_designed(width_multipliers)
     config = read_json(run_dir / "config.json", "run configuration")
     kept = _entries_to_keep(
@@ -198,9 +207,8 @@ def evaluate_baselines(
         )
         if export:
             folder = run_dir / BASELINES_FOLDER / name
-            _export(
-                folder, name, arch, trained[name], results[-1], spread, config, profile.name, dataset, run_dir
-            )
+            exported = (folder, name, arch, trained[name], results[-1], spread, config, profile.name, dataset)
+            _export(*exported, run_dir, export_format)
             results[-1]["export"] = str(folder)
     write_json_atomic(run_dir / "baselines.json", kept + results)
     return results
@@ -218,7 +226,9 @@ def _input_resolution(config: dict) -> int:
         return 32
 
 
-def _export(folder, name, arch, result, entry, spread, config, profile_name, dataset, run_dir) -> None:
+def _export(
+    folder, name, arch, result, entry, spread, config, profile_name, dataset, run_dir, export_format
+) -> None:
     """A trained baseline as a model folder written as `nas export` writes a found network's."""
     from safetensors.torch import load
 
@@ -254,6 +264,7 @@ def _export(folder, name, arch, result, entry, spread, config, profile_name, dat
         metrics,
         run_dir=run_dir,
         spec={"baseline": name},
+        export_format=export_format,
     )
 
 

@@ -13,6 +13,7 @@ from nas._cli import (
     INTERRUPTED,
     TERMINATED,
     USAGE,
+    add_format_argument,
     add_verbosity_arguments,
     catch_stop_signals,
     closed_stdout,
@@ -115,13 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export into a folder that holds other exports too (they are left as they are)",
     )
-    e.add_argument(
-        "--format",
-        dest="export_format",
-        default="onnx",
-        metavar="{onnx,tflite}",
-        help="tflite: also model.tflite (LiteRT, NHWC input) beside each model.onnx; needs the litert extra",
-    )
+    add_format_argument(e, "each model.onnx")
     e.set_defaults(run=_export)
 
     add_training_commands(sub)

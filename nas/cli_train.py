@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from nas._cli import add_format_argument
 from nas._io import check_output_path
 from nas.errors import NasError
 
@@ -70,6 +71,7 @@ def add_training_commands(sub) -> None:
         help="with --init: freeze the stem and the first K stages (default: %(default)s)",
     )
     t.add_argument("--head-only", action="store_true", help="with --init: train only the head")
+    add_format_argument(t, "each trained model.onnx")
     t.set_defaults(run=_train)
 
     b = sub.add_parser(
@@ -84,6 +86,7 @@ def add_training_commands(sub) -> None:
         action="store_true",
         help="also write each as a model folder RUN_DIR/baselines/NAME for nas train",
     )
+    add_format_argument(b, "each exported model.onnx (with --export)")
     b.set_defaults(run=_baselines)
 
 
@@ -103,7 +106,7 @@ def _train(args) -> int:
     if args.out:
         check_output_path(args.out, "--out")
     settings = ("dataset", "epochs", "train_subset", "seed", "teacher", "kd_alpha", "kd_temperature", "out")
-    settings += ("init", "freeze_stages", "head_only")
+    settings += ("init", "freeze_stages", "head_only", "export_format")
     train_command(
         args.export_dir,
         pareto=args.pareto,
@@ -125,7 +128,7 @@ def _baselines(args) -> int:
         raise NasError(
             f"--widths: expected comma-separated numbers such as 0.5,1, got {args.widths!r}"
         ) from None
-    for b in evaluate_baselines(args.run_dir, widths, export=args.export):
+    for b in evaluate_baselines(args.run_dir, widths, export=args.export, export_format=args.export_format):
         print(
             f"{b['name']:<24} accuracy {b['accuracy']:.3f}  latency {b['latency_ms']:.3f} ms ({b['latency_source']})  "
             f"params {b['params']:,}{'  ' + b['export'] if 'export' in b else ''}"

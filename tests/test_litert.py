@@ -205,3 +205,37 @@ def test_real_litert_conversion_matches_torch_and_onnx(run_dir, tmp_path):
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         == "False\n"
     )
+
+
+def test_nas_train_writes_tflite_beside_the_trained_onnx_and_drops_it_when_run_without(
+    run_dir, tmp_path, monkeypatch, capsys
+):
+    fake = FakeConverter()
+    install(monkeypatch, fake)
+    (exported,) = export_run(run_dir, tmp_path / "export")
+    out = tmp_path / "trained"
+    command = ["train", str(exported.directory), "--dataset", str(run_dir / "data.npz"), "--epochs", "1"]
+    assert main([*command, "--out", str(out), "--quiet", "--format", "tflite"]) == 0
+    assert (out / TFLITE_NAME).read_bytes().startswith(b"fake-tflite-") and fake.training == [False]
+    assert json.loads((out / "spec.json").read_text())["tflite"]["preprocessing"]["layout"] == "NHWC"
+    assert json.loads((out / "metrics.json").read_text())["tflite_vs_torch_max_abs_diff"] < 1e-5
+    # the format is no part of the training: the same command without it only exports again, ONNX alone
+    assert main([*command, "--out", str(out), "--quiet"]) == 0
+    assert not (out / TFLITE_NAME).exists() and "tflite" not in json.loads((out / "spec.json").read_text())
+
+
+def test_nas_train_and_baselines_refuse_tflite_without_the_extra_before_training(
+    run_dir, tmp_path, monkeypatch, capsys
+):
+    install(monkeypatch, None)
+    (exported,) = export_run(run_dir, tmp_path / "export")
+    before = snapshot(run_dir)
+    out = tmp_path / "trained"
+    command = ["train", str(exported.directory), "--dataset", str(run_dir / "data.npz"), "--out", str(out)]
+    assert main([*command, "--format", "tflite"]) == 2
+    assert "needs the litert extra" in one_line_error(capsys) and not out.exists()
+    assert main(["baselines", str(run_dir), "--format", "tflite"]) == 2
+    assert "--format tflite: it formats the model folders of --export" in one_line_error(capsys)
+    assert main(["baselines", str(run_dir), "--export", "--format", "tflite"]) == 2
+    assert "needs the litert extra" in one_line_error(capsys)
+    assert snapshot(run_dir) == before

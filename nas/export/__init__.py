@@ -9,7 +9,7 @@ from nas.export._checkpoint import STATE_FILE
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
 from nas.export._exits import add_exit_segments, export_cascade
 from nas.export._folder import read_preprocessing
-from nas.export._litert import EXPORT_FORMATS, TFLITE_NAME
+from nas.export._litert import EXPORT_FORMATS, TFLITE_NAME, check_export_format
 from nas.export._many import (
     BASELINES_FOLDER,
     TrainOutcome,
@@ -34,6 +34,7 @@ __all__ = [
     "TrainOutcome",
     "add_exit_segments",
     "baseline_exports",
+    "check_export_format",
     "check_settings",
     "deploy_train",
     "distillation_loss",

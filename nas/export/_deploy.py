@@ -38,6 +38,8 @@ from nas.exits import DEFAULT_MAX_DROP, calibrate_network, cascade_latency
 from nas.export._checkpoint import STATE_FILE, command_identity, load_state, save_state, saved_state
 from nas.export._exits import add_exit_segments
 from nas.export._folder import write_model_folder
+from nas.export._litert import check_export_format
+from nas.export._network import converted_if_asked, place_tflite
 from nas.export._teacher import Teacher, distillation_loss
 from nas.export._transfer import check_freeze, plan_transfer, read_init
 from nas.space import Architecture
@@ -98,6 +100,7 @@ def deploy_train(
     init: str | Path | None = None,
     freeze_stages: int = 0,
     head_only: bool = False,
+    export_format: str = "onnx",
 ) -> Path:
     """Train the architecture of `export_dir` from scratch (or from `init`) and export it to `out`.
 
@@ -113,8 +116,12 @@ def deploy_train(
     folder or a checkpoint file, matched by module path and shape; the dataset may then have other classes
     than the export (its own classes and statistics become the model's preprocessing). `freeze_stages=K`
     freezes the stem and the first K stages; `head_only` freezes all of them (only the head trains).
+    `export_format="tflite"`: model.tflite beside model.onnx, as `nas export --format tflite` writes it (the
+    litert extra is checked before training; the format is not part of the command, so a finished training
+    run again with another format only exports again).
     """
     check_settings(epochs, train_subset, seed, kd_alpha, kd_temperature)
+    check_export_format(export_format)
     check_freeze(freeze_stages, head_only)
     if init is None and (freeze_stages or head_only):
         raise NasError("--freeze-stages and --head-only need --init (weights trained elsewhere to keep)")
@@ -208,7 +215,7 @@ def deploy_train(
         "training": training,
         **{key: source_metrics[key] for key in _COPIED_METRICS if key in source_metrics},
     }
-    _export(model, arch, num_classes, pre, metrics, training, out)
+    _export(model, arch, num_classes, pre, metrics, training, out, export_format)
     if arch.exits:  # early exits: calibrated again on this training's validation split, segments beside
         _add_exits(model, arch, data, norm, out)
     return out
@@ -362,9 +369,19 @@ def _stats_match(data, pre: dict) -> bool:
 
 
 def _export(
-    model, arch: Architecture, num_classes: int, pre: dict, metrics: dict, training: dict, out: Path
+    model,
+    arch: Architecture,
+    num_classes: int,
+    pre: dict,
+    metrics: dict,
+    training: dict,
+    out: Path,
+    export_format: str,
 ) -> None:
     model = model.to(memory_format=torch.contiguous_format).eval()
-    write_model_folder(
-        out, model, arch, num_classes, pre, metrics, metadata={"nas.training": json.dumps(training)}
+    tflite, tflite_entry = converted_if_asked(model, arch, pre, export_format)
+    metadata = {"nas.training": json.dumps(training)}
+    _, _, metrics_path, _ = write_model_folder(
+        out, model, arch, num_classes, pre, metrics, metadata=metadata, spec=tflite_entry
     )
+    place_tflite(out, tflite, metrics_path)

@@ -15,6 +15,7 @@ from typing import Any, Callable, TextIO
 from nas._io import read_json
 from nas.errors import NasError, NasRuntimeError, first_line
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
+from nas.export._litert import check_export_format
 from nas.export._run import _EXPORT_DIR
 from nas.export._transfer import check_freeze, read_init
 
@@ -56,6 +57,7 @@ def train_command(
             baseline_exports(run_dir) if baselines else []
         )
     check_settings(*(settings.get(k, d) for k, d in _DEFAULTS))
+    check_export_format(settings.get("export_format", "onnx"))  # the litert extra: before any training
     check_freeze(settings.get("freeze_stages", 0), settings.get("head_only", False))
     if settings.get("init") is not None:  # a bad --init is one line before any model trains
         read_init(settings["init"])

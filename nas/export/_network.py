@@ -13,7 +13,7 @@ import torch
 
 from nas._io import read_json, write_atomic, write_json_atomic
 from nas.export._folder import write_model_folder
-from nas.export._litert import TFLITE_NAME, check_export_format, convert_tflite, tflite_spec
+from nas.export._litert import TFLITE_NAME, TfliteModel, check_export_format, convert_tflite, tflite_spec
 from nas.space import Architecture
 from nas.validate import write_model_card
 
@@ -53,23 +53,11 @@ def write_export(
     and written beside model.onnx; without it, a model.tflite of an earlier export is removed, as it would
     no longer match the folder's spec.
     """
-    tflite = convert_tflite(model, arch.resolution) if check_export_format(export_format) else None
-    if tflite is not None:
-        spec = {**spec, "tflite": tflite_spec(preprocessing, arch.resolution, tflite.converter)}
+    tflite, tflite_entry = converted_if_asked(model, arch, preprocessing, export_format)
     onnx_path, spec_path, metrics_path, diff = write_model_folder(
-        folder, model, arch, num_classes, preprocessing, metrics, spec=spec
+        folder, model, arch, num_classes, preprocessing, metrics, spec={**spec, **tflite_entry}
     )
-    tflite_path = folder / TFLITE_NAME
-    if tflite is None:
-        tflite_path.unlink(missing_ok=True)
-    else:
-        write_atomic(tflite_path, tflite.data)
-        written = read_json(metrics_path, "metrics file")
-        extra = {
-            "tflite_vs_torch_max_abs_diff": tflite.max_abs_diff,
-            "tflite_conversion_s": round(tflite.seconds, 1),
-        }
-        write_json_atomic(metrics_path, {**written, **extra})
+    tflite_path = place_tflite(folder, tflite, metrics_path)
     card = write_model_card(folder)  # measures x86-cpu latency of the exported model (~0.3-1 s)
     return ExportedModel(
         folder,
@@ -78,9 +66,37 @@ def write_export(
         metrics_path,
         card,
         diff,
-        tflite_path if tflite else None,
+        tflite_path,
         tflite.max_abs_diff if tflite else None,
     )
+
+
+def converted_if_asked(
+    model: torch.nn.Module, arch: Architecture, preprocessing: dict, export_format: str
+) -> tuple[TfliteModel | None, dict]:
+    """The LiteRT model when `export_format` asks for one, converted and checked before anything is written
+    (a failure writes nothing), and the spec.json entry that describes it ({} without one)."""
+    if not check_export_format(export_format):
+        return None, {}
+    tflite = convert_tflite(model, arch.resolution)
+    return tflite, {"tflite": tflite_spec(preprocessing, arch.resolution, tflite.converter)}
+
+
+def place_tflite(folder: Path, tflite: TfliteModel | None, metrics_path: Path) -> Path | None:
+    """model.tflite beside model.onnx, its check and conversion time in metrics.json; without one, the
+    model.tflite of an earlier export goes, as it would no longer match the folder's spec."""
+    path = folder / TFLITE_NAME
+    if tflite is None:
+        path.unlink(missing_ok=True)
+        return None
+    write_atomic(path, tflite.data)
+    written = read_json(metrics_path, "metrics file")
+    extra = {
+        "tflite_vs_torch_max_abs_diff": tflite.max_abs_diff,
+        "tflite_conversion_s": round(tflite.seconds, 1),
+    }
+    write_json_atomic(metrics_path, {**written, **extra})
+    return path
 
 
 def export_network(
