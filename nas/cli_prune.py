@@ -45,19 +45,27 @@ def add_prune_command(sub) -> None:
         help="fine-tune with knowledge distillation from the network before the cut (EXPORT_DIR's model.onnx); "
         "its forward pass adds compute to every training step",
     )
-    for flag, default, what in (  # nas.prune.DEFAULT_KD_*, written out: building the parser imports no torch
-        ("--kd-alpha", 0.5, "with --distill: weight of the distillation term, in [0, 1]"),
-        ("--kd-temperature", 4.0, "with --distill: distillation temperature T > 0"),
+    for flag, what in (  # defaults: nas.prune.DEFAULT_KD_* (building the parser imports no torch)
+        ("--kd-alpha", "with --distill: weight of the distillation term, in [0, 1] (default: 0.5)"),
+        ("--kd-temperature", "with --distill: distillation temperature T > 0 (default: 4.0)"),
     ):
-        p.add_argument(flag, type=float, default=default, help=f"{what} (default: %(default)s)")
+        p.add_argument(flag, type=float, default=None, help=what)
     add_json_arguments(p, "the pruning record", "not written: OUT/prune.json is")
     p.set_defaults(run=_prune_command)
 
 
 def _prune_command(args) -> int:
     from nas._io import read_json
-    from nas.prune import PRUNE_FILE, prune_export
+    from nas.errors import NasError
+    from nas.prune import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE, PRUNE_FILE, prune_export
 
+    given = [
+        flag
+        for flag, value in (("--kd-alpha", args.kd_alpha), ("--kd-temperature", args.kd_temperature))
+        if value is not None
+    ]
+    if given and not args.distill:
+        raise NasError(f"{' and '.join(given)}: only with --distill (settings of its distillation loss)")
     to_stdout, json_file = check_outputs(args, "json")
     say = messages(to_stdout)
     out = prune_export(
@@ -72,8 +80,8 @@ def _prune_command(args) -> int:
         seed=args.seed,
         calibration_images=args.calibration_images,
         distill=args.distill,
-        kd_alpha=args.kd_alpha,
-        kd_temperature=args.kd_temperature,
+        kd_alpha=DEFAULT_KD_ALPHA if args.kd_alpha is None else args.kd_alpha,
+        kd_temperature=DEFAULT_KD_TEMPERATURE if args.kd_temperature is None else args.kd_temperature,
         progress=say,
     )
     record = read_json(out / PRUNE_FILE, "prune record")

@@ -2886,6 +2886,12 @@ CASES = [
         'kd_temperature: must be a number > 0, got 0.0',
     ),
     (
+        'prune-kd-alpha-without-distill',
+        ['prune', '{R}/export-ok', '--latency-ms', '1', '--kd-alpha', '0.3'],
+        2,
+        '--kd-alpha: only with --distill',
+    ),
+    (
         'search-profile-twice',
         [*S, '--profile', 'x86-cpu', '--profile', 'jetson-tx2'],
         2,
