@@ -12,7 +12,11 @@ See `nas.latency._prediction` for how a prediction uses it. Three rules, the fir
    of a per-node cost (`PER_NODE`: a reference that charges 1 ms for every node of any kind), fitted on
    what the device and all of them measured: a GPU board is priced by the devices it resembles rather
    than by a CPU, and a device that pays a fixed cost per node (a kernel launch, an operator dispatch)
-   pays it for the kinds it never ran too, which no reference's per-kind prices carry over.
+   pays it for the kinds it never ran too, which no reference's per-kind prices carry over. A reference
+   joins only if the kinds it prices (a positive weight) carry at least `MIN_PRICED_SHARE` of the
+   device's time on those graphs: one that prices only a few of them (a corpus device whose
+   whole-network fit left most kinds at zero) would get a coefficient fitted to those few kinds and
+   carry it to the priced kind.
 3. **Scale.** A kind whose combination the graphs cannot tell costs the main reference's price times one
    device-level scale.
 
@@ -202,6 +206,29 @@ def _combination(
     return {name: float(a) for (name, _, _), a in zip(pool, coefficients) if a > 0}
 
 
+MIN_PRICED_SHARE = 0.5  # of the device's time a reference must price to join a combination
+
+
+def _informative(
+    device: LatencyModel, graphs: Sequence[GraphFeatures], references: Sequence[Reference]
+) -> set[int]:
+    """Indices of `references` whose positively weighted kinds carry at least `MIN_PRICED_SHARE` of the
+    device model's time on `graphs` (overhead out): the ones a combination can learn a coefficient from
+    that fits more than a few kinds. `PER_NODE` prices every kind, so it always qualifies."""
+    per_kind: dict[str, float] = {}
+    for graph in graphs:
+        for kind, ms in device.breakdown(graph).items():
+            if kind in graph.kinds:
+                per_kind[kind] = per_kind.get(kind, 0.0) + ms
+    total = sum(per_kind.values())
+    informative = set()
+    for i, (_, model, _) in enumerate(references):
+        priced = {column.partition(".")[0] for column, w in model.weights.items() if w > 0}
+        if total > 0 and sum(ms for k, ms in per_kind.items() if k in priced) >= MIN_PRICED_SHARE * total:
+            informative.add(i)
+    return informative
+
+
 def sibling_families(family: str, measured) -> list[str]:
     """The families of `measured` that differ from `family` only in kernel size (conv_depthwise_k5 ->
     conv_depthwise_k3, conv_depthwise_k7; the same for dense convolutions): the same operator."""
@@ -239,7 +266,8 @@ def _prices(
     """The prior's weights for `kinds` (the module docstring's rules, in order), the combinations of
     several references used, and the sibling transfers used: (kinds, sibling families, ratio). Every
     pool of references that measured a kind is combined with `PER_NODE`; a pool whose combination the
-    graphs cannot tell falls back to its first reference alone."""
+    graphs cannot tell (or that `_informative` leaves without a real reference) falls back to its first
+    reference alone."""
     _, main, main_coverage = references[0]
     references = [*references, PER_NODE]
     measured = {kind_family(k) for graph in graphs for k in graph.kinds}
@@ -265,9 +293,11 @@ def _prices(
             pools.setdefault(pool, []).append(kind)
     models = {name: model for name, model, _ in references}
     combinations = []
+    informative = _informative(device, graphs, references)
     for pool, pool_kinds in pools.items():
-        coefficients = _combination(device, graphs, [references[i] for i in pool])
-        if coefficients is None and len(pool) > 1:
+        joined = [references[i] for i in pool if i in informative]
+        coefficients = _combination(device, graphs, joined) if len(joined) > 1 else None
+        if coefficients is None:
             coefficients = _combination(device, graphs, [references[pool[0]]])
         if coefficients is None:
             continue

@@ -100,6 +100,37 @@ def test_a_device_that_pays_a_cost_per_node_pays_it_for_a_kind_it_never_measured
     assert Prior.from_dict(prior.to_dict()) == prior
 
 
+def test_a_reference_that_prices_a_minority_of_the_devices_time_joins_no_combination():
+    """`narrow` prices only depthwise convolutions (under half of the device's time) and memory at 100x
+    the main reference. With it, the combination would be exact on the measured kinds (2 x reference +
+    2 x narrow) and carry narrow's coefficient to memory at 100x; without it, memory costs about what
+    the main reference and the per-node cost say."""
+    reference = LatencyModel(
+        overhead_ms=0.0,
+        weights={"conv_pointwise_l.macs": 1e-6, "conv_depthwise_k3_l.macs": 1e-6, "memory.macs": 1e-6},
+    )
+    narrow = LatencyModel(overhead_ms=0.0, weights={"conv_depthwise_k3_l.macs": 1e-6, "memory.macs": 1e-4})
+    device = LatencyModel(
+        overhead_ms=0.0, weights={"conv_pointwise_l.macs": 2e-6, "conv_depthwise_k3_l.macs": 4e-6}
+    )
+    mixes = [(1e6, 1e5), (2e6, 3e5), (3e6, 2e5), (5e6, 8e5), (1e6, 4e5), (4e6, 1e6)]
+    graphs = [graph(conv_pointwise_l=p, conv_depthwise_k3_l=d) for p, d in mixes]
+    samples = [(g, device.predict(g)) for g in graphs]
+    everything = Coverage.of([graph(conv_pointwise_l=1.0, conv_depthwise_k3_l=1.0, memory=1.0)])
+    prior = fit_prior(
+        device,
+        Coverage.of(graphs),
+        samples,
+        reference,
+        everything,
+        "ref",
+        also=[("narrow", narrow, everything)],
+    )
+    ((kinds, coefficients),) = prior.combinations
+    assert kinds == ("memory",) and "narrow" not in coefficients
+    assert 1e-6 < prior.weights["memory.macs"] < 5e-6
+
+
 def test_a_thinly_measured_kind_with_zero_weight_is_priced_by_the_prior_not_free():
     """`memory` occurs in two graphs and its weight came out zero: too few nodes to call it free, so the
     prior prices it. `activation_relu`, at zero over many nodes, is trusted to be free (fused)."""
