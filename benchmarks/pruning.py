@@ -24,9 +24,11 @@ up to 28% on the loaded machine).
    same folder), compared in pairs on the same images (paired bootstrap interval of the difference). Without
    that folder: on the built-in validation split (1,000 images), and the JSON says so.
 
-Target (issue 22): the pruned network within 1 point of, or better than, the searched one (S); judged on the
-distilled arm (the rule fixed before its first run), by the paired interval: met when all of it is above
--1 point, missed when all of it is below, else undecided.
+Target (issue 22): the pruned network within 1 point of, or better than, the searched one (S) "after the
+same fine-tuning compute"; judged on the plain arm, the issue's command (`nas prune EXPORT_DIR --latency-ms
+X`): the distilled arm adds the teacher's forward pass (0.88x the student's training MACs here), so it is
+not the same compute. By the paired interval: met when all of it is above -1 point, missed when all of it
+is below, else undecided. The distilled arm's verdict is reported beside it.
 
     nas search --latency-budget-ms none --trials 24   # the search, once: results/search-mobilenet-x86-cpu-seed0
     python benchmarks/pruning.py --fresh    # -> results/benchmarks/pruning.json (without --fresh: resumes)
@@ -69,7 +71,8 @@ SEEDS = (0, 1)
 DISTILL = {"kd_alpha": 0.5, "kd_temperature": 4.0}  # nas prune --distill's defaults
 FRACTION = 0.5
 CALIBRATION_IMAGES = 256
-JUDGED = "pruned_distilled"  # the arm the target is judged on, fixed before its first run (both are reported)
+# the arm the target is judged on: the issue's command, fine-tuned with the same compute as S (both reported)
+JUDGED = "pruned"
 
 
 def _predicted(onnx_or_features) -> dict:
