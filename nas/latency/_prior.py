@@ -265,9 +265,9 @@ def _prices(
 ]:
     """The prior's weights for `kinds` (the module docstring's rules, in order), the combinations of
     several references used, and the sibling transfers used: (kinds, sibling families, ratio). Every
-    pool of references that measured a kind is combined with `PER_NODE`; a pool whose combination the
-    graphs cannot tell (or that `_informative` leaves without a real reference) falls back to its first
-    reference alone."""
+    pool of references that measured a kind is combined with `PER_NODE`, those `_informative` keeps
+    (`PER_NODE` alone when it keeps no real reference: a launch-bound device); a pool whose combination
+    the graphs cannot tell falls back to its first reference alone."""
     _, main, main_coverage = references[0]
     references = [*references, PER_NODE]
     measured = {kind_family(k) for graph in graphs for k in graph.kinds}
@@ -296,7 +296,7 @@ def _prices(
     informative = _informative(device, graphs, references)
     for pool, pool_kinds in pools.items():
         joined = [references[i] for i in pool if i in informative]
-        coefficients = _combination(device, graphs, joined) if len(joined) > 1 else None
+        coefficients = _combination(device, graphs, joined) if joined else None
         if coefficients is None:
             coefficients = _combination(device, graphs, [references[pool[0]]])
         if coefficients is None:

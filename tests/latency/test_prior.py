@@ -131,6 +131,23 @@ def test_a_reference_that_prices_a_minority_of_the_devices_time_joins_no_combina
     assert 1e-6 < prior.weights["memory.macs"] < 5e-6
 
 
+def test_when_only_the_per_node_cost_is_informative_it_prices_the_kind_alone():
+    """A launch-bound device (a GPU at batch 1: a fixed cost per node) whose main reference prices only a
+    tenth of its time: the reference joins no combination, and the per-node cost alone prices `memory`
+    rather than the reference it left (whose price per MAC the device does not pay)."""
+    reference = LatencyModel(overhead_ms=0.0, weights={"conv_depthwise_k3_l.macs": 1e-6, "memory.macs": 1e-4})
+    device = LatencyModel(
+        overhead_ms=0.0, weights={"conv_pointwise_l.count": 0.09, "conv_depthwise_k3_l.count": 0.01}
+    )
+    mixes = [(1e5, 1e4), (2e5, 5e4), (3e5, 1e4), (5e5, 8e4), (1e5, 9e4), (4e4, 2e4)]
+    graphs = [graph(conv_pointwise_l=p, conv_depthwise_k3_l=d) for p, d in mixes]
+    samples = [(g, device.predict(g)) for g in graphs]
+    everything = Coverage.of([graph(conv_pointwise_l=1.0, conv_depthwise_k3_l=1.0, memory=1.0)])
+    prior = fit_prior(device, Coverage.of(graphs), samples, reference, everything, "ref")
+    assert prior.combinations == ((("memory",), {"per-node": pytest.approx(0.05)}),)
+    assert prior.weights == pytest.approx({"memory.count": 0.05})
+
+
 def test_a_thinly_measured_kind_with_zero_weight_is_priced_by_the_prior_not_free():
     """`memory` occurs in two graphs and its weight came out zero: too few nodes to call it free, so the
     prior prices it. `activation_relu`, at zero over many nodes, is trusted to be free (fused)."""
