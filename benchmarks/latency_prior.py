@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -252,6 +253,9 @@ def prediction_cost(n: int = 200) -> dict:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="the result file (default: results/benchmarks/)")
+    args = parser.parse_args()
     start = time.perf_counter()
     devices = {}
     for name in BUILTIN_PROFILES:
@@ -268,7 +272,7 @@ def main() -> int:
         "user_networks": user_networks(),
         "prediction_cost": prediction_cost(),
     }
-    write_result("latency_prior", result, started=start)
+    write_result("latency_prior", result, started=start, out=args.out)
     for name, device in devices.items():
         print(
             f"{name}: interval covered {100 * device['interval']['covered']:.0f}% of held-out blocks (nominal 90%)"
