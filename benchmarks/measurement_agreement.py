@@ -39,7 +39,7 @@ from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
 from benchmarks._paired import paired_latencies, paired_pass, reference_network  # noqa: E402
 from nas.latency import error_metrics, load_profile, measure_latency, write_bundle  # noqa: E402
 
-BENCHMARK = Benchmark(cost="cheap", seconds=90)  # measurement_agreement.json benchmark_seconds
+BENCHMARK = Benchmark(cost="cheap", seconds=104)  # measurement_agreement.json benchmark_seconds
 NETWORKS = 40
 PASSES = 4
 
