@@ -188,8 +188,8 @@ def test_writers_reproduce_the_saved_files(saved_run, tmp_path):
     write_trials_csv(study, tmp_path / "trials.csv")
     write_pareto_json(study, tmp_path / "pareto.json", {"run": "saved"})
     assert (tmp_path / "pareto.json").read_bytes() == (SAVED / "pareto.json").read_bytes()
-    # trials.csv gained the memory, device and energy columns since the saved file was written: the rest is
-    # byte for byte.
+    # trials.csv gained the memory, device, energy and early-exit columns since the saved file was written:
+    # the rest is byte for byte.
     added = [
         "peak_memory_kb",
         "weights_kb",
@@ -202,6 +202,7 @@ def test_writers_reproduce_the_saved_files(saved_run, tmp_path):
         "energy_low_mj",
         "energy_high_mj",
         "energy_extrapolated",
+        "latency_whole_ms",
     ]
     saved_columns, saved_rows = _read_csv(SAVED / "trials.csv")
     columns, rows = _read_csv(tmp_path / "trials.csv")
