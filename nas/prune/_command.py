@@ -13,15 +13,14 @@ resumes (the cut is deterministic; the fine-tuning resumes from its last epoch);
 from __future__ import annotations
 
 import hashlib
-import math
 import time
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from nas._checks import check_integer, check_number
 from nas._io import check_output_path, checkpoint_bytes, read_json, write_atomic, write_json_atomic
 from nas.errors import NasError
 from nas.space import Architecture
@@ -358,21 +357,12 @@ def _read_spec(source: Path):
 
 
 def _check_settings(latency_ms, epochs, train_subset, seed, calibration_images) -> None:
-    if (
-        isinstance(latency_ms, bool)
-        or not isinstance(latency_ms, Real)
-        or not math.isfinite(latency_ms)
-        or latency_ms <= 0
-    ):
-        raise NasError(f"--latency-ms: must be a number > 0, got {latency_ms!r}")
+    check_number("--latency-ms", latency_ms, lambda v: v > 0, "a number > 0")
     for flag, value, minimum in (
         ("--epochs", epochs, 1),
         ("--seed", seed, 0),
         ("--calibration-images", calibration_images, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-            raise NasError(f"{flag}: must be an integer >= {minimum}, got {value!r}")
-    if train_subset is not None and (
-        isinstance(train_subset, bool) or not isinstance(train_subset, Integral) or train_subset < 1
-    ):
-        raise NasError(f"--train-subset: must be an integer >= 1, got {train_subset!r}")
+        check_integer(flag, value, minimum)
+    if train_subset is not None:
+        check_integer("--train-subset", train_subset, 1)
