@@ -20,11 +20,13 @@ from nas.export._many import (
 )
 from nas.export._network import ExportedModel, export_network
 from nas.export._run import export_run
-from nas.export._teacher import distillation_loss, teacher_onnx
+from nas.export._teacher import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE, distillation_loss, teacher_onnx
 from nas.export._transfer import read_init
 
 __all__ = [
     "BASELINES_FOLDER",
+    "DEFAULT_KD_ALPHA",
+    "DEFAULT_KD_TEMPERATURE",
     "DEPLOYED_SUFFIX",
     "EXPORT_FORMATS",
     "STATE_FILE",

@@ -40,7 +40,7 @@ from nas.export._exits import add_exit_segments
 from nas.export._folder import write_model_folder
 from nas.export._litert import check_export_format
 from nas.export._network import converted_if_asked, place_tflite
-from nas.export._teacher import Teacher, distillation_loss
+from nas.export._teacher import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE, Teacher, distillation_loss
 from nas.export._transfer import check_freeze, plan_transfer, read_init
 from nas.space import Architecture
 
@@ -93,8 +93,8 @@ def deploy_train(
     train_subset: int | None = None,
     seed: int = 0,
     teacher: str | Path | None = None,
-    kd_alpha: float = 0.5,
-    kd_temperature: float = 4.0,
+    kd_alpha: float = DEFAULT_KD_ALPHA,
+    kd_temperature: float = DEFAULT_KD_TEMPERATURE,
     out: str | Path | None = None,
     progress: Callable[[EpochDone], None] | None = None,
     init: str | Path | None = None,

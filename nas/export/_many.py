@@ -17,6 +17,7 @@ from nas.errors import NasError, NasRuntimeError, first_line
 from nas.export._deploy import DEPLOYED_SUFFIX, EpochDone, check_settings, deploy_train
 from nas.export._litert import check_export_format
 from nas.export._run import _EXPORT_DIR
+from nas.export._teacher import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE
 from nas.export._transfer import check_freeze, read_init
 
 BASELINES_FOLDER = "baselines"  # RUN_DIR/baselines/NAME: hand-designed networks exported by nas baselines
@@ -188,7 +189,13 @@ def train_exports(
     return outcomes
 
 
-_DEFAULTS = (("epochs", 30), ("train_subset", None), ("seed", 0), ("kd_alpha", 0.5), ("kd_temperature", 4.0))
+_DEFAULTS = (
+    ("epochs", 30),
+    ("train_subset", None),
+    ("seed", 0),
+    ("kd_alpha", DEFAULT_KD_ALPHA),
+    ("kd_temperature", DEFAULT_KD_TEMPERATURE),
+)
 
 
 def _train_task(source: str, settings: dict) -> tuple[str, dict]:

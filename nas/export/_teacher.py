@@ -14,6 +14,9 @@ from nas.errors import NasError
 from nas.evaluate import Preprocessing
 from nas.export._folder import read_preprocessing
 
+DEFAULT_KD_ALPHA = 0.5  # weight of the distillation term in the loss
+DEFAULT_KD_TEMPERATURE = 4.0  # the softening of both networks' logits
+
 
 def distillation_loss(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float

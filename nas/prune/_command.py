@@ -23,13 +23,12 @@ import torch
 from nas._checks import check_integer, check_number
 from nas._io import check_output_path, checkpoint_bytes, read_json, write_atomic, write_json_atomic
 from nas.errors import NasError
+from nas.export import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE  # nas train --teacher's defaults
 from nas.space import Architecture
 
 PRUNE_FILE = "prune.json"
 CUT_FOLDER = "cut"
 WEIGHTS_FILE = "weights.safetensors"
-DEFAULT_KD_ALPHA = 0.5  # the weights `nas train --teacher` uses by default
-DEFAULT_KD_TEMPERATURE = 4.0
 
 
 def default_out(source: Path, latency_ms: float, profile: str) -> Path:
