@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -12,9 +13,31 @@ from nas.builder import build_model
 from nas.cli import main
 from nas.errors import NasError
 from nas.evaluate import count_costs
+from nas.export import baseline_exports
 from nas.onnx_io import read_metadata
 from nas.report._load import _read_baselines
 from nas.search import search
+
+
+@pytest.fixture(scope="module")
+def searched_run(tmp_path_factory, tiny_space_file, tiny_dataset_file, ray_executor):
+    """One small search (the tiny space, 16 px) that each test copies: the baselines only read its run."""
+    run_dir = tmp_path_factory.mktemp("baselines") / "run"
+    search(
+        executor=ray_executor,
+        space=str(tiny_space_file),
+        dataset=str(tiny_dataset_file),
+        trials=2,
+        population=2,
+        epochs=1,
+        train_subset=32,
+        out=str(run_dir),
+    )
+    return run_dir
+
+
+def copy_of(run_dir, tmp_path):
+    return shutil.copytree(run_dir, tmp_path / "run")
 
 
 def test_every_baseline_builds_and_scales_with_its_width_multiplier():
@@ -30,17 +53,8 @@ def test_every_baseline_builds_and_scales_with_its_width_multiplier():
         assert small.params < large.params and small.macs < large.macs
 
 
-def test_baselines_of_a_run_are_written_for_the_report(tmp_path, tiny_dataset_file, ray_executor):
-    run_dir = tmp_path / "run"
-    search(
-        executor=ray_executor,
-        dataset=str(tiny_dataset_file),
-        trials=2,
-        population=2,
-        epochs=1,
-        train_subset=32,
-        out=str(run_dir),
-    )
+def test_baselines_of_a_run_are_written_for_the_report(tmp_path, searched_run, ray_executor):
+    run_dir = copy_of(searched_run, tmp_path)
     results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor)
     assert [r["name"] for r in results] == ["mobilenetv2-0.5x", "mobilenetv3-small-0.5x", "shufflenet-0.5x"]
     stored = json.loads((run_dir / "baselines.json").read_text())
@@ -52,18 +66,9 @@ def test_baselines_of_a_run_are_written_for_the_report(tmp_path, tiny_dataset_fi
 
 
 def test_baselines_keep_the_users_own_entries_and_replace_only_their_own(
-    tmp_path, tiny_dataset_file, ray_executor
+    tmp_path, searched_run, ray_executor
 ):
-    run_dir = tmp_path / "run"
-    search(
-        executor=ray_executor,
-        dataset=str(tiny_dataset_file),
-        trials=2,
-        population=2,
-        epochs=1,
-        train_subset=32,
-        out=str(run_dir),
-    )
+    run_dir = copy_of(searched_run, tmp_path)
     mine = {"name": "MyNet", "accuracy": 0.5, "latency_ms": 0.05}
     earlier = {
         "name": "mobilenetv2-0.5x",
@@ -98,19 +103,9 @@ def test_a_broken_baselines_file_is_refused_before_any_training(tmp_path):
 
 
 def test_exported_baselines_are_model_folders_that_nas_train_trains(
-    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+    tmp_path, searched_run, tiny_dataset_file, ray_executor
 ):
-    run_dir = tmp_path / "run"
-    search(
-        executor=ray_executor,
-        space=str(tiny_space_file),
-        dataset=str(tiny_dataset_file),
-        trials=2,
-        population=2,
-        epochs=1,
-        train_subset=32,
-        out=str(run_dir),
-    )
+    run_dir = copy_of(searched_run, tmp_path)
     results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor, export=True)
     config = json.loads((run_dir / "config.json").read_text())
     for entry in results:
@@ -133,15 +128,15 @@ def test_exported_baselines_are_model_folders_that_nas_train_trains(
             "green",
         ]
 
-    # nas train trains them (and only them, not its own -deployed outputs when run again) and re-exports them
+    # nas train trains them and re-exports them; run again, it would train them alone, not its own outputs
     command = ["train", str(run_dir), "--baselines", "--dataset", str(tiny_dataset_file), "--epochs", "1"]
-    assert main([*command, "--quiet"]) == 0 and main([*command, "--quiet"]) == 0
+    assert main([*command, "--quiet"]) == 0
+    assert baseline_exports(run_dir) == sorted(run_dir / "baselines" / entry["name"] for entry in results)
     for entry in results:
         out = run_dir / "baselines" / f"{entry['name']}-deployed"
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["baseline"] == entry["name"] and metrics["proxy_accuracy"] == entry["accuracy"]
         assert metrics["onnx_vs_torch_max_abs_diff"] <= 1e-3 and (out / "model.onnx").is_file()
-    assert not list((run_dir / "baselines").glob("*-deployed-deployed"))
 
 
 def test_baselines_match_the_input_resolution_asked_for():
