@@ -51,6 +51,13 @@ def add_profile_commands(sub) -> None:
     m.add_argument(
         "--fresh", action="store_true", help="start over instead of resuming an interrupted measurement"
     )
+    m.add_argument(
+        "--paired",
+        action="store_true",
+        help="measure a reference network before the first graph and after each one, and read each graph "
+        "relative to the two beside it: a device whose speed drifts (throttling, a shared machine) then "
+        "measures consistently; about twice the time",
+    )
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=_measure)
 
@@ -116,6 +123,14 @@ def add_profile_commands(sub) -> None:
         "--networks-only",
         action="store_true",
         help="measure the networks only, not their blocks (faster; the blocks tell each operator's cost)",
+    )
+    c.add_argument(
+        "--paired",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure each graph between two measurements of a reference network and read it relative to "
+        "them, so that the machine's slow phases cancel; --no-paired takes about half the time "
+        "(default: paired)",
     )
     c.add_argument(
         "--out",
@@ -186,7 +201,7 @@ def _bundle(args) -> int:
 
 
 def _measure(args) -> int:
-    from nas.latency import MeasurementSettings, measure_bundle
+    from nas.latency import MeasurementSettings, bundle_reference, measure_bundle
 
     settings = MeasurementSettings(
         execution_provider=args.provider, intra_op_threads=args.threads, graph_optimization=args.optimization
@@ -196,7 +211,8 @@ def _measure(args) -> int:
         if not args.quiet and (done == total or done % 25 == 0):
             print(f"measured {done}/{total}", file=sys.stderr)
 
-    csv_path = measure_bundle(args.bundle, settings, progress, fresh=args.fresh)
+    reference = bundle_reference(args.bundle) if args.paired else None
+    csv_path = measure_bundle(args.bundle, settings, progress, fresh=args.fresh, reference=reference)
     print(f"{csv_path}. Next, on the host: nas profile fit --measurements {csv_path} --name DEVICE")
     return 0
 
@@ -280,6 +296,7 @@ def _calibrate(args) -> int:
         space=args.space,
         networks=args.networks,
         blocks=not args.networks_only,
+        paired=args.paired,
         out=args.out,
         progress=progress,
     )

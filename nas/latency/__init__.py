@@ -7,7 +7,7 @@ Importing it does not import torch: `ArchitectureFeaturizer` (which traces torch
 from nas._io import cpu_model
 from nas._lazy import lazy_exports
 from nas.latency._block_samples import block_features, block_table_samples
-from nas.latency._bundle import bundle_groups, measure_bundle, write_bundle
+from nas.latency._bundle import bundle_groups, bundle_reference, measure_bundle, write_bundle
 from nas.latency._calibrate import fit_profile, predict_models, validate_on_measurements
 from nas.latency._coverage import Coverage
 from nas.latency._device import (
@@ -23,7 +23,13 @@ from nas.latency._features import COLUMNS, FEATURES, GraphFeatures, NodeFeatures
 from nas.latency._graph import graph_features
 from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._machine import calibrate_profile, local_profile
-from nas.latency._measure import LatencyMeasurement, MeasurementSettings, measure_latency
+from nas.latency._measure import (
+    LatencyMeasurement,
+    MeasurementSettings,
+    measure_latency,
+    paired_latencies,
+    paired_measurements,
+)
 from nas.latency._model import (
     LatencyModel,
     cross_validate,
@@ -56,6 +62,7 @@ __all__ = [
     "predict_models",
     "measure_bundle",
     "bundle_groups",
+    "bundle_reference",
     "fit_profile",
     "builtin_profile_names",
     "BUILTIN_PROFILES",
@@ -101,6 +108,8 @@ __all__ = [
     "local_profile",
     "machine_signature",
     "measure_latency",
+    "paired_latencies",
+    "paired_measurements",
     "nnls",
     "read_block_table",
     "read_unique_blocks_table",
@@ -110,7 +119,7 @@ __all__ = [
 ]
 
 # Building blocks of fitting and few-shot transfer, for the benchmarks that study them.
-from nas.latency._calibrate import fit_sections, measurement_samples  # noqa: E402
+from nas.latency._calibrate import fit_sections, measurement_samples, reference_latencies  # noqa: E402
 from nas.latency._fewshot import fit_few_shot_predictions, held_out_few_shot, model_arrays  # noqa: E402
 from nas.latency._machine import calibrate_model, calibrated_with_held_out, leave_one_out  # noqa: E402
 from nas.latency._model import fit_matrix, held_out_matrix  # noqa: E402
@@ -130,6 +139,7 @@ __all__ += [
     "leave_one_out",
     "measurement_samples",
     "model_arrays",
+    "reference_latencies",
 ]
 
 

@@ -6,7 +6,10 @@ node kind the space can produce that those networks happen not to contain (so th
 covers the space). `measure_bundle` (on the
 device) needs only onnxruntime, onnx and numpy: it measures every graph with the profile protocol and
 writes `measurements.csv` (`model,latency_ms,spread,stable`; model relative to the CSV) and
-`measurements.meta.json` (device, runtime, settings, date).
+`measurements.meta.json` (device, runtime, settings, date). Paired with a reference graph
+(`bundle_reference`: R G1 R G2 R ..., `nas.latency._measure.paired_measurements`), each row also records
+`reference_ms`, the geometric mean of the reference's medians right before and after the graph, from
+which readers cancel the machine's slow phases (`nas.latency._calibrate.measurement_samples`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Callable
 
 from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
-from nas.latency._measure import MeasurementSettings, measure_latency
+from nas.latency._measure import MeasurementSettings, measure_latency, paired_measurements
 from nas.latency._signature import machine_signature
 
 MANIFEST = "bundle.json"
 FORMAT = "nas-bundle/1"
+COLUMNS = ["model", "latency_ms", "spread", "stable"]
+PAIRED_COLUMNS = COLUMNS + ["reference_ms"]
 
 
 def write_bundle(
@@ -167,21 +172,9 @@ def bundle_groups(bundle_dir: str | Path) -> list[int]:
     return groups
 
 
-def measure_bundle(
-    bundle_dir: str | Path,
-    settings: MeasurementSettings = MeasurementSettings(),
-    progress: Callable[[int, int], None] = lambda done, total: None,
-    *,
-    fresh: bool = False,
-) -> Path:
-    """Measure every graph of a bundle; returns the path of measurements.csv.
-
-    The CSV is rewritten atomically after every graph, so a device that is switched off loses nothing:
-    measuring again resumes where it stopped, as long as the device and settings are the same (`fresh`
-    starts over). The metadata is written first and marked finished at the end.
-    """
-    import onnxruntime
-
+def bundle_models(bundle_dir: str | Path) -> list[dict]:
+    """The manifest's entries, checked: format, entry shape, every file present (before anything is
+    written into the bundle)."""
     bundle = Path(bundle_dir)
     manifest_path = bundle / MANIFEST
     if not manifest_path.is_file():
@@ -195,9 +188,46 @@ def measure_bundle(
     if manifest.get("format") != FORMAT:
         raise NasError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}")
     missing = [m["path"] for m in models if not (bundle / m["path"]).is_file()]
-    if missing:  # checked before anything is written into the bundle
+    if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise NasError(f"{manifest_path}: file missing: {bundle / missing[0]}{more}")
+    return models
+
+
+def bundle_reference(bundle_dir: str | Path) -> str:
+    """The manifest path of the bundle's network of median MACs: the reference for paired measurement,
+    chosen before measuring, whose kernels resemble the other networks' (a block's would not)."""
+    from nas.latency._graph import graph_features
+
+    networks = [m["path"] for m in bundle_models(bundle_dir) if m.get("kind") == "network"]
+    if not networks:
+        raise NasError(f"{bundle_dir}: the bundle has no whole network to pair the measurements with")
+    macs = [graph_features(Path(bundle_dir) / path).total("macs") for path in networks]
+    return networks[sorted(range(len(networks)), key=macs.__getitem__)[len(networks) // 2]]
+
+
+def measure_bundle(
+    bundle_dir: str | Path,
+    settings: MeasurementSettings = MeasurementSettings(),
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    *,
+    fresh: bool = False,
+    reference: str | None = None,
+) -> Path:
+    """Measure every graph of a bundle; returns the path of measurements.csv.
+
+    With `reference` (a manifest path, e.g. `bundle_reference`), paired: the reference is measured before
+    the first graph and after each one, about twice the time. The CSV is rewritten atomically after every
+    graph, so a device that is switched off loses nothing: measuring again resumes where it stopped, as
+    long as the device, settings and reference are the same (`fresh` starts over). The metadata is written
+    first and marked finished at the end.
+    """
+    import onnxruntime
+
+    bundle = Path(bundle_dir)
+    models = bundle_models(bundle)
+    if reference is not None and reference not in {m["path"] for m in models}:
+        raise NasError(f"reference: {reference!r} is not a graph of the bundle {bundle}")
     available = onnxruntime.get_available_providers()
     if settings.execution_provider not in available:
         raise NasError(
@@ -216,9 +246,12 @@ def measure_bundle(
         "isa": signature["isa"],
         "cores": signature["cores"],
         "settings": json.loads(json.dumps(settings.__dict__, default=str)),
+        "reference": reference,  # None: unpaired
     }
-    rows = {} if fresh else _resumable_rows(csv_path, meta_path, device)
+    header = COLUMNS if reference is None else PAIRED_COLUMNS
+    rows = {} if fresh else _resumable_rows(csv_path, meta_path, device, header)
     started = time.time()
+    manifest = read_json(bundle / MANIFEST, "bundle manifest")
     meta = {
         "bundle": {k: manifest.get(k) for k in ("space", "seed", "networks", "created")},
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -226,35 +259,45 @@ def measure_bundle(
         "finished": False,
     }
     write_atomic(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
-    for i, entry in enumerate(models):
-        if entry["path"] not in rows:
-            path = bundle / entry["path"]
-            if not path.is_file():
-                raise NasError(f"{manifest_path}: models[{i}]: file missing: {path}")
-            m = measure_latency(path, settings)
-            rows[entry["path"]] = [entry["path"], f"{m.median_ms:.6f}", f"{m.spread:.6f}", str(m.stable)]
-            _write_rows(csv_path, rows)
-        progress(i + 1, len(models))
-    _write_rows(csv_path, rows)
+    pending = {bundle / m["path"]: m["path"] for m in models if m["path"] not in rows}
+    done = len(models) - len(pending)
+    if done:
+        progress(done, len(models))
+    measured = (
+        ((path, measure_latency(path, settings), None) for path in pending)
+        if reference is None
+        else paired_measurements(pending, bundle / reference, settings, measure_latency)
+    )
+    for path, m, reference_ms in measured:
+        row = [pending[path], f"{m.median_ms:.6f}", f"{m.spread:.6f}", str(m.stable)]
+        rows[pending[path]] = row if reference_ms is None else row + [f"{reference_ms:.6f}"]
+        _write_rows(csv_path, rows, header)
+        done += 1
+        progress(done, len(models))
+    _write_rows(csv_path, rows, header)
     meta.update(finished=True, seconds=round(time.time() - started, 1))
     write_atomic(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
     return csv_path
 
 
-def _write_rows(csv_path: Path, rows: dict[str, list[str]]) -> None:
+def _write_rows(csv_path: Path, rows: dict[str, list[str]], header: list[str]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["model", "latency_ms", "spread", "stable"])
+    writer.writerow(header)
     writer.writerows(rows.values())
     write_atomic(csv_path, buffer.getvalue())
 
 
-def _resumable_rows(csv_path: Path, meta_path: Path, device: dict) -> dict[str, list[str]]:
-    """Rows of an earlier, unfinished measurement of this bundle on the same device and settings."""
+def _resumable_rows(csv_path: Path, meta_path: Path, device: dict, header: list[str]) -> dict[str, list[str]]:
+    """Rows of an earlier, unfinished measurement of this bundle on the same device, settings and
+    reference (rows paired with another reference, or unpaired, are not comparable)."""
     if not (csv_path.is_file() and meta_path.is_file()):
         return {}
     previous = read_json(meta_path, "measurement metadata")
     if previous.get("finished", True) or any(previous.get(k) != v for k, v in device.items()):
         return {}
     with open(csv_path, newline="") as handle:
-        return {row[0]: row for row in list(csv.reader(handle))[1:] if len(row) == 4}
+        found = list(csv.reader(handle))
+    if not found or found[0] != header:
+        return {}
+    return {row[0]: row for row in found[1:] if len(row) == len(header)}

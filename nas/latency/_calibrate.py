@@ -1,7 +1,8 @@
 """From a device's measurements to a profile: read `measurements.csv`, fit, validate, predict.
 
 `measurements.csv` (written by `nas profile measure`, or by hand) has columns `model,latency_ms`
-(extra columns are ignored); `model` is an ONNX file's path relative to the CSV. Any ONNX graphs
+(extra columns are ignored, but for `reference_ms`: a paired measurement, whose latencies are read
+relative to the reference's, `measurement_samples`); `model` is an ONNX file's path relative to the CSV. Any ONNX graphs
 work: whole networks, single blocks, or both (the latency model is fitted on graph features, so the
 fixed per-inference overhead is learnt once, not once per block). Every problem names the CSV row.
 """
@@ -20,6 +21,7 @@ from nas.errors import NasError
 from nas.latency._coverage import Coverage
 from nas.latency._graph import graph_features
 from nas.latency._hardware_profile import HardwareProfile
+from nas.latency._measure import paired_latencies
 from nas.latency._model import (
     LatencyModel,
     cross_validate,
@@ -33,10 +35,24 @@ from nas.latency._prior import fit_prior
 from nas.latency._profile_lookup import load_profile
 
 REQUIRED = ("model", "latency_ms")
+PAIRED = "reference_ms"  # the column of a paired measurement (`nas.latency._bundle.measure_bundle`)
 
 
 def read_measurements(csv_path: str | Path) -> list[tuple[Path, float]]:
     """(ONNX path, latency ms) per row, every row checked: columns, numbers, files."""
+    return [(onnx_path, latency) for onnx_path, latency, _ in _read_rows(csv_path)]
+
+
+def reference_latencies(csv_path: str | Path) -> list[float] | None:
+    """The `reference_ms` column of a paired measurement (`measure_bundle` with a reference), None when
+    the CSV has none."""
+    rows = _read_rows(csv_path)
+    return None if rows[0][2] is None else [reference for _, _, reference in rows]
+
+
+def _read_rows(csv_path: str | Path) -> list[tuple[Path, float, float | None]]:
+    """(ONNX path, latency ms, reference ms or None) per row; a `reference_ms` column must be filled in
+    every row."""
     path = Path(csv_path)
     try:
         with open(path, newline="") as handle:
@@ -46,6 +62,7 @@ def read_measurements(csv_path: str | Path) -> list[tuple[Path, float]]:
                 raise NasError(
                     f"{path}:1: missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})"
                 )
+            paired = PAIRED in (reader.fieldnames or [])
             rows = list(reader)
     except FileNotFoundError:
         raise NasError(f"measurements file not found: {path}") from None
@@ -55,29 +72,42 @@ def read_measurements(csv_path: str | Path) -> list[tuple[Path, float]]:
         raise NasError(f"{path}: no measurements")
     out = []
     for line, row in enumerate(rows, start=2):
-        text = (row.get("latency_ms") or "").strip()
-        try:
-            latency = float(text)
-        except ValueError:
-            raise NasError(f"{path}:{line}: latency_ms: not a number: {text!r}") from None
-        if not math.isfinite(latency) or latency <= 0:
-            raise NasError(
-                f"{path}:{line}: latency_ms: must be a positive finite number of milliseconds, got {text}"
-            )
+        latency = _milliseconds(row, "latency_ms", f"{path}:{line}")
+        reference = _milliseconds(row, PAIRED, f"{path}:{line}") if paired else None
         model = (row.get("model") or "").strip()
         onnx_path = path.parent / model
         if not model or not onnx_path.is_file():
             raise NasError(f"{path}:{line}: model: ONNX file not found: {onnx_path}")
-        out.append((onnx_path, latency))
+        out.append((onnx_path, latency, reference))
     return out
 
 
-def measurement_samples(csv_path: str | Path) -> list[tuple[Any, float]]:
-    """(GraphFeatures, latency) per row; a graph the model cannot featurize names its row."""
+def _milliseconds(row: dict, column: str, where: str) -> float:
+    text = (row.get(column) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise NasError(f"{where}: {column}: not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise NasError(f"{where}: {column}: must be a positive finite number of milliseconds, got {text}")
+    return value
+
+
+def measurement_samples(
+    csv_path: str | Path, *, paired: bool = True, scale: float | None = None
+) -> list[tuple[Any, float]]:
+    """(GraphFeatures, latency) per row; a graph the model cannot featurize names its row. A paired
+    measurement (a `reference_ms` column) gives each latency over its adjacent reference's, times `scale`
+    (default: the reference's median over the CSV; `paired_latencies`), unless not `paired` (the raw
+    medians)."""
+    rows = _read_rows(csv_path)
+    latencies = [latency for _, latency, _ in rows]
+    if paired and rows[0][2] is not None:
+        latencies = paired_latencies([(latency, reference) for _, latency, reference in rows], scale)
     samples = []
-    for line, (onnx_path, latency) in enumerate(read_measurements(csv_path), start=2):
+    for line, ((onnx_path, _, _), latency) in enumerate(zip(rows, latencies), start=2):
         try:
-            samples.append((graph_features(onnx_path), latency))
+            samples.append((graph_features(onnx_path), float(latency)))
         except NasError as exc:
             raise NasError(f"{csv_path}:{line}: {exc}") from None
     return samples
@@ -269,7 +299,8 @@ def fit_profile(
         f"Fitted by `nas profile fit` on {len(samples)} ONNX graphs measured with ONNX Runtime "
         f"{meta.get('onnxruntime', '(version not recorded)')} on {meta.get('cpu', 'an unrecorded CPU')} "
         f"({meta.get('machine', '?')}, host {meta.get('host', '?')}) at {meta.get('measured', 'an unrecorded date')}; "
-        f"bundle of space {meta.get('bundle', {}).get('space', '?')} seed {meta.get('bundle', {}).get('seed', '?')}."
+        f"bundle of space {meta.get('bundle', {}).get('space', '?')} seed {meta.get('bundle', {}).get('seed', '?')}"
+        + (f"; each graph paired with the reference {meta['reference']}." if meta.get("reference") else ".")
     )
     selection = None
     if not few_shot:

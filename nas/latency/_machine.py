@@ -16,6 +16,11 @@ networks measured here: `benchmarks/latency_calibration.py`.) The blocks tell ea
 this machine, which a few whole networks cannot separate. Its error is over the measured networks, each
 held out with the blocks it introduced (`calibrated_with_held_out`), and its interval is conformal on
 those held-out ratios.
+
+The measurements are **paired** by default (`nas.latency._measure.paired_measurements`): every graph is
+measured between two measurements of a reference network (the bundle's network of median MACs) and read
+relative to them, so that a phase in which the machine runs slower (a shared virtual machine drifts by tens
+of percent within minutes) cancels instead of being learnt as the cost of whatever was measured in it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from nas._io import read_json
 from nas.errors import NasError
-from nas.latency._bundle import MANIFEST, bundle_groups, measure_bundle, write_bundle
+from nas.latency._bundle import bundle_groups, bundle_models, bundle_reference, measure_bundle, write_bundle
 from nas.latency._model import LatencyModel, error_metrics, fold_splits, nnls
 from nas.latency._prediction import conformal_interval
 from nas.latency._signature import (  # noqa: F401 (SIGNATURE_KEYS, user_profile_dir: re-exported)
@@ -150,14 +154,17 @@ def calibrate_profile(
     networks: int = 40,
     blocks: bool = True,
     seed: int = 1,
+    paired: bool = True,
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Measure `networks` random networks of `space` (and, with `blocks`, their blocks) here with the
-    profile's protocol, calibrate its model (`calibrate_model`) and write the calibrated profile (default:
-    the user's profile folder, named for this machine). Its error and interval are the networks' held out
-    with their blocks (`calibrated_with_held_out`). Returns its path."""
-    from nas.latency._calibrate import measurement_samples  # imported here: _profiles imports this module
+    profile's protocol (`paired` with the bundle's reference network: about twice the time), calibrate
+    its model (`calibrate_model`) and write the calibrated profile (default: the user's profile folder,
+    named for this machine). Its error and interval are the networks' held out with their blocks
+    (`calibrated_with_held_out`). Returns its path."""
+    # imported here: _profiles imports this module
+    from nas.latency._calibrate import measurement_samples, reference_latencies
     from nas.latency._profiles import write_profile
 
     if profile.latency_model is None:
@@ -168,11 +175,18 @@ def calibrate_profile(
     target = Path(out) if out is not None else calibrated_path(profile, here)
     with tempfile.TemporaryDirectory(prefix="nas-calibrate-") as folder:
         bundle = write_bundle(space, Path(folder) / "bundle", networks=networks, seed=seed, blocks=blocks)
-        samples = measurement_samples(
-            measure_bundle(bundle, profile.measurement, progress or (lambda d, t: None))
+        reference = bundle_reference(bundle) if paired else None
+        csv_path = measure_bundle(
+            bundle, profile.measurement, progress or (lambda d, t: None), reference=reference
+        )
+        samples = measurement_samples(csv_path)
+        pairing = (
+            {"reference": reference, "reference_ms": float(np.median(reference_latencies(csv_path)))}
+            if paired
+            else None
         )
         groups = bundle_groups(bundle)
-        kinds = [entry["kind"] for entry in read_json(bundle / MANIFEST, "bundle manifest")["models"]]
+        kinds = [entry["kind"] for entry in bundle_models(bundle)]
     model, held_out = calibrated_with_held_out(profile.latency_model, samples, groups)
     is_network = np.array([kind == "network" for kind in kinds])
     predicted = held_out[is_network]
@@ -186,17 +200,26 @@ def calibrate_profile(
         if blocks
         else ""
     )
-    data = f"{how} over {networks} random {space} networks measured here{also}"
+    how_measured = (
+        "each paired with a reference network (its median over the two reference measurements beside it)"
+        if paired
+        else "unpaired"
+    )
+    data = f"{how} over {networks} random {space} networks measured here ({how_measured}){also}"
     raw = {key: value for key, value in profile.raw.items() if key not in ("measurements", "prior")}
     raw.update(
         {
             "description": f"{profile.description} (calibrated here: {here['cpu']})",
             "provenance": f"{profile.provenance} Calibrated by `nas profile calibrate` on {here['cpu']} "
-            f"from {networks} random {space} networks (seed {seed}){' and their blocks' if blocks else ''}; "
-            f"before calibration the model's MAPE on those networks was {shipped['mape']:.1f}%.",
+            f"from {networks} random {space} networks (seed {seed}){' and their blocks' if blocks else ''}, "
+            f"{how_measured}; before calibration the model's MAPE on those networks was {shipped['mape']:.1f}%.",
             "machine": here,
             "model": model.to_dict(),
-            "validation": {**error_metrics(predicted, measured), "data": data},
+            "validation": {
+                **error_metrics(predicted, measured),
+                "data": data,
+                **({"paired": pairing} if pairing else {}),
+            },
             "interval": conformal_interval(
                 measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted"
             ).to_dict(),

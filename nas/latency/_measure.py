@@ -20,6 +20,12 @@ One measurement of a model:
 
 A ~1 ms model costs about 10 ms of warm-up plus 5 x 50 ms of rounds: ~0.3 s when the first attempt is
 tight enough.
+
+**Paired measurement** (`paired_measurements`, `paired_latencies`), for a machine whose speed changes in
+phases (a shared virtual machine, a device that throttles): the models are measured between measurements
+of one reference model (R M1 R M2 R ...), and each model's median is divided by the geometric mean of the
+two reference medians next to it. A slow phase spanning the three (under a second) cancels; the ratio
+times the reference's median over the pass gives milliseconds again.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -270,3 +276,32 @@ def measure_latency(
         attempts=attempts,
         stable=spread <= settings.max_spread,
     )
+
+
+def paired_measurements(
+    models: Iterable[Any],
+    reference: bytes | str | Path,
+    settings: MeasurementSettings = MeasurementSettings(),
+    measure: Callable[..., LatencyMeasurement] | None = None,
+) -> Iterator[tuple[Any, LatencyMeasurement, float]]:
+    """(model, its measurement, the geometric mean of the reference's medians right before and after it)
+    for each model, measured R M1 R M2 R ...: one reference measurement more than models, each shared by
+    the two models beside it. `measure`: default `measure_latency`."""
+    measure = measure or measure_latency
+    before = measure(reference, settings).median_ms
+    for model in models:
+        measurement = measure(model, settings)
+        after = measure(reference, settings).median_ms
+        yield model, measurement, math.sqrt(before * after)
+        before = after
+
+
+def paired_latencies(pairs: Sequence[tuple[float, float]], scale: float | None = None) -> np.ndarray:
+    """Each (median, adjacent reference ms) as median / reference x `scale` (default: the median of the
+    reference values, the reference's latency over the pass): milliseconds from which the machine's slow
+    phases cancel. Passes compared with each other need one common `scale`."""
+    if not pairs:
+        return np.zeros(0)
+    medians, references = np.asarray(pairs, dtype=np.float64).T
+    scale = float(np.median(references)) if scale is None else scale
+    return medians / references * scale

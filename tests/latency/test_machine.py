@@ -155,9 +155,9 @@ def test_calibrate_measures_here_and_writes_a_profile_for_this_machine(tmp_path,
     assert calibrated.machine == machine_signature() and calibrated.validation["n"] == 6
     assert "blocks (held out with their network)" in calibrated.validation["data"]
     assert calibrated.interval is not None and calibrated.coverage == other.coverage
-    assert (
-        "and their blocks; before calibration the model's MAPE on those networks was" in calibrated.provenance
-    )
+    assert "and their blocks, each paired with a reference network" in calibrated.provenance
+    assert "before calibration the model's MAPE on those networks was" in calibrated.provenance
+    assert calibrated.validation["paired"]["reference"].startswith("networks/")
     assert local_profile(calibrated) is calibrated
 
 
