@@ -1,15 +1,19 @@
 """Benchmark: the shipped `x86-cpu` model on this machine, before and after calibration here.
 
 The shipped model was fitted on another machine. This measures 80 random `mobilenet` networks here
-(seed 1) and their blocks with the profile's protocol, in one pass, and splits the networks alternately:
-it calibrates on 40 as `nas profile calibrate --networks-only` does (also on the first 10 and 20 of
-them), on the 40 and the blocks they introduced as `nas profile calibrate` does, and fits a model afresh
-on those graphs (no prior) for comparison; it checks every model on the other 40 networks: MAPE, share
-within +-10%, Kendall tau, and the 90% interval's coverage. Interleaving matters on a shared virtual
-machine, whose speed can drift by tens of percent within minutes. Run it with nothing else on the CPU
-(latency measurements).
+(seed 1) and their blocks with the profile's protocol in one pass, paired as `nas profile calibrate`
+pairs them (`nas.latency.bundle_reference`, `measure_bundle(reference=...)`: each graph between two
+measurements of the bundle's network of median MACs, read relative to them), and splits the networks
+alternately: it calibrates on 40 as `nas profile calibrate --networks-only` does (also on the first 10
+and 20 of them), on the 40 and the blocks they introduced as `nas profile calibrate` does, the same from
+the pass's single (unpaired) medians as calibration did before pairing, and fits a model afresh on those
+graphs (no prior) for comparison. It scores every model on the other 40 networks, measured in two more
+paired passes with the same reference (`benchmarks/_paired.py`), against the mean of the two: MAPE, share
+within +-10%, Kendall tau, and the 90% interval's coverage. All passes share one scale, the reference's
+median over all of them, so that a drift of the machine's speed between passes is no error of scale.
+Run it with nothing else on the CPU (latency measurements).
 
-    .venv/bin/python benchmarks/latency_calibration.py [--runs 3]   # writes results/benchmarks/latency_calibration.json
+    .venv/bin/python benchmarks/latency_calibration.py [--runs 2]   # writes results/benchmarks/latency_calibration.json
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks._harness import Benchmark, run_main, write_result  # noqa: E402
-from benchmarks._paired import paired_latencies, paired_pass, reference_network  # noqa: E402
+from benchmarks._paired import paired_latencies, paired_pass  # noqa: E402
 from nas.latency import (  # noqa: E402
     bundle_groups,
+    bundle_reference,
     calibrated_with_held_out,
     conformal_interval,
     error_metrics,
@@ -37,42 +42,59 @@ from nas.latency import (  # noqa: E402
     load_profile,
     machine_signature,
     measure_bundle,
-    measure_latency,
     measurement_samples,
+    reference_latencies,
     write_bundle,
 )
 
-BENCHMARK = Benchmark(cost="full", seconds=400)  # --runs 2; latency_calibration.json: 198 s for --runs 1
+BENCHMARK = Benchmark(cost="full", seconds=600)  # --runs 2; estimated: 1223 measurements a run (810: 198 s)
 NETWORKS = 40
 
 
-def measured(folder: Path, settings) -> tuple[list, list, list, list, list]:
-    """80 random networks and their blocks measured in one pass; the networks split alternately into
-    calibration and evaluation ones, so a drift of the machine's speed during the run hits both alike.
-    Returns (calibration networks, [(block, index of the calibration network that introduced it)],
-    evaluation networks, the evaluation networks measured again after the pass): blocks first seen in an
-    evaluation network are measured (in order, for the same drift) but unused; coverage blocks (not from
-    any network) get a group of their own. The second measurement is the measurements' own agreement,
-    the best any model of them can do. Last, two passes over the evaluation networks paired with a
-    reference network (`benchmarks/_paired.py`): measurements from which the machine's slow phases cancel."""
+def measured(folder: Path, settings) -> dict:
+    """80 random networks and their blocks measured in one paired pass; the networks split alternately into
+    calibration and evaluation ones. Returns the calibration samples, paired (`paired`) and single
+    (`single`) for the same graphs: the 40 calibration networks first, then (`blocks`) the blocks they
+    introduced, with the group of each block (the index of its network; a coverage block, from no
+    network, a group of its own); blocks first seen in an evaluation network are measured but unused.
+    `evaluation`: the evaluation networks' (features, paired latency) from the same pass; `single_eval`
+    their single medians; `truth`: two more paired passes over them, on the same scale."""
     bundle = write_bundle("mobilenet", folder / "bundle", networks=2 * NETWORKS, seed=1, blocks=True)
     entries = json.loads((bundle / "bundle.json").read_text())["models"]
-    samples = measurement_samples(measure_bundle(bundle, settings))
-    calibration, blocks, evaluation, again = [], [], [], []
-    for entry, group, sample in zip(entries, bundle_groups(bundle), samples, strict=True):
-        kind = entry["kind"]
-        if kind == "network":
-            (calibration if group % 2 == 0 else evaluation).append(sample)
-            if group % 2:
-                again.append(bundle / entry["path"])
+    reference = bundle_reference(bundle)
+    csv_path = measure_bundle(bundle, settings, reference=reference)
+    groups = bundle_groups(bundle)
+    evaluation_paths = [
+        bundle / e["path"] for e, g in zip(entries, groups) if e["kind"] == "network" and g % 2
+    ]
+    truth = [paired_pass(evaluation_paths, bundle / reference, settings) for _ in range(2)]
+    scale = float(np.median(reference_latencies(csv_path) + [ref for one in truth for _, ref in one]))
+    paired = measurement_samples(csv_path, scale=scale)
+    single = measurement_samples(csv_path, paired=False)
+    calibration, blocks, evaluation, single_eval = [], [], [], []
+    for index, (entry, group) in enumerate(zip(entries, groups, strict=True)):
+        if entry["kind"] == "network":
+            if group % 2 == 0:
+                calibration.append(index)
+            else:
+                evaluation.append(paired[index])
+                single_eval.append(single[index][1])
         elif group >= 2 * NETWORKS:  # a coverage block: no network introduced it
-            blocks.append((sample, group))
+            blocks.append((index, group))
         elif group % 2 == 0:
-            blocks.append((sample, group // 2))
-    remeasured = [measure_latency(path, settings).median_ms for path in again]
-    reference = reference_network(again, [y for _, y in evaluation])
-    paired = paired_latencies([paired_pass(again, reference, settings) for _ in range(2)])
-    return calibration, blocks, evaluation, remeasured, paired
+            blocks.append((index, group // 2))
+    order = calibration + [index for index, _ in blocks]
+    return {
+        "paired": [paired[i] for i in order],
+        "single": [single[i] for i in order],
+        "groups": list(range(NETWORKS)) + [group for _, group in blocks],
+        "evaluation": evaluation,
+        "single_eval": single_eval,
+        "truth": [[median for median, _ in one] for one in truth],
+        "truth_paired": paired_latencies(truth, scale),
+        "reference": reference,
+        "scale_ms": scale,
+    }
 
 
 def scores(model, samples, interval=None) -> dict:
@@ -104,29 +126,31 @@ def calibrated_row(profile, subset: list, evaluation: list, networks: int, group
 
 def one_run(profile) -> dict:
     with tempfile.TemporaryDirectory(prefix="nas-bench-calibration-") as folder:
-        calibration, blocks, evaluation, remeasured, paired = measured(Path(folder), profile.measurement)
-    first = [y for _, y in evaluation]
-    paired_truth = [(features, float(y)) for (features, _), y in zip(evaluation, np.mean(paired, axis=0))]
+        m = measured(Path(folder), profile.measurement)
+    first, second = m["truth_paired"]
+    truth = [(features, float(y)) for (features, _), y in zip(m["evaluation"], (first + second) / 2)]
+    graphs, groups = m["paired"], m["groups"]
     rows = {
-        "measured again": {"networks": NETWORKS, **error_metrics(remeasured, first)},
-        "paired, measured again": {"networks": NETWORKS, **error_metrics(paired[1], paired[0])},
-        "shipped": {"networks": 0, **scores(profile.latency_model, evaluation)},
+        "measured again": {"networks": NETWORKS, **error_metrics(m["truth"][0], m["single_eval"])},
+        "paired, measured again": {"networks": NETWORKS, **error_metrics(second, first)},
+        "paired calibration pass": {
+            "networks": NETWORKS,
+            **error_metrics([y for _, y in m["evaluation"]], [y for _, y in truth]),
+        },
+        "shipped": {"networks": 0, **scores(profile.latency_model, truth)},
     }
     for n in (10, 20, NETWORKS):
-        rows[f"calibrated on {n}"] = calibrated_row(profile, calibration[:n], evaluation, n)
-    groups = list(range(NETWORKS)) + [group for _, group in blocks]
-    graphs = calibration + [sample for sample, _ in blocks]
-    rows[f"calibrated on {NETWORKS} + blocks"] = calibrated_row(profile, graphs, evaluation, NETWORKS, groups)
-    rows[f"calibrated on {NETWORKS} + blocks, vs paired"] = calibrated_row(
-        profile, graphs, paired_truth, NETWORKS, groups
+        rows[f"calibrated on {n}"] = calibrated_row(profile, graphs[:n], truth, n)
+    rows[f"calibrated on {NETWORKS} + blocks"] = calibrated_row(profile, graphs, truth, NETWORKS, groups)
+    rows[f"calibrated on {NETWORKS} + blocks, unpaired"] = calibrated_row(
+        profile, m["single"], truth, NETWORKS, groups
     )
-    direct = fit_latency_model(graphs)
     rows[f"fitted afresh on {NETWORKS} + blocks"] = {
         "networks": NETWORKS,
         "graphs": len(graphs),
-        **scores(direct, evaluation),
+        **scores(fit_latency_model(graphs), truth),
     }
-    return rows
+    return {"reference": m["reference"], "scale_ms": m["scale_ms"], "rows": rows}
 
 
 def main() -> int:
@@ -139,11 +163,11 @@ def main() -> int:
     profile = load_profile("x86-cpu")
     runs = []
     for run in range(args.runs):
-        rows = one_run(profile)
-        runs.append(rows)
-        for name, row in rows.items():
+        run_result = one_run(profile)
+        runs.append(run_result)
+        for name, row in run_result["rows"].items():
             print(
-                f"run {run + 1} {name:<18} MAPE {row['mape']:5.1f}%  within 10% {100 * row['within_10pct']:3.0f}%  "
+                f"run {run + 1} {name:<34} MAPE {row['mape']:5.1f}%  within 10% {100 * row['within_10pct']:3.0f}%  "
                 f"tau {row['kendall_tau']:.3f}"
                 + (
                     f"  inside {row['interval_level']:.0%} interval {100 * row['inside_interval']:.0f}%"
@@ -154,13 +178,17 @@ def main() -> int:
     result = {
         "signature": machine_signature(),
         "profile_machine": profile.machine,
-        "evaluation": f"{NETWORKS} random mobilenet networks measured here with the profile's protocol, interleaved "
-        "with the calibration networks and their blocks (one bundle of 80 networks, seed 1, split alternately), "
-        "per run; 'measured again': those networks measured a second time after the pass, scored against the "
-        "first measurement (the measurements' own agreement); 'paired': the evaluation networks measured in two "
-        "more passes, each between two measurements of a reference network and divided by their geometric "
-        "mean (benchmarks/_paired.py), so that the machine's slow phases cancel; 'vs paired': a model scored "
-        "against the mean of those two passes",
+        "evaluation": f"{NETWORKS} random mobilenet networks measured here with the profile's protocol (one "
+        "bundle of 80 networks and their blocks, seed 1, networks split alternately into calibration and "
+        "evaluation ones), per run. Every pass is paired as `nas profile calibrate` pairs (each graph between "
+        "two measurements of the bundle's network of median MACs, 'reference', its median over their geometric "
+        "mean), all passes on one scale, the reference's median over all of them ('scale_ms'). Models are "
+        "scored against the mean of two paired passes over the evaluation networks after the calibration pass. "
+        "'measured again': the evaluation networks' single medians in the first of those passes against those "
+        "of the calibration pass; 'paired, measured again': the second paired pass against the first; 'paired "
+        "calibration pass': the evaluation networks' paired latencies in the calibration pass against the "
+        "truth; 'calibrated on N': on the paired calibration networks only (--networks-only); '+ blocks': and "
+        "their blocks (the default); ', unpaired': the same from the calibration pass's single medians",
         "runs": runs,
     }
     write_result("latency_calibration", result, started=start)
