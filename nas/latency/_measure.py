@@ -287,7 +287,9 @@ def paired_measurements(
     """(model, its measurement, the geometric mean of the reference's medians right before and after it)
     for each model, measured R M1 R M2 R ...: one reference measurement more than models, each shared by
     the two models beside it. `measure`: default `measure_latency`."""
-    measure = measure or measure_latency
+    measure, models = measure or measure_latency, list(models)
+    if not models:  # nothing to pair: no reference measurement either
+        return
     before = measure(reference, settings).median_ms
     for model in models:
         measurement = measure(model, settings)

@@ -60,6 +60,7 @@ def test_paired_measurements_recover_the_true_ratios_where_single_ones_carry_the
     truth = {f"m{i}": float(t) for i, t in enumerate(rng.uniform(0.5, 5.0, 40))}
     truth["ref"] = 2.0
     machine = PhasedMachine(truth)
+    assert list(paired_measurements([], "ref", measure=machine)) == [] and machine.calls == 0
     out = list(paired_measurements(list(truth)[:-1], "ref", measure=machine))
     assert machine.calls == 2 * 40 + 1  # R M1 R M2 R ...: one reference between two models, not two
     models = [model for model, _, _ in out]
