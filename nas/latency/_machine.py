@@ -201,11 +201,11 @@ def calibrate_profile(
         else ""
     )
     how_measured = (
-        "each paired with a reference network (its median over the two reference measurements beside it)"
+        "each paired with a reference network (read relative to the reference's measurements beside it)"
         if paired
         else "unpaired"
     )
-    data = f"{how} over {networks} random {space} networks measured here ({how_measured}){also}"
+    data = f"{how} over {networks} random {space} networks measured here, {how_measured}{also}"
     raw = {key: value for key, value in profile.raw.items() if key not in ("measurements", "prior")}
     raw.update(
         {
