@@ -129,7 +129,7 @@ def add_profile_commands(sub) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="measure each graph between two measurements of a reference network and read it relative to "
-        "them, so that the machine's slow phases cancel; --no-paired takes about half the time "
+        "them, so that the machine's slow phases cancel; --no-paired measures half as much "
         "(default: paired)",
     )
     c.add_argument(

@@ -159,7 +159,7 @@ def calibrate_profile(
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Measure `networks` random networks of `space` (and, with `blocks`, their blocks) here with the
-    profile's protocol (`paired` with the bundle's reference network: about twice the time), calibrate
+    profile's protocol (`paired` with the bundle's reference network: twice the measurements), calibrate
     its model (`calibrate_model`) and write the calibrated profile (default: the user's profile folder,
     named for this machine). Its error and interval are the networks' held out with their blocks
     (`calibrated_with_held_out`). Returns its path."""
