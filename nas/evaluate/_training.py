@@ -12,6 +12,7 @@ deterministic algorithms. On the CPU nothing of that applies: results are those 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import os
@@ -23,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from nas._io import checkpoint_bytes
 from nas.builder import build_model
@@ -306,20 +308,48 @@ def fit(
 
 @torch.no_grad()
 def evaluate_accuracy(
-    model: torch.nn.Module, dataset, norm: Preprocessing, batch_size: int = 500
+    model: torch.nn.Module, dataset, norm: Preprocessing, batch_size: int = 100
 ) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) on the validation split, computed by `inference_copy(model)`.
+    Batches of 100: on the CPU the activations of a wide network then stay in cache (a quarter faster than
+    500 for such networks, measured with the folded BatchNorm over the mobilenet space)."""
     model.eval()
     device = next(model.parameters()).device  # the model's: the CPU, or the GPU it trained on
+    net = inference_copy(model)
     x_val = torch.from_numpy(np.ascontiguousarray(dataset.x_val)).to(device)
     y_val = torch.from_numpy(np.asarray(dataset.y_val, dtype=np.int64)).to(device)
     correct, loss = 0, 0.0
     for i in range(0, len(y_val), batch_size):
         with _autocast(device):
-            logits = model(norm(x_val[i : i + batch_size], augment=False))
+            logits = net(norm(x_val[i : i + batch_size], augment=False))
         logits = logits.float()
         correct += int((logits.argmax(1) == y_val[i : i + batch_size]).sum())
         loss += float(F.cross_entropy(logits, y_val[i : i + batch_size], reduction="sum"))
     return correct / len(y_val), loss / len(y_val)
+
+
+def inference_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` in eval mode with every BatchNorm that directly follows a convolution in a Sequential
+    (`conv_bn`) folded into that convolution: the same function up to float rounding, with one pass over the
+    activations less per convolution. `model` itself is not changed (its weights are the checkpoint)."""
+    net = copy.deepcopy(model).eval()
+    for seq in net.modules():
+        if not isinstance(seq, torch.nn.Sequential):
+            continue
+        names = list(seq._modules)
+        for first, second in zip(names, names[1:]):
+            conv, bn = seq._modules[first], seq._modules[second]
+            if (
+                isinstance(conv, torch.nn.Conv2d)
+                and isinstance(bn, torch.nn.BatchNorm2d)
+                and bn.running_mean is not None
+                and bn.running_var is not None
+            ):
+                fused = fuse_conv_bn_eval(conv, bn)
+                if conv.weight.is_contiguous(memory_format=torch.channels_last):
+                    fused.weight.data = fused.weight.data.contiguous(memory_format=torch.channels_last)
+                seq._modules[first], seq._modules[second] = fused, torch.nn.Identity()
+    return net
 
 
 class Preprocessing:
