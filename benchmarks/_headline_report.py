@@ -72,14 +72,38 @@ def paired_levels(points: list[dict], levels: list[str]) -> list[dict | None]:
     return out
 
 
+def with_paired_gain(rows: list[dict | None], correct: dict[str, object] | None) -> list[dict | None]:
+    """Each level's accuracy gain with its 95% paired bootstrap interval over the same test images
+    (`benchmarks/_pruning_test_set.paired_difference`): the gain is a difference of two accuracies measured on
+    one sample of images, so its uncertainty is that of the images on which the two models disagree."""
+    from benchmarks._pruning_test_set import paired_difference
+
+    out: list[dict | None] = []
+    for row in rows:
+        best, baseline = (row or {}).get("best_found_at_equal_or_lower_latency"), (row or {}).get("baseline")
+        if correct is None or best is None or baseline is None:
+            out.append(row)
+            continue
+        difference = paired_difference(correct[best], correct[baseline])
+        out.append(
+            {
+                **row,
+                "accuracy_gain_ci95_points": difference["ci95_points"],
+                "accuracy_gain_mcnemar_p": difference["mcnemar_p_per_seed"][0],
+            }
+        )
+    return out
+
+
 def level_ms(points: list[dict], level: str) -> float:
     """A latency level given in milliseconds, or as a trained model's name (its measured latency)."""
     named = [p["latency_ms"] for p in points if p["name"] == level]
     return named[0] if named else float(level)
 
 
-def result_body(points, run, search_npz, args, clock) -> dict:
-    """The JSON body (write_result adds the header); copies the figure's models under results."""
+def result_body(points, run, search_npz, args, clock, correct: dict | None = None) -> dict:
+    """The JSON body (write_result adds the header); copies the figure's models under results. `correct`:
+    per model name, whether it classified each test image right (for the gains' paired intervals)."""
     from nas.latency import kendall_tau
 
     figure = [p for p in points if p["group"] != "random"]
@@ -91,12 +115,16 @@ def result_body(points, run, search_npz, args, clock) -> dict:
     config = read_json(run / "config.json", "run configuration")
     tau_points = [p for p in points if p["proxy_accuracy"] is not None]
     tau = kendall_tau([p["proxy_accuracy"] for p in tau_points], [p["accuracy"] for p in tau_points])
-    levels = [target_at_level(points, level_ms(points, v)) for v in args.levels.split(",")]
+    levels = with_paired_gain(
+        [target_at_level(points, level_ms(points, v)) for v in args.levels.split(",")], correct
+    )
     # on a shared machine a round is either quiet or slowed by other work: the fastest round of each model
     # estimates its latency on a quiet machine, and the verdict is given for both estimates
     quiet = [{**p, "latency_ms": p["latency"]["x86-cpu"]["min_ms"]} for p in points]
-    levels_quiet = [target_at_level(quiet, level_ms(quiet, v)) for v in args.levels.split(",")]
-    levels_paired = paired_levels(points, args.levels.split(","))
+    levels_quiet = with_paired_gain(
+        [target_at_level(quiet, level_ms(quiet, v)) for v in args.levels.split(",")], correct
+    )
+    levels_paired = with_paired_gain(paired_levels(points, args.levels.split(",")), correct)
     train_cpu_s = sum(p["train_seconds"] for p in points)
     proxy_cpu_s = search_training_seconds(run)
     body = {
@@ -148,7 +176,8 @@ def result_body(points, run, search_npz, args, clock) -> dict:
         "targets": {
             "rule": f">= +{TARGET_GAIN_POINTS:g} test points at equal or lower measured x86 latency, or >= "
             f"{TARGET_SPEEDUP:g}x lower latency at equal or higher accuracy, against the best baseline within "
-            "each level",
+            "each level (judged on the point estimates; accuracy_gain_ci95_points: the gain's paired bootstrap "
+            "interval over the test images)",
             "levels": levels,
             "levels_by_fastest_round": levels_quiet,
             "levels_by_paired_rounds": levels_paired,

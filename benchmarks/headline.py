@@ -43,6 +43,7 @@ from benchmarks._harness import (  # noqa: E402
     write_result,
 )
 from benchmarks._headline_report import DEVICES, SPLIT_SEED, plot, result_body  # noqa: E402
+from benchmarks._pruning_test_set import correct  # noqa: E402
 from benchmarks.search_efficiency import add_data_argument, data_missing, frozen_profile  # noqa: E402
 
 BENCHMARK = Benchmark(
@@ -225,14 +226,13 @@ def deploy(sources: list[Path], search_npz: Path, args) -> list[Path]:
     return outs
 
 
-def held_out_accuracy(onnx_path: Path, x, y) -> dict:
-    from nas.validate import OnnxClassifier, wilson_interval
+def held_out_accuracy(right, n: int) -> dict:
+    """Accuracy and its Wilson 95% interval from the per-image correctness `right`."""
+    from nas.validate import wilson_interval
 
-    logits = OnnxClassifier(onnx_path).logits(x)
-    correct, n = int((logits.argmax(1) == y).sum()), len(y)
-    low, high = wilson_interval(correct, n)
+    low, high = wilson_interval(int(right.sum()), n)
     return {
-        "accuracy": round(correct / n, 4),
+        "accuracy": round(int(right.sum()) / n, 4),
         "accuracy_ci95": [round(low, 4), round(high, 4)],
         "test_images": n,
     }
@@ -344,19 +344,20 @@ def main() -> int:
 
     test = np.load(test_npz)
     t = time.perf_counter()
-    points = []
+    points, right_by_name = [], {}
     for source, out in deployed.items():
         metrics = read_json(out / "metrics.json", "deployed metrics")
         name = metrics.get("baseline") or (
             f"found-trial{metrics['trial']}" if "trial" in metrics else source.name
         )
+        right_by_name[name] = correct(out / "model.onnx", test["x"], test["y"])
         points.append(
             {
                 "name": name,
                 "group": groups[source],
                 "proxy_accuracy": metrics["proxy_accuracy"],
                 "validation_accuracy": round(metrics["accuracy"], 4),
-                **held_out_accuracy(out / "model.onnx", test["x"], test["y"]),
+                **held_out_accuracy(right_by_name[name], len(test["y"])),
                 "train_seconds": round(metrics["train_seconds"], 1),
                 "params": metrics.get("params"),
                 "macs": metrics.get("macs"),
@@ -372,7 +373,9 @@ def main() -> int:
         point["latency"] = lat
         point["latency_ms"] = lat["x86-cpu"]["latency_ms"]
     stamp("latency", t)
-    write_result("headline", result_body(points, run, search_npz, args, clock), started=started)
+    write_result(
+        "headline", result_body(points, run, search_npz, args, clock, right_by_name), started=started
+    )
     recipe = f"{args.epochs} epochs" + (f" x {args.train_subset:,} images" if args.train_subset else "")
     plot(points, figure_path("headline.png"), recipe)
     return 0

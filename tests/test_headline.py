@@ -10,7 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # plain `pytest` does not put the repository root on the path
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._headline_report import level_ms, paired_levels, target_at_level  # noqa: E402
+from benchmarks._headline_report import (  # noqa: E402
+    level_ms,
+    paired_levels,
+    target_at_level,
+    with_paired_gain,
+)
 from benchmarks.headline import RandomChoices, interleaved_orders, spread  # noqa: E402
 
 
@@ -86,3 +91,21 @@ def test_paired_rounds_judge_a_model_by_its_rounds_against_the_same_rounds_of_th
     assert row["latency_ratio_to_level_model"] == {"base": 1.0, "found": 1.1}
     assert row["best_found_at_equal_or_lower_latency"] is None and not row["target_met"]
     assert none is None  # a level in milliseconds names no model to pair with
+
+
+def test_a_levels_gain_gets_its_paired_interval_over_the_same_test_images():
+    import numpy as np
+
+    # 1,000 images: both right on 500, the found network alone on 60 more, the baseline alone on 20 more
+    found = np.zeros(1000, bool)
+    baseline = np.zeros(1000, bool)
+    found[:560], baseline[:500], baseline[560:580] = True, True, True
+    row = {"baseline": "b", "best_found_at_equal_or_lower_latency": "f", "accuracy_gain_points": 4.0}
+    [with_gain, no_found] = with_paired_gain(
+        [row, {**row, "best_found_at_equal_or_lower_latency": None}], {"f": found, "b": baseline}
+    )
+    low, high = with_gain["accuracy_gain_ci95_points"]
+    # 40 discordant images more for the found network out of 80: +4 points, about +-2.5 by the bootstrap
+    assert 0.5 < low < 4.0 < high < 7.5 and with_gain["accuracy_gain_mcnemar_p"] < 0.001
+    assert "accuracy_gain_ci95_points" not in no_found
+    assert with_paired_gain([row], None) == [row]
