@@ -1,15 +1,17 @@
 """Benchmark: what each lever does alone and combined, on one found network and one hand-designed baseline.
 
-Proxy scale, on the shared 2-core machine (say so beside every number). The networks are the headline's
-committed ones (results/benchmarks/headline/: found-trial135, the found network it highlights, and
-mobilenetv3-small-0.5x), trained here again from scratch with one recipe (`nas.export.deploy_train`:
-`--epochs` of `--train-subset` images of the headline's search split, seed 0) for every arm:
+Proxy scale, on the shared 2-core machine (say so beside every number). The networks are committed under
+results/benchmarks/ablation/ (from the 16-candidate headline run of commit b2d2a77: found-trial135, the
+found network that run highlighted, and mobilenetv3-small-0.5x), trained here again from scratch with one
+recipe (`nas.export.deploy_train`: `--epochs` of `--train-subset` images of the headline's search split,
+seed 0) for every arm:
 
 - reference: the network as it is;
 - early exits: exit heads after s2 and s3 trained jointly, the cascade calibrated on the validation split
   within 0.5 points (`deploy_train` does it, as `nas train` does);
 - attention ECA / coordinate: every squeeze-excitation block of the network given the other attention;
-- distilled: the same training with the headline's most accurate model (found-trial81) as the teacher;
+- distilled: the same training with that run's most accurate model (found-trial81, committed beside
+  them) as the teacher;
 - pruned: the reference cut by `nas.prune.prune_export` to `--prune-fraction` of its latency as the x86
   model for this machine predicts it, then fine-tuned `--finetune-epochs` (the only arm trained longer);
 - INT8: the reference quantized by `nas.validate.quantize_int8` (256 validation images);
@@ -45,10 +47,10 @@ from benchmarks._headline_report import DEVICES  # noqa: E402
 # at a load average of 2-7 on the shared 2-core machine; a re-run reuses the trained arms and only measures again
 BENCHMARK = Benchmark(cost="full", seconds=1624, needs=("headline",), data=("../shared/data/cifar10/train",))
 
-HEADLINE_MODELS = RESULTS / "headline"  # committed: spec.json names each architecture and its preprocessing
+NETWORK_MODELS = RESULTS / "ablation"  # committed: spec.json names each architecture and its preprocessing
 HEADLINE_RUN = RUNS / "headline"  # its data split (data/search.npz, data/test.npz) and search run
 NETWORKS = ("found-trial135", "mobilenetv3-small-0.5x")
-TEACHER = "found-trial81"  # the headline's most accurate model (49.9% on its test split)
+TEACHER = "found-trial81"  # that headline run's most accurate model (49.9% on its test split)
 ATTENTIONS = ("eca", "coord")  # in place of squeeze-excitation (se: true)
 
 
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
         "--prune-fraction", type=float, default=d.prune_fraction, help="of x86 latency, in (0, 1)"
     )
     parser.add_argument("--rounds", type=int, default=9, help="interleaved latency rounds")
-    parser.add_argument("--networks", default=",".join(NETWORKS), help="headline models (comma-separated)")
+    parser.add_argument("--networks", default=",".join(NETWORKS), help="committed models (comma-separated)")
     parser.add_argument("--data", type=Path, default=HEADLINE_RUN / "data", help="search.npz and test.npz")
     parser.add_argument("--run", type=Path, default=HEADLINE_RUN / "search", help="the headline's search run")
     parser.add_argument(
@@ -245,15 +247,15 @@ def main(argv=None) -> int:
             raise BenchmarkError(f"{flag}: {value} is out of range (see --help)")
     names = args.networks.split(",")
     for name in names:
-        if not (HEADLINE_MODELS / name / "spec.json").is_file():
-            raise BenchmarkError(f"--networks: {name} is not a committed headline model in {HEADLINE_MODELS}")
+        if not (NETWORK_MODELS / name / "spec.json").is_file():
+            raise BenchmarkError(f"--networks: {name} is not a committed model in {NETWORK_MODELS}")
     started, cpu0 = time.perf_counter(), time.process_time()
     torch.set_num_threads(1)
     data = load_dataset(args.data / "search.npz", seed=settings.seed)  # the headline's search split
-    teacher, search = HEADLINE_MODELS / TEACHER, args.data / "search.npz"
+    teacher, search = NETWORK_MODELS / TEACHER, args.data / "search.npz"
     arms = {
         n: train_arms(
-            HEADLINE_MODELS / n, args.work / settings.folder() / n, data, search, settings, teacher, args.run
+            NETWORK_MODELS / n, args.work / settings.folder() / n, data, search, settings, teacher, args.run
         )
         for n in names
     }
@@ -269,7 +271,7 @@ def main(argv=None) -> int:
         "settings": dataclasses.asdict(settings),
         "recipe": f"nas train: {settings.epochs} epochs x {settings.train_subset or 'all'} images, seed 0, "
         f"nas.TrainingRecipe defaults; pruned arms fine-tune {settings.finetune_epochs} epoch(s) more after the cut",
-        "teacher": f"{TEACHER} (committed headline model), alpha 0.5, temperature 4",
+        "teacher": f"{TEACHER} (committed model), alpha 0.5, temperature 4",
         "exits_after": list(EXITS),
         "prune_targets_ms": {n: t for n, (_, t) in arms.items()},
         "latency_protocol": f"x86-cpu profile (ONNX Runtime CPU, 1 thread, optimization all, batch 1), {args.rounds} "

@@ -226,10 +226,16 @@ def deploy(sources: list[Path], search_npz: Path, args) -> list[Path]:
     return outs
 
 
-def held_out_accuracy(right, n: int) -> dict:
+def held_out_accuracy(onnx_path: Path, x, y) -> dict:
+    """The exported model's accuracy on (x, y) with its Wilson 95% interval."""
+    return accuracy_record(correct(onnx_path, x, y))
+
+
+def accuracy_record(right) -> dict:
     """Accuracy and its Wilson 95% interval from the per-image correctness `right`."""
     from nas.validate import wilson_interval
 
+    n = len(right)
     low, high = wilson_interval(int(right.sum()), n)
     return {
         "accuracy": round(int(right.sum()) / n, 4),
@@ -357,7 +363,7 @@ def main() -> int:
                 "group": groups[source],
                 "proxy_accuracy": metrics["proxy_accuracy"],
                 "validation_accuracy": round(metrics["accuracy"], 4),
-                **held_out_accuracy(right_by_name[name], len(test["y"])),
+                **accuracy_record(right_by_name[name]),
                 "train_seconds": round(metrics["train_seconds"], 1),
                 "params": metrics.get("params"),
                 "macs": metrics.get("macs"),
