@@ -80,6 +80,20 @@ def tiny_dataset_file(tmp_path_factory) -> Path:
     return path
 
 
+def tiny_search(out: Path, space_file: Path, dataset_file: Path, executor, **settings) -> Path:
+    """The smallest real search: 2 trials of 1 epoch on 32 images of the tiny space and dataset."""
+    from nas.search import search
+
+    search(
+        executor=executor,
+        space=str(space_file),
+        dataset=str(dataset_file),
+        **{"trials": 2, "population": 2, "epochs": 1, "train_subset": 32, **settings},
+        out=str(out),
+    )
+    return out
+
+
 @pytest.fixture(scope="session")
 def ray_executor():
     from nas.search import RayExecutor

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import tiny_search
 
 from nas.baselines import evaluate_baselines, hand_designed
 from nas.builder import build_model
@@ -16,24 +17,13 @@ from nas.evaluate import count_costs
 from nas.export import baseline_exports
 from nas.onnx_io import read_metadata
 from nas.report._load import _read_baselines
-from nas.search import search
 
 
 @pytest.fixture(scope="module")
 def searched_run(tmp_path_factory, tiny_space_file, tiny_dataset_file, ray_executor):
     """One small search (the tiny space, 16 px) that each test copies: the baselines only read its run."""
     run_dir = tmp_path_factory.mktemp("baselines") / "run"
-    search(
-        executor=ray_executor,
-        space=str(tiny_space_file),
-        dataset=str(tiny_dataset_file),
-        trials=2,
-        population=2,
-        epochs=1,
-        train_subset=32,
-        out=str(run_dir),
-    )
-    return run_dir
+    return tiny_search(run_dir, tiny_space_file, tiny_dataset_file, ray_executor)
 
 
 def copy_of(run_dir, tmp_path):

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import tiny_search
 
 from nas.cli import main
-from nas.search import search
 
 FOREIGN = "07_0123456789ab"  # a model folder name no tiny run makes (rank 7)
 
@@ -19,17 +19,12 @@ FOREIGN = "07_0123456789ab"  # a model folder name no tiny run makes (rank 7)
 @pytest.fixture(scope="module")
 def exported_run(tmp_path_factory, tiny_space_file, tiny_dataset_file, ray_executor) -> Path:
     """A tiny real search, exported to RUN/export (read-only for the tests: they copy it)."""
-    run_dir = tmp_path_factory.mktemp("export") / "run"
-    search(
-        executor=ray_executor,
-        space=str(tiny_space_file),
-        dataset=str(tiny_dataset_file),
-        trials=2,
-        population=2,
-        epochs=1,
-        train_subset=32,
+    run_dir = tiny_search(
+        tmp_path_factory.mktemp("export") / "run",
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
         prescreen=1,
-        out=str(run_dir),
     )
     assert main(["export", str(run_dir)]) == 0
     return run_dir

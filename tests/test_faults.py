@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from _serial_executor import SerialExecutor
+from conftest import tiny_search
 from ray import cloudpickle
 
 from nas.cli import _bound_local_workers, main
@@ -155,18 +156,7 @@ def test_sigterm_while_ray_starts_then_ctrl_c_in_training_then_the_same_command_
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_space_file, tiny_dataset_file, ray_executor) -> Path:
     run_dir = tmp_path_factory.mktemp("faults") / "run"
-    search(
-        executor=ray_executor,
-        space=str(tiny_space_file),
-        dataset=str(tiny_dataset_file),
-        trials=2,
-        population=2,
-        epochs=1,
-        train_subset=32,
-        prescreen=1,
-        out=str(run_dir),
-    )
-    return run_dir
+    return tiny_search(run_dir, tiny_space_file, tiny_dataset_file, ray_executor, prescreen=1)
 
 
 def same_search(run_dir, space, data, trials: int = 2):
