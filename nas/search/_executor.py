@@ -56,6 +56,9 @@ class Executor(ABC):
         """Release the workers."""
 
 
+WARM_UP_SETTLE_S = 15.0  # the longest a shutdown waits for workers still importing torch and the package
+
+
 class RayExecutor(Executor):
     def __init__(
         self,
@@ -165,7 +168,16 @@ class RayExecutor(Executor):
 
     def close(self):
         if self._owns_ray and self._ray.is_initialized():
+            self._settle_warm_up()
             self._ray.shutdown()
+
+    def _settle_warm_up(self, timeout_s: float = WARM_UP_SETTLE_S) -> None:
+        """Wait (bounded) for warm-up tasks still importing: cut off by the shutdown, such a task fails with its
+        owner gone, and Ray's core worker then logs "Failed to push error to driver" to stderr, beside the one
+        line a start refused right after Ray came up prints. Once a search has trained, they are long done."""
+        pending = getattr(self, "warming", [])
+        if pending:
+            self._ray.wait(pending, num_returns=len(pending), timeout=timeout_s)
 
 
 def _use_given_ray_token(environ) -> None:
