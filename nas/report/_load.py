@@ -114,6 +114,8 @@ def load_run(run_dir: str | Path) -> RunData:
 def _read_trials(run_dir: Path) -> list[TrialRecord]:
     try:
         study = load_run_study(run_dir)
+    except NasError:
+        raise
     except Exception as exc:  # a foreign or corrupt database
         raise NasError(f"{run_dir / 'study.db'}: cannot open the nas study ({type(exc).__name__})") from None
     try:

@@ -8,6 +8,8 @@ import copy
 import errno
 import json
 import shutil
+import sqlite3
+import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -48,9 +50,7 @@ def open_study(run_dir: Path, sampler, population: int, seed: int) -> optuna.Stu
     sampler: a name registered in `SAMPLERS`, or an `optuna.samplers.BaseSampler` instance."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _readable(run_dir):
-        storage = optuna.storages.RDBStorage(
-            storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}}
-        )
+        storage = _create_storage(run_dir)
         existing = (
             len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
         )
@@ -323,8 +323,50 @@ def _name_objectives(study: optuna.Study) -> None:
 def load_run_study(run_dir: Path) -> optuna.Study:
     """The study of an existing run directory, for reading (reports, benchmarks); Optuna's logging quiet."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with _readable(Path(run_dir)):
-        return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(Path(run_dir)))
+    run_dir = Path(run_dir)
+    if not _has_study(run_dir / "study.db"):
+        raise NasError(
+            f"{run_dir / 'study.db'}: no nas study in it yet (a search that is starting, or not a run)"
+        )
+    with _readable(run_dir):
+        # The schema is complete once the study exists: a reader never creates or stamps it, so it cannot
+        # race the driver that is creating it (SQLite has no CREATE TABLE that another process cannot beat).
+        storage = optuna.storages.RDBStorage(storage_url(run_dir), skip_table_creation=True)
+        return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+
+
+def _has_study(database: Path) -> bool:
+    """Whether database holds the run's study: read-only, so a reader leaves a starting run's file alone."""
+    if not database.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return (
+                db.execute("SELECT 1 FROM studies WHERE study_name = ?", (STUDY_NAME,)).fetchone() is not None
+            )
+    except sqlite3.Error:  # no such table (being created), not a database, locked: no study to read yet
+        return False
+
+
+# How often the driver retries making the schema when another process made part of it meanwhile.
+_SCHEMA_ATTEMPTS = 3
+
+
+def _create_storage(run_dir: Path) -> optuna.storages.RDBStorage:
+    """The run's storage, its schema made if missing. Another program opening the file at the same moment
+    (optuna-dashboard, an older nas) may create a table between SQLAlchemy's check and its CREATE: the
+    table then exists, and trying again finds it."""
+    import sqlalchemy.exc
+
+    url, engine_kwargs = storage_url(run_dir), {"connect_args": {"timeout": 60}}
+    for attempt in range(1, _SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except sqlalchemy.exc.OperationalError as exc:
+            if "already exists" not in str(exc):
+                raise
+            time.sleep(0.1 * attempt)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 @contextlib.contextmanager
