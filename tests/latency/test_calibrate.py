@@ -24,7 +24,7 @@ ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 def measured_bundle(tmp_path_factory, tiny_space_file):
     bundle = tmp_path_factory.mktemp("bundle") / "b"
     assert (
-        main(["profile", "bundle", "--space", str(tiny_space_file), "--out", str(bundle), "--networks", "16"])
+        main(["profile", "bundle", "--space", str(tiny_space_file), "--out", str(bundle), "--networks", "8"])
         == 0
     )
     # The device side, with torch made unimportable: measuring needs onnxruntime, onnx and numpy only.
@@ -42,7 +42,7 @@ def test_bundle_holds_networks_and_blocks_and_measure_writes_every_row(measured_
     manifest = json.loads((measured_bundle / "bundle.json").read_text())
     kinds = {m["kind"] for m in manifest["models"]}
     assert kinds == {"network", "stem", "block", "head"}
-    assert sum(m["kind"] == "network" for m in manifest["models"]) == 16
+    assert sum(m["kind"] == "network" for m in manifest["models"]) == 8
     rows = read_measurements(measured_bundle / "measurements.csv")
     assert len(rows) == len(manifest["models"]) and all(latency > 0 for _, latency in rows)
     meta = json.loads((measured_bundle / "measurements.meta.json").read_text())
@@ -234,14 +234,15 @@ def test_an_interrupted_measurement_resumes_and_a_finished_one_starts_over(measu
     meta = json.loads((bundle / "measurements.meta.json").read_text())
     settings = MeasurementSettings(**meta["settings"])
     rows = (bundle / "measurements.csv").read_text().splitlines()
-    kept = rows[:4]  # header + 3 measured rows, as if the device stopped there
+    kept = rows[:-3]  # all but the last 3 rows measured, as if the device stopped there
     (bundle / "measurements.csv").write_text("\n".join(kept) + "\n")
     meta["finished"] = False
     (bundle / "measurements.meta.json").write_text(json.dumps(meta))
     calls = []
     measure_bundle(bundle, settings, lambda done, total: calls.append(done))
     after = (bundle / "measurements.csv").read_text().splitlines()
-    assert after[:4] == kept and len(after) == len(rows)  # the 3 rows were kept, the rest measured
+    assert after[: len(kept)] == kept and len(after) == len(rows)  # the rows were kept, the 3 measured
+    assert calls[0] == len(kept) - 1 and calls[-1] == len(rows) - 1  # it said where it resumed
     assert json.loads((bundle / "measurements.meta.json").read_text())["finished"] is True
 
 

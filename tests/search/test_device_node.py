@@ -1,4 +1,4 @@
-"""`--latency device` on a real two-node Ray cluster on this machine: a head with one CPU for the workers,
+"""`--latency device` on a real two-node Ray cluster on this machine: a head with two CPUs for the workers,
 and a device node with no CPU advertising `nas-device:x86-cpu`, whose Python cannot import torch, fvcore
 or optuna (as on a board with only the measuring dependencies). Every latency must come from that node,
 no training may run there, and a device node killed mid-search must fail its trials after the timeout,
@@ -101,7 +101,7 @@ def stop_node(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 class Cluster:
-    """A Ray head (one CPU) and device nodes started and stopped by this test, by their process ids."""
+    """A Ray head (two CPUs) and device nodes started and stopped by this test, by their process ids."""
 
     def __init__(self, tmp: Path):
         self.port = free_port()
@@ -117,7 +117,7 @@ class Cluster:
                 "--head",
                 "--include-dashboard=false",
                 f"--port={self.port}",
-                "--num-cpus=1",
+                "--num-cpus=2",
                 "--object-store-memory=100000000",
                 f"--temp-dir={self.temp_dir}",
             ],
@@ -198,6 +198,8 @@ def search_command(cluster, space, dataset, out: Path, trials: int, *extra: str)
         "1",
         "--latency-budget-ms",  # the device node here is this busy machine: no budget from the model
         "none",
+        "--workers",  # one training at a time: two searches share the head's two CPUs
+        "1",
         "--epochs",
         "1",
         "--train-subset",
@@ -329,6 +331,8 @@ def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
     """Two searches on the device when it is killed: --latency device fails the trials it measured there,
     --latency hybrid (started first, on the same cluster) keeps their predictions, marked."""
     run, hybrid_run = tmp_path / "run", tmp_path / "hybrid"
+    # One worker each (search_command): each search holds one of the head's two CPUs, so neither waits for the
+    # other's trainings.
     command = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 6, "--device-timeout", "3")
     hybrid_command = search_command(  # more trials than it will reach: stopped once one fell back
         cluster, tiny_space_file, tiny_dataset_file, hybrid_run, 500, "--device-timeout", "3"

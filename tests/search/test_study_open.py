@@ -36,7 +36,9 @@ def test_reading_a_run_whose_tables_exist_but_not_its_study_writes_nothing(tmp_p
 
 
 def test_a_table_made_by_another_process_during_creation_is_tolerated(tmp_path, monkeypatch):
-    open_study(tmp_path, "random", population=2, seed=0).ask()  # the schema exists, as another process left it
+    open_study(
+        tmp_path, "random", population=2, seed=0
+    ).ask()  # the schema exists, as another process left it
     real_has_table, lied = SQLiteDialect.has_table, []
 
     def has_table_checked_before_the_other_process_made_it(self, connection, table_name, *args, **kwargs):
