@@ -305,6 +305,35 @@ def test_another_command_in_the_same_folder_is_refused_and_a_finished_one_is_not
         deploy_train(source, dataset=data_file, epochs=2, out=tmp_path / "other")
 
 
+def test_a_dataset_moved_with_its_project_is_the_same_dataset(tiny_exports, tmp_path):
+    """The checkpoint knows the dataset by its content, not its path: the finished training stays finished
+    after the file moves, also for a checkpoint that recorded the path; other content is still refused."""
+    from nas.export._checkpoint import _digest, load_state, save_state
+
+    (source, _), data_file = tiny_exports
+    out = deploy_train(source, dataset=data_file, epochs=1, out=tmp_path / "d")
+    first = read(out, "metrics.json")
+    moved = tmp_path / "elsewhere" / "data.npz"
+    moved.parent.mkdir()
+    shutil.copy(data_file, moved)
+    epochs_run = []
+    deploy_train(source, dataset=moved, epochs=1, out=out, progress=epochs_run.append)
+    assert epochs_run == [] and read(out, "metrics.json")["train_seconds"] == first["train_seconds"]
+
+    state = load_state(out / STATE_FILE)  # as a checkpoint records the dataset with its path (name)
+    summary = load_dataset(str(data_file)).describe()
+    state["command"] = {**state["command"], "dataset": _digest(summary), "dataset_name": summary["name"]}
+    save_state(out / STATE_FILE, state)
+    deploy_train(source, dataset=moved, epochs=1, out=out, progress=epochs_run.append)
+    assert epochs_run == []
+
+    with np.load(data_file) as arrays:
+        other = {**arrays, "x": arrays["x"] // 2}  # other images: other statistics
+    np.savez(tmp_path / "darker.npz", **other)
+    with pytest.raises(NasError, match="holds the training of another command.*content changed"):
+        deploy_train(source, dataset=tmp_path / "darker.npz", epochs=1, out=out)
+
+
 def test_a_damaged_checkpoint_is_a_one_line_error(tiny_exports, tmp_path):
     (source, _), data_file = tiny_exports
     (tmp_path / "d").mkdir()

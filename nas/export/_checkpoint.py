@@ -87,16 +87,23 @@ def load_state(path: Path) -> dict[str, Any]:
     return unpack(layout)
 
 
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_identity(summary: dict) -> str:
+    """A dataset as a checkpoint records it: its summary (`Dataset.describe()`: classes, split sizes, image
+    size, statistics) without its name, which is the file's path: a dataset moved with its project is the
+    same dataset. The name stays in the command, for messages."""
+    return _digest({k: v for k, v in summary.items() if k != "name"})
+
+
 def command_identity(arch, pre, data, recipe, seed, kd, alpha, temperature) -> dict:
     """What a checkpoint belongs to: resuming it with anything else would not train the same network."""
-
-    def digest(value) -> str:
-        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
     command = {
         "arch_hash": arch.hash,
-        "preprocessing": digest(pre),
-        "dataset": digest(data.describe()),
+        "preprocessing": _digest(pre),
+        "dataset": dataset_identity(data.describe()),
         "dataset_name": data.name,
         "recipe": recipe.to_dict(),
         "seed": seed,
@@ -111,8 +118,9 @@ def command_identity(arch, pre, data, recipe, seed, kd, alpha, temperature) -> d
     return json.loads(json.dumps(command))  # as it reads back from the checkpoint
 
 
-def saved_state(out: Path, command: dict) -> dict | None:
-    """The checkpoint in `out` to resume (None: train from the start); another command's is refused."""
+def saved_state(out: Path, command: dict, dataset_summary: dict | None = None) -> dict | None:
+    """The checkpoint in `out` to resume (None: train from the start); another command's is refused.
+    `dataset_summary` (`Dataset.describe()`) recognises a checkpoint that recorded the dataset with its path."""
     path = out / STATE_FILE
     if not path.is_file():
         if (out / ONNX_NAME).is_file() or (out / "spec.json").is_file():
@@ -123,12 +131,23 @@ def saved_state(out: Path, command: dict) -> dict | None:
         return None
     state = load_state(path)
     saved = state.get("command")
-    if saved != command:
+    if isinstance(saved, dict) and dataset_summary is not None:
+        if saved.get("dataset") == _digest({**dataset_summary, "name": saved.get("dataset_name")}):
+            saved = {
+                **saved,
+                "dataset": command["dataset"],
+            }  # recorded with its path: the same dataset, moved
+    if _without_name(saved) != _without_name(command):
         raise NasError(
             f"{out}: holds the training of another command ({_difference(saved, command)}); run that command "
             "again to resume it, or choose another --out (or remove the folder to start over)"
         )
     return state
+
+
+def _without_name(command: Any) -> Any:
+    """A command without the dataset's name (its path), which does not decide whether it is the same."""
+    return {k: v for k, v in command.items() if k != "dataset_name"} if isinstance(command, dict) else command
 
 
 def _difference(saved: Any, command: dict) -> str:

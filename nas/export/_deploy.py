@@ -158,7 +158,7 @@ def deploy_train(
             init_weights, network, data.classes, len(arch.stages), int(freeze_stages), head_only, source
         )
         command["transfer"] = init_weights.identity(int(freeze_stages), bool(head_only))
-    state = saved_state(out, command)
+    state = saved_state(out, command, data.describe())
     model, train_seconds = _train(
         arch,
         num_classes,
