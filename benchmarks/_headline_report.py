@@ -95,6 +95,22 @@ def with_paired_gain(rows: list[dict | None], correct: dict[str, object] | None)
     return out
 
 
+def tau_with_interval(points: list[dict], resamples: int = 2000, seed: int = 0) -> dict:
+    """Kendall tau between proxy and test accuracy over `points`, with a 95% bootstrap interval over the
+    networks (resampled with replacement, seeded): how firm a tau over a dozen networks is."""
+    import numpy as np
+
+    from nas.latency import kendall_tau
+
+    proxy = np.array([p["proxy_accuracy"] for p in points], dtype=float)
+    test = np.array([p["accuracy"] for p in points], dtype=float)
+    rng = np.random.default_rng(seed)
+    draws = (rng.integers(0, len(points), len(points)) for _ in range(resamples))
+    taus = [t for t in (kendall_tau(proxy[i], test[i]) for i in draws) if np.isfinite(t)]
+    low, high = np.percentile(taus, [2.5, 97.5])
+    return {"tau": round(kendall_tau(proxy, test), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
+
+
 def level_ms(points: list[dict], level: str) -> float:
     """A latency level given in milliseconds, or as a trained model's name (its measured latency)."""
     named = [p["latency_ms"] for p in points if p["name"] == level]
@@ -114,7 +130,13 @@ def result_body(points, run, search_npz, args, clock, correct: dict | None = Non
         p["model"] = repo_path(p["model"])
     config = read_json(run / "config.json", "run configuration")
     tau_points = [p for p in points if p["proxy_accuracy"] is not None]
-    tau = kendall_tau([p["proxy_accuracy"] for p in tau_points], [p["accuracy"] for p in tau_points])
+    tau_all = tau_with_interval(tau_points)
+    tau = tau_all["tau"]
+    tau_by_group = {
+        group: kendall_tau([p["proxy_accuracy"] for p in members], [p["accuracy"] for p in members])
+        for group in ("found", "baseline", "random")
+        if len(members := [p for p in tau_points if p["group"] == group]) >= 2
+    }
     levels = with_paired_gain(
         [target_at_level(points, level_ms(points, v)) for v in args.levels.split(",")], correct
     )
@@ -182,7 +204,9 @@ def result_body(points, run, search_npz, args, clock, correct: dict | None = Non
             "levels_by_fastest_round": levels_quiet,
             "levels_by_paired_rounds": levels_paired,
             "kendall_tau": round(tau, 3),
+            "kendall_tau_ci95": tau_all["ci95"],
             "kendall_tau_n": len(tau_points),
+            "kendall_tau_by_group": {g: round(t, 3) for g, t in tau_by_group.items()},
             "kendall_tau_target": TARGET_TAU,
             "kendall_tau_met": tau >= TARGET_TAU,
             "kendall_tau_between": "search proxy accuracy (its validation split) and deployment-trained test "

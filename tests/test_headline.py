@@ -14,6 +14,7 @@ from benchmarks._headline_report import (  # noqa: E402
     level_ms,
     paired_levels,
     target_at_level,
+    tau_with_interval,
     with_paired_gain,
 )
 from benchmarks.headline import RandomChoices, interleaved_orders, spread  # noqa: E402
@@ -109,3 +110,22 @@ def test_a_levels_gain_gets_its_paired_interval_over_the_same_test_images():
     assert 0.5 < low < 4.0 < high < 7.5 and with_gain["accuracy_gain_mcnemar_p"] < 0.001
     assert "accuracy_gain_ci95_points" not in no_found
     assert with_paired_gain([row], None) == [row]
+
+
+def test_tau_comes_with_a_bootstrap_interval_that_narrows_with_more_networks():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+
+    def points(n):
+        proxy = rng.normal(size=n)
+        return [{"proxy_accuracy": a, "accuracy": a + rng.normal(0, 0.5)} for a in proxy]
+
+    few, many = tau_with_interval(points(12)), tau_with_interval(points(200))
+    for result in (few, many):
+        low, high = result["ci95"]
+        assert low <= result["tau"] <= high
+    assert many["ci95"][1] - many["ci95"][0] < few["ci95"][1] - few["ci95"][0]
+    assert tau_with_interval(points(12)) != tau_with_interval(points(12))  # other data, other result
+    same = points(12)
+    assert tau_with_interval(same) == tau_with_interval(same)  # seeded
