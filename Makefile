@@ -31,7 +31,7 @@ demo: setup  ## the default hardware-aware search on the built-in data, its Pare
 TEST_WORKERS ?= auto
 
 test: setup lint  ## lint, then the test suite (what CI runs), in parallel processes
-	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
+	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal --durations=15
 
 lint: setup  ## ruff: lint and format check (configured in pyproject.toml)
 	$(BIN)/ruff check nas tests benchmarks
