@@ -28,10 +28,11 @@ demo: setup  ## the default hardware-aware search on the built-in data, its Pare
 # Tests and benchmarks start only embedded local Rays of their own: they run them without token auth
 # (no ~/.ray/auth_token written). The demo, like any user, gets Ray's own setting.
 # Test processes (pytest-xdist): one per CPU, at most 4; TEST_WORKERS=0 runs the suite in this process.
+# One thread each (OMP_NUM_THREADS=1): the processes and the searches they start share the cores.
 TEST_WORKERS ?= auto
 
 test: setup lint  ## lint, then the test suite (what CI runs), in parallel processes
-	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal --durations=15
+	RAY_AUTH_MODE=disabled OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal --durations=15
 
 lint: setup  ## ruff: lint and format check (configured in pyproject.toml)
 	$(BIN)/ruff check nas tests benchmarks

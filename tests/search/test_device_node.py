@@ -355,7 +355,7 @@ def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
     try:
         wait_for("hybrid", hybrid, lambda: any(t["status"] == "complete" for t in rows(hybrid_run)))
         search = start(command)  # the hybrid search goes on measuring on the device meanwhile
-        wait_for("device", search, lambda: sum(t["status"] == "complete" for t in rows(run)) >= 2)
+        wait_for("device", search, lambda: any(t["status"] == "complete" for t in rows(run)))
         first_device = cluster.device_id
         cluster.kill_device()
         _, stderr = search.communicate(timeout=180)  # it ends: never waits for the device forever
@@ -381,7 +381,7 @@ def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
         assert "\n" not in t["failure_reason"]
     assert any("within 3 s" in t["failure_reason"] for t in failed)
     complete = [t for t in trials if t["status"] == "complete"]
-    assert len(complete) >= 2 and {t["latency_node_id"] for t in complete} == {first_device}
+    assert complete and {t["latency_node_id"] for t in complete} == {first_device}
 
     # The device comes back (a new node): re-running with more trials resumes; the failed trials stay failed.
     second_device = cluster.start_device()
