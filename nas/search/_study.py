@@ -52,7 +52,9 @@ def open_study(run_dir: Path, sampler, population: int, seed: int) -> optuna.Stu
     with _readable(run_dir):
         storage = _create_storage(run_dir)
         existing = (
-            len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials) if _exists(storage) else 0
+            len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials)
+            if _has_study(run_dir)
+            else 0
         )
     # A resumed run continues the random stream instead of replaying the first generation.
     sampler_seed = seed + existing
@@ -324,19 +326,22 @@ def load_run_study(run_dir: Path) -> optuna.Study:
     """The study of an existing run directory, for reading (reports, benchmarks); Optuna's logging quiet."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(run_dir)
-    if not _has_study(run_dir / "study.db"):
-        raise NasError(
-            f"{run_dir / 'study.db'}: no nas study in it yet (a search that is starting, or not a run)"
-        )
     with _readable(run_dir):
+        if not _has_study(run_dir):
+            raise NasError(
+                f"{run_dir / 'study.db'}: no nas study in it yet (a search that is starting, or not a run)"
+            )
         # The schema is complete once the study exists: a reader never creates or stamps it, so it cannot
         # race the driver that is creating it (SQLite has no CREATE TABLE that another process cannot beat).
         storage = optuna.storages.RDBStorage(storage_url(run_dir), skip_table_creation=True)
         return optuna.load_study(study_name=STUDY_NAME, storage=storage)
 
 
-def _has_study(database: Path) -> bool:
-    """Whether database holds the run's study: read-only, so a reader leaves a starting run's file alone."""
+def _has_study(run_dir: Path) -> bool:
+    """Whether the run's study.db holds its study, read-only: a reader leaves a starting run's file alone. A
+    file not yet made or without its tables is a study still being created; any other error (damaged,
+    locked) is raised, for `_readable` to name."""
+    database = run_dir / "study.db"
     if not database.is_file():
         return False
     try:
@@ -344,8 +349,10 @@ def _has_study(database: Path) -> bool:
             return (
                 db.execute("SELECT 1 FROM studies WHERE study_name = ?", (STUDY_NAME,)).fetchone() is not None
             )
-    except sqlite3.Error:  # no such table (being created), not a database, locked: no study to read yet
-        return False
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False
+        raise
 
 
 # How often the driver retries making the schema when another process made part of it meanwhile.
@@ -376,22 +383,18 @@ def _readable(run_dir: Path):
 
     try:
         yield
-    except sqlalchemy.exc.OperationalError as exc:  # locked, unopenable, ...: not known to be damaged
+    except (sqlalchemy.exc.OperationalError, sqlite3.OperationalError) as exc:  # locked, unopenable, ...
         raise NasError(
             f"{run_dir / 'study.db'}: cannot use the study database "
             f"({first_line(getattr(exc, 'orig', None) or exc)})"
         ) from None
-    except sqlalchemy.exc.DatabaseError as exc:
+    except (sqlalchemy.exc.DatabaseError, sqlite3.DatabaseError) as exc:  # not a database, malformed
         cause = first_line(getattr(exc, "orig", None) or exc)
         raise NasError(
             f"{run_dir / 'study.db'}: damaged study database ({cause}); restore it from a backup, or "
             "choose another --out to start a new run (trials.csv and checkpoints/ keep what was "
             "finished)"
         ) from None
-
-
-def _exists(storage) -> bool:
-    return any(s.study_name == STUDY_NAME for s in optuna.get_all_study_summaries(storage))
 
 
 def recover_interrupted(study: optuna.Study) -> int:

@@ -35,6 +35,13 @@ def test_reading_a_run_whose_tables_exist_but_not_its_study_writes_nothing(tmp_p
     assert database.read_bytes() == before
 
 
+def test_a_damaged_study_database_is_named_so_by_a_reader(tmp_path):
+    (tmp_path / "study.db").write_bytes(b"not a database " * 100)
+    with pytest.raises(NasError, match="study.db: damaged study database .*backup") as err:
+        load_run_study(tmp_path)
+    assert "\n" not in str(err.value)
+
+
 def test_a_table_made_by_another_process_during_creation_is_tolerated(tmp_path, monkeypatch):
     open_study(
         tmp_path, "random", population=2, seed=0
