@@ -108,7 +108,7 @@ def tau_with_interval(points: list[dict], resamples: int = 2000, seed: int = 0) 
     draws = (rng.integers(0, len(points), len(points)) for _ in range(resamples))
     taus = [t for t in (kendall_tau(proxy[i], test[i]) for i in draws) if np.isfinite(t)]
     low, high = np.percentile(taus, [2.5, 97.5])
-    return {"tau": round(kendall_tau(proxy, test), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
+    return {"tau": kendall_tau(proxy, test), "ci95": [round(float(low), 3), round(float(high), 3)]}
 
 
 def level_ms(points: list[dict], level: str) -> float:

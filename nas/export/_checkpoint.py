@@ -132,11 +132,9 @@ def saved_state(out: Path, command: dict, dataset_summary: dict | None = None) -
     state = load_state(path)
     saved = state.get("command")
     if isinstance(saved, dict) and dataset_summary is not None:
+        # A checkpoint that recorded the dataset with its path (name): the same dataset, moved.
         if saved.get("dataset") == _digest({**dataset_summary, "name": saved.get("dataset_name")}):
-            saved = {
-                **saved,
-                "dataset": command["dataset"],
-            }  # recorded with its path: the same dataset, moved
+            saved = {**saved, "dataset": command["dataset"]}
     if _without_name(saved) != _without_name(command):
         raise NasError(
             f"{out}: holds the training of another command ({_difference(saved, command)}); run that command "
