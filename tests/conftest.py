@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests._cli_run import CliRun, nas_command
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # Profiles the tests fit or calibrate go to a folder of their own, never the user's (subprocesses inherit it).
@@ -117,3 +120,29 @@ def x86_model_profile(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("profiles") / "x86-model.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> CliRun:
+    """One real search through the command line (6 trials, every sampled candidate trained), then `nas export`:
+    shared by the tests of the command's output, the report and validation, and made once for all the test
+    processes of a session (xdist). Read it; copy it to change it."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the folder above every worker's own: one run for all of them
+        root = root.parent
+    made = root / "cli-run.json"
+    with FileLock(str(root / "cli-run.lock")):
+        if not made.exists():
+            run_dir = root / "cli" / "tiny-run"  # the report names a run by its folder
+            args = ("--space", str(tiny_space_file), "--dataset", str(tiny_dataset_file), "--trials", "6")
+            args += ("--population", "3", "--epochs", "2", "--train-subset", "64", "--workers", "2")
+            args += ("--sampler", "nsga2", "--prescreen", "1")
+            searched = nas_command("search", *args, "--out", run_dir)
+            assert searched.returncode == 0, searched.stderr[-3000:]
+            exported = nas_command("export", run_dir)
+            assert exported.returncode == 0, exported.stderr[-3000:]
+            made.write_text(json.dumps({"run_dir": str(run_dir), "stdout": searched.stdout, "args": args}))
+    record = json.loads(made.read_text())
+    return CliRun(Path(record["run_dir"]), record["stdout"], tuple(record["args"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 
@@ -93,8 +94,12 @@ def test_a_broken_baselines_file_is_refused_before_any_training(tmp_path):
 
 
 def test_exported_baselines_are_model_folders_that_nas_train_trains(
-    tmp_path, searched_run, tiny_dataset_file, ray_executor
+    tmp_path, searched_run, tiny_dataset_file, ray_executor, monkeypatch
 ):
+    # One family (SE and Hardswish: the most kinds of node) is enough for the folder contract; each export
+    # and training costs seconds. Every family builds and trains in the tests above.
+    module = importlib.import_module("nas.baselines")
+    monkeypatch.setattr(module, "_FAMILIES", {"mobilenetv3-small": module._FAMILIES["mobilenetv3-small"]})
     run_dir = copy_of(searched_run, tmp_path)
     results = evaluate_baselines(run_dir, (0.5,), executor=ray_executor, export=True)
     config = json.loads((run_dir / "config.json").read_text())

@@ -4,62 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from nas.cli import main
-
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-
-
-def nas(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "nas", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-    )
+from tests._cli_run import nas_command as nas
 
 
-def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file, tiny_dataset_file):
-    run_dir = tmp_path / "run"
-    done = nas(
-        "search",
-        "--space",
-        tiny_space_file,
-        "--dataset",
-        tiny_dataset_file,
-        "--trials",
-        "6",
-        "--population",
-        "3",
-        "--epochs",
-        "2",
-        "--train-subset",
-        "64",
-        "--workers",
-        "2",
-        "--prescreen",
-        "3",
-        "--out",
-        run_dir,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Pareto front" in done.stdout
+def test_search_then_export_gives_onnx_models_that_run(cli_run, tiny_dataset_file):
+    run_dir = cli_run.run_dir  # `nas search` then `nas export`, run once for the session (conftest)
+    assert "Pareto front" in cli_run.stdout
     with open(run_dir / "trials.csv") as f:
         table = list(csv.DictReader(f))
-    # Pre-screening: 3 candidates sampled per trained one, the others recorded as screened out; every trained
-    # one has the NASWOT score of EHVI's accuracy model.
-    assert sum(r["status"] != "screened_out" for r in table) == 6 and any(
-        r["status"] == "screened_out" for r in table
-    )
-    assert all(r["naswot"] for r in table if r["status"] == "complete")
+    assert len(table) == 6 and {r["status"] for r in table} <= {"complete", "infeasible", "failed"}
     assert {
         "accuracy",
         "latency_ms",
@@ -72,8 +31,6 @@ def test_search_then_export_gives_onnx_models_that_run(tmp_path, tiny_space_file
     } <= set(table[0])
     pareto = json.loads((run_dir / "pareto.json").read_text())["pareto"]
 
-    exported = nas("export", run_dir)
-    assert exported.returncode == 0, exported.stderr[-3000:]
     dirs = sorted((run_dir / "export").iterdir())
     assert len(dirs) == len(pareto) >= 1
     x, _ = np.load(tiny_dataset_file)["x"], None

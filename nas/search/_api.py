@@ -22,7 +22,7 @@ from nas.search._config import SearchConfig
 from nas.search._constraints import check_energy, fold_objective_budget, load_budget_profile
 from nas.search._default_budget import budget_for_run, budget_record, resolve_latency_budget
 from nas.search._device_nodes import device_present
-from nas.search._executor import Executor, RayExecutor
+from nas.search._executor import Executor, FinishedRunExecutor, RayExecutor
 from nas.search._machine_record import machine_change, machine_record
 from nas.search._progress import progress_display
 from nas.search._results import write_pareto_json, write_trials_csv
@@ -32,6 +32,7 @@ from nas.search._run_dir import (
     check_run_dir,
     clear_unfinished_start,
     fingerprints,
+    finished_already,
 )
 from nas.search._steady_driver import driver_class
 from nas.search._study import COMPLETE, FAILED, INFEASIBLE, finished, open_study, recover_interrupted
@@ -39,6 +40,8 @@ from nas.search._tasks import training_placement
 from nas.search._tracking import TrialCallback, tracker_callbacks
 from nas.space import load_space
 
+# Latency modes that need no device node: a finished run re-run in one starts no Ray (`FinishedRunExecutor`).
+LOCAL_MODES = ("measured", "predicted")
 log = logging.getLogger(__name__)
 
 
@@ -162,8 +165,15 @@ def search(
     # Ray first: a cluster or local Ray that cannot start leaves no run directory behind (a retry with other
     # settings is then a new search, not "a different search" in a half-made folder).
     own_executor = executor is None
+    # the same command again after the search finished: no trial left to evaluate, so no Ray to start
+    nothing_left = (
+        own_executor and resuming and latency_mode in LOCAL_MODES and finished_already(run_dir, config.trials)
+    )
     try:
-        executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
+        if nothing_left:
+            executor = FinishedRunExecutor()
+        else:
+            executor = executor or RayExecutor(workers=config.workers, address=config.ray_address)
     except NasRuntimeError:
         raise
     except NasError as exc:  # the settings were fine: the cluster (or a local Ray) is not there
@@ -171,7 +181,11 @@ def search(
     except SystemExit as exc:  # SIGTERM while ray.init runs: Ray's own handler calls sys.exit(SIGTERM)
         raise _terminated_while_ray_starts(exc) from None
     try:  # where trainings run, once the cluster's GPUs are known
-        device, gpu_share = training_placement(config.device, config.gpus_per_trial, executor.gpus)
+        if nothing_left:  # where its trainings ran, as recorded: nothing trains now to change it
+            last = _last_training(saved)
+            device, gpu_share = last["device"], last["gpus_per_trial"]
+        else:
+            device, gpu_share = training_placement(config.device, config.gpus_per_trial, executor.gpus)
         if not resuming and config.latency == "auto":  # hybrid when the cluster has the profile's device
             present = device_present(executor, profile.name)
             if resolve_latency_mode(profile, "auto", device_node=present) == "hybrid":
@@ -250,8 +264,7 @@ def search(
             saved["machine_changes"] = [*(saved.get("machine_changes") or []), change]
             write_json_atomic(run_dir / "config.json", saved)
         if resuming:  # trainings that now run elsewhere (a GPU machine, or the CPU): each change is recorded
-            last = [saved.get("training") or {"device": "cpu", "gpus_per_trial": 0.0}]  # older runs: the CPU
-            if (saved.get("training_changes") or last)[-1] != training:
+            if _last_training(saved) != training:
                 saved["training_changes"] = [*(saved.get("training_changes") or []), training]
                 write_json_atomic(run_dir / "config.json", saved)
         created.note(run_dir / "study.db")
@@ -303,6 +316,12 @@ def search(
         seconds=time.perf_counter() - started,
         first_failures=_first_failures(trials),
     )
+
+
+def _last_training(saved: dict) -> dict:
+    """Where a run's trainings ran last ({"device", "gpus_per_trial"}; runs made before it was recorded: the CPU)."""
+    first = saved.get("training") or {"device": "cpu", "gpus_per_trial": 0.0}
+    return (saved.get("training_changes") or [first])[-1]
 
 
 def _recorded_latency_mode(run_dir: Path) -> str | None:

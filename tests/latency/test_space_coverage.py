@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,19 +12,9 @@ from nas.latency import Coverage, check_space_coverage, graph_features, load_pro
 from nas.latency._bundle import write_bundle
 from nas.latency._space_coverage import refusal
 from nas.space import load_space
+from tests._cli_run import nas_command as nas
 
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 PROFILES = ["x86-cpu", "raspberry-pi-4", "jetson-tx2", "pixel-3"]
-
-
-def nas(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "nas", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-    )
 
 
 def test_space_kinds_name_the_choices_that_produce_each_kind():

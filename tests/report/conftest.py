@@ -1,4 +1,4 @@
-"""Run directories for the report tests: one real tiny search (run once per session) and variants of it.
+"""Run directories for the report tests: the session's real tiny search (`cli_run`) and variants of it.
 
 The variants copy the real run and add what a tiny search cannot produce on demand (failed and interrupted
 trials, a budget, baselines, another profile) through Optuna's own API, as the driver would have recorded them.
@@ -7,59 +7,17 @@ trials, a budget, baselines, another profile) through Optuna's own API, as the d
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-
-
-def nas(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "nas", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-    )
-
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, tiny_space_file, tiny_dataset_file) -> Path:
-    """A real search (6 trials) on the tiny space, exported."""
-    run_dir = tmp_path_factory.mktemp("report") / "tiny-run"
-    done = nas(
-        "search",
-        "--space",
-        tiny_space_file,
-        "--dataset",
-        tiny_dataset_file,
-        "--trials",
-        "6",
-        "--population",
-        "3",
-        "--epochs",
-        "1",
-        "--train-subset",
-        "64",
-        "--workers",
-        "2",
-        "--out",
-        run_dir,
-        "--quiet",
-        "--sampler",
-        "nsga2",
-        "--prescreen",
-        "1",
-    )  # every sampled candidate trains: the counts in the tests are exact
-    assert done.returncode == 0, done.stderr[-3000:]
-    exported = nas("export", run_dir)
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    return run_dir
+def tiny_run(cli_run) -> Path:
+    """A real search (6 trials, each sampled candidate trained: the counts in the tests are exact) on the tiny
+    space, exported."""
+    return cli_run.run_dir
 
 
 def _study(run_dir: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import sys
@@ -248,6 +249,23 @@ def test_rerun_with_more_trials_extends_the_run(tmp_path, tiny_space_file, tiny_
     assert second.finished == 5 and len(after) == 5
     for number, row in before.items():
         assert after[number]["accuracy"] == row["accuracy"] and after[number]["arch_hash"] == row["arch_hash"]
+
+
+def test_the_same_command_after_the_run_finished_starts_no_ray(
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, monkeypatch
+):
+    first = run(tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, trials=3)
+    table = (first.run_dir / "trials.csv").read_text()
+
+    def no_ray(**_):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(importlib.import_module("nas.search._api"), "RayExecutor", no_ray)
+    again = run(tmp_path, tiny_space_file, tiny_dataset_file, None, trials=3)  # the package's own executor
+    assert again.finished == 3 and again.pareto == first.pareto
+    assert (first.run_dir / "trials.csv").read_text() == table
+    with pytest.raises(AssertionError, match="Ray started"):  # one trial more: the workers are needed
+        run(tmp_path, tiny_space_file, tiny_dataset_file, None, trials=4)
 
 
 def test_robust_search_optimizes_a_mix_of_clean_and_corrupted_accuracy(

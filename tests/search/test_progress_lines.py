@@ -4,10 +4,8 @@ minute instead of the live bar; --quiet silences both."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import subprocess
-import sys
+import shutil
 import time
 
 import optuna
@@ -17,6 +15,7 @@ from optuna.trial import TrialState, create_trial
 
 from nas.records import Attr
 from nas.search._progress import progress_display
+from tests._cli_run import nas_command
 
 TRIAL_LINE = re.compile(
     r"^trial +(\d+)  (\w+) +accuracy +([\d.]+|-)  latency +([\d.]+|-) ms +([\d.]+|-) s(  \(.*\))?$"
@@ -103,36 +102,16 @@ def test_quiet_prints_nothing_and_a_terminal_gets_the_bar_not_lines(study, capsy
     assert out.getvalue() == ""
 
 
-def test_a_search_whose_stdout_is_a_pipe_prints_its_trials_as_lines(
-    tmp_path, tiny_space_file, tiny_dataset_file
-):
-    run_dir = tmp_path / "run"
-    args = ["--space", tiny_space_file, "--dataset", tiny_dataset_file, "--trials", "3", "--population", "2"]
-    args += ["--epochs", "1", "--train-subset", "32", "--workers", "1", "--prescreen", "1", "--out", run_dir]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "nas", "search", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
+def test_a_search_whose_stdout_is_a_pipe_prints_its_trials_as_lines(cli_run, tmp_path):
+    lines = cli_run.stdout.splitlines()  # the session's tiny search, its stdout a pipe (conftest)
     trials = [m for m in map(TRIAL_LINE.match, lines) if m]
-    assert len(trials) == 3 and {m[2] for m in trials} <= {"complete", "infeasible", "failed"}
-    assert any(line.startswith("search: 3/3 trials, ") for line in lines)
-    assert "Pareto front" in done.stdout and "\r" not in done.stdout  # no bar redrawn into the pipe
+    assert len(trials) == 6 and {m[2] for m in trials} <= {"complete", "infeasible", "failed"}
+    assert any(line.startswith("search: 6/6 trials, ") for line in lines)
+    assert "Pareto front" in cli_run.stdout and "\r" not in cli_run.stdout  # no bar redrawn into the pipe
 
-    quiet = subprocess.run(
-        [sys.executable, "-m", "nas", "search", "--quiet", *map(str, args)],  # resumes: nothing left to do
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    run_dir = tmp_path / "run"  # a copy, resumed quietly: nothing left to do, nothing printed about trials
+    shutil.copytree(cli_run.run_dir, run_dir, ignore=shutil.ignore_patterns("export"))
+    quiet = nas_command("search", "--quiet", *cli_run.args, "--out", run_dir)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     assert not any(
         TRIAL_LINE.match(line) or line.startswith("search: ") for line in quiet.stdout.splitlines()
