@@ -13,15 +13,30 @@ import yaml
 
 from nas.errors import NasError
 
+# libyaml's parser when PyYAML was built with it (its wheels are): the same documents, about 10x faster
+# than the pure-Python one (a 25 KB profile: 0.11 s against 0.013 s to load).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """`yaml.safe_load(text)`, with libyaml's parser where PyYAML has it. Invalid YAML is parsed again by the
+    pure-Python parser, whose `yaml.YAMLError` says what it found ("expected ',' or '}', but got ':'")."""
+    try:
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        if _LOADER is yaml.SafeLoader:
+            raise
+    return yaml.load(text, Loader=yaml.SafeLoader)
+
 
 class YamlDocument:
-    """A parsed YAML mapping plus its node tree, kept to find the line of a field for an error."""
+    """A parsed YAML mapping plus its node tree (composed when an error needs the line of a field)."""
 
     def __init__(self, path: Path, text: str, expected: str = "fields"):
         self.path = Path(path)
+        self._text, self._nodes = text, None
         try:
-            self.data = yaml.safe_load(text)
-            self._root = yaml.compose(text)
+            self.data = parse_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             where = f"{self.path}:{mark.line + 1}" if mark is not None else str(self.path)
@@ -49,7 +64,9 @@ class YamlDocument:
 
     def line_of(self, field: tuple[Any, ...]) -> int | None:
         """1-based line of the deepest node on `field` that exists."""
-        node, line = self._root, None
+        if self._nodes is None:
+            self._nodes = yaml.compose(self._text, Loader=_LOADER)
+        node, line = self._nodes, None
         for key in field:
             if node is None:
                 break

@@ -133,15 +133,14 @@ def builtin_table_specs(folder: str | Path | None = None) -> dict[str, dict]:
     provenance and license. So a built-in device is one file, and `generate_builtin_profiles` rebuilds
     it from that file and its table alone.
     """
-    import yaml
-
     from nas._resources import builtin_dir
+    from nas._yaml import parse_yaml
 
     folder = Path(folder) if folder is not None else builtin_dir("hardware_profiles")
     columns = {column: device for device, column in UNIQUE_BLOCKS_DEVICES.items()}
     specs = {}
     for path in sorted(folder.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
         measurements = data.get("measurements") if isinstance(data, dict) else None
         if not isinstance(measurements, dict) or measurements.get("format") not in TABLE_FORMATS:
             continue

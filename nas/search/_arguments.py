@@ -237,8 +237,10 @@ def _parse(path: Path, text: str) -> Any:
             raise NasError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     import yaml
 
+    from nas._yaml import parse_yaml
+
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from conftest import tiny_search
 from onnx import TensorProto, helper
 
 from nas.cli import main
@@ -50,7 +51,7 @@ def test_bundle_holds_networks_and_blocks_and_measure_writes_every_row(measured_
 
 
 def test_fit_validate_predict_and_search_with_the_fitted_profile(
-    measured_bundle, tmp_path, tiny_space_file, tiny_dataset_file, capsys
+    measured_bundle, tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, capsys
 ):
     profile_path = tmp_path / "mine.yaml"
     assert (
@@ -94,37 +95,14 @@ def test_fit_validate_predict_and_search_with_the_fitted_profile(
     )
     assert json.loads(capsys.readouterr().out)["n"] > 16
 
-    run_dir = tmp_path / "run"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nas",
-            "search",
-            "--space",
-            str(tiny_space_file),
-            "--dataset",
-            str(tiny_dataset_file),
-            "--profile",
-            str(profile_path),
-            "--trials",
-            "3",
-            "--population",
-            "3",
-            "--epochs",
-            "1",
-            "--train-subset",
-            "32",
-            "--out",
-            str(run_dir),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
+    run_dir = tiny_search(  # the session's Ray: the command line's own search is tested elsewhere
+        tmp_path / "run",
+        tiny_space_file,
+        tiny_dataset_file,
+        ray_executor,
+        profile=str(profile_path),
+        trials=3,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     with open(run_dir / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert {r["latency_source"] for r in rows} == {"predicted"} and all(
