@@ -24,7 +24,7 @@ from nas.errors import first_line
 from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
 from nas.search._results import trained_trials
-from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished
+from nas.search._study import COMPLETE, FAILED, INFEASIBLE, SCREENED_OUT, STOPPED_EARLY, finished_count
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class TrialLedger:
     # --- the trial budget ------------------------------------------------------------------------
     def finished_count(self) -> int:
         """Trials that count toward --trials (see `finished`)."""
-        return sum(finished(t) for t in self.study.get_trials(deepcopy=False))
+        return finished_count(self.study)
 
     def start_batch(self, share: int | None) -> None:
         """At most `share` of the batch's candidates may count toward --trials (None: all of them)."""

@@ -129,10 +129,10 @@ def finished_already(run_dir: Path, trials: int) -> bool:
     """Whether the run in `run_dir` already has `trials` that count toward --trials (a re-run of a finished
     search has nothing left to do). Read-only; a study it cannot read is not finished (the start that follows
     names the problem)."""
-    from nas.search._study import finished, load_run_study
+    from nas.search._study import finished_count, load_run_study
 
     try:
         study = load_run_study(run_dir)
     except NasError:
         return False
-    return sum(finished(t) for t in study.get_trials(deepcopy=False)) >= trials
+    return finished_count(study) >= trials

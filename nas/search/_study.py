@@ -428,3 +428,8 @@ def finished(trial: FrozenTrial) -> bool:
         TrialStatus.INTERRUPTED,
         TrialStatus.SCREENED_OUT,
     )
+
+
+def finished_count(study: optuna.Study) -> int:
+    """The study's trials that count toward --trials (see `finished`)."""
+    return sum(finished(t) for t in study.get_trials(deepcopy=False))
