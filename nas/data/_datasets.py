@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from nas._resources import builtin_dataset_path
+from nas.data._decoded_cache import decoded
 from nas.data._sources import RawImages, read_builtin_zip, read_folder, read_npz, resize_batch
 from nas.errors import NasError
 
 BUILTIN = "builtin"
 
-# Decoded builtin arrays keyed by zip path: decoding 6,000 JPEGs is the slow part of every run.
+# Decoded builtin arrays keyed by zip path, within a process; across processes, `_decoded_cache`.
 _BUILTIN_CACHE: dict[str, tuple] = {}
 _BUILTIN_LOCK = threading.Lock()
 
@@ -124,8 +125,7 @@ def _load_builtin(image_size: int | None) -> ImageDataset:
     key = str(path)
     with _BUILTIN_LOCK:
         if key not in _BUILTIN_CACHE:
-            classes, x_tr, y_tr, x_va, y_va = read_builtin_zip(path)
-            _BUILTIN_CACHE[key] = (classes, x_tr, y_tr, x_va, y_va, channel_stats(x_tr))
+            _BUILTIN_CACHE[key] = decoded(path, _decode_builtin)
         classes, x_tr, y_tr, x_va, y_va, stats = _BUILTIN_CACHE[key]
     # Copies: callers may normalise in place, and must not corrupt the cache for the next load.
     resized_from = None
@@ -136,6 +136,11 @@ def _load_builtin(image_size: int | None) -> ImageDataset:
     return ImageDataset(
         BUILTIN, classes, x_tr.copy(), y_tr.copy(), x_va.copy(), y_va.copy(), *stats, resized_from
     )
+
+
+def _decode_builtin(path: Path) -> tuple:
+    classes, x_tr, y_tr, x_va, y_va = read_builtin_zip(path)
+    return classes, x_tr, y_tr, x_va, y_va, channel_stats(x_tr)
 
 
 def load_dataset(
