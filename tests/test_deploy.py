@@ -305,10 +305,47 @@ def test_another_command_in_the_same_folder_is_refused_and_a_finished_one_is_not
         deploy_train(source, dataset=data_file, epochs=2, out=tmp_path / "other")
 
 
+def test_a_finished_export_is_not_exported_again_unless_cut_short_or_asked_otherwise(
+    tiny_exports, tmp_path, monkeypatch
+):
+    """A re-run of a finished training returns its folder as it is (the ONNX export takes seconds); a folder
+    whose export has no mark (killed before the end, or written before the mark existed) is exported
+    again, and so is one asked for from another source path or in another format."""
+    from nas.export import _deploy
+
+    (source, _), data_file = tiny_exports
+    out = deploy_train(source, dataset=data_file, epochs=1, out=tmp_path / "d")
+    marked = read(out, "metrics.json")
+    assert marked[_deploy.EXPORTED_AS]
+    exports = []
+    real_export = _deploy._export
+    monkeypatch.setattr(_deploy, "_export", lambda *a, **k: exports.append(a) or real_export(*a, **k))
+    assert deploy_train(source, dataset=data_file, epochs=1, out=out) == out
+    assert exports == [] and read(out, "metrics.json") == marked
+
+    unmarked = {k: v for k, v in marked.items() if k != _deploy.EXPORTED_AS}
+    (out / "metrics.json").write_text(json.dumps(unmarked))
+    deploy_train(source, dataset=data_file, epochs=1, out=out)
+    again = read(out, "metrics.json")  # exported again (evaluation seconds aside, the same), marked again
+    assert len(exports) == 1 and again[_deploy.EXPORTED_AS] == marked[_deploy.EXPORTED_AS]
+    assert again["accuracy"] == marked["accuracy"] and again["train_seconds"] == marked["train_seconds"]
+
+    deploy_train(source / "spec.json", dataset=data_file, epochs=1, out=out)  # the same folder, spelled so
+    assert len(exports) == 1
+    monkeypatch.chdir(source.parent)
+    deploy_train(source.name, dataset=data_file, epochs=1, out=out)  # another spelling: `source` recorded
+    assert len(exports) == 2
+
+    monkeypatch.setattr(_deploy, "check_export_format", lambda fmt: None)
+    monkeypatch.setattr(_deploy, "_export", lambda *a, **k: exports.append(a[-1]))
+    deploy_train(source, dataset=data_file, epochs=1, out=out, export_format="tflite")
+    assert exports[-1] == "tflite"
+
+
 def test_a_dataset_moved_with_its_project_is_the_same_dataset(tiny_exports, tmp_path):
     """The checkpoint knows the dataset by its content, not its path: the finished training stays finished
     after the file moves, also for a checkpoint that recorded the path; other content is still refused."""
-    from nas.export._checkpoint import _digest, load_state, save_state
+    from nas.export._checkpoint import digest, load_state, save_state
 
     (source, _), data_file = tiny_exports
     out = deploy_train(source, dataset=data_file, epochs=1, out=tmp_path / "d")
@@ -322,7 +359,7 @@ def test_a_dataset_moved_with_its_project_is_the_same_dataset(tiny_exports, tmp_
 
     state = load_state(out / STATE_FILE)  # as a checkpoint records the dataset with its path (name)
     summary = load_dataset(str(data_file)).describe()
-    state["command"] = {**state["command"], "dataset": _digest(summary), "dataset_name": summary["name"]}
+    state["command"] = {**state["command"], "dataset": digest(summary), "dataset_name": summary["name"]}
     save_state(out / STATE_FILE, state)
     deploy_train(source, dataset=moved, epochs=1, out=out, progress=epochs_run.append)
     assert epochs_run == []

@@ -87,7 +87,8 @@ def load_state(path: Path) -> dict[str, Any]:
     return unpack(layout)
 
 
-def _digest(value) -> str:
+def digest(value) -> str:
+    """A short SHA-256 of a JSON-able value (keys sorted): how checkpoints and folders name what made them."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -95,14 +96,14 @@ def dataset_identity(summary: dict) -> str:
     """A dataset as a checkpoint records it: its summary (`Dataset.describe()`: classes, split sizes, image
     size, statistics) without its name, which is the file's path: a dataset moved with its project is the
     same dataset. The name stays in the command, for messages."""
-    return _digest({k: v for k, v in summary.items() if k != "name"})
+    return digest({k: v for k, v in summary.items() if k != "name"})
 
 
 def command_identity(arch, pre, data, recipe, seed, kd, alpha, temperature) -> dict:
     """What a checkpoint belongs to: resuming it with anything else would not train the same network."""
     command = {
         "arch_hash": arch.hash,
-        "preprocessing": _digest(pre),
+        "preprocessing": digest(pre),
         "dataset": dataset_identity(data.describe()),
         "dataset_name": data.name,
         "recipe": recipe.to_dict(),
@@ -133,7 +134,7 @@ def saved_state(out: Path, command: dict, dataset_summary: dict | None = None) -
     saved = state.get("command")
     if isinstance(saved, dict) and dataset_summary is not None:
         # A checkpoint that recorded the dataset with its path (name): the same dataset, moved.
-        if saved.get("dataset") == _digest({**dataset_summary, "name": saved.get("dataset_name")}):
+        if saved.get("dataset") == digest({**dataset_summary, "name": saved.get("dataset_name")}):
             saved = {**saved, "dataset": command["dataset"]}
     if _without_name(saved) != _without_name(command):
         raise NasError(
