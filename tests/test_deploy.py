@@ -33,6 +33,7 @@ from nas.export import (
     train_exports,
 )
 from nas.export._checkpoint import load_state
+from nas.export._folder import EXPORTED_AS
 from nas.export._many import ProgressLines
 from nas.space import Architecture
 
@@ -316,18 +317,18 @@ def test_a_finished_export_is_not_exported_again_unless_cut_short_or_asked_other
     (source, _), data_file = tiny_exports
     out = deploy_train(source, dataset=data_file, epochs=1, out=tmp_path / "d")
     marked = read(out, "metrics.json")
-    assert marked[_deploy.EXPORTED_AS]
+    assert marked[EXPORTED_AS]
     exports = []
     real_export = _deploy._export
     monkeypatch.setattr(_deploy, "_export", lambda *a, **k: exports.append(a) or real_export(*a, **k))
     assert deploy_train(source, dataset=data_file, epochs=1, out=out) == out
     assert exports == [] and read(out, "metrics.json") == marked
 
-    unmarked = {k: v for k, v in marked.items() if k != _deploy.EXPORTED_AS}
+    unmarked = {k: v for k, v in marked.items() if k != EXPORTED_AS}
     (out / "metrics.json").write_text(json.dumps(unmarked))
     deploy_train(source, dataset=data_file, epochs=1, out=out)
     again = read(out, "metrics.json")  # exported again (evaluation seconds aside, the same), marked again
-    assert len(exports) == 1 and again[_deploy.EXPORTED_AS] == marked[_deploy.EXPORTED_AS]
+    assert len(exports) == 1 and again[EXPORTED_AS] == marked[EXPORTED_AS]
     assert again["accuracy"] == marked["accuracy"] and again["train_seconds"] == marked["train_seconds"]
 
     deploy_train(source / "spec.json", dataset=data_file, epochs=1, out=out)  # the same folder, spelled so

@@ -148,3 +148,32 @@ def test_exports_of_unknown_origin_elsewhere_are_not_adopted(exported_run, tmp_p
     assert main(["export", str(exported_run), "--out", str(out), "--force"]) == 2
     one_line_error(capsys)
     assert snapshot(out) == before
+
+
+def test_the_same_export_again_writes_nothing_unless_one_was_cut_short(exported_run, tmp_path, monkeypatch):
+    """An export already finished for the same checkpoint, metrics, run and format is kept as it is (the ONNX
+    export takes seconds per model); a folder without the mark that is written last is exported again."""
+    from nas.export import _run
+    from nas.export._folder import EXPORTED_AS
+
+    run = copy_run(exported_run, tmp_path / "run", other_run=False)  # moved: exported again, for its place
+    written = []
+    real = _run.write_export
+    monkeypatch.setattr(
+        _run, "write_export", lambda folder, *a, **k: written.append(folder) or real(folder, *a, **k)
+    )
+    assert main(["export", str(run)]) == 0
+    folders = sorted(p for p in (run / "export").iterdir())
+    assert sorted(written) == folders
+    before = snapshot(run / "export")
+
+    written.clear()
+    assert main(["export", str(run)]) == 0
+    assert written == [] and snapshot(run / "export") == before
+
+    metrics_path = folders[0] / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics.pop(EXPORTED_AS)  # as an export killed before its last write leaves it
+    metrics_path.write_text(json.dumps(metrics))
+    assert main(["export", str(run)]) == 0
+    assert written == [folders[0]] and EXPORTED_AS in json.loads(metrics_path.read_text())

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from nas._checks import check_integer, check_number
-from nas._io import read_json, write_json_atomic
+from nas._io import read_json
 from nas.builder import build_model
 from nas.data import ImageDataset, load_dataset
 from nas.errors import NasError
@@ -37,7 +37,7 @@ from nas.evaluate import Preprocessing, TrainingRecipe, evaluate_accuracy, fit, 
 from nas.exits import DEFAULT_MAX_DROP, calibrate_network, cascade_latency
 from nas.export._checkpoint import STATE_FILE, command_identity, digest, load_state, save_state, saved_state
 from nas.export._exits import add_exit_segments
-from nas.export._folder import ONNX_NAME, write_model_folder
+from nas.export._folder import finished_export, mark_exported, write_model_folder
 from nas.export._litert import check_export_format
 from nas.export._network import converted_if_asked, place_tflite
 from nas.export._teacher import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE, Teacher, distillation_loss
@@ -45,8 +45,6 @@ from nas.export._transfer import check_freeze, plan_transfer, read_init
 from nas.space import Architecture
 
 DEPLOYED_SUFFIX = "-deployed"
-# metrics.json: the digest of the command, format and source whose export finished in this folder
-EXPORTED_AS = "exported_as"
 _COPIED_METRICS = (
     "trial",
     "baseline",
@@ -162,8 +160,8 @@ def deploy_train(
         command["transfer"] = init_weights.identity(int(freeze_stages), bool(head_only))
     state = saved_state(out, command, data.describe())
     exported_as = digest({"command": command, "format": export_format, "source": str(source)})
-    if _exported_already(out, state, recipe.epochs, exported_as):
-        return out
+    if state is not None and int(state["epoch"]) >= recipe.epochs and finished_export(out, exported_as):
+        return out  # this very training, exported to the end: nothing to train, evaluate or export
     model, train_seconds = _train(
         arch,
         num_classes,
@@ -223,23 +221,8 @@ def deploy_train(
     _export(model, arch, num_classes, pre, metrics, training, out, export_format)
     if arch.exits:  # early exits: calibrated again on this training's validation split, segments beside
         _add_exits(model, arch, data, norm, out)
-    # Last: a folder whose export was cut short has no mark and is exported again.
-    metrics_path = out / "metrics.json"
-    write_json_atomic(metrics_path, {**read_json(metrics_path, "metrics file"), EXPORTED_AS: exported_as})
+    mark_exported(out, exported_as)
     return out
-
-
-def _exported_already(out: Path, state: dict | None, epochs: int, exported_as: str) -> bool:
-    """Whether `out` holds this very command's finished training, exported to the end in this format from
-    this source: then a re-run has nothing to train, evaluate or export (the ONNX export alone takes about
-    10 s for a `mobilenet` network)."""
-    if state is None or int(state["epoch"]) < epochs or not (out / ONNX_NAME).is_file():
-        return False
-    try:
-        recorded = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(recorded, dict) and recorded.get(EXPORTED_AS) == exported_as
 
 
 def _add_exits(model, arch: Architecture, data, norm, out: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 from nas._io import read_json, write_atomic, write_json_atomic
-from nas.export._folder import write_model_folder
+from nas.export._folder import ONNX_NAME, write_model_folder
 from nas.export._litert import TFLITE_NAME, TfliteModel, check_export_format, convert_tflite, tflite_spec
 from nas.space import Architecture
-from nas.validate import write_model_card
+from nas.validate import CARD_FILE, write_model_card
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,21 @@ def write_export(
         diff,
         tflite_path,
         tflite.max_abs_diff if tflite else None,
+    )
+
+
+def exported_model(folder: Path, metrics: dict, export_format: str) -> ExportedModel:
+    """The `ExportedModel` of a folder that `write_export` finished writing before, from its `metrics`."""
+    tflite = folder / TFLITE_NAME if export_format == "tflite" else None
+    return ExportedModel(
+        folder,
+        folder / ONNX_NAME,
+        folder / "spec.json",
+        folder / "metrics.json",
+        folder / CARD_FILE,
+        metrics["onnx_vs_torch_max_abs_diff"],
+        tflite,
+        metrics.get("tflite_vs_torch_max_abs_diff") if tflite else None,
     )
 
 

@@ -9,6 +9,7 @@ only folders it made for the same run, so exporting into another run's export fo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -18,9 +19,11 @@ from typing import Any
 from nas._io import load_checkpoint, read_json
 from nas.builder import build_model
 from nas.errors import NasError
+from nas.export._checkpoint import digest
 from nas.export._exits import add_exit_segments
+from nas.export._folder import finished_export, mark_exported
 from nas.export._litert import check_export_format
-from nas.export._network import ExportedModel, run_identity, write_export
+from nas.export._network import ExportedModel, exported_model, run_identity, write_export
 from nas.space import Architecture
 
 _EXPORT_DIR = re.compile(r"^\d\d_[0-9a-f]{12}$")
@@ -99,6 +102,22 @@ def export_run(
             ),
             "training": config.get("recipe"),
         }
+        exits = record.get("exits") if arch.exits else None
+        exported_as = digest(
+            {
+                "checkpoint": hashlib.sha256((run_dir / record["checkpoint"]).read_bytes()).hexdigest(),
+                "architecture": arch.to_dict(),
+                "metrics": metrics,
+                "preprocessing": preprocessing,
+                "exported_from": origin,
+                "exits": exits,
+                "format": export_format,
+            }
+        )
+        done = finished_export(target, exported_as)
+        if done is not None:  # the same model exported to the end before: its files stay as they are
+            exported.append(exported_model(target, done, export_format))
+            continue
         exported.append(
             write_export(
                 target,
@@ -111,8 +130,9 @@ def export_run(
                 export_format=export_format,
             )
         )
-        if arch.exits and record.get("exits"):  # early exits: the segments and the search's thresholds
-            add_exit_segments(target, model, arch, record["exits"], record["exits"].get("expected_latency"))
+        if exits:  # early exits: the segments and the search's thresholds
+            add_exit_segments(target, model, arch, exits, exits.get("expected_latency"))
+        mark_exported(target, exported_as)
     # This run's exports of an earlier front (a resumed search moves the front) go last: an export stopped
     # half-way (Ctrl-C, a kill) leaves the earlier models in place, never fewer than it found.
     for stale in sorted(own - current):

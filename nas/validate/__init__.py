@@ -24,7 +24,7 @@ from nas.validate._adapt import (
     training_conditions,
 )
 from nas.validate._candidates import PreprocessingFlags, load_candidate
-from nas.validate._card import ADAPT_FILE, write_model_card
+from nas.validate._card import ADAPT_FILE, CARD_FILE, write_model_card
 from nas.validate._corruptions import FAMILIES, GROUPS, SEVERITIES, corrupt
 from nas.validate._drift import DriftMonitor, Observations, accuracy_trend, observe
 from nas.validate._drift_report import DriftReport, drift_report
@@ -39,6 +39,7 @@ from nas.validate._stats import expected_calibration_error, mcnemar_exact, wilso
 
 __all__ = [
     "ADAPT_FILE",
+    "CARD_FILE",
     "AdaptationReport",
     "adaptation_set",
     "check_disjoint",
