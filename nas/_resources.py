@@ -1,4 +1,4 @@
-"""Where the built-in search spaces, hardware profiles and dataset live.
+"""Where the built-in search spaces, hardware profiles and dataset live, and the user's own folders.
 
 In a checkout they sit at the top of the repository (`search_spaces/`, `hardware_profiles/`); in an
 installed wheel the same files are packaged as `nas/search_spaces` and `nas/hardware_profiles`
@@ -7,6 +7,7 @@ installed wheel the same files are packaged as `nas/search_spaces` and `nas/hard
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,3 +26,13 @@ def builtin_dir(kind: str) -> Path:
 def builtin_dataset_path() -> Path:
     """The shipped subset of real CIFAR-10 training images (docs/design.md, 'Datasets')."""
     return _PACKAGE_DIR / "datasets" / "cifar10_subset.zip"
+
+
+def user_folder(override_env: str, xdg_env: str, xdg_default: str, *parts: str) -> Path:
+    """A folder of the user's: `$override_env` when set and not empty, else `$xdg_env/nas/...`, else
+    `~/xdg_default/nas/...` (profiles: XDG_CONFIG_HOME, ~/.config; the dataset's decoded copy:
+    XDG_CACHE_HOME, ~/.cache)."""
+    if os.environ.get(override_env):
+        return Path(os.environ[override_env]).expanduser()
+    base = os.environ.get(xdg_env) or str(Path.home() / xdg_default)
+    return Path(base, "nas", *parts)

@@ -15,10 +15,19 @@ from tests._cli_run import CliRun, nas_command
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # Profiles the tests fit or calibrate go to a folder of their own, never the user's (subprocesses inherit it).
 os.environ["NAS_PROFILE_DIR"] = tempfile.mkdtemp(prefix="nas-test-profiles-")
-# The built-in dataset's decoded copy: one folder per test run, shared by its xdist processes, not the user's.
+# The built-in dataset's decoded copy: one folder per test run, shared by its xdist processes, not the user's;
+# removed when the run ends (by the controller, after every xdist process: `pytest_sessionfinish`).
 os.environ["NAS_CACHE_DIR"] = os.path.join(
     tempfile.gettempdir(), f"nas-test-cache-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"
 )
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        import shutil
+
+        shutil.rmtree(os.environ["NAS_CACHE_DIR"], ignore_errors=True)
+
 
 TINY_SPACE = """\
 name: tiny

@@ -337,6 +337,21 @@ def test_a_finished_export_is_not_exported_again_unless_cut_short_or_asked_other
     deploy_train(source.name, dataset=data_file, epochs=1, out=out)  # another spelling: `source` recorded
     assert len(exports) == 2
 
+    def cut_short(path, data):  # a kill after spec.json, before model.onnx and metrics.json
+        if Path(path).name == "model.onnx":
+            raise OSError("killed")
+        return real_write(path, data)
+
+    from nas.export import _folder
+
+    real_write = _folder.write_atomic
+    monkeypatch.setattr(_folder, "write_atomic", cut_short)
+    with pytest.raises(OSError):  # the absolute spelling: another export than the one marked
+        deploy_train(source, dataset=data_file, epochs=1, out=out)
+    monkeypatch.setattr(_folder, "write_atomic", real_write)
+    deploy_train(source.name, dataset=data_file, epochs=1, out=out)  # the marked one: its mark went first
+    assert len(exports) == 4
+
     monkeypatch.setattr(_deploy, "check_export_format", lambda fmt: None)
     monkeypatch.setattr(_deploy, "_export", lambda *a, **k: exports.append(a[-1]))
     deploy_train(source, dataset=data_file, epochs=1, out=out, export_format="tflite")

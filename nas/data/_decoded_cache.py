@@ -3,10 +3,11 @@
 Decoding its 6,000 JPEGs and computing the channel statistics takes about 1.1 s, paid by every process
 that loads `"builtin"`: each `nas search`, `nas train` and `nas validate`, and each test process. The
 decoded arrays (18 MB) load in about 0.02 s. The copy's name holds the SHA-256 of the zip it was decoded
-from, so a changed zip is decoded again rather than read stale. The folder: `$NAS_CACHE_DIR` (empty: keep no copy), else
-`$XDG_CACHE_HOME/nas`, else `~/.cache/nas` (as the profile folder, `nas.latency.user_profile_dir`). A copy
-that cannot be read is decoded again and replaced; one that cannot be written only costs the decoding
-next time (logged).
+from and of the Pillow version that decoded it, so a changed zip or decoder is decoded again rather than
+read stale. The folder: `$NAS_CACHE_DIR` (empty: keep no copy), else `$XDG_CACHE_HOME/nas`, else
+`~/.cache/nas` (`nas._resources.user_folder`, as for the profile folder). A copy that cannot be read is
+decoded again and replaced; a folder that cannot be written costs the decoding in every command (a
+warning says so).
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import PIL
 
 from nas._io import write_atomic
+from nas._resources import user_folder
 from nas.errors import first_line
 
 CACHE_ENV = "NAS_CACHE_DIR"
-FORMAT = 1  # the layout of the copy: bump it when the arrays stored change
+# Bump FORMAT when what is stored changes: the arrays, how the zip is decoded or split
+# (`nas.data._sources.read_builtin_zip`, BUILTIN_VAL_START), or the statistics (`channel_stats`).
+FORMAT = 1
 _ARRAYS = ("x_train", "y_train", "x_val", "y_val", "mean", "std")
 log = logging.getLogger(__name__)
 
@@ -34,11 +39,9 @@ Decoded = tuple
 
 def cache_dir() -> Path | None:
     """Where decoded copies live; None when `NAS_CACHE_DIR` is set empty (keep none)."""
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen is not None:
-        return Path(chosen).expanduser() if chosen else None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nas"
+    if os.environ.get(CACHE_ENV) == "":
+        return None
+    return user_folder(CACHE_ENV, "XDG_CACHE_HOME", ".cache")
 
 
 def decoded(zip_path: Path, decode: Callable[[Path], Decoded]) -> Decoded:
@@ -46,7 +49,9 @@ def decoded(zip_path: Path, decode: Callable[[Path], Decoded]) -> Decoded:
     kept there."""
     folder = cache_dir()
     try:
-        digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()[:32]
+        # the decoder's version too: another libjpeg may decode some pixels differently
+        source = zip_path.read_bytes() + f"pillow {PIL.__version__}".encode()
+        digest = hashlib.sha256(source).hexdigest()[:32]
     except OSError:  # missing or unreadable: `decode` says so in its own words
         folder = None
     if folder is None:
@@ -60,8 +65,11 @@ def decoded(zip_path: Path, decode: Callable[[Path], Decoded]) -> Decoded:
     result = decode(zip_path)
     try:
         write_atomic(copy, _serialise(result))
-    except OSError as exc:
-        log.info(f"cannot keep a decoded copy of {zip_path} in {folder}: {first_line(exc)}")
+    except OSError as exc:  # every later command decodes again: said, not hidden
+        log.warning(
+            f"cannot keep a decoded copy of the built-in dataset in {folder} ({first_line(exc)}); "
+            f"each command decodes it again (about 1 s); set {CACHE_ENV} to a writable folder"
+        )
     return result
 
 

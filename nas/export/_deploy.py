@@ -159,7 +159,16 @@ def deploy_train(
         )
         command["transfer"] = init_weights.identity(int(freeze_stages), bool(head_only))
     state = saved_state(out, command, data.describe())
-    exported_as = digest({"command": command, "format": export_format, "source": str(source)})
+    exported_as = digest(  # what a re-run would write differently if any of it changed
+        {
+            "command": command,
+            "format": export_format,
+            "source": str(source),
+            "source_export": [spec, source_metrics],
+            "teacher": None if teacher is None else str(teacher),
+            "init": None if init is None else str(init),
+        }
+    )
     if state is not None and int(state["epoch"]) >= recipe.epochs and finished_export(out, exported_as):
         return out  # this very training, exported to the end: nothing to train, evaluate or export
     model, train_seconds = _train(

@@ -52,6 +52,7 @@ def write_model_folder(
     diff = check_against_torch(model, onnx_bytes, arch.resolution)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path, spec_path, metrics_path = folder / ONNX_NAME, folder / "spec.json", folder / "metrics.json"
+    _unmark(metrics_path)  # first: an export cut short from here on is never taken for the one before
     write_json_atomic(
         spec_path,
         {
@@ -86,8 +87,18 @@ def finished_export(folder: Path, exported_as: str) -> dict | None:
     return metrics if isinstance(metrics, dict) and metrics.get(EXPORTED_AS) == exported_as else None
 
 
+def _unmark(metrics_path: Path) -> None:
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(metrics, dict) and EXPORTED_AS in metrics:
+        write_json_atomic(metrics_path, {k: v for k, v in metrics.items() if k != EXPORTED_AS})
+
+
 def mark_exported(folder: Path, exported_as: str) -> None:
-    """Record in metrics.json that the export of `exported_as` finished: the export's last write, so a
-    folder whose export was cut short has no mark and is exported again."""
+    """Record in metrics.json that the export of `exported_as` finished: the export's last write (and
+    `write_model_folder` removes the mark before its first), so a folder whose export was cut short has no
+    mark and is exported again."""
     path = folder / "metrics.json"
     write_json_atomic(path, {**json.loads(path.read_text()), EXPORTED_AS: exported_as})

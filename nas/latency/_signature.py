@@ -11,6 +11,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from nas._resources import user_folder
+
 ISA_FLAGS = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "avx2", "fma", "avx", "asimd", "sve")
 SIGNATURE_KEYS = ("cpu", "isa", "cores", "onnxruntime", "provider", "machine")
 PROFILE_DIR_ENV = "NAS_PROFILE_DIR"
@@ -74,7 +76,4 @@ def signature_key(signature: dict) -> str:
 def user_profile_dir() -> Path:
     """Where profiles a user makes go (never into the installed package): $NAS_PROFILE_DIR, else
     $XDG_CONFIG_HOME/nas/profiles, else ~/.config/nas/profiles."""
-    if os.environ.get(PROFILE_DIR_ENV):
-        return Path(os.environ[PROFILE_DIR_ENV]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "nas" / "profiles"
+    return user_folder(PROFILE_DIR_ENV, "XDG_CONFIG_HOME", ".config", "profiles")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -69,21 +71,56 @@ def test_a_copy_of_another_zip_is_not_used(fresh, monkeypatch):
     assert decoded  # the copy's name names another zip: this one is decoded
 
 
+def test_without_a_setting_the_copy_goes_to_the_xdg_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(_datasets, "_BUILTIN_CACHE", {})
+    assert cache_dir() == tmp_path / "xdg" / "nas"
+    load_dataset()
+    assert len(_copies(tmp_path / "xdg" / "nas")) == 1
+
+
 def test_empty_setting_keeps_no_copy(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_ENV, "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # where a copy would otherwise go
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setattr(_datasets, "_BUILTIN_CACHE", {})
     assert cache_dir() is None
     assert load_dataset().x_train.shape == (5000, 32, 32, 3)
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.rglob("*.npz"))
 
 
-def test_a_folder_that_cannot_be_written_only_costs_the_decoding(monkeypatch, tmp_path):
+def test_a_copy_of_unexpected_arrays_is_decoded_again_and_replaced(fresh, monkeypatch):
+    first = load_dataset()
+    (copy,) = _copies(fresh)
+    np.savez(
+        copy.with_suffix(".tmp.npz"),
+        classes=np.array(["a"]),
+        x_train=np.zeros(3),
+        y_train=np.zeros(3),
+        x_val=np.zeros(3),
+        y_val=np.zeros(3),
+        mean=np.zeros(3),
+        std=np.ones(3),
+    )
+    copy.with_suffix(".tmp.npz").replace(copy)  # readable, but not images
+    _forget(monkeypatch)
+    assert np.array_equal(load_dataset().x_train, first.x_train)
+    _forget(monkeypatch)
+    _no_decoding(monkeypatch)
+    assert load_dataset().classes == first.classes  # replaced by a good copy
+
+
+def test_a_folder_that_cannot_be_written_costs_the_decoding_and_says_so(monkeypatch, tmp_path, caplog):
     blocked = tmp_path / "a-file"
     blocked.write_text("in the way")
     monkeypatch.setenv(CACHE_ENV, str(blocked / "cache"))
     monkeypatch.setattr(_datasets, "_BUILTIN_CACHE", {})
-    assert load_dataset().y_val.shape == (1000,)
+    with caplog.at_level(logging.WARNING, logger="nas.data._decoded_cache"):
+        assert load_dataset().y_val.shape == (1000,)
     assert blocked.read_text() == "in the way"
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and CACHE_ENV in record.getMessage()
 
 
 def test_a_missing_zip_is_still_reported_in_one_line(fresh, monkeypatch, tmp_path):
