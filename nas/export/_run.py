@@ -79,9 +79,6 @@ def export_run(
     exported = []
     for rank, (record, state) in enumerate(zip(pareto["pareto"], weights)):
         arch = Architecture.from_dict(record["architecture"])
-        model = build_model(arch, num_classes)
-        model.load_state_dict(state)
-        model.eval()
         target = out / f"{rank:02d}_{arch.hash}"
         target.mkdir(exist_ok=True)
         metrics = {
@@ -118,6 +115,9 @@ def export_run(
         if done is not None:  # the same model exported to the end before: its files stay as they are
             exported.append(exported_model(target, done, export_format))
             continue
+        model = build_model(arch, num_classes)
+        model.load_state_dict(state)
+        model.eval()
         exported.append(
             write_export(
                 target,
