@@ -140,6 +140,30 @@ def run_baselines(run: Path, names: list[str]) -> list[Path]:
     return folders
 
 
+def random_draws(space_name: str, n: int, budget_ms: float) -> dict:
+    """arch hash -> (architecture, latency predicted by the frozen x86-cpu model) of the first `n` distinct
+    architectures a seeded uniform draw from the space puts within the budget: the same on every run, so a
+    resume adds to them and other benchmarks rebuild them."""
+    from nas.builder import build_model
+    from nas.latency import load_profile
+    from nas.onnx_io import export_onnx
+    from nas.space import load_space
+
+    space, x86 = load_space(space_name), load_profile(str(frozen_profile()))
+    draws, chooser = {}, RandomChoices(SPLIT_SEED)
+    while len(draws) < n:
+        arch = space.sample(chooser)
+        model = build_model(arch, 10, seed=0)
+        latency = x86.predict(export_onnx(model, arch.resolution, fast=True)).latency_ms
+        if latency <= budget_ms and arch.hash not in draws:
+            draws[arch.hash] = (arch, latency)
+    return draws
+
+
+def random_name(index: int, arch_hash: str) -> str:
+    return f"random-{index}-{arch_hash[:8]}"
+
+
 def random_architectures(run: Path, n: int, budget_ms: float) -> list[Path]:
     """`n` architectures drawn uniformly from the run's space within the latency budget, proxy-trained with
     the run's recipe and written as export folders (RUN_DIR/random/NAME)."""
@@ -149,23 +173,13 @@ def random_architectures(run: Path, n: int, budget_ms: float) -> list[Path]:
     from nas.data import load_dataset
     from nas.evaluate import ProxyTrainer, TrainingRecipe, count_costs
     from nas.export import export_network
-    from nas.latency import load_profile
-    from nas.onnx_io import export_onnx
     from nas.search import RayExecutor, train_candidate
-    from nas.space import load_space
 
     folder = run / "random"
     config = read_json(run / "config.json", "run configuration")
     search, recipe = config["search"], TrainingRecipe(**config["recipe"])
-    space, x86 = load_space(search["space"]), load_profile(str(frozen_profile()))
-    draws, chooser = {}, RandomChoices(SPLIT_SEED)  # the same draws on every run: a resume adds to them
-    while len(draws) < n:
-        arch = space.sample(chooser)
-        model = build_model(arch, 10, seed=0)
-        latency = x86.predict(export_onnx(model, arch.resolution, fast=True)).latency_ms
-        if latency <= budget_ms and arch.hash not in draws:
-            draws[arch.hash] = (arch, latency)
-    paths = {h: folder / f"random-{i}-{h[:8]}" for i, h in enumerate(draws)}
+    draws = random_draws(search["space"], n, budget_ms)
+    paths = {h: folder / random_name(i, h) for i, h in enumerate(draws)}
     todo = {h: draw for h, draw in draws.items() if not (paths[h] / "spec.json").is_file()}
     if not todo:
         return list(paths.values())

@@ -91,6 +91,7 @@ def _train(arch_dict: dict, recipe: dict, seed: int) -> dict:
     result = ProxyTrainer(TrainingRecipe(**recipe)).train(Architecture.from_dict(arch_dict), _DATASET, seed)
     return {
         "accuracy": result.accuracy,
+        "val_loss": result.val_loss,
         "train_seconds": round(result.train_seconds, 1),
         "epochs": result.epochs,
     }

@@ -129,3 +129,30 @@ def test_tau_comes_with_a_bootstrap_interval_that_narrows_with_more_networks():
     assert tau_with_interval(points(12)) != tau_with_interval(points(12))  # other data, other result
     same = points(12)
     assert tau_with_interval(same) == tau_with_interval(same)  # seeded
+
+
+def test_the_fidelity_benchmark_rebuilds_every_network_of_the_committed_headline(tmp_path, monkeypatch):
+    """The random networks are drawn again, as headline.py drew them: their names (hash prefixes) must be the
+    committed ones, or the fidelity benchmark would rank other networks than the headline trained."""
+    import benchmarks.search_efficiency as search_efficiency
+    from benchmarks._harness import RESULTS, read_json
+    from benchmarks.headline_fidelity import headline_architectures, headline_test_fraction
+
+    monkeypatch.setattr(search_efficiency, "RUNS", tmp_path)  # the frozen profile's copy goes there
+    headline = read_json(RESULTS / "headline.json", "headline results")
+    archs = headline_architectures(headline)
+    assert list(archs) == [p["name"] for p in headline["points"]]
+    spec = read_json(RESULTS / "headline" / "found-trial49" / "spec.json", "spec")
+    assert archs["found-trial49"].hash == spec["arch_hash"]
+    assert all(name.endswith(archs[name].hash[:8]) for name in archs if name.startswith("random-"))
+    assert headline_test_fraction(headline) == 0.1
+
+
+def test_fidelity_taus_per_seed_of_the_mean_and_between_seeds():
+    from benchmarks.headline_fidelity import kendall_taus
+
+    got = kendall_taus([[1, 2, 3, 4], [3, 1, 4, 6]], [10, 20, 30, 40])
+    assert got["per_seed"] == [1.0, 0.667] and got["one_seed_mean"] == 0.833
+    assert got["mean_of_seeds"] == 0.667  # means 2, 1.5, 3.5, 5: the first pair is out of order
+    assert got["seed_vs_seed"] == 0.667
+    assert kendall_taus([[1, 2, 3]], [1, 2, 3])["seed_vs_seed"] is None
