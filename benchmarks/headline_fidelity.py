@@ -130,9 +130,11 @@ def main() -> int:
         loss = [[-got[(p["name"], s)]["val_loss"] for p in points] for s in seeds]
         results[text] = {
             "recipe": recipe.to_dict(),
-            "relative_cost": round(
+            "relative_cost": round(  # images trained; None: a recipe on the whole training split
                 recipe.epochs * recipe.train_subset / (base.epochs * base.train_subset), 2
-            ),
+            )
+            if recipe.train_subset and base.train_subset
+            else None,
             "mean_train_seconds": round(statistics.mean(g["train_seconds"] for g in got.values()), 1),
             "kendall_tau_by_accuracy": kendall_taus(accuracy, truth),
             "kendall_tau_by_val_loss": kendall_taus(loss, truth),
