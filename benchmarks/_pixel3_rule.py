@@ -24,7 +24,8 @@ the last cell's output: nothing, if that output is a zero.
 
 writes results/benchmark-runs/latency_corpus/pixel3_rule.json: the 192 cells, the empty networks, and a
 least-squares fit of pixel3's latency on counts of the running ops (rule against 'fold'), on all but 5,625
-networks, scored on those.
+networks, scored on those. `rule_matrix` gives the rule's graph as the package's features: the `merge`
+graph of `benchmarks/latency_corpus.py --representations`.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def node_value(terms: list[Term]):
 
 def running_ops(arch_str: str) -> dict | None:
     """None when nothing runs; else {"ops": [(cell, op, edge)], "stem": bool, "reductions": [bool, bool]}."""
-    ops = [op for node in nb201.parse_arch(arch_str) for op, _ in node]
+    ops = ops_of(arch_str)
     x, cells = Value(), []
     for c in range(CELLS):
         if c in REDUCTIONS_BEFORE:
@@ -106,12 +107,13 @@ def running_ops(arch_str: str) -> dict | None:
             x = Value()  # lone through a merged convolution: not lone for the next cell
     if x is ZERO:
         return None
-    ran, reductions, stem, input_live = [], [False, False], False, True
+    ran, adds, reductions, stem, input_live = [], [], [False, False], False, True
     for c in range(CELLS - 1, -1, -1):
         live, input_live = {3}, False
         for j in (3, 2, 1):
             if j not in live:
                 continue
+            adds += [c] * (len(cells[c][j]) - 1)
             for term in cells[c][j]:
                 if term.op != "skip_connect":
                     ran.append((c, term.op, term.edge))
@@ -124,7 +126,36 @@ def running_ops(arch_str: str) -> dict | None:
         if c in REDUCTIONS_BEFORE:
             reductions[REDUCTIONS_BEFORE.index(c)] = True
         stem = stem or c == 0
-    return {"ops": ran, "stem": stem, "reductions": reductions}
+    return {"ops": ran, "adds": adds, "stem": stem, "reductions": reductions}
+
+
+def rule_matrix(arch_strs: list[str], columns) -> np.ndarray:
+    """The package's node-kind features of the graph the rule says ran (networks x columns), composed from
+    nb201's parts: the stem and reductions that run, the head, and per running op its stage's part (a
+    convolution with its ReLU; a merged copy shares its original's ReLU), per sum of n terms n - 1 Adds."""
+    parts = {key: f.vector(columns) for key, f in nb201.part_features().items()}
+    rows = []
+    for arch_str in arch_strs:
+        record = running_ops(arch_str)
+        row = np.zeros(len(columns))
+        if record is not None:
+            folds_bn = not nb201.output_is_constant(arch_str) and nb201._head_bn_folds(arch_str, "fold")
+            head = "head_relu_pool_fc" if folds_bn else "head"
+            row = row + parts[head] + (parts["stem"] if record["stem"] else 0)
+            for s, alive in enumerate(record["reductions"], start=1):
+                row = row + (parts[("reduction", s)] if alive else 0)
+            for c, op, edge in record["ops"]:
+                row = row + parts[(op, c // 5)]
+                if op != "avg_pool_3x3" and ops_of(arch_str)[edge] != "none":
+                    row = row + parts[("relu", c // 5)]
+            for c in record["adds"]:
+                row = row + parts[("add", c // 5)]
+        rows.append(row)
+    return np.stack(rows)
+
+
+def ops_of(arch_str: str) -> list[str]:
+    return [op for node in nb201.parse_arch(arch_str) for op, _ in node]
 
 
 def fold_running_ops(arch_str: str) -> dict | None:

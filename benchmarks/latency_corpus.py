@@ -12,7 +12,8 @@ and where it is biased (`conv_count_probe`); few-shot (`nas.latency._fewshot`): 
 with k = 10 and k = 100 measured networks and leave-one-hardware-out with k = 10, predicting all the
 others; and at k = 100 what `nas profile fit` does (the direct and the few-shot fit cross-validated on
 the same folds, the better one kept: `package_fit`), which the k = 100 targets are checked on. The
-graph a device ran (`REPRESENTATIONS`: every `none` edge run as ``x * 0``, or zeros constant-folded) is
+graph a device ran (`--representations`, by default `REPRESENTATIONS`: every `none` edge run as ``x * 0``,
+or zeros constant-folded; `merge`: folded as `benchmarks/_pixel3_rule.py` says pixel3's were) is
 chosen per device: for a prior device on all its networks, for the held-out one on its k measured
 networks only (`--graph-choice prior`, the default: the most probable graph given the k networks
 and how many prior devices ran each), and recorded.
@@ -182,9 +183,21 @@ def main() -> int:
         "probable given how many prior devices ran each graph (default), or lowest leave-one-out MAPE",
     )
     parser.add_argument(
+        "--representations",
+        default=",".join(REPRESENTATIONS),
+        help="the graphs a device may have run, chosen per device: eager, fold, merge (comma-separated)",
+    )
+    parser.add_argument(
         "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
     )
     args = parser.parse_args()
+    representations = tuple(r.strip() for r in args.representations.split(",") if r.strip())
+    if len(representations) < 1 or set(representations) - {"eager", "fold", "merge"}:
+        print(
+            f"error: --representations {args.representations}: choose from eager, fold, merge",
+            file=sys.stderr,
+        )
+        return 2
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
@@ -209,6 +222,14 @@ def main() -> int:
     else:
         features["fold"] = nb201.network_matrix(archs, COLUMNS, "fold")
         np.save(fold_cache, features["fold"])
+    from benchmarks._pixel3_rule import rule_matrix
+
+    merge_cache = CACHE / "nb201_features_merge.npy"
+    if merge_cache.is_file() and not args.refresh_features:
+        features["merge"] = np.load(merge_cache)
+    else:
+        features["merge"] = rule_matrix(archs, COLUMNS)
+        np.save(merge_cache, features["merge"])
     features["absent"] = nb201.network_matrix(archs, COLUMNS, "absent")
     fb_archs, fb_devices, fb_latency = read_corpus(args.data / "fbnet_latency_ms.csv")
     fb_x = fbnet_features(fb_archs, args.refresh_features)
@@ -230,7 +251,7 @@ def main() -> int:
         }
         holdout = len(y) - FLOOR_TRAIN
         entry["graph_model"] = {
-            sem: graph_model(features[sem], y, holdout) for sem in ("eager", "absent", "fold")
+            sem: graph_model(features[sem], y, holdout) for sem in ("eager", "absent", "fold", "merge")
         }
         entry["conv_count_probe"] = conv_count_probe(features["eager"], y, cells_convolve, holdout)
         per_device[name] = entry
@@ -253,7 +274,7 @@ def main() -> int:
 
     # 2. few-shot, leave one device / one hardware out; the graph each device ran chosen per device
     t = time.time()
-    reps = {name: features[name] for name in REPRESENTATIONS}
+    reps = {name: features[name] for name in representations}
     prior, prior_reps = prior_predictions(reps, latency)
     ran = prior_reps if args.graph_choice == "prior" else None
     lodo, loho = {}, {}
@@ -287,11 +308,13 @@ def main() -> int:
             "nb201": "benchmarks/nb201.py network_matrix: 'eager' (zero='mul', no CSE: every edge run, "
             "none = x*0, as PyTorch's NB201 code runs them), 'absent' (none edges left out, exported "
             "graph after CSE/DCE), 'fold' (none absent and zero propagated; constant-output "
-            "networks have no features)",
+            "networks have no features), 'merge' (benchmarks/_pixel3_rule.py: fold, but a none that "
+            "ends a sum and reads one convolution's output runs as a zero-weight copy of it, and an op "
+            "of a zero runs on a constant)",
             "fbnet": "ArchitectureFeaturizer(num_classes=100)",
         },
         "representations": {
-            "candidates": list(REPRESENTATIONS),
+            "candidates": list(representations),
             "graph_choice": args.graph_choice,
             "prior_devices": dict(zip(devices, prior_reps)),
             "held_out_device": "chosen per draw on the k measured networks only (k=10, k=100 few_shot): "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -47,3 +48,17 @@ def test_a_convolution_of_a_zero_runs_on_a_constant_and_its_inputs_do_not(rule):
 def test_fold_and_the_rule_agree_where_nothing_is_zero(rule):
     arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     assert sorted(rule.running_ops(arch)["ops"]) == sorted(rule.fold_running_ops(arch)["ops"])
+
+
+def test_the_features_compose_the_parts_that_run(rule):
+    from benchmarks import nb201
+    from nas.latency import COLUMNS
+
+    parts = {key: f.vector(COLUMNS) for key, f in nb201.part_features().items()}
+    arch = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    expected = parts["stem"] + parts[("reduction", 1)] + parts[("reduction", 2)] + parts["head"]
+    for s in range(3):  # per cell: the convolution with its ReLU and two merged copies sharing it, no Add
+        expected = expected + 5 * (3 * parts[("nor_conv_3x3", s)] + parts[("relu", s)])
+    empty = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|"
+    rows = rule.rule_matrix([arch, empty], COLUMNS)
+    assert np.allclose(rows[0], expected) and not rows[1].any()
