@@ -4,7 +4,28 @@ k = 100. Pure numpy over feature matrices (rows: networks, columns: `nas.latency
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
+
+from benchmarks._harness import RUNS, SHARED_DATA
+
+CACHE = RUNS / "latency_corpus"  # feature caches and the corpus analyses' own outputs
+DEFAULT_DATA = SHARED_DATA / "latency_corpus"
+
+
+def read_corpus(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """(architecture strings, device columns, latency matrix networks x devices, ms)."""
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    devices = header[2:]
+    archs = [row[1] for row in rows]
+    latency = np.array([[float(v) for v in row[2:]] for row in rows])
+    return archs, devices, latency
+
 
 GPUS = ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp")
 PHONES = ("pixel2", "pixel3", "samsung_a50", "samsung_s7", "essential_ph_1")

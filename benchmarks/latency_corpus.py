@@ -26,7 +26,6 @@ writes results/benchmarks/latency_corpus.json and prints a table. See docs/laten
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -38,6 +37,8 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import the benchmarks
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks._corpus_fits import (  # noqa: E402
+    CACHE,
+    DEFAULT_DATA,
     conv_count_probe,
     device_class,
     few_shot,
@@ -47,8 +48,9 @@ from benchmarks._corpus_fits import (  # noqa: E402
     noise_floor,
     package_fit,
     prior_predictions,
+    read_corpus,
 )
-from benchmarks._harness import RUNS, SHARED_DATA, Benchmark, repo_path, run_main, write_result  # noqa: E402
+from benchmarks._harness import Benchmark, repo_path, run_main, write_result  # noqa: E402
 
 BENCHMARK = Benchmark(
     cost="full",
@@ -56,20 +58,6 @@ BENCHMARK = Benchmark(
     data=("../shared/data/latency_corpus",),
     extra="bench",
 )
-CACHE = RUNS / "latency_corpus"
-DEFAULT_DATA = SHARED_DATA / "latency_corpus"
-
-
-def read_corpus(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(architecture strings, device columns, latency matrix networks x devices, ms)."""
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        rows = list(reader)
-    devices = header[2:]
-    archs = [row[1] for row in rows]
-    latency = np.array([[float(v) for v in row[2:]] for row in rows])
-    return archs, devices, latency
 
 
 def nb201_features(archs: list[str], refresh: bool = False) -> np.ndarray:
@@ -222,14 +210,15 @@ def main() -> int:
     else:
         features["fold"] = nb201.network_matrix(archs, COLUMNS, "fold")
         np.save(fold_cache, features["fold"])
-    from benchmarks._pixel3_rule import rule_matrix
+    if "merge" in representations:
+        from benchmarks._pixel3_rule import rule_matrix
 
-    merge_cache = CACHE / "nb201_features_merge.npy"
-    if merge_cache.is_file() and not args.refresh_features:
-        features["merge"] = np.load(merge_cache)
-    else:
-        features["merge"] = rule_matrix(archs, COLUMNS)
-        np.save(merge_cache, features["merge"])
+        merge_cache = CACHE / "nb201_features_merge.npy"
+        if merge_cache.is_file() and not args.refresh_features:
+            features["merge"] = np.load(merge_cache)
+        else:
+            features["merge"] = rule_matrix(archs, COLUMNS)
+            np.save(merge_cache, features["merge"])
     features["absent"] = nb201.network_matrix(archs, COLUMNS, "absent")
     fb_archs, fb_devices, fb_latency = read_corpus(args.data / "fbnet_latency_ms.csv")
     fb_x = fbnet_features(fb_archs, args.refresh_features)
@@ -251,7 +240,9 @@ def main() -> int:
         }
         holdout = len(y) - FLOOR_TRAIN
         entry["graph_model"] = {
-            sem: graph_model(features[sem], y, holdout) for sem in ("eager", "absent", "fold", "merge")
+            sem: graph_model(features[sem], y, holdout)
+            for sem in ("eager", "absent", "fold", "merge")
+            if sem in features
         }
         entry["conv_count_probe"] = conv_count_probe(features["eager"], y, cells_convolve, holdout)
         per_device[name] = entry

@@ -23,7 +23,7 @@ exporter leaves after dead-code elimination):
 The features of a network are then stem + 5 x cell(16 ch, 32x32) + reduction + 5 x cell(32, 16x16) +
 reduction + 5 x cell(64, 8x8) + head, with one exception the exporter introduces: the head's
 BatchNorm is folded into the last convolution when the network's output comes straight from a
-convolution whose output has no other reader (see `_head_bn_folds`), and identical nodes are merged
+convolution whose output has no other reader (see `head_bn_folds`), and identical nodes are merged
 (see `cell_nodes`). tests/latency/test_fewshot.py checks that the composed features equal
 ``graph_features(export_onnx(whole network))`` exactly, for every `zero` mode.
 
@@ -300,7 +300,7 @@ def cell_nodes(arch_str: str, zero: str = "mul", cse: bool = True) -> dict[str, 
     return counts
 
 
-def _head_bn_folds(arch_str: str, zero: str = "mul") -> bool:
+def head_bn_folds(arch_str: str, zero: str = "mul") -> bool:
     """True when the exporter folds the head's BatchNorm into the last cell's last convolution: the
     network output (node 3 of the last cell, following skip edges back) is a single conv edge's output
     that nothing else in the cell reads."""
@@ -356,7 +356,7 @@ def network_features(arch_str: str, zero: str = "mul"):
         cell = cell_features(arch_str, s, zero)
         for _ in range(CELLS_PER_STAGE):
             total = total + cell
-    if _head_bn_folds(arch_str, zero):
+    if head_bn_folds(arch_str, zero):
         return total + parts["head_relu_pool_fc"]
     return total + parts["head"]
 
@@ -371,7 +371,7 @@ def network_matrix(arch_strs: list[str], columns, zero: str = "mul", cse: bool =
         if zero == "fold" and output_is_constant(arch_str):
             rows.append(np.zeros(len(fixed)))
             continue
-        row = fixed + (parts["head_relu_pool_fc"] if _head_bn_folds(arch_str, zero) else parts["head"])
+        row = fixed + (parts["head_relu_pool_fc"] if head_bn_folds(arch_str, zero) else parts["head"])
         for kind, count in cell_nodes(arch_str, zero, cse).items():
             for s in range(len(STAGES)):
                 row = row + CELLS_PER_STAGE * count * parts[(kind, s)]

@@ -136,6 +136,7 @@ def test_the_fidelity_benchmark_rebuilds_every_network_of_the_committed_headline
     committed ones, or the fidelity benchmark would rank other networks than the headline trained."""
     import benchmarks.search_efficiency as search_efficiency
     from benchmarks._harness import RESULTS, read_json
+    from benchmarks.headline import random_draws, random_name
     from benchmarks.headline_fidelity import headline_architectures, headline_test_fraction
 
     monkeypatch.setattr(search_efficiency, "RUNS", tmp_path)  # the frozen profile's copy goes there
@@ -144,7 +145,9 @@ def test_the_fidelity_benchmark_rebuilds_every_network_of_the_committed_headline
     assert list(archs) == [p["name"] for p in headline["points"]]
     spec = read_json(RESULTS / "headline" / "found-trial49" / "spec.json", "spec")
     assert archs["found-trial49"].hash == spec["arch_hash"]
-    assert all(name.endswith(archs[name].hash[:8]) for name in archs if name.startswith("random-"))
+    randoms = [p["name"] for p in headline["points"] if p["group"] == "random"]
+    draws = random_draws(headline["search"]["space"], len(randoms), headline["search"]["latency_budget_ms"])
+    assert [random_name(i, h) for i, h in enumerate(draws)] == randoms
     assert headline_test_fraction(headline) == 0.1
 
 
