@@ -7,36 +7,31 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # plain `pytest` does not put the repository root on the path
+    sys.path.insert(0, str(ROOT))
 
-@pytest.fixture(scope="module")
-def rule():
-    root = str(Path(__file__).resolve().parents[2])
-    if root not in sys.path:  # plain `pytest` does not put the repository root on the path
-        sys.path.insert(0, root)
-    from benchmarks import _pixel3_rule
-
-    return _pixel3_rule
+from benchmarks import _pixel3_rule as rule  # noqa: E402
 
 
 def _convs(record) -> int:
     return sum(1 for _, op, _ in record["ops"] if op == "nor_conv_3x3")
 
 
-def test_a_zero_read_only_by_a_merged_none_runs_its_convolution(rule):
+def test_a_zero_read_only_by_a_merged_none_runs_its_convolution():
     # 7.99 ms measured: node 1's convolution ran, though only `none` edges read it ('fold': nothing runs)
     record = rule.running_ops("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     assert record is not None and record["stem"] and all(record["reductions"])
     assert _convs(record) == 15 * 3  # each cell: the convolution and its two merged zero-weight copies
 
 
-def test_one_edge_elsewhere_folds_everything(rule):
+def test_one_edge_elsewhere_folds_everything():
     # 0.005 ms measured: node 2 sums a skip and the merged zero, so it is not lone; node 3 is a zero
     assert rule.running_ops("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|") is None
 
 
-def test_a_convolution_of_a_zero_runs_on_a_constant_and_its_inputs_do_not(rule):
+def test_a_convolution_of_a_zero_runs_on_a_constant_and_its_inputs_do_not():
     # 1.88 ms: node 3 = conv(node 2 = 0): the last cell's convolution runs, on a constant, and nothing before
     record = rule.running_ops("|none~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|")
     assert record is not None and _convs(record) == 1 and not record["stem"]
@@ -45,12 +40,12 @@ def test_a_convolution_of_a_zero_runs_on_a_constant_and_its_inputs_do_not(rule):
     assert _convs(record) == 15 and record["stem"]
 
 
-def test_fold_and_the_rule_agree_where_nothing_is_zero(rule):
+def test_fold_and_the_rule_agree_where_nothing_is_zero():
     arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     assert sorted(rule.running_ops(arch)["ops"]) == sorted(rule.fold_running_ops(arch)["ops"])
 
 
-def test_the_features_compose_the_parts_that_run(rule):
+def test_the_features_compose_the_parts_that_run():
     from benchmarks import nb201
     from nas.latency import COLUMNS
 
