@@ -1,6 +1,7 @@
 """The fits and metrics of benchmarks/latency_corpus.py: noise floor, the graph model and where it is
 biased, the graph each device ran, few-shot leave-one-device-out and what `nas profile fit` does at
-k = 100. Pure numpy over feature matrices (rows: networks, columns: `nas.latency.COLUMNS`)."""
+k = 100. Pure numpy over feature matrices (rows: networks, columns: `nas.latency.COLUMNS`), and the corpus
+file's reader."""
 
 from __future__ import annotations
 

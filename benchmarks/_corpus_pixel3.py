@@ -15,7 +15,6 @@ writes results/benchmark-runs/latency_corpus/pixel3_folding.json.
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
@@ -34,14 +33,10 @@ def single_conv_cells(archs: list[str], y: np.ndarray) -> dict:
     the convolution runs where the measurement says it ran?"""
     latency = dict(zip(archs, y))
     rows = []
-    for position in range(6):
-        for rest in itertools.product(("none", "skip_connect"), repeat=5):
-            ops = list(rest)
-            ops.insert(position, "nor_conv_3x3")
-            arch = f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
-            plan, _ = nb201.cell_plan(arch, "fold")
-            fold_runs = any(op == "nor_conv_3x3" for edges in plan.values() for op, _ in edges)
-            rows.append((arch, float(latency[arch]), fold_runs, bool(latency[arch] > CONV_RAN_MS)))
+    for arch in nb201.single_conv_arch_strs():
+        plan, _ = nb201.cell_plan(arch, "fold")
+        fold_runs = any(op == "nor_conv_3x3" for edges in plan.values() for op, _ in edges)
+        rows.append((arch, float(latency[arch]), fold_runs, bool(latency[arch] > CONV_RAN_MS)))
     wrong = [r for r in rows if r[2] != r[3]]
     return {
         "cells": len(rows),

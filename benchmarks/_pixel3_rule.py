@@ -31,7 +31,6 @@ graph of `benchmarks/latency_corpus.py --representations`.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -43,7 +42,8 @@ from benchmarks._harness import run_main, write_result
 
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 MERGING_EDGES = (2, 5)  # the last term of node 2's and of node 3's sum
-CELLS, REDUCTIONS_BEFORE = 15, (5, 10)
+CELLS = 3 * nb201.CELLS_PER_STAGE
+REDUCTIONS_BEFORE = (nb201.CELLS_PER_STAGE, 2 * nb201.CELLS_PER_STAGE)  # the first cells of stages 2 and 3
 OPS = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 EMPTY_MS, HOLDOUT = 0.015, 5625
 # The 192 one-convolution cells' classes: nothing ran (under 0.1 ms), the convolutions did not run (under
@@ -100,7 +100,7 @@ def node_value(terms: list[Term]):
 def running_ops(arch_str: str) -> dict | None:
     """None when nothing runs; else {"ops": [(cell, op, edge)] that run, "adds": [cell] one per Add that runs,
     "stem": bool, "reductions": [bool, bool]}."""
-    ops = ops_of(arch_str)
+    ops = nb201.edge_ops(arch_str)
     x, cells = Value(), []
     for c in range(CELLS):
         if c in REDUCTIONS_BEFORE:
@@ -144,23 +144,24 @@ def rule_matrix(arch_strs: list[str], columns) -> np.ndarray:
         record = running_ops(arch_str)
         row = np.zeros(len(columns))
         if record is not None:
+            edges = nb201.edge_ops(arch_str)
             folds_bn = not nb201.output_is_constant(arch_str) and nb201.head_bn_folds(arch_str, "fold")
             head = "head_relu_pool_fc" if folds_bn else "head"
             row = row + parts[head] + (parts["stem"] if record["stem"] else 0)
             for s, alive in enumerate(record["reductions"], start=1):
                 row = row + (parts[("reduction", s)] if alive else 0)
             for c, op, edge in record["ops"]:
-                row = row + parts[(op, c // 5)]
-                if op != "avg_pool_3x3" and ops_of(arch_str)[edge] != "none":
-                    row = row + parts[("relu", c // 5)]
+                row = row + parts[(op, stage(c))]
+                if op != "avg_pool_3x3" and edges[edge] != "none":
+                    row = row + parts[("relu", stage(c))]
             for c in record["adds"]:
-                row = row + parts[("add", c // 5)]
+                row = row + parts[("add", stage(c))]
         rows.append(row)
     return np.stack(rows)
 
 
-def ops_of(arch_str: str) -> list[str]:
-    return [op for node in nb201.parse_arch(arch_str) for op, _ in node]
+def stage(cell: int) -> int:
+    return cell // nb201.CELLS_PER_STAGE
 
 
 def fold_running_ops(arch_str: str) -> dict | None:
@@ -178,7 +179,7 @@ def count_features(record: dict | None) -> list[float]:
     if record is None:
         return [0.0] * (4 + 3 * len(OPS))
     per_stage = [
-        sum(1 for c, op, _ in record["ops"] if op == kind and c // 5 == s) for s in range(3) for kind in OPS
+        sum(1 for c, op, _ in record["ops"] if op == kind and stage(c) == s) for s in range(3) for kind in OPS
     ]
     return [1.0, float(record["stem"]), *map(float, record["reductions"]), *per_stage]
 
@@ -186,19 +187,14 @@ def count_features(record: dict | None) -> list[float]:
 def single_conv_cells(latency: dict[str, float], runs) -> dict:
     """The 192 cells with one 3x3 convolution, the other edges `none` / `skip_connect`: empty (< 0.1 ms),
     the convolutions did not run (< 4 ms) or they ran, as measured and as `runs` says."""
-    right, total = 0, 0
-    for position in range(6):
-        for rest in itertools.product(("none", "skip_connect"), repeat=5):
-            ops = list(rest)
-            ops.insert(position, "nor_conv_3x3")
-            arch = f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
-            ms, record = latency[arch], runs(arch)
-            measured = "empty" if ms < CELL_EMPTY_MS else ("ran" if ms > CONV_RAN_MS else "not run")
-            convs = 0 if record is None else sum(1 for _, op, _ in record["ops"] if op == "nor_conv_3x3")
-            said = "empty" if record is None else ("ran" if convs >= RAN_CONVOLUTIONS else "not run")
-            right += said == measured
-            total += 1
-    return {"cells": total, "right": right}
+    cells, right = nb201.single_conv_arch_strs(), 0
+    for arch in cells:
+        ms, record = latency[arch], runs(arch)
+        measured = "empty" if ms < CELL_EMPTY_MS else ("ran" if ms > CONV_RAN_MS else "not run")
+        convs = 0 if record is None else sum(1 for _, op, _ in record["ops"] if op == "nor_conv_3x3")
+        said = "empty" if record is None else ("ran" if convs >= RAN_CONVOLUTIONS else "not run")
+        right += said == measured
+    return {"cells": len(cells), "right": right}
 
 
 def held_out_least_squares(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:

@@ -116,8 +116,7 @@ def nb201_onehot(archs: list[str]) -> np.ndarray:
 
     out = np.zeros((len(archs), 6 * len(nb201.OPS)))
     for n, arch in enumerate(archs):
-        ops = [op for node in nb201.parse_arch(arch) for op, _ in node]
-        for e, op in enumerate(ops):
+        for e, op in enumerate(nb201.edge_ops(arch)):
             out[n, e * len(nb201.OPS) + nb201.OPS.index(op)] = 1
     return out
 
@@ -204,21 +203,20 @@ def main() -> int:
     if args.output is None and len(targets_run) < len(devices):
         args.output = CACHE / "subset.json"
     features = {"eager": nb201_features(archs, args.refresh_features)}
-    fold_cache = CACHE / "nb201_features_fold.npy"
-    if fold_cache.is_file() and not args.refresh_features:
-        features["fold"] = np.load(fold_cache)
-    else:
-        features["fold"] = nb201.network_matrix(archs, COLUMNS, "fold")
-        np.save(fold_cache, features["fold"])
+
+    def cached(name: str, compute) -> np.ndarray:
+        path = CACHE / f"nb201_features_{name}.npy"
+        if path.is_file() and not args.refresh_features:
+            return np.load(path)
+        x = compute()
+        np.save(path, x)
+        return x
+
+    features["fold"] = cached("fold", lambda: nb201.network_matrix(archs, COLUMNS, "fold"))
     if "merge" in representations:
         from benchmarks._pixel3_rule import rule_matrix
 
-        merge_cache = CACHE / "nb201_features_merge.npy"
-        if merge_cache.is_file() and not args.refresh_features:
-            features["merge"] = np.load(merge_cache)
-        else:
-            features["merge"] = rule_matrix(archs, COLUMNS)
-            np.save(merge_cache, features["merge"])
+        features["merge"] = cached("merge", lambda: rule_matrix(archs, COLUMNS))
     features["absent"] = nb201.network_matrix(archs, COLUMNS, "absent")
     fb_archs, fb_devices, fb_latency = read_corpus(args.data / "fbnet_latency_ms.csv")
     fb_x = fbnet_features(fb_archs, args.refresh_features)

@@ -68,11 +68,32 @@ def parse_arch(arch_str: str) -> tuple[tuple[tuple[str, int], ...], ...]:
     return tuple(nodes)
 
 
+def edge_ops(arch_str: str) -> list[str]:
+    """The six edges' ops, in the order e0 = 0->1, e1 = 0->2, e2 = 1->2, e3 = 0->3, e4 = 1->3, e5 = 2->3."""
+    return [op for node in parse_arch(arch_str) for op, _ in node]
+
+
+def arch_str_of(ops) -> str:
+    """The inverse of `edge_ops`: six ops -> ``|a~0|+|b~0|c~1|+|d~0|e~1|f~2|``."""
+    a, b, c, d, e, f = ops
+    return f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|"
+
+
 def all_arch_strs() -> list[str]:
     """All 15,625 cells (enumeration order, not the corpus' arch_index: index by arch_str)."""
-    return [
-        f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|" for a, b, c, d, e, f in itertools.product(OPS, repeat=6)
-    ]
+    return [arch_str_of(ops) for ops in itertools.product(OPS, repeat=6)]
+
+
+def single_conv_arch_strs() -> list[str]:
+    """The 192 cells with one 3x3 convolution and every other edge `none` or `skip_connect` (where pixel3's
+    measurements show plainly whether the convolution ran: docs/latency-corpus.md, section 1)."""
+    out = []
+    for position in range(6):
+        for rest in itertools.product(("none", "skip_connect"), repeat=5):
+            ops = list(rest)
+            ops.insert(position, "nor_conv_3x3")
+            out.append(arch_str_of(ops))
+    return out
 
 
 ZERO_MODES = ("mul", "absent", "fold")
