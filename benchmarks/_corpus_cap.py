@@ -17,11 +17,13 @@ held-out networks (the split of `_corpus_pixel3.held_out_fit`; section 5 of docs
   held-out networks (`oracle`: it looks at the test networks, an upper bound on any ridge rule, not a
   method). Spearman on every network but the 10.
 
-Needs the feature caches of benchmarks/latency_corpus.py.
+Needs the feature caches of benchmarks/latency_corpus.py. `--representations` as latency_corpus.py's:
+the graphs each device may have run, `graph_ran` choosing among them on the 10,000 networks.
 
-    .venv/bin/python -m benchmarks._corpus_cap
+    .venv/bin/python -m benchmarks._corpus_cap [--representations eager,merge]
 
-writes results/benchmark-runs/latency_corpus/few_shot_cap.json.
+writes results/benchmark-runs/latency_corpus/few_shot_cap.json (few_shot_cap_eager_merge.json and the
+like for other representations).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from benchmarks._corpus_fits import device_class, graph_ran, prior_predictions, spearman
 from benchmarks._corpus_pixel3 import HOLDOUT, held_out_fit
-from benchmarks._harness import run_main, write_result
+from benchmarks._harness import BenchmarkError, run_main, write_result
 from benchmarks.latency_corpus import CACHE, DEFAULT_DATA, REPRESENTATIONS, nb201_features, read_corpus
 
 K = 10
@@ -77,10 +79,23 @@ def ridge_rules(q: np.ndarray, y: np.ndarray, d: int) -> dict:
 
 
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--representations", default=",".join(REPRESENTATIONS), help="eager, fold, merge")
+    args = parser.parse_args()
+    names = [r.strip() for r in args.representations.split(",") if r.strip()]
     started = time.perf_counter()
     archs, devices, latency = read_corpus(DEFAULT_DATA / "nasbench201_latency_ms.csv")
-    reps = {"eager": nb201_features(archs), "fold": np.load(CACHE / "nb201_features_fold.npy")}
-    reps = {name: reps[name] for name in REPRESENTATIONS}
+    caches = {"fold": "nb201_features_fold.npy", "merge": "nb201_features_merge.npy"}
+    if set(names) - {"eager", *caches} or not all(
+        n == "eager" or (CACHE / caches[n]).is_file() for n in names
+    ):
+        raise BenchmarkError(
+            f"--representations {args.representations}: choose from eager, fold, merge, whose features "
+            "benchmarks/latency_corpus.py has cached (run it with the same --representations first)"
+        )
+    reps = {n: nb201_features(archs) if n == "eager" else np.load(CACHE / caches[n]) for n in names}
     predictions, ran = prior_predictions(reps, latency)
     order = np.random.default_rng(0).permutation(len(archs))  # the split of `held_out_fit`
     test, rest = order[:HOLDOUT], order[HOLDOUT:]
@@ -115,8 +130,16 @@ def main() -> int:
         f"k10_{rule}": float(np.mean([e["k10"][rule]["mean"] for e in per_device.values()]))
         for rule in ("leave_one_out", "one_standard_error", "oracle")
     }
-    report = {"holdout": HOLDOUT, "k": K, "draws": DRAWS, "per_device": per_device, "mean_phone_cpu": means}
-    write_result("few_shot_cap", report, started=started, out=CACHE / "few_shot_cap.json")
+    report = {
+        "holdout": HOLDOUT,
+        "k": K,
+        "draws": DRAWS,
+        "representations": names,
+        "per_device": per_device,
+        "mean_phone_cpu": means,
+    }
+    suffix = "" if tuple(names) == tuple(REPRESENTATIONS) else "_" + "_".join(names)
+    write_result("few_shot_cap", report, started=started, out=CACHE / f"few_shot_cap{suffix}.json")
     print("mean over phones and CPUs:", {k: round(v, 4) for k, v in means.items()})
     return 0
 

@@ -40,6 +40,13 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=TRIALS)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", default=None, help="the result file (default: results/benchmarks/)")
+    parser.add_argument(
+        "--driver",
+        choices=("auto", "batch"),
+        default="auto",
+        help="auto: the driver nas.search chooses (measured latency: the steady driver, workers frozen while "
+        "the driver measures); batch: the batch driver (a barrier at each batch's end), to compare",
+    )
     args = parser.parse_args()
 
     run_dir = RUNS / "search_throughput"
@@ -51,7 +58,14 @@ def main() -> int:
     imports = time.perf_counter() - start
     # The engine's own overhead with the default settings, written out so a later change of the package's
     # defaults cannot change what this measures (pre-screening's cost: benchmarks/search_efficiency.py).
-    result = nas.search(trials=args.trials, workers=args.workers, out=str(run_dir), **ENGINE_SETTINGS)
+    executor = barrier_executor(args.workers) if args.driver == "batch" else None
+    try:
+        result = nas.search(
+            trials=args.trials, workers=args.workers, out=str(run_dir), executor=executor, **ENGINE_SETTINGS
+        )
+    finally:
+        if executor is not None:
+            executor.close()
     wall = time.perf_counter() - start
     first_ask, last_tell = ask_and_tell_span(run_dir)
     exported = nas.export_run(run_dir)
@@ -67,6 +81,7 @@ def main() -> int:
     evaluate = total("eval_seconds") if rows and "eval_seconds" in rows[0] else 0.0
     worker_seconds = wall * workers
     report = {
+        "driver": args.driver,
         "settings": config["search"],
         "recipe": config["recipe"],
         "trials": result.finished,
@@ -86,7 +101,7 @@ def main() -> int:
         "breakdown_seconds": {
             "validation": round(evaluate, 1),
             "prepare (build + cost counts + ONNX export, on workers)": round(total("prepare_seconds"), 1),
-            "latency measurement (driver, workers idle)": round(total("latency_seconds"), 1),
+            "latency measurement (driver; workers frozen or idle)": round(total("latency_seconds"), 1),
             "start-up before the first ask (Ray, dataset, study; wall)": round(first_ask - started_at, 1),
             "of which the driver's imports (torch, optuna, the package; wall)": round(imports, 1),
             "after the last tell (outputs, Ray shut-down; wall)": round(started_at + wall - last_tell, 1),
@@ -97,6 +112,7 @@ def main() -> int:
         ],
         "exported_onnx": len(exported),
         "export_max_abs_diff_vs_torch": max(e.max_abs_diff for e in exported),
+        "latency_remeasured_quiet": remeasured(exported, config["search"]["profile"]),
     }
     write_result("search_throughput", report, started=start, out=args.out)
     print(
@@ -115,6 +131,36 @@ def main() -> int:
         )
     )
     return 0
+
+
+def barrier_executor(workers: int | None):
+    """The local Ray executor, with workers that say they cannot be frozen: `nas.search` then runs the batch
+    driver (its Ray starts before the dataset loads, where nas.search's own starts after: same work)."""
+    from nas.search import RayExecutor
+
+    class BarrierExecutor(RayExecutor):
+        def local_raylet_pid(self):
+            return None
+
+    return BarrierExecutor(workers=workers)
+
+
+def remeasured(exported, profile_name: str) -> dict:
+    """Each exported network's latency measured again now, with no training anywhere, against what the
+    search measured (workers frozen, or idle at a barrier): ratio = search / quiet."""
+    from nas.latency import load_profile, measure_latency
+
+    protocol = load_profile(profile_name).measurement
+    ratios = {}
+    for e in exported:
+        metrics = json.loads(e.metrics.read_text())
+        quiet = measure_latency(e.onnx.read_bytes(), protocol).median_ms
+        ratios[str(metrics["trial"])] = round(metrics["latency_ms"] / quiet, 4)
+    values = list(ratios.values())
+    return {
+        "ratio_search_to_quiet": ratios,
+        "mean_abs_deviation": round(sum(abs(v - 1) for v in values) / len(values), 4) if values else None,
+    }
 
 
 def ask_and_tell_span(run_dir) -> tuple[float, float]:

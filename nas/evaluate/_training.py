@@ -103,6 +103,8 @@ class TrainingResult:
     resume_state: bytes | None = None  # set when training paused before the recipe's last epoch
     device: str | None = None  # where it trained: "cpu", or "cuda (GPU name, bf16)"
     exits: dict | None = None  # early exits: nas.exits.Calibration.to_dict(); `accuracy` is the cascade's
+    # time.monotonic() as the training loop ended: lets the driver take out what it froze (nas.search._freeze)
+    train_ended_at: float | None = None
 
 
 class Trainer(ABC):
@@ -155,6 +157,7 @@ class ProxyTrainer(Trainer):
             stop_after=stop_after,
             device=device,
         )
+        train_ended_at = time.monotonic()
         start = time.perf_counter()
         accuracy, val_loss = evaluate_accuracy(model, dataset, norm)
         exits = None
@@ -180,6 +183,7 @@ class ProxyTrainer(Trainer):
             resume_state=paused,
             device=describe_device(device),
             exits=exits,
+            train_ended_at=train_ended_at,
         )
 
 

@@ -274,7 +274,7 @@ def search(
         run_config = budget_for_run(  # auto resolved, for the driver's strategies
             replace(config, latency=latency_mode), auto_budget, latency_mode
         )
-        driver = driver_class(run_config, profile).from_config(
+        driver = driver_class(run_config, profile, executor).from_config(
             run_config,
             study=study,
             space=space,

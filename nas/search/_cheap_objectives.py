@@ -11,7 +11,8 @@ comes first and only candidates within the budget are counted, here on the drive
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator, Sequence
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from nas.errors import NasError
 from nas.evaluate import CostCounter, Memory, MemoryCounter, graph_memory
@@ -87,6 +88,9 @@ class CheapObjectives:
             else None
         )
         self._costs = CostCounter(num_classes)
+        # What a measurement on this machine runs inside: nothing for the batch driver (its workers idle
+        # then); the steady driver's freeze of the workers (nas.search._freeze).
+        self.quiet: Callable[[], ContextManager[Any]] = nullcontext
         # The fleet's budgets judged on a prediction: a candidate with exits has its segments predicted there too.
         self._fleet = [
             c.profile for c in self.constraints if isinstance(c, DeviceBudget) and c.measurer is None
@@ -183,12 +187,18 @@ class CheapObjectives:
         for cand in batch:  # the measuring phase: nothing else runs on the workers now
             start = time.perf_counter()
             try:
-                cand.attrs.update(self._latency(cand))
-                cand.attrs.update(  # early exits: each segment's latency too (nas.search._exits)
-                    exit_segment_attrs(
-                        cand.arch, self.num_classes, self.profile, self.latency_mode, self.seed, self._fleet
+                with self.quiet() if self.latency_mode == "measured" else nullcontext():
+                    cand.attrs.update(self._latency(cand))
+                    cand.attrs.update(  # early exits: each segment's latency too (nas.search._exits)
+                        exit_segment_attrs(
+                            cand.arch,
+                            self.num_classes,
+                            self.profile,
+                            self.latency_mode,
+                            self.seed,
+                            self._fleet,
+                        )
                     )
-                )
                 if cand.arch.exits:  # what pre-screening ranks it by (nas.search._exits)
                     cand.attrs.update(
                         screening_attrs(cand.attrs, self.ledger.study.get_trials(deepcopy=False))

@@ -13,7 +13,8 @@
    to the study as it arrives.
 Measurement never overlaps training because phase 2 starts only after every task of phase 3 of the
 previous batch has returned, and no task is submitted until it ends.
-That barrier is needed only when latency is measured on this machine: otherwise `SteadyDriver`
+That barrier is needed only when latency is measured on this machine and the workers cannot be frozen
+while it is (`_freeze`: a cluster address, another system, a custom executor); otherwise `SteadyDriver`
 (`_steady_driver`) runs the same strategies without it.
 
 The driver is composed: the cheap objectives of phases 1 and 2 (`CheapObjectives`, `_cheap_objectives`)

@@ -55,6 +55,11 @@ class Executor(ABC):
     def close(self) -> None:
         """Release the workers."""
 
+    def local_raylet_pid(self) -> int | None:
+        """The raylet process whose children are all the workers, when the executor started it on this
+        machine (what lets `nas.search._freeze` stop them while latency is measured); None otherwise."""
+        return None
+
 
 class FinishedRunExecutor(Executor):
     """Where a re-run of a finished search runs nothing: its trials are all told, so no Ray starts (seconds of
@@ -100,6 +105,7 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self.gpus_per_trial = gpus_per_trial
         address = address or os.environ.get("RAY_ADDRESS") or None
+        self._address = address
         self._owns_ray = not ray.is_initialized()
         if address:
             _check_reachable(address)
@@ -154,6 +160,18 @@ class RayExecutor(Executor):
 
     def put(self, value):
         return self._ray.put(value)
+
+    def local_raylet_pid(self) -> int | None:
+        """The process id of the raylet of the Ray node this executor started on this machine, whose
+        children are all the workers (`nas.search._freeze`); None when it joined an existing Ray or cluster
+        (other nodes' workers are out of reach) or Ray does not say."""
+        if not self._owns_ray or self._address:
+            return None
+        try:
+            node = self._ray._private.worker._global_node  # Ray's record of the processes it started here
+            return int(node.all_processes["raylet"][0].process.pid)
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+            return None
 
     @property
     def gpus(self) -> float:

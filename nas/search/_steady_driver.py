@@ -1,10 +1,11 @@
-"""The steady driver: no batch barrier, for searches whose latency is not measured on the training machine.
+"""The steady driver: no batch barrier.
 
 `BatchDriver` waits for the slowest training of a batch before the next batch starts, because a latency
 measured here must never overlap training. A predicted latency (or one measured on a device node) has no
-such need, so `SteadyDriver` keeps `workers` trainings in flight: when one returns, the next candidate (asked and
-screened by the same cheap objectives and constraints while the workers trained) is submitted at once,
-then the result is told and the candidate after it asked.
+such need, and a latency measured here needs only the workers frozen while the driver measures
+(`_freeze`), so `SteadyDriver` keeps `workers` trainings in flight: when one returns, the next candidate
+(asked and screened by the same cheap objectives and constraints while the workers trained) is submitted
+at once, then the result is told and the candidate after it asked.
 
 - Pre-screening: each free worker asks a pool of `prescreen` candidates; the `Selector` chooses the one
   that trains (keep = 1). A pool counts toward --trials at most once, as a batch counts at most its share.
@@ -27,23 +28,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.errors import raise_if_stopped
+from nas.errors import NasError, raise_if_stopped
 from nas.latency import HardwareProfile
 from nas.records import Attr
 from nas.search._candidate import Candidate, Progress
 from nas.search._cheap_objectives import resolve_latency_mode
 from nas.search._config import SearchConfig
 from nas.search._driver import BatchDriver, _rung_point, longest_first
-from nas.search._executor import TaskFailed
+from nas.search._executor import Executor, TaskFailed
+from nas.search._freeze import WorkerFreeze
 
 
-def driver_class(config: SearchConfig, profile: HardwareProfile) -> type[BatchDriver]:
-    """`SteadyDriver` unless latency is measured on this machine, which must never overlap training."""
-    return BatchDriver if resolve_latency_mode(profile, config.latency) == "measured" else SteadyDriver
+def driver_class(
+    config: SearchConfig, profile: HardwareProfile, executor: Executor | None = None
+) -> type[BatchDriver]:
+    """`SteadyDriver`, unless latency is measured on this machine (it must never overlap training) and
+    `executor`'s workers cannot be frozen while it is (`WorkerFreeze.of`): then `BatchDriver`."""
+    if resolve_latency_mode(profile, config.latency) != "measured":
+        return SteadyDriver
+    return SteadyDriver if executor is not None and WorkerFreeze.of(executor) is not None else BatchDriver
 
 
 class SteadyDriver(BatchDriver):
     """Keeps every worker training; asks a new candidate as soon as one frees."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Latency measured here: the workers are frozen while the driver measures (nas.search._freeze).
+        self.freeze = WorkerFreeze.of(self.executor) if self.cheap.latency_mode == "measured" else None
+        if self.cheap.latency_mode == "measured":
+            if self.freeze is None:
+                raise NasError(
+                    "latency measured on this machine needs the workers frozen while it measures, and these "
+                    "workers cannot be (not a local Ray on Linux): use the batch driver (`driver_class`)"
+                )
+            self.cheap.quiet = self.freeze.frozen
 
     def _search(self, total: int, progress: Progress) -> None:
         self.ledger.progress = progress
@@ -142,6 +161,8 @@ class SteadyDriver(BatchDriver):
         except TaskFailed as exc:
             self.ledger.failed(cand, f"{'train' if epochs is None else f'rung {epochs}'}: {exc}")
             return False
+        if self.freeze is not None:  # the seconds it spent frozen were measurement, not training
+            result = self.freeze.training_seconds(result)
         if epochs is None:
             self._finish_training(cand, result)
             return False

@@ -319,10 +319,13 @@ def test_prescreening_trains_the_best_score_of_each_latency_band(
 
 
 def test_ehvi_prescreening_trains_what_the_accuracy_model_expects_to_extend_the_front_most(
-    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor
+    tmp_path, tiny_space_file, tiny_dataset_file, ray_executor, monkeypatch
 ):
     from nas.search._acquisition import finite_last_score, screening_features, select_by_ehvi
+    from nas.search._driver import BatchDriver
 
+    # Batches, as where the workers cannot be frozen (the local Ray's measured search runs without them)
+    monkeypatch.setattr(sys.modules["nas.search._api"], "driver_class", lambda *args: BatchDriver)
     result = run(
         tmp_path,
         tiny_space_file,

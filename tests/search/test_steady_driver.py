@@ -8,6 +8,7 @@ import heapq
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_no_worker_idles_while_candidates_are_left(
     assert steady.busy_share_until_last_start() == pytest.approx(1.0)
 
     # The same search with the batch barrier: workers wait for stragglers.
-    monkeypatch.setattr(sys.modules["nas.search._api"], "driver_class", lambda config, profile: BatchDriver)
+    monkeypatch.setattr(sys.modules["nas.search._api"], "driver_class", lambda *args: BatchDriver)
     batch = ClockExecutor(workers=3, durations=durations)
     run(
         fast_dir,
@@ -170,6 +171,56 @@ def test_no_worker_idles_while_candidates_are_left(
         out=str(fast_dir / "b"),
     )
     assert batch.busy_share_until_last_start() < 0.9
+
+
+class FreezableClockExecutor(ClockExecutor):
+    """A `ClockExecutor` whose "raylet" is a process without children: the freeze stops nothing, but the
+    driver must take it around every measurement."""
+
+    def __init__(self, raylet_pid: int, **kwargs):
+        super().__init__(**kwargs)
+        self.raylet_pid = raylet_pid
+
+    def local_raylet_pid(self):
+        return self.raylet_pid
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="the freeze needs Linux's /proc")
+def test_latency_measured_here_is_measured_frozen_and_no_worker_idles(
+    fast_dir, tiny_space_file, tiny_dataset_file, monkeypatch
+):
+    from nas.search._freeze import WorkerFreeze
+
+    frozen_around = []
+    measure = sys.modules["nas.search._cheap_objectives"].measure_latency
+
+    def measure_latency(*args, **kwargs):
+        frozen_around.append(freezes[-1] if freezes else None)
+        return measure(*args, **kwargs)
+
+    freezes = []
+    real_frozen = WorkerFreeze.frozen
+
+    def frozen(self):
+        freezes.append(len(freezes))
+        return real_frozen(self)
+
+    monkeypatch.setattr(WorkerFreeze, "frozen", frozen)
+    monkeypatch.setattr(sys.modules["nas.search._cheap_objectives"], "measure_latency", measure_latency)
+    lone = subprocess.Popen(["sleep", "60"])
+    try:
+        executor = FreezableClockExecutor(lone.pid, workers=3, durations=(5.0, 1.0, 1.0, 3.0, 1.0, 2.0))
+        result = run(
+            fast_dir, tiny_space_file, tiny_dataset_file, "x86-cpu", executor, trials=7, latency="measured"
+        )
+    finally:
+        lone.kill()
+        lone.wait()
+    assert result.finished == 7
+    measured = [r for r in rows(result.run_dir) if r["latency_source"] == "measured"]
+    assert len(measured) == len(frozen_around) >= 6
+    assert frozen_around == list(range(len(frozen_around)))  # each measurement inside a freeze of its own
+    assert executor.busy_share_until_last_start() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("prescreen", [1, 4])
