@@ -97,7 +97,8 @@ def main() -> int:
         "target_fraction_outside_training": 0.10,
         "definition": "1 - (sum of training-loop seconds over trials) / (search wall time x workers); "
         "everything else counts as outside training: validation, build, cost counts, ONNX export, "
-        "latency measurement (workers idle), Ray start-up, dataset loading, bookkeeping, idle workers",
+        "latency measurement (workers frozen or idle), Ray start-up, dataset loading, bookkeeping, "
+        "idle workers",
         "breakdown_seconds": {
             "validation": round(evaluate, 1),
             "prepare (build + cost counts + ONNX export, on workers)": round(total("prepare_seconds"), 1),

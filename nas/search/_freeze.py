@@ -16,6 +16,7 @@ cluster address, or elsewhere, `WorkerFreeze.of` gives None and the batch driver
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -24,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
+
+log = logging.getLogger(__name__)
 
 PROC = Path("/proc")
 STOP_WAIT_S = 2.0  # the longest a freeze waits for the kernel to stop a worker before measuring anyway
@@ -49,34 +52,46 @@ class WorkerFreeze:
         return cls(raylet)
 
     def worker_pids(self) -> list[int]:
-        """The raylet's child processes that run tasks (Ray titles them ``ray::IDLE``, ``ray::<task>``)."""
+        """The raylet's child processes that run tasks: titled ``ray::IDLE`` or ``ray::<task>`` by Ray, or
+        still starting (``.../default_worker.py ...`` until Ray renames them)."""
         pids = []
         for entry in self.proc.iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 ppid = _parent_pid((entry / "stat").read_text())
-                title = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
             except (OSError, ValueError):  # the process ended while this looked
                 continue
-            if ppid == self.raylet_pid and title.startswith("ray::") and not title.startswith(AGENTS):
+            title = command.split("\0", 1)[0]
+            titled = title.startswith("ray::") and not title.startswith(AGENTS)
+            if ppid == self.raylet_pid and (titled or "default_worker.py" in command):
                 pids.append(int(entry.name))
         return pids
 
     @contextmanager
-    def frozen(self) -> Iterator[None]:
-        """Every task worker stopped for the duration of the block, then resumed (also on an exception)."""
+    def frozen(self, at_least: int = 0) -> Iterator[None]:
+        """Every task worker stopped for the duration of the block, then resumed (also on an exception).
+        `at_least`: the trainings in flight; fewer workers found, or some not confirmed stopped, is warned
+        of (the measurement may then time contention) and counted in `incomplete`."""
+        stopped: list[int] = []
+        pids = self.worker_pids()
         start = time.monotonic()
-        stopped = []
         try:
-            for pid in self.worker_pids():
+            for pid in pids:
+                stopped.append(pid)  # first: an interrupt between the two must still resume it
                 try:
                     os.kill(pid, signal.SIGSTOP)
-                    stopped.append(pid)
                 except ProcessLookupError:
                     pass
-            if not self._wait_stopped(stopped):
+            if not self._wait_stopped(stopped) or len(stopped) < at_least:
                 self.incomplete += 1
+                if self.incomplete == 1:
+                    log.warning(
+                        f"latency measured with {at_least} training(s) in flight, but only "
+                        f"{len(stopped)} Ray worker(s) of this machine could be frozen: the measurement "
+                        "may time the contention"
+                    )
             yield
         finally:
             for pid in stopped:

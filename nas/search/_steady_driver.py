@@ -62,7 +62,8 @@ class SteadyDriver(BatchDriver):
                     "latency measured on this machine needs the workers frozen while it measures, and these "
                     "workers cannot be (not a local Ray on Linux): use the batch driver (`driver_class`)"
                 )
-            self.cheap.quiet = self.freeze.frozen
+            freeze = self.freeze
+            self.cheap.quiet = lambda: freeze.frozen(at_least=len(getattr(self, "_flying", ())))
 
     def _search(self, total: int, progress: Progress) -> None:
         self.ledger.progress = progress

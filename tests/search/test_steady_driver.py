@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -195,15 +196,22 @@ def test_latency_measured_here_is_measured_frozen_and_no_worker_idles(
     measure = sys.modules["nas.search._cheap_objectives"].measure_latency
 
     def measure_latency(*args, **kwargs):
-        frozen_around.append(freezes[-1] if freezes else None)
+        frozen_around.append(freezes[-1] if freezes and inside else None)
         return measure(*args, **kwargs)
 
-    freezes = []
+    freezes, inside = [], False
     real_frozen = WorkerFreeze.frozen
 
-    def frozen(self):
+    @contextmanager
+    def frozen(self, at_least=0):
+        nonlocal inside
         freezes.append(len(freezes))
-        return real_frozen(self)
+        with real_frozen(self, at_least):
+            inside = True
+            try:
+                yield
+            finally:
+                inside = False
 
     monkeypatch.setattr(WorkerFreeze, "frozen", frozen)
     monkeypatch.setattr(sys.modules["nas.search._cheap_objectives"], "measure_latency", measure_latency)
@@ -211,7 +219,14 @@ def test_latency_measured_here_is_measured_frozen_and_no_worker_idles(
     try:
         executor = FreezableClockExecutor(lone.pid, workers=3, durations=(5.0, 1.0, 1.0, 3.0, 1.0, 2.0))
         result = run(
-            fast_dir, tiny_space_file, tiny_dataset_file, "x86-cpu", executor, trials=7, latency="measured"
+            fast_dir,
+            tiny_space_file,
+            tiny_dataset_file,
+            "x86-cpu",
+            executor,
+            trials=7,
+            latency="measured",
+            trainer=LongLoopTrainer(FAST.recipe),
         )
     finally:
         lone.kill()
@@ -221,6 +236,22 @@ def test_latency_measured_here_is_measured_frozen_and_no_worker_idles(
     assert len(measured) == len(frozen_around) >= 6
     assert frozen_around == list(range(len(frozen_around)))  # each measurement inside a freeze of its own
     assert executor.busy_share_until_last_start() == pytest.approx(1.0)
+    # Each training's loop spans every freeze before it: those seconds are taken out of its train_seconds.
+    seconds = sorted(float(r["train_seconds"]) for r in rows(result.run_dir) if r["train_seconds"])
+    assert seconds and all(s < LongLoopTrainer.LOOP_S for s in seconds[:-1]) and seconds[0] < seconds[-1]
+
+
+class LongLoopTrainer(QuickTrainer):
+    """A training loop said to have lasted `LOOP_S` seconds up to now: it spans every freeze so far."""
+
+    LOOP_S = 1000.0
+
+    def train(self, arch, dataset, seed, *, stop_after=None, resume=None):
+        import dataclasses
+        import time
+
+        result = super().train(arch, dataset, seed, stop_after=stop_after, resume=resume)
+        return dataclasses.replace(result, train_seconds=self.LOOP_S, train_ended_at=time.monotonic())
 
 
 @pytest.mark.parametrize("prescreen", [1, 4])
