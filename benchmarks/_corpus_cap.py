@@ -17,7 +17,7 @@ held-out networks (the split of `_corpus_pixel3.held_out_fit`; section 5 of docs
   held-out networks (`oracle`: it looks at the test networks, an upper bound on any ridge rule, not a
   method). Spearman on every network but the 10.
 
-Needs the feature caches of benchmarks/latency_corpus.py. `--representations` as latency_corpus.py's:
+Uses (or builds) the feature caches of benchmarks/latency_corpus.py. `--representations` as its:
 the graphs each device may have run, `graph_ran` choosing among them on the 10,000 networks.
 
     .venv/bin/python -m benchmarks._corpus_cap [--representations eager,merge]
@@ -34,8 +34,15 @@ import numpy as np
 
 from benchmarks._corpus_fits import device_class, graph_ran, prior_predictions, spearman
 from benchmarks._corpus_pixel3 import HOLDOUT, held_out_fit
-from benchmarks._harness import BenchmarkError, run_main, write_result
-from benchmarks.latency_corpus import CACHE, DEFAULT_DATA, REPRESENTATIONS, nb201_features, read_corpus
+from benchmarks._harness import run_main, write_result
+from benchmarks.latency_corpus import (
+    CACHE,
+    DEFAULT_DATA,
+    REPRESENTATIONS,
+    read_corpus,
+    representation_features,
+    representation_names,
+)
 
 K = 10
 DRAWS = 10
@@ -84,18 +91,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--representations", default=",".join(REPRESENTATIONS), help="eager, fold, merge")
     args = parser.parse_args()
-    names = [r.strip() for r in args.representations.split(",") if r.strip()]
+    names = list(representation_names(args.representations))
     started = time.perf_counter()
     archs, devices, latency = read_corpus(DEFAULT_DATA / "nasbench201_latency_ms.csv")
-    caches = {"fold": "nb201_features_fold.npy", "merge": "nb201_features_merge.npy"}
-    if set(names) - {"eager", *caches} or not all(
-        n == "eager" or (CACHE / caches[n]).is_file() for n in names
-    ):
-        raise BenchmarkError(
-            f"--representations {args.representations}: choose from eager, fold, merge, whose features "
-            "benchmarks/latency_corpus.py has cached (run it with the same --representations first)"
-        )
-    reps = {n: nb201_features(archs) if n == "eager" else np.load(CACHE / caches[n]) for n in names}
+    reps = {name: representation_features(archs, name) for name in names}
     predictions, ran = prior_predictions(reps, latency)
     order = np.random.default_rng(0).permutation(len(archs))  # the split of `held_out_fit`
     test, rest = order[:HOLDOUT], order[HOLDOUT:]

@@ -50,7 +50,7 @@ from benchmarks._corpus_fits import (  # noqa: E402
     prior_predictions,
     read_corpus,
 )
-from benchmarks._harness import Benchmark, repo_path, run_main, write_result  # noqa: E402
+from benchmarks._harness import Benchmark, BenchmarkError, repo_path, run_main, write_result  # noqa: E402
 
 BENCHMARK = Benchmark(
     cost="full",
@@ -73,6 +73,36 @@ def nb201_features(archs: list[str], refresh: bool = False) -> np.ndarray:
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, x=x, archs=np.array(archs), columns=np.array(COLUMNS))
     return x
+
+
+def representation_features(archs: list[str], name: str, refresh: bool = False) -> np.ndarray:
+    """The NB201 networks' features for the graph a device may have run (`eager`, `fold` or `merge`: see
+    the module's docstring), cached under CACHE."""
+    if name == "eager":
+        return nb201_features(archs, refresh)
+    from benchmarks import nb201
+    from nas.latency import COLUMNS
+
+    path = CACHE / f"nb201_features_{name}.npy"
+    if path.is_file() and not refresh:
+        return np.load(path)
+    if name == "fold":
+        x = nb201.network_matrix(archs, COLUMNS, "fold")
+    else:
+        from benchmarks._pixel3_rule import rule_matrix
+
+        x = rule_matrix(archs, COLUMNS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, x)
+    return x
+
+
+def representation_names(option: str) -> tuple[str, ...]:
+    """The names of `--representations` (comma-separated), at least one, each of eager, fold, merge."""
+    names = tuple(r.strip() for r in option.split(",") if r.strip())
+    if not names or set(names) - {"eager", "fold", "merge"}:
+        raise BenchmarkError(f"--representations {option}: choose from eager, fold, merge")
+    return names
 
 
 def fbnet_architecture(layers: str):
@@ -178,13 +208,7 @@ def main() -> int:
         "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
     )
     args = parser.parse_args()
-    representations = tuple(r.strip() for r in args.representations.split(",") if r.strip())
-    if len(representations) < 1 or set(representations) - {"eager", "fold", "merge"}:
-        print(
-            f"error: --representations {args.representations}: choose from eager, fold, merge",
-            file=sys.stderr,
-        )
-        return 2
+    representations = representation_names(args.representations)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
@@ -202,21 +226,10 @@ def main() -> int:
     targets_run = selected_devices(args.devices, devices)
     if args.output is None and len(targets_run) < len(devices):
         args.output = CACHE / "subset.json"
-    features = {"eager": nb201_features(archs, args.refresh_features)}
-
-    def cached(name: str, compute) -> np.ndarray:
-        path = CACHE / f"nb201_features_{name}.npy"
-        if path.is_file() and not args.refresh_features:
-            return np.load(path)
-        x = compute()
-        np.save(path, x)
-        return x
-
-    features["fold"] = cached("fold", lambda: nb201.network_matrix(archs, COLUMNS, "fold"))
-    if "merge" in representations:
-        from benchmarks._pixel3_rule import rule_matrix
-
-        features["merge"] = cached("merge", lambda: rule_matrix(archs, COLUMNS))
+    features = {
+        name: representation_features(archs, name, args.refresh_features)
+        for name in ("eager", "fold", *(("merge",) if "merge" in representations else ()))
+    }
     features["absent"] = nb201.network_matrix(archs, COLUMNS, "absent")
     fb_archs, fb_devices, fb_latency = read_corpus(args.data / "fbnet_latency_ms.csv")
     fb_x = fbnet_features(fb_archs, args.refresh_features)

@@ -88,8 +88,8 @@ class CheapObjectives:
             else None
         )
         self._costs = CostCounter(num_classes)
-        # What a measurement on this machine runs inside: nothing for the batch driver (its workers idle
-        # then); the steady driver's freeze of the workers (nas.search._freeze).
+        # What the latency phase runs inside: nothing for the batch driver (its workers idle then) or a
+        # prediction; the steady driver's freeze of the workers when it measures here (nas.search._freeze).
         self.quiet: Callable[[], ContextManager[Any]] = nullcontext
         # The fleet's budgets judged on a prediction: a candidate with exits has its segments predicted there too.
         self._fleet = [
@@ -187,7 +187,7 @@ class CheapObjectives:
         for cand in batch:  # the measuring phase: nothing else runs on the workers now
             start = time.perf_counter()
             try:
-                with self.quiet() if self.latency_mode == "measured" else nullcontext():
+                with self.quiet():
                     cand.attrs.update(self._latency(cand))
                     cand.attrs.update(  # early exits: each segment's latency too (nas.search._exits)
                         exit_segment_attrs(

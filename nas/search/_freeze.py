@@ -136,10 +136,15 @@ class WorkerFreeze:
             return True
 
 
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/PID/stat line after the title (in parentheses, which may hold spaces and
+    parentheses): the state, then the parent pid, ..."""
+    return stat[stat.rindex(")") + 2 :].split()
+
+
 def _parent_pid(stat: str) -> int:
-    """The parent pid from a /proc/PID/stat line (the title in parentheses may hold spaces)."""
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
+    return int(_stat_fields(stat)[1])
 
 
 def _state(stat: str) -> str:
-    return stat[stat.rindex(")") + 2 :].split()[0]
+    return _stat_fields(stat)[0]

@@ -54,16 +54,17 @@ class SteadyDriver(BatchDriver):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.freeze: WorkerFreeze | None = None
+        if self.cheap.latency_mode != "measured":
+            return
         # Latency measured here: the workers are frozen while the driver measures (nas.search._freeze).
-        self.freeze = WorkerFreeze.of(self.executor) if self.cheap.latency_mode == "measured" else None
-        if self.cheap.latency_mode == "measured":
-            if self.freeze is None:
-                raise NasError(
-                    "latency measured on this machine needs the workers frozen while it measures, and these "
-                    "workers cannot be (not a local Ray on Linux): use the batch driver (`driver_class`)"
-                )
-            freeze = self.freeze
-            self.cheap.quiet = lambda: freeze.frozen(at_least=len(getattr(self, "_flying", ())))
+        self.freeze = WorkerFreeze.of(self.executor)
+        if self.freeze is None:
+            raise NasError(
+                "latency measured on this machine needs the workers frozen while it measures, and these "
+                "workers cannot be (not a local Ray on Linux): use the batch driver (`driver_class`)"
+            )
+        self.cheap.quiet = lambda: self.freeze.frozen(at_least=len(self._flying))  # only _search measures
 
     def _search(self, total: int, progress: Progress) -> None:
         self.ledger.progress = progress
