@@ -20,9 +20,9 @@ held-out networks (the split of `_corpus_pixel3.held_out_fit`; section 5 of docs
 Uses (or builds) the feature caches of benchmarks/latency_corpus.py. `--representations` as its:
 the graphs each device may have run, `graph_ran` choosing among them on the 10,000 networks.
 
-    .venv/bin/python -m benchmarks._corpus_cap [--representations eager,merge]
+    .venv/bin/python -m benchmarks._corpus_cap [--representations eager,fold]
 
-writes results/benchmark-runs/latency_corpus/few_shot_cap.json (few_shot_cap_eager_merge.json and the
+writes results/benchmark-runs/latency_corpus/few_shot_cap.json (few_shot_cap_eager_fold.json and the
 like for other representations).
 """
 

@@ -278,12 +278,15 @@ def few_shot(
     exclude_hardware: bool,
     seed: int = 0,
     ran: list[str] | None = None,
+    design_pool: int = 0,
 ) -> dict:
     """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
     networks, predict every other network. `predictions`: representation -> prior predictions; per draw
     the representation is chosen by leave-one-out on the k networks (`choose_representation`; `ran`:
-    the representation each device ran, for the prior over them)."""
-    from nas.latency import fit_few_shot_predictions
+    the representation each device ran, for the prior over them). The k networks are random, or with
+    `design_pool` chosen from that many random ones as `nas profile bundle --few-shot` chooses them
+    (`design_few_shot` on the prior devices' predictions for every representation, seed = the draw)."""
+    from nas.latency import design_few_shot, fit_few_shot_predictions
 
     prior = [
         d
@@ -296,6 +299,11 @@ def few_shot(
         rng = np.random.default_rng([seed, target, k, draw])
         order = rng.permutation(len(y))
         meas, rest = order[:k], order[k:]
+        if design_pool:
+            pool = order[:design_pool]
+            candidates = np.hstack([q[pool][:, prior] for q in predictions.values()])
+            meas = pool[design_few_shot(candidates, k, seed=draw)]
+            rest = np.setdiff1d(order, meas)
         fits = {name: fit_few_shot_predictions(q[meas][:, prior], y[meas]) for name, q in predictions.items()}
         ran_by = None if ran is None else {r: sum(ran[d] == r for d in prior) for r in predictions}
         name = choose_representation(fits, y[meas], ran_by)
@@ -313,6 +321,7 @@ def few_shot(
     return {
         "k": k,
         "draws": draws,
+        "measured": f"designed from {design_pool} random networks per draw" if design_pool else "random",
         "prior_devices": [devices[d] for d in prior],
         "representation": {name: chosen.count(name) for name in sorted(set(chosen))},
         "spearman": summary(rows[:, 0]),

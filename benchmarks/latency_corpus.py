@@ -136,7 +136,8 @@ def fbnet_features(layer_strs: list[str], refresh: bool = False) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- main
 
 
-REPRESENTATIONS = ("eager", "fold")  # the graphs a corpus device may have run (docs/latency-corpus.md)
+DESIGN_POOL = 1000  # candidates per draw the k = 10 networks are designed from (nas.latency.bundle's pool)
+REPRESENTATIONS = ("eager", "merge")  # the graphs a corpus device may have run (docs/latency-corpus.md)
 HELP_REFERENCE = {"pixel2": 0.802, "gold_6226": 0.989, "titan_rtx_256": 0.987}
 FLOOR_TRAIN = 10_000
 
@@ -203,6 +204,13 @@ def main() -> int:
         "--representations",
         default=",".join(REPRESENTATIONS),
         help="the graphs a device may have run, chosen per device: eager, fold, merge (comma-separated)",
+    )
+    parser.add_argument(
+        "--design",
+        choices=("few-shot", "random"),
+        default="few-shot",
+        help="the k = 10 measured networks: chosen as `nas profile bundle --few-shot` chooses them, from "
+        f"{DESIGN_POOL} random ones per draw (default), or random",
     )
     parser.add_argument(
         "--output", type=Path, default=None, help="the result file (default: results/benchmarks/)"
@@ -280,16 +288,19 @@ def main() -> int:
     prior, prior_reps = prior_predictions(reps, latency)
     ran = prior_reps if args.graph_choice == "prior" else None
     lodo, loho = {}, {}
+    pool = DESIGN_POOL if args.design == "few-shot" else 0
     for d, name in enumerate(devices):
         if name not in targets_run:
             continue
         lodo[name] = {
-            "k10": few_shot(prior, latency, devices, d, 10, args.draws, False, ran=ran),
+            "k10": few_shot(prior, latency, devices, d, 10, args.draws, False, ran=ran, design_pool=pool),
             "k100": few_shot(prior, latency, devices, d, 100, args.draws_100, False, ran=ran),
             "k100_package": package_fit(reps, prior, latency, devices, d, 100, args.draws_100),
         }
         if hardware(name) != name:
-            loho[name] = {"k10": few_shot(prior, latency, devices, d, 10, args.draws, True, ran=ran)}
+            loho[name] = {
+                "k10": few_shot(prior, latency, devices, d, 10, args.draws, True, ran=ran, design_pool=pool)
+            }
         print(
             f"  few-shot {name}: k=10 spearman {lodo[name]['k10']['spearman']['mean']:.3f} "
             f"{lodo[name]['k10']['representation']}; k=100 package MAPE "
@@ -326,6 +337,9 @@ def main() -> int:
             "(representation, direct / few-shot) pair",
         },
         "method": "nas.latency._fewshot.fit_few_shot_predictions (see its docstring)",
+        "k10_measured": f"designed: nas.latency.design_few_shot from {DESIGN_POOL} random networks per draw"
+        if args.design == "few-shot"
+        else "random",
         "timings_s": timings,
         "nb201": {
             "per_device": per_device,

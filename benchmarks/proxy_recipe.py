@@ -108,7 +108,7 @@ def main() -> int:
     return 0
 
 
-_SLUGGED = {"epochs", "train_subset", "label_smoothing", "augment", "lr"}
+_SLUGGED = {"epochs", "train_subset", "label_smoothing", "augment", "lr", "batch_size", "warmup_epochs"}
 
 
 def variant_cache(recipe, seed: int, arch) -> Path:
@@ -117,10 +117,19 @@ def variant_cache(recipe, seed: int, arch) -> Path:
 
 
 def recipe_slug(recipe) -> str:
-    return (
+    """The recipe's cache name; batch size and warm-up appear only when they differ from the defaults."""
+    from nas.evaluate import TrainingRecipe
+
+    default = TrainingRecipe()
+    slug = (
         f"e{recipe.epochs}-n{recipe.train_subset}-ls{recipe.label_smoothing:g}"
         f"-aug{int(recipe.augment)}-lr{recipe.lr:g}"
     )
+    if recipe.batch_size != default.batch_size:
+        slug += f"-b{recipe.batch_size}"
+    if recipe.warmup_epochs != default.warmup_epochs:
+        slug += f"-w{recipe.warmup_epochs:g}"
+    return slug
 
 
 if __name__ == "__main__":

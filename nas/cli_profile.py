@@ -34,6 +34,14 @@ def add_profile_commands(sub) -> None:
     b.add_argument("--networks", type=int, default=150, help="random whole networks (default: %(default)s)")
     b.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     b.add_argument("--no-blocks", action="store_true", help="whole networks only")
+    b.add_argument(
+        "--few-shot",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="choose the networks a few-shot fit learns most from, out of 1,000 random ones, by the "
+        "latency-corpus devices' predictions (default: when --networks is below 30 and the corpus devices "
+        "measured every node kind of the space)",
+    )
     b.set_defaults(run=_bundle)
 
     m = ps.add_parser(
@@ -193,10 +201,16 @@ def _bundle(args) -> int:
     if not 0 <= args.seed < 2**32:
         raise NasError(f"--seed: must be an integer from 0 to 2**32 - 1, got {args.seed}")
     out = write_bundle(
-        args.space, args.out, networks=args.networks, seed=args.seed, blocks=not args.no_blocks
+        args.space,
+        args.out,
+        networks=args.networks,
+        seed=args.seed,
+        blocks=not args.no_blocks,
+        few_shot=args.few_shot,
     )
-    count = len(json.loads((out / "bundle.json").read_text())["models"])
-    print(f"{out}: {count} ONNX graphs. Next, on the device: nas profile measure {out}")
+    manifest = json.loads((out / "bundle.json").read_text())
+    print(f"{out}: {len(manifest['models'])} ONNX graphs; networks: {manifest['bundle_design']}")
+    print(f"Next, on the device: nas profile measure {out}")
     return 0
 
 

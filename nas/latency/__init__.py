@@ -120,7 +120,12 @@ __all__ = [
 
 # Building blocks of fitting and few-shot transfer, for the benchmarks that study them.
 from nas.latency._calibrate import fit_sections, measurement_samples, reference_latencies  # noqa: E402
-from nas.latency._fewshot import fit_few_shot_predictions, held_out_few_shot, model_arrays  # noqa: E402
+from nas.latency._fewshot import (  # noqa: E402
+    design_few_shot,
+    fit_few_shot_predictions,
+    held_out_few_shot,
+    model_arrays,
+)
 from nas.latency._machine import calibrate_model, calibrated_with_held_out, leave_one_out  # noqa: E402
 from nas.latency._model import fit_matrix, held_out_matrix  # noqa: E402
 from nas.latency._prior import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
@@ -130,6 +135,7 @@ __all__ += [
     "MIN_KEPT",
     "calibrate_model",
     "calibrated_with_held_out",
+    "design_few_shot",
     "fit_few_shot_predictions",
     "fit_matrix",
     "fit_sections",

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
 from nas.latency._measure import MeasurementSettings, measure_latency, paired_measurements
@@ -33,6 +35,9 @@ COLUMNS = ["model", "latency_ms", "spread", "stable"]
 PAIRED_COLUMNS = COLUMNS + ["reference_ms"]
 
 
+FEW_SHOT_POOL = 1000  # random candidates a few-shot bundle's networks are chosen from
+
+
 def write_bundle(
     space_name: str,
     out_dir: str | Path,
@@ -41,33 +46,48 @@ def write_bundle(
     seed: int = 0,
     num_classes: int = 10,
     blocks: bool = True,
+    few_shot: bool | None = None,
 ) -> Path:
-    """Export `networks` random architectures of the space (and their blocks) into `out_dir`."""
+    """Export `networks` architectures of the space (and their blocks) into `out_dir`: random ones, or with
+    `few_shot` the ones a few-shot fit learns most from (`few_shot_networks`). `few_shot` None: below
+    `FEW_SHOT_BELOW` networks (where `nas profile fit` makes a few-shot fit) when the latency-corpus
+    devices cover the space, random otherwise (`bundle_design` in the manifest says which)."""
     import hashlib
 
-    import optuna
     import torch
 
     from nas.builder import build_model
+    from nas.latency._calibrate import FEW_SHOT_BELOW
     from nas.onnx_io import export_onnx
     from nas.space import load_space
 
     if networks < 1:
         raise NasError(f"networks: must be at least 1, got {networks}")
     space = load_space(space_name)
+    design = networks < FEW_SHOT_BELOW if few_shot is None else few_shot
+    draws = max(100 * networks, 2 * FEW_SHOT_POOL * design)
+    archs = _distinct_random(space, seed, FEW_SHOT_POOL if design else networks, draws)
+    if len(archs) < networks:
+        raise NasError(
+            f"space {space.name!r} gave only {len(archs)} distinct networks in {draws} draws; "
+            f"ask for fewer than {networks}"
+        )
+    design_note = "random"
+    if design:
+        chosen, why_not = few_shot_networks(archs, networks, num_classes, seed)
+        if chosen is None and few_shot:
+            raise NasError(f"--few-shot: {why_not}")
+        if chosen is not None:
+            design_note = f"few-shot: nas.latency.design_few_shot from {len(archs)} random networks"
+            archs = chosen
+        else:
+            design_note = f"random ({why_not})"
+            archs = archs[:networks]
     out = Path(out_dir)
     (out / "networks").mkdir(parents=True, exist_ok=True)
     (out / "blocks").mkdir(exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    entries, seen_blocks, seen_nets = [], set(), set()
-    for _ in range(100 * networks):
-        if len(seen_nets) == networks:
-            break
-        arch = space.sample(study.ask())
-        if arch.hash in seen_nets:
-            continue
-        seen_nets.add(arch.hash)
+    entries, seen_blocks = [], set()
+    for arch in archs:
         model = build_model(arch, num_classes, seed=0)
         path = out / "networks" / f"{arch.hash}.onnx"
         export_onnx(model, arch.resolution, fast=True, path=path)
@@ -82,11 +102,6 @@ def write_bundle(
             path = out / "blocks" / f"{key}.onnx"
             export_onnx(module, arch.resolution, fast=True, path=path, input_shape=shape)
             entries.append({"path": str(path.relative_to(out)), "kind": label, "id": key})
-    if len(seen_nets) < networks:
-        raise NasError(
-            f"space {space.name!r} gave only {len(seen_nets)} distinct networks in {100 * networks} draws; "
-            f"ask for fewer than {networks}"
-        )
     if blocks:
         entries += _coverage_blocks(space, out, num_classes, entries)
     manifest = {
@@ -94,12 +109,57 @@ def write_bundle(
         "space": space.name,
         "seed": seed,
         "networks": networks,
+        "bundle_design": design_note,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch": torch.__version__,
         "models": entries,
     }
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out
+
+
+def _distinct_random(space, seed: int, count: int, draws: int) -> list:
+    """Up to `count` distinct architectures drawn at random, in at most `draws` draws."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    archs, seen = [], set()
+    for _ in range(draws):
+        if len(archs) == count:
+            break
+        arch = space.sample(study.ask())
+        if arch.hash not in seen:
+            seen.add(arch.hash)
+            archs.append(arch)
+    return archs
+
+
+def few_shot_networks(archs: list, k: int, num_classes: int, seed: int) -> tuple[list | None, str]:
+    """(the k of `archs` to measure for a few-shot fit, ""), chosen by `design_few_shot` on the
+    latency-corpus devices' predictions; (None, why) when those devices never measured some node kind
+    the candidates hold, or are not installed: a few-shot fit of such networks is impossible."""
+    from nas.latency._arch_features import ArchitectureFeaturizer
+    from nas.latency._calibrate import FEW_SHOT_BELOW, _corpus_kinds
+    from nas.latency._fewshot import design_few_shot
+    from nas.latency._profile_lookup import corpus_profiles
+
+    corpus = corpus_profiles()
+    if not corpus:
+        return None, "the latency-corpus profiles (hardware_profiles/corpus/) are not installed"
+    featurizer = ArchitectureFeaturizer(num_classes)
+    known = _corpus_kinds(corpus)
+    features = []
+    for arch in archs:  # stops at the first network with a kind the corpus lacks
+        features.append(featurizer.features(arch))
+        unknown = known.uncovered_kinds(features[-1])
+        if unknown:
+            return None, (
+                f"the space's networks hold node kinds no latency-corpus device measured "
+                f"({', '.join(sorted(unknown))}); measure at least {FEW_SHOT_BELOW} networks for a direct fit"
+            )
+    q = np.array([[p.latency_model.predict(f) for p in corpus] for f in features])
+    return [archs[i] for i in design_few_shot(q, k, seed=seed)], ""
 
 
 def _coverage_blocks(space, out: Path, num_classes: int, entries: list[dict]) -> list[dict]:

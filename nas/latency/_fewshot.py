@@ -141,6 +141,51 @@ def conformal_quantile(log_residuals: np.ndarray, coverage: float) -> float:
     return float(r[min(rank, len(r)) - 1])
 
 
+def design_few_shot(q: np.ndarray, k: int, seed: int = 0, iterations: int = 30) -> np.ndarray:
+    """Indices of k rows of `q` (a pool of candidate networks x the prior models' predictions, ms; several
+    columns per device when it may run several graphs) to measure for a few-shot fit.
+
+    Random networks repeat what the first few said: the prior devices agree on most of them up to scale,
+    and the combination's coefficients are only learnt where the devices disagree. Each candidate is
+    described by its relative deviation from the consensus per column (``q_d / mean(q_d)`` over the
+    pool, divided by the row's mean of those) and its log consensus latency (the scale), each
+    standardized over the pool. k-means on those (k-means++ start, `seed`) splits the pool into k kinds
+    of network, and the candidate nearest each centre is measured: every kind of disagreement is seen
+    once, and no outlier is (a design for the extremes lets the few networks a device's model fits worst
+    steer its fit). Candidates with a non-positive prediction are never chosen."""
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim != 2:
+        raise ValueError(f"few-shot design: predictions must be a pool x devices matrix, got shape {q.shape}")
+    usable = np.flatnonzero(np.isfinite(q).all(axis=1) & (q > 0).all(axis=1))
+    if not 1 <= k <= len(usable):
+        raise NasError(f"few-shot design: need {k} candidates with positive predictions, got {len(usable)}")
+    relative = q[usable] / q[usable].mean(axis=0)
+    consensus = relative.mean(axis=1)
+    log_scale = np.log(consensus)
+    columns = np.hstack([relative / consensus[:, None] - 1.0, log_scale[:, None] - log_scale.mean()])
+    spread = columns.std(axis=0)
+    columns = columns / np.where(spread > 0, spread, 1.0)
+    rng = np.random.default_rng(seed)
+    centres = [columns[rng.integers(len(columns))]]
+    for _ in range(k - 1):  # k-means++: each next centre drawn in proportion to its squared distance
+        distance = np.min([((columns - c) ** 2).sum(axis=1) for c in centres], axis=0)
+        total = distance.sum()
+        centres.append(
+            columns[rng.choice(len(columns), p=distance / total) if total > 0 else rng.integers(len(columns))]
+        )
+    centres = np.array(centres)
+    for _ in range(iterations):
+        label = np.argmin(((columns[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        centres = np.array(
+            [columns[label == j].mean(axis=0) if (label == j).any() else centres[j] for j in range(k)]
+        )
+    distance = ((columns[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    chosen: list[int] = []
+    for j in range(k):
+        chosen.append(next(int(i) for i in np.argsort(distance[:, j], kind="stable") if i not in chosen))
+    return usable[chosen]
+
+
 @dataclass(frozen=True)
 class FewShotFit:
     """The matrix-level result of `fit_few_shot_predictions` (see `FewShotModel` for the fields)."""
