@@ -48,7 +48,7 @@ from nas.latency._prediction import (
     conformal_interval,
 )
 from nas.latency._prior import fit_prior
-from nas.latency._profile_lookup import builtin_profile_names, list_profiles, load_profile
+from nas.latency._profile_lookup import builtin_profile_names, corpus_profiles, list_profiles, load_profile
 from nas.latency._profiles import write_profile
 from nas.latency._signature import machine_signature, user_profile_dir
 from nas.latency._space_coverage import check_space_coverage, space_kinds
@@ -135,6 +135,7 @@ __all__ += [
     "MIN_KEPT",
     "calibrate_model",
     "calibrated_with_held_out",
+    "corpus_profiles",
     "design_few_shot",
     "fit_few_shot_predictions",
     "fit_matrix",
