@@ -19,6 +19,7 @@ writes results/benchmarks/few_shot_local.json.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -42,7 +43,7 @@ CACHE = RUNS / "few_shot_local"
 def measured_networks(networks: int, settings) -> tuple[list, np.ndarray, np.ndarray]:
     """(features, latency ms of a first pass, of a second pass) of `networks` random fbnet networks (seed 1)
     measured here twice, one pass after the other. The bundles and their measurements are kept in
-    results/benchmark-runs/few_shot_local/ (a finished pass is reused)."""
+    results/benchmark-runs/few_shot_local/; a finished pass is reused (delete the folder to measure again)."""
     from nas.latency import measure_bundle, measurement_samples, write_bundle
 
     passes = []
@@ -51,7 +52,10 @@ def measured_networks(networks: int, settings) -> tuple[list, np.ndarray, np.nda
         if not (bundle / "bundle.json").is_file():
             shutil.rmtree(bundle, ignore_errors=True)
             write_bundle("fbnet", bundle, networks=networks, seed=1, blocks=False, few_shot=False)
-        passes.append(measurement_samples(measure_bundle(bundle, settings), paired=False))
+        meta = bundle / "measurements.meta.json"
+        finished = meta.is_file() and json.loads(meta.read_text()).get("finished")
+        csv_path = bundle / "measurements.csv" if finished else measure_bundle(bundle, settings)
+        passes.append(measurement_samples(csv_path, paired=False))
     features = [f for f, _ in passes[0]]
     return features, np.array([y for _, y in passes[0]]), np.array([y for _, y in passes[1]])
 
