@@ -79,13 +79,14 @@ def main() -> int:
         fit_few_shot_predictions,
         load_profile,
         machine_signature,
+        prior_matrix,
     )
 
     profile = load_profile("x86-cpu")
     features, first, second = measured_networks(args.networks, profile.measurement)
     y = np.sqrt(first * second)  # the two passes' geometric mean: half of each pass's noise
     corpus = corpus_profiles()
-    q = np.array([[p.latency_model.predict(f) for p in corpus] for f in features])
+    q = prior_matrix([p.latency_model for p in corpus], features)
     from nas.latency import fit_latency_model
 
     rows = {"chosen": [], "random": [], "few-shot, whole pool": [], "direct, whole pool": []}

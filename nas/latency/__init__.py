@@ -125,6 +125,7 @@ from nas.latency._fewshot import (  # noqa: E402
     fit_few_shot_predictions,
     held_out_few_shot,
     model_arrays,
+    prior_matrix,
 )
 from nas.latency._machine import calibrate_model, calibrated_with_held_out, leave_one_out  # noqa: E402
 from nas.latency._model import fit_matrix, held_out_matrix  # noqa: E402
@@ -146,6 +147,7 @@ __all__ += [
     "leave_one_out",
     "measurement_samples",
     "model_arrays",
+    "prior_matrix",
     "reference_latencies",
 ]
 

@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from nas._io import cpu_model, read_json, write_atomic
 from nas.errors import NasError
 from nas.latency._measure import MeasurementSettings, measure_latency, paired_measurements
@@ -141,7 +139,7 @@ def few_shot_networks(archs: list, k: int, num_classes: int, seed: int) -> tuple
     the candidates hold, or are not installed: a few-shot fit of such networks is impossible."""
     from nas.latency._arch_features import ArchitectureFeaturizer
     from nas.latency._calibrate import FEW_SHOT_BELOW, _corpus_kinds
-    from nas.latency._fewshot import design_few_shot
+    from nas.latency._fewshot import design_few_shot, prior_matrix
     from nas.latency._profile_lookup import corpus_profiles
 
     corpus = corpus_profiles()
@@ -158,7 +156,7 @@ def few_shot_networks(archs: list, k: int, num_classes: int, seed: int) -> tuple
                 f"the space's networks hold node kinds no latency-corpus device measured "
                 f"({', '.join(sorted(unknown))}); measure at least {FEW_SHOT_BELOW} networks for a direct fit"
             )
-    q = np.array([[p.latency_model.predict(f) for p in corpus] for f in features])
+    q = prior_matrix([p.latency_model for p in corpus], features)
     return [archs[i] for i in design_few_shot(q, k, seed=seed)], ""
 
 

@@ -205,13 +205,13 @@ def compare_with_few_shot(
 ) -> dict[str, Any] | None:
     """Both fits' held-out MAPE on the same folds and the one chosen (the lower), or None when a few-shot
     fit is impossible (no corpus profiles, or kinds they never measured)."""
-    from nas.latency._fewshot import held_out_few_shot
+    from nas.latency._fewshot import held_out_few_shot, prior_matrix
 
     try:
         corpus = _corpus_prior(samples, source)
     except NasError:
         return None
-    q = np.array([[p.latency_model.predict(features) for p in corpus] for features, _ in samples])
+    q = prior_matrix([p.latency_model for p in corpus], [features for features, _ in samples])
     measured = np.asarray([latency for _, latency in samples])
     few_shot = error_metrics(held_out_few_shot(q, measured, folds, seed), measured)["mape"]
     direct = error_metrics(direct_held_out, measured)["mape"]

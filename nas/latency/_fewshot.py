@@ -141,6 +141,13 @@ def conformal_quantile(log_residuals: np.ndarray, coverage: float) -> float:
     return float(r[min(rank, len(r)) - 1])
 
 
+def prior_matrix(models: Sequence[LatencyModel], features: Sequence[GraphFeatures]) -> np.ndarray:
+    """The prior models' predictions (ms) of each graph: one row per graph, one column per model."""
+    return np.array([[m.predict(f) for m in models] for f in features], dtype=np.float64).reshape(
+        len(features), len(models)
+    )
+
+
 def design_few_shot(q: np.ndarray, k: int, seed: int = 0, iterations: int = 30) -> np.ndarray:
     """Indices of k rows of `q` (a pool of candidate networks x the prior models' predictions, ms; several
     columns per device when it may run several graphs) to measure for a few-shot fit.
@@ -167,12 +174,13 @@ def design_few_shot(q: np.ndarray, k: int, seed: int = 0, iterations: int = 30) 
     columns = columns / np.where(spread > 0, spread, 1.0)
     rng = np.random.default_rng(seed)
     centres = [columns[rng.integers(len(columns))]]
+    distance = ((columns - centres[0]) ** 2).sum(axis=1)  # each candidate's to its nearest centre so far
     for _ in range(k - 1):  # k-means++: each next centre drawn in proportion to its squared distance
-        distance = np.min([((columns - c) ** 2).sum(axis=1) for c in centres], axis=0)
         total = distance.sum()
         centres.append(
             columns[rng.choice(len(columns), p=distance / total) if total > 0 else rng.integers(len(columns))]
         )
+        distance = np.minimum(distance, ((columns - centres[-1]) ** 2).sum(axis=1))
     centres = np.array(centres)
     for _ in range(iterations):
         label = np.argmin(((columns[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
@@ -309,7 +317,7 @@ def fit_few_shot(
     features, y = _check_samples(samples)
     names = list(prior)
     models = [prior[n] for n in names]
-    q = np.array([[m.predict(f) for m in models] for f in features])
+    q = prior_matrix(models, features)
     result = fit_few_shot_predictions(q, y, ridges=ridges, coverage=coverage)
     relative = np.abs(result.loo_predictions - y) / y
     return FewShotModel(
