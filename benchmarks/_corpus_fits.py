@@ -188,17 +188,12 @@ def graph_model(
     x: np.ndarray, y: np.ndarray, holdout: int, small: int = 100, draws: int = 5, seed: int = 0
 ) -> dict:
     """The package's model (relative-error NNLS) fitted on `small` networks and on all but `holdout`."""
-    from nas.latency import COLUMNS, fit_matrix
-
-    def predict(model, rows):
-        w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
-        return model.overhead_ms + rows @ w
+    from nas.latency import fit_matrix
 
     out = {}
     order = np.random.default_rng(seed).permutation(len(y))
     test, rest = order[:holdout], order[holdout:]
-    model = fit_matrix(x[rest], y[rest])
-    p = predict(model, x[test])
+    p = fit_matrix(x[rest], y[rest]).predict_rows(x[test])
     out["all_but_holdout"] = {
         "train": int(len(rest)),
         "test": int(len(test)),
@@ -209,8 +204,7 @@ def graph_model(
     rows = []
     for d in range(draws):
         pick = np.random.default_rng(seed + 1 + d).permutation(rest)[:small]
-        model = fit_matrix(x[pick], y[pick])
-        p = predict(model, x[test])
+        p = fit_matrix(x[pick], y[pick]).predict_rows(x[test])
         rows.append((mape(p, y[test]), spearman(p, y[test]), kendall_sample(p, y[test])))
     rows = np.array(rows)
     out[f"fit_{small}"] = {
@@ -229,24 +223,23 @@ def prior_predictions(representations: dict, latency: np.ndarray) -> tuple[dict,
     its fit explains best, `graph_ran`), applied to every representation (name -> feature matrix): the
     prior a held-out device is combined from, for each graph it may have run. Also: each device's
     representation."""
-    from nas.latency import model_arrays
-
     fitted = [graph_ran(representations, latency[:, d]) for d in range(latency.shape[1])]
-    overheads, weights = model_arrays([model for _, model in fitted])
-    predictions = {name: overheads[None, :] + rows @ weights.T for name, rows in representations.items()}
+    predictions = {
+        name: np.stack([model.predict_rows(rows) for _, model in fitted], axis=1)
+        for name, rows in representations.items()
+    }
     return predictions, [name for name, _ in fitted]
 
 
 def graph_ran(representations: dict, y: np.ndarray):
     """(name, model): the representation whose relative-error fit on all of a device's networks has the
     lowest MAPE (with 15,625 networks and ~50 weights, in-sample is held-out to within noise)."""
-    from nas.latency import COLUMNS, fit_matrix
+    from nas.latency import fit_matrix
 
     best = None
     for name, x in representations.items():
         model = fit_matrix(x, y)
-        p = model.overhead_ms + x @ np.array([model.weights.get(c, 0.0) for c in COLUMNS])
-        error = mape(p, y)
+        error = mape(model.predict_rows(x), y)
         if best is None or error < best[0]:
             best = (error, name, model)
     return best[1], best[2]
@@ -334,6 +327,9 @@ def few_shot(
     }
 
 
+GRAPH_TERM_FIT = "direct+log_conv_nodes"  # the direct fit with the whole-graph term
+
+
 def package_fit(
     xs: dict,
     predictions: dict,
@@ -346,13 +342,12 @@ def package_fit(
     seed: int = 0,
 ) -> dict:
     """What `nas profile fit` does with k measurements of the held-out device (k >= 30): the direct fit
-    and the few-shot fit cross-validated on the same folds, the lower held-out MAPE chosen
-    (`compare_with_few_shot`), its interval split-conformal on its held-out ratios (as the profile
-    records it). `xs` / `predictions`: representation -> features / prior predictions; the choice is
-    made over every (representation, fit) pair on the same folds of the k networks. Same draws of k
-    networks as `few_shot`."""
+    with and without the whole-graph term (`choose_graph_term`) and the few-shot fit cross-validated on
+    the same folds, the lowest held-out MAPE chosen (`compare_with_few_shot`), its interval
+    split-conformal on its held-out ratios (as the profile records it). `xs` / `predictions`:
+    representation -> features / prior predictions; the choice is made over every (representation, fit)
+    pair on the same folds of the k networks. Same draws of k networks as `few_shot`."""
     from nas.latency import (
-        COLUMNS,
         conformal_interval,
         fit_few_shot_predictions,
         fit_matrix,
@@ -368,7 +363,8 @@ def package_fit(
         meas, rest = order[:k], order[k:]
         held = {}
         for rep, x in xs.items():
-            held[(rep, "direct")] = held_out_matrix(x[meas], y[meas], folds, seed)
+            for term, name in ((False, "direct"), (True, GRAPH_TERM_FIT)):
+                held[(rep, name)] = held_out_matrix(x[meas], y[meas], folds, seed, graph_term=term)
             held[(rep, "few-shot")] = held_out_few_shot(
                 predictions[rep][meas][:, prior], y[meas], folds, seed
             )
@@ -378,9 +374,8 @@ def package_fit(
             fit = fit_few_shot_predictions(q_all[meas], y[meas])
             p, loo = fit.predict(q_all[rest]), fit.loo_predictions
         else:
-            model = fit_matrix(xs[rep][meas], y[meas])
-            w = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
-            p, loo = model.overhead_ms + xs[rep][rest] @ w, held[(rep, name)]
+            model = fit_matrix(xs[rep][meas], y[meas], graph_term=name == GRAPH_TERM_FIT)
+            p, loo = model.predict_rows(xs[rep][rest]), held[(rep, name)]
         interval = conformal_interval(y[meas] / np.maximum(loo, 1e-9))
         inside = (y[rest] >= p * interval.low) & (y[rest] <= p * interval.high)
         rows.append((spearman(p, y[rest]), mape(p, y[rest]), kendall_sample(p, y[rest], seed=draw)))

@@ -97,6 +97,11 @@ def main() -> int:
     add_data_argument(parser)
     parser.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES))
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (the search's was 0)")
+    parser.add_argument(
+        "--reference-seeds",
+        default="1",
+        help="more seeds of the deployment training itself, scored on the test split ('' for none)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     if data_missing(args.data):
@@ -108,6 +113,7 @@ def main() -> int:
     base = TrainingRecipe(**headline["search"]["proxy_recipe"])
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        reference_seeds = [int(s) for s in args.reference_seeds.split(",") if s.strip()]
         recipes = {t: base if t == "default" else replace(base, **variant_fields(t)) for t in args.recipes}
     except ValueError as exc:
         print(f"error: --recipes/--seeds: {exc}", file=sys.stderr)
@@ -118,8 +124,9 @@ def main() -> int:
     archs = headline_architectures(headline)
     points = headline["points"]
     truth = [p["accuracy"] for p in points]
-    search_npz, _ = reserve_test_split(args.data, headline_test_fraction(headline))
+    search_npz, test_npz = reserve_test_split(args.data, headline_test_fraction(headline))
     split = {"dataset": str(search_npz), "val_fraction": 0.1, "seed": 0}  # the search's own split
+    reference = reference_noise(headline, archs, reference_seeds, split, test_npz, args.workers)
 
     results = {}
     for text, recipe in recipes.items():
@@ -148,6 +155,8 @@ def main() -> int:
             "kendall_tau_by_val_loss": kendall_taus(loss, truth),
             "accuracies": {p["name"]: [round(a[i], 4) for a in accuracy] for i, p in enumerate(points)},
         }
+        if reference:
+            results[text]["kendall_tau_vs_reference_mean"] = kendall_taus(accuracy, reference["mean"])
         if text == "default" and 0 in seeds:  # the search's own training, reproduced
             run0 = accuracy[seeds.index(0)]
             results[text]["max_abs_diff_from_headline_proxy"] = round(
@@ -165,10 +174,57 @@ def main() -> int:
         "headline_kendall_tau": headline["targets"].get("kendall_tau"),
         "validation": "the search's own split: stratified 0.1 of the search data, seed 0",
         "training_seeds": seeds,
+        "reference_noise": reference and {k: v for k, v in reference.items() if k != "mean"},
         "recipes": results,
     }
     write_result("headline_fidelity", report, started=started)
     return 0
+
+
+def reference_noise(headline: dict, archs: dict, seeds: list[int], split: dict, test_npz, workers) -> dict:
+    """The deployment training repeated with more `seeds` (headline.py trained seed 0), each network scored
+    on the test split: how well one deployment training ranks another bounds what any proxy can reach
+    against one of them. Returns {} without seeds; "mean": the mean test accuracy over all seeds."""
+    from nas.evaluate import TrainingRecipe
+
+    seeds = [s for s in seeds if s != 0]
+    if not seeds:
+        return {}
+    deployment = headline["deployment_recipe"]
+    recipe = replace(
+        TrainingRecipe(**headline["search"]["proxy_recipe"]),
+        epochs=deployment["epochs"],
+        train_subset=deployment["images_per_epoch"],
+    )
+    points = headline["points"]
+    jobs = {
+        (p["name"], s): CACHE / f"deploy-{recipe_slug(recipe)}-seed{s}-{archs[p['name']].hash}.json"
+        for s in seeds
+        for p in points
+    }
+    train_cached(
+        {path: (archs[n].to_dict(), recipe.to_dict(), s) for (n, s), path in jobs.items()},
+        split,
+        workers,
+        test_npz=str(test_npz),
+    )
+    got = {key: read_json(path, "cached training") for key, path in jobs.items()}
+    test = [[p["accuracy"] for p in points]] + [
+        [got[(p["name"], s)]["test_accuracy"] for p in points] for s in seeds
+    ]
+    validation = [[p["validation_accuracy"] for p in points]] + [
+        [got[(p["name"], s)]["accuracy"] for p in points] for s in seeds
+    ]
+    return {
+        "recipe": recipe.to_dict(),
+        "seeds": [0, *seeds],
+        "kendall_tau_seed_vs_seed": {
+            "test": kendall_taus(test[1:], test[0])["per_seed"],
+            "validation": kendall_taus(validation[1:], validation[0])["per_seed"],
+        },
+        "test_accuracies": {p["name"]: [round(t[i], 4) for t in test] for i, p in enumerate(points)},
+        "mean": [statistics.mean(t[i] for t in test) for i in range(len(points))],
+    }
 
 
 def headline_test_fraction(headline: dict) -> float:

@@ -72,29 +72,53 @@ HAND_DESIGN_SEARCH = {
     "rungs": (),
 }
 _DATASET = None
+_TEST = None  # (x, y) of the images a worker also scores its trained networks on, or None
 
 
-def _load_worker_dataset(source: str, val_fraction: float, seed: int) -> None:
-    global _DATASET
+def _load_worker_dataset(source: str, val_fraction: float, seed: int, test_npz: str | None = None) -> None:
+    global _DATASET, _TEST
+    import numpy as np
     import torch
 
     from nas.data import load_dataset
 
     torch.set_num_threads(1)
     _DATASET = load_dataset(source, val_fraction=val_fraction, seed=seed)
+    if test_npz:
+        with np.load(test_npz) as held_out:
+            _TEST = (held_out["x"], held_out["y"])
 
 
 def _train(arch_dict: dict, recipe: dict, seed: int) -> dict:
     from nas.evaluate import ProxyTrainer, TrainingRecipe
     from nas.space import Architecture
 
-    result = ProxyTrainer(TrainingRecipe(**recipe)).train(Architecture.from_dict(arch_dict), _DATASET, seed)
-    return {
+    arch = Architecture.from_dict(arch_dict)
+    result = ProxyTrainer(TrainingRecipe(**recipe)).train(arch, _DATASET, seed)
+    out = {
         "accuracy": result.accuracy,
         "val_loss": result.val_loss,
         "train_seconds": round(result.train_seconds, 1),
         "epochs": result.epochs,
     }
+    if _TEST is not None:
+        out["test_accuracy"] = _test_accuracy(arch, result.state_dict)
+    return out
+
+
+def _test_accuracy(arch, state_dict: bytes) -> float:
+    """The trained network's top-1 accuracy on the worker's test images (the validation split's scoring)."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import load
+
+    from nas.builder import build_model
+    from nas.evaluate import Preprocessing, evaluate_accuracy
+
+    model = build_model(arch, _DATASET.num_classes)
+    model.load_state_dict(load(state_dict))
+    norm = Preprocessing(_DATASET.mean, _DATASET.std, arch.resolution)
+    return evaluate_accuracy(model, SimpleNamespace(x_val=_TEST[0], y_val=_TEST[1]), norm)[0]
 
 
 def train_cached(
@@ -102,17 +126,19 @@ def train_cached(
     search: dict,
     workers: int | None = None,
     on_result=lambda path, result: None,
+    test_npz: str | None = None,
 ) -> None:
     """Train every job whose cache file is missing, in the order given: path -> (architecture dict, recipe
     dict, training seed), in worker processes holding the run's data and validation split (`search`: the
-    run's search settings). Each result is written to its path as it arrives."""
+    run's search settings). Each result is written to its path as it arrives; with `test_npz` (x, y) it
+    also holds the trained network's `test_accuracy` on those images."""
     todo = {path: job for path, job in jobs.items() if not path.exists()}
     if not todo:
         return
     with ProcessPoolExecutor(
         workers or os.cpu_count() or 1,
         initializer=_load_worker_dataset,
-        initargs=(search["dataset"], search["val_fraction"], search["seed"]),
+        initargs=(search["dataset"], search["val_fraction"], search["seed"], test_npz),
     ) as pool:
         futures = {pool.submit(_train, *job): path for path, job in todo.items()}
         for future in as_completed(futures):

@@ -120,12 +120,15 @@ def fit_sections(
     seed: int,
     data: str,
     prior_reference: str | None = None,
+    predicted: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
     """What a fitted profile records beside its model: the cross-validated error (``validation``), and
     the sections that make a prediction honest (`nas.latency._prediction`): ``coverage`` of the data,
     the conformal ``interval`` from the same held-out predictions, and, with `prior_reference` (a
-    profile name or path), a ``prior`` for the kinds the data lacks."""
-    predicted = held_out_predictions(samples, folds, seed)
+    profile name or path), a ``prior`` for the kinds the data lacks. `predicted`: the held-out
+    predictions when the caller made them (same folds and seed), else those of a per-node fit."""
+    if predicted is None:
+        predicted = held_out_predictions(samples, folds, seed)
     measured = np.asarray([latency for _, latency in samples])
     validation = {**cross_validate(samples, folds, seed, predicted), "data": data}
     graphs = [features for features, _ in samples]
@@ -171,6 +174,28 @@ FEW_SHOT_MIN = 5
 # folds and the lower held-out MAPE wins: a device unlike every corpus device needs the direct fit, one like
 # them gains from the prior. Above it the data speaks for itself (and a few-shot fit gains nothing).
 FEW_SHOT_COMPARE_MAX = 300
+
+
+def choose_graph_term(
+    samples: list[tuple[Any, float]], folds: int, seed: int
+) -> tuple[bool, np.ndarray, dict]:
+    """Whether a direct fit keeps the whole-graph term (`LatencyModel.conv_log_ms`): both fits are
+    cross-validated on the same folds and the lower held-out MAPE wins. Returns (keep it, the chosen
+    fit's held-out predictions, the record of the choice)."""
+    measured = np.asarray([latency for _, latency in samples])
+    held = {term: held_out_predictions(samples, folds, seed, graph_term=term) for term in (False, True)}
+    mape = {term: error_metrics(p, measured)["mape"] for term, p in held.items()}
+    keep = bool(mape[True] < mape[False])
+    return (
+        keep,
+        held[keep],
+        {
+            "per_node_mape": mape[False],
+            "with_log_conv_nodes_mape": mape[True],
+            "kept": keep,
+            "data": f"{folds}-fold cross-validation of both direct fits on the same folds (seed {seed})",
+        },
+    )
 
 
 def _corpus_kinds(corpus: list[HardwareProfile]) -> Coverage:
@@ -304,7 +329,8 @@ def fit_profile(
     )
     selection = None
     if not few_shot:
-        model = fit_latency_model(samples)
+        graph_term, held_out, term_choice = choose_graph_term(samples, folds, seed)
+        model = fit_latency_model(samples, graph_term=graph_term)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
         validation, sections, held_out = fit_sections(
             samples,
@@ -313,7 +339,9 @@ def fit_profile(
             seed,
             data,
             prior_reference=prior_reference if latency == "predicted" else None,
+            predicted=held_out,
         )
+        validation["whole_graph_term"] = term_choice
         if automatic and len(samples) <= FEW_SHOT_COMPARE_MAX:
             selection = compare_with_few_shot(samples, held_out, folds, seed, str(csv_path))
             few_shot = selection is not None and selection["chosen"] == "few-shot"

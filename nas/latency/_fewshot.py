@@ -8,8 +8,9 @@ overhead::
     latency_new(x) = c + sum_d a_d * predict_d(x),    a_d >= 0, c >= 0
 
 Every prior model is linear in the graph features, so the combination is itself a `LatencyModel` over
-the same columns: ``overhead_ms = c + sum_d a_d * overhead_d`` and ``weights = sum_d a_d * weights_d``
-(non-negative, as `LatencyModel` requires). The rest of the package uses it like any fitted model.
+the same columns: ``overhead_ms = c + sum_d a_d * overhead_d``, ``weights = sum_d a_d * weights_d`` and
+the whole-graph term ``conv_log_ms = sum_d a_d * conv_log_ms_d`` (non-negative, as `LatencyModel`
+requires). The rest of the package uses it like any fitted model.
 
 **Why.** A device's per-kind costs are not arbitrary: devices of one family (GPUs with one framework,
 CPUs, phones with TFLite) share which operators are expensive and differ mostly by scale, so the k
@@ -70,7 +71,8 @@ DEFAULT_COVERAGE = 0.9
 def model_arrays(
     models: Sequence[LatencyModel], columns: Sequence[str] = COLUMNS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(overheads (D,), weights (D x columns)) of D models."""
+    """(overheads (D,), weights (D x columns)) of D models (their whole-graph terms are not in them:
+    `LatencyModel.predict_rows` predicts with everything)."""
     overheads = np.array([m.overhead_ms for m in models], dtype=np.float64)
     weights = np.array([[m.weights.get(c, 0.0) for c in columns] for m in models], dtype=np.float64)
     return overheads, weights
@@ -88,6 +90,7 @@ def combine(
     return LatencyModel(
         overhead_ms=float(extra_overhead_ms + a @ overheads),
         weights={c: float(w) for c, w in zip(COLUMNS, total) if w > 0},
+        conv_log_ms=float(a @ np.array([m.conv_log_ms for m in models], dtype=np.float64)),
     )
 
 

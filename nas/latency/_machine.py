@@ -25,6 +25,7 @@ of percent within minutes) cancels instead of being learnt as the cost of whatev
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,7 +34,7 @@ import numpy as np
 
 from nas.errors import NasError
 from nas.latency._bundle import bundle_groups, bundle_models, bundle_reference, measure_bundle, write_bundle
-from nas.latency._model import LatencyModel, error_metrics, fold_splits, nnls
+from nas.latency._model import LatencyModel, conv_nodes, error_metrics, fold_splits, nnls
 from nas.latency._prediction import conformal_interval
 from nas.latency._signature import (  # noqa: F401 (SIGNATURE_KEYS, user_profile_dir: re-exported)
     SIGNATURE_KEYS,
@@ -84,20 +85,26 @@ def calibrate_model(
 
     columns = [c for c in COLUMNS if prior.weights.get(c, 0.0) > 0]
     y = np.asarray([latency for _, latency in samples], dtype=np.float64)
-    # each column: the milliseconds the prior gives that weight in each network (multiplier 1 = the prior)
+    # each column: the milliseconds the prior gives that weight in each network (multiplier 1 = the prior);
+    # the whole-graph term, when the prior has one, is the last column
     design = np.stack([features.vector(columns) for features, _ in samples]) * np.array(
         [prior.weights[c] for c in columns]
     )
+    if prior.conv_log_ms:
+        graph = [prior.conv_log_ms * math.log1p(conv_nodes(features)) for features, _ in samples]
+        design = np.hstack([design, np.asarray(graph)[:, None]])
     scale = float(np.median(y / np.maximum(design.sum(axis=1) + prior.overhead_ms, 1e-12)))
     relative = np.hstack([np.ones((len(y), 1)), design]) / y[:, None]
-    ridge = np.sqrt(strength) * np.hstack([np.zeros((len(columns), 1)), np.eye(len(columns))])
+    terms = design.shape[1]
+    ridge = np.sqrt(strength) * np.hstack([np.zeros((terms, 1)), np.eye(terms)])
     solution = nnls(
         np.vstack([relative, ridge]),
-        np.concatenate([np.ones(len(y)), np.full(len(columns), np.sqrt(strength) * scale)]),
+        np.concatenate([np.ones(len(y)), np.full(terms, np.sqrt(strength) * scale)]),
     )
     return LatencyModel(
         overhead_ms=float(solution[0]),
         weights={c: prior.weights[c] * m for c, m in zip(columns, solution[1:]) if m > 0},
+        conv_log_ms=prior.conv_log_ms * float(solution[-1]) if prior.conv_log_ms else 0.0,
     )
 
 

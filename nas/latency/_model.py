@@ -3,10 +3,20 @@
 ::
 
     latency_ms = overhead_ms + sum over (kind, feature) of weights["kind.feature"] * F[kind][feature]
+                 + conv_log_ms * log(1 + convolution nodes)
 
 where ``F`` are the `GraphFeatures` of the network (node count, MACs, activation bytes and parameters
 per operator kind; see `nas.latency._op_kinds`). Every weight and the overhead are non-negative, so adding
 a node never makes a network faster.
+
+**The whole-graph term.** On some runtimes a network's time is not additive in its nodes: each added
+convolution costs less than the one before (measured on the latency corpus's PyTorch CPUs, where a
+per-node fit of Xeon Silver 4210R stays at 1.7x its noise floor: docs/latency-corpus.md section 2).
+``conv_log_ms * log(1 + n)``, n the graph's convolution nodes (the sum of every conv kind's ``count``),
+is that concave cost. It belongs to no node: `breakdown` gives it its own part (`CONV_LOG`), and it is
+computed from summed features, so a network composed from cached block features is priced right. It is
+0 unless a fit asks for it (`graph_term=True`), and `nas profile fit` keeps it only where it
+cross-validates better (`nas.latency._calibrate`).
 
 **Fit.** `fit_latency_model` solves a non-negative least-squares problem (Lawson-Hanson, implemented
 here in numpy: `nnls`) that minimizes the *relative* error: each sample's row (``[1, features]``) and
@@ -43,6 +53,19 @@ from nas.latency._graph import graph_features
 from nas.latency._op_kinds import KINDS
 
 OVERHEAD = "overhead"
+CONV_LOG = "log_conv_nodes"  # the whole-graph term's part in `LatencyModel.breakdown`
+
+
+def conv_nodes(features: GraphFeatures) -> float:
+    """The graph's convolution nodes: the sum of every conv kind's ``count``."""
+    count = FEATURES.index("count")
+    return float(sum(v[count] for kind, v in features.kinds.items() if kind.startswith("conv_")))
+
+
+def conv_log_column(x: np.ndarray, columns: Sequence[str] = COLUMNS) -> np.ndarray:
+    """log(1 + convolution nodes) of each row of a feature matrix over `columns`."""
+    index = [i for i, c in enumerate(columns) if c.startswith("conv_") and c.endswith(".count")]
+    return np.log1p(np.asarray(x, dtype=np.float64)[:, index].sum(axis=1))
 
 
 # ------------------------------------------------------------------------------------------- NNLS
@@ -115,11 +138,13 @@ class LatencyModel:
 
     `overhead_ms` is the fixed cost of one inference call, added once per predicted network.
     `weights` maps "kind.feature" columns to milliseconds per unit (per node, per MAC, per byte, per
-    parameter); a column that is not a key has weight 0.
+    parameter); a column that is not a key has weight 0. `conv_log_ms`: milliseconds per unit of
+    log(1 + convolution nodes), the whole-graph term (0: none).
     """
 
     overhead_ms: float
     weights: dict[str, float]
+    conv_log_ms: float = 0.0
     _matrix: dict[str, np.ndarray] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -136,7 +161,10 @@ class LatencyModel:
                 )
             if not _finite_non_negative(weight):
                 raise NasError(f"weights.{column}: must be a non-negative number, got {weight!r}")
+        if not _finite_non_negative(self.conv_log_ms):
+            raise NasError(f"conv_log_ms: must be a non-negative number, got {self.conv_log_ms!r}")
         object.__setattr__(self, "overhead_ms", float(self.overhead_ms))
+        object.__setattr__(self, "conv_log_ms", float(self.conv_log_ms))
         object.__setattr__(self, "weights", {c: float(w) for c, w in self.weights.items()})
         matrix = {kind: np.zeros(len(FEATURES)) for kind in KINDS}
         for column, weight in self.weights.items():
@@ -148,24 +176,37 @@ class LatencyModel:
         """Predicted latency (ms) of one inference of a network: ONNX bytes / path / ModelProto, or its
         `GraphFeatures` (e.g. a sum of cached block features). The overhead is added once."""
         features = _features(model_or_features)
-        total = self.overhead_ms
+        total = self.overhead_ms + self._conv_log(features)
         for kind, vector in features.kinds.items():
             weights = self._matrix.get(kind)
             if weights is not None:
                 total += float(weights @ vector)
         return total
 
+    def _conv_log(self, features: GraphFeatures) -> float:
+        return self.conv_log_ms * math.log1p(conv_nodes(features)) if self.conv_log_ms else 0.0
+
+    def predict_rows(self, x: np.ndarray, columns: Sequence[str] = COLUMNS) -> np.ndarray:
+        """`predict` of each row of a feature matrix over `columns` (thousands of networks at once)."""
+        x = np.asarray(x, dtype=np.float64)
+        out = self.overhead_ms + x @ np.array([self.weights.get(c, 0.0) for c in columns])
+        return out + self.conv_log_ms * conv_log_column(x, columns) if self.conv_log_ms else out
+
     def breakdown(self, model_or_features: Any) -> dict[str, float]:
-        """Predicted milliseconds per kind, plus "overhead"; the values sum to `predict`."""
+        """Predicted milliseconds per kind, plus "overhead" (and `CONV_LOG`, the whole-graph term, when the
+        model has one); the values sum to `predict`."""
         features = _features(model_or_features)
         parts = {OVERHEAD: self.overhead_ms}
+        if self.conv_log_ms:
+            parts[CONV_LOG] = self._conv_log(features)
         for kind, vector in features.kinds.items():
             weights = self._matrix.get(kind)
             parts[kind] = float(weights @ vector) if weights is not None else 0.0
         return parts
 
     def node_breakdown(self, model_or_features: Any) -> list[tuple[str, str, float]]:
-        """(node name, kind, predicted ms) for every computing node; the overhead is not included."""
+        """(node name, kind, predicted ms) for every computing node; the overhead and the whole-graph term
+        are not included."""
         features = _features(model_or_features)
         rows = []
         for node in features.nodes:
@@ -176,7 +217,10 @@ class LatencyModel:
         return rows
 
     def to_dict(self) -> dict:
-        return {"overhead_ms": self.overhead_ms, "weights": dict(sorted(self.weights.items()))}
+        out = {"overhead_ms": self.overhead_ms, "weights": dict(sorted(self.weights.items()))}
+        if self.conv_log_ms:
+            out["conv_log_ms"] = self.conv_log_ms
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> "LatencyModel":
@@ -184,14 +228,18 @@ class LatencyModel:
         if not isinstance(data, dict):
             raise NasError(f"must be a mapping with overhead_ms and weights, got {data!r}")
         for key in data:
-            if key not in ("overhead_ms", "weights"):
-                raise NasError(f"{key}: unknown key; expected overhead_ms, weights")
+            if key not in ("overhead_ms", "weights", "conv_log_ms"):
+                raise NasError(f"{key}: unknown key; expected overhead_ms, weights, conv_log_ms")
         for key in ("overhead_ms", "weights"):
             if key not in data:
                 raise NasError(f"{key}: missing required field")
         if not isinstance(data["weights"], dict):
             raise NasError(f"weights: must be a mapping of kind.feature to a number, got {data['weights']!r}")
-        return cls(overhead_ms=data["overhead_ms"], weights=dict(data["weights"]))
+        return cls(
+            overhead_ms=data["overhead_ms"],
+            weights=dict(data["weights"]),
+            conv_log_ms=data.get("conv_log_ms", 0.0),
+        )
 
 
 # ------------------------------------------------------------------------------------------- fitting
@@ -214,17 +262,22 @@ def _check_samples(samples: Sequence[tuple[GraphFeatures, float]]) -> tuple[list
     return features, np.asarray(latencies)
 
 
-def fit_latency_model(samples: Sequence[tuple[GraphFeatures, float]]) -> LatencyModel:
-    """Fit overhead and weights to (features, measured latency in ms) samples by relative-error NNLS.
+def fit_latency_model(
+    samples: Sequence[tuple[GraphFeatures, float]], graph_term: bool = False
+) -> LatencyModel:
+    """Fit overhead and weights to (features, measured latency in ms) samples by relative-error NNLS;
+    with `graph_term`, the whole-graph term's `conv_log_ms` too.
 
     Block-table samples each contain one per-measurement overhead; it is learnt once as `overhead_ms`
     (see the module docstring), so a network predicted from summed block features pays it once.
     """
     features, y = _check_samples(samples)
-    return fit_matrix(np.stack([f.vector(COLUMNS) for f in features]), y)
+    return fit_matrix(np.stack([f.vector(COLUMNS) for f in features]), y, graph_term=graph_term)
 
 
-def fit_matrix(x: np.ndarray, y: np.ndarray, columns: Sequence[str] = COLUMNS) -> LatencyModel:
+def fit_matrix(
+    x: np.ndarray, y: np.ndarray, columns: Sequence[str] = COLUMNS, graph_term: bool = False
+) -> LatencyModel:
     """`fit_latency_model` on a feature matrix (rows: graphs, over `columns`) and latencies (ms): for
     fitting thousands of networks without building `GraphFeatures`."""
     x = np.asarray(x, dtype=np.float64)
@@ -234,13 +287,16 @@ def fit_matrix(x: np.ndarray, y: np.ndarray, columns: Sequence[str] = COLUMNS) -
     if not (np.isfinite(y).all() and (y > 0).all()):
         raise NasError("cannot fit a latency model: latencies must be positive numbers of milliseconds")
     used = np.flatnonzero(np.abs(x).max(axis=0) > 0)
-    design = np.hstack([np.ones((len(y), 1)), x[:, used]])
+    extra = [conv_log_column(x, columns)[:, None]] if graph_term else []
+    design = np.hstack([np.ones((len(y), 1)), x[:, used], *extra])
     relative = design / y[:, None]  # minimize sum ((prediction - y) / y)^2
     scale = np.abs(relative).max(axis=0)
     scale[scale == 0] = 1.0
     solution = nnls(relative / scale, np.ones(len(y))) / scale
     return LatencyModel(
-        overhead_ms=float(solution[0]), weights={columns[c]: float(w) for c, w in zip(used, solution[1:])}
+        overhead_ms=float(solution[0]),
+        weights={columns[c]: float(w) for c, w in zip(used, solution[1 : 1 + len(used)])},
+        conv_log_ms=float(solution[-1]) if graph_term else 0.0,
     )
 
 
@@ -302,7 +358,9 @@ def fold_splits(n: int, folds: int, seed: int) -> list[np.ndarray]:
     return np.array_split(np.random.default_rng(seed).permutation(n), folds)
 
 
-def held_out_matrix(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+def held_out_matrix(
+    x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, graph_term: bool = False
+) -> np.ndarray:
     """`held_out_predictions` on a feature matrix (rows over `COLUMNS`) and latencies (ms)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -310,18 +368,16 @@ def held_out_matrix(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0)
     for held_out in fold_splits(len(y), folds, seed):
         mask = np.ones(len(y), dtype=bool)
         mask[held_out] = False
-        model = fit_matrix(x[mask], y[mask])
-        weights = np.array([model.weights.get(c, 0.0) for c in COLUMNS])
-        predicted[held_out] = model.overhead_ms + x[held_out] @ weights
+        predicted[held_out] = fit_matrix(x[mask], y[mask], graph_term=graph_term).predict_rows(x[held_out])
     return predicted
 
 
 def held_out_predictions(
-    samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0
+    samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0, graph_term: bool = False
 ) -> np.ndarray:
     """Each sample's prediction by the model fitted on the other folds (k-fold, seeded shuffle)."""
     features, y = _check_samples(samples)
-    return held_out_matrix(np.stack([f.vector(COLUMNS) for f in features]), y, folds, seed)
+    return held_out_matrix(np.stack([f.vector(COLUMNS) for f in features]), y, folds, seed, graph_term)
 
 
 def cross_validate(
