@@ -40,6 +40,7 @@ from nas.latency import (  # noqa: E402  # noqa: E402
     load_profile,
     write_profile,
 )
+from nas.latency._calibrate import choose_graph_term  # noqa: E402
 
 DEVICES = {  # corpus column -> (profile name, device, engine)
     "pixel2": ("pixel-2", "Google Pixel 2 (phone CPU)", "TensorFlow Lite"),
@@ -81,14 +82,11 @@ def graphs(x: np.ndarray) -> list[GraphFeatures]:
 
 def profile_of(column: str, x: np.ndarray, y: np.ndarray, reference) -> dict:
     name, device, engine = DEVICES[column]
-    model = fit_matrix(x, y)
     rng = np.random.default_rng(0)
     pick = rng.choice(len(y), VALIDATION_NETWORKS, replace=False)
-    predicted = np.empty(len(pick))
-    for fold in np.array_split(np.arange(len(pick)), 5):
-        train = np.setdiff1d(np.arange(len(pick)), fold)
-        fold_model = fit_matrix(x[pick[train]], y[pick[train]])
-        predicted[fold] = [fold_model.predict(g) for g in graphs(x[pick[fold]])]
+    # the whole-graph term kept where it cross-validates better, as `nas profile fit` decides
+    graph_term, predicted, term_choice = choose_graph_term(x[pick], y[pick], 5, 0)
+    model = fit_matrix(x, y, graph_term=graph_term)
     measured = y[pick]
     data = (
         f"5-fold cross-validation over {VALIDATION_NETWORKS} of the networks (seed 0); whole networks "
@@ -121,7 +119,7 @@ def profile_of(column: str, x: np.ndarray, y: np.ndarray, reference) -> dict:
         "provenance": f"Fitted by benchmarks/corpus_profiles.py on the corpus column {column!r}: {SOURCE}. Networks "
         "featurized as the reference code runs them (every edge computed; `none` multiplies by zero).",
         "model": model.to_dict(),
-        "validation": {**error_metrics(predicted, measured), "data": data},
+        "validation": {**error_metrics(predicted, measured), "data": data, "whole_graph_term": term_choice},
         "coverage": coverage.to_dict(),
         "interval": conformal_interval(
             measured / np.maximum(predicted, 1e-9), data=f"{data}: measured/predicted"

@@ -49,6 +49,7 @@ DEFAULT_RECIPES = (
     "batch_size=32",
     "batch_size=64",
     "epochs=2,train_subset=5000",
+    "epochs=8,train_subset=5000",
 )
 HEADLINE_MODELS = RESULTS / "headline"
 

@@ -19,6 +19,7 @@ import numpy as np
 from nas._io import read_json
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
+from nas.latency._features import COLUMNS
 from nas.latency._graph import graph_features
 from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._measure import paired_latencies
@@ -27,6 +28,7 @@ from nas.latency._model import (
     cross_validate,
     error_metrics,
     fit_latency_model,
+    held_out_matrix,
     held_out_predictions,
 )
 from nas.latency._op_kinds import KINDS
@@ -176,15 +178,12 @@ FEW_SHOT_MIN = 5
 FEW_SHOT_COMPARE_MAX = 300
 
 
-def choose_graph_term(
-    samples: list[tuple[Any, float]], folds: int, seed: int
-) -> tuple[bool, np.ndarray, dict]:
-    """Whether a direct fit keeps the whole-graph term (`LatencyModel.conv_log_ms`): both fits are
-    cross-validated on the same folds and the lower held-out MAPE wins. Returns (keep it, the chosen
-    fit's held-out predictions, the record of the choice)."""
-    measured = np.asarray([latency for _, latency in samples])
-    held = {term: held_out_predictions(samples, folds, seed, graph_term=term) for term in (False, True)}
-    mape = {term: error_metrics(p, measured)["mape"] for term, p in held.items()}
+def choose_graph_term(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[bool, np.ndarray, dict]:
+    """Whether a direct fit on feature rows `x` (over `COLUMNS`) and latencies `y` keeps the whole-graph
+    term (`LatencyModel.conv_log_ms`): both fits are cross-validated on the same folds and the lower
+    held-out MAPE wins. Returns (keep it, the chosen fit's held-out predictions, the record of the choice)."""
+    held = {term: held_out_matrix(x, y, folds, seed, graph_term=term) for term in (False, True)}
+    mape = {term: error_metrics(p, y)["mape"] for term, p in held.items()}
     keep = bool(mape[True] < mape[False])
     return (
         keep,
@@ -329,7 +328,12 @@ def fit_profile(
     )
     selection = None
     if not few_shot:
-        graph_term, held_out, term_choice = choose_graph_term(samples, folds, seed)
+        graph_term, held_out, term_choice = choose_graph_term(
+            np.stack([features.vector(COLUMNS) for features, _ in samples]),
+            np.asarray([latency for _, latency in samples]),
+            folds,
+            seed,
+        )
         model = fit_latency_model(samples, graph_term=graph_term)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
         validation, sections, held_out = fit_sections(
