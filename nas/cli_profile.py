@@ -286,6 +286,12 @@ def _print_validation(path: Path, validation: dict, label: str = "cross-validate
         f"{100 * validation['within_10pct']:.0f}% within +-10%, Kendall tau {tau} "
         f"({validation['n']} samples)"
     )
+    term = validation.get("whole_graph_term")
+    if term and term["kept"]:
+        print(
+            f"  kept the whole-graph term log(1 + convolution nodes): held-out MAPE "
+            f"{term['with_log_conv_nodes_mape']:.1f}% with it, {term['per_node_mape']:.1f}% without"
+        )
 
 
 def _calibrate(args) -> int:
