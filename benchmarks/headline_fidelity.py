@@ -137,17 +137,7 @@ def main() -> int:
 
     results = {}
     for text, recipe in recipes.items():
-        jobs = {
-            (p["name"], s): CACHE / f"{recipe_slug(recipe)}-seed{s}-{archs[p['name']].hash}.json"
-            for s in seeds
-            for p in points
-        }
-        train_cached(
-            {path: (archs[n].to_dict(), recipe.to_dict(), s) for (n, s), path in jobs.items()},
-            split,
-            args.workers,
-        )
-        got = {key: read_json(path, "cached training") for key, path in jobs.items()}
+        got = trainings(points, archs, recipe, seeds, split, args.workers)
         accuracy = [[got[(p["name"], s)]["accuracy"] for p in points] for s in seeds]
         loss = [[-got[(p["name"], s)]["val_loss"] for p in points] for s in seeds]
         results[text] = {
@@ -188,6 +178,23 @@ def main() -> int:
     return 0
 
 
+def trainings(points, archs, recipe, seeds, split, workers, prefix="", test_npz=None) -> dict:
+    """(network name, seed) -> its cached training with `recipe` (trained where missing), `prefix` naming
+    the cache files; with `test_npz`, each also scored on those images."""
+    jobs = {
+        (p["name"], s): CACHE / f"{prefix}{recipe_slug(recipe)}-seed{s}-{archs[p['name']].hash}.json"
+        for s in seeds
+        for p in points
+    }
+    train_cached(
+        {path: (archs[n].to_dict(), recipe.to_dict(), s) for (n, s), path in jobs.items()},
+        split,
+        workers,
+        test_npz=None if test_npz is None else str(test_npz),
+    )
+    return {key: read_json(path, "cached training") for key, path in jobs.items()}
+
+
 def reference_noise(headline: dict, archs: dict, seeds: list[int], split: dict, test_npz, workers) -> dict:
     """The deployment training repeated with more `seeds` (headline.py trained seed 0), each network scored
     on the test split: how well one deployment training ranks another bounds what any proxy can reach
@@ -204,18 +211,7 @@ def reference_noise(headline: dict, archs: dict, seeds: list[int], split: dict, 
         train_subset=deployment["images_per_epoch"],
     )
     points = headline["points"]
-    jobs = {
-        (p["name"], s): CACHE / f"deploy-{recipe_slug(recipe)}-seed{s}-{archs[p['name']].hash}.json"
-        for s in seeds
-        for p in points
-    }
-    train_cached(
-        {path: (archs[n].to_dict(), recipe.to_dict(), s) for (n, s), path in jobs.items()},
-        split,
-        workers,
-        test_npz=str(test_npz),
-    )
-    got = {key: read_json(path, "cached training") for key, path in jobs.items()}
+    got = trainings(points, archs, recipe, seeds, split, workers, prefix="deploy-", test_npz=test_npz)
     test = [[p["accuracy"] for p in points]] + [
         [got[(p["name"], s)]["test_accuracy"] for p in points] for s in seeds
     ]
