@@ -33,6 +33,7 @@ from nas.latency import (  # noqa: E402  # noqa: E402
     KINDS,
     Coverage,
     GraphFeatures,
+    choose_graph_term,
     conformal_interval,
     error_metrics,
     fit_matrix,  # noqa: E402
@@ -40,7 +41,6 @@ from nas.latency import (  # noqa: E402  # noqa: E402
     load_profile,
     write_profile,
 )
-from nas.latency._calibrate import choose_graph_term  # noqa: E402
 
 DEVICES = {  # corpus column -> (profile name, device, engine)
     "pixel2": ("pixel-2", "Google Pixel 2 (phone CPU)", "TensorFlow Lite"),

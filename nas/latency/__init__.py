@@ -119,7 +119,12 @@ __all__ = [
 ]
 
 # Building blocks of fitting and few-shot transfer, for the benchmarks that study them.
-from nas.latency._calibrate import fit_sections, measurement_samples, reference_latencies  # noqa: E402
+from nas.latency._calibrate import (  # noqa: E402
+    choose_graph_term,
+    fit_sections,
+    measurement_samples,
+    reference_latencies,
+)
 from nas.latency._fewshot import (  # noqa: E402
     design_few_shot,
     fit_few_shot_predictions,
@@ -136,6 +141,7 @@ __all__ += [
     "MIN_KEPT",
     "calibrate_model",
     "calibrated_with_held_out",
+    "choose_graph_term",
     "corpus_profiles",
     "design_few_shot",
     "fit_few_shot_predictions",
