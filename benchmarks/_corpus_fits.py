@@ -133,13 +133,13 @@ def conv_count_probe(
     """Where the linear graph model is biased on some CPUs: its held-out MAPE with the `eager` features
     alone, with one column "the cells hold a convolution" (NB201-only), and with the general column it
     stands for, log(1 + convolution nodes of the graph) (a cost concave in the number of convolutions,
-    computable from any graph's per-kind node counts: `conv_nodes`); fitted on all but `holdout` and on
+    computable from any graph's per-kind node counts: `conv_node_counts`); fitted on all but `holdout` and on
     `small` networks (`draws` draws). Relative-error NNLS as `fit_matrix`."""
-    from nas.latency import nnls
+    from nas.latency import conv_node_counts, nnls
 
     order = np.random.default_rng(seed).permutation(len(y))
     test, rest = order[:holdout], order[holdout:]
-    count = conv_nodes(x)
+    count = conv_node_counts(x)
 
     def held_out_mape(inputs: np.ndarray, train: np.ndarray) -> float:
         design = np.hstack([np.ones((len(y), 1)), inputs])
@@ -161,14 +161,6 @@ def conv_count_probe(
         }
         for name, inputs in variants.items()
     } | {"networks_with_convolving_cells": int(cells_convolve.sum())}
-
-
-def conv_nodes(x: np.ndarray) -> np.ndarray:
-    """Convolution nodes of each graph (rows over `COLUMNS`): the sum of every conv kind's count."""
-    from nas.latency import COLUMNS
-
-    columns = [i for i, c in enumerate(COLUMNS) if c.startswith("conv_") and c.endswith(".count")]
-    return x[:, columns].sum(axis=1)
 
 
 def kinds_present(x: np.ndarray) -> dict:

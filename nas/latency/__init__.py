@@ -133,7 +133,7 @@ from nas.latency._fewshot import (  # noqa: E402
     prior_matrix,
 )
 from nas.latency._machine import calibrate_model, calibrated_with_held_out, leave_one_out  # noqa: E402
-from nas.latency._model import fit_matrix, held_out_matrix  # noqa: E402
+from nas.latency._model import conv_node_counts, fit_matrix, held_out_matrix  # noqa: E402
 from nas.latency._prior import MIN_HIDDEN, MIN_KEPT, kind_family  # noqa: E402
 
 __all__ += [
@@ -142,6 +142,7 @@ __all__ += [
     "calibrate_model",
     "calibrated_with_held_out",
     "choose_graph_term",
+    "conv_node_counts",
     "corpus_profiles",
     "design_few_shot",
     "fit_few_shot_predictions",

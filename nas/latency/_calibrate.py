@@ -27,7 +27,7 @@ from nas.latency._model import (
     LatencyModel,
     cross_validate,
     error_metrics,
-    fit_latency_model,
+    fit_matrix,
     held_out_matrix,
     held_out_predictions,
 )
@@ -328,13 +328,10 @@ def fit_profile(
     )
     selection = None
     if not few_shot:
-        graph_term, held_out, term_choice = choose_graph_term(
-            np.stack([features.vector(COLUMNS) for features, _ in samples]),
-            np.asarray([latency for _, latency in samples]),
-            folds,
-            seed,
-        )
-        model = fit_latency_model(samples, graph_term=graph_term)
+        x = np.stack([features.vector(COLUMNS) for features, _ in samples])
+        y = np.asarray([latency for _, latency in samples])
+        graph_term, held_out, term_choice = choose_graph_term(x, y, folds, seed)
+        model = fit_matrix(x, y, graph_term=graph_term)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"
         validation, sections, held_out = fit_sections(
             samples,

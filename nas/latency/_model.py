@@ -62,10 +62,15 @@ def conv_nodes(features: GraphFeatures) -> float:
     return float(sum(v[count] for kind, v in features.kinds.items() if kind.startswith("conv_")))
 
 
+def conv_node_counts(x: np.ndarray, columns: Sequence[str] = COLUMNS) -> np.ndarray:
+    """`conv_nodes` of each row of a feature matrix over `columns`."""
+    index = [i for i, c in enumerate(columns) if c.startswith("conv_") and c.endswith(".count")]
+    return np.asarray(x, dtype=np.float64)[:, index].sum(axis=1)
+
+
 def conv_log_column(x: np.ndarray, columns: Sequence[str] = COLUMNS) -> np.ndarray:
     """log(1 + convolution nodes) of each row of a feature matrix over `columns`."""
-    index = [i for i, c in enumerate(columns) if c.startswith("conv_") and c.endswith(".count")]
-    return np.log1p(np.asarray(x, dtype=np.float64)[:, index].sum(axis=1))
+    return np.log1p(conv_node_counts(x, columns))
 
 
 # ------------------------------------------------------------------------------------------- NNLS

@@ -77,15 +77,6 @@ def test_devices_option(corpus):
         selected_devices("a,pixel9", ["a", "b"])
 
 
-def test_conv_nodes_sums_every_convolution_kind(corpus):
-    x = np.zeros((2, len(COLUMNS)))
-    x[0, COLUMNS.index("conv_dense_k3_l.count")] = 3
-    x[0, COLUMNS.index("conv_input.count")] = 1
-    x[0, COLUMNS.index("add.count")] = 5
-    x[1, COLUMNS.index("conv_pointwise_m.macs")] = 1e6
-    assert corpus.conv_nodes(x).tolist() == [4.0, 0.0]
-
-
 def test_with_a_prior_over_graphs_a_slightly_better_fit_does_not_move_a_device_off_the_common_graph(corpus):
     from types import SimpleNamespace
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nas.errors import NasError
-from nas.latency import COLUMNS, GraphFeatures, LatencyModel, fit_latency_model, fit_matrix
+from nas.latency import COLUMNS, GraphFeatures, LatencyModel, conv_node_counts, fit_latency_model, fit_matrix
 from nas.latency._calibrate import choose_graph_term
 from nas.latency._fewshot import combine
 from nas.latency._machine import calibrate_model
@@ -44,6 +44,15 @@ def test_the_term_is_priced_on_the_whole_graph_not_per_block():
     assert whole == pytest.approx(linear.predict(a + b) + 0.4 * math.log(9))
     # composing blocks is not adding their predictions: the term is concave in the conv nodes
     assert whole < CONCAVE.predict(a) + CONCAVE.predict(b) - CONCAVE.overhead_ms
+
+
+def test_conv_node_counts_sums_every_convolution_kind():
+    x = np.zeros((2, len(COLUMNS)))
+    x[0, COLUMNS.index("conv_dense_k3_l.count")] = 3
+    x[0, COLUMNS.index("conv_input.count")] = 1
+    x[0, COLUMNS.index("add.count")] = 5
+    x[1, COLUMNS.index("conv_pointwise_m.macs")] = 1e6
+    assert conv_node_counts(x).tolist() == [4.0, 0.0]
 
 
 def test_breakdown_gives_the_term_its_own_part_and_sums_to_predict():
