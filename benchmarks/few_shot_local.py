@@ -77,6 +77,7 @@ def main() -> int:
         corpus_profiles,
         design_few_shot,
         fit_few_shot_predictions,
+        fit_latency_model,
         load_profile,
         machine_signature,
         prior_matrix,
@@ -87,8 +88,6 @@ def main() -> int:
     y = np.sqrt(first * second)  # the two passes' geometric mean: half of each pass's noise
     corpus = corpus_profiles()
     q = prior_matrix([p.latency_model for p in corpus], features)
-    from nas.latency import fit_latency_model
-
     rows = {"chosen": [], "random": [], "few-shot, whole pool": [], "direct, whole pool": []}
     for draw in range(args.draws):
         rng = np.random.default_rng([1, draw])
