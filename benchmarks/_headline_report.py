@@ -4,6 +4,7 @@ runs the steps that produce the trained models and their measurements)."""
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -124,8 +125,12 @@ def result_body(points, run, search_npz, args, clock, correct: dict | None = Non
 
     figure = [p for p in points if p["group"] != "random"]
     committed = results_dir() / "headline"
+    staged = committed.with_name("headline.staged")
+    shutil.rmtree(staged, ignore_errors=True)
     for p in figure:  # the figure's trained models, with their preprocessing metadata
-        p["committed_model"] = repo_path(copy_portable(p["model"], committed / p["name"]))
+        copy_portable(p["model"], staged / p["name"])
+        p["committed_model"] = repo_path(committed / p["name"] / "model.onnx")
+    replace_folder(staged, committed)  # only this figure's models: none of an earlier run's stay beside them
     for p in points:
         p["model"] = repo_path(p["model"])
     config = read_json(run / "config.json", "run configuration")
@@ -218,6 +223,16 @@ def result_body(points, run, search_npz, args, clock, correct: dict | None = Non
         print(f"{p['group']:<9} {p['name']:<26} test {p['accuracy']:.4f} x86 {p['latency_ms']:.4f} ms")
     print("levels:", levels, "tau", round(tau, 3), "n", len(tau_points))
     return body
+
+
+def replace_folder(staged: Path, dest: Path) -> None:
+    """Put the complete `staged` folder in place of `dest`; the old one goes only once the new one is there."""
+    old = dest.with_name(f"{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    staged.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def copy_portable(source: Path, dest: Path) -> Path:

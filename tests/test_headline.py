@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:  # plain `pytest` does not put the repository root
 from benchmarks._headline_report import (  # noqa: E402
     level_ms,
     paired_levels,
+    replace_folder,
     target_at_level,
     tau_with_interval,
     with_paired_gain,
@@ -159,3 +160,19 @@ def test_fidelity_taus_per_seed_of_the_mean_and_between_seeds():
     assert got["mean_of_seeds"] == 0.667  # means 2, 1.5, 3.5, 5: the first pair is out of order
     assert got["seed_vs_seed"] == 0.667
     assert kendall_taus([[1, 2, 3]], [1, 2, 3])["seed_vs_seed"] is None
+
+
+def test_replace_folder_keeps_only_the_new_figure(tmp_path):
+    dest, staged = tmp_path / "headline", tmp_path / "headline.staged"
+    (dest / "found-trial1").mkdir(parents=True)
+    (dest / "found-trial1" / "model.onnx").write_text("old")
+    (staged / "found-trial2").mkdir(parents=True)
+    (staged / "found-trial2" / "model.onnx").write_text("new")
+    replace_folder(staged, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["found-trial2"]
+    assert (dest / "found-trial2" / "model.onnx").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["headline"]
+    replace_folder_target = tmp_path / "fresh"  # no earlier folder: the staged one simply moves in
+    (tmp_path / "fresh.staged").mkdir()
+    replace_folder(tmp_path / "fresh.staged", replace_folder_target)
+    assert replace_folder_target.is_dir() and not (tmp_path / "fresh.staged").exists()
