@@ -19,7 +19,6 @@ import numpy as np
 from nas._io import read_json
 from nas.errors import NasError
 from nas.latency._coverage import Coverage
-from nas.latency._features import COLUMNS
 from nas.latency._graph import graph_features
 from nas.latency._hardware_profile import HardwareProfile
 from nas.latency._measure import paired_latencies
@@ -30,6 +29,7 @@ from nas.latency._model import (
     fit_matrix,
     held_out_matrix,
     held_out_predictions,
+    sample_matrix,
 )
 from nas.latency._op_kinds import KINDS
 from nas.latency._prediction import conformal_interval
@@ -328,8 +328,7 @@ def fit_profile(
     )
     selection = None
     if not few_shot:
-        x = np.stack([features.vector(COLUMNS) for features, _ in samples])
-        y = np.asarray([latency for _, latency in samples])
+        x, y = sample_matrix(samples)
         graph_term, held_out, term_choice = choose_graph_term(x, y, folds, seed)
         model = fit_matrix(x, y, graph_term=graph_term)
         data = f"{folds}-fold cross-validation over the {len(samples)} measured graphs"

@@ -276,8 +276,13 @@ def fit_latency_model(
     Block-table samples each contain one per-measurement overhead; it is learnt once as `overhead_ms`
     (see the module docstring), so a network predicted from summed block features pays it once.
     """
+    return fit_matrix(*sample_matrix(samples), graph_term=graph_term)
+
+
+def sample_matrix(samples: Sequence[tuple[GraphFeatures, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Checked (features, latency ms) samples as a feature matrix (rows over `COLUMNS`) and latencies."""
     features, y = _check_samples(samples)
-    return fit_matrix(np.stack([f.vector(COLUMNS) for f in features]), y, graph_term=graph_term)
+    return np.stack([f.vector(COLUMNS) for f in features]), y
 
 
 def fit_matrix(
@@ -381,8 +386,7 @@ def held_out_predictions(
     samples: Sequence[tuple[GraphFeatures, float]], folds: int = 5, seed: int = 0, graph_term: bool = False
 ) -> np.ndarray:
     """Each sample's prediction by the model fitted on the other folds (k-fold, seeded shuffle)."""
-    features, y = _check_samples(samples)
-    return held_out_matrix(np.stack([f.vector(COLUMNS) for f in features]), y, folds, seed, graph_term)
+    return held_out_matrix(*sample_matrix(samples), folds, seed, graph_term)
 
 
 def cross_validate(

@@ -12,7 +12,7 @@ from nas.latency import COLUMNS, GraphFeatures, LatencyModel, conv_node_counts, 
 from nas.latency._calibrate import choose_graph_term
 from nas.latency._fewshot import combine
 from nas.latency._machine import calibrate_model
-from nas.latency._model import CONV_LOG, conv_nodes
+from nas.latency._model import CONV_LOG, conv_nodes, sample_matrix
 
 LINEAR = {"conv_pointwise_l.macs": 5e-9, "conv_depthwise_k3_l.count": 0.02, "gemm.bytes": 1e-6}
 CONCAVE = LatencyModel(overhead_ms=0.3, weights=LINEAR, conv_log_ms=0.4)
@@ -92,17 +92,15 @@ def test_serialization_keeps_old_files_unchanged_and_checks_the_term():
         LatencyModel.from_dict({"overhead_ms": 0.1, "weights": {}, "conv_log_ms": -1})
 
 
-def _matrix(samples):
-    return np.stack([g.vector(COLUMNS) for g, _ in samples]), np.array([y for _, y in samples])
-
-
 def test_profile_fit_keeps_the_term_only_where_it_cross_validates_better():
-    keep, held_out, record = choose_graph_term(*_matrix(_samples(CONCAVE, 60, seed=4, noise=0.01)), 5, 0)
+    keep, held_out, record = choose_graph_term(
+        *sample_matrix(_samples(CONCAVE, 60, seed=4, noise=0.01)), 5, 0
+    )
     assert keep and record["kept"]
     assert record["with_log_conv_nodes_mape"] < 0.5 * record["per_node_mape"]
     assert len(held_out) == 60
     additive = LatencyModel(overhead_ms=0.3, weights=LINEAR)
-    keep, _, record = choose_graph_term(*_matrix(_samples(additive, 60, seed=5)), 5, 0)
+    keep, _, record = choose_graph_term(*sample_matrix(_samples(additive, 60, seed=5)), 5, 0)
     assert record["per_node_mape"] < 1e-6  # exact data: the per-node fit is already exact
     assert keep == (record["with_log_conv_nodes_mape"] < record["per_node_mape"])
 
