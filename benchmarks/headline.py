@@ -150,17 +150,14 @@ def random_draws(space_name: str, n: int, budget_ms: float) -> dict:
     """arch hash -> (architecture, latency predicted by the frozen x86-cpu model) of the first `n` distinct
     architectures a seeded uniform draw from the space puts within the budget: the same on every run, so a
     resume adds to them and other benchmarks rebuild them."""
-    from nas.builder import build_model
-    from nas.latency import load_profile
-    from nas.onnx_io import export_onnx
+    from nas.latency import ArchitectureFeaturizer, load_profile
     from nas.space import load_space
 
     space, x86 = load_space(space_name), load_profile(str(frozen_profile()))
-    draws, chooser = {}, RandomChoices(SPLIT_SEED)
+    draws, chooser, featurizer = {}, RandomChoices(SPLIT_SEED), ArchitectureFeaturizer(10)
     while len(draws) < n:
         arch = space.sample(chooser)
-        model = build_model(arch, 10, seed=0)
-        latency = x86.predict(export_onnx(model, arch.resolution, fast=True)).latency_ms
+        latency = x86.predict(featurizer.features(arch)).latency_ms  # the exported network's features
         if latency <= budget_ms and arch.hash not in draws:
             draws[arch.hash] = (arch, latency)
     return draws

@@ -47,6 +47,43 @@ head: {width: [null, 32], activation: relu, dropout: 0.0}
 """
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "dynamo_export: (a module's pytestmark) its deployment exports use the torch.export-based exporter",
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def torchscript_deployment_exports():
+    """Deployment exports in the test processes use the TorchScript exporter (`export_onnx(fast=True)`): tens of
+    milliseconds instead of seconds each, and most tests export only to check what surrounds the model (its
+    folder, training, resume). The torch.export-based exporter itself runs where a test is marked
+    `dynamo_export` (the exporter's tests) and in every `nas` command run as a subprocess or on Ray workers."""
+    from nas import onnx_io
+
+    dynamo = onnx_io._export_dynamo
+    patch = pytest.MonkeyPatch()
+    patch.setattr(onnx_io, "_export_dynamo", onnx_io._export_torchscript)
+    yield dynamo
+    patch.undo()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def dynamo_exports_where_marked(request, torchscript_deployment_exports):
+    """The package's own exporter for a module marked `pytestmark = pytest.mark.dynamo_export`, its module
+    fixtures included."""
+    if request.node.get_closest_marker("dynamo_export") is None:
+        yield
+        return
+    from nas import onnx_io
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(onnx_io, "_export_dynamo", torchscript_deployment_exports)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tiny tensors everywhere: extra intra-op threads only add contention on a 2-core machine."""

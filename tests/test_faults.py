@@ -814,37 +814,16 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_is_one_line_and_the_search_resumes_once_there_is_room(
-    small_disk, tiny_space_file, tiny_dataset_file
+    small_disk, tiny_space_file, tiny_dataset_file, ray_executor, capsys
 ):
+    """In this process, on the test session's Ray (a search of its own would start one: seconds)."""
     run_dir = small_disk / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "nas",
-        "search",
-        "--space",
-        str(tiny_space_file),
-        "--dataset",
-        str(tiny_dataset_file),
-        "--trials",
-        "2",
-        "--population",
-        "2",
-        "--epochs",
-        "1",
-        "--train-subset",
-        "32",
-        "--prescreen",
-        "1",
-        "--out",
-        str(run_dir),
-        "--quiet",
-    ]
-    full = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
-    assert full.returncode == 1
-    assert one_line(full.stderr, "nas: error: no space left on the device")
+    argv = ["search", "--space", str(tiny_space_file), "--dataset", str(tiny_dataset_file), "--trials", "2"]
+    argv += ["--population", "2", "--epochs", "1", "--train-subset", "32", "--prescreen", "1"]
+    argv += ["--out", str(run_dir), "--quiet"]
+    assert main(argv) == 1
+    assert one_line(capsys.readouterr().err, "nas: error: no space left on the device")
     json.loads((run_dir / "config.json").read_text())  # what was written before is whole
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert main(argv) == 0, capsys.readouterr().err[-2000:]
     assert len(completed(run_dir)) >= 1

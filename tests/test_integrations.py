@@ -25,6 +25,8 @@ from nas.search import METRIC_NAMES, SearchConfig, load_run_study, open_study, s
 from nas.space import Architecture
 from nas.validate import write_model_card
 
+pytestmark = pytest.mark.dynamo_export  # the exporter deployment models are written with
+
 SETTINGS = dict(
     trials=3,
     population=2,

@@ -15,6 +15,8 @@ from torch import nn
 
 from nas.onnx_io import export_onnx, read_metadata
 
+pytestmark = pytest.mark.dynamo_export  # the exporter deployment models are written with
+
 RESOLUTION = 32
 
 

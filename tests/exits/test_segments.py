@@ -10,6 +10,8 @@ from nas.exits import check_segments, exit_weights, expected_latency, export_seg
 from nas.runtime import ExitCascade, read_exits_metadata, route
 from tests.exits.cascade_fixture import exits_architecture, make_cascade_folder
 
+pytestmark = pytest.mark.dynamo_export  # the segments a deployed cascade runs
+
 
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):

@@ -29,8 +29,13 @@ def measured_bundle(tmp_path_factory, tiny_space_file):
         == 0
     )
     # The device side, with torch made unimportable: measuring needs onnxruntime, onnx and numpy only.
+    # A short timing protocol (the test is about what the device side writes, not its precision).
     probe = (
-        "import sys; sys.modules['torch'] = None\n"
+        "import functools, sys; sys.modules['torch'] = None\n"
+        "import nas.latency as latency\n"
+        "latency.MeasurementSettings = functools.partial(\n"
+        "    latency.MeasurementSettings, warmup_runs=2, rounds=3, round_ms=5.0, max_attempts=2\n"
+        ")\n"
         "from nas.cli import main\n"
         f"sys.exit(main(['profile', 'measure', {str(bundle)!r}, '--quiet']))\n"
     )

@@ -314,7 +314,7 @@ def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
     run, hybrid_run = tmp_path / "run", tmp_path / "hybrid"
     # One worker each (search_command): each search holds one of the head's two CPUs, so neither waits for the
     # other's trainings.
-    command = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 6, "--device-timeout", "3")
+    command = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 4, "--device-timeout", "3")
     hybrid_command = search_command(  # more trials than it will reach: stopped once one fell back
         cluster, tiny_space_file, tiny_dataset_file, hybrid_run, 500, "--device-timeout", "3"
     )
@@ -369,7 +369,7 @@ def test_a_device_killed_mid_search_fails_its_trials_then_the_run_resumes(
 
     # The device comes back (a new node): re-running with more trials resumes; the failed trials stay failed.
     second_device = cluster.start_device()
-    more = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 8, "--device-timeout", "3")
+    more = search_command(cluster, tiny_space_file, tiny_dataset_file, run, 5, "--device-timeout", "3")
     done = subprocess.run(more, capture_output=True, text=True, timeout=240, env=cluster.env)
     assert done.returncode == 0, done.stderr[-3000:]
     after = rows(run)
