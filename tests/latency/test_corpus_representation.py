@@ -89,3 +89,25 @@ def test_with_a_prior_over_graphs_a_slightly_better_fit_does_not_move_a_device_o
     assert corpus.choose_representation(fits, y, {"eager": 23, "fold": 0}) == "eager"
     fits["eager"] = SimpleNamespace(loo_predictions=y * 1.5)  # the 10 networks reject 'eager'
     assert corpus.choose_representation(fits, y, {"eager": 23, "fold": 0}) == "fold"
+
+
+def test_the_prior_comparison_measures_on_training_networks_and_ranks_the_others(corpus, monkeypatch):
+    """benchmarks/_corpus_gbm_prior: a device whose costs are another's, scaled, is ranked from 10 of the
+    training networks; no draw measures a held-out one."""
+    import nas.latency
+    from benchmarks import _corpus_gbm_prior as gbm_prior
+
+    rng = np.random.default_rng(0)
+    x = _representations(rng)["eager"]
+    y = _latency(rng, x)
+    train, test = np.arange(150), np.arange(150, 200)
+    linear = gbm_prior.linear_predictions(x, y, train)
+    assert np.allclose(linear, y, rtol=1e-3)  # an exact linear device is fitted exactly
+    measured = []
+    fit = nas.latency.fit_few_shot_predictions
+    monkeypatch.setattr(nas.latency, "fit_few_shot_predictions", lambda q, m: measured.append(m) or fit(q, m))
+    slower = 1.7 * y  # a device 1.7x as slow in every operator alike
+    result = gbm_prior.k10(linear[:, None], slower, train, test, d=0)
+    assert result["spearman"]["min"] > 0.999 and result["mape"] < 1
+    assert len(measured) == gbm_prior.DRAWS and all(len(m) == gbm_prior.K for m in measured)
+    assert set(np.concatenate(measured)) <= set(slower[train])  # the latencies are distinct per network

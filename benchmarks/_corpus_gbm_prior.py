@@ -1,0 +1,136 @@
+"""Would a gradient-boosted prior lift the few-shot combination on the phones and CPUs? It does not.
+
+The few-shot model (`nas.latency.fit_few_shot_predictions`) combines the other devices' predictions;
+in the package those are per-node linear models. This puts, for each phone / CPU column, three priors
+side by side under one protocol, each prior device fitted on the same 10,000 networks (the split of
+`_corpus_pixel3.held_out_fit`) and nothing evaluated on a network a prior saw:
+
+* `linear`: each prior device's graph model on the `eager` features (the relative-error NNLS with the
+  whole-graph term where it fits better, as `graph_ran` chooses it);
+* `gbm`: LightGBM on log latency over the same features (`noise_floor`'s settings);
+* `gbm_onehot`: LightGBM over the features and the one-hot cell encoding (the edges' positions, which
+  the features do not hold).
+
+For the held-out column: its own model of each kind fitted on the 10,000 (the cap of each form), then
+10 draws of 10 of those networks measured (random), the few-shot combination fitted on them, Spearman
+and MAPE on the 5,625 networks no prior saw. Prior devices: every column of other hardware.
+
+    .venv/bin/python -m benchmarks._corpus_gbm_prior [--devices gold_6226,pixel2]
+
+writes results/benchmark-runs/latency_corpus/gbm_prior.json (needs the [bench] extra: lightgbm).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks._corpus_fits import device_class, hardware, mape, spearman
+from benchmarks._corpus_pixel3 import HOLDOUT
+from benchmarks._harness import run_main, write_result
+from benchmarks.latency_corpus import CACHE, DEFAULT_DATA, nb201_onehot, read_corpus, representation_features
+
+K = 10
+DRAWS = 10
+
+
+def linear_predictions(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
+    from nas.latency import fit_matrix
+
+    fits = [fit_matrix(x[train], y[train], graph_term=term) for term in (False, True)]
+    model = min(fits, key=lambda m: mape(m.predict_rows(x[train]), y[train]))
+    return model.predict_rows(x)
+
+
+def gbm_predictions(inputs: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """LightGBM as `_corpus_fits.noise_floor` fits it, on the `train` networks only."""
+    import lightgbm as lgb
+
+    params = dict(
+        objective="regression",
+        learning_rate=0.05,
+        num_leaves=63,
+        min_data_in_leaf=10,
+        num_threads=1,
+        verbose=-1,
+    )
+    booster = lgb.train(params, lgb.Dataset(inputs[train], np.log(y[train])), num_boost_round=600)
+    return np.exp(booster.predict(inputs))
+
+
+def k10(q: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, d: int) -> dict:
+    from nas.latency import fit_few_shot_predictions
+
+    rows = []
+    for draw in range(DRAWS):
+        measured = np.random.default_rng([0, d, K, draw]).permutation(train)[:K]
+        p = fit_few_shot_predictions(q[measured], y[measured]).predict(q[test])
+        rows.append((spearman(p, y[test]), mape(p, y[test])))
+    rows = np.array(rows)
+    return {
+        "spearman": {"mean": float(rows[:, 0].mean()), "min": float(rows[:, 0].min())},
+        "mape": float(rows[:, 1].mean()),
+    }
+
+
+def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--devices", default="", help="comma-separated columns (default: every phone and CPU)"
+    )
+    args = parser.parse_args()
+    started = time.perf_counter()
+    archs, devices, latency = read_corpus(DEFAULT_DATA / "nasbench201_latency_ms.csv")
+    x = representation_features(archs, "eager")
+    inputs = {"linear": x, "gbm": x, "gbm_onehot": np.hstack([nb201_onehot(archs), x])}
+    order = np.random.default_rng(0).permutation(len(archs))  # the split of `held_out_fit`
+    test, train = order[:HOLDOUT], order[HOLDOUT:]
+    predict = {"linear": linear_predictions, "gbm": gbm_predictions, "gbm_onehot": gbm_predictions}
+    predictions = {
+        kind: np.stack([fit(inputs[kind], latency[:, d], train) for d in range(len(devices))], axis=1)
+        for kind, fit in predict.items()
+    }
+    chosen = [name for name in args.devices.split(",") if name] or [
+        name for name in devices if device_class(name) in ("phone", "cpu")
+    ]
+    per_device = {}
+    for name in chosen:
+        d = devices.index(name)
+        y = latency[:, d]
+        prior = [o for o in range(len(devices)) if hardware(devices[o]) != hardware(name)]
+        per_device[name] = {
+            kind: {
+                "own_model_spearman": spearman(predictions[kind][test, d], y[test]),
+                "k10": k10(predictions[kind][:, prior], y, train, test, d),
+            }
+            for kind in predict
+        }
+        print(
+            f"{name:15s} "
+            + "  ".join(
+                f"{kind}: own {e['own_model_spearman']:.4f} k=10 {e['k10']['spearman']['mean']:.4f}"
+                for kind, e in per_device[name].items()
+            ),
+            flush=True,
+        )
+    means = {
+        kind: float(np.mean([e[kind]["k10"]["spearman"]["mean"] for e in per_device.values()]))
+        for kind in predict
+    }
+    report = {
+        "holdout": HOLDOUT,
+        "k": K,
+        "draws": DRAWS,
+        "per_device": per_device,
+        "mean_k10_spearman": means,
+    }
+    write_result("gbm_prior", report, started=started, out=CACHE / "gbm_prior.json")
+    print("mean k=10 Spearman:", {k: round(v, 4) for k, v in means.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
