@@ -95,12 +95,10 @@ def summary(values) -> dict:
 # ------------------------------------------------------------------------------------------- analyses
 
 
-def noise_floor(inputs: np.ndarray, y: np.ndarray, train: int, seed: int = 0) -> dict:
-    """LightGBM (log latency, L2) on `train` random networks, MAPE / Spearman on the rest."""
+def lightgbm_predictions(inputs: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int = 0) -> np.ndarray:
+    """LightGBM (log latency, L2) fitted on the `train` rows: its predictions for every row."""
     import lightgbm as lgb
 
-    order = np.random.default_rng(seed).permutation(len(y))
-    tr, te = order[:train], order[train:]
     params = dict(
         objective="regression",
         learning_rate=0.05,
@@ -110,8 +108,15 @@ def noise_floor(inputs: np.ndarray, y: np.ndarray, train: int, seed: int = 0) ->
         verbose=-1,
         seed=seed,
     )
-    booster = lgb.train(params, lgb.Dataset(inputs[tr], np.log(y[tr])), num_boost_round=600)
-    p = np.exp(booster.predict(inputs[te]))
+    booster = lgb.train(params, lgb.Dataset(inputs[train], np.log(y[train])), num_boost_round=600)
+    return np.exp(booster.predict(inputs))
+
+
+def noise_floor(inputs: np.ndarray, y: np.ndarray, train: int, seed: int = 0) -> dict:
+    """LightGBM (`lightgbm_predictions`) on `train` random networks, MAPE / Spearman on the rest."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    tr, te = order[:train], order[train:]
+    p = lightgbm_predictions(inputs, y, tr, seed)[te]
     return {
         "learner": "lightgbm",
         "train": int(len(tr)),

@@ -7,7 +7,8 @@ side by side under one protocol, each prior device fitted on the same 10,000 net
 
 * `linear`: each prior device's graph model on the `eager` features (the relative-error NNLS with the
   whole-graph term where it fits better, as `graph_ran` chooses it);
-* `gbm`: LightGBM on log latency over the same features (`noise_floor`'s settings);
+* `gbm`: LightGBM on log latency over the same features (`_corpus_fits.lightgbm_predictions`, as the
+  noise floor fits it);
 * `gbm_onehot`: LightGBM over the features and the one-hot cell encoding (the edges' positions, which
   the features do not hold).
 
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 
-from benchmarks._corpus_fits import device_class, hardware, mape, spearman
+from benchmarks._corpus_fits import device_class, hardware, lightgbm_predictions, mape, spearman
 from benchmarks._corpus_pixel3 import HOLDOUT
 from benchmarks._harness import run_main, write_result
 from benchmarks.latency_corpus import CACHE, DEFAULT_DATA, nb201_onehot, read_corpus, representation_features
@@ -41,22 +42,6 @@ def linear_predictions(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.nd
     fits = [fit_matrix(x[train], y[train], graph_term=term) for term in (False, True)]
     model = min(fits, key=lambda m: mape(m.predict_rows(x[train]), y[train]))
     return model.predict_rows(x)
-
-
-def gbm_predictions(inputs: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """LightGBM as `_corpus_fits.noise_floor` fits it, on the `train` networks only."""
-    import lightgbm as lgb
-
-    params = dict(
-        objective="regression",
-        learning_rate=0.05,
-        num_leaves=63,
-        min_data_in_leaf=10,
-        num_threads=1,
-        verbose=-1,
-    )
-    booster = lgb.train(params, lgb.Dataset(inputs[train], np.log(y[train])), num_boost_round=600)
-    return np.exp(booster.predict(inputs))
 
 
 def k10(q: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, d: int) -> dict:
@@ -88,7 +73,7 @@ def main() -> int:
     inputs = {"linear": x, "gbm": x, "gbm_onehot": np.hstack([nb201_onehot(archs), x])}
     order = np.random.default_rng(0).permutation(len(archs))  # the split of `held_out_fit`
     test, train = order[:HOLDOUT], order[HOLDOUT:]
-    predict = {"linear": linear_predictions, "gbm": gbm_predictions, "gbm_onehot": gbm_predictions}
+    predict = {"linear": linear_predictions, "gbm": lightgbm_predictions, "gbm_onehot": lightgbm_predictions}
     predictions = {
         kind: np.stack([fit(inputs[kind], latency[:, d], train) for d in range(len(devices))], axis=1)
         for kind, fit in predict.items()
