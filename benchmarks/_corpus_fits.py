@@ -215,12 +215,19 @@ def graph_model(
     return out
 
 
-def prior_predictions(representations: dict, latency: np.ndarray) -> tuple[dict, list[str]]:
-    """Each device's model fitted on all networks with the representation of the graphs it ran (the one
-    its fit explains best, `graph_ran`), applied to every representation (name -> feature matrix): the
-    prior a held-out device is combined from, for each graph it may have run. Also: each device's
-    representation."""
-    fitted = [graph_ran(representations, latency[:, d]) for d in range(latency.shape[1])]
+def prior_predictions(
+    representations: dict, latency: np.ndarray, fit_rows: list[np.ndarray] | None = None
+) -> tuple[dict, list[str]]:
+    """Each device's model fitted on all networks (or on its `fit_rows`, one index array per device) with
+    the representation of the graphs it ran (the one its fit explains best, `graph_ran`), applied to every
+    network in every representation (name -> feature matrix): the prior a held-out device is combined
+    from, for each graph it may have run. Also: each device's representation."""
+    devices = range(latency.shape[1])
+    rows = [slice(None)] * latency.shape[1] if fit_rows is None else fit_rows
+    fitted = [
+        graph_ran({name: x[rows[d]] for name, x in representations.items()}, latency[rows[d], d])
+        for d in devices
+    ]
     predictions = {
         name: np.stack([model.predict_rows(rows) for _, model in fitted], axis=1)
         for name, rows in representations.items()
@@ -271,31 +278,47 @@ def few_shot(
     seed: int = 0,
     ran: list[str] | None = None,
     design_pool: int = 0,
+    prior: list[int] | None = None,
+    pool: np.ndarray | None = None,
+    query: np.ndarray | None = None,
 ) -> dict:
     """Hold `target` out (and its batch-size siblings when `exclude_hardware`), measure k of its
     networks, predict every other network. `predictions`: representation -> prior predictions; per draw
     the representation is chosen by leave-one-out on the k networks (`choose_representation`; `ran`:
     the representation each device ran, for the prior over them). The k networks are random, or with
     `design_pool` chosen from that many random ones as `nas profile bundle --few-shot` chooses them
-    (`design_few_shot` on the prior devices' predictions for every representation, seed = the draw)."""
+    (`design_few_shot` on the prior devices' predictions for every representation, seed = the draw).
+
+    A fixed protocol (HELP's, `benchmarks/help_protocol.py`) names the `prior` devices (column indices),
+    the `pool` of networks the k are drawn or designed from (default: every network) and the `query`
+    networks ranked (default: every network not measured); `query` must not meet `pool`."""
     from nas.latency import design_few_shot, fit_few_shot_predictions
 
-    prior = [
-        d
-        for d in range(len(devices))
-        if d != target and not (exclude_hardware and hardware(devices[d]) == hardware(devices[target]))
-    ]
+    if prior is None:
+        prior = [
+            d
+            for d in range(len(devices))
+            if d != target and not (exclude_hardware and hardware(devices[d]) == hardware(devices[target]))
+        ]
+    if target in prior:
+        raise ValueError(f"few_shot: the held-out device {devices[target]} is in its own prior")
     y = latency[:, target]
+    if pool is not None and query is not None and np.intersect1d(pool, query).size:
+        raise ValueError("few_shot: the query networks meet the pool the measured ones come from")
     rows, covered, widths, loo_mapes, nested, chosen = [], [], [], [], [], []
     for draw in range(draws):
         rng = np.random.default_rng([seed, target, k, draw])
-        order = rng.permutation(len(y))
+        order = rng.permutation(len(y) if pool is None else pool)
         meas, rest = order[:k], order[k:]
         if design_pool:
-            pool = order[:design_pool]
-            candidates = np.hstack([q[pool][:, prior] for q in predictions.values()])
-            meas = pool[design_few_shot(candidates, k, seed=draw)]
+            candidates_at = order[:design_pool]
+            candidates = np.hstack([q[candidates_at][:, prior] for q in predictions.values()])
+            meas = candidates_at[design_few_shot(candidates, k, seed=draw)]
             rest = np.setdiff1d(order, meas)
+        if query is not None:
+            rest = np.asarray(query)
+        elif pool is not None:
+            rest = np.setdiff1d(np.arange(len(y)), meas)
         fits = {name: fit_few_shot_predictions(q[meas][:, prior], y[meas]) for name, q in predictions.items()}
         ran_by = None if ran is None else {r: sum(ran[d] == r for d in prior) for r in predictions}
         name = choose_representation(fits, y[meas], ran_by)

@@ -54,7 +54,7 @@ from benchmarks._harness import Benchmark, BenchmarkError, repo_path, run_main, 
 
 BENCHMARK = Benchmark(
     cost="full",
-    seconds=1590,  # latency_corpus.json timings_s.total_s (2026-12-03, partly under load)
+    seconds=812,  # latency_corpus.json timings_s.total_s (2026-12-03)
     data=("../shared/data/latency_corpus",),
     extra="bench",
 )

@@ -111,3 +111,73 @@ def test_the_prior_comparison_measures_on_training_networks_and_ranks_the_others
     assert result["spearman"]["min"] > 0.999 and result["mape"] < 1
     assert len(measured) == gbm_prior.DRAWS and all(len(m) == gbm_prior.K for m in measured)
     assert set(np.concatenate(measured)) <= set(slower[train])  # the latencies are distinct per network
+
+
+def test_prior_devices_fitted_on_their_own_rows_only(corpus):
+    """`prior_predictions(fit_rows=...)`: a device's model learns from its rows alone (HELP's protocol fits
+    each prior device on its pool), and predicts every network."""
+    rng = np.random.default_rng(2)
+    reps = _representations(rng)
+    clean = _latency(rng, reps["eager"])
+    spoiled = clean.copy()
+    spoiled[150:] *= rng.uniform(2, 10, size=50)  # rows no model may learn from
+    latency = np.stack([clean, spoiled], axis=1)
+    rows = [np.arange(200), np.arange(150)]
+    predictions, ran = corpus.prior_predictions(reps, latency, fit_rows=rows)
+    assert ran == ["eager", "eager"]
+    assert np.allclose(predictions["eager"][:, 1], clean, rtol=1e-3)
+    unrestricted, _ = corpus.prior_predictions(reps, latency)
+    assert not np.allclose(unrestricted["eager"][:, 1], clean, rtol=1e-3)
+
+
+def test_a_fixed_protocol_measures_from_its_pool_ranks_its_query_with_its_prior(corpus, monkeypatch):
+    import nas.latency
+
+    rng = np.random.default_rng(3)
+    reps = _representations(rng, n=300)
+    latency = np.stack([_latency(rng, reps["eager"]) for _ in range(4)], axis=1)
+    latency = np.hstack([latency, 1.5 * latency[:, :1]])  # device 4: device 0, 1.5x as slow
+    devices = [f"dev{i}" for i in range(5)]
+    predictions, ran = corpus.prior_predictions(reps, latency)
+    pool, query = np.arange(100), np.arange(200, 300)
+    fitted, ranked = [], []
+    fit = nas.latency.fit_few_shot_predictions
+    monkeypatch.setattr(
+        nas.latency, "fit_few_shot_predictions", lambda q, y: fitted.append((q, y)) or fit(q, y)
+    )
+    spearman = corpus.spearman
+    monkeypatch.setattr(corpus, "spearman", lambda p, y: ranked.append(len(y)) or spearman(p, y))
+    for design_pool in (0, len(pool)):
+        fitted.clear()
+        result = corpus.few_shot(
+            predictions,
+            latency,
+            devices,
+            4,
+            10,
+            2,
+            False,
+            ran=ran,
+            design_pool=design_pool,
+            prior=[0, 2],
+            pool=pool,
+            query=query,
+        )
+        assert result["prior_devices"] == ["dev0", "dev2"] and result["spearman"]["min"] > 0.999
+        assert all(q.shape == (10, 2) for q, _ in fitted)
+        assert set(np.concatenate([y for _, y in fitted])) <= set(latency[pool, 4])
+    assert set(ranked) == {len(query)}
+    with pytest.raises(ValueError, match="meet the pool"):
+        corpus.few_shot(predictions, latency, devices, 4, 10, 1, False, pool=pool, query=np.arange(90, 120))
+    with pytest.raises(ValueError, match="its own prior"):
+        corpus.few_shot(predictions, latency, devices, 4, 10, 1, False, prior=[0, 4])
+
+
+def test_help_protocol_cuts_a_tenth_off_each_end_as_help_does(corpus):
+    from benchmarks.help_protocol import without_outliers
+
+    y = np.random.default_rng(4).permutation(2000).astype(float)
+    kept = without_outliers(np.arange(900), y)
+    assert len(kept) == 720 and len(without_outliers(np.arange(900, 1900), y)) == 800
+    order = np.argsort(y[:900])
+    assert set(kept) == set(order[90:810])
