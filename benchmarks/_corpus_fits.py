@@ -291,7 +291,7 @@ def few_shot(
 
     A fixed protocol (HELP's, `benchmarks/help_protocol.py`) names the `prior` devices (column indices),
     the `pool` of networks the k are drawn or designed from (default: every network) and the `query`
-    networks ranked (default: every network not measured); `query` must not meet `pool`."""
+    networks ranked (default: every network not measured); no measured network may be in `query`."""
     from nas.latency import design_few_shot, fit_few_shot_predictions
 
     if prior is None:
@@ -303,8 +303,6 @@ def few_shot(
     if target in prior:
         raise ValueError(f"few_shot: the held-out device {devices[target]} is in its own prior")
     y = latency[:, target]
-    if pool is not None and query is not None and np.intersect1d(pool, query).size:
-        raise ValueError("few_shot: the query networks meet the pool the measured ones come from")
     rows, covered, widths, loo_mapes, nested, chosen = [], [], [], [], [], []
     for draw in range(draws):
         rng = np.random.default_rng([seed, target, k, draw])
@@ -317,6 +315,8 @@ def few_shot(
             rest = np.setdiff1d(order, meas)
         if query is not None:
             rest = np.asarray(query)
+            if np.intersect1d(meas, rest).size:
+                raise ValueError("few_shot: a measured network is among the query networks")
         elif pool is not None:
             rest = np.setdiff1d(np.arange(len(y)), meas)
         fits = {name: fit_few_shot_predictions(q[meas][:, prior], y[meas]) for name, q in predictions.items()}

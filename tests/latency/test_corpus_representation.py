@@ -167,8 +167,10 @@ def test_a_fixed_protocol_measures_from_its_pool_ranks_its_query_with_its_prior(
         assert all(q.shape == (10, 2) for q, _ in fitted)
         assert set(np.concatenate([y for _, y in fitted])) <= set(latency[pool, 4])
     assert set(ranked) == {len(query)}
-    with pytest.raises(ValueError, match="meet the pool"):
-        corpus.few_shot(predictions, latency, devices, 4, 10, 1, False, pool=pool, query=np.arange(90, 120))
+    with pytest.raises(ValueError, match="among the query networks"):
+        corpus.few_shot(predictions, latency, devices, 4, 10, 1, False, pool=pool, query=pool)
+    with pytest.raises(ValueError, match="among the query networks"):
+        corpus.few_shot(predictions, latency, devices, 4, 10, 1, False, query=np.arange(300))
     with pytest.raises(ValueError, match="its own prior"):
         corpus.few_shot(predictions, latency, devices, 4, 10, 1, False, prior=[0, 4])
 
@@ -181,3 +183,40 @@ def test_help_protocol_cuts_a_tenth_off_each_end_as_help_does(corpus):
     assert len(kept) == 720 and len(without_outliers(np.arange(900, 1900), y)) == 800
     order = np.argsort(y[:900])
     assert set(kept) == set(order[90:810])
+
+
+def test_help_protocol_writes_every_prior_and_draw_kind_per_device(corpus, tmp_path, monkeypatch):
+    """benchmarks/help_protocol.py end to end on a synthetic corpus (every device a scaled copy of one of
+    three): HELP's pools and queries, its priors by name, a result per (device, prior, draw kind)."""
+    import csv
+    import json
+
+    import nas.latency
+    from benchmarks import _harness, help_protocol
+
+    rng = np.random.default_rng(5)
+    reps = _representations(rng, n=2000)
+    names = [*help_protocol.HELP_TRAINING, *help_protocol.HELP_VALIDATION, *help_protocol.HELP_REFERENCE]
+    base = [_latency(rng, reps["eager"]) for _ in range(3)]
+    with open(tmp_path / "nasbench201_latency_ms.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_index", "arch_str", *names])
+        for i in range(2000):
+            writer.writerow([i, f"net{i}", *(base[j % 3][i] * (1 + j / 10) for j in range(len(names)))])
+    monkeypatch.setattr(help_protocol, "representation_features", lambda archs, name: reps["eager"])
+    fit = nas.latency.fit_few_shot_predictions  # one ridge: no nested choice, the wiring is what is tested
+    monkeypatch.setattr(nas.latency, "fit_few_shot_predictions", lambda q, y: fit(q, y, ridges=(1e-3,)))
+    monkeypatch.setenv(_harness.RESULTS_ENV, str(tmp_path / "results"))
+    monkeypatch.setattr(sys, "argv", ["help_protocol", "--data", str(tmp_path), "--draws", "2"])
+    assert help_protocol.main() == 0
+    result = json.loads((tmp_path / "results" / "help_protocol.json").read_text())
+    assert sorted(result["per_device"]) == sorted(help_protocol.HELP_REFERENCE)
+    for name, entry in result["per_device"].items():
+        assert entry["pool"] == 720 and entry["query"] == 800
+        training = entry["help_training"]["random"]["prior_devices"]
+        assert training == list(help_protocol.HELP_TRAINING)
+        assert len(entry["help_training_and_validation"]["designed"]["prior_devices"]) == 13
+        assert set(entry["every_other_column"]["random"]["prior_devices"]) == set(names) - {name}
+        for prior in help_protocol.PRIORS:
+            assert entry[prior]["designed"]["spearman"]["min"] > 0.99  # a scaled copy is ranked exactly
+    assert result["all_met"]["help_training"] == {"random": True, "designed": True}
