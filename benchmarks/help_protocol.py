@@ -61,7 +61,7 @@ from benchmarks.latency_corpus import (  # noqa: E402
 
 BENCHMARK = Benchmark(
     cost="cheap",
-    seconds=38,  # help_protocol.json (2026-12-03)
+    seconds=132,  # help_protocol.json (2026-12-03)
     data=("../shared/data/latency_corpus",),
 )
 
