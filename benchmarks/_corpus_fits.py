@@ -222,11 +222,10 @@ def prior_predictions(
     the representation of the graphs it ran (the one its fit explains best, `graph_ran`), applied to every
     network in every representation (name -> feature matrix): the prior a held-out device is combined
     from, for each graph it may have run. Also: each device's representation."""
-    devices = range(latency.shape[1])
-    rows = [slice(None)] * latency.shape[1] if fit_rows is None else fit_rows
+    fit_on = [slice(None)] * latency.shape[1] if fit_rows is None else fit_rows
     fitted = [
-        graph_ran({name: x[rows[d]] for name, x in representations.items()}, latency[rows[d], d])
-        for d in devices
+        graph_ran({name: x[fit_on[d]] for name, x in representations.items()}, latency[fit_on[d], d])
+        for d in range(latency.shape[1])
     ]
     predictions = {
         name: np.stack([model.predict_rows(rows) for _, model in fitted], axis=1)
