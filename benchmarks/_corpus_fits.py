@@ -335,7 +335,11 @@ def few_shot(
     return {
         "k": k,
         "draws": draws,
-        "measured": f"designed from {design_pool} random networks per draw" if design_pool else "random",
+        "measured": (
+            f"designed from {design_pool} {'random networks' if pool is None else 'networks of the pool'} per draw"
+            if design_pool
+            else "random"
+        ),
         "prior_devices": [devices[d] for d in prior],
         "representation": {name: chosen.count(name) for name in sorted(set(chosen))},
         "spearman": summary(rows[:, 0]),

@@ -27,7 +27,14 @@ import time
 
 import numpy as np
 
-from benchmarks._corpus_fits import device_class, graph_ran, hardware, lightgbm_predictions, mape, spearman
+from benchmarks._corpus_fits import (
+    device_class,
+    few_shot,
+    graph_ran,
+    hardware,
+    lightgbm_predictions,
+    spearman,
+)
 from benchmarks._corpus_pixel3 import HOLDOUT
 from benchmarks._harness import run_main, write_result
 from benchmarks.latency_corpus import CACHE, DEFAULT_DATA, nb201_onehot, read_corpus, representation_features
@@ -41,19 +48,13 @@ def linear_predictions(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.nd
     return graph_ran({"eager": x[train]}, y[train])[1].predict_rows(x)
 
 
-def k10(q: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, d: int) -> dict:
-    from nas.latency import fit_few_shot_predictions
-
-    rows = []
-    for draw in range(DRAWS):
-        measured = np.random.default_rng([0, d, K, draw]).permutation(train)[:K]
-        p = fit_few_shot_predictions(q[measured], y[measured]).predict(q[test])
-        rows.append((spearman(p, y[test]), mape(p, y[test])))
-    rows = np.array(rows)
-    return {
-        "spearman": {"mean": float(rows[:, 0].mean()), "min": float(rows[:, 0].min())},
-        "mape": float(rows[:, 1].mean()),
-    }
+def k10(predictions: np.ndarray, latency: np.ndarray, devices: list[str], d: int, train, test) -> dict:
+    """Column d from 10 random training networks, every column of other hardware as the prior (`predictions`:
+    one prior kind's, networks x columns), ranked on the test networks: `_corpus_fits.few_shot` on that split."""
+    prior = [o for o in range(len(devices)) if hardware(devices[o]) != hardware(devices[d])]
+    return few_shot(
+        {"eager": predictions}, latency, devices, d, K, DRAWS, False, prior=prior, pool=train, query=test
+    )
 
 
 def main() -> int:
@@ -82,11 +83,10 @@ def main() -> int:
     for name in chosen:
         d = devices.index(name)
         y = latency[:, d]
-        prior = [o for o in range(len(devices)) if hardware(devices[o]) != hardware(name)]
         per_device[name] = {
             kind: {
                 "own_model_spearman": spearman(predictions[kind][test, d], y[test]),
-                "k10": k10(predictions[kind][:, prior], y, train, test, d),
+                "k10": k10(predictions[kind], latency, devices, d, train, test),
             }
             for kind in predict
         }

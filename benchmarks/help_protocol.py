@@ -78,6 +78,8 @@ HELP_TRAINING = (  # the devices HELP's meta-learner trains on
 )
 HELP_VALIDATION = ("titanx_1", "titanx_32", "titanx_256", "gold_6240")  # choose HELP's checkpoint
 PRIORS = ("help_training", "help_training_and_validation", "every_other_column")
+# the 10 measured networks: drawn at random (HELP's draw), or chosen as `nas profile bundle --few-shot` does
+DRAW_KINDS = ("random", "designed")
 POOL = (0, 900)  # the networks each device's pool is cut from
 QUERY = (900, 1900)  # the networks the query is cut from
 TRIM = 0.1  # the share cut off at each end of a device's latencies
@@ -122,7 +124,7 @@ def main() -> int:
         for prior_name in PRIORS:
             predictions, ran = on_all if prior_name == "every_other_column" else on_pools
             runs = {}
-            for draw_kind in ("random", "designed"):
+            for draw_kind in DRAW_KINDS:
                 runs[draw_kind] = few_shot(
                     predictions,
                     latency,
@@ -137,16 +139,13 @@ def main() -> int:
                     pool=pools[d],
                     query=query,
                 )
-            runs["designed"]["measured"] = "designed from the device's pool (nas profile bundle --few-shot)"
-            runs["met"] = {
-                kind: runs[kind]["spearman"]["mean"] >= help_value for kind in ("random", "designed")
-            }
+            runs["met"] = {kind: runs[kind]["spearman"]["mean"] >= help_value for kind in DRAW_KINDS}
             entry[prior_name] = runs
             print(
                 f"{name:14s} {prior_name:29s} HELP {help_value:.3f}  "
                 + "  ".join(
                     f"{kind} {runs[kind]['spearman']['mean']:.4f} (min {runs[kind]['spearman']['min']:.4f})"
-                    for kind in ("random", "designed")
+                    for kind in DRAW_KINDS
                 ),
                 flush=True,
             )
@@ -170,8 +169,7 @@ def main() -> int:
         "per_device": per_device,
         "all_met": {
             prior_name: {
-                kind: all(e[prior_name]["met"][kind] for e in per_device.values())
-                for kind in ("random", "designed")
+                kind: all(e[prior_name]["met"][kind] for e in per_device.values()) for kind in DRAW_KINDS
             }
             for prior_name in PRIORS
         },

@@ -107,8 +107,10 @@ def test_the_prior_comparison_measures_on_training_networks_and_ranks_the_others
     fit = nas.latency.fit_few_shot_predictions
     monkeypatch.setattr(nas.latency, "fit_few_shot_predictions", lambda q, m: measured.append(m) or fit(q, m))
     slower = 1.7 * y  # a device 1.7x as slow in every operator alike
-    result = gbm_prior.k10(linear[:, None], slower, train, test, d=0)
-    assert result["spearman"]["min"] > 0.999 and result["mape"] < 1
+    predictions, latency = np.column_stack([linear, 1.7 * linear]), np.column_stack([y, slower])
+    result = gbm_prior.k10(predictions, latency, ["prior", "slower"], 1, train, test)
+    assert result["prior_devices"] == ["prior"]
+    assert result["spearman"]["min"] > 0.999 and result["mape"]["mean"] < 1
     assert len(measured) == gbm_prior.DRAWS and all(len(m) == gbm_prior.K for m in measured)
     assert set(np.concatenate(measured)) <= set(slower[train])  # the latencies are distinct per network
 
